@@ -1,0 +1,28 @@
+#!/bin/sh
+# The project's one test command (`npm test`): installs pnpm and the workspace, builds the Rust
+# addon and every package, then runs lint, type checks, unit tests, package checks and the
+# golden vectors on both backends. Needs Node 20.16+, npm and a Rust toolchain (cargo).
+set -eu
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
+TOOLS="$PWD/.cache/tools"
+if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+  if [ ! -x "$TOOLS/node_modules/.bin/pnpm" ] || [ "$("$TOOLS/node_modules/.bin/pnpm" --version)" != "$PNPM_VERSION" ]; then
+    echo "installing pnpm $PNPM_VERSION into .cache/tools"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS" "pnpm@$PNPM_VERSION"
+  fi
+  PATH="$TOOLS/node_modules/.bin:$PATH"
+  export PATH
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install a Rust toolchain (https://rustup.rs) to build the native addon" >&2
+  exit 1
+fi
+
+pnpm install --frozen-lockfile
+pnpm turbo run build lint typecheck test package-check --concurrency=1 --output-logs=errors-only
+(cd crates && cargo test --release --quiet)
+OPENSYNAPTIC_CORE=ts pnpm --silent vectors --backend ts
+OPENSYNAPTIC_CORE=native pnpm --silent vectors --backend native

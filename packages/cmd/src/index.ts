@@ -1,0 +1,193 @@
+/**
+ * OpenSynaptic command bytes. Every frame and control packet starts with one of these in its
+ * first byte. They are frozen: changing a value is a breaking protocol change.
+ *
+ * Data commands come in plain/secure pairs; the secure variant carries a body XORed with the
+ * session key (see `@opensynaptic/crc`, `xorPayload`).
+ */
+
+/** First template frame: the whole body text. 1 byte, 0x3F. */
+export const DATA_FULL = 63;
+/** Secure FULL: body XORed with the session key. 1 byte, 0x40. */
+export const DATA_FULL_SEC = 64;
+/** Changed values only, after a FULL taught the template. 1 byte, 0xAA. */
+export const DATA_DIFF = 170;
+/** Secure DIFF. 1 byte, 0xAB. */
+export const DATA_DIFF_SEC = 171;
+/** Nothing changed: header and timestamp only, empty body. 1 byte, 0x7F. */
+export const DATA_HEART = 127;
+/** Secure HEART. 1 byte, 0x80. */
+export const DATA_HEART_SEC = 128;
+
+/** `[1][seq:2 BE][JSON meta, UTF-8]`: a device asks for an id. */
+export const ID_REQUEST = 1;
+/** `[2][seq:2 BE][aid:4 BE]([server time:8 BE])`: the server assigns an id. */
+export const ID_ASSIGN = 2;
+/** `[3][seq:2 BE][count:2 BE][JSON meta]`: a gateway asks for a pool of ids. */
+export const ID_POOL_REQ = 3;
+/** `[4][seq:2 BE][count:2 BE][aid:4 BE]*count`: the pool. */
+export const ID_POOL_RES = 4;
+/** `[5][seq:2 BE]`: positive acknowledgement. */
+export const HANDSHAKE_ACK = 5;
+/** `[6][seq:2 BE][reason, UTF-8]`: negative acknowledgement. */
+export const HANDSHAKE_NACK = 6;
+/** `[9][seq:2 BE]`. */
+export const PING = 9;
+/** `[10][seq:2 BE]`. */
+export const PONG = 10;
+/** `[11][seq:2 BE]`: ask for the server clock. */
+export const TIME_REQUEST = 11;
+/** `[12][seq:2 BE][unix seconds:8 BE]`. */
+export const TIME_RESPONSE = 12;
+/** `[13][aid:4 BE][ts:8 BE]`: the receiver holds the session key. */
+export const SECURE_DICT_READY = 13;
+/** `[14][aid:4 BE]`: the receiver decoded a secure frame; the channel is up. */
+export const SECURE_CHANNEL_ACK = 14;
+
+/** Every named command byte, under the reference's names. */
+export const CMD = Object.freeze({
+  DATA_FULL,
+  DATA_FULL_SEC,
+  DATA_DIFF,
+  DATA_DIFF_SEC,
+  DATA_HEART,
+  DATA_HEART_SEC,
+  ID_REQUEST,
+  ID_ASSIGN,
+  ID_POOL_REQ,
+  ID_POOL_RES,
+  HANDSHAKE_ACK,
+  HANDSHAKE_NACK,
+  PING,
+  PONG,
+  TIME_REQUEST,
+  TIME_RESPONSE,
+  SECURE_DICT_READY,
+  SECURE_CHANNEL_ACK,
+} as const);
+
+export type CmdName = keyof typeof CMD;
+
+/** The three plain data commands. */
+export const PLAIN_DATA_CMDS: ReadonlySet<number> = new Set([DATA_FULL, DATA_DIFF, DATA_HEART]);
+/** The three secure data commands. */
+export const SECURE_DATA_CMDS: ReadonlySet<number> = new Set([DATA_FULL_SEC, DATA_DIFF_SEC, DATA_HEART_SEC]);
+/** All six data commands. */
+export const DATA_CMDS: ReadonlySet<number> = new Set([...PLAIN_DATA_CMDS, ...SECURE_DATA_CMDS]);
+/** The twelve control commands. */
+export const CTRL_CMDS: ReadonlySet<number> = new Set([
+  ID_REQUEST,
+  ID_ASSIGN,
+  ID_POOL_REQ,
+  ID_POOL_RES,
+  HANDSHAKE_ACK,
+  HANDSHAKE_NACK,
+  PING,
+  PONG,
+  TIME_REQUEST,
+  TIME_RESPONSE,
+  SECURE_DICT_READY,
+  SECURE_CHANNEL_ACK,
+]);
+
+/**
+ * Control commands a transmit-only node still accepts: the answers to what it asks for.
+ * It drops every inbound data frame.
+ */
+export const TX_ONLY_CTRL_CMDS: ReadonlySet<number> = new Set([
+  ID_ASSIGN,
+  ID_POOL_RES,
+  HANDSHAKE_ACK,
+  HANDSHAKE_NACK,
+  PONG,
+  TIME_RESPONSE,
+  SECURE_DICT_READY,
+  SECURE_CHANNEL_ACK,
+]);
+
+/**
+ * Commands a receive-only node accepts. Only control bytes are filtered with it; data always
+ * passes (it is in the set anyway).
+ */
+export const RX_ONLY_CMDS: ReadonlySet<number> = new Set([
+  HANDSHAKE_ACK,
+  HANDSHAKE_NACK,
+  PING,
+  TIME_REQUEST,
+  ...DATA_CMDS,
+]);
+
+const NAMES: readonly (CmdName | undefined)[] = (() => {
+  const names: (CmdName | undefined)[] = new Array(256).fill(undefined);
+  for (const [name, value] of Object.entries(CMD)) names[value] = name as CmdName;
+  return names;
+})();
+
+// A 256-entry table makes the hot checks a single indexed load.
+const FLAG_DATA = 1;
+const FLAG_SECURE = 2;
+const FLAG_CTRL = 4;
+const FLAGS = (() => {
+  const flags = new Uint8Array(256);
+  for (const c of PLAIN_DATA_CMDS) flags[c] = FLAG_DATA;
+  for (const c of SECURE_DATA_CMDS) flags[c] = FLAG_DATA | FLAG_SECURE;
+  for (const c of CTRL_CMDS) flags[c] = FLAG_CTRL;
+  return flags;
+})();
+
+/** The reference's name for a command byte, or `undefined` for an unassigned byte. */
+export function cmdName(cmd: number): CmdName | undefined {
+  return NAMES[cmd];
+}
+
+/** True for the six data commands (plain or secure). */
+export function isData(cmd: number): boolean {
+  return ((FLAGS[cmd] ?? 0) & FLAG_DATA) !== 0;
+}
+
+/** True for DATA_FULL, DATA_DIFF and DATA_HEART. */
+export function isPlainData(cmd: number): boolean {
+  return (FLAGS[cmd] ?? 0) === FLAG_DATA;
+}
+
+/** True for the three secure data commands. */
+export function isSecureData(cmd: number): boolean {
+  return ((FLAGS[cmd] ?? 0) & FLAG_SECURE) !== 0;
+}
+
+/** True for the twelve control commands. */
+export function isCtrl(cmd: number): boolean {
+  return ((FLAGS[cmd] ?? 0) & FLAG_CTRL) !== 0;
+}
+
+/** Secure data command → its plain twin; any other byte is returned unchanged. */
+export function normalizeData(cmd: number): number {
+  return isSecureData(cmd) ? cmd - 1 : cmd;
+}
+
+/** Plain data command → its secure twin; any other byte is returned unchanged. */
+export function secureVariant(cmd: number): number {
+  return isPlainData(cmd) ? cmd + 1 : cmd;
+}
+
+/** How a node takes part in the conversation. */
+export type DeviceRole = 'duplex' | 'tx_only' | 'rx_only';
+
+/** Device roles, in the reference's spelling. */
+export const DEVICE_ROLES: readonly DeviceRole[] = ['duplex', 'tx_only', 'rx_only'];
+
+/**
+ * Whether a node of this role processes an inbound packet starting with `cmd`.
+ * Unassigned bytes pass (they are answered with a NACK by the handshake layer).
+ */
+export function roleAccepts(role: DeviceRole, cmd: number): boolean {
+  if (role === 'tx_only') {
+    if (isData(cmd)) return false;
+    return isCtrl(cmd) ? TX_ONLY_CTRL_CMDS.has(cmd) : true;
+  }
+  if (role === 'rx_only') return isCtrl(cmd) ? RX_ONLY_CMDS.has(cmd) : true;
+  return true;
+}
+
+/** Commands have no native implementation: a table lookup is already the fastest path. */
+export const backend = 'ts' as const;

@@ -1,0 +1,26 @@
+/**
+ * One build shape for every public package: dual ESM/CJS with a declaration file per format
+ * (`.d.ts` beside the ESM entry, `.d.cts` beside the CJS one), so each `exports` condition
+ * resolves its own types.
+ *
+ * @param {Record<string, string>} entry
+ * @param {import('tsup').Options} [extra]
+ * @returns {import('tsup').Options}
+ */
+export function packageBuild(entry, extra = {}) {
+  return {
+    entry,
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: 'es2022',
+    platform: 'neutral',
+    // `import.meta.url` must keep working in the CommonJS output (used to locate the optional
+    // native binding without a static import that browser bundlers would follow).
+    shims: true,
+    splitting: false,
+    treeshake: true,
+    ...extra,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * Checksums and session helpers of the OpenSynaptic wire format.
+ *
+ * - `crc8`: CRC-8/SMBUS over the plain body of a data frame (1 byte on the wire).
+ * - `crc16`: CRC-16/CCITT-FALSE over every preceding wire byte (2 bytes, big-endian).
+ * - `xorPayload`: the body transform of secure frames.
+ * - `deriveSessionKey`: SHA-256 of the decimal `(aid × ts) mod 2^64`.
+ *
+ * The "secure" mode obfuscates: its key derives from values visible in the plaintext FULL frame.
+ */
+import { type BackendMode, type BackendName, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
+import type { CrcCodec } from './codec.js';
+import { CrcArgumentError } from './errors.js';
+import { nativeCodec } from './native-codec.js';
+import { type SessionKeyInput, sessionSeed } from './session.js';
+import { tsCodec } from './ts-codec.js';
+
+export type { CrcCodec } from './codec.js';
+export { CrcArgumentError, SyncDigestUnavailableError } from './errors.js';
+export { deriveSessionKeyAsync, type SessionKeyInput, seedText, sessionSeed } from './session.js';
+export { CRC16_PARAMS, CRC8_PARAMS, crc16Unchecked, crc8Unchecked, xorInto } from './ts-codec.js';
+export { NativeUnavailableError };
+export type { BackendMode, BackendName };
+
+/** Length of a session key in bytes (a SHA-256 digest). */
+export const SESSION_KEY_LENGTH = 32;
+
+/**
+ * Which operations `auto` hands to the addon: only batches where `bench/` measured it faster
+ * per item; a single 40-byte CRC is cheaper in TypeScript than a call into native code.
+ */
+const AUTO_NATIVE = { single: false, batch: false, digest: false } as const;
+
+const selection = selectBackend('@opensynaptic/crc', tsCodec, nativeCodec);
+const pick = (useNativeInAuto: boolean): CrcCodec =>
+  selection.mode === 'native' || (selection.mode === 'auto' && useNativeInAuto && selection.native)
+    ? selection.native!
+    : tsCodec;
+const single = pick(AUTO_NATIVE.single);
+const batch = pick(AUTO_NATIVE.batch);
+const digest = pick(AUTO_NATIVE.digest);
+
+/** The requested mode: `OPENSYNAPTIC_CORE`, or `auto` when unset. */
+export const backendMode: BackendMode = selection.mode;
+/** Backend serving `crc8`, `crc16` and `xorPayload`. */
+export const backend: BackendName = single.backend;
+/** Backend serving the batch functions. */
+export const batchBackend: BackendName = batch.backend;
+/** Whether the native addon loaded. */
+export const nativeAvailable: boolean = selection.native !== null;
+
+/** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
+export function getCodec(name: BackendName): CrcCodec {
+  if (name === 'ts') return tsCodec;
+  if (!selection.native) throw new NativeUnavailableError('@opensynaptic/crc', selection.nativeError);
+  return selection.native;
+}
+
+/** CRC-8/SMBUS of `data[start..end)` (whole array by default). */
+export const crc8 = (data: Uint8Array, start?: number, end?: number): number => single.crc8(data, start, end);
+/** CRC-16/CCITT-FALSE of `data[start..end)` (whole array by default). */
+export const crc16 = (data: Uint8Array, start?: number, end?: number): number => single.crc16(data, start, end);
+/** CRC-8 of many slices: item i is `data[offsets[i]..offsets[i+1])`. */
+export const crc8Batch = (data: Uint8Array, offsets: Uint32Array): Uint8Array => batch.crc8Batch(data, offsets);
+/** CRC-16 of many slices: item i is `data[offsets[i]..offsets[i+1])`. */
+export const crc16Batch = (data: Uint8Array, offsets: Uint32Array): Uint16Array => batch.crc16Batch(data, offsets);
+
+/**
+ * The secure-frame body transform, its own inverse: `out[i] = payload[i] ^ key[(i + off) %
+ * key.length] ^ off` where `off = offset & 31` (the frame passes `crc8 & 31`). An empty key
+ * returns an unchanged copy. Returns a new array.
+ */
+export function xorPayload(payload: Uint8Array, key: Uint8Array, offset: number): Uint8Array {
+  if (typeof offset !== 'number' || !Number.isFinite(offset)) {
+    throw new CrcArgumentError('offset', `expected a finite number, got ${String(offset)}`);
+  }
+  return single.xorPayload(payload, key, offset);
+}
+
+/**
+ * Session key of a device, synchronously (Node's `node:crypto`): SHA-256 of the ASCII decimal
+ * of `(aid × ts) mod 2^64`, 32 bytes. Negative or missing inputs count as 0, inputs of 2^64 or
+ * more keep their low 64 bits. In a browser use `deriveSessionKeyAsync`.
+ */
+export function deriveSessionKey(aid: SessionKeyInput, ts: SessionKeyInput): Uint8Array {
+  return digest.digestSeed(sessionSeed(aid, ts));
+}

@@ -1,0 +1,113 @@
+/**
+ * Backend selection shared by the packages that have a native (Rust) implementation.
+ *
+ * This module is bundled into each public package at build time, so it is never a runtime
+ * dependency and browsers never see a `require` of the addon.
+ */
+
+/** The two implementations every accelerated package offers behind one API. */
+export type BackendName = 'ts' | 'native';
+
+/**
+ * `ts` and `native` force one implementation for every operation; `auto` (the default) uses the
+ * native one only for the operations where it was measured faster, when the addon is installed.
+ */
+export type BackendMode = BackendName | 'auto';
+
+/** Name of the environment variable that selects the backend without a code change. */
+export const BACKEND_ENV = 'OPENSYNAPTIC_CORE';
+
+interface ProcessLike {
+  env?: Record<string, string | undefined>;
+  getBuiltinModule?: (id: string) => unknown;
+}
+
+function processLike(): ProcessLike | undefined {
+  return (globalThis as { process?: ProcessLike }).process;
+}
+
+/** Parses a backend mode; `undefined` and `''` mean `auto`. Throws a TypeError on anything else. */
+export function parseBackendMode(value: unknown, source = BACKEND_ENV): BackendMode {
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === 'ts' || value === 'native') return value;
+  throw new TypeError(
+    `${source} must be "native", "ts" or "auto"; got ${JSON.stringify(value)}`,
+  );
+}
+
+/** The mode requested through `OPENSYNAPTIC_CORE` (browsers have no environment: `auto`). */
+export function envBackendMode(): BackendMode {
+  return parseBackendMode(processLike()?.env?.[BACKEND_ENV]);
+}
+
+export interface NativeLoad {
+  /** The loaded addon exports, or `null`. */
+  readonly binding: unknown;
+  /** Why the addon is not available (not installed, no prebuilt binary for this platform...). */
+  readonly error: unknown;
+}
+
+let loaded: NativeLoad | undefined;
+
+/**
+ * Loads `@opensynaptic/binding` once, through Node's own `require`, found without a static import
+ * so bundlers for the browser never try to include a `.node` file.
+ */
+export function loadNative(): NativeLoad {
+  if (loaded) return loaded;
+  try {
+    const getBuiltin = processLike()?.getBuiltinModule;
+    if (typeof getBuiltin !== 'function') {
+      loaded = { binding: null, error: new Error('no Node.js module loader (browser or Node < 20.16)') };
+      return loaded;
+    }
+    const { createRequire } = getBuiltin('node:module') as {
+      createRequire(from: string): (id: string) => unknown;
+    };
+    const requireFromHere = createRequire((import.meta as { url: string }).url);
+    loaded = { binding: requireFromHere('@opensynaptic/binding'), error: null };
+  } catch (error) {
+    loaded = { binding: null, error };
+  }
+  return loaded;
+}
+
+/** Thrown when the native backend is requested but the addon cannot be loaded. */
+export class NativeUnavailableError extends Error {
+  override readonly name = 'NativeUnavailableError';
+  readonly code = 'ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE';
+  constructor(packageName: string, cause: unknown) {
+    super(
+      `${packageName}: the native backend was requested but @opensynaptic/binding could not be loaded` +
+        ` (${cause instanceof Error ? cause.message : String(cause)}); install it or set ${BACKEND_ENV}=ts`,
+      { cause },
+    );
+  }
+}
+
+/** Node's own modules (`node:crypto`...) without importing them, or `undefined` in a browser. */
+export function nodeBuiltin<T>(id: string): T | undefined {
+  const getBuiltin = processLike()?.getBuiltinModule;
+  if (typeof getBuiltin !== 'function') return undefined;
+  try {
+    return getBuiltin(id) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Picks the implementation for one package. `mode` comes from the environment unless given;
+ * `native` with no addon throws, `auto` quietly uses TypeScript where the addon is missing.
+ */
+export function selectBackend<T>(
+  packageName: string,
+  tsImpl: T,
+  makeNative: (binding: unknown) => T,
+  mode: BackendMode = envBackendMode(),
+): { mode: BackendMode; ts: T; native: T | null; nativeError: unknown } {
+  const load = mode === 'ts' ? { binding: null, error: 'disabled by OPENSYNAPTIC_CORE=ts' } : loadNative();
+  const native = load.binding ? makeNative(load.binding) : null;
+  if (mode === 'native' && !native) throw new NativeUnavailableError(packageName, load.error);
+  return { mode, ts: tsImpl, native, nativeError: load.error };
+}

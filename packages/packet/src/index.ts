@@ -1,0 +1,80 @@
+/**
+ * OpenSynaptic data frames.
+ *
+ * ```
+ * [cmd:1][route_count:1][route_id:4 BE]*route_count[tid:1][ts:6 BE][body:N][crc8:1][crc16:2 BE]
+ * ```
+ *
+ * `crc8` is CRC-8/SMBUS of the plain body; `crc16` is CRC-16/CCITT-FALSE of every byte before
+ * it. Secure commands (64, 171, 128) carry the body XORed with the session key at offset
+ * `crc8 & 31`. Decoding returns a view on the received bytes and throws a typed `FrameError`
+ * naming the failed check.
+ */
+import { type BackendMode, type BackendName, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
+import {
+  decodeFramesTs,
+  encodeFramesTs,
+  type FrameBatch,
+} from './batch.js';
+import type { FrameCodec } from './codec.js';
+import { type DecodedFrame, type DecodeOptions, decodeFrame as decodeFrameTs, encodeFrame as encodeFrameTs, type FrameFields, validateFrameFields } from './frame.js';
+import { nativeCodec } from './native-codec.js';
+
+export { batchLength, DECODED_FIELDS, type FrameBatch, FrameStatus } from './batch.js';
+export type { FrameCodec } from './codec.js';
+export * from './constants.js';
+export * from './errors.js';
+export { DecodedFrame, type DecodeOptions, encodeFrameInto, type FrameFields, type KeyLookup, validateFrameFields } from './frame.js';
+export { parseRouteId } from './route-id.js';
+export { decodeTimestampToken, encodeTimestampToken, TIMESTAMP_TOKEN_LENGTH } from './timestamp-token.js';
+export { NativeUnavailableError };
+export type { BackendMode, BackendName };
+
+/** The pure TypeScript frame codec. */
+const tsCodec: FrameCodec = {
+  backend: 'ts',
+  encodeFrame: encodeFrameTs,
+  decodeFrame: decodeFrameTs,
+  encodeFrames: encodeFramesTs,
+  decodeFrames: decodeFramesTs,
+};
+
+/**
+ * Which operations `auto` hands to the addon: batches only, and only where `bench/` measured it
+ * faster per frame. One frame is cheaper in TypeScript than the call into native code.
+ */
+const AUTO_NATIVE = { single: false, batch: false } as const;
+
+const selection = selectBackend('@opensynaptic/packet', tsCodec, (b) => nativeCodec(b, validateFrameFields));
+const pick = (useNativeInAuto: boolean): FrameCodec =>
+  selection.mode === 'native' || (selection.mode === 'auto' && useNativeInAuto && selection.native)
+    ? selection.native!
+    : tsCodec;
+const single = pick(AUTO_NATIVE.single);
+const batch = pick(AUTO_NATIVE.batch);
+
+/** The requested mode: `OPENSYNAPTIC_CORE`, or `auto` when unset. */
+export const backendMode: BackendMode = selection.mode;
+/** Backend serving `encodeFrame` / `decodeFrame`. */
+export const backend: BackendName = single.backend;
+/** Backend serving `encodeFrames` / `decodeFrames`. */
+export const batchBackend: BackendName = batch.backend;
+/** Whether the native addon loaded. */
+export const nativeAvailable: boolean = selection.native !== null;
+
+/** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
+export function getCodec(name: BackendName): FrameCodec {
+  if (name === 'ts') return tsCodec;
+  if (!selection.native) throw new NativeUnavailableError('@opensynaptic/packet', selection.nativeError);
+  return selection.native;
+}
+
+/** Encodes one data frame (secure when `fields.key` is a non-empty key). */
+export const encodeFrame = (fields: FrameFields): Uint8Array => single.encodeFrame(fields);
+/** Decodes and checks one data frame; the result reads from `frame` without copying. */
+export const decodeFrame = (frame: Uint8Array, options?: DecodeOptions): DecodedFrame => single.decodeFrame(frame, options);
+/** Encodes many plain single-route frames back to back. */
+export const encodeFrames = (b: FrameBatch): Uint8Array => batch.encodeFrames(b);
+/** Checks many frames at once, writing `DECODED_FIELDS` numbers per frame into `out`. */
+export const decodeFrames = (buf: Uint8Array, offsets: Uint32Array, out: Float64Array): number =>
+  batch.decodeFrames(buf, offsets, out);
