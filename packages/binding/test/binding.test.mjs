@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { test } from 'node:test';
+
+const require = createRequire(import.meta.url);
+const binding = require('../index.js');
+
+const hex = (s) => Uint8Array.from(Buffer.from(s, 'hex'));
+const toHex = (u8) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength).toString('hex');
+const ascii = (s) => new TextEncoder().encode(s);
+
+// Frame and key from the reference's golden vectors (packet.json build_full_single_route,
+// build_secure_full; security.json derive_04).
+const BODY = '42;NODE_A.1.AYvP5WgA|T1>K.A:cmwc|';
+const TS = 1700000000000;
+const PLAIN_FRAME =
+  '3f010000002a01018bcfe5680034323b4e4f44455f412e312e41597650355767417c54313e4b2e413a636d77637c730f69';
+const SECURE_FRAME =
+  '40010000002a01018bcfe568003eb792060e859e2b60c50f789d8e22a8b00487a0193a9b14655da0945e04902776730f42';
+const KEY = 'c447eb9640f3f2767db9393d60f2bd2e7af4571996ba5b52d2c86732f82d45cf';
+
+test('crc check values', () => {
+  assert.equal(binding.crc16(ascii('123456789')), 0x29b1);
+  assert.equal(binding.crc8(ascii('123456789')), 0xf4);
+  const data = ascii('123456789hello world');
+  const offsets = Uint32Array.of(0, 9, 9, 20);
+  assert.deepEqual([...binding.crc16Batch(data, offsets)], [0x29b1, 0xffff, binding.crc16(ascii('hello world'))]);
+  assert.deepEqual([...binding.crc8Batch(data, offsets)], [0xf4, 0, 168]);
+  assert.throws(() => binding.crc8Batch(data, Uint32Array.of(0, 30)), /^Error: \[arg\] /);
+});
+
+test('base62 round trips', () => {
+  assert.equal(binding.b62EncodeBigint(-(2n ** 63n)), '-aZl8N0y58M8');
+  assert.equal(binding.b62DecodeBigint('-aZl8N0y58M8'), -(2n ** 63n));
+  assert.equal(binding.b62DecodeBigint(binding.b62EncodeBigint(2n ** 63n - 1n)), 2n ** 63n - 1n);
+  assert.equal(binding.b62EncodeNumber(-7.99), '-7');
+  assert.equal(binding.b62DecodeNumber('ZZZ'), 238327);
+  assert.equal(binding.b62EncodeFixed(1.23445, 4), '3d6');
+  assert.equal(binding.b62EncodeFixed(0.00015, 4), '1');
+  assert.equal(binding.b62DecodeFixed(binding.b62EncodeFixed(294.65, 4), 4), 294.65);
+  const values = Float64Array.of(1, 2.5, -40, 0.99995);
+  const texts = binding.b62EncodeFixedBatch(values, 4);
+  assert.deepEqual(texts, ['2Bi', '6ve', '-1G3C', '2Bi']);
+  assert.deepEqual([...binding.b62DecodeFixedBatch(texts, 4)], [1, 2.5, -40, 1]);
+});
+
+test('base62 errors carry stable tags', () => {
+  assert.throws(() => binding.b62DecodeNumber('ab$'), {
+    message: "[base62:invalid] invalid Base62 character '$' at position 2",
+  });
+  assert.throws(() => binding.b62DecodeBigint('zzzzzzzzzzzzz'), /^Error: \[base62:range\] /);
+  assert.throws(() => binding.b62EncodeFixed(1e15, 4), /^Error: \[base62:range\] /);
+  assert.throws(() => binding.b62EncodeBigint(2n ** 63n), /^Error: \[base62:range\] /);
+  assert.throws(() => binding.b62EncodeNumber(Number.NaN), /^Error: \[base62:not-finite\] /);
+  assert.throws(() => binding.b62EncodeFixed(1, 1.5), /^Error: \[arg\] /);
+  assert.throws(() => binding.b62DecodeFixedBatch(['1', '-'], 4), /^Error: \[base62:invalid\] item 1: /);
+});
+
+test('session key and xor', () => {
+  const key = binding.deriveSessionKey(42n, BigInt(TS));
+  assert.equal(toHex(key), KEY);
+  const body = ascii(BODY);
+  const once = binding.xorPayload(body, key, 19);
+  assert.deepEqual(binding.xorPayload(once, key, 19), body);
+  assert.deepEqual(binding.xorPayload(body, new Uint8Array(0), 7), body);
+  assert.throws(() => binding.deriveSessionKey(-1n, 1n), /^Error: \[arg\] /);
+});
+
+test('frame encode/decode round trip', () => {
+  const body = ascii(BODY);
+  const frame = binding.encodeFrame(63, Uint32Array.of(42), 1, TS, body, null);
+  assert.equal(toHex(frame), PLAIN_FRAME);
+
+  const out = new Float64Array(11);
+  const plainOut = new Uint8Array(frame.length);
+  assert.equal(binding.decodeFrame(frame, null, out, plainOut), 0);
+  const [status, cmd, routeCount, aid, tid, ts, bodyOffset, bodyLength, crc8, crc16, computed] = out;
+  assert.deepEqual([status, cmd, routeCount, aid, tid, ts], [0, 63, 1, 42, 1, TS]);
+  assert.deepEqual(frame.subarray(bodyOffset, bodyOffset + bodyLength), body);
+  assert.deepEqual([crc8, crc16, computed], [binding.crc8(body), 0x0f69, 0]);
+
+  const key = hex(KEY);
+  const secure = binding.encodeFrame(63, Uint32Array.of(42), 1, TS, body, key);
+  assert.equal(toHex(secure), SECURE_FRAME);
+  assert.equal(binding.decodeFrame(secure, key, out, plainOut), 0);
+  assert.equal(out[1], 64);
+  assert.deepEqual(plainOut.subarray(0, out[7]), body);
+  assert.equal(binding.decodeFrame(secure, undefined, out, plainOut), 4);
+
+  const broken = Uint8Array.from(frame);
+  broken[broken.length - 1] ^= 1;
+  assert.equal(binding.decodeFrame(broken, null, out, plainOut), 3);
+  assert.deepEqual([out[9], out[10]], [0x0f68, 0x0f69]);
+  assert.equal(binding.decodeFrame(frame.subarray(0, 4), null, out, plainOut), 1);
+
+  assert.throws(() => binding.encodeFrame(63, Uint32Array.of(42), 1, 2 ** 48, body, null), /^Error: \[frame:timestamp-range\] /);
+  assert.throws(() => binding.decodeFrame(frame, null, out, frame), /^Error: \[arg\] /);
+});
+
+test('batch frame encode/decode', () => {
+  const bodies = ascii('abcdefg');
+  const frames = binding.encodeFrames(
+    Uint8Array.of(63, 170, 127),
+    Uint32Array.of(1, 2, 3),
+    Uint8Array.of(1, 1, 2),
+    Float64Array.of(TS, TS + 1, 0),
+    bodies,
+    Uint32Array.of(0, 4, 7, 7),
+  );
+  assert.equal(frames.length, 16 * 3 + 7);
+  const offsets = Uint32Array.of(0, 20, 39, 55);
+  const out = new Float64Array(33);
+  assert.equal(binding.decodeFrames(frames, offsets, out), 3);
+  assert.deepEqual([out[0], out[1], out[3], out[5], out[7]], [0, 63, 1, TS, 4]);
+  assert.deepEqual([out[11], out[12], out[14], out[16], out[18]], [0, 170, 2, TS + 1, 3]);
+  assert.deepEqual([out[22], out[23], out[25], out[27], out[29]], [0, 127, 3, 0, 0]);
+
+  const secure = hex(SECURE_FRAME);
+  const mixed = new Uint8Array(secure.length + 4);
+  mixed.set(secure);
+  assert.equal(binding.decodeFrames(mixed, Uint32Array.of(0, secure.length, mixed.length), out), 2);
+  assert.deepEqual([out[0], out[1], out[3]], [7, 64, 42]);
+  assert.equal(out[11], 1);
+  assert.throws(() => binding.decodeFrames(frames, offsets, new Float64Array(32)), /^Error: \[arg\] /);
+});

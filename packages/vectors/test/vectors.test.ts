@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import { nativeAvailable } from '@opensynaptic/packet';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_DIR, loadDeviations, readVectorFile, runFile, suiteFor, vectorFiles } from '../src/index.js';
+
+const deviations = loadDeviations(DEFAULT_DIR);
+const files = vectorFiles(DEFAULT_DIR);
+
+it('finds the golden vector files', () => {
+  expect(files).toEqual(expect.arrayContaining(['base62.json', 'cmd.json', 'crc.json', 'packet.json', 'security.json']));
+});
+
+it('lists only deviations that name real cases', () => {
+  const ids = new Set<string>();
+  for (const name of files) for (const c of readVectorFile(join(DEFAULT_DIR, name))?.cases ?? []) ids.add(`${name}#${c.id}`);
+  for (const key of deviations.keys()) expect(ids.has(key), key).toBe(true);
+});
+
+for (const backend of ['ts', 'native'] as const) {
+  describe.skipIf(backend === 'native' && !nativeAvailable && !process.env.CI)(`${backend} backend (skipped only when the addon is not built)`, () => {
+    for (const name of files) {
+      const file = readVectorFile(join(DEFAULT_DIR, name));
+      if (!file || !suiteFor(name, file)) continue;
+      it(`${name}: every case matches or is a listed deviation`, () => {
+        const report = runFile(name, file, backend, deviations);
+        expect(report.failed).toEqual([]);
+        expect(report.passed + report.partial + report.deviations).toBe(file.cases.length);
+      });
+    }
+  });
+}
+
+it('fails a case that does not match and is not listed', () => {
+  const file = { cases: [{ id: 'x', input: { data: '313233343536373839' }, expected: { crc8: 0, crc16_ccitt: 0x29b1 } }] };
+  const report = runFile('crc-extra.json', file, 'ts', new Map());
+  expect(report.failed.map((r) => r.id)).toEqual(['x']);
+});
+
+it('fails a listed deviation that has started to match', () => {
+  const file = { cases: [{ id: 'y', input: { data: '' }, expected: { crc8: 0 } }] };
+  const listed = new Map([['crc.json#y', { file: 'crc.json', ids: ['y'], reference: '', ours: '', why: '' }]]);
+  expect(runFile('crc.json', file, 'ts', listed).failed[0]?.detail).toMatch(/remove it/);
+});
