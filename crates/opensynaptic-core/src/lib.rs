@@ -1,0 +1,19 @@
+//! Wire-level primitives of the OpenSynaptic IoT protocol: Base62 numbers,
+//! the CRC-8 / CRC-16 frame checksums, secure-body XOR and session keys, data
+//! command bytes, and binary data frames.
+//!
+//! Output is byte-identical to the reference implementation (OpenSynaptic
+//! 1.4.2) for every input it handles without error. Where the reference
+//! silently wraps out-of-range integers, these functions return an error.
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+pub mod base62;
+pub mod cmd;
+pub mod crc;
+pub mod frame;
+pub mod security;
+
+pub use base62::Base62Error;
+pub use frame::{FrameError, FrameErrorKind, FrameHeader};

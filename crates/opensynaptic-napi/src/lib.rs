@@ -1,0 +1,493 @@
+//! Node.js bindings for `opensynaptic-core`.
+//!
+//! Output typed arrays (`out`, `plainOut`) are written in place. napi exposes
+//! that only through `unsafe` accessors; each use is confined to one
+//! synchronous call, during which JS cannot run, and overlapping inputs and
+//! outputs are rejected before any `&mut` borrow is created.
+//!
+//! Small results (one frame, one payload, one key) are copied into a fresh JS
+//! buffer, which costs far less than an external buffer and its finalizer;
+//! batch results are handed over without a copy.
+//!
+//! Every error thrown to JavaScript has a message that starts with a stable tag
+//! in brackets (`[base62:invalid]`, `[base62:range]`, `[base62:not-finite]`,
+//! `[frame:timestamp-range]`, `[frame:route-count]`, `[arg]`) so the JS
+//! wrapper can map it to a typed error. Typed-array arguments are borrowed,
+//! never copied.
+//!
+//! The JS wrapper is the public API: it normalises inputs (masks tids, clamps
+//! session-key inputs, applies the reference's Base62 short-circuits) before
+//! calling in here.
+
+use napi::bindgen_prelude::{
+    BigInt, Float64Array, Float64ArraySlice, Uint16Array, Uint8Array, Uint8ArraySlice,
+};
+use napi::{Env, Error, Result};
+use napi_derive::napi;
+use opensynaptic_core::base62::{self, Base62Error, MAX_PRECISION};
+use opensynaptic_core::frame::{self, FrameError, FrameErrorKind, FrameHeader, MAX_TIMESTAMP};
+use opensynaptic_core::{crc, security};
+
+/// Number of `f64` slots per frame in the decode output arrays.
+const DECODE_FIELDS: usize = 11;
+
+const STATUS_OK: u32 = 0;
+const STATUS_TOO_SHORT: u32 = 1;
+const STATUS_INCOMPLETE_HEADER: u32 = 2;
+const STATUS_CRC16_MISMATCH: u32 = 3;
+const STATUS_MISSING_SECURE_KEY: u32 = 4;
+const STATUS_CRC8_MISMATCH: u32 = 5;
+const STATUS_UNKNOWN_COMMAND: u32 = 6;
+const STATUS_SECURE_UNCHECKED: u32 = 7;
+
+fn arg_error(message: impl std::fmt::Display) -> Error {
+    Error::from_reason(format!("[arg] {message}"))
+}
+
+fn base62_error(err: Base62Error) -> Error {
+    Error::from_reason(format!("{} {err}", base62_tag(err)))
+}
+
+fn base62_batch_error((index, err): (usize, Base62Error)) -> Error {
+    Error::from_reason(format!("{} item {index}: {err}", base62_tag(err)))
+}
+
+fn base62_tag(err: Base62Error) -> &'static str {
+    match err {
+        Base62Error::Invalid { .. } => "[base62:invalid]",
+        Base62Error::OutOfRange => "[base62:range]",
+        Base62Error::NotFinite => "[base62:not-finite]",
+        Base62Error::PrecisionOutOfRange { .. } => "[arg]",
+    }
+}
+
+fn frame_error(err: FrameError) -> Error {
+    let tag = match err.kind {
+        FrameErrorKind::TimestampOutOfRange { .. } => "[frame:timestamp-range]",
+        FrameErrorKind::TooManyRoutes { .. } => "[frame:route-count]",
+        FrameErrorKind::TooShort { .. } => "[frame:too-short]",
+        FrameErrorKind::IncompleteHeader { .. } => "[frame:incomplete-header]",
+        FrameErrorKind::Crc16Mismatch { .. } => "[frame:crc16]",
+        FrameErrorKind::MissingSecureKey { .. } => "[frame:missing-key]",
+        FrameErrorKind::Crc8Mismatch { .. } => "[frame:crc8]",
+        FrameErrorKind::UnknownCommand { .. } => "[frame:unknown-command]",
+        FrameErrorKind::BufferTooSmall { .. } => "[arg]",
+    };
+    Error::from_reason(format!("{tag} {err}"))
+}
+
+/// A JS number that must be an integer in `0..=max`.
+fn int_arg(name: &str, value: f64, max: u32) -> Result<u32> {
+    if value.fract() == 0.0 && (0.0..=f64::from(max)).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(arg_error(format_args!(
+            "{name} must be an integer in 0..={max}, got {value}"
+        )))
+    }
+}
+
+fn precision_arg(value: f64) -> Result<u32> {
+    int_arg("precision", value, MAX_PRECISION)
+}
+
+fn byte_arg(name: &str, value: f64) -> Result<u8> {
+    int_arg(name, value, 255).map(|v| v as u8)
+}
+
+fn timestamp_arg(value: f64) -> Result<u64> {
+    if value.is_nan() || (value.is_finite() && value.fract() != 0.0) {
+        return Err(arg_error(format_args!(
+            "timestamp must be an integer, got {value}"
+        )));
+    }
+    if (0.0..=MAX_TIMESTAMP as f64).contains(&value) {
+        Ok(value as u64)
+    } else {
+        Err(Error::from_reason(format!(
+            "[frame:timestamp-range] timestamp {value} does not fit the 48-bit frame field (0..={MAX_TIMESTAMP})"
+        )))
+    }
+}
+
+/// Magnitude of a BigInt when it fits in 64 bits.
+fn bigint_magnitude(value: &BigInt) -> Option<u64> {
+    let (first, rest) = value.words.split_first()?;
+    rest.iter().all(|&w| w == 0).then_some(*first)
+}
+
+fn bigint_to_i64(value: &BigInt) -> Option<i64> {
+    let magnitude = bigint_magnitude(value)?;
+    if value.sign_bit {
+        (magnitude <= i64::MIN.unsigned_abs()).then(|| 0i64.wrapping_sub_unsigned(magnitude))
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+fn bigint_to_u64(name: &str, value: &BigInt) -> Result<u64> {
+    match bigint_magnitude(value) {
+        Some(0) => Ok(0),
+        Some(m) if !value.sign_bit => Ok(m),
+        _ => Err(arg_error(format_args!(
+            "{name} must be a BigInt in 0..=18446744073709551615"
+        ))),
+    }
+}
+
+/// Splits `data` at `offsets` (n + 1 boundaries for n items), checking that
+/// the boundaries are non-decreasing and inside `data`.
+fn checked_ranges<'a>(
+    name: &str,
+    data_len: usize,
+    offsets: &'a [u32],
+) -> Result<impl Iterator<Item = std::ops::Range<usize>> + 'a> {
+    for pair in offsets.windows(2) {
+        if pair[1] < pair[0] {
+            return Err(arg_error(format_args!(
+                "{name} must be non-decreasing ({} after {})",
+                pair[1], pair[0]
+            )));
+        }
+    }
+    if let Some(&last) = offsets.last() {
+        if last as usize > data_len {
+            return Err(arg_error(format_args!(
+                "{name} ends at {last}, past the data length {data_len}"
+            )));
+        }
+    }
+    Ok(offsets
+        .windows(2)
+        .map(|pair| pair[0] as usize..pair[1] as usize))
+}
+
+/// Base62 of an int64 BigInt, exactly. Throws `[base62:range]` outside int64.
+#[napi(js_name = "b62EncodeBigint")]
+pub fn b62_encode_bigint(value: BigInt) -> Result<String> {
+    bigint_to_i64(&value)
+        .map(base62::encode_i64)
+        .ok_or_else(|| base62_error(Base62Error::OutOfRange))
+}
+
+/// Base62 of a number truncated toward zero (coefficients, route ids).
+#[napi(js_name = "b62EncodeNumber")]
+pub fn b62_encode_number(value: f64) -> Result<String> {
+    base62::encode_trunc(value).map_err(base62_error)
+}
+
+/// Base62 of `value * 10^precision` rounded half-to-even on the binary product.
+#[napi(js_name = "b62EncodeFixed")]
+pub fn b62_encode_fixed(value: f64, precision: f64) -> Result<String> {
+    base62::encode_fixed(value, precision_arg(precision)?).map_err(base62_error)
+}
+
+/// Base62 text to an exact int64 BigInt.
+#[napi(js_name = "b62DecodeBigint")]
+pub fn b62_decode_bigint(text: String) -> Result<BigInt> {
+    base62::decode_i64(&text)
+        .map(BigInt::from)
+        .map_err(base62_error)
+}
+
+/// Base62 text to the nearest double of its integer.
+#[napi(js_name = "b62DecodeNumber")]
+pub fn b62_decode_number(text: String) -> Result<f64> {
+    base62::decode_f64(&text).map_err(base62_error)
+}
+
+/// Base62 text to `i / 10^precision`, rounded to 8 decimals like the reference.
+#[napi(js_name = "b62DecodeFixed")]
+pub fn b62_decode_fixed(text: String, precision: f64) -> Result<f64> {
+    base62::decode_fixed(&text, precision_arg(precision)?).map_err(base62_error)
+}
+
+/// `b62EncodeFixed` over many values; errors name the failing item.
+#[napi(js_name = "b62EncodeFixedBatch")]
+pub fn b62_encode_fixed_batch(values: &[f64], precision: f64) -> Result<Vec<String>> {
+    base62::encode_fixed_batch(values, precision_arg(precision)?).map_err(base62_batch_error)
+}
+
+/// `b62DecodeFixed` over many texts; errors name the failing item.
+#[napi(js_name = "b62DecodeFixedBatch")]
+pub fn b62_decode_fixed_batch(texts: Vec<String>, precision: f64) -> Result<Float64Array> {
+    base62::decode_fixed_batch(&texts, precision_arg(precision)?)
+        .map(Float64Array::new)
+        .map_err(base62_batch_error)
+}
+
+/// CRC-8/SMBUS.
+#[napi(js_name = "crc8")]
+pub fn crc8_js(data: &[u8]) -> u32 {
+    crc::crc8(data).into()
+}
+
+/// CRC-16/CCITT-FALSE.
+#[napi(js_name = "crc16")]
+pub fn crc16_js(data: &[u8]) -> u32 {
+    crc::crc16(data).into()
+}
+
+/// CRC-8 of each `data[offsets[i]..offsets[i + 1]]`.
+#[napi(js_name = "crc8Batch")]
+pub fn crc8_batch(data: &[u8], offsets: &[u32]) -> Result<Uint8Array> {
+    let out: Vec<u8> = checked_ranges("offsets", data.len(), offsets)?
+        .map(|r| crc::crc8(&data[r]))
+        .collect();
+    Ok(Uint8Array::new(out))
+}
+
+/// CRC-16 of each `data[offsets[i]..offsets[i + 1]]`.
+#[napi(js_name = "crc16Batch")]
+pub fn crc16_batch(data: &[u8], offsets: &[u32]) -> Result<Uint16Array> {
+    let out: Vec<u16> = checked_ranges("offsets", data.len(), offsets)?
+        .map(|r| crc::crc16(&data[r]))
+        .collect();
+    Ok(Uint16Array::new(out))
+}
+
+/// Secure-body XOR (its own inverse): `out[i] = payload[i] ^ key[(i + off) % key.length] ^ off`
+/// with `off = offset & 31`. An empty key returns an unchanged copy.
+#[napi(js_name = "xorPayload")]
+pub fn xor_payload<'env>(
+    env: &'env Env,
+    payload: &[u8],
+    key: &[u8],
+    offset: f64,
+) -> Result<Uint8ArraySlice<'env>> {
+    let offset = int_arg("offset", offset, u32::MAX)?;
+    Uint8ArraySlice::copy_from(env, security::xor_payload(payload, key, offset))
+}
+
+/// SHA-256 of the decimal text of `aid * ts mod 2^64`; both must be in 0..2^64.
+#[napi(js_name = "deriveSessionKey")]
+pub fn derive_session_key<'env>(
+    env: &'env Env,
+    aid: BigInt,
+    ts: BigInt,
+) -> Result<Uint8ArraySlice<'env>> {
+    let aid = bigint_to_u64("aid", &aid)?;
+    let ts = bigint_to_u64("ts", &ts)?;
+    Uint8ArraySlice::copy_from(env, security::derive_session_key(aid, ts))
+}
+
+/// Builds one data frame. A non-empty key XORs the body and turns a plain data
+/// command into its secure variant.
+#[napi(js_name = "encodeFrame")]
+pub fn encode_frame<'env>(
+    env: &'env Env,
+    cmd: f64,
+    routes: &[u32],
+    tid: f64,
+    timestamp: f64,
+    body: &[u8],
+    key: Option<&[u8]>,
+) -> Result<Uint8ArraySlice<'env>> {
+    let cmd = byte_arg("cmd", cmd)?;
+    let tid = byte_arg("tid", tid)?;
+    let timestamp = timestamp_arg(timestamp)?;
+    let bytes = frame::encode_frame(cmd, routes, tid, timestamp, body, key).map_err(frame_error)?;
+    Uint8ArraySlice::copy_from(env, bytes)
+}
+
+fn write_header(out: &mut [f64], status: u32, h: &FrameHeader) {
+    out[0] = f64::from(status);
+    out[1] = f64::from(h.cmd);
+    out[2] = f64::from(h.route_count);
+    out[3] = f64::from(h.source_aid);
+    out[4] = f64::from(h.tid);
+    out[5] = h.timestamp as f64;
+    out[6] = h.body_offset as f64;
+    out[7] = h.body_len as f64;
+    out[8] = f64::from(h.crc8);
+    out[9] = f64::from(h.crc16);
+    out[10] = 0.0;
+}
+
+/// Writes a decode error's status and the fields it carries; returns the status.
+fn write_error(out: &mut [f64], err: &FrameError) -> Result<u32> {
+    let (status, computed) = match err.kind {
+        FrameErrorKind::TooShort { .. } => (STATUS_TOO_SHORT, 0.0),
+        FrameErrorKind::IncompleteHeader { .. } => (STATUS_INCOMPLETE_HEADER, 0.0),
+        FrameErrorKind::Crc16Mismatch { actual, .. } => (STATUS_CRC16_MISMATCH, f64::from(actual)),
+        FrameErrorKind::MissingSecureKey { .. } => (STATUS_MISSING_SECURE_KEY, 0.0),
+        FrameErrorKind::Crc8Mismatch { actual, .. } => (STATUS_CRC8_MISMATCH, f64::from(actual)),
+        FrameErrorKind::UnknownCommand { .. } => (STATUS_UNKNOWN_COMMAND, 0.0),
+        // Not a property of the frame: the caller passed unusable buffers.
+        _ => return Err(frame_error(*err)),
+    };
+    out[0] = f64::from(status);
+    out[1] = err.cmd.map_or(0.0, f64::from);
+    out[2] = err.route_count.map_or(0.0, f64::from);
+    out[3] = err.source_aid.map_or(0.0, f64::from);
+    out[4] = err.tid.map_or(0.0, f64::from);
+    out[5] = err.timestamp.map_or(0.0, |t| t as f64);
+    out[6] = err.body_offset.map_or(0.0, |v| v as f64);
+    out[7] = err.body_len.map_or(0.0, |v| v as f64);
+    out[8] = err.crc8.map_or(0.0, f64::from);
+    out[9] = err.crc16.map_or(0.0, f64::from);
+    out[10] = computed;
+    Ok(status)
+}
+
+fn check_out_len(out: &[f64], frames: usize) -> Result<()> {
+    let needed = frames * DECODE_FIELDS;
+    if out.len() < needed {
+        return Err(arg_error(format_args!(
+            "out must hold {DECODE_FIELDS} numbers per frame: {needed} needed, {} given",
+            out.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether two typed-array views share any bytes (they may be views of one
+/// ArrayBuffer); writing through one while reading the other would alias.
+fn overlaps<A, B>(a: &[A], b: &[B]) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let a_start = a.as_ptr() as usize;
+    let a_end = a_start + std::mem::size_of_val(a);
+    let b_start = b.as_ptr() as usize;
+    let b_end = b_start + std::mem::size_of_val(b);
+    a_start < b_end && b_start < a_end
+}
+
+fn check_disjoint<A, B>(
+    input: &[A],
+    input_name: &str,
+    output: &[B],
+    output_name: &str,
+) -> Result<()> {
+    if overlaps(input, output) {
+        return Err(arg_error(format_args!(
+            "{output_name} must not share memory with {input_name}"
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes one frame without allocating. Writes 11 numbers into `out`:
+/// status, cmd, routeCount, sourceAid, tid, timestamp, bodyOffset, bodyLength,
+/// wire crc8, wire crc16, computed crc (crc16 for status 3, crc8 for status 5).
+/// Status: 0 ok, 1 too short, 2 incomplete header, 3 CRC-16 mismatch,
+/// 4 missing secure key, 5 CRC-8 mismatch, 6 unknown command; fields not
+/// reached are 0. A secure frame's plain body goes to `plainOut[0..bodyLength]`;
+/// `plainOut` must not share memory with the other arguments. Returns the status.
+#[napi(js_name = "decodeFrame")]
+pub fn decode_frame(
+    frame: &[u8],
+    key: Option<&[u8]>,
+    mut out: Float64ArraySlice,
+    mut plain_out: Uint8ArraySlice,
+) -> Result<u32> {
+    check_disjoint(frame, "frame", &out, "out")?;
+    check_disjoint(frame, "frame", &plain_out, "plainOut")?;
+    check_disjoint(&out, "out", &plain_out, "plainOut")?;
+    if let Some(key) = key {
+        check_disjoint(key, "key", &out, "out")?;
+        check_disjoint(key, "key", &plain_out, "plainOut")?;
+    }
+    // SAFETY: the views are disjoint from every other argument (checked
+    // above), JS is suspended for this synchronous call, and the borrows end
+    // before it returns.
+    let out = unsafe { out.as_mut() };
+    let plain_out = unsafe { plain_out.as_mut() };
+    check_out_len(out, 1)?;
+    let out = &mut out[..DECODE_FIELDS];
+    out.fill(0.0);
+    match frame::decode_frame_into(frame, key, plain_out) {
+        Ok(h) => {
+            write_header(out, STATUS_OK, &h);
+            Ok(STATUS_OK)
+        }
+        Err(err) => write_error(out, &err),
+    }
+}
+
+/// Checks frames `buf[offsets[i]..offsets[i + 1]]` without keys, writing the 11
+/// `decodeFrame` fields of frame i at `out[i * 11..]`. Secure frames are not
+/// decrypted: status 7 once their CRC-16 passes, CRC-8 unchecked. Returns the
+/// number of frames.
+#[napi(js_name = "decodeFrames")]
+pub fn decode_frames(buf: &[u8], offsets: &[u32], mut out: Float64ArraySlice) -> Result<u32> {
+    check_disjoint(buf, "buf", &out, "out")?;
+    check_disjoint(offsets, "offsets", &out, "out")?;
+    // SAFETY: as in `decode_frame`.
+    let out = unsafe { out.as_mut() };
+    let count = offsets.len().saturating_sub(1);
+    check_out_len(out, count)?;
+    let ranges = checked_ranges("offsets", buf.len(), offsets)?;
+    for (range, slot) in ranges.zip(out.chunks_exact_mut(DECODE_FIELDS)) {
+        slot.fill(0.0);
+        match frame::decode_frame_no_key(&buf[range]) {
+            Ok(h) => {
+                let status = if h.secure {
+                    STATUS_SECURE_UNCHECKED
+                } else {
+                    STATUS_OK
+                };
+                write_header(slot, status, &h);
+            }
+            Err(err) => {
+                write_error(slot, &err)?;
+            }
+        }
+    }
+    u32::try_from(count).map_err(|_| arg_error("too many frames"))
+}
+
+/// Builds n plain single-route frames back to back; frame i carries
+/// `bodies[bodyOffsets[i]..bodyOffsets[i + 1]]` and is 16 + its body length bytes.
+#[napi(js_name = "encodeFrames")]
+pub fn encode_frames(
+    cmds: &[u8],
+    aids: &[u32],
+    tids: &[u8],
+    timestamps: &[f64],
+    bodies: &[u8],
+    body_offsets: &[u32],
+) -> Result<Uint8Array> {
+    let n = cmds.len();
+    if aids.len() != n || tids.len() != n || timestamps.len() != n {
+        return Err(arg_error(format_args!(
+            "cmds, aids, tids and timestamps must have the same length ({n}, {}, {}, {})",
+            aids.len(),
+            tids.len(),
+            timestamps.len()
+        )));
+    }
+    if body_offsets.len() != n + 1 && !(n == 0 && body_offsets.is_empty()) {
+        return Err(arg_error(format_args!(
+            "bodyOffsets must have {} entries, got {}",
+            n + 1,
+            body_offsets.len()
+        )));
+    }
+    let ranges: Vec<_> = checked_ranges("bodyOffsets", bodies.len(), body_offsets)?.collect();
+    let total: usize = ranges.iter().map(|r| frame::encoded_len(1, r.len())).sum();
+    let mut out = vec![0u8; total];
+    let mut pos = 0;
+    for (i, range) in ranges.into_iter().enumerate() {
+        let timestamp = timestamp_arg(timestamps[i]).map_err(|e| {
+            let reason = e.reason;
+            // Keep the tag in front, add the frame index after it.
+            match reason.split_once(' ') {
+                Some((tag, rest)) => Error::from_reason(format!("{tag} frame {i}: {rest}")),
+                None => Error::from_reason(reason),
+            }
+        })?;
+        pos += frame::encode_frame_into(
+            cmds[i],
+            &[aids[i]],
+            tids[i],
+            timestamp,
+            &bodies[range],
+            None,
+            &mut out[pos..],
+        )
+        .map_err(frame_error)?;
+    }
+    Ok(Uint8Array::new(out))
+}
