@@ -8,7 +8,7 @@
  * The functions exported here use the backend chosen by `OPENSYNAPTIC_CORE` (`ts`, `native` or
  * `auto`); `getCodec()` returns a specific one.
  */
-import { type BackendMode, type BackendName, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, composeBackend, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
 import type { Base62Codec } from './codec.js';
 import { nativeCodec } from './native-codec.js';
 import { tsCodec } from './ts-codec.js';
@@ -20,26 +20,21 @@ export { NativeUnavailableError };
 export type { BackendMode, BackendName };
 
 /**
- * Which operations `auto` hands to the addon. A call into native code costs more than a whole
- * TypeScript encode of one value, so single values stay in TypeScript; batches go native only
- * where `bench/` measured the addon faster per item.
+ * Operations `auto` hands to the addon: none. `bench/` measured every one slower through the
+ * addon (a call into native code and a new JS string cost more than a whole TypeScript
+ * encode), batches included.
  */
-const AUTO_NATIVE = { single: false, batch: false } as const;
+const AUTO_NATIVE: readonly (keyof Base62Codec)[] = [];
 
 const selection = selectBackend('@opensynaptic/base62', tsCodec, nativeCodec);
-const pick = (useNativeInAuto: boolean): Base62Codec =>
-  selection.mode === 'native' || (selection.mode === 'auto' && useNativeInAuto && selection.native)
-    ? selection.native!
-    : tsCodec;
-const single = pick(AUTO_NATIVE.single);
-const batch = pick(AUTO_NATIVE.batch);
+const { impl, backends: chosen } = composeBackend(selection, AUTO_NATIVE);
 
-/** The requested mode: `OPENSYNAPTIC_CORE`, or `auto` when unset. */
+/** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
 export const backendMode: BackendMode = selection.mode;
-/** Backend serving the single-value functions below. */
-export const backend: BackendName = single.backend;
-/** Backend serving `encodeBatch` / `decodeBatch`. */
-export const batchBackend: BackendName = batch.backend;
+/** Backend serving the single-value functions. */
+export const backend: BackendName = chosen.encode ?? 'ts';
+/** Backend serving each operation (`auto` mixes them where measurements say so). */
+export const backends: Readonly<Record<string, BackendName>> = chosen;
 /** Whether the native addon loaded (it is optional). */
 export const nativeAvailable: boolean = selection.native !== null;
 
@@ -51,20 +46,20 @@ export function getCodec(name: BackendName): Base62Codec {
 }
 
 /** Exact signed 64-bit integer → text (RangeError outside int64). */
-export const encodeBigInt = (value: bigint): string => single.encodeBigInt(value);
+export const encodeBigInt = (value: bigint): string => impl.encodeBigInt(value);
 /** Text → exact signed 64-bit integer. */
-export const decodeBigInt = (text: string): bigint => single.decodeBigInt(text);
+export const decodeBigInt = (text: string): bigint => impl.decodeBigInt(text);
 /** Number → text without precision, truncated toward zero (coefficients, route ids). */
-export const encodeInt = (value: number): string => single.encodeInt(value);
+export const encodeInt = (value: number): string => impl.encodeInt(value);
 /** Text → number without precision. */
-export const decodeInt = (text: string): number => single.decodeInt(text);
+export const decodeInt = (text: string): number => impl.decodeInt(text);
 /** Fixed-point value → text: `round_half_even(value × 10^precision)`; precision defaults to 4. */
-export const encode = (value: number, precision?: number): string => single.encode(value, precision);
+export const encode = (value: number, precision?: number): string => impl.encode(value, precision);
 /** Text → fixed-point value: integer ÷ 10^precision, rounded to 8 decimals; precision defaults to 4. */
-export const decode = (text: string, precision?: number): number => single.decode(text, precision);
+export const decode = (text: string, precision?: number): number => impl.decode(text, precision);
 /** `encode` over many values. */
 export const encodeBatch = (values: ArrayLike<number>, precision?: number): string[] =>
-  batch.encodeBatch(values, precision);
+  impl.encodeBatch(values, precision);
 /** `decode` over many texts. */
 export const decodeBatch = (texts: readonly string[], precision?: number): Float64Array =>
-  batch.decodeBatch(texts, precision);
+  impl.decodeBatch(texts, precision);

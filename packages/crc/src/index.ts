@@ -8,7 +8,7 @@
  *
  * The "secure" mode obfuscates: its key derives from values visible in the plaintext FULL frame.
  */
-import { type BackendMode, type BackendName, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, composeBackend, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
 import type { CrcCodec } from './codec.js';
 import { CrcArgumentError } from './errors.js';
 import { nativeCodec } from './native-codec.js';
@@ -26,27 +26,22 @@ export type { BackendMode, BackendName };
 export const SESSION_KEY_LENGTH = 32;
 
 /**
- * Which operations `auto` hands to the addon: only batches where `bench/` measured it faster
- * per item; a single 40-byte CRC is cheaper in TypeScript than a call into native code.
+ * Operations `auto` hands to the addon, because `bench/` measured them at least 2x faster per
+ * item there: CRC-8 batches and SHA-256. A single 40-byte CRC or XOR is cheaper in TypeScript
+ * than the call into native code, and CRC-16 batches gain only ~1.2x.
  */
-const AUTO_NATIVE = { single: false, batch: false, digest: false } as const;
+const AUTO_NATIVE: readonly (keyof CrcCodec)[] = ['crc8Batch', 'digestSeed'];
 
 const selection = selectBackend('@opensynaptic/crc', tsCodec, nativeCodec);
-const pick = (useNativeInAuto: boolean): CrcCodec =>
-  selection.mode === 'native' || (selection.mode === 'auto' && useNativeInAuto && selection.native)
-    ? selection.native!
-    : tsCodec;
-const single = pick(AUTO_NATIVE.single);
-const batch = pick(AUTO_NATIVE.batch);
-const digest = pick(AUTO_NATIVE.digest);
+const { impl, backends: chosen } = composeBackend(selection, AUTO_NATIVE);
 
-/** The requested mode: `OPENSYNAPTIC_CORE`, or `auto` when unset. */
+/** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
 export const backendMode: BackendMode = selection.mode;
 /** Backend serving `crc8`, `crc16` and `xorPayload`. */
-export const backend: BackendName = single.backend;
-/** Backend serving the batch functions. */
-export const batchBackend: BackendName = batch.backend;
-/** Whether the native addon loaded. */
+export const backend: BackendName = chosen.crc16 ?? 'ts';
+/** Backend serving each operation (`auto` mixes them where measurements say so). */
+export const backends: Readonly<Record<string, BackendName>> = chosen;
+/** Whether the native addon loaded (it is optional). */
 export const nativeAvailable: boolean = selection.native !== null;
 
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
@@ -57,13 +52,13 @@ export function getCodec(name: BackendName): CrcCodec {
 }
 
 /** CRC-8/SMBUS of `data[start..end)` (whole array by default). */
-export const crc8 = (data: Uint8Array, start?: number, end?: number): number => single.crc8(data, start, end);
+export const crc8 = (data: Uint8Array, start?: number, end?: number): number => impl.crc8(data, start, end);
 /** CRC-16/CCITT-FALSE of `data[start..end)` (whole array by default). */
-export const crc16 = (data: Uint8Array, start?: number, end?: number): number => single.crc16(data, start, end);
+export const crc16 = (data: Uint8Array, start?: number, end?: number): number => impl.crc16(data, start, end);
 /** CRC-8 of many slices: item i is `data[offsets[i]..offsets[i+1])`. */
-export const crc8Batch = (data: Uint8Array, offsets: Uint32Array): Uint8Array => batch.crc8Batch(data, offsets);
+export const crc8Batch = (data: Uint8Array, offsets: Uint32Array): Uint8Array => impl.crc8Batch(data, offsets);
 /** CRC-16 of many slices: item i is `data[offsets[i]..offsets[i+1])`. */
-export const crc16Batch = (data: Uint8Array, offsets: Uint32Array): Uint16Array => batch.crc16Batch(data, offsets);
+export const crc16Batch = (data: Uint8Array, offsets: Uint32Array): Uint16Array => impl.crc16Batch(data, offsets);
 
 /**
  * The secure-frame body transform, its own inverse: `out[i] = payload[i] ^ key[(i + off) %
@@ -74,7 +69,7 @@ export function xorPayload(payload: Uint8Array, key: Uint8Array, offset: number)
   if (typeof offset !== 'number' || !Number.isFinite(offset)) {
     throw new CrcArgumentError('offset', `expected a finite number, got ${String(offset)}`);
   }
-  return single.xorPayload(payload, key, offset);
+  return impl.xorPayload(payload, key, offset);
 }
 
 /**
@@ -83,5 +78,5 @@ export function xorPayload(payload: Uint8Array, key: Uint8Array, offset: number)
  * more keep their low 64 bits. In a browser use `deriveSessionKeyAsync`.
  */
 export function deriveSessionKey(aid: SessionKeyInput, ts: SessionKeyInput): Uint8Array {
-  return digest.digestSeed(sessionSeed(aid, ts));
+  return impl.digestSeed(sessionSeed(aid, ts));
 }

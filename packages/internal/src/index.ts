@@ -103,11 +103,33 @@ export function nodeBuiltin<T>(id: string): T | undefined {
 export function selectBackend<T>(
   packageName: string,
   tsImpl: T,
-  makeNative: (binding: unknown) => T,
+  makeNative: (binding: unknown) => T | null,
   mode: BackendMode = envBackendMode(),
 ): { mode: BackendMode; ts: T; native: T | null; nativeError: unknown } {
   const load = mode === 'ts' ? { binding: null, error: 'disabled by OPENSYNAPTIC_CORE=ts' } : loadNative();
   const native = load.binding ? makeNative(load.binding) : null;
   if (mode === 'native' && !native) throw new NativeUnavailableError(packageName, load.error);
   return { mode, ts: tsImpl, native, nativeError: load.error };
+}
+
+/**
+ * The implementation the package's top-level functions use. `ts` and `native` modes take one
+ * implementation whole; `auto` takes the native version of just the operations in
+ * `autoNativeOps` (those `bench/` measured faster through the addon) and TypeScript for the rest.
+ * `backends` tells, per operation, which one serves it.
+ */
+export function composeBackend<T extends { readonly backend: BackendName }>(
+  selection: { mode: BackendMode; ts: T; native: T | null },
+  autoNativeOps: readonly (keyof T)[],
+): { impl: T; backends: Readonly<Record<string, BackendName>> } {
+  const { mode, ts, native } = selection;
+  const ops = Object.keys(ts).filter((k) => typeof ts[k as keyof T] === 'function') as (keyof T)[];
+  const useNative = (op: keyof T) => native !== null && (mode === 'native' || (mode === 'auto' && autoNativeOps.includes(op)));
+  const backends: Record<string, BackendName> = {};
+  for (const op of ops) backends[op as string] = useNative(op) ? 'native' : 'ts';
+  if (mode === 'native' && native) return { impl: native, backends: Object.freeze(backends) };
+  if (!ops.some(useNative)) return { impl: ts, backends: Object.freeze(backends) };
+  const impl = { ...ts } as T;
+  for (const op of ops) if (useNative(op)) (impl as Record<keyof T, unknown>)[op] = native![op];
+  return { impl, backends: Object.freeze(backends) };
 }

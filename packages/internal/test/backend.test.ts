@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NativeUnavailableError, parseBackendMode, selectBackend } from '../src/index.js';
+import { composeBackend, NativeUnavailableError, parseBackendMode, selectBackend } from '../src/index.js';
 
 describe('parseBackendMode', () => {
   it('accepts the three modes and treats empty as auto', () => {
@@ -28,5 +28,29 @@ describe('selectBackend', () => {
     expect(() =>
       selectBackend('pkg', 'ts-impl', () => null as unknown as string, 'native'),
     ).toThrow(NativeUnavailableError);
+  });
+});
+
+describe('composeBackend', () => {
+  interface Impl {
+    backend: 'ts' | 'native';
+    a(): string;
+    b(): string;
+  }
+  const ts: Impl = { backend: 'ts', a: () => 'ts-a', b: () => 'ts-b' };
+  const native: Impl = { backend: 'native', a: () => 'n-a', b: () => 'n-b' };
+  it('takes only the listed operations from native in auto mode', () => {
+    const { impl, backends } = composeBackend({ mode: 'auto', ts, native }, ['b']);
+    expect([impl.a(), impl.b()]).toEqual(['ts-a', 'n-b']);
+    expect(backends).toEqual({ a: 'ts', b: 'native' });
+  });
+  it('uses one implementation whole when forced', () => {
+    expect(composeBackend({ mode: 'native', ts, native }, []).impl).toBe(native);
+    expect(composeBackend({ mode: 'ts', ts, native }, ['a', 'b']).impl).toBe(ts);
+  });
+  it('falls back to TypeScript in auto mode without the addon', () => {
+    const { impl, backends } = composeBackend({ mode: 'auto', ts, native: null }, ['a']);
+    expect(impl).toBe(ts);
+    expect(backends.a).toBe('ts');
   });
 });

@@ -10,7 +10,7 @@
  * `crc8 & 31`. Decoding returns a view on the received bytes and throws a typed `FrameError`
  * naming the failed check.
  */
-import { type BackendMode, type BackendName, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, composeBackend, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
 import {
   decodeFramesTs,
   encodeFramesTs,
@@ -40,26 +40,22 @@ const tsCodec: FrameCodec = {
 };
 
 /**
- * Which operations `auto` hands to the addon: batches only, and only where `bench/` measured it
- * faster per frame. One frame is cheaper in TypeScript than the call into native code.
+ * Operations `auto` hands to the addon: batch decoding, which `bench/` measured ~2.5x faster per
+ * frame there. A single frame is several times cheaper in TypeScript than the call into native
+ * code, and batch encoding breaks even.
  */
-const AUTO_NATIVE = { single: false, batch: false } as const;
+const AUTO_NATIVE: readonly (keyof FrameCodec)[] = ['decodeFrames'];
 
 const selection = selectBackend('@opensynaptic/packet', tsCodec, (b) => nativeCodec(b, validateFrameFields));
-const pick = (useNativeInAuto: boolean): FrameCodec =>
-  selection.mode === 'native' || (selection.mode === 'auto' && useNativeInAuto && selection.native)
-    ? selection.native!
-    : tsCodec;
-const single = pick(AUTO_NATIVE.single);
-const batch = pick(AUTO_NATIVE.batch);
+const { impl, backends: chosen } = composeBackend(selection, AUTO_NATIVE);
 
-/** The requested mode: `OPENSYNAPTIC_CORE`, or `auto` when unset. */
+/** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
 export const backendMode: BackendMode = selection.mode;
 /** Backend serving `encodeFrame` / `decodeFrame`. */
-export const backend: BackendName = single.backend;
-/** Backend serving `encodeFrames` / `decodeFrames`. */
-export const batchBackend: BackendName = batch.backend;
-/** Whether the native addon loaded. */
+export const backend: BackendName = chosen.encodeFrame ?? 'ts';
+/** Backend serving each operation (`auto` mixes them where measurements say so). */
+export const backends: Readonly<Record<string, BackendName>> = chosen;
+/** Whether the native addon loaded (it is optional). */
 export const nativeAvailable: boolean = selection.native !== null;
 
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
@@ -70,11 +66,11 @@ export function getCodec(name: BackendName): FrameCodec {
 }
 
 /** Encodes one data frame (secure when `fields.key` is a non-empty key). */
-export const encodeFrame = (fields: FrameFields): Uint8Array => single.encodeFrame(fields);
+export const encodeFrame = (fields: FrameFields): Uint8Array => impl.encodeFrame(fields);
 /** Decodes and checks one data frame; the result reads from `frame` without copying. */
-export const decodeFrame = (frame: Uint8Array, options?: DecodeOptions): DecodedFrame => single.decodeFrame(frame, options);
+export const decodeFrame = (frame: Uint8Array, options?: DecodeOptions): DecodedFrame => impl.decodeFrame(frame, options);
 /** Encodes many plain single-route frames back to back. */
-export const encodeFrames = (b: FrameBatch): Uint8Array => batch.encodeFrames(b);
+export const encodeFrames = (b: FrameBatch): Uint8Array => impl.encodeFrames(b);
 /** Checks many frames at once, writing `DECODED_FIELDS` numbers per frame into `out`. */
 export const decodeFrames = (buf: Uint8Array, offsets: Uint32Array, out: Float64Array): number =>
-  batch.decodeFrames(buf, offsets, out);
+  impl.decodeFrames(buf, offsets, out);
