@@ -10,7 +10,7 @@ export const DEFAULT_PRECISION = 4;
 /** Largest precision accepted: 10^22 is the last power of ten that is an exact double. */
 export const MAX_PRECISION = 22;
 
-const TWO_63 = 9223372036854775808; // exactly representable
+const TWO_63 = 2 ** 63; // exact as a double
 const SAFE = 9007199254740992; // 2^53
 const DIGITS = Array.from(ALPHABET);
 // Character code → digit value, -1 for anything else (only ASCII is indexed).

@@ -144,7 +144,7 @@ for (const name of backends) {
       const bodyOffsets = new Uint32Array(n + 1);
       for (let i = 0; i < n; i++) bodyOffsets[i + 1] = bodyOffsets[i]! + bodies[i]!.length;
       const all = new Uint8Array(bodyOffsets[n]!);
-      bodies.forEach((b, i) => all.set(b, bodyOffsets[i]!));
+      for (const [i, b] of bodies.entries()) all.set(b, bodyOffsets[i]!);
       const batch = {
         cmds: Uint8Array.from({ length: n }, (_, i) => [DATA_FULL, DATA_DIFF, DATA_HEART][i % 3]!),
         aids: Uint32Array.from({ length: n }, (_, i) => 1000 + i),
