@@ -3,6 +3,7 @@
 # addon and every package, then runs lint, type checks, unit tests, package checks and the
 # golden vectors on both backends. Needs Node 20.16+, npm and a Rust toolchain (cargo).
 set -eu
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")

@@ -71,5 +71,6 @@ export class Checker {
 
 /** True for errors our packages define: they all carry a string `code` starting with ERR_. */
 export function isOurError(e: unknown): boolean {
-  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('ERR_');
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof Error && typeof code === 'string' && code.startsWith('ERR_');
 }
