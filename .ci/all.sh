@@ -23,7 +23,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 pnpm install --frozen-lockfile
-pnpm turbo run build lint typecheck test package-check --concurrency=1 --output-logs=errors-only
+pnpm turbo run build lint typecheck package-check --output-logs=errors-only
+# Full logs for the tests, so every package's counts show.
+pnpm turbo run test --concurrency=1 --output-logs=new-only
 (cd crates && cargo test --release --quiet)
 OPENSYNAPTIC_CORE=ts pnpm --silent vectors --backend ts
 OPENSYNAPTIC_CORE=native pnpm --silent vectors --backend native
