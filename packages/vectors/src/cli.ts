@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_DIR, type FileReport, loadDeviations, readVectorFile, runFile, vectorFiles } from './index.js';
@@ -15,7 +16,12 @@ if (backend !== 'ts' && backend !== 'native') {
   console.error(`--backend must be ts or native, got ${values.backend}`);
   process.exit(2);
 }
-const dir = resolve(values.dir ?? DEFAULT_DIR);
+// `pnpm vectors` runs this from the package folder; a relative --dir means the caller's folder.
+const dir = values.dir ? resolve(process.env.INIT_CWD ?? process.cwd(), values.dir) : DEFAULT_DIR;
+if (!existsSync(dir)) {
+  console.error(`no such vectors directory: ${dir}`);
+  process.exit(2);
+}
 const deviations = loadDeviations(dir);
 
 let passed = 0;

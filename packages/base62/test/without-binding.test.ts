@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// The built package alone in an empty folder: no node_modules, so no addon to find.
+const dir = mkdtempSync(join(tmpdir(), 'os-base62-'));
+copyFileSync(new URL('../dist/index.js', import.meta.url), join(dir, 'index.js'));
+copyFileSync(new URL('../dist/index.cjs', import.meta.url), join(dir, 'index.cjs'));
+writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(code: string, env: Record<string, string> = {}): string {
+  // pnpm puts its store on NODE_PATH, where the addon would be found; a user install has neither.
+  const { OPENSYNAPTIC_CORE: _, NODE_PATH: __, ...rest } = process.env;
+  return execFileSync(process.execPath, ['--input-type=module', '-e', code], {
+    cwd: dir,
+    env: { ...rest, ...env },
+    encoding: 'utf8',
+  }).trim();
+}
+
+describe('without @opensynaptic/binding installed', () => {
+  it('works in pure TypeScript (ESM and CJS builds)', () => {
+    const esm = run("const b = await import('./index.js'); console.log(b.backend, b.nativeAvailable, b.encode(294.65))");
+    expect(esm).toBe('ts false cmwc');
+    const cjs = run("import { createRequire } from 'node:module'; const b = createRequire(import.meta.url)('./index.cjs'); console.log(b.backend, b.decode('cmwc'))");
+    expect(cjs).toBe('ts 294.65');
+  });
+
+  it('refuses OPENSYNAPTIC_CORE=native with a typed error that says how to fix it', () => {
+    const out = run(
+      "try { await import('./index.js'); console.log('loaded') } catch (e) { console.log(e.code, /OPENSYNAPTIC_CORE=ts/.test(e.message)) }",
+      { OPENSYNAPTIC_CORE: 'native' },
+    );
+    expect(out).toBe('ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE true');
+  });
+});
