@@ -49,13 +49,14 @@ export class IncompleteHeaderError extends FrameError {
     readonly length: number,
     readonly needed: number,
     readonly routeCount: number,
+    secure: boolean,
   ) {
     super(
       'ERR_FRAME_INCOMPLETE_HEADER',
       'route_count',
       `incomplete header: ${length} bytes, but route_count ${routeCount} needs at least ${needed}`,
       'Incomplete Binary Header',
-      { secure: false },
+      { secure },
     );
   }
 }

@@ -195,7 +195,7 @@ export function decodeFrame(frame: Uint8Array, options?: DecodeOptions): Decoded
   if (len < 5) throw new FrameTooShortError(len);
   const rc = frame[1]!;
   const need = encodedLength(rc, 0);
-  if (len < need) throw new IncompleteHeaderError(len, need, rc);
+  if (len < need) throw new IncompleteHeaderError(len, need, rc, isSecureData(frame[0]!));
   const cmd = frame[0]!;
   const sourceAid = rc === 0 ? 0 : readU32(frame, 4 * rc - 2);
   const wire16 = (frame[len - 2]! << 8) | frame[len - 1]!;

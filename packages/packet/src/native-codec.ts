@@ -33,7 +33,7 @@ function fail(status: number, frame: Uint8Array, f: Float64Array): never {
     case 1:
       throw new FrameTooShortError(frame.length);
     case 2:
-      throw new IncompleteHeaderError(frame.length, encodedLength(frame[1]!, 0), frame[1]!);
+      throw new IncompleteHeaderError(frame.length, encodedLength(frame[1]!, 0), frame[1]!, isSecureData(frame[0]!));
     case 3:
       throw new Crc16MismatchError(f[9]!, f[10]!, base);
     case 4:
