@@ -29,6 +29,13 @@ describe('without @opensynaptic/binding installed', () => {
     expect(cjs).toBe('ts 294.65');
   });
 
+  it('works with no `process` global, as in a browser', () => {
+    const out = run(
+      "const log = console.log; delete globalThis.process; const b = await import('./index.js'); log(typeof process, b.backend, b.nativeAvailable, b.decode(b.encode(-12.3456)))",
+    );
+    expect(out).toBe('undefined ts false -12.3456');
+  });
+
   it('refuses OPENSYNAPTIC_CORE=native with a typed error that says how to fix it', () => {
     const out = run(
       "try { await import('./index.js'); console.log('loaded') } catch (e) { console.log(e.code, /OPENSYNAPTIC_CORE=ts/.test(e.message)) }",
