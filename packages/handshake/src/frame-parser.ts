@@ -1,0 +1,119 @@
+/**
+ * What the manager needs from a data-frame parser, and a frame-level one.
+ *
+ * The full parser (template learning, DIFF/HEART reconstruction, body text → fact) belongs to the
+ * fusion layer, which plugs in through `DataFrameParser`. Until then `frameLevelParser` does the
+ * frame-level decode only (`decodeFrame` of @opensynaptic/packet: length, header, CRC-16, session
+ * key, CRC-8) and returns the `__packet_meta__` record the reference attaches to every decode,
+ * without fact fields. That is all the secure-session state machine reads. It cannot report
+ * `template_learned`, nor the fusion errors ("Template 01 missing for 0x7F", "No cached values").
+ */
+import { FrameError, type KeyLookup, decodeFrame } from '@opensynaptic/packet';
+
+/** The reference's `__packet_meta__`: what the frame header said and which checks passed. */
+export interface PacketMeta {
+  cmd?: number;
+  base_cmd?: number;
+  secure?: boolean;
+  source_aid?: number;
+  crc16_ok: boolean;
+  /**
+   * Wire timestamp in ms; for a server-stamped frame (six zero bytes) the receiver's clock in
+   * whole SECONDS; 0 when the parser skips timestamps (rx_only nodes).
+   */
+  timestamp_raw?: number;
+  server_stamped?: boolean;
+  /** Template id as text: `"01"`, `"100"`, `"00"`. */
+  tid?: string;
+  crc8_ok?: boolean;
+  template_learned?: boolean;
+}
+
+/**
+ * A decoded data frame as the reference returns it: the fact fields (`id`, `s`, `t_raw`,
+ * `s1_id`...) and `__packet_meta__`, or `error` with `__packet_meta__` when a check failed.
+ */
+export interface DataParseResult {
+  error?: unknown;
+  __packet_meta__?: PacketMeta;
+  [field: string]: unknown;
+}
+
+/** What a parser gets besides the frame. */
+export interface ParseContext {
+  /** Session keys by source aid (for secure frames). */
+  readonly keys: KeyLookup;
+  /** The receiver's clock, Unix seconds (stamps frames sent without a timestamp). */
+  readonly now: number;
+}
+
+/** Decodes inbound data frames for `OSHandshakeManager`. Should not throw; if it does, the manager reports the error. */
+export interface DataFrameParser {
+  parse(frame: Uint8Array, context: ParseContext): DataParseResult;
+}
+
+export interface FrameLevelParserOptions {
+  /** Report `timestamp_raw` 0 for every frame, as rx_only nodes do (default false). */
+  skipTimestamp?: boolean;
+}
+
+/** Template id as the reference prints it: at least two digits. */
+export function tidText(tid: number): string {
+  return tid < 10 ? `0${tid}` : String(tid);
+}
+
+/** The frame-level parser described in the module comment. */
+export function frameLevelParser(options: FrameLevelParserOptions = {}): DataFrameParser {
+  const skip = options.skipTimestamp === true;
+  const stamp = (ts: number | undefined, now: number): { timestamp_raw: number; server_stamped: boolean } => {
+    if (skip) return { timestamp_raw: 0, server_stamped: false };
+    if (!ts) return { timestamp_raw: Math.floor(now), server_stamped: true };
+    return { timestamp_raw: ts, server_stamped: false };
+  };
+  return {
+    parse(frame, ctx) {
+      try {
+        const f = decodeFrame(frame, { keys: ctx.keys });
+        return {
+          __packet_meta__: {
+            cmd: f.cmd,
+            base_cmd: f.baseCmd,
+            secure: f.secure,
+            source_aid: f.sourceAid,
+            crc16_ok: true,
+            ...stamp(f.timestamp, ctx.now),
+            tid: tidText(f.tid),
+            crc8_ok: true,
+          },
+        };
+      } catch (e) {
+        if (!(e instanceof FrameError)) return { error: e instanceof Error ? e.message : String(e), __packet_meta__: { crc16_ok: false } };
+        const h = e.header;
+        const error = e.referenceText;
+        switch (e.code) {
+          case 'ERR_FRAME_TOO_SHORT':
+            return { error, __packet_meta__: { crc16_ok: false } };
+          case 'ERR_FRAME_INCOMPLETE_HEADER':
+            return { error, __packet_meta__: { crc16_ok: false, secure: false } };
+          case 'ERR_FRAME_CRC16':
+            return { error, __packet_meta__: { cmd: h.cmd!, base_cmd: h.baseCmd!, secure: h.secure!, source_aid: h.sourceAid!, crc16_ok: false } };
+          default:
+            return {
+              error,
+              __packet_meta__: {
+                cmd: h.cmd!,
+                base_cmd: h.baseCmd!,
+                secure: h.secure!,
+                source_aid: h.sourceAid!,
+                crc16_ok: true,
+                ...stamp(h.timestamp, ctx.now),
+                tid: tidText(h.tid ?? 0),
+                // Unknown commands fail after the CRC-8 check passed.
+                crc8_ok: e.code === 'ERR_FRAME_UNKNOWN_CMD',
+              },
+            };
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * OpenSynaptic control traffic: everything a device and a server say to each other besides data.
+ *
+ * - `packets`: builders and strict parsers of the twelve control packets, `SeqCounter`.
+ * - `IdAllocator`: server-side device ids with leases, persistence and flood limits.
+ * - `OSHandshakeManager`: classify-and-dispatch of inbound packets, device roles, the FULL→DIFF
+ *   strategy counter, the secure-session state machine, anti-replay and the last server time.
+ *
+ * The protocol's "secure" mode is obfuscation, not encryption: the session key derives from the
+ * device id and a timestamp, both sent in clear in the first FULL frame.
+ */
+export * from './errors.js';
+export {
+  canonicalJson,
+  type JsonInput,
+  MAX_JSON_DEPTH,
+  pyFloatRepr,
+  pyJsonDumps,
+} from './json.js';
+export * from './packets.js';
+export { utf8DecodeIgnore } from './utf8.js';
+export { JsonFileStore, MemoryStore, type SnapshotStore } from './store.js';
+export {
+  addressText,
+  type AllocateFailure,
+  type AllocateResult,
+  DEFAULT_LEASE_SECONDS,
+  DEFAULT_MAX_LEASES,
+  DEFAULT_NEW_LEASE_LIMIT,
+  deviceKey,
+  IDENTITY_FIELDS,
+  IdAllocator,
+  type IdAllocatorOptions,
+  type LeaseRecord,
+  type LeaseSnapshot,
+  MAX_IDENTITY_KEY_LENGTH,
+  type PeerAddress,
+  type PoolResult,
+} from './id-allocator.js';
+export {
+  type DataFrameParser,
+  type DataParseResult,
+  type FrameLevelParserOptions,
+  frameLevelParser,
+  type PacketMeta,
+  type ParseContext,
+  tidText,
+} from './frame-parser.js';
+export type { SecureSession, SessionSnapshot, SessionState, StoredSession } from './sessions.js';
+export {
+  type AntiReplayPolicy,
+  type CtrlResult,
+  DEFAULT_MAX_SESSIONS,
+  DEFAULT_MAX_TRACKED_AIDS,
+  DEFAULT_SESSION_EXPIRE_SECONDS,
+  DEFAULT_TIME_SYNC_THRESHOLD,
+  type DispatchOutcome,
+  type DispatchType,
+  FULL_COMMITS_BEFORE_DIFF,
+  type HandshakeManagerOptions,
+  NACK_REASONS,
+  OSHandshakeManager,
+  type SessionView,
+  type Strategy,
+  type TimestampCheck,
+} from './manager.js';

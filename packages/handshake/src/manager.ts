@@ -1,0 +1,582 @@
+/**
+ * `OSHandshakeManager`: classifies every inbound packet, answers control packets, and keeps the
+ * per-AID state of a node: secure sessions, the FULL→DIFF strategy counters, anti-replay
+ * timestamps and the last server time.
+ *
+ * `classifyAndDispatch` never throws. Its `result` records use the reference's field names
+ * (`assigned_id`, `server_time`, `timestamp_raw`...) so logs and golden vectors compare directly.
+ */
+import {
+  type DeviceRole,
+  HANDSHAKE_ACK,
+  HANDSHAKE_NACK,
+  ID_ASSIGN,
+  ID_POOL_REQ,
+  ID_POOL_RES,
+  ID_REQUEST,
+  isData,
+  PING,
+  PONG,
+  roleAccepts,
+  SECURE_CHANNEL_ACK,
+  SECURE_DICT_READY,
+  TIME_REQUEST,
+  TIME_RESPONSE,
+} from '@opensynaptic/cmd';
+import { deriveSessionKey } from '@opensynaptic/crc';
+import type { KeyLookup } from '@opensynaptic/packet';
+import { HandshakeFieldError, MetaTooLargeError } from './errors.js';
+import type { DataFrameParser, DataParseResult } from './frame-parser.js';
+import { type AllocateFailure, deviceKey, type IdAllocator, type PeerAddress } from './id-allocator.js';
+import type { JsonInput } from './json.js';
+import {
+  buildAck,
+  buildIdAssign,
+  buildIdPoolRequest,
+  buildIdPoolResponse,
+  buildIdRequest,
+  buildNack,
+  buildPing,
+  buildPong,
+  buildSecureChannelAck,
+  buildSecureDictReady,
+  buildTimeRequest,
+  buildTimeResponse,
+  DEFAULT_MAX_META_BYTES,
+  DEFAULT_POOL_COUNT,
+  MAX_POOL_COUNT,
+  parseMeta,
+  readU16,
+  readU32,
+  readU64,
+  SeqCounter,
+  type U64,
+} from './packets.js';
+import { LruMap, type SecureSession, type SessionSnapshot, SessionTable } from './sessions.js';
+import type { SnapshotStore } from './store.js';
+import { utf8DecodeIgnore } from './utf8.js';
+
+/** Timestamps at or below this are "no real clock" (1e6: seconds or ms since 1970 never are). */
+export const DEFAULT_TIME_SYNC_THRESHOLD = 1e6;
+/** Sessions and strategy counters are forgotten after this long without traffic, in seconds. */
+export const DEFAULT_SESSION_EXPIRE_SECONDS = 86400;
+/** Most secure sessions kept at once (least recently used evicted first). */
+export const DEFAULT_MAX_SESSIONS = 65536;
+/** Most AIDs tracked for strategy counters and anti-replay timestamps. */
+export const DEFAULT_MAX_TRACKED_AIDS = 65536;
+/** FULL frames sent before DIFF (the reference's threshold). */
+export const FULL_COMMITS_BEFORE_DIFF = 3;
+
+/**
+ * What to do with a data frame whose timestamp is not newer than the last one of its AID.
+ * - `off` (default, as the reference): accept everything; `checkTimestamp` is only a helper.
+ * - `reject-old`: drop OUT_OF_ORDER frames but accept REPLAY (equal) ones, since the
+ *   standardizer truncates t to whole seconds and a sender transmitting faster repeats a ts.
+ * - `strict`: drop REPLAY and OUT_OF_ORDER.
+ * Dropped frames come back as `IGNORED` and change no state.
+ */
+export type AntiReplayPolicy = 'off' | 'reject-old' | 'strict';
+
+export type TimestampCheck = 'ACCEPT' | 'REPLAY' | 'OUT_OF_ORDER';
+
+export type Strategy = 'FULL_PACKET' | 'DIFF_PACKET';
+
+export interface HandshakeManagerOptions {
+  /** `duplex` (default), `tx_only` or `rx_only`. */
+  role?: DeviceRole;
+  /** Unix time in seconds (default `Date.now() / 1000`). */
+  clock?: () => number;
+  /** Id allocator for servers; without one, ID requests are answered NACK `NO_ALLOCATOR`. */
+  allocator?: IdAllocator | null;
+  /** Data-frame parser; without one, data frames report "No parser attached". */
+  parser?: DataFrameParser | null;
+  /** Default 1e6. */
+  timeSyncThreshold?: number;
+  /** JSON meta above this many bytes is refused with NACK `META_TOO_LARGE` (default 4096). */
+  maxMetaBytes?: number;
+  /** Default 86400. */
+  sessionExpireSeconds?: number;
+  /** Default 65536. */
+  maxSessions?: number;
+  /** Default 65536. */
+  maxTrackedAids?: number;
+  /** Where sessions persist (e.g. `new JsonFileStore('secure_sessions.json')`); default none. */
+  sessionStore?: SnapshotStore<SessionSnapshot>;
+  /** Sessions are written at most this often, in seconds (default 5). */
+  sessionSaveIntervalSeconds?: number;
+  /** Default `off`. */
+  antiReplay?: AntiReplayPolicy;
+  /** Last sequence number handed out (default 0: the first packet has seq 1). */
+  seq?: number;
+}
+
+export type CtrlResult =
+  | { status: 'ASSIGNED'; assigned_id: number; addr: PeerAddress | null }
+  | { status: 'REJECTED'; reason: string }
+  | { status: 'RECEIVED'; assigned_id: number; seq: number; server_time: U64 | null }
+  | { status: 'INVALID'; raw: Uint8Array; seq: number }
+  | { status: 'POOL_ASSIGNED'; pool: number[]; count: number }
+  | { status: 'POOL_RECEIVED'; pool: number[] }
+  | { status: 'EMPTY_POOL' }
+  | { status: 'ACK_RECEIVED'; seq: number }
+  | { status: 'NACK_RECEIVED'; seq: number; reason: string }
+  | { status: 'PING'; seq: number }
+  | { status: 'PONG'; seq: number }
+  | { status: 'TIME_REQUEST'; seq: number; server_time: number }
+  | { status: 'TIME_RESPONSE'; seq: number; server_time: U64 }
+  | { status: 'DICT_READY' | 'DICT_PENDING'; assigned_id: number; timestamp_raw: U64 | null }
+  | { status: 'SECURE_CHANNEL_ACK'; assigned_id: number };
+
+/** `response` is the packet to send back to the sender, or `null`. */
+export type DispatchOutcome =
+  | { type: 'CTRL'; cmd: number; result: CtrlResult; response: Uint8Array | null }
+  | { type: 'DATA'; cmd: number; result: DataParseResult; response: Uint8Array | null }
+  | { type: 'IGNORED'; cmd: number; result: { reason: string }; response: null }
+  | { type: 'ERROR'; cmd: number; result: { error: string }; response: null }
+  | { type: 'UNKNOWN'; cmd: number; result: { error: string }; response: Uint8Array };
+
+export type DispatchType = DispatchOutcome['type'];
+
+/** NACK reasons on the wire. The last two are ours (the reference has no such limits). */
+export const NACK_REASONS = Object.freeze({
+  INVALID_ID: 'INVALID_ID',
+  NO_ALLOCATOR: 'NO_ALLOCATOR',
+  POOL_ALLOC_FAILED: 'POOL_ALLOC_FAILED',
+  ID_POOL_EXHAUSTED: 'ID_POOL_EXHAUSTED',
+  META_TOO_LARGE: 'META_TOO_LARGE',
+  ID_RATE_LIMITED: 'ID_RATE_LIMITED',
+} as const);
+
+/** A read-only copy of a session, for inspection. */
+export type SessionView = Readonly<SecureSession>;
+
+interface StrategyStatus {
+  count: number;
+  lastSeen: number;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).toUpperCase().padStart(2, '0');
+}
+
+function toHexString(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
+  return s;
+}
+
+function seqOf(p: Uint8Array): number {
+  return p.length >= 3 ? readU16(p, 1) : 0;
+}
+
+function positive(name: string, v: number): number {
+  if (!(typeof v === 'number' && v > 0)) throw new HandshakeFieldError(name, `${String(v)} is not a positive number`);
+  return v;
+}
+
+export class OSHandshakeManager {
+  readonly role: DeviceRole;
+  /** The sequence counter of the packets this node originates. */
+  readonly seq: SeqCounter;
+  readonly allocator: IdAllocator | null;
+  parser: DataFrameParser | null;
+  readonly timeSyncThreshold: number;
+  readonly maxMetaBytes: number;
+  readonly sessionExpireSeconds: number;
+  readonly antiReplay: AntiReplayPolicy;
+  /** The last server time learned from ID_ASSIGN or TIME_RESPONSE (0: none yet), Unix seconds. */
+  lastServerTime = 0;
+  readonly #clock: () => number;
+  readonly #sessions: SessionTable;
+  readonly #strategy: LruMap<number, StrategyStatus>;
+  readonly #timestamps: LruMap<string, U64>;
+  readonly #cleanupInterval: number;
+  #lastCleanup: number;
+  /** Session keys by AID, for parsers decoding secure frames. */
+  readonly keys: KeyLookup;
+
+  constructor(options: HandshakeManagerOptions = {}) {
+    this.role = options.role ?? 'duplex';
+    if (this.role !== 'duplex' && this.role !== 'tx_only' && this.role !== 'rx_only') {
+      throw new HandshakeFieldError('role', `${String(this.role)} is not duplex, tx_only or rx_only`);
+    }
+    this.#clock = options.clock ?? (() => Date.now() / 1000);
+    this.seq = new SeqCounter(options.seq ?? 0);
+    this.allocator = options.allocator ?? null;
+    this.parser = options.parser ?? null;
+    this.timeSyncThreshold = options.timeSyncThreshold ?? DEFAULT_TIME_SYNC_THRESHOLD;
+    this.maxMetaBytes = options.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
+    this.sessionExpireSeconds = positive('sessionExpireSeconds', options.sessionExpireSeconds ?? DEFAULT_SESSION_EXPIRE_SECONDS);
+    this.antiReplay = options.antiReplay ?? 'off';
+    this.#sessions = new SessionTable(
+      positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS),
+      options.sessionStore,
+      options.sessionSaveIntervalSeconds ?? 5,
+    );
+    const maxAids = positive('maxTrackedAids', options.maxTrackedAids ?? DEFAULT_MAX_TRACKED_AIDS);
+    this.#strategy = new LruMap(maxAids);
+    this.#timestamps = new LruMap(maxAids);
+    this.#cleanupInterval = Math.min(this.sessionExpireSeconds, 300);
+    this.#lastCleanup = this.#clock();
+    const sessions = this.#sessions;
+    const clock = this.#clock;
+    this.keys = {
+      get: (aid: number) => sessions.get(aid, clock())?.key ?? null,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Outbound packets that take the next sequence number
+
+  /** ID_REQUEST with the next seq. Throws `MetaTooLargeError` above `maxMetaBytes`. */
+  buildIdRequest(meta?: JsonInput | null): Uint8Array {
+    return buildIdRequest(this.seq.next(), meta, { maxMetaBytes: this.maxMetaBytes });
+  }
+
+  /** ID_POOL_REQ with the next seq (count default 10, capped at 256). */
+  buildIdPoolRequest(count: number = DEFAULT_POOL_COUNT, meta?: JsonInput | null): Uint8Array {
+    return buildIdPoolRequest(this.seq.next(), count, meta, { maxMetaBytes: this.maxMetaBytes });
+  }
+
+  buildPing(): Uint8Array {
+    return buildPing(this.seq.next());
+  }
+
+  buildTimeRequest(): Uint8Array {
+    return buildTimeRequest(this.seq.next());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Dispatch
+
+  /**
+   * Classifies one inbound packet and handles it. `addr` identifies the sender (it takes part in
+   * the identity of devices that send an ID request without meta). Never throws: malformed input
+   * comes back as NACK, IGNORED or ERROR like the reference answers it.
+   */
+  classifyAndDispatch(packet: Uint8Array, addr?: PeerAddress | null): DispatchOutcome {
+    if (!(packet instanceof Uint8Array)) return { type: 'ERROR', cmd: 0, result: { error: 'Packet is not a Uint8Array' }, response: null };
+    if (packet.length === 0) return { type: 'ERROR', cmd: 0, result: { error: 'Empty packet' }, response: null };
+    const cmd = packet[0]!;
+    try {
+      const now = this.#clock();
+      this.#maybeCleanup(now);
+      if (!roleAccepts(this.role, cmd)) {
+        const reason = isData(cmd) ? `${this.role}: inbound DATA ignored` : `${this.role}: CTRL 0x${hex2(cmd)} ignored`;
+        return { type: 'IGNORED', cmd, result: { reason }, response: null };
+      }
+      if (isData(cmd)) return this.#onData(packet, cmd, now);
+      return this.#onCtrl(packet, cmd, now, addr ?? null);
+    } catch (e) {
+      return { type: 'ERROR', cmd, result: { error: e instanceof Error ? e.message : String(e) }, response: null };
+    }
+  }
+
+  #onCtrl(p: Uint8Array, cmd: number, now: number, addr: PeerAddress | null): DispatchOutcome {
+    const ctrl = (result: CtrlResult, response: Uint8Array | null = null): DispatchOutcome => ({ type: 'CTRL', cmd, result, response });
+    switch (cmd) {
+      case ID_REQUEST:
+        return ctrl(...this.#onIdRequest(p, now, addr));
+      case ID_ASSIGN: {
+        const seq = seqOf(p);
+        const aid = p.length >= 7 ? readU32(p, 3) : 0;
+        if (aid === 0) return ctrl({ status: 'INVALID', raw: p.slice(), seq }, buildNack(seq, NACK_REASONS.INVALID_ID));
+        const serverTime = p.length >= 15 ? readU64(p, 7) : null;
+        this.#learnServerTime(serverTime);
+        return ctrl({ status: 'RECEIVED', assigned_id: aid, seq, server_time: serverTime }, buildAck(seq));
+      }
+      case ID_POOL_REQ:
+        return ctrl(...this.#onPoolRequest(p, now, addr));
+      case ID_POOL_RES: {
+        const seq = seqOf(p);
+        const declared = p.length >= 5 ? readU16(p, 3) : 0;
+        // A truncated list keeps only its complete ids.
+        const n = Math.min(declared, Math.floor(Math.max(0, p.length - 5) / 4));
+        if (n === 0) return ctrl({ status: 'EMPTY_POOL' });
+        const pool = new Array<number>(n);
+        for (let i = 0; i < n; i++) pool[i] = readU32(p, 5 + 4 * i);
+        return ctrl({ status: 'POOL_RECEIVED', pool }, buildAck(seq));
+      }
+      case HANDSHAKE_ACK:
+        return ctrl({ status: 'ACK_RECEIVED', seq: seqOf(p) });
+      case HANDSHAKE_NACK:
+        return ctrl({ status: 'NACK_RECEIVED', seq: seqOf(p), reason: utf8DecodeIgnore(p, 3) });
+      case PING: {
+        const seq = seqOf(p);
+        return ctrl({ status: 'PING', seq }, buildPong(seq));
+      }
+      case PONG:
+        return ctrl({ status: 'PONG', seq: seqOf(p) });
+      case TIME_REQUEST: {
+        const seq = seqOf(p);
+        const t = Math.floor(now);
+        return ctrl({ status: 'TIME_REQUEST', seq, server_time: t }, buildTimeResponse(seq, t));
+      }
+      case TIME_RESPONSE: {
+        const serverTime = p.length >= 11 ? readU64(p, 3) : 0;
+        this.#learnServerTime(serverTime);
+        return ctrl({ status: 'TIME_RESPONSE', seq: seqOf(p), server_time: serverTime });
+      }
+      case SECURE_DICT_READY: {
+        if (p.length < 5) return { type: 'ERROR', cmd, result: { error: 'Truncated SECURE_DICT_READY' }, response: null };
+        const aid = readU32(p, 1);
+        const ts = p.length >= 13 ? readU64(p, 5) : null;
+        return ctrl({ status: this.#onDictReady(aid, ts, now), assigned_id: aid, timestamp_raw: ts });
+      }
+      case SECURE_CHANNEL_ACK: {
+        if (p.length < 5) return { type: 'ERROR', cmd, result: { error: 'Truncated SECURE_CHANNEL_ACK' }, response: null };
+        const aid = readU32(p, 1);
+        const s = this.#sessions.get(aid, now);
+        // Only a session that holds a key can be confirmed; unsolicited ACKs create nothing.
+        if (s?.dictReady && s.key && !(s.state === 'SECURE' && s.decryptConfirmed)) {
+          s.state = 'SECURE';
+          s.decryptConfirmed = true;
+          this.#sessions.changed(now);
+        }
+        return ctrl({ status: 'SECURE_CHANNEL_ACK', assigned_id: aid });
+      }
+      default: {
+        const name = `0x${hex2(cmd)}`;
+        return { type: 'UNKNOWN', cmd, result: { error: `Unknown command ${name}` }, response: buildNack(0, `Unknown CMD ${name}`) };
+      }
+    }
+  }
+
+  #readMeta(p: Uint8Array, start: number): { ok: true; meta: unknown } | { ok: false } {
+    try {
+      return { ok: true, meta: parseMeta(p, start, p.length, { maxMetaBytes: this.maxMetaBytes }).value };
+    } catch (e) {
+      if (e instanceof MetaTooLargeError) return { ok: false };
+      throw e;
+    }
+  }
+
+  #onIdRequest(p: Uint8Array, now: number, addr: PeerAddress | null): [CtrlResult, Uint8Array] {
+    const seq = seqOf(p);
+    if (!this.allocator) return [{ status: 'REJECTED', reason: 'No allocator' }, buildNack(seq, NACK_REASONS.NO_ALLOCATOR)];
+    const m = this.#readMeta(p, 3);
+    if (!m.ok) return [{ status: 'REJECTED', reason: 'Meta too large' }, buildNack(seq, NACK_REASONS.META_TOO_LARGE)];
+    const r = this.allocator.allocate(deviceKey(m.meta, addr, now));
+    if (!r.ok) return rejectFor(r.reason, seq, 'ID pool exhausted', NACK_REASONS.ID_POOL_EXHAUSTED);
+    return [{ status: 'ASSIGNED', assigned_id: r.id, addr }, buildIdAssign(seq, r.id, Math.floor(now))];
+  }
+
+  #onPoolRequest(p: Uint8Array, now: number, addr: PeerAddress | null): [CtrlResult, Uint8Array] {
+    const seq = seqOf(p);
+    const failed = (): [CtrlResult, Uint8Array] => [{ status: 'REJECTED', reason: 'Cannot allocate pool' }, buildNack(seq, NACK_REASONS.POOL_ALLOC_FAILED)];
+    if (!this.allocator) return failed();
+    const count = p.length >= 5 ? Math.min(readU16(p, 3), MAX_POOL_COUNT) : 0;
+    if (count === 0) return failed();
+    const m = this.#readMeta(p, 5);
+    if (!m.ok) return [{ status: 'REJECTED', reason: 'Meta too large' }, buildNack(seq, NACK_REASONS.META_TOO_LARGE)];
+    const r = this.allocator.allocatePool(deviceKey(m.meta, addr, now), count);
+    if (r.ids.length === 0) return rejectFor(r.shortBy ?? 'EXHAUSTED', seq, 'Cannot allocate pool', NACK_REASONS.POOL_ALLOC_FAILED);
+    return [{ status: 'POOL_ASSIGNED', pool: r.ids, count: r.ids.length }, buildIdPoolResponse(seq, r.ids)];
+  }
+
+  #learnServerTime(t: U64 | null): void {
+    if (typeof t === 'number' && t > this.timeSyncThreshold) this.lastServerTime = t;
+  }
+
+  #onDictReady(aid: number, ts: U64 | null, now: number): 'DICT_READY' | 'DICT_PENDING' {
+    const s = this.#sessions.getOrCreate(aid, now);
+    let key: Uint8Array;
+    let from: U64 | null;
+    if (s.pendingKey) {
+      // The sender's own first plaintext FULL decides the key; the packet's ts is ignored.
+      key = s.pendingKey;
+      from = s.pendingTimestamp;
+    } else if (ts !== null && ts > this.timeSyncThreshold) {
+      key = deriveSessionKey(aid, ts);
+      from = ts;
+    } else {
+      this.#sessions.changed(now);
+      return 'DICT_PENDING';
+    }
+    const same = s.key !== null && equalBytes(s.key, key);
+    s.key = key;
+    s.firstPlaintextTs = from;
+    s.dictReady = true;
+    if (!(same && s.state === 'SECURE')) {
+      s.state = 'DICT_READY';
+      s.decryptConfirmed = false;
+    }
+    this.#sessions.changed(now);
+    return 'DICT_READY';
+  }
+
+  #onData(p: Uint8Array, cmd: number, now: number): DispatchOutcome {
+    const data = (result: DataParseResult, response: Uint8Array | null = null): DispatchOutcome => ({ type: 'DATA', cmd, result, response });
+    if (!this.parser) return data({ error: 'No parser attached', raw_hex: toHexString(p) });
+    let result: DataParseResult;
+    try {
+      result = this.parser.parse(p, { keys: this.keys, now });
+    } catch (e) {
+      return data({ error: e instanceof Error ? e.message : String(e) });
+    }
+    const meta = result?.__packet_meta__;
+    if (!meta || result.error !== undefined || meta.crc16_ok !== true) return data(result);
+    const aid = meta.source_aid;
+    if (typeof aid !== 'number') return data(result);
+    const ts = meta.timestamp_raw ?? 0;
+    const stamped = meta.server_stamped === true;
+    if (this.antiReplay !== 'off' && !stamped && ts > 0) {
+      const check = this.checkTimestamp(aid, ts);
+      if (check === 'OUT_OF_ORDER' || (check === 'REPLAY' && this.antiReplay === 'strict')) {
+        return { type: 'IGNORED', cmd, result: { reason: `anti-replay: ${check} timestamp ${ts} from aid ${aid}` }, response: null };
+      }
+    }
+    this.allocator?.touch(aid);
+    if (meta.secure) {
+      const s = this.#sessions.get(aid, now);
+      if (s && !s.decryptConfirmed) {
+        s.state = 'SECURE';
+        s.decryptConfirmed = true;
+        this.#sessions.changed(now);
+        return data(result, buildSecureChannelAck(aid));
+      }
+      return data(result);
+    }
+    const existing = this.#sessions.get(aid, now);
+    if (existing?.dictReady) return data(result);
+    const s = existing ?? this.#sessions.getOrCreate(aid, now);
+    s.dictReady = true;
+    s.state = 'DICT_READY';
+    if (ts > this.timeSyncThreshold && !s.key) {
+      s.key = deriveSessionKey(aid, ts);
+      s.firstPlaintextTs = ts;
+    }
+    this.#sessions.changed(now);
+    // A frame without a clock is answered with the time it was stamped with, so the sender can sync.
+    return data(result, stamped ? buildTimeResponse(0, ts) : buildSecureDictReady(aid, ts));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sender side
+
+  /**
+   * Records that this node sent its first plaintext FULL frame for `aid` with timestamp `ts`:
+   * the session becomes PLAINTEXT_SENT with the pending key derive(aid, ts), which a later
+   * SECURE_DICT_READY promotes. Later calls change nothing until the session resets.
+   */
+  noteLocalPlaintextSent(aid: number, ts: U64): void {
+    const now = this.#clock();
+    const s = this.#sessions.getOrCreate(aid, now);
+    if (s.dictReady || s.pendingKey) return;
+    s.pendingKey = deriveSessionKey(aid, ts);
+    s.pendingTimestamp = ts;
+    s.state = 'PLAINTEXT_SENT';
+    this.#sessions.changed(now);
+  }
+
+  /** The key to encrypt outbound frames for `aid`, once the dictionary is ready (shared: do not modify). */
+  getTxKey(aid: number): Uint8Array | null {
+    const s = this.#sessions.get(aid, this.#clock());
+    return s?.dictReady && s.key ? s.key : null;
+  }
+
+  /** True once outbound frames for `aid` go secure. */
+  shouldEncrypt(aid: number): boolean {
+    return this.getTxKey(aid) !== null;
+  }
+
+  /**
+   * FULL until `aid` has 3 committed transmissions (or when the receiver cannot have its
+   * template), then DIFF; DIFF at once when the secure dictionary is ready. After a restart with
+   * a persisted template (`hasTemplate` true and no counter yet) the count starts at 3.
+   */
+  getStrategy(aid: number, hasTemplate: boolean): Strategy {
+    const now = this.#clock();
+    this.#maybeCleanup(now);
+    let st = this.#strategy.get(aid);
+    if (!st) {
+      st = { count: hasTemplate ? FULL_COMMITS_BEFORE_DIFF : 0, lastSeen: now };
+      this.#strategy.set(aid, st);
+    } else st.lastSeen = now;
+    if (!hasTemplate) return 'FULL_PACKET';
+    if (this.#sessions.get(aid, now)?.dictReady) return 'DIFF_PACKET';
+    return st.count >= FULL_COMMITS_BEFORE_DIFF ? 'DIFF_PACKET' : 'FULL_PACKET';
+  }
+
+  /** Counts one successful transmission for `aid`; returns the new count. */
+  commitSuccess(aid: number): number {
+    const now = this.#clock();
+    const st = this.#strategy.get(aid) ?? { count: 0, lastSeen: now };
+    // Past the threshold the exact count no longer matters; capping keeps it a small integer.
+    st.count = Math.min(st.count + 1, 0x7fffffff);
+    st.lastSeen = now;
+    this.#strategy.set(aid, st);
+    return st.count;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Anti-replay
+
+  /**
+   * ACCEPT when `ts` is the first or strictly newer for `aid` (and remembers it), REPLAY when
+   * equal, OUT_OF_ORDER when older. A missing ts counts as 0; `42` and `"42"` are the same aid.
+   */
+  checkTimestamp(aid: number | string, ts: U64 | null | undefined): TimestampCheck {
+    const key = String(aid);
+    const t = ts ?? 0;
+    const last = this.#timestamps.get(key);
+    if (last === undefined || t > last) {
+      this.#timestamps.set(key, t);
+      return 'ACCEPT';
+    }
+    return t < last ? 'OUT_OF_ORDER' : 'REPLAY';
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inspection and lifecycle
+
+  /** A copy of the session of `aid` (does not refresh it), or `null`. */
+  getSession(aid: number): SessionView | null {
+    const s = this.#sessions.peek(aid);
+    return s ? { ...s, key: s.key && s.key.slice(), pendingKey: s.pendingKey && s.pendingKey.slice() } : null;
+  }
+
+  /** Number of sessions held. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Number of AIDs with a strategy counter or an anti-replay timestamp. */
+  get trackedAidCount(): number {
+    return Math.max(this.#strategy.size, this.#timestamps.size);
+  }
+
+  /** Forgets the session of `aid` (e.g. after the peer restarted); false when there was none. */
+  resetSession(aid: number): boolean {
+    const now = this.#clock();
+    const gone = this.#sessions.delete(aid);
+    if (gone) this.#sessions.changed(now);
+    return gone;
+  }
+
+  /** Writes pending session changes now (they are otherwise throttled to one write per 5 s). */
+  flush(): void {
+    this.#sessions.save(this.#clock());
+    this.allocator?.flush();
+  }
+
+  #maybeCleanup(now: number): void {
+    if (now - this.#lastCleanup < this.#cleanupInterval && now >= this.#lastCleanup) return;
+    this.#lastCleanup = now;
+    const expire = this.sessionExpireSeconds;
+    this.#sessions.expire(now, expire);
+    for (const [aid, st] of this.#strategy.entries()) if (now - st.lastSeen >= expire) this.#strategy.delete(aid);
+    this.#sessions.maybeSave(now);
+  }
+}
+
+function rejectFor(reason: AllocateFailure, seq: number, exhaustedText: string, exhaustedNack: string): [CtrlResult, Uint8Array] {
+  if (reason === 'RATE_LIMITED') return [{ status: 'REJECTED', reason: 'Rate limited' }, buildNack(seq, NACK_REASONS.ID_RATE_LIMITED)];
+  return [{ status: 'REJECTED', reason: exhaustedText }, buildNack(seq, exhaustedNack)];
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,358 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deriveSessionKey } from '@opensynaptic/crc';
+import { encodeFrame } from '@opensynaptic/packet';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  buildIdPoolRequest,
+  buildIdRequest,
+  buildSecureChannelAck,
+  buildSecureDictReady,
+  type DataFrameParser,
+  frameLevelParser,
+  IdAllocator,
+  JsonFileStore,
+  type LeaseSnapshot,
+  MemoryStore,
+  OSHandshakeManager,
+  type SessionSnapshot,
+  StoreError,
+} from '../src/index.js';
+
+const T0 = 1_700_000_000;
+const hex = (b: Uint8Array | null): string => (b ? Buffer.from(b).toString('hex') : 'null');
+const bytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+const body = new TextEncoder().encode('42;NODE_A.1.AYvP5WgA|T1>K.A:cmwc|');
+
+function frame(aid: number, ts: number, cmd = 63, key?: Uint8Array) {
+  return encodeFrame({ cmd, routes: aid, tid: 1, timestamp: ts, body: cmd === 127 ? new Uint8Array(0) : body, key });
+}
+
+function node(options: ConstructorParameters<typeof OSHandshakeManager>[0] = {}) {
+  let t = T0;
+  const clock = {
+    now: () => t,
+    advance: (s: number) => {
+      t += s;
+    },
+  };
+  const m = new OSHandshakeManager({ clock: clock.now, parser: frameLevelParser(), ...options });
+  return { m, clock };
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('classifyAndDispatch: control packets', () => {
+  it('answers each control packet', () => {
+    const { m } = node();
+    expect(m.classifyAndDispatch(bytes('090102'))).toEqual({ type: 'CTRL', cmd: 9, result: { status: 'PING', seq: 258 }, response: bytes('0a0102') });
+    expect(m.classifyAndDispatch(bytes('0b0005')).response).toEqual(bytes('0c0005000000006553f100'));
+    expect(m.classifyAndDispatch(bytes('050009')).result).toEqual({ status: 'ACK_RECEIVED', seq: 9 });
+    expect(m.classifyAndDispatch(bytes('0600016e6f')).result).toEqual({ status: 'NACK_RECEIVED', seq: 1, reason: 'no' });
+  });
+  it('never throws, whatever it is given', () => {
+    const { m } = node();
+    for (const p of [null, undefined, 'ping', [9, 0, 1], new Uint16Array(3), {}] as unknown[]) {
+      expect(m.classifyAndDispatch(p as Uint8Array)).toMatchObject({ type: 'ERROR', cmd: 0 });
+    }
+    expect(m.classifyAndDispatch(bytes('0d00'))).toEqual({ type: 'ERROR', cmd: 13, result: { error: 'Truncated SECURE_DICT_READY' }, response: null });
+    expect(m.classifyAndDispatch(bytes('0e'))).toMatchObject({ type: 'ERROR', cmd: 14 });
+  });
+  it('answers unknown commands with NACK "Unknown CMD 0xNN" at seq 0', () => {
+    const { m } = node();
+    const out = m.classifyAndDispatch(bytes('ff0102'));
+    expect(out).toMatchObject({ type: 'UNKNOWN', cmd: 255, result: { error: 'Unknown command 0xFF' } });
+    expect(new TextDecoder().decode(out.response!.subarray(3))).toBe('Unknown CMD 0xFF');
+    expect(hex(out.response!.subarray(0, 3))).toBe('060000');
+  });
+  it('learns the server time only above the sync threshold', () => {
+    const { m } = node();
+    m.classifyAndDispatch(bytes('0c0001000000000000000a'));
+    expect(m.lastServerTime).toBe(0);
+    m.classifyAndDispatch(bytes('0200020000002a000000006553f2f4'));
+    expect(m.lastServerTime).toBe(1_700_000_500);
+    m.classifyAndDispatch(bytes('0c0017000000006553f409'));
+    expect(m.lastServerTime).toBe(1_700_000_777);
+  });
+  it('numbers its own requests with the 16-bit counter', () => {
+    const { m } = node({ seq: 65534 });
+    expect(hex(m.buildPing())).toBe('09ffff');
+    expect(hex(m.buildTimeRequest())).toBe('0b0000');
+    expect(hex(m.buildIdRequest({ device_id: 'A' })).slice(0, 6)).toBe('010001');
+    expect(hex(m.buildIdPoolRequest(3)).slice(0, 10)).toBe('0300020003');
+  });
+});
+
+describe('roles', () => {
+  it('tx_only ignores data and requests, accepts answers', () => {
+    const { m } = node({ role: 'tx_only' });
+    expect(m.classifyAndDispatch(frame(42, T0 * 1000))).toEqual({ type: 'IGNORED', cmd: 63, result: { reason: 'tx_only: inbound DATA ignored' }, response: null });
+    expect(m.classifyAndDispatch(bytes('0b0001')).result).toEqual({ reason: 'tx_only: CTRL 0x0B ignored' });
+    expect(m.classifyAndDispatch(bytes('0c0001000000006553f100')).type).toBe('CTRL');
+    expect(m.getSession(42)).toBeNull();
+  });
+  it('rx_only answers ping and time, takes data, ignores other control', () => {
+    const { m } = node({ role: 'rx_only', parser: frameLevelParser({ skipTimestamp: true }) });
+    expect(m.classifyAndDispatch(bytes('090001')).type).toBe('CTRL');
+    expect(m.classifyAndDispatch(bytes('0d0000002a0000018bcfe56800')).result).toEqual({ reason: 'rx_only: CTRL 0x0D ignored' });
+    const out = m.classifyAndDispatch(frame(42, T0 * 1000));
+    expect(out.type).toBe('DATA');
+    // rx_only sees ts 0: no key, and it says so.
+    expect(hex(out.response)).toBe('0d0000002a0000000000000000');
+    expect(m.getSession(42)).toMatchObject({ state: 'DICT_READY', key: null });
+  });
+  it('refuses an unknown role', () => {
+    expect(() => new OSHandshakeManager({ role: 'both' as never })).toThrow(/duplex/);
+  });
+});
+
+describe('ID requests', () => {
+  it('answers NACK META_TOO_LARGE above maxMetaBytes', () => {
+    const { m, clock } = node({ allocator: new IdAllocator({ start: 1, end: 100, clock: () => T0 }), maxMetaBytes: 64 });
+    const big = buildIdRequest(5, { device_id: 'A', pad: 'x'.repeat(100) }, { maxMetaBytes: 1000 });
+    const out = m.classifyAndDispatch(big);
+    expect(out.result).toEqual({ status: 'REJECTED', reason: 'Meta too large' });
+    expect(new TextDecoder().decode(out.response!.subarray(3))).toBe('META_TOO_LARGE');
+    const pool = m.classifyAndDispatch(buildIdPoolRequest(6, 3, { pad: 'x'.repeat(100) }, { maxMetaBytes: 1000 }));
+    expect(pool.result).toEqual({ status: 'REJECTED', reason: 'Meta too large' });
+    clock.advance(1);
+    expect(m.classifyAndDispatch(buildIdRequest(7, { device_id: 'A' })).result).toMatchObject({ status: 'ASSIGNED', assigned_id: 1 });
+  });
+  it('answers NACK ID_RATE_LIMITED to a flood of new devices', () => {
+    let t = T0;
+    const allocator = new IdAllocator({ start: 1, end: 100000, clock: () => t, newLeaseLimit: { max: 10, windowSeconds: 60 } });
+    const m = new OSHandshakeManager({ clock: () => t, allocator });
+    const reasons = new Map<string, number>();
+    for (let i = 0; i < 100; i++) {
+      const out = m.classifyAndDispatch(buildIdRequest(i, { device_id: `fake${i}` }), `10.0.0.1:${i}`);
+      const r = out.result as { status: string; reason?: string };
+      reasons.set(r.reason ?? r.status, (reasons.get(r.reason ?? r.status) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(reasons)).toEqual({ ASSIGNED: 10, 'Rate limited': 90 });
+    t += 60;
+    expect(m.classifyAndDispatch(buildIdRequest(1, { device_id: 'real' })).result).toMatchObject({ status: 'ASSIGNED', assigned_id: 11 });
+  });
+  it('keeps the lease file bounded under a flood', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-flood-'));
+    dirs.push(dir);
+    const path = join(dir, 'leases.json');
+    let t = T0;
+    const allocator = new IdAllocator({
+      start: 1,
+      end: 0xfffffffe,
+      clock: () => t,
+      store: new JsonFileStore<LeaseSnapshot>(path),
+      maxLeases: 200,
+      newLeaseLimit: { max: 1000, windowSeconds: 1 },
+    });
+    const m = new OSHandshakeManager({ clock: () => t, allocator });
+    for (let i = 0; i < 5000; i++) {
+      if (i % 100 === 0) t += 1;
+      m.classifyAndDispatch(buildIdRequest(i & 0xffff, { device_id: `fake-${i}-${'x'.repeat(3000)}` }));
+    }
+    m.flush();
+    expect(allocator.size).toBe(200);
+    const snap = JSON.parse(readFileSync(path, 'utf8')) as LeaseSnapshot;
+    expect(snap.leases.length).toBe(200);
+    expect(readFileSync(path).length).toBeLessThan(200 * 200);
+    allocator.close();
+  });
+  it('renews the lease of the source of every valid data frame', () => {
+    let t = T0;
+    const allocator = new IdAllocator({ start: 42, end: 50, clock: () => t, leaseSeconds: 100 });
+    const m = new OSHandshakeManager({ clock: () => t, allocator, parser: frameLevelParser() });
+    m.classifyAndDispatch(buildIdRequest(1, { device_id: 'A' }));
+    t += 90;
+    m.classifyAndDispatch(frame(42, T0 * 1000));
+    expect(allocator.leaseOf(42)?.expiresAt).toBe(t + 100);
+    t += 50;
+    const bad = frame(42, T0 * 1000);
+    bad[bad.length - 1]! ^= 1;
+    m.classifyAndDispatch(bad);
+    expect(allocator.leaseOf(42)?.expiresAt).toBe(t + 50);
+  });
+});
+
+describe('secure sessions', () => {
+  it('runs INIT → PLAINTEXT_SENT → DICT_READY → SECURE on both sides', () => {
+    const A = node().m;
+    const B = node().m;
+    const ts = T0 * 1000;
+    expect(A.getStrategy(42, false)).toBe('FULL_PACKET');
+    A.noteLocalPlaintextSent(42, ts);
+    A.commitSuccess(42);
+    expect(A.getSession(42)).toMatchObject({ state: 'PLAINTEXT_SENT', key: null });
+    expect(A.getTxKey(42)).toBeNull();
+    const r1 = B.classifyAndDispatch(frame(42, ts));
+    expect(hex(r1.response)).toBe(hex(buildSecureDictReady(42, ts)));
+    expect(A.classifyAndDispatch(r1.response!).result).toMatchObject({ status: 'DICT_READY' });
+    const key = A.getTxKey(42)!;
+    expect(key).toEqual(deriveSessionKey(42, ts));
+    expect(A.shouldEncrypt(42)).toBe(true);
+    expect(A.getStrategy(42, true)).toBe('DIFF_PACKET');
+    const r2 = B.classifyAndDispatch(frame(42, ts + 1000, 127, key));
+    expect(r2.response).toEqual(buildSecureChannelAck(42));
+    expect(B.getSession(42)).toMatchObject({ state: 'SECURE', decryptConfirmed: true });
+    A.classifyAndDispatch(r2.response!);
+    expect(A.getSession(42)).toMatchObject({ state: 'SECURE', decryptConfirmed: true });
+    // Later secure frames get no answer.
+    expect(B.classifyAndDispatch(frame(42, ts + 2000, 127, key)).response).toBeNull();
+  });
+  it('does not create or confirm a session from an unsolicited SECURE_CHANNEL_ACK', () => {
+    const { m } = node();
+    m.classifyAndDispatch(buildSecureChannelAck(7));
+    expect(m.getSession(7)).toBeNull();
+    m.classifyAndDispatch(bytes('0d000000070000000000000005'));
+    m.classifyAndDispatch(buildSecureChannelAck(7));
+    expect(m.getSession(7)).toMatchObject({ state: 'INIT', decryptConfirmed: false });
+  });
+  it('re-keys when SECURE_DICT_READY brings another timestamp', () => {
+    const { m } = node();
+    m.classifyAndDispatch(buildSecureDictReady(9, 2_000_000));
+    m.classifyAndDispatch(buildSecureChannelAck(9));
+    m.classifyAndDispatch(buildSecureDictReady(9, 2_000_000));
+    expect(m.getSession(9)).toMatchObject({ state: 'SECURE' });
+    m.classifyAndDispatch(buildSecureDictReady(9, 3_000_000));
+    expect(m.getSession(9)).toMatchObject({ state: 'DICT_READY', decryptConfirmed: false, firstPlaintextTs: 3_000_000 });
+  });
+  it('derives keys from hostile 8-byte timestamps exactly', () => {
+    const { m } = node();
+    m.classifyAndDispatch(bytes('0d00000001ffffffffffffffff'));
+    expect(m.getSession(1)?.key).toEqual(deriveSessionKey(1, 2n ** 64n - 1n));
+    expect(m.getSession(1)?.firstPlaintextTs).toBe(2n ** 64n - 1n);
+  });
+  it('expires idle sessions and strategy counters after sessionExpireSeconds', () => {
+    const { m, clock } = node({ sessionExpireSeconds: 1000 });
+    m.classifyAndDispatch(frame(42, T0 * 1000));
+    m.commitSuccess(42);
+    m.commitSuccess(42);
+    m.commitSuccess(42);
+    expect(m.getStrategy(42, true)).toBe('DIFF_PACKET');
+    clock.advance(999);
+    m.getTxKey(42);
+    clock.advance(999);
+    m.classifyAndDispatch(bytes('090001'));
+    expect(m.getSession(42)).not.toBeNull();
+    clock.advance(1001);
+    m.classifyAndDispatch(bytes('090001'));
+    expect(m.getSession(42)).toBeNull();
+    expect(m.sessionCount).toBe(0);
+    // The counter went too: counting starts again.
+    expect(m.commitSuccess(42)).toBe(1);
+  });
+  it('keeps at most maxSessions, forgetting the least recently used', () => {
+    const { m } = node({ maxSessions: 10 });
+    for (let aid = 1; aid <= 100; aid++) m.classifyAndDispatch(frame(aid, T0 * 1000 + aid));
+    expect(m.sessionCount).toBe(10);
+    expect(m.getSession(1)).toBeNull();
+    expect(m.getSession(100)).not.toBeNull();
+  });
+  it('persists sessions to a JSON file, throttled, and reads them back', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-sessions-'));
+    dirs.push(dir);
+    const path = join(dir, 'secure_sessions.json');
+    let t = T0;
+    const opts = { clock: () => t, parser: frameLevelParser(), sessionStore: new JsonFileStore<SessionSnapshot>(path) };
+    const m = new OSHandshakeManager(opts);
+    m.classifyAndDispatch(frame(42, T0 * 1000));
+    m.classifyAndDispatch(frame(43, T0 * 1000));
+    const first = JSON.parse(readFileSync(path, 'utf8')) as SessionSnapshot;
+    expect(Object.keys(first.sessions)).toEqual(['42']);
+    t += 5;
+    m.classifyAndDispatch(buildSecureDictReady(44, 2n ** 60n));
+    const second = JSON.parse(readFileSync(path, 'utf8')) as SessionSnapshot;
+    expect(Object.keys(second.sessions).sort()).toEqual(['42', '43', '44']);
+    expect(second.sessions['44']?.firstPlaintextTs).toBe((2n ** 60n).toString());
+    const again = new OSHandshakeManager({ ...opts, sessionStore: new JsonFileStore<SessionSnapshot>(path) });
+    expect(again.getSession(42)).toEqual(m.getSession(42));
+    expect(again.getSession(44)?.firstPlaintextTs).toBe(2n ** 60n);
+    expect(again.getTxKey(42)).toEqual(deriveSessionKey(42, T0 * 1000));
+  });
+  it('refuses a corrupt session file', () => {
+    const store = new MemoryStore<SessionSnapshot>({ version: 1, sessions: { x: {} as never } });
+    expect(() => new OSHandshakeManager({ sessionStore: store })).toThrow(StoreError);
+  });
+  it('forgets a session on resetSession', () => {
+    const { m } = node();
+    m.classifyAndDispatch(frame(42, T0 * 1000));
+    expect(m.resetSession(42)).toBe(true);
+    expect(m.resetSession(42)).toBe(false);
+    expect(hex(m.classifyAndDispatch(frame(42, T0 * 1000)).response)).toBe(hex(buildSecureDictReady(42, T0 * 1000)));
+  });
+});
+
+describe('strategy', () => {
+  it('sends FULL three times, then DIFF', () => {
+    const { m } = node();
+    const seen: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      seen.push(m.getStrategy(7, i > 0));
+      m.commitSuccess(7);
+    }
+    expect(seen).toEqual(['FULL_PACKET', 'FULL_PACKET', 'FULL_PACKET', 'DIFF_PACKET', 'DIFF_PACKET']);
+    expect(m.getStrategy(7, false)).toBe('FULL_PACKET');
+  });
+  it('starts at DIFF after a restart with a persisted template', () => {
+    const { m } = node();
+    expect(m.getStrategy(8, true)).toBe('DIFF_PACKET');
+  });
+});
+
+describe('anti-replay', () => {
+  it('is off by default, as in the reference', () => {
+    const { m } = node();
+    m.classifyAndDispatch(frame(42, T0 * 1000 + 5));
+    expect(m.classifyAndDispatch(frame(42, T0 * 1000)).type).toBe('DATA');
+  });
+  it('reject-old drops older frames and keeps equal ones', () => {
+    const { m } = node({ antiReplay: 'reject-old' });
+    expect(m.classifyAndDispatch(frame(42, T0 * 1000 + 5)).type).toBe('DATA');
+    expect(m.classifyAndDispatch(frame(42, T0 * 1000 + 5)).type).toBe('DATA');
+    const old = m.classifyAndDispatch(frame(42, T0 * 1000));
+    expect(old).toMatchObject({ type: 'IGNORED', response: null });
+    expect((old.result as { reason: string }).reason).toMatch(/OUT_OF_ORDER/);
+  });
+  it('strict drops replays too, but not server-stamped frames', () => {
+    const { m, clock } = node({ antiReplay: 'strict' });
+    m.classifyAndDispatch(frame(42, T0 * 1000 + 5));
+    expect(m.classifyAndDispatch(frame(42, T0 * 1000 + 5)).type).toBe('IGNORED');
+    expect(m.classifyAndDispatch(frame(43, 0)).type).toBe('DATA');
+    clock.advance(0);
+    expect(m.classifyAndDispatch(frame(43, 0)).type).toBe('DATA');
+  });
+  it('bounds the timestamps it remembers', () => {
+    const { m } = node({ maxTrackedAids: 5 });
+    for (let aid = 0; aid < 50; aid++) m.checkTimestamp(aid, 10);
+    expect(m.trackedAidCount).toBe(5);
+    expect(m.checkTimestamp(0, 5)).toBe('ACCEPT');
+  });
+});
+
+describe('parsers', () => {
+  it('reports a parser that throws as a DATA error', () => {
+    const boom: DataFrameParser = {
+      parse() {
+        throw new Error('boom');
+      },
+    };
+    const { m } = node({ parser: boom });
+    expect(m.classifyAndDispatch(frame(42, T0 * 1000))).toEqual({ type: 'DATA', cmd: 63, result: { error: 'boom' }, response: null });
+  });
+  it('passes the session keys and the clock to the parser', () => {
+    let ctxNow = 0;
+    const spy: DataFrameParser = {
+      parse(_frame, ctx) {
+        ctxNow = ctx.now;
+        return { __packet_meta__: { crc16_ok: true, source_aid: 42, secure: false, timestamp_raw: 5_000_000 }, key: ctx.keys.get(42) };
+      },
+    };
+    const { m } = node({ parser: spy });
+    m.classifyAndDispatch(frame(42, 1));
+    expect(ctxNow).toBe(T0);
+    expect(m.getSession(42)?.key).toEqual(deriveSessionKey(42, 5_000_000));
+  });
+});
