@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { base62Suite } from './suites/base62.js';
 import { cmdSuite } from './suites/cmd.js';
+import { compressSuite } from './suites/compress.js';
 import { crcSuite } from './suites/crc.js';
 import { packetSuite } from './suites/packet.js';
 import { securitySuite } from './suites/security.js';
@@ -11,7 +12,7 @@ import type { BackendName, CaseResult, Suite, VectorFile } from './types.js';
 export type { BackendName, CaseResult, Suite, VectorCase, VectorFile } from './types.js';
 
 /** Every suite this runner knows. */
-export const SUITES: readonly Suite[] = [cmdSuite, base62Suite, crcSuite, securitySuite, packetSuite];
+export const SUITES: readonly Suite[] = [cmdSuite, base62Suite, crcSuite, securitySuite, packetSuite, compressSuite];
 
 /** The repository's `vectors/` directory. */
 export const DEFAULT_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../vectors');

@@ -48,13 +48,44 @@ export function pyHasDigit(s: string): boolean {
   return ANY_DIGIT.test(s);
 }
 
+const ND = /\p{Nd}/u;
+const NON_ASCII = /[\u0080-\u{10ffff}]/u;
+
+/** Value of a Unicode decimal digit: they come in aligned runs of ten, 0 to 9. */
+function digitValue(cp: number): number {
+  let k = 0;
+  while (ND.test(String.fromCodePoint(cp - k - 1))) k++;
+  return k % 10;
+}
+
+/**
+ * Python's `float()` reads every Unicode decimal digit (`٣`, `３`) as its ASCII digit. Returns
+ * the text with those replaced and, per UTF-16 unit of it, the index in the original (plus the
+ * end), or `undefined` for ASCII text.
+ */
+function asciiDigits(s: string): [text: string, index: number[]] | undefined {
+  if (!NON_ASCII.test(s)) return undefined;
+  let out = '';
+  const index: number[] = [];
+  for (let i = 0; i < s.length; ) {
+    const cp = s.codePointAt(i)!;
+    const ch = String.fromCodePoint(cp);
+    const rep = cp > 127 && ND.test(ch) ? String(digitValue(cp)) : ch;
+    for (let j = 0; j < rep.length; j++) index.push(i);
+    out += rep;
+    i += ch.length;
+  }
+  index.push(s.length);
+  return [out, index];
+}
+
 /**
  * Python `float(text)`, or `undefined` where Python raises. Surrounding whitespace, `_` between
- * digits and `inf` / `infinity` / `nan` (any case, signed) are accepted.
- * Limitation: decimal digits of other scripts (which Python also accepts) are not.
+ * digits, decimal digits of any script and `inf` / `infinity` / `nan` (any case, signed) are
+ * accepted.
  */
 export function pyParseFloat(text: string): number | undefined {
-  const t = pyStrip(text);
+  const t = pyStrip(asciiDigits(text)?.[0] ?? text);
   if (!FULL_FLOAT.test(t)) return undefined;
   const c = t.charCodeAt(t.length - 1) | 0x20;
   if (c === 0x66 /* f */ || c === 0x79 /* y */) return t.charCodeAt(0) === 45 ? -Infinity : Infinity;
@@ -69,12 +100,13 @@ export function pyParseFloat(text: string): number | undefined {
  */
 export function pyNumberPrefix(text: string): [length: number, value: number] | undefined {
   const c = text.charCodeAt(0);
-  // Fast path: a literal starts with a digit, a sign or a dot.
-  if (!((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)) return undefined;
-  const m = NUMBER_PREFIX.exec(text);
+  // Fast path: a literal starts with a digit, a sign or a dot (or a non-ASCII digit).
+  if (!((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46 || c > 127)) return undefined;
+  const mapped = asciiDigits(text);
+  const m = NUMBER_PREFIX.exec(mapped ? mapped[0] : text);
   if (!m) return undefined;
   const lit = pyStrip(m[0]);
-  return [m[0].length, Number(lit.includes('_') ? lit.replaceAll('_', '') : lit)];
+  return [mapped ? mapped[1][m[0].length]! : m[0].length, Number(lit.includes('_') ? lit.replaceAll('_', '') : lit)];
 }
 
 /** Exact decimal text of an integral double (Python `str(int(x))`). */
@@ -95,7 +127,7 @@ function shortest(x: number): [digits: string, exp: number] {
  * to 1e16 (with `.0` on integral values), otherwise `d.ddde±XX`.
  */
 export function pyFloatRepr(x: number): string {
-  if (x !== x) return 'nan';
+  if (Number.isNaN(x)) return 'nan';
   if (x === Infinity) return 'inf';
   if (x === -Infinity) return '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
@@ -123,7 +155,7 @@ function exactDigits(x: number): [digits: string, exp: number] {
   // |x| = mant × 2^e2, which is (mant × 5^-e2) × 10^e2 when e2 < 0.
   const all = e2 >= 0 ? (mant << BigInt(e2)).toString() : (mant * 5n ** BigInt(-e2)).toString();
   const digits = all.replace(/0+$/, '');
-  const scale = (e2 >= 0 ? 0 : e2) + all.length - digits.length;
+  const scale = Math.min(e2, 0) + all.length - digits.length;
   return [digits, scale + digits.length - 1];
 }
 
@@ -134,7 +166,7 @@ function exactDigits(x: number): [digits: string, exp: number] {
  * `60`, `3600`, `0.001`, `1e-06`, `3.15576e+07`, `0.0166667`.
  */
 export function formatG(x: number, precision = 6): string {
-  if (x !== x) return 'nan';
+  if (Number.isNaN(x)) return 'nan';
   if (x === Infinity) return 'inf';
   if (x === -Infinity) return '-inf';
   const p = precision === 0 ? 1 : precision;

@@ -1,0 +1,59 @@
+import { execFileSync } from 'node:child_process';
+import { compare } from '@opensynaptic/config/bench';
+import { compressFact, decompressBody } from '../dist/body.js';
+
+// Facts as the standardizer produces them: 1 sensor and 8 sensors.
+const UNITS = ['temperature', 'pressure', 'length', 'time', 'mass', 'frequency', 'humidity', 'power'];
+function fact(n) {
+  const f = { id: 'DEV1', s: 'ONLINE', t: 1700000000 };
+  for (let i = 1; i <= n; i++) Object.assign(f, { [`s${i}_id`]: `S${i}`, [`s${i}_s`]: 'OK', [`s${i}_u`]: UNITS[i - 1], [`s${i}_v`]: 294.65 + i });
+  return f;
+}
+const one = fact(1);
+const eight = fact(8);
+const oneText = compressFact(one);
+const eightText = compressFact(eight);
+
+let sink = 0;
+const rows = await compare('@opensynaptic/packet body text: ns per call', [
+  { name: 'compress 1 sensor', inner: 1000, impls: { ts: () => { sink += compressFact(one).length; } } },
+  { name: 'decompress 1 sensor', inner: 1000, impls: { ts: () => { sink += decompressBody(oneText).t_raw; } } },
+  { name: 'compress 8 sensors', inner: 200, impls: { ts: () => { sink += compressFact(eight).length; } } },
+  { name: 'decompress 8 sensors', inner: 200, impls: { ts: () => { sink += decompressBody(eightText).t_raw; } } },
+]);
+if (sink === 0.5) console.log(sink);
+
+// The same workload through the reference, when a Python with `opensynaptic` 1.4.2 is named.
+const python = process.env.OPENSYNAPTIC_REFERENCE_PYTHON;
+if (!python) {
+  console.log('reference: set OPENSYNAPTIC_REFERENCE_PYTHON to a python with opensynaptic==1.4.2 to compare; TypeScript figures only');
+} else {
+  const script = `
+import json, logging, sys, timeit
+logging.disable(logging.CRITICAL)
+from opensynaptic.core.pycore.solidity import OpenSynapticEngine
+e = OpenSynapticEngine()
+facts = json.loads(sys.argv[1])
+out = {}
+for name, f in facts.items():
+    text = e.compress(f)
+    for op, fn in (('compress', lambda: e.compress(f)), ('decompress', lambda: e.decompress(text))):
+        runs = sorted(min(timeit.repeat(fn, number=2000, repeat=1)) / 2000 for _ in range(7))
+        out[op + ' ' + name] = runs[3] * 1e9
+print(json.dumps(out))
+`;
+  try {
+    const ref = JSON.parse(
+      execFileSync(python, ['-c', script, JSON.stringify({ '1 sensor': one, '8 sensors': eight })], { encoding: 'utf8' }).trim().split('\n').pop(),
+    );
+    console.table(
+      rows.map((r) => {
+        const refNs = ref[r.operation];
+        const ours = Number(r['ts ns']);
+        return { operation: r.operation, 'reference ns': refNs.toFixed(0), 'ts ns': ours.toFixed(1), 'reference/ts': (refNs / ours).toFixed(1) };
+      }),
+    );
+  } catch (e) {
+    console.log(`reference could not run (${e instanceof Error ? e.message.split('\n')[0] : e}); TypeScript figures only`);
+  }
+}

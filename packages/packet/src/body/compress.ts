@@ -1,0 +1,189 @@
+/**
+ * Fact → body text:
+ *
+ * ```
+ * {id}.{state}.{ts8}|{sid}>{sstate}.{unit}:{value}|...[&{geohash}|][#{b64url(url without https://)}|][@{b64url(msg)}]
+ * ```
+ *
+ * Byte-identical to the reference for every fact it handles without error; where it would put
+ * text on the wire that no receiver can read back, a `BodyTextError` is thrown instead.
+ */
+import { Base62RangeError, encode as b62Encode } from '@opensynaptic/base62';
+import { BodyTextError, show } from './errors.js';
+import { intText, pyFloatRepr, pyParseFloat } from './python-text.js';
+import { base64UrlEncode, utf8Encode } from './text-bytes.js';
+import { DEFAULT_BODY_PRECISION, sensorKeys } from './keys.js';
+import { checkSeparators, encodeState, encodeUnit, UNKNOWN_UNIT } from './units.js';
+
+/** Text fields of a fact: a string, or a number written as Python's `str()` writes it. */
+export type FactText = string | number;
+
+/**
+ * The flat record the standardizer produces. Sensors are numbered from 1 without gaps: the first
+ * missing `s{i}_id` ends the list (later sensors are ignored, as by the reference).
+ * `null` counts as missing everywhere.
+ */
+export interface FactInput {
+  id: FactText;
+  /** Device state; missing means `"U"`. */
+  s?: FactText | null;
+  /** Timestamp: seconds when below 1e11, else milliseconds. Missing means the clock. */
+  t?: number | null;
+  geohash?: FactText | null;
+  /** Sent without a leading `https://`, which the receiver puts back. */
+  url?: string | null;
+  msg?: string | null;
+  [sensorText: `s${number}_${'id' | 's' | 'u'}`]: FactText | null | undefined;
+  /** Numbers; also booleans, numeric strings (Python `float()` syntax) and `null` (sent as 0) as the reference takes them. */
+  [sensorValue: `s${number}_v`]: number | string | boolean | null | undefined;
+}
+
+export interface CompressOptions {
+  /** Decimal places of sensor values (and of non-integral unit coefficients). Default 4. */
+  precision?: number;
+  /** Clock for a fact without `t`, in seconds (fractions kept to the millisecond). Default: the system clock. */
+  now?: () => number;
+  /**
+   * The `SensorId` payload switch. When false no sensor is sent at all: the reference's
+   * standardizer then leaves out `s{i}_id`, and its compressor stops at the first missing id.
+   * Default true.
+   */
+  sensorId?: boolean;
+}
+
+const TWO_48 = 2 ** 48;
+const TWO_64 = 2 ** 64;
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * The body text of a fact. Throws `BodyTextError` for a missing `id`, wrong types, a negative or
+ * non-finite `t`, a value or unit coefficient outside the wire's signed 64-bit range (the
+ * reference wraps those silently), or a text containing a separator that would break the body.
+ */
+export function compressFact(fact: FactInput, options?: CompressOptions): string {
+  if (typeof fact !== 'object' || fact === null) throw new BodyTextError('ERR_BODY_FIELD', 'fact', 'expected an object');
+  const precision = options?.precision ?? DEFAULT_BODY_PRECISION;
+  if (precision !== DEFAULT_BODY_PRECISION && !(Number.isInteger(precision) && precision >= 0 && precision <= 22)) {
+    throw new BodyTextError('ERR_BODY_FIELD', 'precision', `${precision} is not an integer in 0..22`);
+  }
+  const f = fact as unknown as Record<string, unknown>;
+
+  const idRaw = f.id;
+  if (idRaw === undefined || idRaw === null) throw new BodyTextError('ERR_BODY_FIELD', 'id', 'the device id is missing');
+  const id = text(idRaw, 'id');
+  checkSeparators(id, 'id', true);
+  const sRaw = f.s;
+  const state = sRaw === undefined || sRaw === null ? 'U' : text(sRaw, 's');
+  let tRaw = f.t;
+  // Without an injected clock, Date.now() is already whole ms (≥ 1e11, so taken as ms); going
+  // through seconds could lose a millisecond to rounding.
+  if (tRaw === undefined || tRaw === null) tRaw = options?.now ? options.now() : Date.now();
+  let out = `${id}.${encodeState(state, 's')}.${timestampToken(tRaw)}|`;
+
+  if (options?.sensorId !== false) {
+    for (let i = 1; ; i++) {
+      const keys = sensorKeys(i);
+      const sidRaw = f[keys[0]!];
+      if (sidRaw === undefined || sidRaw === null) break;
+      const sid = text(sidRaw, keys[0]!);
+      checkSensorId(sid, keys[0]!);
+      const ssRaw = f[keys[1]!];
+      const ss = ssRaw === undefined || ssRaw === null ? 'U' : text(ssRaw, keys[1]!);
+      const uRaw = f[keys[2]!];
+      const unit = uRaw === undefined || uRaw === null ? UNKNOWN_UNIT : encodeUnit(text(uRaw, keys[2]!), precision, keys[2]!);
+      out += `${sid}>${encodeState(ss, keys[1]!)}.${unit}:${encodeValue(f[keys[3]!], precision, keys[3]!)}|`;
+    }
+  }
+
+  const geohash = f.geohash;
+  if (geohash !== undefined && geohash !== null) {
+    const g = text(geohash, 'geohash');
+    checkSeparators(g, 'geohash', false);
+    out += `&${g}|`;
+  }
+  const url = f.url;
+  if (url !== undefined && url !== null) {
+    if (typeof url !== 'string') throw new BodyTextError('ERR_BODY_FIELD', 'url', `expected a string, got ${typeof url}`);
+    // Only a leading https:// is dropped: the reference removes it everywhere in the url, which
+    // then comes back changed ("https://a/https://b" → "https://a/b").
+    out += `#${base64(url.startsWith('https://') ? url.slice(8) : url, 'url')}|`;
+  }
+  const msg = f.msg;
+  if (msg !== undefined && msg !== null) {
+    if (typeof msg !== 'string') throw new BodyTextError('ERR_BODY_FIELD', 'msg', `expected a string, got ${typeof msg}`);
+    out += `@${base64(msg, 'msg')}`;
+  }
+  return out;
+}
+
+/** A sensor id ends at '>'; a leading '&' or '#' would make the part read as a geohash or url. */
+function checkSensorId(sid: string, field: string): void {
+  const c0 = sid.charCodeAt(0);
+  if (c0 === 38 || c0 === 35) {
+    throw new BodyTextError('ERR_BODY_SEPARATOR', field, `${show(sid)} starts with '${sid[0]}', which marks a geohash or url part`);
+  }
+  for (let i = 0; i < sid.length; i++) {
+    const c = sid.charCodeAt(i);
+    if (c === 124 || c === 64 || c === 62) {
+      throw new BodyTextError('ERR_BODY_SEPARATOR', field, `${show(sid)} contains '${sid[i]}' at ${i}, a body separator; the text could not be read back`);
+    }
+  }
+}
+
+function text(v: unknown, field: string): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return Number.isInteger(v) ? intText(v) : pyFloatRepr(v);
+  if (typeof v === 'bigint') return v.toString();
+  throw new BodyTextError('ERR_BODY_FIELD', field, `expected a string or a number, got ${typeof v}`);
+}
+
+function encodeValue(v: unknown, precision: number, field: string): string {
+  let x: number;
+  if (typeof v === 'number') x = v;
+  else if (v === undefined || v === null) return '0'; // the reference sends a missing value as 0
+  else if (typeof v === 'boolean') x = v ? 1 : 0;
+  else if (typeof v === 'string') {
+    const parsed = pyParseFloat(v);
+    if (parsed === undefined) throw new BodyTextError('ERR_BODY_FIELD', field, `${show(v)} is not a number`);
+    x = parsed;
+  } else if (typeof v === 'bigint') x = Number(v);
+  else throw new BodyTextError('ERR_BODY_FIELD', field, `expected a number, got ${typeof v}`);
+  if (!Number.isFinite(x)) throw new BodyTextError('ERR_BODY_RANGE', field, `${x} is not a finite number`);
+  try {
+    return b62Encode(x, precision);
+  } catch (e) {
+    if (e instanceof Base62RangeError) {
+      throw new BodyTextError('ERR_BODY_RANGE', field, `${x} × 10^${precision} is outside the wire's signed 64-bit range`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+let lastMs = Number.NaN;
+let lastToken = '';
+
+/** `t` (seconds below 1e11, else ms) → the 8-character token of its low 48 bits. */
+function timestampToken(t: unknown): string {
+  if (typeof t !== 'number') throw new BodyTextError('ERR_BODY_FIELD', 't', `expected a number, got ${typeof t}`);
+  if (!Number.isFinite(t)) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} is not a finite number`);
+  const ms = Math.trunc(t < 1e11 ? t * 1000 : t);
+  if (ms === lastMs) return lastToken;
+  if (ms < 0) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} is negative`);
+  if (ms >= TWO_64) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} ms does not fit 64 bits`);
+  let v = ms % TWO_48;
+  let token = '';
+  for (let i = 0; i < 8; i++) {
+    const d = v % 64;
+    token = B64URL[d]! + token;
+    v = (v - d) / 64;
+  }
+  lastMs = ms;
+  lastToken = token;
+  return token;
+}
+
+function base64(s: string, field: string): string {
+  const bytes = utf8Encode(s);
+  if (!bytes) throw new BodyTextError('ERR_BODY_ENCODING', field, 'contains a lone surrogate, which has no UTF-8 form');
+  return base64UrlEncode(bytes);
+}

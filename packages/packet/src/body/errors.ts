@@ -1,0 +1,29 @@
+/**
+ * Codes of body text errors.
+ * - `ERR_BODY_FIELD`: a fact field handed to `compressFact` is missing or of the wrong type.
+ * - `ERR_BODY_SEPARATOR`: a fact text contains a character the body uses as a separator, so no
+ *   receiver could read it back.
+ * - `ERR_BODY_RANGE`: a number that cannot go on the wire (negative or huge timestamp, value
+ *   outside the signed 64-bit range after scaling, NaN, infinity).
+ * - `ERR_BODY_ENCODING`: text that is not valid Unicode / UTF-8 where it must be.
+ * - `ERR_BODY_SYNTAX`: body text that is not well formed.
+ */
+export type BodyErrorCode = 'ERR_BODY_FIELD' | 'ERR_BODY_SEPARATOR' | 'ERR_BODY_RANGE' | 'ERR_BODY_ENCODING' | 'ERR_BODY_SYNTAX';
+
+/** A fact that cannot be compressed, or body text that cannot be decompressed. */
+export class BodyTextError extends Error {
+  override readonly name = 'BodyTextError';
+  readonly code: BodyErrorCode;
+  /** The fact key or body part at fault: `id`, `s`, `t`, `s2_v`, `header`, `timestamp`, `url`, `msg`... */
+  readonly field: string;
+  constructor(code: BodyErrorCode, field: string, detail: string, options?: { cause?: unknown }) {
+    super(`${field}: ${detail}`, options);
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/** Quotes text for an error message, cut to 48 characters. */
+export function show(text: string): string {
+  return JSON.stringify(text.length > 48 ? `${text.slice(0, 48)}…` : text);
+}

@@ -1,0 +1,14 @@
+/**
+ * Body text codec: the compact text a fact travels as inside FULL frames.
+ *
+ * ```
+ * {id}.{state}.{ts8}|{sid}>{sstate}.{unit}:{value}|...[&{geohash}|][#{b64url(url)}|][@{b64url(msg)}]
+ * ```
+ */
+export { type CompressOptions, compressFact, type FactInput, type FactText } from './compress.js';
+export { type BodyFact, type DecompressOptions, decompressBody } from './decompress.js';
+export { type BodyErrorCode, BodyTextError } from './errors.js';
+export { DEFAULT_BODY_PRECISION } from './keys.js';
+export { formatG, pyFloatRepr, pyParseFloat } from './python-text.js';
+export { STATE_SYMBOLS, SYMBOL_GROUPS, type SymbolGroup } from './symbols.js';
+export { decodeState, decodeUnit, encodeState, encodeUnit, STATE_CODES, STATE_NAMES, UNIT_CODES, UNIT_NAMES, UNKNOWN_UNIT } from './units.js';

@@ -1,0 +1,132 @@
+/** UTF-8 and base64url helpers for body text, written out so the package needs no Node `Buffer`. */
+
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const B64_VALUES = (() => {
+  const t = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 64; i++) t[B64URL.charCodeAt(i)] = i;
+  return t;
+})();
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** UTF-8 bytes of `text`, or `undefined` when it holds a lone surrogate (Python refuses to encode those). */
+export function utf8Encode(text: string): Uint8Array | undefined {
+  return LONE_SURROGATE.test(text) ? undefined : encoder.encode(text);
+}
+
+/** Strict UTF-8 decode, or `undefined` on any invalid sequence. A BOM is kept, as Python keeps it. */
+export function utf8DecodeStrict(bytes: Uint8Array): string | undefined {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * UTF-8 decode that drops invalid bytes, like Python's `decode('utf-8', errors='ignore')`.
+ * Dropping one byte at a time gives the same text as dropping Python's maximal invalid
+ * subparts, because the bytes after a bad lead byte are continuation bytes, which are
+ * themselves invalid as a start.
+ */
+export function utf8DecodeLossy(bytes: Uint8Array): string {
+  const fast = utf8DecodeStrict(bytes);
+  if (fast !== undefined) return fast;
+  const out: number[] = [];
+  let i = 0;
+  const n = bytes.length;
+  while (i < n) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      out.push(b);
+      i++;
+      continue;
+    }
+    let need = 0;
+    let cp = 0;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) {
+      need = 1;
+      cp = b & 0x1f;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      cp = b & 0x0f;
+      if (b === 0xe0) lo = 0xa0; // no overlong forms
+      if (b === 0xed) hi = 0x9f; // no surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      cp = b & 0x07;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f; // nothing above U+10FFFF
+    } else {
+      i++; // not a lead byte
+      continue;
+    }
+    let ok = true;
+    for (let j = 1; ok && j <= need; j++) {
+      const c = i + j < n ? bytes[i + j]! : -1;
+      const min = j === 1 ? lo : 0x80;
+      const max = j === 1 ? hi : 0xbf;
+      if (c < min || c > max) ok = false;
+      else cp = (cp << 6) | (c & 0x3f);
+    }
+    if (!ok) {
+      i++;
+      continue;
+    }
+    out.push(cp);
+    i += need + 1;
+  }
+  let s = '';
+  for (let k = 0; k < out.length; k += 4096) s += String.fromCodePoint(...out.slice(k, k + 4096));
+  return s;
+}
+
+/** base64url without padding. */
+export function base64UrlEncode(bytes: Uint8Array): string {
+  let out = '';
+  const n = bytes.length;
+  let i = 0;
+  for (; i + 2 < n; i += 3) {
+    const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += B64URL[v >>> 18]! + B64URL[(v >>> 12) & 63]! + B64URL[(v >>> 6) & 63]! + B64URL[v & 63]!;
+  }
+  if (n - i === 1) {
+    const v = bytes[i]! << 16;
+    out += B64URL[v >>> 18]! + B64URL[(v >>> 12) & 63]!;
+  } else if (n - i === 2) {
+    const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += B64URL[v >>> 18]! + B64URL[(v >>> 12) & 63]! + B64URL[(v >>> 6) & 63]!;
+  }
+  return out;
+}
+
+/**
+ * base64url text → bytes, or `undefined` when a character is outside the alphabet or the
+ * length cannot come from whole bytes. Trailing `=` padding is accepted; unused low bits of the
+ * last character are ignored, as Python ignores them.
+ */
+export function base64UrlDecode(text: string): Uint8Array | undefined {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
+  if (end % 4 === 1) return undefined;
+  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? B64_VALUES[c]! : -1;
+    if (v < 0) return undefined;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >>> bits) & 0xff;
+    }
+  }
+  return out;
+}
