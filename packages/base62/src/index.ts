@@ -8,7 +8,7 @@
  * The functions exported here use the backend chosen by `OPENSYNAPTIC_CORE` (`ts`, `native` or
  * `auto`); `getCodec()` returns a specific one.
  */
-import { type BackendMode, type BackendName, composeBackend, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
 import type { Base62Codec } from './codec.js';
 import { nativeCodec } from './native-codec.js';
 import { tsCodec } from './ts-codec.js';
@@ -26,24 +26,19 @@ export type { BackendMode, BackendName };
  */
 const AUTO_NATIVE: readonly (keyof Base62Codec)[] = [];
 
-const selection = selectBackend('@opensynaptic/base62', tsCodec, nativeCodec);
-const { impl, backends: chosen } = composeBackend(selection, AUTO_NATIVE);
+const b = packageBackends('@opensynaptic/base62', tsCodec, nativeCodec, AUTO_NATIVE);
+const impl = b.impl;
 
 /** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
-export const backendMode: BackendMode = selection.mode;
+export const backendMode: BackendMode = b.backendMode;
 /** Backend serving the single-value functions. */
-export const backend: BackendName = chosen.encode ?? 'ts';
+export const backend: BackendName = b.backends.encode ?? 'ts';
 /** Backend serving each operation (`auto` mixes them where measurements say so). */
-export const backends: Readonly<Record<string, BackendName>> = chosen;
+export const backends: Readonly<Record<string, BackendName>> = b.backends;
 /** Whether the native addon loaded (it is optional). */
-export const nativeAvailable: boolean = selection.native !== null;
-
+export const nativeAvailable: boolean = b.nativeAvailable;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
-export function getCodec(name: BackendName): Base62Codec {
-  if (name === 'ts') return tsCodec;
-  if (!selection.native) throw new NativeUnavailableError('@opensynaptic/base62', selection.nativeError);
-  return selection.native;
-}
+export const getCodec: (name: BackendName) => Base62Codec = b.getCodec;
 
 /** Exact signed 64-bit integer → text (RangeError outside int64). */
 export const encodeBigInt = (value: bigint): string => impl.encodeBigInt(value);

@@ -8,7 +8,7 @@
  *
  * The "secure" mode obfuscates: its key derives from values visible in the plaintext FULL frame.
  */
-import { type BackendMode, type BackendName, composeBackend, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
 import type { CrcCodec } from './codec.js';
 import { CrcArgumentError } from './errors.js';
 import { nativeCodec } from './native-codec.js';
@@ -32,24 +32,19 @@ export const SESSION_KEY_LENGTH = 32;
  */
 const AUTO_NATIVE: readonly (keyof CrcCodec)[] = ['crc8Batch', 'digestSeed'];
 
-const selection = selectBackend('@opensynaptic/crc', tsCodec, nativeCodec);
-const { impl, backends: chosen } = composeBackend(selection, AUTO_NATIVE);
+const b = packageBackends('@opensynaptic/crc', tsCodec, nativeCodec, AUTO_NATIVE);
+const impl = b.impl;
 
 /** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
-export const backendMode: BackendMode = selection.mode;
+export const backendMode: BackendMode = b.backendMode;
 /** Backend serving `crc8`, `crc16` and `xorPayload`. */
-export const backend: BackendName = chosen.crc16 ?? 'ts';
+export const backend: BackendName = b.backends.crc16 ?? 'ts';
 /** Backend serving each operation (`auto` mixes them where measurements say so). */
-export const backends: Readonly<Record<string, BackendName>> = chosen;
+export const backends: Readonly<Record<string, BackendName>> = b.backends;
 /** Whether the native addon loaded (it is optional). */
-export const nativeAvailable: boolean = selection.native !== null;
-
+export const nativeAvailable: boolean = b.nativeAvailable;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
-export function getCodec(name: BackendName): CrcCodec {
-  if (name === 'ts') return tsCodec;
-  if (!selection.native) throw new NativeUnavailableError('@opensynaptic/crc', selection.nativeError);
-  return selection.native;
-}
+export const getCodec: (name: BackendName) => CrcCodec = b.getCodec;
 
 /** CRC-8/SMBUS of `data[start..end)` (whole array by default). */
 export const crc8 = (data: Uint8Array, start?: number, end?: number): number => impl.crc8(data, start, end);

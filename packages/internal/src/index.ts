@@ -133,3 +133,39 @@ export function composeBackend<T extends { readonly backend: BackendName }>(
   for (const op of ops) if (useNative(op)) (impl as Record<keyof T, unknown>)[op] = native![op];
   return { impl, backends: Object.freeze(backends) };
 }
+
+/** What each accelerated package exports about its backends. */
+export interface PackageBackends<T> {
+  /** The implementation behind the package's top-level functions. */
+  impl: T;
+  /** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
+  backendMode: BackendMode;
+  /** Backend serving each operation (`auto` mixes them where measurements say so). */
+  backends: Readonly<Record<string, BackendName>>;
+  /** Whether the native addon loaded (it is optional). */
+  nativeAvailable: boolean;
+  /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
+  getCodec(name: BackendName): T;
+}
+
+/** Selection, per-operation composition and the backend facts of one package, in one call. */
+export function packageBackends<T extends { readonly backend: BackendName }>(
+  packageName: string,
+  tsImpl: T,
+  makeNative: (binding: unknown) => T | null,
+  autoNativeOps: readonly (keyof T)[],
+): PackageBackends<T> {
+  const selection = selectBackend(packageName, tsImpl, makeNative);
+  const { impl, backends } = composeBackend(selection, autoNativeOps);
+  return {
+    impl,
+    backendMode: selection.mode,
+    backends,
+    nativeAvailable: selection.native !== null,
+    getCodec(name) {
+      if (name === 'ts') return tsImpl;
+      if (!selection.native) throw new NativeUnavailableError(packageName, selection.nativeError);
+      return selection.native;
+    },
+  };
+}

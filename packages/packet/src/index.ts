@@ -10,7 +10,7 @@
  * `crc8 & 31`. Decoding returns a view on the received bytes and throws a typed `FrameError`
  * naming the failed check.
  */
-import { type BackendMode, type BackendName, composeBackend, NativeUnavailableError, selectBackend } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
 import {
   decodeFramesTs,
   encodeFramesTs,
@@ -46,24 +46,19 @@ const tsCodec: FrameCodec = {
  */
 const AUTO_NATIVE: readonly (keyof FrameCodec)[] = ['decodeFrames'];
 
-const selection = selectBackend('@opensynaptic/packet', tsCodec, (b) => nativeCodec(b, validateFrameFields));
-const { impl, backends: chosen } = composeBackend(selection, AUTO_NATIVE);
+const b = packageBackends('@opensynaptic/packet', tsCodec, (b) => nativeCodec(b, validateFrameFields), AUTO_NATIVE);
+const impl = b.impl;
 
 /** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
-export const backendMode: BackendMode = selection.mode;
+export const backendMode: BackendMode = b.backendMode;
 /** Backend serving `encodeFrame` / `decodeFrame`. */
-export const backend: BackendName = chosen.encodeFrame ?? 'ts';
+export const backend: BackendName = b.backends.encodeFrame ?? 'ts';
 /** Backend serving each operation (`auto` mixes them where measurements say so). */
-export const backends: Readonly<Record<string, BackendName>> = chosen;
+export const backends: Readonly<Record<string, BackendName>> = b.backends;
 /** Whether the native addon loaded (it is optional). */
-export const nativeAvailable: boolean = selection.native !== null;
-
+export const nativeAvailable: boolean = b.nativeAvailable;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
-export function getCodec(name: BackendName): FrameCodec {
-  if (name === 'ts') return tsCodec;
-  if (!selection.native) throw new NativeUnavailableError('@opensynaptic/packet', selection.nativeError);
-  return selection.native;
-}
+export const getCodec: (name: BackendName) => FrameCodec = b.getCodec;
 
 /** Encodes one data frame (secure when `fields.key` is a non-empty key). */
 export const encodeFrame = (fields: FrameFields): Uint8Array => impl.encodeFrame(fields);
