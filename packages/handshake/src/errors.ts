@@ -6,7 +6,12 @@ export type HandshakeErrorCode =
   | 'ERR_HANDSHAKE_META_TOO_LARGE'
   | 'ERR_HANDSHAKE_JSON'
   | 'ERR_HANDSHAKE_FIELD'
-  | 'ERR_HANDSHAKE_STORE';
+  | 'ERR_HANDSHAKE_STORE'
+  | 'ERR_HANDSHAKE_NACK'
+  | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_HANDSHAKE_ABORTED'
+  | 'ERR_HANDSHAKE_TOO_MANY_REQUESTS'
+  | 'ERR_HANDSHAKE_BAD_ANSWER';
 
 /** Base class of every error thrown by this package; `code` names the failure. */
 export class HandshakeError extends Error {
@@ -98,5 +103,61 @@ export class StoreError extends HandshakeError {
   ) {
     super('ERR_HANDSHAKE_STORE', `${path}: ${detail}`);
     if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+/** The peer answered a pending request with NACK (same seq). */
+export class RequestNackError extends HandshakeError {
+  override readonly name = 'RequestNackError';
+  constructor(
+    /** The request's packet name (`ID_REQUEST`...). */
+    readonly request: string,
+    readonly seq: number,
+    /** The NACK's reason text (`ID_POOL_EXHAUSTED`, `NO_ALLOCATOR`...), possibly empty. */
+    readonly reason: string,
+  ) {
+    super('ERR_HANDSHAKE_NACK', `${request} seq ${seq} refused: ${reason === '' ? '(no reason)' : reason}`);
+  }
+}
+
+/** No answer arrived within the request's timeout; the request is no longer pending. */
+export class RequestTimeoutError extends HandshakeError {
+  override readonly name = 'RequestTimeoutError';
+  constructor(
+    readonly request: string,
+    readonly seq: number,
+    readonly timeoutMs: number,
+    /** How many times the packet was sent (first send included). */
+    readonly attempts: number,
+  ) {
+    super('ERR_HANDSHAKE_TIMEOUT', `${request} seq ${seq}: no answer within ${timeoutMs} ms (${attempts} sent)`);
+  }
+}
+
+/** A request cancelled by an `AbortSignal` that carried no reason, or by `cancelAll()`. */
+export class RequestAbortedError extends HandshakeError {
+  override readonly name = 'RequestAbortedError';
+  constructor(detail = 'request aborted') {
+    super('ERR_HANDSHAKE_ABORTED', detail);
+  }
+}
+
+/** More requests in flight than the requester's `maxInFlight`; nothing was sent. */
+export class TooManyRequestsError extends HandshakeError {
+  override readonly name = 'TooManyRequestsError';
+  constructor(readonly limit: number) {
+    super('ERR_HANDSHAKE_TOO_MANY_REQUESTS', `${limit} requests already in flight`);
+  }
+}
+
+/** An answer with the right seq and command but unusable content (ID_ASSIGN with aid 0, empty pool). */
+export class InvalidAnswerError extends HandshakeError {
+  override readonly name = 'InvalidAnswerError';
+  constructor(
+    readonly request: string,
+    readonly seq: number,
+    detail: string,
+  ) {
+    super('ERR_HANDSHAKE_BAD_ANSWER', `${request} seq ${seq}: ${detail}`);
   }
 }

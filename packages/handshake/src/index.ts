@@ -5,6 +5,8 @@
  * - `IdAllocator`: server-side device ids with leases, persistence and flood limits.
  * - `OSHandshakeManager`: classify-and-dispatch of inbound packets, device roles, the FULL→DIFF
  *   strategy counter, the secure-session state machine, anti-replay and the last server time.
+ * - `HandshakeRequester`: device-side request/response over any send/receive pair (seq matching,
+ *   resends, NACK, timeout, abort).
  *
  * The protocol's "secure" mode is obfuscation, not encryption: the session key derives from the
  * device id and a timestamp, both sent in clear in the first FULL frame.
@@ -64,3 +66,13 @@ export {
   type Strategy,
   type TimestampCheck,
 } from './manager.js';
+export {
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  HandshakeRequester,
+  type HandshakeRequesterOptions,
+  type IdAssignment,
+  MIN_RESEND_INTERVAL_MS,
+  type RequesterTimers,
+  type RequestOptions,
+} from './requester.js';

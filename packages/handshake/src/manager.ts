@@ -533,7 +533,7 @@ export class OSHandshakeManager {
   /** A copy of the session of `aid` (does not refresh it), or `null`. */
   getSession(aid: number): SessionView | null {
     const s = this.#sessions.peek(aid);
-    return s ? { ...s, key: s.key && s.key.slice(), pendingKey: s.pendingKey && s.pendingKey.slice() } : null;
+    return s ? { ...s, key: s.key?.slice() ?? null, pendingKey: s.pendingKey?.slice() ?? null } : null;
   }
 
   /** Number of sessions held. */
