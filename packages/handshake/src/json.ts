@@ -8,6 +8,7 @@
  * integers, which a plain object would move to the front.
  */
 import { JsonValueError } from './errors.js';
+import { pyFloatRepr as floatRepr } from '@opensynaptic/packet/body';
 
 /** What `pyJsonDumps` accepts. */
 export type JsonInput =
@@ -23,26 +24,15 @@ export type JsonInput =
 /** Nesting deeper than this is refused (a cycle or a hostile structure would overflow the stack). */
 export const MAX_JSON_DEPTH = 256;
 
-/** Python's `repr(float)`: shortest round-trip digits, exponent form below 1e-4 and from 1e16. */
+/**
+ * A float as Python's `json.dumps` writes it: `repr` digits (shared with the body codec), with
+ * JSON's spelling of the non-finite values.
+ */
 export function pyFloatRepr(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
   if (x === Number.POSITIVE_INFINITY) return 'Infinity';
   if (x === Number.NEGATIVE_INFINITY) return '-Infinity';
-  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const sign = x < 0 ? '-' : '';
-  // toExponential() without an argument gives the shortest digits that round-trip, like repr.
-  const [mant = '', expText = '0'] = Math.abs(x).toExponential().split('e');
-  const digits = mant.replace('.', '');
-  const exp = Number(expText);
-  const point = exp + 1;
-  if (point > -4 && point <= 16) {
-    if (point <= 0) return `${sign}0.${'0'.repeat(-point)}${digits}`;
-    if (point >= digits.length) return `${sign}${digits}${'0'.repeat(point - digits.length)}.0`;
-    return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
-  }
-  const frac = digits.length > 1 ? `.${digits.slice(1)}` : '';
-  const e = Math.abs(exp).toString().padStart(2, '0');
-  return `${sign}${digits[0]}${frac}e${exp < 0 ? '-' : '+'}${e}`;
+  return floatRepr(x);
 }
 
 function numberText(x: number): string {
