@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { compare } from '@opensynaptic/config/bench';
+import { referencePython, runReferenceJson } from '@opensynaptic/config/reference';
 import { compressFact, decompressBody } from '../dist/body.js';
 
 // Facts as the standardizer produces them: 1 sensor and 8 sensors.
@@ -23,10 +23,10 @@ const rows = await compare('@opensynaptic/packet body text: ns per call', [
 ]);
 if (sink === 0.5) console.log(sink);
 
-// The same workload through the reference, when a Python with `opensynaptic` 1.4.2 is named.
-const python = process.env.OPENSYNAPTIC_REFERENCE_PYTHON;
-if (!python) {
-  console.log('reference: set OPENSYNAPTIC_REFERENCE_PYTHON to a python with opensynaptic==1.4.2 to compare; TypeScript figures only');
+// The same workload through the reference (opensynaptic 1.4.2, in a virtualenv made on first use).
+const reference = await referencePython();
+if (reference.python === null) {
+  console.log(`reference: ${reference.reason}; TypeScript figures only`);
 } else {
   const script = `
 import json, logging, sys, timeit
@@ -43,9 +43,8 @@ for name, f in facts.items():
 print(json.dumps(out))
 `;
   try {
-    const ref = JSON.parse(
-      execFileSync(python, ['-c', script, JSON.stringify({ '1 sensor': one, '8 sensors': eight })], { encoding: 'utf8' }).trim().split('\n').pop(),
-    );
+    const ref = runReferenceJson(reference.python, script, [JSON.stringify({ '1 sensor': one, '8 sensors': eight })]);
+    console.log(`\nreference (${reference.python}) side by side`);
     console.table(
       rows.map((r) => {
         const refNs = ref[r.operation];
