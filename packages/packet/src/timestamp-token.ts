@@ -2,6 +2,7 @@ import { FrameFieldError } from './errors.js';
 import { MAX_TIMESTAMP } from './constants.js';
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const B64URL_CODES = Uint8Array.from(B64URL, (ch) => ch.charCodeAt(0));
 const B64_VALUES = (() => {
   const t = new Int8Array(128).fill(-1);
   for (let i = 0; i < 64; i++) t[B64URL.charCodeAt(i)] = i;
@@ -19,14 +20,21 @@ export function encodeTimestampToken(ms: number): string {
   if (!(Number.isInteger(ms) && ms >= 0 && ms <= Number.MAX_SAFE_INTEGER)) {
     throw new FrameFieldError('timestamp', `${ms} is not a non-negative safe integer`);
   }
-  let v = ms % 2 ** 48;
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    const d = v % 64;
-    out = B64URL[d]! + out;
-    v = (v - d) / 64;
-  }
-  return out;
+  const v = ms % 2 ** 48;
+  // Two 24-bit halves, four characters each.
+  const hi = Math.floor(v / 0x1000000);
+  const lo = v - hi * 0x1000000;
+  const c = B64URL_CODES;
+  return String.fromCharCode(
+    c[hi >>> 18]!,
+    c[(hi >>> 12) & 63]!,
+    c[(hi >>> 6) & 63]!,
+    c[hi & 63]!,
+    c[lo >>> 18]!,
+    c[(lo >>> 12) & 63]!,
+    c[(lo >>> 6) & 63]!,
+    c[lo & 63]!,
+  );
 }
 
 /**

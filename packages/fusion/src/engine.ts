@@ -1,0 +1,522 @@
+/**
+ * `OSVisualFusionEngine`: body text → the smallest frame, and frames back to facts.
+ *
+ * Sender: the first time a body shape (signature) is seen it goes out whole as FULL (cmd 63)
+ * under a new template id; afterwards DIFF (170) carries only the values that changed, and HEART
+ * (127) an empty body when nothing changed. Receiver: FULL frames teach it the template; DIFF and
+ * HEART frames are rebuilt from it and decoded to the same fact the sender compressed.
+ */
+import { type BodyFact, BodyTextError, decompressBody, utf8DecodeLossy } from '@opensynaptic/packet/body';
+import {
+  type DecodedFrame,
+  decodeTimestampToken,
+  encodeTimestampToken,
+  FrameError,
+  type FrameCodec,
+  type KeyLookup,
+  getCodec,
+  backend as packetBackend,
+  parseRouteId,
+} from '@opensynaptic/packet';
+import { decompose } from './decompose.js';
+import { type FactPlan, fastFact, planFor, rebuildWithPlan } from './fact-plan.js';
+import {
+  DiffOverrunError,
+  FusionBodyError,
+  FusionError,
+  FusionInputError,
+  FusionUtf8Error,
+  NoCachedValuesError,
+  TemplateMissingError,
+  tidText,
+} from './errors.js';
+import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID } from './registry.js';
+import { RegistryCache, type RegistryCacheOptions } from './registry-cache.js';
+
+const CMD_FULL = 63;
+const CMD_DIFF = 170;
+const CMD_HEART = 127;
+
+/** What the sender is told to do: the orchestrator's strategy (see `OSHandshakeManager.getStrategy`). */
+export type FusionStrategy = 'FULL' | 'DIFF';
+
+/**
+ * Session keys for secure frames. `OSHandshakeManager` of `@opensynaptic/handshake` fits as is;
+ * any object with these two members does.
+ */
+export interface FusionSecurity {
+  /** Keys to decode inbound secure frames, by source AID. */
+  readonly keys: KeyLookup;
+  /** The key to encrypt this node's outbound frames with, or `null` to send them plain. */
+  getTxKey(aid: number): Uint8Array | null;
+}
+
+export interface FusionEngineOptions {
+  /** This node's device id (the frame's route): a number, digit string or Base62 text. Default 0 (unassigned). */
+  localId?: number | string;
+  /** The registry cache, or options for a new one (store, limits, sync interval). */
+  registry?: RegistryCache | RegistryCacheOptions;
+  /** Clock in milliseconds (server stamping, cache expiry). Default `Date.now`. */
+  clock?: () => number;
+  /** Session keys; without it secure frames cannot be decoded and nothing is encrypted. */
+  security?: FusionSecurity | null;
+  /** Report timestamp 0 for every inbound frame, as rx_only nodes do. Default false. */
+  skipTimestamp?: boolean;
+  /**
+   * Bytes that are not UTF-8 in a body or value: `'error'` (default) throws `FusionUtf8Error`;
+   * `'drop'` drops them silently, as the reference does.
+   */
+  invalidUtf8?: 'error' | 'drop';
+  /** Decimal places of decoded sensor values. Default 4. */
+  precision?: number;
+  /** Frame codec backend. Default: the one `@opensynaptic/packet` selected. */
+  backend?: 'ts' | 'native';
+}
+
+/** The reference's `__packet_meta__`: what the frame header said and which checks passed. */
+export interface PacketMeta {
+  cmd?: number;
+  base_cmd?: number;
+  secure?: boolean;
+  source_aid?: number;
+  crc16_ok: boolean;
+  /** Wire ms; for a frame without a timestamp the receiver's clock in whole SECONDS; 0 when skipped. */
+  timestamp_raw?: number;
+  server_stamped?: boolean;
+  /** Template id as text: `"01"`, `"100"`. */
+  tid?: string;
+  crc8_ok?: boolean;
+  template_learned?: boolean;
+}
+
+/** A decoded frame: the fact (`id`, `s`, `t_raw`, `s1_id`...) and the frame's meta record. */
+export type FusionFact = BodyFact & { __packet_meta__: PacketMeta };
+
+/**
+ * What `parse` returns: a `FusionFact`, or `{ error, __packet_meta__ }` with the reference's
+ * error text. The shape `@opensynaptic/handshake` expects from a data-frame parser.
+ */
+export interface FusionParseResult {
+  error?: string;
+  /** The typed error behind `error`. */
+  cause?: Error;
+  __packet_meta__?: PacketMeta;
+  [field: string]: unknown;
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const ZERO_TOKEN = 'AAAAAAAA';
+
+export class OSVisualFusionEngine {
+  /** The registry cache: per-AID templates and values. */
+  readonly registry: RegistryCache;
+  readonly skipTimestamp: boolean;
+  readonly invalidUtf8: 'error' | 'drop';
+  readonly precision: number;
+  /** Backend of the frame codec in use. */
+  readonly backend: 'ts' | 'native';
+  security: FusionSecurity | null;
+  #localId = 0;
+  readonly #clock: () => number;
+  readonly #codec: FrameCodec;
+
+  constructor(options: FusionEngineOptions = {}) {
+    this.#clock = options.clock ?? Date.now;
+    const r = options.registry;
+    this.registry = r instanceof RegistryCache ? r : new RegistryCache({ clock: this.#clock, ...r });
+    this.security = options.security ?? null;
+    this.skipTimestamp = options.skipTimestamp === true;
+    this.invalidUtf8 = options.invalidUtf8 ?? 'error';
+    if (this.invalidUtf8 !== 'error' && this.invalidUtf8 !== 'drop') {
+      throw new TypeError(`invalidUtf8 must be 'error' or 'drop', got ${String(options.invalidUtf8)}`);
+    }
+    this.precision = options.precision ?? 4;
+    this.#codec = getCodec(options.backend ?? packetBackend);
+    this.backend = this.#codec.backend;
+    if (options.localId !== undefined) this.localId = options.localId;
+  }
+
+  /** This node's device id, written as the single route of every frame it sends. */
+  get localId(): number {
+    return this.#localId;
+  }
+
+  set localId(id: number | string) {
+    this.#localId = parseRouteId(id);
+  }
+
+  /** True when `aid` (default: this node) has at least one template. */
+  hasTemplate(aid: number = this.#localId): boolean {
+    const reg = this.registry.find(aid);
+    return reg !== null && reg.templates.size > 0;
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /**
+   * Turns body text (`"{aid};{body}"` or just the body, as a string or UTF-8 bytes) into a frame
+   * from this node. `'FULL'` always sends the whole text (cmd 63); `'DIFF'` sends FULL for a new
+   * signature or value count, else DIFF with the changed values, or HEART when nothing changed.
+   * Throws `FusionInputError` for text that cannot become a frame; the registry is left as it was.
+   */
+  runEngine(raw: string | Uint8Array, strategy: FusionStrategy = 'DIFF'): Uint8Array {
+    const aid = this.#localId;
+    let text: string;
+    let bytes: Uint8Array | undefined;
+    if (typeof raw === 'string') text = raw;
+    else if (raw instanceof Uint8Array) {
+      bytes = raw;
+      text = this.#text(raw, { aid }, 'the body');
+    } else throw new FusionInputError({ aid }, `expected body text as a string or Uint8Array, got ${typeof raw}`);
+    if (strategy !== 'FULL' && strategy !== 'DIFF') throw new FusionInputError({ aid }, `unknown strategy ${String(strategy)}`);
+
+    const d = decompose(text);
+    if (typeof d === 'string') throw new FusionInputError({ aid }, DECOMPOSE_TEXT[d]);
+    let timestamp: number;
+    try {
+      timestamp = decodeTimestampToken(d.token);
+    } catch (e) {
+      throw new FusionInputError({ aid }, `the timestamp token ${JSON.stringify(d.token.slice(0, 16))} is not 8 base64url characters`, e);
+    }
+    const values = d.values;
+    const n = values.length;
+
+    const now = this.#clock();
+    const reg = this.registry.get(aid, now);
+    let t: FusionTemplate | null | undefined = reg.recent;
+    if (t === null || t.sig !== d.sig) {
+      t = reg.bySig.get(d.sig);
+      if (t !== undefined) reg.recent = t;
+    }
+    const key = this.security?.getTxKey(aid) ?? null;
+
+    if (strategy === 'FULL' && t && sameValues(t.values, values)) {
+      return this.#frame(CMD_FULL, t.tid, timestamp, bytes ?? this.#bytes(text, aid, t.tid), key);
+    }
+    if (!t) {
+      t = this.#newTemplate(reg, d.sig, now);
+      reg.recent = t;
+    }
+    const tid = t.tid;
+    const old = t.values;
+    // A new template (no values yet) goes out FULL even when it has no values: the reference
+    // would send HEART there, for a template its receiver never learned.
+    if (strategy === 'FULL' || old === null || old.length !== n) {
+      if (!sameValues(old, values)) {
+        t.values = values;
+        this.registry.changed(reg, now);
+      }
+      return this.#frame(CMD_FULL, tid, timestamp, bytes ?? this.#bytes(text, aid, tid), key);
+    }
+
+    // DIFF or HEART: mask of changed values, then [len][bytes] for each.
+    const maskLen = (n + 7) >> 3;
+    let size = maskLen;
+    let changed = 0;
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      const v = values[i]!;
+      if (v === old[i]) continue;
+      changed++;
+      const len = v.length;
+      if (ascii && !isAscii(v)) ascii = false;
+      size += 1 + len;
+      if (len > 255) ascii = false; // measured in bytes below
+    }
+    if (changed === 0) return this.#frame(CMD_HEART, tid, timestamp, EMPTY, key);
+    let encoded: (Uint8Array | undefined)[] | undefined;
+    if (!ascii) {
+      // Non-ASCII (or long) values: measure their UTF-8 bytes first.
+      encoded = new Array(n);
+      size = maskLen;
+      for (let i = 0; i < n; i++) {
+        const v = values[i]!;
+        if (v === old[i]) continue;
+        const vb = asciiOrUtf8(v);
+        if (vb === undefined) throw new FusionUtf8Error({ aid, tid }, `value ${i}`);
+        // A value too long for the length byte goes out as FULL (the reference raises here).
+        if (vb.length > 255) {
+          t.values = values;
+          this.registry.changed(reg, now);
+          return this.#frame(CMD_FULL, tid, timestamp, bytes ?? this.#bytes(text, aid, tid), key);
+        }
+        encoded[i] = vb;
+        size += 1 + vb.length;
+      }
+    }
+    const body = new Uint8Array(size);
+    let p = maskLen;
+    for (let i = 0; i < n; i++) {
+      const v = values[i]!;
+      if (v === old[i]) continue;
+      body[maskLen - 1 - (i >> 3)]! |= 1 << (i & 7);
+      const vb = encoded?.[i];
+      if (vb === undefined) {
+        const len = v.length;
+        body[p++] = len;
+        for (let j = 0; j < len; j++) body[p++] = v.charCodeAt(j);
+      } else {
+        body[p++] = vb.length;
+        body.set(vb, p);
+        p += vb.length;
+      }
+      old[i] = v;
+    }
+    this.registry.changed(reg, now);
+    return this.#frame(CMD_DIFF, tid, timestamp, body, key);
+  }
+
+  #newTemplate(reg: DeviceRegistry, sig: string, now: number): FusionTemplate {
+    const tpl = reg.templates;
+    let tid: number;
+    if (tpl.size < MAX_TEMPLATE_ID) {
+      tid = tpl.size + 1;
+      // Registries read from elsewhere may have gaps; never overwrite a live template.
+      while (tpl.has(tid)) tid = tid >= MAX_TEMPLATE_ID ? 1 : tid + 1;
+    } else {
+      // Full: reuse the numerically lowest tid (always 01 in practice), as the reference does.
+      tid = MAX_TEMPLATE_ID + 1;
+      for (const k of tpl.keys()) if (k < tid) tid = k;
+      reg.remove(tid);
+    }
+    const t = reg.put(tid, sig, null);
+    this.registry.changed(reg, now);
+    return t;
+  }
+
+  #frame(cmd: number, tid: number, timestamp: number, body: Uint8Array, key: Uint8Array | null): Uint8Array {
+    return this.#codec.encodeFrame({ cmd, routes: this.#localId, tid, timestamp, body, key });
+  }
+
+  #bytes(text: string, aid: number, tid: number): Uint8Array {
+    const b = asciiOrUtf8(text);
+    if (b === undefined) throw new FusionUtf8Error({ aid, tid }, 'the body text (it holds a lone surrogate)');
+    return b;
+  }
+
+  // -------------------------------------------------------------- receiving
+
+  /**
+   * Decodes a data frame to its fact, learning templates from FULL frames and rebuilding DIFF
+   * and HEART frames from them. Throws a `FrameError` (length, CRCs, key, command) or a
+   * `FusionError` (unknown template, DIFF overrun, body text), each naming aid and tid.
+   */
+  decompress(frame: Uint8Array): FusionFact {
+    const f = this.#codec.decodeFrame(frame, { keys: this.security?.keys ?? NO_KEYS });
+    const now = this.#clock();
+    return this.#decodeData(f, this.#meta(f, now), now);
+  }
+
+  /**
+   * Like `decompress`, but never throws: failures come back as `{ error, cause, __packet_meta__ }`
+   * with the reference receiver's error text. This is the parser `OSHandshakeManager` takes.
+   */
+  parse(frame: Uint8Array): FusionParseResult {
+    let meta: PacketMeta = { crc16_ok: false };
+    const now = this.#clock();
+    try {
+      const f = this.#codec.decodeFrame(frame, { keys: this.security?.keys ?? NO_KEYS });
+      meta = this.#meta(f, now);
+      return this.#decodeData(f, meta, now) as unknown as FusionParseResult;
+    } catch (e) {
+      if (e instanceof FrameError) return frameErrorResult(e, (ts) => this.#stamp(ts, now));
+      const error = e instanceof FusionError ? (e.referenceText ?? e.message) : e instanceof Error ? e.message : String(e);
+      return { error, cause: e instanceof Error ? e : new Error(String(e)), __packet_meta__: meta };
+    }
+  }
+
+  #stamp(ts: number | undefined, now: number): { timestamp_raw: number; server_stamped: boolean } {
+    if (this.skipTimestamp) return { timestamp_raw: 0, server_stamped: false };
+    if (!ts) return { timestamp_raw: Math.floor(now / 1000), server_stamped: true };
+    return { timestamp_raw: ts, server_stamped: false };
+  }
+
+  #meta(f: DecodedFrame, now: number): PacketMeta {
+    const s = this.#stamp(f.timestamp, now);
+    return {
+      cmd: f.cmd,
+      base_cmd: f.baseCmd,
+      secure: f.secure,
+      source_aid: f.sourceAid,
+      crc16_ok: true,
+      timestamp_raw: s.timestamp_raw,
+      server_stamped: s.server_stamped,
+      tid: tidText(f.tid),
+      crc8_ok: true,
+    };
+  }
+
+  #decodeData(f: DecodedFrame, meta: PacketMeta, now: number): FusionFact {
+    const aid = f.sourceAid;
+    const tid = f.tid;
+    const cmd = f.cmd;
+    const base = f.baseCmd;
+    if (base === CMD_FULL) {
+      const text = this.#text(f.body, { aid, tid, cmd }, 'the FULL body');
+      const d = decompose(text);
+      if (typeof d !== 'string') {
+        const reg = this.registry.get(aid, now);
+        const t = reg.templates.get(tid);
+        if (t && t.sig === d.sig) t.values = d.values;
+        else reg.put(tid, d.sig, d.values);
+        this.registry.changed(reg, now);
+        meta.template_learned = true;
+      }
+      return this.#fact(text, { aid, tid, cmd }, meta);
+    }
+    const reg = this.registry.find(aid, now);
+    const t = reg?.templates.get(tid);
+    if (!reg || !t) throw new TemplateMissingError(aid, tid, cmd, base);
+    const old = t.values;
+    if (!old || old.length === 0) throw new NoCachedValuesError(aid, tid, cmd);
+    let values = old;
+    if (base === CMD_DIFF) {
+      values = this.#applyDiff(f.body, old, aid, tid, cmd);
+      t.values = values;
+      this.registry.changed(reg, now);
+    }
+    let plan = t.plan as FactPlan | undefined;
+    if (plan === undefined) {
+      plan = planFor(t.sig, values.length, this.precision);
+      t.plan = plan;
+    }
+    const tRaw = meta.timestamp_raw ?? 0;
+    const fast = fastFact(plan, tRaw, values, this.precision);
+    if (fast !== null) {
+      (fast as FusionFact).__packet_meta__ = meta;
+      return fast as FusionFact;
+    }
+    const token = tRaw ? encodeTimestampToken(tRaw) : ZERO_TOKEN;
+    return this.#fact(rebuildWithPlan(plan, token, values), { aid, tid, cmd }, meta);
+  }
+
+  /** The template's values after a DIFF body; checks the whole body before anything changes. */
+  #applyDiff(body: Uint8Array, old: readonly string[], aid: number, tid: number, cmd: number): string[] {
+    const n = old.length;
+    const maskLen = (n + 7) >> 3;
+    const len = body.length;
+    if (len < maskLen) throw new DiffOverrunError(aid, tid, cmd, `the ${maskLen}-byte mask for ${n} values is cut short (${len} bytes)`);
+    const next = old.slice();
+    let p = maskLen;
+    for (let i = 0; i < n; i++) {
+      if (((body[maskLen - 1 - (i >> 3)]! >> (i & 7)) & 1) === 0) continue;
+      if (p >= len) throw new DiffOverrunError(aid, tid, cmd, `the mask marks value ${i} but the body ends at byte ${len}`);
+      const vl = body[p]!;
+      if (p + 1 + vl > len) throw new DiffOverrunError(aid, tid, cmd, `value ${i} claims ${vl} bytes but ${len - p - 1} remain`);
+      next[i] = this.#text(body.subarray(p + 1, p + 1 + vl), { aid, tid, cmd }, `value ${i}`);
+      p += 1 + vl;
+    }
+    return next;
+  }
+
+  #fact(text: string, ctx: { aid: number; tid: number; cmd: number }, meta: PacketMeta): FusionFact {
+    let fact: BodyFact;
+    try {
+      fact = decompressBody(text, { precision: this.precision });
+    } catch (e) {
+      if (e instanceof BodyTextError) throw new FusionBodyError(ctx, e);
+      throw e;
+    }
+    (fact as FusionFact).__packet_meta__ = meta;
+    return fact as FusionFact;
+  }
+
+  #text(bytes: Uint8Array, ctx: { aid: number; tid?: number; cmd?: number }, where: string): string {
+    if (this.invalidUtf8 === 'drop') return utf8DecodeLossy(bytes);
+    let ascii = true;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return asciiText(bytes);
+    try {
+      return strictDecoder.decode(bytes);
+    } catch {
+      throw new FusionUtf8Error(ctx, where);
+    }
+  }
+
+  /** Writes every changed registry to the store now. */
+  flush(): void {
+    this.registry.flush();
+  }
+}
+
+const DECOMPOSE_TEXT = {
+  'no-bar': 'the body text has no "|" after its header ("id.state.timestamp|...")',
+  'no-dot': 'the body header has no "." before the timestamp token',
+  'sensor-colon': 'a sensor segment has its ":" before the ">" ("sid>state.unit:value" expected)',
+} as const;
+
+const EMPTY = new Uint8Array(0);
+const NO_KEYS: KeyLookup = { get: () => undefined };
+
+function sameValues(a: readonly string[] | null, b: readonly string[]): boolean {
+  if (a === null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/** UTF-8 bytes, with a fast path for ASCII; `undefined` for a lone surrogate. */
+function asciiOrUtf8(s: string): Uint8Array | undefined {
+  const n = s.length;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return utf8(s);
+    out[i] = c;
+  }
+  return out;
+}
+
+function utf8(s: string): Uint8Array | undefined {
+  // Python refuses to encode lone surrogates; TextEncoder would write U+FFFD instead.
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s)) return undefined;
+  return encoder.encode(s);
+}
+
+function asciiText(b: Uint8Array): string {
+  const n = b.length;
+  if (n > 64) return strictDecoder.decode(b);
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
+/** The reference's error record for a frame that failed a frame-level check. */
+export function frameErrorResult(e: FrameError, stamp: (ts: number | undefined) => { timestamp_raw: number; server_stamped: boolean }): FusionParseResult {
+  const h = e.header;
+  const error = e.referenceText;
+  switch (e.code) {
+    case 'ERR_FRAME_TOO_SHORT':
+      return { error, cause: e, __packet_meta__: { crc16_ok: false } };
+    case 'ERR_FRAME_INCOMPLETE_HEADER':
+      return { error, cause: e, __packet_meta__: { crc16_ok: false, secure: h.secure ?? false } };
+    case 'ERR_FRAME_CRC16':
+      return { error, cause: e, __packet_meta__: { cmd: h.cmd!, base_cmd: h.baseCmd!, secure: h.secure!, source_aid: h.sourceAid!, crc16_ok: false } };
+    default:
+      return {
+        error,
+        cause: e,
+        __packet_meta__: {
+          cmd: h.cmd!,
+          base_cmd: h.baseCmd!,
+          secure: h.secure!,
+          source_aid: h.sourceAid!,
+          crc16_ok: true,
+          ...stamp(h.timestamp),
+          tid: tidText(h.tid ?? 0),
+          // Unknown commands fail after the CRC-8 check passed.
+          crc8_ok: e.code === 'ERR_FRAME_UNKNOWN_CMD',
+        },
+      };
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Decoding DIFF / HEART frames without re-parsing text.
+ *
+ * The reference rebuilds the body text from the template and decodes it again. The fact that
+ * comes out only changes where a value changed, so a template gets a plan the first time it is
+ * rebuilt: the static fields (id, state, sensor ids, extras) read once from a probe decode, and
+ * for each value its decoded form, cached until the value changes. The plan is used only when
+ * the result is provably the same as decoding the rebuilt text: the probe must show every
+ * sensor segment in order, and a value holding a character that would change how the text splits
+ * (`|`, `:`, `\x01`) or that does not decode sends the frame down the text path, which also
+ * produces the exact error.
+ */
+import { decode as b62Decode } from '@opensynaptic/base62';
+import { type BodyFact, decodeState, decodeUnit, decompressBody } from '@opensynaptic/packet/body';
+import { rebuild, TS_MARK, VALUE_MARK } from './decompose.js';
+
+type Op = { kind: 'sensor'; n: number; keys: readonly [string, string, string, string]; tag: string } | { kind: 'static'; key: string; value: string };
+
+export interface FactPlan {
+  /** Signature split at the value placeholders (text path). */
+  readonly parts: readonly string[];
+  /** True when some part holds the timestamp placeholder (always, for signatures we build). */
+  readonly tsInParts: readonly boolean[];
+  /** The fast path, or `null` when this template must go through text. */
+  readonly fast: FastPlan | null;
+}
+
+interface FastPlan {
+  readonly id: string;
+  readonly s: string;
+  readonly ops: readonly Op[];
+  /** Last raw value seen per value index, and what it decoded to. */
+  readonly raw: (string | undefined)[];
+  readonly state: string[];
+  readonly unit: string[];
+  readonly value: number[];
+}
+
+const KEYS: (readonly [string, string, string, string])[] = [];
+function sensorKeys(n: number): readonly [string, string, string, string] {
+  let k = KEYS[n];
+  if (k === undefined) {
+    k = [`s${n}_id`, `s${n}_s`, `s${n}_u`, `s${n}_v`];
+    KEYS[n] = k;
+  }
+  return k;
+}
+
+const SENSOR_ID = /^s(\d+)_id$/;
+
+/** Builds the plan of a signature with `count` values. */
+export function planFor(sig: string, count: number, precision: number): FactPlan {
+  const parts = sig.split(VALUE_MARK);
+  const tsInParts = parts.map((p) => p.includes(TS_MARK));
+  return { parts, tsInParts, fast: fastPlan(sig, parts.length - 1, count, precision) };
+}
+
+function fastPlan(sig: string, marks: number, count: number, precision: number): FastPlan | null {
+  if (count % 2 !== 0 || marks !== count) return null;
+  const probeValues: string[] = [];
+  for (let i = 0; i < count; i += 2) probeValues.push('Z', '0');
+  let probe: BodyFact;
+  try {
+    probe = decompressBody(rebuild(sig, 'AAAAAAAA', probeValues), { precision });
+  } catch {
+    return null;
+  }
+  const p = probe as unknown as Record<string, unknown>;
+  const ops: Op[] = [];
+  let sensors = 0;
+  for (const key of Object.keys(p)) {
+    if (key === 'id' || key === 's' || key === 't_raw') continue;
+    const m = SENSOR_ID.exec(key);
+    if (m) {
+      const n = Number(m[1]);
+      // Sensors must come out numbered 1, 2, ... in segment order, one per value pair.
+      if (n !== ++sensors) return null;
+      ops.push({ kind: 'sensor', n, keys: sensorKeys(n), tag: p[key] as string });
+    } else if (key === 'geohash' || key === 'url' || key === 'msg') {
+      ops.push({ kind: 'static', key, value: p[key] as string });
+    } else if (!/^s\d+_[suv]$/.test(key)) return null;
+  }
+  if (sensors * 2 !== count) return null;
+  // The tags must be exactly the signature's sensor segments, in order.
+  const tags = sig.split('|').filter((seg) => seg.endsWith('>\x01:\x01'));
+  if (tags.length !== sensors) return null;
+  for (let i = 0; i < sensors; i++) {
+    const op = ops.find((o) => o.kind === 'sensor' && o.n === i + 1) as Extract<Op, { kind: 'sensor' }>;
+    if (`${op.tag}>\x01:\x01` !== tags[i]) return null;
+  }
+  return {
+    id: probe.id,
+    s: probe.s,
+    ops,
+    raw: new Array<string | undefined>(count).fill(undefined),
+    state: new Array<string>(sensors).fill(''),
+    unit: new Array<string>(sensors).fill(''),
+    value: new Array<number>(sensors).fill(0),
+  };
+}
+
+/** The text a DIFF/HEART frame stands for, from a plan (same result as `rebuild`). */
+export function rebuildWithPlan(plan: FactPlan, token: string, values: readonly string[]): string {
+  const { parts, tsInParts } = plan;
+  for (let i = 0; i < values.length; i++) if (values[i]!.includes(VALUE_MARK)) return rebuild(parts.join(VALUE_MARK), token, values);
+  let out = tsInParts[0] ? parts[0]!.split(TS_MARK).join(token) : parts[0]!;
+  for (let i = 1; i < parts.length; i++) {
+    const part = tsInParts[i] ? parts[i]!.split(TS_MARK).join(token) : parts[i]!;
+    out += (i - 1 < values.length ? values[i - 1]! : VALUE_MARK) + part;
+  }
+  return out;
+}
+
+/**
+ * The fact for `values` through the fast path, or `null` when it does not apply (the caller then
+ * rebuilds the text and decodes it, which yields the same fact or the exact error).
+ */
+export function fastFact(plan: FactPlan, tRaw: number, values: readonly string[], precision: number): BodyFact | null {
+  const f = plan.fast;
+  if (f === null || values.length !== f.raw.length) return null;
+  const raw = f.raw;
+  for (let i = 0; i < values.length; i += 2) {
+    const meta = values[i]!;
+    const val = values[i + 1]!;
+    const k = i >> 1;
+    if (raw[i] !== meta) {
+      if (!cleanMeta(meta)) return null;
+      const keys = sensorKeys(k + 1);
+      try {
+        const dot = meta.indexOf('.');
+        if (dot < 0) {
+          f.state[k] = 'U';
+          f.unit[k] = decodeUnit(meta, keys[2]);
+        } else {
+          f.state[k] = decodeState(meta.slice(0, dot));
+          f.unit[k] = decodeUnit(meta.slice(dot + 1), keys[2]);
+        }
+      } catch {
+        raw[i] = undefined;
+        return null;
+      }
+      raw[i] = meta;
+    }
+    if (raw[i + 1] !== val) {
+      if (val.length === 0 || !cleanValue(val)) return null;
+      try {
+        f.value[k] = b62Decode(val, precision);
+      } catch {
+        raw[i + 1] = undefined;
+        return null;
+      }
+      raw[i + 1] = val;
+    }
+  }
+  const out = { id: f.id, s: f.s, t_raw: tRaw } as Record<string, string | number>;
+  for (const op of f.ops) {
+    if (op.kind === 'sensor') {
+      const k = op.n - 1;
+      const keys = op.keys;
+      out[keys[0]] = op.tag;
+      out[keys[1]] = f.state[k]!;
+      out[keys[2]] = f.unit[k]!;
+      out[keys[3]] = f.value[k]!;
+    } else out[op.key] = op.value;
+  }
+  return out as unknown as BodyFact;
+}
+
+function cleanMeta(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 124 /* | */ || c === 1) return false;
+  }
+  return true;
+}
+
+function cleanValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 124 /* | */ || c === 58 /* : */ || c === 1) return false;
+  }
+  return true;
+}

@@ -1,0 +1,20 @@
+/**
+ * The OpenSynaptic fusion engine: per-device template registries, FULL / DIFF / HEART frames,
+ * and their decode back to facts.
+ */
+export { decompose, type Decomposed, rebuild, TS_MARK, VALUE_MARK } from './decompose.js';
+export {
+  type FusionEngineOptions,
+  type FusionFact,
+  type FusionParseResult,
+  type FusionSecurity,
+  type FusionStrategy,
+  OSVisualFusionEngine,
+  type PacketMeta,
+} from './engine.js';
+export * from './errors.js';
+export { DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, type RegistryStore } from './registry.js';
+export { DEFAULT_MAX_REGISTRIES, MemoryRegistryStore, type MemoryRegistryStoreOptions } from './memory-store.js';
+export { FileRegistryStore, type FileRegistryStoreOptions, registryFilePath } from './file-store.js';
+export { REGISTRY_CACHE_DEFAULTS, RegistryCache, type RegistryCacheOptions, type SweepResult } from './registry-cache.js';
+export * from './store-errors.js';
