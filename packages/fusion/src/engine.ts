@@ -30,7 +30,7 @@ import {
   TemplateMissingError,
   tidText,
 } from './errors.js';
-import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID } from './registry.js';
+import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, ownString, ownValues } from './registry.js';
 import { RegistryCache, type RegistryCacheOptions } from './registry-cache.js';
 
 const CMD_FULL = 63;
@@ -186,7 +186,7 @@ export class OSVisualFusionEngine {
     const reg = this.registry.get(aid, now);
     let t: FusionTemplate | null | undefined = reg.recent;
     if (t === null || t.sig !== d.sig) {
-      t = reg.bySig.get(d.sig);
+      t = reg.findSig(d.sig);
       if (t !== undefined) reg.recent = t;
     }
     const key = this.security?.getTxKey(aid) ?? null;
@@ -204,7 +204,7 @@ export class OSVisualFusionEngine {
     // would send HEART there, for a template its receiver never learned.
     if (strategy === 'FULL' || old === null || old.length !== n) {
       if (!sameValues(old, values)) {
-        t.values = values;
+        t.values = ownValues(values);
         this.registry.changed(reg, now);
       }
       return this.#frame(CMD_FULL, tid, timestamp, bytes ?? this.#bytes(text, aid, tid), key);
@@ -237,7 +237,7 @@ export class OSVisualFusionEngine {
         if (vb === undefined) throw new FusionUtf8Error({ aid, tid }, `value ${i}`);
         // A value too long for the length byte goes out as FULL (the reference raises here).
         if (vb.length > 255) {
-          t.values = values;
+          t.values = ownValues(values);
           this.registry.changed(reg, now);
           return this.#frame(CMD_FULL, tid, timestamp, bytes ?? this.#bytes(text, aid, tid), key);
         }
@@ -261,7 +261,7 @@ export class OSVisualFusionEngine {
         body.set(vb, p);
         p += vb.length;
       }
-      old[i] = v;
+      old[i] = v.length < 13 ? v : ownString(v);
     }
     this.registry.changed(reg, now);
     return this.#frame(CMD_DIFF, tid, timestamp, body, key);
@@ -358,7 +358,7 @@ export class OSVisualFusionEngine {
       if (typeof d !== 'string') {
         const reg = this.registry.get(aid, now);
         const t = reg.templates.get(tid);
-        if (t && t.sig === d.sig) t.values = d.values;
+        if (t && t.sig === d.sig) t.values = ownValues(d.values);
         else reg.put(tid, d.sig, d.values);
         this.registry.changed(reg, now);
         meta.template_learned = true;

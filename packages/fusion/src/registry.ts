@@ -27,12 +27,13 @@ export interface FusionTemplate {
   plan?: unknown;
 }
 
+/** Registries with more templates than this keep a signature index; smaller ones scan. */
+const INDEX_THRESHOLD = 8;
+
 /** All templates of one source AID. */
 export class DeviceRegistry {
   /** Templates by tid, in the order they were assigned. */
   readonly templates = new Map<number, FusionTemplate>();
-  /** Templates by signature (the sender's lookup). */
-  readonly bySig = new Map<string, FusionTemplate>();
   /** True when the registry changed since it was last saved. */
   dirty = false;
   /** Clock (ms) of the last access, for the cache's TTL and LRU order. */
@@ -41,17 +42,31 @@ export class DeviceRegistry {
   lastSync = 0;
   /** The template the sender used last: most frames repeat it, and comparing is cheaper than hashing. */
   recent: FusionTemplate | null = null;
+  // Signature index, built only for registries with many templates (memory: most devices have one).
+  #bySig: Map<string, FusionTemplate> | null = null;
 
   constructor(readonly aid: number) {}
 
-  /** Adds or replaces the template `tid`; the signature index follows. */
+  /** The template whose signature is `sig`, if any. */
+  findSig(sig: string): FusionTemplate | undefined {
+    if (this.#bySig !== null) return this.#bySig.get(sig);
+    let found: FusionTemplate | undefined;
+    // The last template with that signature wins, as a signature index built in order would.
+    for (const t of this.templates.values()) if (t.sig === sig) found = t;
+    return found;
+  }
+
+  /** Adds or replaces the template `tid`. Strings are stored flat so they hold no larger text alive. */
   put(tid: number, sig: string, values: string[] | null): FusionTemplate {
     const old = this.templates.get(tid);
-    if (old && this.bySig.get(old.sig) === old) this.bySig.delete(old.sig);
-    if (old && this.recent === old) this.recent = null;
-    const t: FusionTemplate = { tid, sig, values };
+    if (old) this.#forget(old);
+    const t: FusionTemplate = { tid, sig: ownString(sig), values: values === null ? null : ownValues(values) };
     this.templates.set(tid, t);
-    this.bySig.set(sig, t);
+    if (this.#bySig !== null) this.#bySig.set(t.sig, t);
+    else if (this.templates.size > INDEX_THRESHOLD) {
+      this.#bySig = new Map();
+      for (const x of this.templates.values()) this.#bySig.set(x.sig, x);
+    }
     this.dirty = true;
     return t;
   }
@@ -61,11 +76,32 @@ export class DeviceRegistry {
     const old = this.templates.get(tid);
     if (!old) return false;
     this.templates.delete(tid);
-    if (this.bySig.get(old.sig) === old) this.bySig.delete(old.sig);
-    if (this.recent === old) this.recent = null;
+    this.#forget(old);
     this.dirty = true;
     return true;
   }
+
+  #forget(old: FusionTemplate): void {
+    if (this.#bySig !== null && this.#bySig.get(old.sig) === old) this.#bySig.delete(old.sig);
+    if (this.recent === old) this.recent = null;
+  }
+}
+
+/**
+ * A copy of `s` that owns its characters. Slices and concatenations of longer strings can keep
+ * the whole text they came from alive; registries live long, so they store flat copies.
+ */
+export function ownString(s: string): string {
+  return s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string);
+}
+
+/** `values` with every string owned (the same array, updated in place). */
+export function ownValues(values: string[]): string[] {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v.length >= 13) values[i] = ownString(v);
+  }
+  return values;
 }
 
 /**

@@ -167,7 +167,7 @@ describe('registry file format', () => {
     const r = decodeRegistryFile(42, SAMPLE_TEXT);
     expect(shape(r)).toEqual(shape(sample()));
     expect(r.dirty).toBe(false);
-    expect(r.bySig.get(SIG1)?.tid).toBe(1);
+    expect(r.findSig(SIG1)?.tid).toBe(1);
     const order = decodeRegistryFile(1, '{"templates": {"02": {"sig": "b"}, "10": {"sig": "c"}, "01": {"sig": "a"}}}');
     expect([...order.templates.keys()]).toEqual([2, 10, 1]);
   });
@@ -244,7 +244,7 @@ describe('registry file format', () => {
       [8, 'eight', []],
       [9, 'one', null],
     ]);
-    expect(r.bySig.get('one')?.tid).toBe(9);
+    expect(r.findSig('one')?.tid).toBe(9);
     // Keys written back in canonical form.
     expect(encodeRegistryFile(r)).toContain('"01": {');
 
@@ -292,7 +292,7 @@ describe('FileRegistryStore', () => {
     expect(back.aid).toBe(42);
     expect(back.dirty).toBe(false);
     expect(shape(back)).toEqual(shape(sample()));
-    expect(back.bySig.get(SIG1)).toBe(back.templates.get(1));
+    expect(back.findSig(SIG1)).toBe(back.templates.get(1));
 
     back.put(1, SIG1, ['K.A01', 'XYZ']);
     back.remove(2);
