@@ -5,14 +5,16 @@ import { base62Suite } from './suites/base62.js';
 import { cmdSuite } from './suites/cmd.js';
 import { compressSuite } from './suites/compress.js';
 import { crcSuite } from './suites/crc.js';
+import { fusionSuite } from './suites/fusion.js';
 import { packetSuite } from './suites/packet.js';
 import { securitySuite } from './suites/security.js';
+import { standardizeSuite } from './suites/standardize.js';
 import type { BackendName, CaseResult, Suite, VectorFile } from './types.js';
 
 export type { BackendName, CaseResult, Suite, VectorCase, VectorFile } from './types.js';
 
 /** Every suite this runner knows. */
-export const SUITES: readonly Suite[] = [cmdSuite, base62Suite, crcSuite, securitySuite, packetSuite, compressSuite];
+export const SUITES: readonly Suite[] = [cmdSuite, base62Suite, crcSuite, securitySuite, packetSuite, compressSuite, fusionSuite, standardizeSuite];
 
 /** The repository's `vectors/` directory. */
 export const DEFAULT_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../vectors');

@@ -4,6 +4,7 @@ import {
   getCodec,
   parseRouteId,
 } from '@opensynaptic/packet';
+import { decodeWithFusion } from './fusion.js';
 import type { CaseResult, Suite, VectorCase } from '../types.js';
 import { bytesToHex, Checker, hexToBytes, isOurError } from '../util.js';
 
@@ -98,11 +99,16 @@ function decode(c: VectorCase, backend: 'ts' | 'native'): CaseResult {
   return k.result(c.id, 'frame checks and header pass; the decoded fact needs the fusion layer');
 }
 
-/** packet.json: frame building, and the frame-level part of decoding. */
+/** packet.json: frame building, and decoding through a fresh fusion receiver (frame checks, templates, facts). */
 export const packetSuite: Suite = {
   kind: 'packet',
   sniff: (f) => 'frame_layout' in f,
   run(file, backend) {
-    return file.cases.map((c) => ('frame' in c.input ? decode(c, backend) : build(c, backend)));
+    return file.cases.map((c) => {
+      if (!('frame' in c.input)) return build(c, backend);
+      // The frame layer's own checks first, then the whole decode through a fusion receiver.
+      const frameLevel = decode(c, backend);
+      return frameLevel.status === 'fail' ? frameLevel : decodeWithFusion(c, backend);
+    });
   },
 };
