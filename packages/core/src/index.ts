@@ -2,3 +2,4 @@
  * OpenSynaptic node core. Today: the UCUM standardizer and its unit library (`./standardize`).
  */
 export * from './standardize/index.js';
+export { IdNotAssignedError, OpenSynaptic, type OpenSynapticOptions, type TransmitOptions, type TransmitResult, UNASSIGNED_ID } from './node.js';

@@ -6,6 +6,7 @@ import { cmdSuite } from './suites/cmd.js';
 import { compressSuite } from './suites/compress.js';
 import { crcSuite } from './suites/crc.js';
 import { fusionSuite } from './suites/fusion.js';
+import { handshakeSuite, pipelineSuite } from './suites/handshake.js';
 import { packetSuite } from './suites/packet.js';
 import { securitySuite } from './suites/security.js';
 import { standardizeSuite } from './suites/standardize.js';
@@ -14,7 +15,7 @@ import type { BackendName, CaseResult, Suite, VectorFile } from './types.js';
 export type { BackendName, CaseResult, Suite, VectorCase, VectorFile } from './types.js';
 
 /** Every suite this runner knows. */
-export const SUITES: readonly Suite[] = [cmdSuite, base62Suite, crcSuite, securitySuite, packetSuite, compressSuite, fusionSuite, standardizeSuite];
+export const SUITES: readonly Suite[] = [cmdSuite, base62Suite, crcSuite, securitySuite, packetSuite, compressSuite, fusionSuite, standardizeSuite, handshakeSuite, pipelineSuite];
 
 /** The repository's `vectors/` directory. */
 export const DEFAULT_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../vectors');

@@ -1,0 +1,162 @@
+/**
+ * `OpenSynaptic`: one node of the protocol. Sending runs standardize → compress → fuse with the
+ * handshake's FULL/DIFF strategy; receiving runs a frame through fusion, or through the whole
+ * dispatch (control packets, secure-session replies) with `receiveViaProtocol`.
+ *
+ * The node owns no sockets: it returns the frame to send and the reply to a received packet, so
+ * any transport (or a test) can carry them. Every clock, store and limit is injected.
+ */
+import { type FusionEngineOptions, type FusionFact, OSVisualFusionEngine } from '@opensynaptic/fusion';
+import type { DeviceRole } from '@opensynaptic/cmd';
+import { type DispatchOutcome, type HandshakeManagerOptions, OSHandshakeManager, type PeerAddress } from '@opensynaptic/handshake';
+import { decodeFrame, parseRouteId } from '@opensynaptic/packet';
+import { compressFact, type FactInput } from '@opensynaptic/packet/body';
+import { OpenSynapticStandardizer, type SensorTuple, type StandardizeExtras, type StandardizerOptions } from './standardize/index.js';
+
+/** Ids that mean "no id assigned yet" (as the reference reads them). */
+export const UNASSIGNED_ID = 0xffffffff;
+
+export interface OpenSynapticOptions {
+  /** This node's device id on the wire (route id); unset, 0 or 4294967295 mean "not assigned yet". */
+  assignedId?: number | string | null | undefined;
+  /** The device name written into facts (`id`). Default `"UNKNOWN"`. */
+  deviceId?: string;
+  /** `duplex` (default), `tx_only` or `rx_only`. */
+  role?: DeviceRole;
+  /** Clock in milliseconds; every layer reads this one. Default `Date.now`. */
+  clock?: () => number;
+  /** Standardizer options (units library, SensorId switch, limits), or an instance. */
+  standardizer?: OpenSynapticStandardizer | Omit<StandardizerOptions, 'clock'>;
+  /** Fusion options (registry cache and store, UTF-8 policy, precision). */
+  fusion?: Omit<FusionEngineOptions, 'clock' | 'localId' | 'security' | 'skipTimestamp' | 'backend'>;
+  /** Handshake options (allocator, session store, limits). */
+  handshake?: Omit<HandshakeManagerOptions, 'clock' | 'role' | 'parser'>;
+  /** Frame codec backend for this node: `'ts'` or `'native'`. Default: what `OPENSYNAPTIC_CORE` selects. */
+  coreBackend?: 'ts' | 'native';
+}
+
+/** What `transmit` returns. */
+export interface TransmitResult {
+  /** The frame to send. */
+  frame: Uint8Array;
+  /** The source AID written into it. */
+  aid: number;
+  /** The strategy the handshake chose (a new signature still goes out FULL under DIFF_PACKET). */
+  strategy: 'FULL_PACKET' | 'DIFF_PACKET';
+}
+
+/** Options of one transmission: fact fields besides the sensors. */
+export interface TransmitOptions extends StandardizeExtras {
+  /** Device name for this fact (default: the node's `deviceId`). */
+  deviceId?: string;
+  /** Device state (default `"ONLINE"`). */
+  status?: string;
+}
+
+/** Thrown by `transmit` before an id is assigned. */
+export class IdNotAssignedError extends Error {
+  override readonly name = 'IdNotAssignedError';
+  readonly code = 'ERR_NODE_ID_NOT_ASSIGNED';
+  constructor(deviceId: string) {
+    super(`device ${JSON.stringify(deviceId)} has no assigned id yet; request one (ID_REQUEST) before transmitting`);
+  }
+}
+
+export class OpenSynaptic {
+  readonly standardizer: OpenSynapticStandardizer;
+  readonly fusion: OSVisualFusionEngine;
+  /** The handshake manager: strategy, secure sessions, control packets. */
+  readonly protocol: OSHandshakeManager;
+  deviceId: string;
+  readonly #clock: () => number;
+  #assignedId: number;
+
+  constructor(options: OpenSynapticOptions = {}) {
+    const clock = options.clock ?? Date.now;
+    this.#clock = clock;
+    this.deviceId = options.deviceId ?? 'UNKNOWN';
+    const seconds = () => clock() / 1000;
+    this.standardizer =
+      options.standardizer instanceof OpenSynapticStandardizer ? options.standardizer : new OpenSynapticStandardizer({ ...options.standardizer, clock: seconds });
+    const role = options.role ?? 'duplex';
+    this.protocol = new OSHandshakeManager({ ...options.handshake, clock: seconds, role });
+    this.fusion = new OSVisualFusionEngine({
+      ...options.fusion,
+      clock,
+      security: this.protocol,
+      skipTimestamp: role === 'rx_only',
+      ...(options.coreBackend ? { backend: options.coreBackend } : {}),
+    });
+    this.protocol.parser = this.fusion;
+    this.#assignedId = 0;
+    this.assignedId = options.assignedId ?? 0;
+  }
+
+  /** The node's wire id (0 when none is assigned). */
+  get assignedId(): number {
+    return this.#assignedId;
+  }
+
+  set assignedId(id: number | string | null) {
+    this.#assignedId = id === null || id === '' || id === 'UNKNOWN' ? 0 : parseRouteId(id);
+    this.fusion.localId = this.#assignedId;
+  }
+
+  /** True until an id other than 0 and 4294967295 is assigned. */
+  get idMissing(): boolean {
+    return this.#assignedId === 0 || this.#assignedId === UNASSIGNED_ID;
+  }
+
+  /**
+   * Standardizes `sensors`, compresses the fact and fuses it into the next frame (FULL, DIFF or
+   * HEART, secure once the session allows it). Throws `IdNotAssignedError` without an id, and
+   * the standardizer's, body codec's or fusion engine's typed errors for input they refuse.
+   */
+  transmit(sensors: readonly SensorTuple[], options: TransmitOptions = {}): TransmitResult {
+    return this.#transmit(sensors, options, false);
+  }
+
+  /** `transmit` for a device without a clock: timestamp 0, which the receiver stamps. */
+  transmitNoTimestamp(sensors: readonly SensorTuple[], options: TransmitOptions = {}): TransmitResult {
+    return this.#transmit(sensors, options, true);
+  }
+
+  #transmit(sensors: readonly SensorTuple[], options: TransmitOptions, noTimestamp: boolean): TransmitResult {
+    const { deviceId, status, ...extras } = options;
+    if (this.idMissing) throw new IdNotAssignedError(deviceId ?? this.deviceId);
+    const aid = this.#assignedId;
+    const p = this.protocol;
+    if (noTimestamp) extras.t = 0;
+    else {
+      // Time guard: a timestamp that cannot be real (before the sync threshold) is replaced by
+      // the server's time when known, else by the clock, unless the session is already secure.
+      const t = typeof extras.t === 'number' ? Math.trunc(extras.t) : Math.trunc(this.#clock() / 1000);
+      if (t < p.timeSyncThreshold && !p.getSession(aid)?.dictReady) {
+        extras.t = p.lastServerTime > p.timeSyncThreshold ? p.lastServerTime : Math.trunc(this.#clock() / 1000);
+      }
+    }
+    const fact = this.standardizer.standardize(deviceId ?? this.deviceId, status ?? 'ONLINE', sensors, extras);
+    const body = compressFact(fact as unknown as FactInput, { now: () => this.#clock() / 1000, sensorId: this.standardizer.sensorId });
+    const strategy = p.getStrategy(aid, this.fusion.hasTemplate(aid));
+    const frame = this.fusion.runEngine(`${aid};${body}`, strategy === 'FULL_PACKET' ? 'FULL' : 'DIFF');
+    p.commitSuccess(aid);
+    if (frame[0] === 63) p.noteLocalPlaintextSent(aid, decodeFrame(frame).timestamp);
+    return { frame, aid, strategy };
+  }
+
+  /** Decodes a data frame to its fact (fusion only, no handshake); throws typed errors. */
+  receive(frame: Uint8Array): FusionFact {
+    return this.fusion.decompress(frame);
+  }
+
+  /** Classifies and handles any inbound packet; `response` is what to send back. Never throws. */
+  receiveViaProtocol(packet: Uint8Array, addr?: PeerAddress | null): DispatchOutcome {
+    return this.protocol.classifyAndDispatch(packet, addr);
+  }
+
+  /** Writes changed registries and sessions to their stores now. */
+  flush(): void {
+    this.fusion.flush();
+    this.protocol.flush();
+  }
+}

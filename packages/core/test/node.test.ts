@@ -1,0 +1,66 @@
+import { buildSecureChannelAck } from '@opensynaptic/handshake';
+import { decodeFrame } from '@opensynaptic/packet';
+import { describe, expect, it } from 'vitest';
+import { IdNotAssignedError, OpenSynaptic } from '../src/index.js';
+
+function pair() {
+  let now = 1_700_000_000_000;
+  const clock = () => now;
+  const a = new OpenSynaptic({ assignedId: 42, deviceId: 'NODE_A', clock });
+  const b = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', clock });
+  return { a, b, tick: (ms = 1000) => (now += ms) };
+}
+
+describe('OpenSynaptic node', () => {
+  it('refuses to transmit before an id is assigned', () => {
+    for (const assignedId of [undefined, 0, 4294967295, '', 'UNKNOWN', null]) {
+      const n = new OpenSynaptic({ assignedId, clock: () => 1_700_000_000_000 });
+      expect(() => n.transmit([['T1', 'OK', 20, 'Cel']])).toThrow(IdNotAssignedError);
+    }
+  });
+
+  it('sends FULL three times, then DIFF/HEART, and the receiver decodes each to the standardized fact', () => {
+    const { a, b, tick } = pair();
+    const cmds: number[] = [];
+    for (const v of [20, 20, 21, 21, 22]) {
+      const r = a.transmit([['T1', 'OK', v, 'Cel']]);
+      cmds.push(r.frame[0]!);
+      const fact = b.receive(r.frame);
+      expect(fact.s1_v).toBeCloseTo(v + 273.15, 9);
+      expect(fact.s1_u).toBe('temperature');
+      tick();
+    }
+    // The third FULL already carried 21: the fourth frame is HEART, the fifth a DIFF.
+    expect(cmds).toEqual([63, 63, 63, 127, 170]);
+  });
+
+  it('goes secure after the receiver answers, and the receiver decodes the secure frames', () => {
+    const { a, b, tick } = pair();
+    const first = a.transmit([['T1', 'OK', 20, 'Cel']]);
+    const reply = b.receiveViaProtocol(first.frame);
+    expect(reply.type).toBe('DATA');
+    expect(reply.response?.[0]).toBe(13); // SECURE_DICT_READY
+    a.receiveViaProtocol(reply.response!);
+    tick();
+    const second = a.transmit([['T1', 'OK', 21, 'Cel']]);
+    expect(second.frame[0]).toBe(171); // secure DIFF at once
+    const out = b.receiveViaProtocol(second.frame);
+    expect(out.type).toBe('DATA');
+    expect((out.result as { s1_v?: number }).s1_v).toBeCloseTo(294.15, 9);
+    expect(out.response).toEqual(buildSecureChannelAck(42));
+  });
+
+  it('replaces a timestamp before the sync threshold by the server time when it has one', () => {
+    const { a } = pair();
+    a.protocol.lastServerTime = 1_700_000_500;
+    const r = a.transmit([['T1', 'OK', 20, 'Cel']], { t: 5 });
+    expect(decodeFrame(r.frame).timestamp).toBe(1_700_000_500_000);
+  });
+
+  it('sends timestamp 0 for a device without a clock, and the receiver stamps it in seconds', () => {
+    const { a, b } = pair();
+    const r = a.transmitNoTimestamp([['T1', 'OK', 20, 'Cel']]);
+    expect(decodeFrame(r.frame).timestamp).toBe(0);
+    expect(b.receive(r.frame).__packet_meta__).toMatchObject({ server_stamped: true, timestamp_raw: 1_700_000_000 });
+  });
+});

@@ -1,0 +1,241 @@
+import { OpenSynaptic } from '@opensynaptic/core';
+import { OSVisualFusionEngine } from '@opensynaptic/fusion';
+import {
+  buildAck,
+  buildIdAssign,
+  buildIdPoolResponse,
+  buildNack,
+  buildPong,
+  buildSecureChannelAck,
+  buildSecureDictReady,
+  buildTimeResponse,
+  type DispatchOutcome,
+  IdAllocator,
+  OSHandshakeManager,
+  type SessionView,
+} from '@opensynaptic/handshake';
+import type { CaseResult, Suite, VectorCase } from '../types.js';
+import { bytesToHex, Checker, hexToBytes } from '../util.js';
+import { deepDiff } from './fusion.js';
+
+/** Our values in the vectors' JSON shape: bytes as hex, bigint as number, typed errors dropped. */
+function plain(v: unknown): unknown {
+  if (v instanceof Uint8Array) return bytesToHex(v);
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Error) return undefined;
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (k !== 'cause') out[k] = plain(x);
+    return out;
+  }
+  return v;
+}
+
+function sessionRecord(s: SessionView | null): unknown {
+  if (!s) return null;
+  return plain({
+    state: s.state,
+    dict_ready: s.dictReady,
+    decrypt_confirmed: s.decryptConfirmed,
+    key: s.key,
+    pending_key: s.pendingKey,
+    first_plaintext_ts: s.firstPlaintextTs,
+    pending_timestamp: s.pendingTimestamp,
+  });
+}
+
+/** Compares a dispatch outcome with a recorded one, decoded facts of DATA frames included. */
+function compareOutcome(k: Checker, where: string, out: DispatchOutcome, exp: Record<string, unknown>): void {
+  if (out.type !== exp.type) k.fail(`${where}type ${out.type} != ${String(exp.type)}`);
+  if (out.cmd !== exp.cmd) k.fail(`${where}cmd ${out.cmd} != ${String(exp.cmd)}`);
+  const response = out.response ? bytesToHex(out.response) : null;
+  if (response !== exp.response) k.fail(`${where}response ${response} != ${String(exp.response)}`);
+  const want = exp.result as Record<string, unknown> | undefined;
+  const got = plain(out.result) as Record<string, unknown>;
+  // "No parser attached" records carry the raw frame; an internal-error dict stands for any typed error.
+  if (want && typeof want.error === 'object' && want.error !== null) {
+    if (got.error === undefined) k.fail(`${where}decoded fine, expected an error`);
+    return;
+  }
+  const d = deepDiff(got, want);
+  if (d) k.fail(`${where}result ${d}`);
+}
+
+function aidOf(packet: Uint8Array): number {
+  const c = packet[0];
+  const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
+  if (c === 13 || c === 14) return packet.length >= 5 ? view.getUint32(1) : 0;
+  const rc = packet[1] ?? 0;
+  return rc === 0 || packet.length < 2 + 4 * rc ? 0 : view.getUint32(2 + 4 * (rc - 1));
+}
+
+const ALLOCATORS: Record<string, [number, number]> = { hs_srv: [1000, 1010], hs_tiny: [5, 5], hs_pool: [2000, 2100] };
+
+/**
+ * handshake.json, replayed in file order with one manager per `input.manager`. DATA frames go
+ * through an `OSVisualFusionEngine` parser, so decoded facts are compared too; the two-node flow
+ * runs two `OpenSynaptic` nodes through transmit and receiveViaProtocol.
+ */
+function replay(cases: VectorCase[], backend: 'ts' | 'native'): CaseResult[] {
+  let clock = 1_700_000_000;
+  const seconds = () => clock;
+  const ms = () => clock * 1000;
+  const builder = new OSHandshakeManager({ clock: seconds });
+  const managers = new Map<string, { m: OSHandshakeManager; calls: number }>();
+  return cases.map((c) => {
+    const k = new Checker();
+    try {
+      if (c.id.startsWith('build_')) {
+        const { builder: name, args = [], kwargs = {} } = c.input as { builder: string; args: unknown[]; kwargs: Record<string, unknown> };
+        if (c.id === 'build_ping_seq_65535') builder.seq.set(65534);
+        const a = (i: number) => args[i] as never;
+        const built: Record<string, () => Uint8Array> = {
+          build_id_request: () => builder.buildIdRequest(a(0)),
+          build_id_pool_request: () => (args.length ? builder.buildIdPoolRequest(a(0), a(1)) : builder.buildIdPoolRequest()),
+          build_ping: () => builder.buildPing(),
+          build_time_request: () => builder.buildTimeRequest(),
+          _build_id_assign: () => buildIdAssign(a(0), a(1), kwargs.server_time as number | undefined),
+          _build_id_pool_response: () => buildIdPoolResponse(a(0), a(1)),
+          _build_ack: () => buildAck(a(0)),
+          _build_nack: () => buildNack(a(0), a(1)),
+          _build_pong: () => buildPong(a(0)),
+          _build_time_response: () => buildTimeResponse(a(0), a(1)),
+          _build_secure_dict_ready: () => buildSecureDictReady(a(0), a(1)),
+          _build_secure_channel_ack: () => buildSecureChannelAck(a(0)),
+        };
+        const fn = built[name];
+        if (!fn) k.fail(`no builder for ${name}`);
+        else k.eq('bytes', () => bytesToHex(fn()), c.expected.bytes);
+      } else if (c.id.startsWith('dispatch_')) {
+        const i = c.input as { manager: string; role: 'duplex' | 'tx_only' | 'rx_only'; packet: string; clock: number; has_parser: boolean };
+        clock = i.clock;
+        let entry = managers.get(i.manager);
+        if (!entry) {
+          const range = ALLOCATORS[i.manager];
+          const m = new OSHandshakeManager({
+            role: i.role,
+            clock: seconds,
+            allocator: range ? new IdAllocator({ start: range[0], end: range[1], clock: seconds }) : null,
+          });
+          if (i.has_parser) m.parser = new OSVisualFusionEngine({ localId: 1, clock: ms, security: m, skipTimestamp: i.role === 'rx_only', backend });
+          entry = { m, calls: 0 };
+          managers.set(i.manager, entry);
+        }
+        entry.calls++;
+        // The recorded run had this manager send its own plaintext FULL before that packet.
+        if (i.manager === 'hs_sd' && entry.calls === 4) entry.m.noteLocalPlaintextSent(45, 1_700_000_000_999);
+        const packet = hexToBytes(i.packet);
+        compareOutcome(k, '', entry.m.classifyAndDispatch(packet), c.expected);
+        const state = c.expected.state_after as Record<string, unknown> | null | undefined;
+        if (state !== undefined) {
+          if (state && 'last_server_time' in state) k.eq('last_server_time', () => entry.m.lastServerTime, state.last_server_time);
+          else {
+            const d = deepDiff(sessionRecord(entry.m.getSession(aidOf(packet))), state);
+            if (d) k.fail(`session ${d}`);
+          }
+        }
+      } else if (c.id === 'check_timestamp_sequence') {
+        const m = new OSHandshakeManager({ clock: seconds });
+        const calls = c.input.calls as [number | string, number | null][];
+        const d = deepDiff(
+          calls.map(([aid, ts]) => m.checkTimestamp(aid, ts)),
+          c.expected.results,
+        );
+        if (d) k.fail(`results ${d}`);
+      } else if (c.id === 'secure_session_flow_two_nodes') {
+        twoNodes(c, k, backend);
+      } else k.fail('no replay for this case');
+    } catch (e) {
+      k.fail(`threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    }
+    return k.result(c.id);
+  });
+}
+
+/** Two real nodes: A (aid 42) transmits, B (aid 1) receives; every byte and both sessions compared. */
+function twoNodes(c: VectorCase, k: Checker, backend: 'ts' | 'native'): void {
+  const input = c.input as { node_A: { assigned_id: number; device_id: string }; node_B: { assigned_id: number; device_id: string } };
+  let clock = 0;
+  const ms = () => clock * 1000;
+  const A = new OpenSynaptic({ assignedId: input.node_A.assigned_id, deviceId: input.node_A.device_id, clock: ms, coreBackend: backend });
+  const B = new OpenSynaptic({ assignedId: input.node_B.assigned_id, deviceId: input.node_B.device_id, clock: ms, coreBackend: backend });
+  const steps = (c.expected as { steps: Record<string, unknown>[] }).steps;
+  steps.forEach((step, n) => {
+    clock = step.clock as number;
+    const where = `step ${n} (${String(step.actor)} ${String(step.action)}): `;
+    const node = step.actor === 'A' ? A : B;
+    if (step.action === 'transmit') {
+      const r = node.transmit(step.sensors as never, (step.kwargs ?? {}) as never);
+      if (bytesToHex(r.frame) !== step.out) k.fail(`${where}frame ${bytesToHex(r.frame)} != ${String(step.out)}`);
+      if (r.strategy !== step.strategy) k.fail(`${where}strategy ${r.strategy} != ${String(step.strategy)}`);
+      if (r.frame[0] !== step.cmd) k.fail(`${where}cmd ${r.frame[0]} != ${String(step.cmd)}`);
+    } else {
+      compareOutcome(k, where, node.receiveViaProtocol(hexToBytes(step.in as string)), step);
+    }
+    for (const [name, nd] of [
+      ['A_session_42', A],
+      ['B_session_42', B],
+    ] as const) {
+      const d = deepDiff(sessionRecord(nd.protocol.getSession(42)), step[name]);
+      if (d) k.fail(`${where}${name} ${d}`);
+    }
+  });
+}
+
+/** handshake.json: control packets, dispatch (stateful, in order) and the two-node secure flow. */
+export const handshakeSuite: Suite = {
+  kind: 'handshake',
+  sniff: (f) => f.cases.some((c) => 'manager' in c.input),
+  run(file, backend) {
+    return replay(file.cases, backend);
+  },
+};
+
+interface PipelineCall {
+  sensors: unknown[];
+  kwargs: Record<string, unknown>;
+  notimestamp: boolean;
+  clock: number;
+}
+
+/** pipeline.json: `transmit` on node A, `receive` on node B, call by call (`<case id>/<call>`). */
+export const pipelineSuite: Suite = {
+  kind: 'pipeline',
+  sniff: (f) => f.cases.some((c) => 'calls' in c.input && 'sender' in c.input),
+  run(file, backend) {
+    return file.cases.flatMap((c) => {
+      const i = c.input as { sender: { assigned_id: number; device_id: string }; receiver: { assigned_id: number }; calls: PipelineCall[] };
+      const want = (c.expected as { steps: Record<string, unknown>[] }).steps;
+      let clock = 0;
+      const ms = () => clock * 1000;
+      const A = new OpenSynaptic({ assignedId: i.sender.assigned_id, deviceId: i.sender.device_id, clock: ms, coreBackend: backend });
+      const B = new OpenSynaptic({ assignedId: i.receiver.assigned_id, clock: ms, coreBackend: backend });
+      return i.calls.map((call, n) => {
+        const k = new Checker();
+        const e = want[n] ?? {};
+        clock = call.clock;
+        try {
+          // The reference's keyword names → ours.
+          const { device_id, device_status, ...rest } = call.kwargs;
+          const options = {
+            ...rest,
+            ...(device_id === undefined ? {} : { deviceId: device_id }),
+            ...(device_status === undefined ? {} : { status: device_status }),
+          } as never;
+          const r = call.notimestamp ? A.transmitNoTimestamp(call.sensors as never, options) : A.transmit(call.sensors as never, options);
+          k.eq('packet', () => bytesToHex(r.frame), e.packet);
+          k.eq('length', () => r.frame.length, e.length);
+          k.eq('cmd', () => r.frame[0], e.cmd);
+          k.eq('src_aid', () => r.aid, e.src_aid);
+          k.eq('strategy', () => r.strategy, e.strategy);
+          const d = deepDiff(plain(B.fusion.parse(r.frame)), e.decoded);
+          if (d) k.fail(`decoded ${d}`);
+        } catch (x) {
+          k.fail(`threw ${x instanceof Error ? `${x.name}: ${x.message}` : String(x)}`);
+        }
+        return k.result(`${c.id}/${n}`);
+      });
+    });
+  },
+};
