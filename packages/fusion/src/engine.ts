@@ -369,7 +369,10 @@ export class OSVisualFusionEngine {
     const t = reg?.templates.get(tid);
     if (!reg || !t) throw new TemplateMissingError(aid, tid, cmd, base);
     const old = t.values;
-    if (!old || old.length === 0) throw new NoCachedValuesError(aid, tid, cmd);
+    // Unknown values (a template read without them) cannot be rebuilt. A template learned with no
+    // values (a body without sensors) can: the reference refuses that too, which leaves
+    // sensorless devices unable to send HEART.
+    if (old === null) throw new NoCachedValuesError(aid, tid, cmd);
     let values = old;
     if (base === CMD_DIFF) {
       values = this.#applyDiff(f.body, old, aid, tid, cmd);

@@ -166,10 +166,12 @@ describe('receiving', () => {
     expect(rx.decompress(tx.runEngine(body([1]))).s1_v).toBe(1);
   });
 
-  it('reports a template without values', () => {
+  it('reports a template whose values are unknown, and rebuilds one that has none', () => {
     const rx = new OSVisualFusionEngine({ localId: 1, clock: () => T0 });
-    rx.registry.get(42).put(1, 'N.{TS}|', []);
+    rx.registry.get(42).put(1, 'N.1.{TS}|', null);
     expect(() => rx.decompress(encode(127, 1, new Uint8Array(0)))).toThrow(NoCachedValuesError);
+    rx.registry.get(42).put(2, 'N.1.{TS}|', []);
+    expect(rx.decompress(encode(127, 2, new Uint8Array(0)))).toMatchObject({ id: 'N', s: 'ONLINE', t_raw: T0 });
   });
 
   it('rejects invalid UTF-8 by default and drops it when asked, as the reference does', () => {
