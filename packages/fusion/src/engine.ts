@@ -13,10 +13,13 @@ import {
   encodeTimestampToken,
   FrameError,
   type FrameCodec,
+  frameErrorMeta,
+  type PacketMeta,
   type KeyLookup,
   getCodec,
   backend as packetBackend,
   parseRouteId,
+  tidText,
 } from '@opensynaptic/packet';
 import { decompose } from './decompose.js';
 import { type FactPlan, fastFact, planFor, rebuildWithPlan } from './fact-plan.js';
@@ -28,8 +31,9 @@ import {
   FusionUtf8Error,
   NoCachedValuesError,
   TemplateMissingError,
-  tidText,
 } from './errors.js';
+
+export type { PacketMeta };
 import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, ownString, ownValues } from './registry.js';
 import { RegistryCache, type RegistryCacheOptions } from './registry-cache.js';
 
@@ -71,22 +75,6 @@ export interface FusionEngineOptions {
   precision?: number;
   /** Frame codec backend. Default: the one `@opensynaptic/packet` selected. */
   backend?: 'ts' | 'native';
-}
-
-/** The reference's `__packet_meta__`: what the frame header said and which checks passed. */
-export interface PacketMeta {
-  cmd?: number;
-  base_cmd?: number;
-  secure?: boolean;
-  source_aid?: number;
-  crc16_ok: boolean;
-  /** Wire ms; for a frame without a timestamp the receiver's clock in whole SECONDS; 0 when skipped. */
-  timestamp_raw?: number;
-  server_stamped?: boolean;
-  /** Template id as text: `"01"`, `"100"`. */
-  tid?: string;
-  crc8_ok?: boolean;
-  template_learned?: boolean;
 }
 
 /** A decoded frame: the fact (`id`, `s`, `t_raw`, `s1_id`...) and the frame's meta record. */
@@ -320,7 +308,7 @@ export class OSVisualFusionEngine {
       meta = this.#meta(f, now);
       return this.#decodeData(f, meta, now) as unknown as FusionParseResult;
     } catch (e) {
-      if (e instanceof FrameError) return frameErrorResult(e, (ts) => this.#stamp(ts, now));
+      if (e instanceof FrameError) return { error: e.referenceText, cause: e, __packet_meta__: frameErrorMeta(e, (ts) => this.#stamp(ts, now)) };
       const error = e instanceof FusionError ? (e.referenceText ?? e.message) : e instanceof Error ? e.message : String(e);
       return { error, cause: e instanceof Error ? e : new Error(String(e)), __packet_meta__: meta };
     }
@@ -492,34 +480,4 @@ function asciiText(b: Uint8Array): string {
   let s = '';
   for (let i = 0; i < n; i++) s += String.fromCharCode(b[i]!);
   return s;
-}
-
-/** The reference's error record for a frame that failed a frame-level check. */
-export function frameErrorResult(e: FrameError, stamp: (ts: number | undefined) => { timestamp_raw: number; server_stamped: boolean }): FusionParseResult {
-  const h = e.header;
-  const error = e.referenceText;
-  switch (e.code) {
-    case 'ERR_FRAME_TOO_SHORT':
-      return { error, cause: e, __packet_meta__: { crc16_ok: false } };
-    case 'ERR_FRAME_INCOMPLETE_HEADER':
-      return { error, cause: e, __packet_meta__: { crc16_ok: false, secure: h.secure ?? false } };
-    case 'ERR_FRAME_CRC16':
-      return { error, cause: e, __packet_meta__: { cmd: h.cmd!, base_cmd: h.baseCmd!, secure: h.secure!, source_aid: h.sourceAid!, crc16_ok: false } };
-    default:
-      return {
-        error,
-        cause: e,
-        __packet_meta__: {
-          cmd: h.cmd!,
-          base_cmd: h.baseCmd!,
-          secure: h.secure!,
-          source_aid: h.sourceAid!,
-          crc16_ok: true,
-          ...stamp(h.timestamp),
-          tid: tidText(h.tid ?? 0),
-          // Unknown commands fail after the CRC-8 check passed.
-          crc8_ok: e.code === 'ERR_FRAME_UNKNOWN_CMD',
-        },
-      };
-  }
 }

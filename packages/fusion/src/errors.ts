@@ -1,3 +1,5 @@
+import { tidText } from '@opensynaptic/packet';
+
 /**
  * Codes of the fusion engine's errors.
  * - `ERR_FUSION_INPUT`: body text handed to the sender that cannot become a frame (no `|` after
@@ -47,10 +49,6 @@ export class FusionError extends Error {
   }
 }
 
-/** Template id as the reference prints it: at least two digits. */
-export function tidText(tid: number): string {
-  return tid < 10 ? `0${tid}` : String(tid);
-}
 
 function cmdHex(cmd: number): string {
   return `0x${cmd.toString(16).toUpperCase()}`;

@@ -1,33 +1,18 @@
 /**
  * What the manager needs from a data-frame parser, and a frame-level one.
  *
- * The full parser (template learning, DIFF/HEART reconstruction, body text → fact) belongs to the
- * fusion layer, which plugs in through `DataFrameParser`. Until then `frameLevelParser` does the
+ * The full parser (template learning, DIFF/HEART reconstruction, body text → fact) is
+ * `OSVisualFusionEngine` of `@opensynaptic/fusion`, which fits `DataFrameParser` as is (the
+ * `OpenSynaptic` node of `@opensynaptic/core` plugs it in). `frameLevelParser` does the
  * frame-level decode only (`decodeFrame` of @opensynaptic/packet: length, header, CRC-16, session
  * key, CRC-8) and returns the `__packet_meta__` record the reference attaches to every decode,
- * without fact fields. That is all the secure-session state machine reads. It cannot report
+ * without fact fields, for nodes that only relay or track sessions. It cannot report
  * `template_learned`, nor the fusion errors ("Template 01 missing for 0x7F", "No cached values").
  */
-import { FrameError, type KeyLookup, decodeFrame } from '@opensynaptic/packet';
+import { decodeFrame, FrameError, frameErrorMeta, type KeyLookup, type PacketMeta, tidText } from '@opensynaptic/packet';
 
-/** The reference's `__packet_meta__`: what the frame header said and which checks passed. */
-export interface PacketMeta {
-  cmd?: number;
-  base_cmd?: number;
-  secure?: boolean;
-  source_aid?: number;
-  crc16_ok: boolean;
-  /**
-   * Wire timestamp in ms; for a server-stamped frame (six zero bytes) the receiver's clock in
-   * whole SECONDS; 0 when the parser skips timestamps (rx_only nodes).
-   */
-  timestamp_raw?: number;
-  server_stamped?: boolean;
-  /** Template id as text: `"01"`, `"100"`, `"00"`. */
-  tid?: string;
-  crc8_ok?: boolean;
-  template_learned?: boolean;
-}
+/** The reference's `__packet_meta__` (defined by `@opensynaptic/packet`). */
+export type { PacketMeta };
 
 /**
  * A decoded data frame as the reference returns it: the fact fields (`id`, `s`, `t_raw`,
@@ -57,10 +42,7 @@ export interface FrameLevelParserOptions {
   skipTimestamp?: boolean;
 }
 
-/** Template id as the reference prints it: at least two digits. */
-export function tidText(tid: number): string {
-  return tid < 10 ? `0${tid}` : String(tid);
-}
+export { tidText };
 
 /** The frame-level parser described in the module comment. */
 export function frameLevelParser(options: FrameLevelParserOptions = {}): DataFrameParser {
@@ -88,31 +70,7 @@ export function frameLevelParser(options: FrameLevelParserOptions = {}): DataFra
         };
       } catch (e) {
         if (!(e instanceof FrameError)) return { error: e instanceof Error ? e.message : String(e), __packet_meta__: { crc16_ok: false } };
-        const h = e.header;
-        const error = e.referenceText;
-        switch (e.code) {
-          case 'ERR_FRAME_TOO_SHORT':
-            return { error, __packet_meta__: { crc16_ok: false } };
-          case 'ERR_FRAME_INCOMPLETE_HEADER':
-            return { error, __packet_meta__: { crc16_ok: false, secure: false } };
-          case 'ERR_FRAME_CRC16':
-            return { error, __packet_meta__: { cmd: h.cmd!, base_cmd: h.baseCmd!, secure: h.secure!, source_aid: h.sourceAid!, crc16_ok: false } };
-          default:
-            return {
-              error,
-              __packet_meta__: {
-                cmd: h.cmd!,
-                base_cmd: h.baseCmd!,
-                secure: h.secure!,
-                source_aid: h.sourceAid!,
-                crc16_ok: true,
-                ...stamp(h.timestamp, ctx.now),
-                tid: tidText(h.tid ?? 0),
-                // Unknown commands fail after the CRC-8 check passed.
-                crc8_ok: e.code === 'ERR_FRAME_UNKNOWN_CMD',
-              },
-            };
-        }
+        return { error: e.referenceText, __packet_meta__: frameErrorMeta(e, (ts) => stamp(ts, ctx.now)) };
       }
     },
   };

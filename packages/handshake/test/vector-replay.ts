@@ -2,7 +2,8 @@
  * Replays vectors/handshake.json against this package. Each case ends as
  * - `pass`: everything the vector records matches;
  * - `partial`: everything this package owns matches, and the rest (decoded fact fields,
- *   template learning, the transmit pipeline) belongs to the fusion layer and is not checked;
+ *   template learning, the transmit pipeline) belongs to the fusion layer and the node; the
+ *   vectors runner (packages/vectors, handshake suite) replays the whole file with both;
  * - `deviation`: a listed deviation, and our documented answer matches;
  * - `fail`: anything else.
  */
@@ -118,9 +119,9 @@ export function sessionRecord(s: SessionView | null): unknown {
   });
 }
 
-const FUSION_ONLY = 'decoded fact fields and template_learned belong to the fusion layer';
+const FUSION_ONLY = 'decoded fact fields and template_learned belong to the fusion layer (checked in full by the vectors runner)';
 const TWO_NODES_PARTIAL =
-  'all wire bytes, responses, strategy labels and both sessions match; A\'s frames are re-encoded from their plain bodies (the transmit pipeline and fact decoding belong to the fusion layer / orchestrator)';
+  'all wire bytes, responses, strategy labels and both sessions match; A\'s frames are re-encoded from their plain bodies (the transmit pipeline and fact decoding are checked in full by the vectors runner with two OpenSynaptic nodes)';
 
 /**
  * Compares a dispatch outcome with a recorded one. DATA results with a decoded fact are compared

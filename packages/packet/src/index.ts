@@ -25,6 +25,7 @@ export type { FrameCodec } from './codec.js';
 export * from './constants.js';
 export * from './errors.js';
 export { DecodedFrame, type DecodeOptions, encodeFrameInto, type FrameFields, type KeyLookup, validateFrameFields } from './frame.js';
+export { frameErrorMeta, type PacketMeta, type TimestampStamp, tidText } from './meta.js';
 export { parseRouteId } from './route-id.js';
 export { decodeTimestampToken, encodeTimestampToken, TIMESTAMP_TOKEN_LENGTH } from './timestamp-token.js';
 export { NativeUnavailableError };
