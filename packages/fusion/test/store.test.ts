@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { referencePython } from '@opensynaptic/config/reference';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -485,32 +486,9 @@ function compileForChild(outDir: string): void {
 // ---------------------------------------------------------------------------------------------
 // Interoperability with the reference implementation (opensynaptic 1.4.2, Python).
 
-function findReferencePython(): { python: string | null; why: string } {
-  // An explicit choice is used alone, so setting it to a bad path checks the skip path.
-  const chosen = process.env['OPENSYNAPTIC_REFERENCE_PYTHON'];
-  const venv = join(repoRoot, '.cache/venv/bin/python');
-  const candidates = chosen !== undefined && chosen !== '' ? [chosen] : existsSync(venv) ? [venv] : [];
-  const reasons: string[] = [];
-  for (const python of candidates) {
-    try {
-      const v = execFileSync(python, ['-c', 'import opensynaptic, importlib.metadata as m; print(m.version("opensynaptic"))'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-        .trim()
-        .split('\n')
-        .pop();
-      if (v === '1.4.2') return { python, why: '' };
-      reasons.push(`${python} has opensynaptic ${v}, not 1.4.2`);
-    } catch (e) {
-      reasons.push(`${python}: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  if (candidates.length === 0) reasons.push(`OPENSYNAPTIC_REFERENCE_PYTHON is not set and ${venv} does not exist`);
-  return { python: null, why: reasons.join('; ') };
-}
-
-const reference = findReferencePython();
+// OPENSYNAPTIC_REFERENCE_PYTHON, else a virtualenv with the reference that this creates (once).
+const found = await referencePython();
+const reference = found.python === null ? { python: null, why: found.reason } : { python: found.python, why: '' };
 if (reference.python === null) {
   console.log(`reference interop tests skipped: no Python with opensynaptic 1.4.2 (${reference.why})`);
 }
