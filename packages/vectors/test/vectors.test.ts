@@ -43,3 +43,27 @@ it('fails a listed deviation that has started to match', () => {
   const listed = new Map([['crc.json#y', { file: 'crc.json', ids: ['y'], reference: '', ours: '', why: '' }]]);
   expect(runFile('crc.json', file, 'ts', listed).failed[0]?.detail).toMatch(/remove it/);
 });
+
+it('fails stateful cases whose recorded answer, session or transmitted bytes differ', () => {
+  const file = readVectorFile(join(DEFAULT_DIR, 'handshake.json'))!;
+  const pick = (id: string) => structuredClone(file.cases.find((c) => c.id === id)!);
+  const ping = pick('dispatch_ping');
+  ping.expected.response = '0a0015';
+  const session = pick('dispatch_secure_dict_ready_with_ts');
+  (session.expected.state_after as Record<string, unknown>).key = '00';
+  const flow = pick('secure_session_flow_two_nodes');
+  const steps = (flow.expected as { steps: Record<string, unknown>[] }).steps;
+  steps[3]!.out = '80010000002a01018bcfe56be800874d';
+  const report = runFile('handshake.json', { cases: [ping, session, flow] }, 'ts', new Map());
+  expect(report.failed.map((r) => r.id)).toEqual(['dispatch_ping', 'dispatch_secure_dict_ready_with_ts', 'secure_session_flow_two_nodes']);
+});
+
+it('fails a fusion step whose frame or decoded fact differs', () => {
+  const file = readVectorFile(join(DEFAULT_DIR, 'fusion.json'))!;
+  const seq = structuredClone(file.cases.find((c) => c.id === 'seq_single_temp_full_diff_heart')!);
+  const steps = (seq.expected as { steps: { frame: string; decoded: Record<string, unknown> }[] }).steps;
+  steps[1]!.decoded.s1_v = 1;
+  steps[2]!.frame = '00';
+  const report = runFile('fusion.json', { cases: [seq] }, 'ts', new Map());
+  expect(report.failed.map((r) => r.id)).toEqual(['seq_single_temp_full_diff_heart/1', 'seq_single_temp_full_diff_heart/2']);
+});
