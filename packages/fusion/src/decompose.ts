@@ -88,3 +88,61 @@ export function rebuild(sig: string, token: string, values: readonly string[]): 
   }
   return out;
 }
+
+/** A signature cut into what text must repeat to have it: the header and each segment. */
+export interface SigShape {
+  readonly head: string;
+  /** Sensor segments by tag (`{tag}>…:…`), other segments by their whole text. */
+  readonly segs: readonly { readonly tag: string; readonly sensor: boolean }[];
+}
+
+/** The shape of a signature built by `decompose`. */
+export function sigShape(sig: string): SigShape | null {
+  const at = sig.indexOf('.{TS}|');
+  if (at < 0) return null;
+  const rest = sig.slice(at + 6).split('|');
+  rest.pop(); // every segment is followed by '|'
+  return {
+    head: sig.slice(0, at),
+    segs: rest.map((s) => (s.endsWith('>\x01:\x01') ? { tag: s.slice(0, -4), sensor: true } : { tag: s, sensor: false })),
+  };
+}
+
+/**
+ * `decompose(text)` for text known to have `shape`'s signature: the values and token, without
+ * building the signature. `null` when the text does not have exactly that shape (the caller then
+ * decomposes it in full).
+ */
+export function matchShape(text: string, shape: SigShape): { values: string[]; token: string } | null {
+  const semi = text.indexOf(';');
+  const start = semi < 0 ? 0 : semi + 1;
+  const head = shape.head;
+  if (!text.startsWith(head, start)) return null;
+  const dot = start + head.length;
+  if (text.charCodeAt(dot) !== 46 /* . */) return null;
+  const bar = text.indexOf('|', dot + 1);
+  if (bar < 0) return null;
+  // The token runs from the header's last '.', so it may hold none.
+  const inner = text.indexOf('.', dot + 1);
+  if (inner >= 0 && inner < bar) return null;
+  const n = text.length;
+  const values: string[] = [];
+  let pos = bar + 1;
+  for (const seg of shape.segs) {
+    while (pos < n && text.charCodeAt(pos) === 124) pos++; // empty segments are skipped
+    if (pos >= n) return null;
+    let next = text.indexOf('|', pos);
+    if (next < 0) next = n;
+    const tag = seg.tag;
+    if (seg.sensor) {
+      const gt = pos + tag.length;
+      if (gt >= next || text.charCodeAt(gt) !== 62 /* > */ || !text.startsWith(tag, pos)) return null;
+      const colon = text.lastIndexOf(':', next - 1);
+      if (colon <= gt) return null;
+      values.push(text.slice(gt + 1, colon), text.slice(colon + 1, next));
+    } else if (next - pos !== tag.length || !text.startsWith(tag, pos)) return null;
+    pos = next + 1;
+  }
+  for (; pos < n; pos++) if (text.charCodeAt(pos) !== 124) return null;
+  return { values, token: text.slice(dot + 1, bar) };
+}

@@ -21,7 +21,7 @@ import {
   parseRouteId,
   tidText,
 } from '@opensynaptic/packet';
-import { decompose } from './decompose.js';
+import { decompose, matchShape, type SigShape, sigShape } from './decompose.js';
 import { type FactPlan, fastFact, planFor, rebuildWithPlan } from './fact-plan.js';
 import {
   DiffOverrunError,
@@ -159,31 +159,42 @@ export class OSVisualFusionEngine {
     } else throw new FusionInputError({ aid }, `expected body text as a string or Uint8Array, got ${typeof raw}`);
     if (strategy !== 'FULL' && strategy !== 'DIFF') throw new FusionInputError({ aid }, `unknown strategy ${String(strategy)}`);
 
-    const d = decompose(text);
-    if (typeof d === 'string') throw new FusionInputError({ aid }, DECOMPOSE_TEXT[d]);
-    let timestamp: number;
-    try {
-      timestamp = decodeTimestampToken(d.token);
-    } catch (e) {
-      throw new FusionInputError({ aid }, `the timestamp token ${JSON.stringify(d.token.slice(0, 16))} is not 8 base64url characters`, e);
-    }
-    const values = d.values;
-    const n = values.length;
-
     const now = this.#clock();
     const reg = this.registry.get(aid, now);
+    // Most frames repeat the last template: match its shape instead of rebuilding the signature.
     let t: FusionTemplate | null | undefined = reg.recent;
-    if (t === null || t.sig !== d.sig) {
-      t = reg.findSig(d.sig);
-      if (t !== undefined) reg.recent = t;
+    let m: { values: string[]; token: string } | null = null;
+    if (t !== null) {
+      let shape = t.shape as SigShape | null | undefined;
+      if (shape === undefined) shape = t.shape = sigShape(t.sig);
+      if (shape !== null) m = matchShape(text, shape);
     }
+    let sig: string | undefined;
+    if (m === null) {
+      const d = decompose(text);
+      if (typeof d === 'string') throw new FusionInputError({ aid }, DECOMPOSE_TEXT[d]);
+      m = d;
+      sig = d.sig;
+      if (t === null || t.sig !== sig) {
+        t = reg.findSig(sig);
+        if (t !== undefined) reg.recent = t;
+      }
+    }
+    let timestamp: number;
+    try {
+      timestamp = decodeTimestampToken(m.token);
+    } catch (e) {
+      throw new FusionInputError({ aid }, `the timestamp token ${JSON.stringify(m.token.slice(0, 16))} is not 8 base64url characters`, e);
+    }
+    const values = m.values;
+    const n = values.length;
     const key = this.security?.getTxKey(aid) ?? null;
 
     if (strategy === 'FULL' && t && sameValues(t.values, values)) {
       return this.#frame(CMD_FULL, t.tid, timestamp, bytes ?? this.#bytes(text, aid, t.tid), key);
     }
     if (!t) {
-      t = this.#newTemplate(reg, d.sig, now);
+      t = this.#newTemplate(reg, sig!, now);
       reg.recent = t;
     }
     const tid = t.tid;

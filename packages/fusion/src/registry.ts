@@ -23,8 +23,9 @@ export interface FusionTemplate {
    * `null` when none are known (a template read from a file without values).
    */
   values: string[] | null;
-  /** Engine-private cache derived from `sig` (decode plan); never persisted. */
+  /** Engine-private caches derived from `sig` (decode plan, sender shape); never persisted. */
   plan?: unknown;
+  shape?: unknown;
 }
 
 /** Registries with more templates than this keep a signature index; smaller ones scan. */

@@ -34,7 +34,7 @@ const bodyText = fc
     extras: fc.array(fc.constantFrom('&wx4g0ec1', '#ZXhhbXBsZS5jb20', '@aGk', '@!!', 'junk', '#@@'), { maxLength: 2 }),
   })
   .map(({ id, state, sensors, extras }) => {
-    const segs = sensors.filter((s) => !s.tag.includes('|') && !s.tag.includes('>')).map((s) => `${s.tag.replace(/:/g, '')}>${s.meta}:${s.val}`);
+    const segs = sensors.filter((s) => !s.tag.includes('|') && !s.tag.includes('>')).map((s) => `${s.tag}>${s.meta}:${s.val}`);
     return `42;${id}.${state}.${TOKEN}|${[...segs, ...extras].join('|')}|`;
   });
 
@@ -112,6 +112,38 @@ describe('fast DIFF/HEART decode', () => {
           const { __packet_meta__: _m, ...fact } = got;
           expect(fact).toEqual(want.fact);
         } else expect(got.error).toBeDefined();
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('sender: matching the last template\'s shape sends what decomposing the text sends', () => {
+    const mutate = fc.tuple(fc.nat(), fc.constantFrom('', '|', '||', '.', ':', '>', 'x', ';', 'T1>K.A:', '|Q>Z:1')).map(([at, ins]) => (t: string) => {
+      const i = at % (t.length + 1);
+      return t.slice(0, i) + ins + t.slice(i);
+    });
+    // Value changes keep the shape (the path under test); inserts mostly break it.
+    const revalue = fc.tuple(fc.nat(), b62).map(([k, v]) => (t: string) => {
+      let seen = 0;
+      return t.replace(/:([^|:]*)\|/g, (all) => (seen++ === k % 4 ? `:${v}|` : all));
+    });
+    const cut = fc.nat().map((at) => (t: string) => {
+      const i = at % Math.max(1, t.length);
+      return t.slice(0, i) + t.slice(i + 1);
+    });
+    fc.assert(
+      fc.property(bodyText, fc.array(fc.oneof(revalue, revalue, mutate, cut), { maxLength: 8 }), (text, edits) => {
+        const a = new OSVisualFusionEngine({ localId: 42, clock: () => T0 });
+        const b = new OSVisualFusionEngine({ localId: 42, clock: () => T0 });
+        let current = text;
+        for (const edit of [(t: string) => t, ...edits]) {
+          current = edit(current);
+          const reg = b.registry.find(42);
+          if (reg) reg.recent = null; // b always decomposes in full
+          const fa = run(a, current);
+          const fb = run(b, current);
+          expect(fa === null ? null : Array.from(fa)).toEqual(fb === null ? null : Array.from(fb));
+        }
       }),
       { numRuns: 3000 },
     );
