@@ -13,6 +13,7 @@ pub mod base62;
 pub mod cmd;
 pub mod crc;
 pub mod frame;
+pub mod fusion;
 pub mod security;
 
 pub use base62::Base62Error;

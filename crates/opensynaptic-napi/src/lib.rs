@@ -28,6 +28,8 @@ use opensynaptic_core::base62::{self, Base62Error, MAX_PRECISION};
 use opensynaptic_core::frame::{self, FrameError, FrameErrorKind, FrameHeader, MAX_TIMESTAMP};
 use opensynaptic_core::{crc, security};
 
+pub mod fusion;
+
 /// Number of `f64` slots per frame in the decode output arrays.
 const DECODE_FIELDS: usize = 11;
 

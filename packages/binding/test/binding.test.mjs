@@ -123,3 +123,119 @@ test('batch frame encode/decode', () => {
   assert.equal(out[11], 1);
   assert.throws(() => binding.decodeFrames(frames, offsets, new Float64Array(32)), /^Error: \[arg\] /);
 });
+
+// Fusion steady state: io control words (see crates/opensynaptic-napi/src/fusion.rs).
+const CTRL = 128;
+function fusionIo(size = 4096) {
+  const io = new Uint8Array(size);
+  return { io, w: new Uint32Array(io.buffer) };
+}
+function loadTemplate(id, tid, sig, values) {
+  const { io, w } = fusionIo();
+  w[0] = id;
+  w[1] = tid;
+  w[2] = sig.length;
+  w[3] = values === null ? 0xffffffff : values.length;
+  let at = 16 + 4 * (values?.length ?? 0);
+  io.set(ascii(sig), at);
+  at += sig.length;
+  (values ?? []).forEach((v, i) => {
+    w[4 + i] = v.length;
+    io.set(ascii(v), at);
+    at += v.length;
+  });
+  binding.fusionSenderLoad(io);
+}
+function send(id, aid, text, key = null) {
+  const { io, w } = fusionIo();
+  const t = ascii(text);
+  io.set(t, CTRL);
+  if (key) io.set(key, CTRL + t.length);
+  w[0] = id;
+  w[1] = aid;
+  w[2] = t.length;
+  w[3] = key ? key.length : 0;
+  const status = binding.fusionSend(io);
+  const changed = [];
+  for (let k = 0, p = w[11] >> 2; k < w[10]; k++, p += 3) changed.push([w[p], text.slice(w[p + 1], w[p + 2])]);
+  return { status, cmd: w[4], tid: w[5], frame: io.slice(w[6], w[6] + w[7]), changed, ts: w[12] * 2 ** 32 + w[13] };
+}
+
+test('fusion sender: DIFF, HEART and fallbacks against the loaded template', () => {
+  const id = binding.fusionSenderNew();
+  const a = 'D.U.AYvP5WgA|S1>OK.K:cmwc|S2>OK.Pa:1B3|';
+  const b = 'D.U.AYvP5WgB|S1>OK.K:cmxc|S2>OK.Pa:1B3|';
+  assert.equal(send(id, 42, a).status, 4); // nothing loaded
+  loadTemplate(id, 7, 'D.U.{TS}|S1>\x01:\x01|S2>\x01:\x01|', ['OK.K', 'cmwc', 'OK.Pa', '1B3']);
+  const d = send(id, 42, b);
+  assert.deepEqual([d.status, d.cmd, d.tid, d.ts, d.changed], [0, 170, 7, TS + 1, [[1, 'cmxc']]]);
+  assert.equal(toHex(d.frame), toHex(binding.encodeFrame(170, Uint32Array.of(42), 7, TS + 1, Uint8Array.of(2, 4, ...ascii('cmxc')))));
+  const h = send(id, 42, b);
+  assert.deepEqual([h.status, h.cmd, h.changed], [0, 127, []]);
+  const key = hex(KEY);
+  const s = send(id, 42, a, key);
+  assert.equal(toHex(s.frame), toHex(binding.encodeFrame(170, Uint32Array.of(42), 7, TS, Uint8Array.of(2, 4, ...ascii('cmwc')), key)));
+  assert.equal(send(id, 42, 'D.U.AYvP5WgA').status, 2); // does not decompose
+  assert.equal(send(id, 42, 'D.U.AYvP|S1>OK.K:1|S2>OK.Pa:1|').status, 3); // token
+  assert.equal(send(id, 42, 'D.U.AYvP5WgA|S9>OK.K:1|').status, 5); // other signature
+  assert.equal(send(id, 42, `D.U.AYvP5WgA|S1>OK.K:${'1'.repeat(256)}|S2>OK.Pa:1B3|`).status, 7); // FULL
+  binding.fusionSenderFree(id);
+  assert.throws(() => send(id, 42, a), /^Error: \[arg\] no fusion sender/);
+});
+
+test('fusion sender batch: frames back to back, stops at the first fallback', () => {
+  const id = binding.fusionSenderNew();
+  loadTemplate(id, 1, 'D.U.{TS}|S1>\x01:\x01|', ['OK.K', '1']);
+  const texts = ['D.U.AAAAAAAA|S1>OK.K:2|', 'D.U.AAAAAAAA|S1>OK.K:2|', 'D.U.AAAAAAAA|S1>OK.K:3|', 'D.U.AAAAAAAA|S7>OK.K:3|'];
+  const bodies = ascii(texts.join(''));
+  const offsets = Uint32Array.of(0, 23, 46, 69, 92);
+  const { io, w } = fusionIo();
+  w[0] = id;
+  w[1] = 5;
+  w[2] = 0;
+  w[3] = 0;
+  w[4] = 0;
+  const out = new Uint8Array(92 + 16 * 4);
+  const ends = new Uint32Array(5);
+  assert.equal(binding.fusionSendBatch(io, bodies, offsets, out, ends), 3);
+  assert.deepEqual([w[5], w[7], w[8], w[9]], [3, 5, 3, 1]);
+  assert.deepEqual([...ends.subarray(1, 4)], [19, 19 + 16, 19 + 16 + 19]);
+  assert.equal(w[6], 54);
+  const p = w[10] >> 2;
+  assert.deepEqual([w[p], w[p + 1], w[p + 2]], [1, 46 + 21, 46 + 22]);
+  assert.deepEqual([out[0], out[19], out[35]], [170, 127, 170]);
+  assert.throws(() => binding.fusionSendBatch(io, bodies, Uint32Array.of(0, 200), out, ends), /^Error: \[arg\] /);
+  binding.fusionSenderFree(id);
+});
+
+test('fusion receive: frame checks and DIFF body reading with typed statuses', () => {
+  const { io, w } = fusionIo();
+  const diff = (body) => binding.encodeFrame(170, Uint32Array.of(42), 1, TS, Uint8Array.from(body));
+  const read = (frame, count) => {
+    w[0] = 0;
+    w[1] = count;
+    const status = binding.fusionReceive(frame, io);
+    const changed = [];
+    for (let k = 0, p = w[18] >> 2; k < w[17]; k++, p += 3) changed.push([w[p], w[p + 1], w[p + 2]]);
+    return { status, aid: w[4], tid: w[5], ts: w[6] * 2 ** 32 + w[7], diff: [w[13], w[14], w[15], w[16]], changed };
+  };
+  const ok = read(diff([0x05, 1, 0x41, 2, 0x42, 0x43]), 3);
+  assert.deepEqual([ok.status, ok.aid, ok.tid, ok.ts], [0, 42, 1, TS]);
+  assert.deepEqual(ok.diff, [1, 0, 0, 0]);
+  assert.deepEqual(ok.changed, [[0, 2, 3], [2, 4, 6]]);
+  assert.deepEqual(read(diff([1]), 10).diff, [2, 2, 10, 1]);
+  assert.deepEqual(read(diff([3, 1, 0x41]), 2).diff, [3, 1, 3, 0]);
+  const over = read(diff([3, 1, 0x41, 5, 0x42]), 2);
+  assert.deepEqual(over.diff, [4, 1, 5, 1]);
+  assert.deepEqual(over.changed, [[0, 2, 3]]); // read before the fault
+  assert.equal(read(diff([1, 1, 0x41]), 0xffffffff).diff[0], 0); // not asked to read
+  const bad = diff([1, 1, 0x41]);
+  bad[bad.length - 1] ^= 1;
+  assert.equal(read(bad, 1).status, 3);
+  // Secure frame: key after the control words, plain body copied into io.
+  w[0] = 32;
+  w[1] = 0xffffffff;
+  io.set(hex(KEY), CTRL);
+  assert.equal(binding.fusionReceive(hex(SECURE_FRAME), io), 0);
+  assert.equal(Buffer.from(io.subarray(w[12], w[12] + w[9])).toString(), BODY);
+});

@@ -13,6 +13,8 @@ export {
   type PacketMeta,
 } from './engine.js';
 export * from './errors.js';
+export { backendMode, backends, type FusionOperation, nativeAvailable } from './native-binding.js';
+export type { FusionBatchError, FusionBatchResult } from './native-sender.js';
 export { DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, type RegistryStore } from './registry.js';
 export { DEFAULT_MAX_REGISTRIES, MemoryRegistryStore, type MemoryRegistryStoreOptions } from './memory-store.js';
 export { FileRegistryStore, type FileRegistryStoreOptions, registryFilePath } from './file-store.js';

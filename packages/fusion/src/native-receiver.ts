@@ -1,0 +1,132 @@
+/**
+ * Receiving through the native addon: one call checks the frame (length, CRC-16, key, CRC-8,
+ * command) and, for a DIFF frame, reads its body (mask and value lengths, with the same overrun
+ * checks as the TypeScript engine) for the value count the template is expected to have.
+ *
+ * The count comes from the last frame of the same AID and tid, so nothing is looked up before the
+ * frame has passed its checks; the engine uses the reading only when the template it then finds
+ * has that count, and reads the body itself otherwise. A frame that fails a check is decoded again
+ * by the engine's frame codec, which throws the exact typed error.
+ *
+ * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
+ */
+import { isSecureData } from '@opensynaptic/cmd';
+import { DecodedFrame, encodedLength, type KeyLookup } from '@opensynaptic/packet';
+import type { FusionBinding } from './native-binding.js';
+import { CTRL } from './native-sender.js';
+
+const NONE = 0xffffffff;
+const MIN_IO = 4096;
+const MAX_REMEMBERED = 65536;
+
+/** A DIFF body as the addon read it, for a template of `count` values. */
+export interface DiffReading {
+  count: number;
+  /** 1 read fine; 2 mask cut short; 3 mask marks a value past the end; 4 a value overruns. */
+  status: number;
+  a: number;
+  b: number;
+  c: number;
+  /** `index, start, end` (into the body) per changed value read (before the fault, on an error). */
+  changed: number[];
+}
+
+/** The `DiffOverrunError` detail for a failed reading (the same text the TypeScript engine writes). */
+export function diffErrorDetail(r: DiffReading): string {
+  switch (r.status) {
+    case 2:
+      return `the ${r.a}-byte mask for ${r.b} values is cut short (${r.c} bytes)`;
+    case 3:
+      return `the mask marks value ${r.a} but the body ends at byte ${r.b}`;
+    default:
+      return `value ${r.a} claims ${r.b} bytes but ${r.c} remain`;
+  }
+}
+
+function readU32(b: Uint8Array, p: number): number {
+  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+}
+
+export class NativeReceiver {
+  readonly #b: FusionBinding;
+  #io = new Uint8Array(MIN_IO);
+  #io32 = new Uint32Array(this.#io.buffer);
+  /** Value count of the last frame per `aid * 256 + tid`. */
+  readonly #counts = new Map<number, number>();
+  /** The reading of the last frame `decode` returned, until `take`n. */
+  #diff: DiffReading | null = null;
+
+  constructor(binding: FusionBinding) {
+    this.#b = binding;
+  }
+
+  /**
+   * The checked frame, or `null` when a check failed (decode it with the frame codec for the
+   * error). A DIFF frame's body reading waits for `take`.
+   */
+  decode(frame: Uint8Array, keys: KeyLookup): DecodedFrame | null {
+    this.#diff = null;
+    if (!(frame instanceof Uint8Array)) return null;
+    const len = frame.length;
+    let key: Uint8Array | null = null;
+    let count = NONE;
+    if (len >= 5 && len >= encodedLength(frame[1]!, 0)) {
+      const rc = frame[1]!;
+      const aid = rc === 0 ? 0 : readU32(frame, 4 * rc - 2);
+      if (isSecureData(frame[0]!)) {
+        key = keys.get(aid) ?? null;
+        if (key !== null && key.length === 0) key = null;
+      }
+      count = this.#counts.get(aid * 256 + frame[2 + 4 * rc]!) ?? NONE;
+    }
+    const keyLen = key === null ? 0 : key.length;
+    const need = CTRL + keyLen + 16 + len + 12 * (count === NONE ? 0 : count);
+    if (this.#io.length < need) {
+      this.#io = new Uint8Array(Math.max(need, 2 * this.#io.length));
+      this.#io32 = new Uint32Array(this.#io.buffer);
+    }
+    const io = this.#io;
+    const w = this.#io32;
+    w[0] = keyLen;
+    w[1] = count;
+    if (key !== null) io.set(key, CTRL);
+    if (this.#b.fusionReceive(frame, io) !== 0) return null;
+    const bodyLength = w[9]!;
+    const plainAt = w[12]!;
+    const f = new DecodedFrame(
+      frame,
+      w[2]!,
+      w[3]!,
+      w[4]!,
+      w[5]!,
+      w[6]! * 0x100000000 + w[7]!,
+      w[8]!,
+      bodyLength,
+      w[10]!,
+      w[11]!,
+      plainAt === 0 ? null : io.slice(plainAt, plainAt + bodyLength),
+    );
+    if (w[13]! !== 0) {
+      const n = w[17]! * 3;
+      const changed = new Array<number>(n);
+      const p = w[18]! >> 2;
+      for (let i = 0; i < n; i++) changed[i] = w[p + i]!;
+      this.#diff = { count, status: w[13]!, a: w[14]!, b: w[15]!, c: w[16]!, changed };
+    }
+    return f;
+  }
+
+  /**
+   * The reading of the DIFF frame just decoded if it was made for `count` values, else `null`
+   * (the engine reads the body itself). Remembers `count` for the template's next frame.
+   */
+  take(aid: number, tid: number, count: number): DiffReading | null {
+    const d = this.#diff;
+    this.#diff = null;
+    if (d !== null && d.count === count) return d;
+    const counts = this.#counts;
+    if (counts.size >= MAX_REMEMBERED) counts.clear();
+    counts.set(aid * 256 + tid, count);
+    return null;
+  }
+}

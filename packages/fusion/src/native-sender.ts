@@ -1,0 +1,414 @@
+/**
+ * The sender's steady state through the native addon: body text in, DIFF / HEART frame out.
+ *
+ * The TypeScript registry stays the source of truth. The addon holds a copy (the "mirror") of
+ * one template, the one the engine would pick first for the next body: its registry's `recent`
+ * template. A call decomposes the body natively and, when its signature and value count match the
+ * mirror, builds the frame and reports which values changed; this side then applies exactly those
+ * changes to the registry (same array, same strings, `changed()` as the TypeScript path calls it)
+ * and returns the frame. Anything else (a new signature, FULL, invalid text, a value too long for
+ * DIFF...) comes back untouched and the engine runs its TypeScript path, after which the mirror is
+ * reloaded from the registry.
+ *
+ * The mirror is checked after every native frame, before anything is committed: the registry
+ * object, its `recent` template, that template's values array and each value (against a snapshot
+ * of what was loaded) must be what the mirror was loaded from, and the session key what the frame
+ * was encrypted with. Anything else (the registry left the cache and came back, another engine
+ * sharing the cache changed it, the key rotated) reloads the mirror and redoes the frame, so the
+ * frame and the registry are always what the TypeScript path would have produced.
+ *
+ * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
+ */
+import type { FusionError } from './errors.js';
+import type { FusionBinding } from './native-binding.js';
+import { type DeviceRegistry, type FusionTemplate, ownString } from './registry.js';
+import type { RegistryCache } from './registry-cache.js';
+
+/** Bytes of control words at the start of `io`. */
+export const CTRL = 128;
+const NONE = 0xffffffff;
+const MIN_IO = 4096;
+// Fallback codes of the addon where the mirror did not fit: reload it after the TypeScript path.
+const NO_TEMPLATE = 4;
+const VALUE_COUNT = 6;
+// After this many fallbacks in a row (bodies that alternate shapes...), skip the addon for a while.
+const MAX_MISSES = 8;
+const SKIP_AFTER_MISSES = 64;
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** What the sender needs from its engine. */
+export interface SenderHost {
+  readonly registry: RegistryCache;
+  clock(): number;
+  localId(): number;
+  /** The key to encrypt with (`security.getTxKey`), or `null`. */
+  txKey(aid: number): Uint8Array | null;
+}
+
+/** One body of a batch that could not become a frame. */
+export interface FusionBatchError {
+  /** Index of the body in the batch. */
+  index: number;
+  error: FusionError;
+}
+
+/** What `runEngineBatch` returns. */
+export interface FusionBatchResult {
+  /** The frames back to back; frame i is `frames.subarray(offsets[i], offsets[i + 1])`. */
+  frames: Uint8Array;
+  /** `count + 1` boundaries into `frames`; a body that failed has an empty range. */
+  offsets: Uint32Array;
+  /** Bodies that failed, in order (each with its typed `FusionError`); empty when none did. */
+  errors: FusionBatchError[];
+}
+
+/**
+ * The TypeScript `runEngineBatch`: `run` (the engine's `runEngine`) on each body, the frames
+ * written back to back. Typed `FusionError`s are collected per body; other errors are thrown.
+ */
+export function runBatchTs(
+  bodies: Uint8Array,
+  offsets: Uint32Array,
+  count: number,
+  run: (raw: Uint8Array) => Uint8Array,
+  isFusionError: (e: unknown) => e is FusionError,
+): FusionBatchResult {
+  // A frame is at most its body plus 16 bytes (FULL: the whole body; DIFF: less than the body).
+  const out = new Uint8Array(count === 0 ? 0 : offsets[count]! - offsets[0]! + 16 * count);
+  const ends = new Uint32Array(count + 1);
+  const errors: FusionBatchError[] = [];
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    try {
+      const f = run(bodies.subarray(offsets[i]!, offsets[i + 1]!));
+      out.set(f, pos);
+      pos += f.length;
+    } catch (e) {
+      if (!isFusionError(e)) throw e;
+      errors.push({ index: i, error: e });
+    }
+    ends[i + 1] = pos;
+  }
+  return { frames: out.subarray(0, pos), offsets: ends, errors };
+}
+
+const senders = new FinalizationRegistry<{ binding: FusionBinding; id: number }>(({ binding, id }) => binding.fusionSenderFree(id));
+
+function usableKey(key: Uint8Array | null | undefined): Uint8Array | null {
+  return key && key.length > 0 ? key : null;
+}
+
+/** Text of valid UTF-8 bytes (the addon checked them). */
+function utf8Text(b: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n <= 64) {
+    let s = '';
+    for (let i = start; i < end; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) return strictDecoder.decode(b.subarray(start, end));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return strictDecoder.decode(b.subarray(start, end));
+}
+
+export class NativeSender {
+  readonly #b: FusionBinding;
+  readonly #host: SenderHost;
+  readonly #id: number;
+  #io: Uint8Array = new Uint8Array(0);
+  #io32: Uint32Array = new Uint32Array(0);
+  #ioText: Uint8Array = new Uint8Array(0);
+  // Template loads go through their own buffer: `io` still holds the body when a frame is redone.
+  #loadIo = new Uint8Array(1024);
+  // The mirror: what the addon's template copy was loaded from.
+  #reg: DeviceRegistry | null = null;
+  #t: FusionTemplate | null = null;
+  #arr: string[] | null = null;
+  #snap: string[] = [];
+  // Key bytes the addon encrypts with (copied into io for each call).
+  #key: Uint8Array | null = null;
+  #lastCode = 0;
+  #misses = 0;
+  #skip = 0;
+
+  constructor(binding: FusionBinding, host: SenderHost) {
+    this.#b = binding;
+    this.#host = host;
+    this.#id = binding.fusionSenderNew();
+    senders.register(this, { binding, id: this.#id });
+    this.#grow(MIN_IO);
+  }
+
+  #grow(bytes: number): void {
+    let size = Math.max(MIN_IO, this.#io.length);
+    while (size < bytes) size *= 2;
+    this.#io = new Uint8Array(size);
+    this.#io32 = new Uint32Array(this.#io.buffer);
+    this.#ioText = this.#io.subarray(CTRL);
+  }
+
+  /**
+   * The DIFF or HEART frame of `raw` (strategy DIFF), with the registry updated as the
+   * TypeScript path would; `undefined` when the body is not steady state for the mirrored
+   * template (nothing changed: run the TypeScript path, then call `afterFallback`).
+   */
+  send(raw: string | Uint8Array): Uint8Array | undefined {
+    if (this.#skip > 0) {
+      // Not even tried: no reload after the TypeScript path (the next attempt checks the copy anyway).
+      this.#skip--;
+      this.#lastCode = 0;
+      return undefined;
+    }
+    const aid = this.#host.localId();
+    const keyRoom = this.#key === null ? 0 : this.#key.length;
+    let len: number;
+    let text: string | null = null;
+    if (typeof raw === 'string') {
+      // UTF-8 takes at most 3 bytes per UTF-16 unit; the rest is the frame and the changed list.
+      const need = CTRL + keyRoom + 64 + 48 * raw.length;
+      if (this.#io.length < need) this.#grow(need);
+      len = encoder.encodeInto(raw, this.#ioText).written;
+      if (len === raw.length) text = raw;
+      // TextEncoder writes U+FFFD for a lone surrogate, where the TypeScript path raises.
+      else if (LONE_SURROGATE.test(raw)) return this.#miss(0);
+    } else if (raw instanceof Uint8Array) {
+      const need = CTRL + keyRoom + 64 + 16 * raw.length;
+      if (this.#io.length < need) this.#grow(need);
+      this.#io.set(raw, CTRL);
+      len = raw.length;
+    } else return this.#miss(0);
+
+    let code = this.#call(aid, len);
+    if (code !== 0) return this.#miss(code);
+    // What the TypeScript path reads, in its order: clock, registry, key.
+    const host = this.#host;
+    const now = host.clock();
+    const reg = host.registry.get(aid, now);
+    const key = usableKey(host.txKey(aid));
+    if (!this.#valid(reg) || !this.#sameKey(key, len)) {
+      // The addon worked from a stale copy (and updated it): reload from the registry, redo.
+      this.#key = key;
+      this.#load(reg);
+      code = this.#call(aid, len);
+      if (code !== 0) return this.#miss(code);
+    }
+    this.#misses = 0;
+    const io = this.#io;
+    const io32 = this.#io32;
+    const off = io32[6]!;
+    const frame = io.slice(off, off + io32[7]!);
+    const changed = io32[10]!;
+    if (changed > 0) {
+      const arr = this.#arr!;
+      const snap = this.#snap;
+      let p = io32[11]! >> 2;
+      for (let k = 0; k < changed; k++, p += 3) {
+        const i = io32[p]!;
+        const v = text !== null ? text.slice(io32[p + 1]!, io32[p + 2]!) : utf8Text(io, CTRL + io32[p + 1]!, CTRL + io32[p + 2]!);
+        const own = v.length < 13 ? v : ownString(v);
+        arr[i] = own;
+        snap[i] = own;
+      }
+      host.registry.changed(reg, now);
+    }
+    return frame;
+  }
+
+  /** Call after the TypeScript path handled a body `send` left to it (and succeeded). */
+  afterFallback(): void {
+    const code = this.#lastCode;
+    if (code < NO_TEMPLATE || code > VALUE_COUNT) return;
+    // The TypeScript path got the registry into the cache: this reads it without side effects.
+    const reg = this.#host.registry.peek(this.#host.localId());
+    if (reg !== null) this.#load(reg);
+  }
+
+  /**
+   * Frames for `bodies[offsets[i]..offsets[i + 1]]`, as `runEngine(body, 'DIFF')` one after
+   * another would make them: steady-state runs in one native call each, any other body through
+   * `fallback` (the engine's TypeScript path). Typed `FusionError`s are collected per body; other
+   * errors (a store that cannot save) are thrown.
+   *
+   * The registry is read and the clock once per native run (not per frame), and `changed()` is
+   * called once per run with the final values.
+   */
+  runBatch(
+    bodies: Uint8Array,
+    offsets: Uint32Array,
+    count: number,
+    fallback: (raw: Uint8Array) => Uint8Array,
+    isFusionError: (e: unknown) => e is FusionError,
+  ): FusionBatchResult {
+    const host = this.#host;
+    const aid = host.localId();
+    const out = new Uint8Array(count === 0 ? 0 : offsets[count]! - offsets[0]! + 16 * count);
+    const ends = new Uint32Array(count + 1);
+    const errors: FusionBatchError[] = [];
+    let pos = 0;
+    let i = 0;
+    let stalls = 0;
+    // Per-frame TypeScript sends since the last batch changed the values in place: reload before
+    // the run rather than redo it (this reads nothing with side effects; the run is checked after).
+    const reg = this.#reg;
+    if (reg !== null && !this.#valid(reg)) this.#load(reg);
+    while (i < count) {
+      let frames = 0;
+      let code = 0;
+      if (stalls < MAX_MISSES) {
+        let next = this.#batchCall(aid, bodies, offsets, i, pos, out, ends);
+        frames = this.#io32[8]!;
+        if (frames > 0) {
+          const now = host.clock();
+          const reg = host.registry.get(aid, now);
+          const key = usableKey(host.txKey(aid));
+          if (!this.#valid(reg) || !this.#sameKey(key, 0)) {
+            this.#key = key;
+            this.#load(reg);
+            next = this.#batchCall(aid, bodies, offsets, i, pos, out, ends);
+            frames = this.#io32[8]!;
+          }
+          if (frames > 0) this.#commitRun(bodies, reg, now);
+        }
+        code = this.#io32[7]!;
+        pos = this.#io32[6]!;
+        i = next;
+        stalls = frames > 0 ? 0 : stalls + 1;
+        if (i >= count) break;
+      }
+      // Body i through the TypeScript path (reloading the mirror after it unless the addon is skipped).
+      this.#lastCode = stalls < MAX_MISSES ? code : 0;
+      try {
+        const f = fallback(bodies.subarray(offsets[i]!, offsets[i + 1]!));
+        out.set(f, pos);
+        pos += f.length;
+        this.afterFallback();
+      } catch (e) {
+        if (!isFusionError(e)) throw e;
+        errors.push({ index: i, error: e });
+      }
+      ends[++i] = pos;
+    }
+    return { frames: out.subarray(0, pos), offsets: ends, errors };
+  }
+
+  #batchCall(aid: number, bodies: Uint8Array, offsets: Uint32Array, start: number, pos: number, out: Uint8Array, ends: Uint32Array): number {
+    const key = this.#key;
+    const keyLen = key === null ? 0 : key.length;
+    const need = CTRL + keyLen + 64 + 12 * (this.#arr === null ? 0 : this.#arr.length);
+    if (this.#io.length < need) this.#grow(need);
+    const io32 = this.#io32;
+    io32[0] = this.#id;
+    io32[1] = aid;
+    io32[2] = keyLen;
+    io32[3] = start;
+    io32[4] = pos;
+    if (key !== null) this.#io.set(key, CTRL);
+    this.#b.fusionSendBatch(this.#io, bodies, offsets, out, ends);
+    return io32[5]!;
+  }
+
+  /** Applies the final value of each value a native batch run changed. */
+  #commitRun(bodies: Uint8Array, reg: DeviceRegistry, now: number): void {
+    const io32 = this.#io32;
+    const touched = io32[9]!;
+    if (touched === 0) return; // HEART only
+    const arr = this.#arr!;
+    const snap = this.#snap;
+    let p = io32[10]! >> 2;
+    for (let k = 0; k < touched; k++, p += 3) {
+      const v = utf8Text(bodies, io32[p + 1]!, io32[p + 2]!);
+      const own = v.length < 13 ? v : ownString(v);
+      arr[io32[p]!] = own;
+      snap[io32[p]!] = own;
+    }
+    this.#host.registry.changed(reg, now);
+  }
+
+  #call(aid: number, len: number): number {
+    const key = this.#key;
+    const io32 = this.#io32;
+    io32[0] = this.#id;
+    io32[1] = aid;
+    io32[2] = len;
+    io32[3] = key === null ? 0 : key.length;
+    if (key !== null) this.#io.set(key, CTRL + len);
+    return this.#b.fusionSend(this.#io);
+  }
+
+  #miss(code: number): undefined {
+    this.#lastCode = code;
+    if (code >= NO_TEMPLATE && code <= VALUE_COUNT && ++this.#misses >= MAX_MISSES) {
+      this.#misses = 0;
+      this.#skip = SKIP_AFTER_MISSES;
+    }
+    return undefined;
+  }
+
+  /** Whether the addon's copy is still exactly the template the TypeScript path would use. */
+  #valid(reg: DeviceRegistry): boolean {
+    const t = this.#t;
+    if (reg !== this.#reg || t === null || reg.recent !== t) return false;
+    const arr = t.values;
+    if (arr === null || arr !== this.#arr) return false;
+    const snap = this.#snap;
+    if (arr.length !== snap.length) return false;
+    for (let i = 0; i < arr.length; i++) if (arr[i] !== snap[i]) return false;
+    return true;
+  }
+
+  /** Whether `key` holds the bytes the last call encrypted with (at `CTRL + at` in io). */
+  #sameKey(key: Uint8Array | null, at: number): boolean {
+    const used = this.#key;
+    if (key === null || used === null) return key === used;
+    if (key.length !== used.length) return false;
+    const io = this.#io;
+    const base = CTRL + at;
+    for (let i = 0; i < key.length; i++) if (key[i] !== io[base + i]) return false;
+    return true;
+  }
+
+  /** Loads `reg.recent` into the addon (or unloads it when there is nothing to mirror). */
+  #load(reg: DeviceRegistry): void {
+    this.#reg = reg;
+    const t = reg.recent;
+    const values = t?.values ?? null;
+    let chars = 0;
+    if (t !== null && values !== null) {
+      chars = t.sig.length;
+      for (const v of values) chars += v.length;
+    }
+    const need = 16 + 4 * (values?.length ?? 0) + 3 * chars;
+    if (this.#loadIo.length < need) this.#loadIo = new Uint8Array(Math.max(need, 2 * this.#loadIo.length));
+    const io = this.#loadIo;
+    const words = new Uint32Array(io.buffer, 0, 4 + (values?.length ?? 0));
+    words[0] = this.#id;
+    if (t === null || values === null || LONE_SURROGATE.test(t.sig) || values.some((v) => LONE_SURROGATE.test(v))) {
+      this.#t = null;
+      this.#arr = null;
+      this.#snap = [];
+      words[1] = NONE;
+      this.#b.fusionSenderLoad(io);
+      return;
+    }
+    words[1] = t.tid;
+    words[3] = values.length;
+    let at = 16 + 4 * values.length;
+    const sig = encoder.encodeInto(t.sig, io.subarray(at)).written;
+    words[2] = sig;
+    at += sig;
+    for (let i = 0; i < values.length; i++) {
+      const w = encoder.encodeInto(values[i]!, io.subarray(at)).written;
+      words[4 + i] = w;
+      at += w;
+    }
+    this.#b.fusionSenderLoad(io);
+    this.#t = t;
+    this.#arr = values;
+    this.#snap = values.slice();
+  }
+}
