@@ -104,7 +104,6 @@ export interface FusionParseResult {
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const ZERO_TOKEN = 'AAAAAAAA';
 
 export class OSVisualFusionEngine {
   /** The registry cache: per-AID templates and values. */
@@ -274,24 +273,14 @@ export class OSVisualFusionEngine {
     const n = values.length;
     const key = this.security?.getTxKey(aid) ?? null;
 
-    if (strategy === 'FULL' && t && sameValues(t.values, values)) {
-      return this.#frame(CMD_FULL, t.tid, timestamp, bytes ?? this.#bytes(text, aid, t.tid), key);
-    }
-    if (!t) {
-      t = this.#newTemplate(reg, sig!, now);
-      reg.recent = t;
+    // FULL: asked for, or the receiver cannot have this template with these many values. A new
+    // template goes out FULL even when it has no values (the reference would send HEART there,
+    // for a template its receiver never learned).
+    if (strategy === 'FULL' || !t || t.values === null || t.values.length !== n) {
+      return this.#full(reg, t ?? null, sig, values, timestamp, bytes ?? this.#bytes(text, aid, t?.tid), key, now);
     }
     const tid = t.tid;
     const old = t.values;
-    // A new template (no values yet) goes out FULL even when it has no values: the reference
-    // would send HEART there, for a template its receiver never learned.
-    if (strategy === 'FULL' || old === null || old.length !== n) {
-      if (!sameValues(old, values)) {
-        t.values = ownValues(values);
-        this.registry.changed(reg, now);
-      }
-      return this.#frame(CMD_FULL, tid, timestamp, bytes ?? this.#bytes(text, aid, tid), key);
-    }
 
     // DIFF or HEART: mask of changed values, then [len][bytes] for each.
     const maskLen = (n + 7) >> 3;
@@ -319,11 +308,7 @@ export class OSVisualFusionEngine {
         const vb = asciiOrUtf8(v);
         if (vb === undefined) throw new FusionUtf8Error({ aid, tid }, `value ${i}`);
         // A value too long for the length byte goes out as FULL (the reference raises here).
-        if (vb.length > 255) {
-          t.values = ownValues(values);
-          this.registry.changed(reg, now);
-          return this.#frame(CMD_FULL, tid, timestamp, bytes ?? this.#bytes(text, aid, tid), key);
-        }
+        if (vb.length > 255) return this.#full(reg, t, sig, values, timestamp, bytes ?? this.#bytes(text, aid, tid), key, now);
         encoded[i] = vb;
         size += 1 + vb.length;
       }
@@ -350,7 +335,32 @@ export class OSVisualFusionEngine {
     return this.#frame(CMD_DIFF, tid, timestamp, body, key);
   }
 
-  #newTemplate(reg: DeviceRegistry, sig: string, now: number): FusionTemplate {
+  /**
+   * Sends `body` whole (cmd 63) under `t`, or a new template for `sig`, and records `values`.
+   * The caller has built `body` already, so a refused body changes nothing.
+   */
+  #full(
+    reg: DeviceRegistry,
+    t: FusionTemplate | null,
+    sig: string | undefined,
+    values: string[],
+    timestamp: number,
+    body: Uint8Array,
+    key: Uint8Array | null,
+    now: number,
+  ): Uint8Array {
+    if (t === null) {
+      t = this.#newTemplate(reg, sig!);
+      reg.recent = t;
+    }
+    if (!sameValues(t.values, values)) {
+      t.values = ownValues(values);
+      this.registry.changed(reg, now);
+    }
+    return this.#frame(CMD_FULL, t.tid, timestamp, body, key);
+  }
+
+  #newTemplate(reg: DeviceRegistry, sig: string): FusionTemplate {
     const tpl = reg.templates;
     let tid: number;
     if (tpl.size < MAX_TEMPLATE_ID) {
@@ -363,16 +373,15 @@ export class OSVisualFusionEngine {
       for (const k of tpl.keys()) if (k < tid) tid = k;
       reg.remove(tid);
     }
-    const t = reg.put(tid, sig, null);
-    this.registry.changed(reg, now);
-    return t;
+    // Saved with its values by the caller.
+    return reg.put(tid, sig, null);
   }
 
   #frame(cmd: number, tid: number, timestamp: number, body: Uint8Array, key: Uint8Array | null): Uint8Array {
     return this.#codec.encodeFrame({ cmd, routes: this.#localId, tid, timestamp, body, key });
   }
 
-  #bytes(text: string, aid: number, tid: number): Uint8Array {
+  #bytes(text: string, aid: number, tid: number | undefined): Uint8Array {
     const b = asciiOrUtf8(text);
     if (b === undefined) throw new FusionUtf8Error({ aid, tid }, 'the body text (it holds a lone surrogate)');
     return b;
@@ -513,7 +522,7 @@ export class OSVisualFusionEngine {
       (fast as FusionFact).__packet_meta__ = meta;
       return fast as FusionFact;
     }
-    const token = tRaw ? encodeTimestampToken(tRaw) : ZERO_TOKEN;
+    const token = encodeTimestampToken(tRaw);
     return this.#fact(rebuildWithPlan(plan, token, values), { aid, tid, cmd }, meta);
   }
 

@@ -94,6 +94,9 @@ describe('sending', () => {
     }
     expect(tx.hasTemplate()).toBe(false);
     expect(() => tx.runEngine(new Uint8Array([0x4e, 0xff, 0x2e]))).toThrow(FusionUtf8Error);
+    // A lone surrogate outside the values only shows when the whole body is encoded for FULL.
+    expect(() => tx.runEngine('42;N\ud800.1.AYvP5WgA|T1>K.A:1|')).toThrow(FusionUtf8Error);
+    expect(tx.hasTemplate()).toBe(false);
     expect(() => tx.runEngine(body([1]), 'BOTH' as 'FULL')).toThrow(FusionInputError);
   });
 
