@@ -6,7 +6,7 @@
  * (127) an empty body when nothing changed. Receiver: FULL frames teach it the template; DIFF and
  * HEART frames are rebuilt from it and decoded to the same fact the sender compressed.
  */
-import { type BodyFact, BodyTextError, decompressBody, utf8DecodeLossy } from '@opensynaptic/packet/body';
+import { type BodyFact, BodyTextError, decompressBody, utf8DecodeLossy, utf8Encode } from '@opensynaptic/packet/body';
 import type { BackendName } from '@opensynaptic/internal';
 import {
   DECODED_FIELDS,
@@ -23,8 +23,8 @@ import {
   parseRouteId,
   tidText,
 } from '@opensynaptic/packet';
-import { decompose, matchShape, type SigShape, sigShape } from './decompose.js';
-import { type FactPlan, fastFact, planFor, rebuildWithPlan } from './fact-plan.js';
+import { decompose, matchShape, rebuild, type SigShape, sigShape } from './decompose.js';
+import { type FactPlan, fastFact, planFor } from './fact-plan.js';
 import {
   DiffOverrunError,
   FusionBodyError,
@@ -38,6 +38,7 @@ import {
 export type { PacketMeta };
 import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, ownString, ownValues } from './registry.js';
 import { RegistryCache, type RegistryCacheOptions } from './registry-cache.js';
+import { decodeUtf8 } from './utf8.js';
 import { type FusionBinding, type FusionOperation, fusionBackend } from './native-binding.js';
 import { type DiffReading, diffErrorDetail, NativeReceiver } from './native-receiver.js';
 import { type FusionBatchResult, NativeSender, runBatchTs } from './native-sender.js';
@@ -102,8 +103,6 @@ export interface FusionParseResult {
   [field: string]: unknown;
 }
 
-const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class OSVisualFusionEngine {
   /** The registry cache: per-AID templates and values. */
@@ -511,19 +510,19 @@ export class OSVisualFusionEngine {
       t.values = values;
       this.registry.changed(reg, now);
     }
-    let plan = t.plan as FactPlan | undefined;
+    let plan = t.plan as FactPlan | null | undefined;
     if (plan === undefined) {
       plan = planFor(t.sig, values.length, this.precision);
       t.plan = plan;
     }
     const tRaw = meta.timestamp_raw ?? 0;
-    const fast = fastFact(plan, tRaw, values, this.precision);
+    const fast = plan === null ? null : fastFact(plan, tRaw, values, this.precision);
     if (fast !== null) {
       (fast as FusionFact).__packet_meta__ = meta;
       return fast as FusionFact;
     }
-    const token = encodeTimestampToken(tRaw);
-    return this.#fact(rebuildWithPlan(plan, token, values), { aid, tid, cmd }, meta);
+    // The reference's way: rebuild the text, decode it (also gives the exact error).
+    return this.#fact(rebuild(t.sig, encodeTimestampToken(tRaw), values), { aid, tid, cmd }, meta);
   }
 
   /** The template's values after a DIFF body; checks the whole body before anything changes. */
@@ -572,19 +571,9 @@ export class OSVisualFusionEngine {
 
   #text(bytes: Uint8Array, ctx: { aid: number; tid?: number; cmd?: number }, where: string): string {
     if (this.invalidUtf8 === 'drop') return utf8DecodeLossy(bytes);
-    let ascii = true;
-    for (let i = 0; i < bytes.length; i++) {
-      if (bytes[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) return asciiText(bytes);
-    try {
-      return strictDecoder.decode(bytes);
-    } catch {
-      throw new FusionUtf8Error(ctx, where);
-    }
+    const s = decodeUtf8(bytes);
+    if (s === undefined) throw new FusionUtf8Error(ctx, where);
+    return s;
   }
 
   /** Writes every changed registry to the store now. */
@@ -620,22 +609,9 @@ function asciiOrUtf8(s: string): Uint8Array | undefined {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 0x80) return utf8(s);
+    if (c >= 0x80) return utf8Encode(s);
     out[i] = c;
   }
   return out;
 }
 
-function utf8(s: string): Uint8Array | undefined {
-  // Python refuses to encode lone surrogates; TextEncoder would write U+FFFD instead.
-  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s)) return undefined;
-  return encoder.encode(s);
-}
-
-function asciiText(b: Uint8Array): string {
-  const n = b.length;
-  if (n > 64) return strictDecoder.decode(b);
-  let s = '';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(b[i]!);
-  return s;
-}

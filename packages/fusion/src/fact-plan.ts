@@ -11,21 +11,13 @@
  * produces the exact error.
  */
 import { decode as b62Decode } from '@opensynaptic/base62';
-import { type BodyFact, decodeState, decodeUnit, decompressBody } from '@opensynaptic/packet/body';
-import { rebuild, TS_MARK, VALUE_MARK } from './decompose.js';
+import { type BodyFact, decodeState, decodeUnit, decompressBody, type SensorKeys, sensorKeys } from '@opensynaptic/packet/body';
+import { rebuild, VALUE_MARK } from './decompose.js';
 
-type Op = { kind: 'sensor'; n: number; keys: readonly [string, string, string, string]; tag: string } | { kind: 'static'; key: string; value: string };
+type Op = { kind: 'sensor'; n: number; keys: SensorKeys; tag: string } | { kind: 'static'; key: string; value: string };
 
+/** How to build a template's fact without text: static fields, and each value's decoded form. */
 export interface FactPlan {
-  /** Signature split at the value placeholders (text path). */
-  readonly parts: readonly string[];
-  /** True when some part holds the timestamp placeholder (always, for signatures we build). */
-  readonly tsInParts: readonly boolean[];
-  /** The fast path, or `null` when this template must go through text. */
-  readonly fast: FastPlan | null;
-}
-
-interface FastPlan {
   readonly id: string;
   readonly s: string;
   readonly ops: readonly Op[];
@@ -36,26 +28,11 @@ interface FastPlan {
   readonly value: number[];
 }
 
-const KEYS: (readonly [string, string, string, string])[] = [];
-function sensorKeys(n: number): readonly [string, string, string, string] {
-  let k = KEYS[n];
-  if (k === undefined) {
-    k = [`s${n}_id`, `s${n}_s`, `s${n}_u`, `s${n}_v`];
-    KEYS[n] = k;
-  }
-  return k;
-}
-
 const SENSOR_ID = /^s(\d+)_id$/;
 
-/** Builds the plan of a signature with `count` values. */
-export function planFor(sig: string, count: number, precision: number): FactPlan {
-  const parts = sig.split(VALUE_MARK);
-  const tsInParts = parts.map((p) => p.includes(TS_MARK));
-  return { parts, tsInParts, fast: fastPlan(sig, parts.length - 1, count, precision) };
-}
-
-function fastPlan(sig: string, marks: number, count: number, precision: number): FastPlan | null {
+/** The plan of a signature with `count` values, or `null` when the template must go through text. */
+export function planFor(sig: string, count: number, precision: number): FactPlan | null {
+  const marks = sig.split(VALUE_MARK).length - 1;
   if (count % 2 !== 0 || marks !== count) return null;
   const probeValues: string[] = [];
   for (let i = 0; i < count; i += 2) probeValues.push('Z', '0');
@@ -99,25 +76,12 @@ function fastPlan(sig: string, marks: number, count: number, precision: number):
   };
 }
 
-/** The text a DIFF/HEART frame stands for, from a plan (same result as `rebuild`). */
-export function rebuildWithPlan(plan: FactPlan, token: string, values: readonly string[]): string {
-  const { parts, tsInParts } = plan;
-  for (let i = 0; i < values.length; i++) if (values[i]!.includes(VALUE_MARK)) return rebuild(parts.join(VALUE_MARK), token, values);
-  let out = tsInParts[0] ? parts[0]!.split(TS_MARK).join(token) : parts[0]!;
-  for (let i = 1; i < parts.length; i++) {
-    const part = tsInParts[i] ? parts[i]!.split(TS_MARK).join(token) : parts[i]!;
-    out += (i - 1 < values.length ? values[i - 1]! : VALUE_MARK) + part;
-  }
-  return out;
-}
-
 /**
  * The fact for `values` through the fast path, or `null` when it does not apply (the caller then
  * rebuilds the text and decodes it, which yields the same fact or the exact error).
  */
-export function fastFact(plan: FactPlan, tRaw: number, values: readonly string[], precision: number): BodyFact | null {
-  const f = plan.fast;
-  if (f === null || values.length !== f.raw.length) return null;
+export function fastFact(f: FactPlan, tRaw: number, values: readonly string[], precision: number): BodyFact | null {
+  if (values.length !== f.raw.length) return null;
   const raw = f.raw;
   for (let i = 0; i < values.length; i += 2) {
     const meta = values[i]!;

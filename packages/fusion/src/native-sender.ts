@@ -23,6 +23,7 @@ import type { FusionError } from './errors.js';
 import type { FusionBinding } from './native-binding.js';
 import { type DeviceRegistry, type FusionTemplate, ownString } from './registry.js';
 import type { RegistryCache } from './registry-cache.js';
+import { decodeUtf8 } from './utf8.js';
 
 /** Bytes of control words at the start of `io`. */
 export const CTRL = 128;
@@ -37,7 +38,6 @@ const SKIP_AFTER_MISSES = 64;
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** What the sender needs from its engine. */
 export interface SenderHost {
@@ -103,17 +103,7 @@ function usableKey(key: Uint8Array | null | undefined): Uint8Array | null {
 
 /** Text of valid UTF-8 bytes (the addon checked them). */
 function utf8Text(b: Uint8Array, start: number, end: number): string {
-  const n = end - start;
-  if (n <= 64) {
-    let s = '';
-    for (let i = start; i < end; i++) {
-      const c = b[i]!;
-      if (c >= 0x80) return strictDecoder.decode(b.subarray(start, end));
-      s += String.fromCharCode(c);
-    }
-    return s;
-  }
-  return strictDecoder.decode(b.subarray(start, end));
+  return decodeUtf8(b.subarray(start, end))!;
 }
 
 export class NativeSender {

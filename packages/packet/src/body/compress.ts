@@ -83,15 +83,15 @@ export function compressFact(fact: FactInput, options?: CompressOptions): string
   if (options?.sensorId !== false) {
     for (let i = 1; ; i++) {
       const keys = sensorKeys(i);
-      const sidRaw = f[keys[0]!];
+      const sidRaw = f[keys[0]];
       if (sidRaw === undefined || sidRaw === null) break;
-      const sid = text(sidRaw, keys[0]!);
-      checkSensorId(sid, keys[0]!);
-      const ssRaw = f[keys[1]!];
-      const ss = ssRaw === undefined || ssRaw === null ? 'U' : text(ssRaw, keys[1]!);
-      const uRaw = f[keys[2]!];
-      const unit = uRaw === undefined || uRaw === null ? UNKNOWN_UNIT : encodeUnit(text(uRaw, keys[2]!), precision, keys[2]!);
-      out += `${sid}>${encodeState(ss, keys[1]!)}.${unit}:${encodeValue(f[keys[3]!], precision, keys[3]!)}|`;
+      const sid = text(sidRaw, keys[0]);
+      checkSensorId(sid, keys[0]);
+      const ssRaw = f[keys[1]];
+      const ss = ssRaw === undefined || ssRaw === null ? 'U' : text(ssRaw, keys[1]);
+      const uRaw = f[keys[2]];
+      const unit = uRaw === undefined || uRaw === null ? UNKNOWN_UNIT : encodeUnit(text(uRaw, keys[2]), precision, keys[2]);
+      out += `${sid}>${encodeState(ss, keys[1])}.${unit}:${encodeValue(f[keys[3]], precision, keys[3])}|`;
     }
   }
 

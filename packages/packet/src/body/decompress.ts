@@ -97,16 +97,16 @@ export function decompressBody(input: string | Uint8Array, options?: DecompressO
         const colon = gt < 0 || gt >= next ? -1 : text.lastIndexOf(':', next - 1);
         if (colon > gt) {
           const keys = sensorKeys(++n);
-          out[keys[0]!] = text.slice(pos, gt);
+          out[keys[0]] = text.slice(pos, gt);
           const dot = text.indexOf('.', gt + 1);
           if (dot < 0 || dot > colon) {
-            out[keys[1]!] = 'U';
-            out[keys[2]!] = decodeUnit(text.slice(gt + 1, colon), keys[2]!);
+            out[keys[1]] = 'U';
+            out[keys[2]] = decodeUnit(text.slice(gt + 1, colon), keys[2]);
           } else {
-            out[keys[1]!] = decodeState(text.slice(gt + 1, dot));
-            out[keys[2]!] = decodeUnit(text.slice(dot + 1, colon), keys[2]!);
+            out[keys[1]] = decodeState(text.slice(gt + 1, dot));
+            out[keys[2]] = decodeUnit(text.slice(dot + 1, colon), keys[2]);
           }
-          out[keys[3]!] = decodeValue(text.slice(colon + 1, next), precision, keys[3]!);
+          out[keys[3]] = decodeValue(text.slice(colon + 1, next), precision, keys[3]);
         }
       }
     }

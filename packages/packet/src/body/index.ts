@@ -8,8 +8,8 @@
 export { type CompressOptions, compressFact, type FactInput, type FactText } from './compress.js';
 export { type BodyFact, type DecompressOptions, decompressBody } from './decompress.js';
 export { type BodyErrorCode, BodyTextError } from './errors.js';
-export { DEFAULT_BODY_PRECISION } from './keys.js';
+export { DEFAULT_BODY_PRECISION, type SensorKeys, sensorKeys } from './keys.js';
 export { formatG, pyFloatRepr, pyParseFloat } from './python-text.js';
-export { utf8DecodeLossy } from './text-bytes.js';
+export { utf8DecodeLossy, utf8DecodeStrict, utf8Encode } from './text-bytes.js';
 export { STATE_SYMBOLS, SYMBOL_GROUPS, type SymbolGroup } from './symbols.js';
 export { decodeState, decodeUnit, encodeState, encodeUnit, STATE_CODES, STATE_NAMES, UNIT_CODES, UNIT_NAMES, UNKNOWN_UNIT } from './units.js';
