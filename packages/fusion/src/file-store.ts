@@ -24,6 +24,7 @@
  * bytes; a template whose values are unknown has no `last_vals_bin`.
  */
 import { nodeBuiltin } from '@opensynaptic/internal';
+import { base64Encode } from '@opensynaptic/packet/body';
 import { DeviceRegistry, MAX_TEMPLATE_ID, type RegistryStore } from './registry.js';
 import { checkAid, RegistryStoreError } from './store-errors.js';
 
@@ -153,26 +154,10 @@ function parseTidKey(key: string): number | undefined {
 // Base64 (standard alphabet, padded). Own code rather than Buffer/atob: the codec must run in
 // browsers too, and decoding must accept exactly what the reference's decoder accepts.
 
+/** The reader's alphabet: standard base64 (what the reference writes with `b64encode`). */
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const B64_VALUE = new Int8Array(128).fill(-1);
 for (let k = 0; k < 64; k++) B64_VALUE[B64.charCodeAt(k)] = k;
-
-/** Standard, padded base64 of `bytes`. */
-export function base64Encode(bytes: Uint8Array): string {
-  let s = '';
-  const n = bytes.length;
-  let k = 0;
-  for (; k + 2 < n; k += 3) {
-    const v = (bytes[k]! << 16) | (bytes[k + 1]! << 8) | bytes[k + 2]!;
-    s += B64[v >> 18]! + B64[(v >> 12) & 63]! + B64[(v >> 6) & 63]! + B64[v & 63]!;
-  }
-  if (k < n) {
-    const b1 = k + 1 < n ? bytes[k + 1]! : 0;
-    const v = (bytes[k]! << 16) | (b1 << 8);
-    s += `${B64[v >> 18]}${B64[(v >> 12) & 63]}${k + 1 < n ? B64[(v >> 6) & 63] : '='}=`;
-  }
-  return s;
-}
 
 /**
  * Decodes base64 the lenient way the reference's decoder does: characters outside the alphabet

@@ -2,13 +2,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { referencePython } from '@opensynaptic/config/reference';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
+import { base64Encode } from '@opensynaptic/packet/body';
 import {
   base64Decode,
-  base64Encode,
   decodeRegistryFile,
   encodeRegistryFile,
   FileRegistryStore,
@@ -474,11 +474,16 @@ function compileForChild(outDir: string): void {
     const js = ts.transpileModule(readFileSync(src, 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     }).outputText;
-    const out = js.replace(/from ['"](\.\/([\w-]+)\.js|@opensynaptic\/internal)['"]/g, (_match: string, _spec: string, local: string | undefined) => {
-      const dep = local ?? 'internal';
-      queue.push(dep);
-      return `from './${dep}.mjs'`;
-    });
+    const out = js
+      .replace(/from ['"](\.\/([\w-]+)\.js|@opensynaptic\/internal)['"]/g, (_match: string, _spec: string, local: string | undefined) => {
+        const dep = local ?? 'internal';
+        queue.push(dep);
+        return `from './${dep}.mjs'`;
+      })
+      // Published workspace packages: their built entry (tests run after the build).
+      .replace(/from ['"]@opensynaptic\/(\w+)\/(\w+)['"]/g, (_match: string, pkg: string, entry: string) => {
+        return `from '${pathToFileURL(join(repoRoot, 'packages', pkg, 'dist', `${entry}.js`)).href}'`;
+      });
     writeFileSync(join(outDir, `${name}.mjs`), out);
   }
 }

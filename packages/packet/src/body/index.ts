@@ -10,6 +10,6 @@ export { type BodyFact, type DecompressOptions, decompressBody } from './decompr
 export { type BodyErrorCode, BodyTextError } from './errors.js';
 export { DEFAULT_BODY_PRECISION, type SensorKeys, sensorKeys } from './keys.js';
 export { formatG, pyFloatRepr, pyParseFloat } from './python-text.js';
-export { utf8DecodeLossy, utf8DecodeStrict, utf8Encode } from './text-bytes.js';
+export { base64Encode, utf8DecodeLossy, utf8DecodeStrict, utf8Encode } from './text-bytes.js';
 export { STATE_SYMBOLS, SYMBOL_GROUPS, type SymbolGroup } from './symbols.js';
 export { decodeState, decodeUnit, encodeState, encodeUnit, STATE_CODES, STATE_NAMES, UNIT_CODES, UNIT_NAMES, UNKNOWN_UNIT } from './units.js';

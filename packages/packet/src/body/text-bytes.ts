@@ -87,19 +87,32 @@ export function utf8DecodeLossy(bytes: Uint8Array): string {
 
 /** base64url without padding. */
 export function base64UrlEncode(bytes: Uint8Array): string {
+  return encodeBase64(bytes, B64URL, false);
+}
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Standard base64 with `=` padding (RFC 4648 section 4), as Python's `base64.b64encode` writes it. */
+export function base64Encode(bytes: Uint8Array): string {
+  return encodeBase64(bytes, B64, true);
+}
+
+function encodeBase64(bytes: Uint8Array, alphabet: string, pad: boolean): string {
   let out = '';
   const n = bytes.length;
   let i = 0;
   for (; i + 2 < n; i += 3) {
     const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64URL[v >>> 18]! + B64URL[(v >>> 12) & 63]! + B64URL[(v >>> 6) & 63]! + B64URL[v & 63]!;
+    out += alphabet[v >>> 18]! + alphabet[(v >>> 12) & 63]! + alphabet[(v >>> 6) & 63]! + alphabet[v & 63]!;
   }
   if (n - i === 1) {
     const v = bytes[i]! << 16;
-    out += B64URL[v >>> 18]! + B64URL[(v >>> 12) & 63]!;
+    out += alphabet[v >>> 18]! + alphabet[(v >>> 12) & 63]!;
+    if (pad) out += '==';
   } else if (n - i === 2) {
     const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64URL[v >>> 18]! + B64URL[(v >>> 12) & 63]! + B64URL[(v >>> 6) & 63]!;
+    out += alphabet[v >>> 18]! + alphabet[(v >>> 12) & 63]! + alphabet[(v >>> 6) & 63]!;
+    if (pad) out += '=';
   }
   return out;
 }
