@@ -25,3 +25,10 @@ export declare function referencePython(options?: ReferencePythonOptions): Promi
  * Throws an Error carrying the stderr tail when the script fails or that line is not JSON.
  */
 export declare function runReferenceJson<T = unknown>(python: string, code: string, args?: readonly string[]): T;
+
+/**
+ * Prints the reference's figures beside ours: `measure(python)` returns the reference's median ns
+ * keyed by operation name (the `operation` of each row `compare` returned). When no reference
+ * Python can be had, or it fails, says why and leaves our figures alone.
+ */
+export declare function sideBySide(rows: readonly { operation: string; 'ts ns': string }[], measure: (python: string) => Record<string, number>): Promise<void>;

@@ -113,3 +113,36 @@ export function runReferenceJson(python, code, args = []) {
     throw new Error(`reference script's last output line is not JSON: ${JSON.stringify(last.slice(0, 200))}`);
   }
 }
+
+/**
+ * Prints the reference's figures beside ours: `measure(python)` returns the reference's median ns
+ * keyed by operation name (the `operation` of each row `compare` returned). When no reference
+ * Python can be had, or it fails, says why and leaves our figures alone.
+ */
+export async function sideBySide(rows, measure) {
+  const reference = await referencePython();
+  if (reference.python === null) {
+    console.log(`reference: ${reference.reason}; TypeScript figures only`);
+    return;
+  }
+  let ref;
+  try {
+    ref = measure(reference.python);
+  } catch (e) {
+    console.log(`reference could not run (${e instanceof Error ? e.message.split('\n')[0] : e}); TypeScript figures only`);
+    return;
+  }
+  console.log(`\nside by side with the reference (${REFERENCE_PACKAGE} ${REFERENCE_VERSION}, same workload, medians)`);
+  console.table(
+    rows.map((r) => {
+      const refNs = ref[r.operation];
+      const ours = Number(r['ts ns']);
+      return {
+        operation: r.operation,
+        'reference ns': refNs === undefined ? '-' : refNs.toFixed(0),
+        'ts ns': ours.toFixed(1),
+        'reference/ts': refNs === undefined ? '-' : (refNs / ours).toFixed(1),
+      };
+    }),
+  );
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { compare } from '@opensynaptic/config/bench';
-import { referencePython, runReferenceJson } from '@opensynaptic/config/reference';
+import { runReferenceJson, sideBySide } from '@opensynaptic/config/reference';
 import { compressFact } from '@opensynaptic/packet/body';
 import { OSVisualFusionEngine } from '../dist/index.js';
 
@@ -70,23 +70,12 @@ for (const n of [1, 8]) {
 const rows = await compare('@opensynaptic/fusion: ns per call', cases);
 if (sink === 0.5) console.log(sink);
 
-const ref = await referencePython();
-if (!ref.python) {
-  console.log(`reference: ${ref.reason}; TypeScript figures only`);
-} else {
-  try {
-    const script = readFileSync(new URL('./reference-fusion.py', import.meta.url), 'utf8');
-    const r = runReferenceJson(ref.python, script, [JSON.stringify(WORKLOAD), '--sensors', '1,8']);
-    console.log('\nside by side with the reference (opensynaptic 1.4.2, same workload, medians)');
-    console.table(
-      rows.map((row) => {
-        const [, op, n] = /^(.*) (\d) sensors?$/.exec(row.operation);
-        const refNs = r[n][op];
-        const ours = Number(row['ts ns']);
-        return { operation: row.operation, 'reference ns': refNs.toFixed(0), 'ts ns': ours.toFixed(1), 'reference/ts': (refNs / ours).toFixed(1) };
-      }),
-    );
-  } catch (e) {
-    console.log(`reference could not run (${e instanceof Error ? e.message.split('\n')[0] : e}); TypeScript figures only`);
-  }
-}
+// The same workload through the reference (opensynaptic 1.4.2, in a virtualenv made on first use).
+const script = readFileSync(new URL('./reference-fusion.py', import.meta.url), 'utf8');
+await sideBySide(rows, (python) => {
+  // The script reports {sensors: {operation: ns}}; our rows are "<operation> <n> sensor(s)".
+  const r = runReferenceJson(python, script, [JSON.stringify(WORKLOAD), '--sensors', '1,8']);
+  const flat = {};
+  for (const [n, ops] of Object.entries(r)) for (const [op, ns] of Object.entries(ops)) flat[`${op} ${n} sensor${n === '1' ? '' : 's'}`] = ns;
+  return flat;
+});

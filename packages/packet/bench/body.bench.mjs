@@ -1,5 +1,5 @@
 import { compare } from '@opensynaptic/config/bench';
-import { referencePython, runReferenceJson } from '@opensynaptic/config/reference';
+import { runReferenceJson, sideBySide } from '@opensynaptic/config/reference';
 import { compressFact, decompressBody } from '../dist/body.js';
 
 // Facts as the standardizer produces them: 1 sensor and 8 sensors.
@@ -24,11 +24,7 @@ const rows = await compare('@opensynaptic/packet body text: ns per call', [
 if (sink === 0.5) console.log(sink);
 
 // The same workload through the reference (opensynaptic 1.4.2, in a virtualenv made on first use).
-const reference = await referencePython();
-if (reference.python === null) {
-  console.log(`reference: ${reference.reason}; TypeScript figures only`);
-} else {
-  const script = `
+const script = `
 import json, logging, sys, timeit
 logging.disable(logging.CRITICAL)
 from opensynaptic.core.pycore.solidity import OpenSynapticEngine
@@ -42,17 +38,4 @@ for name, f in facts.items():
         out[op + ' ' + name] = runs[3] * 1e9
 print(json.dumps(out))
 `;
-  try {
-    const ref = runReferenceJson(reference.python, script, [JSON.stringify({ '1 sensor': one, '8 sensors': eight })]);
-    console.log(`\nreference (${reference.python}) side by side`);
-    console.table(
-      rows.map((r) => {
-        const refNs = ref[r.operation];
-        const ours = Number(r['ts ns']);
-        return { operation: r.operation, 'reference ns': refNs.toFixed(0), 'ts ns': ours.toFixed(1), 'reference/ts': (refNs / ours).toFixed(1) };
-      }),
-    );
-  } catch (e) {
-    console.log(`reference could not run (${e instanceof Error ? e.message.split('\n')[0] : e}); TypeScript figures only`);
-  }
-}
+await sideBySide(rows, (python) => runReferenceJson(python, script, [JSON.stringify({ '1 sensor': one, '8 sensors': eight })]));
