@@ -48,10 +48,11 @@ export {
   type ParseContext,
   tidText,
 } from './frame-parser.js';
-export type { SecureSession, SessionSnapshot, SessionState, StoredSession } from './sessions.js';
+export type { SecureSession, SessionSnapshot, SessionState, SessionTier, StoredSession } from './sessions.js';
 export {
   type AntiReplayPolicy,
   type CtrlResult,
+  DEFAULT_MAX_PENDING_SESSIONS,
   DEFAULT_MAX_SESSIONS,
   DEFAULT_MAX_TRACKED_AIDS,
   DEFAULT_SESSION_EXPIRE_SECONDS,
@@ -60,6 +61,7 @@ export {
   type DispatchType,
   FULL_COMMITS_BEFORE_DIFF,
   type HandshakeManagerOptions,
+  type IgnoreCode,
   NACK_REASONS,
   OSHandshakeManager,
   type SessionView,

@@ -60,22 +60,39 @@ import { utf8DecodeIgnore } from './utf8.js';
 export const DEFAULT_TIME_SYNC_THRESHOLD = 1e6;
 /** Sessions and strategy counters are forgotten after this long without traffic, in seconds. */
 export const DEFAULT_SESSION_EXPIRE_SECONDS = 86400;
-/** Most secure sessions kept at once (least recently used evicted first). */
+/** Most established secure sessions kept at once; when full, new ones are refused, none evicted. */
 export const DEFAULT_MAX_SESSIONS = 65536;
-/** Most AIDs tracked for strategy counters and anti-replay timestamps. */
+/**
+ * Most pending sessions (opened by a plain FULL, no secure frame decoded yet). Anyone can open
+ * one, so this budget is small and apart from the established sessions; when full, a plain FULL
+ * of a new AID is still decoded but not answered SECURE_DICT_READY (that device stays plaintext).
+ */
+export const DEFAULT_MAX_PENDING_SESSIONS = 1024;
+/** Most AIDs tracked for strategy counters and plain-frame anti-replay timestamps (LRU). */
 export const DEFAULT_MAX_TRACKED_AIDS = 65536;
 /** FULL frames sent before DIFF (the reference's threshold). */
 export const FULL_COMMITS_BEFORE_DIFF = 3;
 
 /**
  * What to do with a data frame whose timestamp is not newer than the last one of its AID.
- * - `off` (default, as the reference): accept everything; `checkTimestamp` is only a helper.
+ * - `off`: accept everything (the reference's behaviour).
  * - `reject-old`: drop OUT_OF_ORDER frames but accept REPLAY (equal) ones, since the
  *   standardizer truncates t to whole seconds and a sender transmitting faster repeats a ts.
  * - `strict`: drop REPLAY and OUT_OF_ORDER.
- * Dropped frames come back as `IGNORED` and change no state.
+ * Dropped frames come back as `IGNORED` (with `code`) and change no state. Two settings use it:
+ * `secureAntiReplay` for secure frames (default `reject-old`, state kept in the session) and
+ * `antiReplay` for plain frames (default `off`, state in an LRU table of `maxTrackedAids`).
  */
 export type AntiReplayPolicy = 'off' | 'reject-old' | 'strict';
+
+/**
+ * Why a packet was `IGNORED` (beside the role filter, which carries only a reason):
+ * - `ERR_HANDSHAKE_REPLAY` / `ERR_HANDSHAKE_OUT_OF_ORDER`: anti-replay dropped a data frame whose
+ *   timestamp equals / is older than the last accepted one of its AID.
+ * - `ERR_HANDSHAKE_UNSOLICITED`: a SECURE_DICT_READY this node did not ask for (no plaintext FULL
+ *   of its own pending for that AID); it changes no session and creates none.
+ */
+export type IgnoreCode = 'ERR_HANDSHAKE_REPLAY' | 'ERR_HANDSHAKE_OUT_OF_ORDER' | 'ERR_HANDSHAKE_UNSOLICITED';
 
 export type TimestampCheck = 'ACCEPT' | 'REPLAY' | 'OUT_OF_ORDER';
 
@@ -96,16 +113,29 @@ export interface HandshakeManagerOptions {
   maxMetaBytes?: number;
   /** Default 86400. */
   sessionExpireSeconds?: number;
-  /** Default 65536. */
+  /** Established sessions (own ones and receiver ones that decoded a secure frame); default 65536, refused beyond. */
   maxSessions?: number;
-  /** Default 65536. */
+  /** Pending receiver sessions (plain FULL seen, no secure frame yet); default 1024, refused beyond. */
+  maxPendingSessions?: number;
+  /** Strategy counters and plain-frame anti-replay timestamps; default 65536, least recently used forgotten. */
   maxTrackedAids?: number;
   /** Where sessions persist (e.g. `new JsonFileStore('secure_sessions.json')`); default none. */
   sessionStore?: SnapshotStore<SessionSnapshot>;
   /** Sessions are written at most this often, in seconds (default 5). */
   sessionSaveIntervalSeconds?: number;
-  /** Default `off`. */
+  /**
+   * Anti-replay for plain frames and frames without a session, default `off` as the reference
+   * (plain frames carry no key, and a sender that restarted with its clock behind would be cut off).
+   */
   antiReplay?: AntiReplayPolicy;
+  /**
+   * Anti-replay for secure frames, checked against the watermark kept in their session (it lives
+   * and persists with the key; no other traffic can evict it). Default `reject-old`, or `strict`
+   * when `antiReplay` is `strict`. `off` is the reference's behaviour: choose it only to match the
+   * reference exactly, e.g. when replaying recorded traffic; `strict` when every sender transmits
+   * at most once per timestamp (the standardizer truncates t to whole seconds).
+   */
+  secureAntiReplay?: AntiReplayPolicy;
   /** Last sequence number handed out (default 0: the first packet has seq 1). */
   seq?: number;
 }
@@ -124,14 +154,14 @@ export type CtrlResult =
   | { status: 'PONG'; seq: number }
   | { status: 'TIME_REQUEST'; seq: number; server_time: number }
   | { status: 'TIME_RESPONSE'; seq: number; server_time: U64 }
-  | { status: 'DICT_READY' | 'DICT_PENDING'; assigned_id: number; timestamp_raw: U64 | null }
+  | { status: 'DICT_READY'; assigned_id: number; timestamp_raw: U64 | null }
   | { status: 'SECURE_CHANNEL_ACK'; assigned_id: number };
 
 /** `response` is the packet to send back to the sender, or `null`. */
 export type DispatchOutcome =
   | { type: 'CTRL'; cmd: number; result: CtrlResult; response: Uint8Array | null }
   | { type: 'DATA'; cmd: number; result: DataParseResult; response: Uint8Array | null }
-  | { type: 'IGNORED'; cmd: number; result: { reason: string }; response: null }
+  | { type: 'IGNORED'; cmd: number; result: { reason: string; code?: IgnoreCode }; response: null }
   | { type: 'ERROR'; cmd: number; result: { error: string }; response: null }
   | { type: 'UNKNOWN'; cmd: number; result: { error: string }; response: Uint8Array };
 
@@ -169,6 +199,11 @@ function seqOf(p: Uint8Array): number {
   return p.length >= 3 ? readU16(p, 1) : 0;
 }
 
+function policy(name: string, v: AntiReplayPolicy): AntiReplayPolicy {
+  if (v !== 'off' && v !== 'reject-old' && v !== 'strict') throw new HandshakeFieldError(name, `${String(v)} is not off, reject-old or strict`);
+  return v;
+}
+
 function positive(name: string, v: number): number {
   if (!(typeof v === 'number' && v > 0)) throw new HandshakeFieldError(name, `${String(v)} is not a positive number`);
   return v;
@@ -184,6 +219,7 @@ export class OSHandshakeManager {
   readonly maxMetaBytes: number;
   readonly sessionExpireSeconds: number;
   readonly antiReplay: AntiReplayPolicy;
+  readonly secureAntiReplay: AntiReplayPolicy;
   /** The last server time learned from ID_ASSIGN or TIME_RESPONSE (0: none yet), Unix seconds. */
   lastServerTime = 0;
   readonly #clock: () => number;
@@ -207,9 +243,11 @@ export class OSHandshakeManager {
     this.timeSyncThreshold = options.timeSyncThreshold ?? DEFAULT_TIME_SYNC_THRESHOLD;
     this.maxMetaBytes = options.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
     this.sessionExpireSeconds = positive('sessionExpireSeconds', options.sessionExpireSeconds ?? DEFAULT_SESSION_EXPIRE_SECONDS);
-    this.antiReplay = options.antiReplay ?? 'off';
+    this.antiReplay = policy('antiReplay', options.antiReplay ?? 'off');
+    this.secureAntiReplay = policy('secureAntiReplay', options.secureAntiReplay ?? (this.antiReplay === 'strict' ? 'strict' : 'reject-old'));
     this.#sessions = new SessionTable(
       positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS),
+      positive('maxPendingSessions', options.maxPendingSessions ?? DEFAULT_MAX_PENDING_SESSIONS),
       options.sessionStore,
       options.sessionSaveIntervalSeconds ?? 5,
     );
@@ -321,14 +359,18 @@ export class OSHandshakeManager {
         if (p.length < 5) return { type: 'ERROR', cmd, result: { error: 'Truncated SECURE_DICT_READY' }, response: null };
         const aid = readU32(p, 1);
         const ts = p.length >= 13 ? readU64(p, 5) : null;
-        return ctrl({ status: this.#onDictReady(aid, ts, now), assigned_id: aid, timestamp_raw: ts });
+        const unsolicited = this.#onDictReady(aid, now);
+        if (unsolicited) return { type: 'IGNORED', cmd, result: { reason: unsolicited, code: 'ERR_HANDSHAKE_UNSOLICITED' }, response: null };
+        return ctrl({ status: 'DICT_READY', assigned_id: aid, timestamp_raw: ts });
       }
       case SECURE_CHANNEL_ACK: {
         if (p.length < 5) return { type: 'ERROR', cmd, result: { error: 'Truncated SECURE_CHANNEL_ACK' }, response: null };
         const aid = readU32(p, 1);
-        const s = this.#sessions.get(aid, now);
-        // Only a session that holds a key can be confirmed; unsolicited ACKs create nothing.
-        if (s?.dictReady && s.key && !(s.state === 'SECURE' && s.decryptConfirmed)) {
+        const s = this.#sessions.peek(aid);
+        // Only a sender session (its own plaintext FULL, key agreed) can be confirmed; an ACK for
+        // anything else, a receiver's pending session included, changes and creates nothing.
+        if (s?.pendingKey && s.dictReady && s.key && !(s.state === 'SECURE' && s.decryptConfirmed)) {
+          s.lastSeen = now;
           s.state = 'SECURE';
           s.decryptConfirmed = true;
           this.#sessions.changed(now);
@@ -378,31 +420,38 @@ export class OSHandshakeManager {
     if (typeof t === 'number' && t > this.timeSyncThreshold) this.lastServerTime = t;
   }
 
-  #onDictReady(aid: number, ts: U64 | null, now: number): 'DICT_READY' | 'DICT_PENDING' {
-    const s = this.#sessions.getOrCreate(aid, now);
-    let key: Uint8Array;
-    let from: U64 | null;
-    if (s.pendingKey) {
-      // The sender's own first plaintext FULL decides the key; the packet's ts is ignored.
-      key = s.pendingKey;
-      from = s.pendingTimestamp;
-    } else if (ts !== null && ts > this.timeSyncThreshold) {
-      key = deriveSessionKey(aid, ts);
-      from = ts;
-    } else {
-      this.#sessions.changed(now);
-      return 'DICT_PENDING';
+  /**
+   * SECURE_DICT_READY is the receiver's answer to this node's first plaintext FULL for `aid`:
+   * only a session holding the pending key of that FULL takes it, and the key is always that one
+   * (the packet's timestamp is not trusted). Anything else is unsolicited: ignored without touching
+   * or creating state (the reference would derive a new key from the packet's timestamp, which
+   * lets anyone replace a live session's key). Returns the reason when ignored.
+   */
+  #onDictReady(aid: number, now: number): string | null {
+    const s = this.#sessions.peek(aid);
+    if (!s?.pendingKey) {
+      const why = s ? `its session (${s.state}) has no plaintext FULL of ours pending` : 'no plaintext FULL of ours is pending for it';
+      return `unsolicited SECURE_DICT_READY for aid ${aid}: ${why}`;
     }
+    s.lastSeen = now;
+    const key = s.pendingKey;
     const same = s.key !== null && equalBytes(s.key, key);
     s.key = key;
-    s.firstPlaintextTs = from;
+    s.firstPlaintextTs = s.pendingTimestamp;
     s.dictReady = true;
     if (!(same && s.state === 'SECURE')) {
       s.state = 'DICT_READY';
       s.decryptConfirmed = false;
     }
     this.#sessions.changed(now);
-    return 'DICT_READY';
+    return null;
+  }
+
+  /** The anti-replay verdict for `ts` against `last` under `policy` (null: accept). */
+  #replayVerdict(policyName: AntiReplayPolicy, check: TimestampCheck, aid: number, ts: U64, cmd: number): DispatchOutcome | null {
+    if (check === 'ACCEPT' || (check === 'REPLAY' && policyName !== 'strict')) return null;
+    const code: IgnoreCode = check === 'REPLAY' ? 'ERR_HANDSHAKE_REPLAY' : 'ERR_HANDSHAKE_OUT_OF_ORDER';
+    return { type: 'IGNORED', cmd, result: { reason: `anti-replay: ${check} timestamp ${ts} from aid ${aid}`, code }, response: null };
   }
 
   #onData(p: Uint8Array, cmd: number, now: number): DispatchOutcome {
@@ -420,26 +469,44 @@ export class OSHandshakeManager {
     if (typeof aid !== 'number') return data(result);
     const ts = meta.timestamp_raw ?? 0;
     const stamped = meta.server_stamped === true;
-    if (this.antiReplay !== 'off' && !stamped && ts > 0) {
-      const check = this.checkTimestamp(aid, ts);
-      if (check === 'OUT_OF_ORDER' || (check === 'REPLAY' && this.antiReplay === 'strict')) {
-        return { type: 'IGNORED', cmd, result: { reason: `anti-replay: ${check} timestamp ${ts} from aid ${aid}` }, response: null };
-      }
-    }
-    this.allocator?.touch(aid);
+    const checked = !stamped && ts > 0;
     if (meta.secure) {
+      // A secure frame only decodes with a session's key, so its session holds the watermark.
       const s = this.#sessions.get(aid, now);
-      if (s && !s.decryptConfirmed) {
+      if (s && checked && this.secureAntiReplay !== 'off') {
+        const last = s.lastSecureTs;
+        const check: TimestampCheck = last === null || ts > last ? 'ACCEPT' : ts < last ? 'OUT_OF_ORDER' : 'REPLAY';
+        const dropped = this.#replayVerdict(this.secureAntiReplay, check, aid, ts, cmd);
+        if (dropped) return dropped;
+      }
+      this.allocator?.touch(aid);
+      if (!s) return data(result);
+      let changed = false;
+      if (checked && (s.lastSecureTs === null || ts > s.lastSecureTs)) {
+        s.lastSecureTs = ts;
+        changed = true;
+      }
+      // The first secure frame decoded moves a pending session to the established table; when
+      // that is full it stays pending (still decoding) and is promoted once there is room.
+      if (!s.decryptConfirmed && this.#sessions.promote(aid)) {
         s.state = 'SECURE';
         s.decryptConfirmed = true;
         this.#sessions.changed(now);
         return data(result, buildSecureChannelAck(aid));
       }
+      if (changed) this.#sessions.changed(now);
       return data(result);
     }
+    if (this.antiReplay !== 'off' && checked) {
+      const dropped = this.#replayVerdict(this.antiReplay, this.checkTimestamp(aid, ts), aid, ts, cmd);
+      if (dropped) return dropped;
+    }
+    this.allocator?.touch(aid);
     const existing = this.#sessions.get(aid, now);
     if (existing?.dictReady) return data(result);
-    const s = existing ?? this.#sessions.getOrCreate(aid, now);
+    // A new receiver session is pending until a secure frame decodes; none when that budget is spent.
+    const s = existing ?? this.#sessions.create(aid, 'pending', now);
+    if (!s) return data(result);
     s.dictReady = true;
     s.state = 'DICT_READY';
     if (ts > this.timeSyncThreshold && !s.key) {
@@ -461,8 +528,9 @@ export class OSHandshakeManager {
    */
   noteLocalPlaintextSent(aid: number, ts: U64): void {
     const now = this.#clock();
-    const s = this.#sessions.getOrCreate(aid, now);
-    if (s.dictReady || s.pendingKey) return;
+    // Our own sessions are established from the start: no inbound traffic can push them out.
+    const s = this.#sessions.get(aid, now) ?? this.#sessions.create(aid, 'established', now);
+    if (!s || s.dictReady || s.pendingKey) return;
     s.pendingKey = deriveSessionKey(aid, ts);
     s.pendingTimestamp = ts;
     s.state = 'PLAINTEXT_SENT';
@@ -536,9 +604,14 @@ export class OSHandshakeManager {
     return s ? { ...s, key: s.key?.slice() ?? null, pendingKey: s.pendingKey?.slice() ?? null } : null;
   }
 
-  /** Number of sessions held. */
+  /** Number of sessions held, established and pending. */
   get sessionCount(): number {
     return this.#sessions.size;
+  }
+
+  /** Number of pending receiver sessions (plain FULL seen, no secure frame decoded yet). */
+  get pendingSessionCount(): number {
+    return this.#sessions.pendingSize;
   }
 
   /** Number of AIDs with a strategy counter or an anti-replay timestamp. */

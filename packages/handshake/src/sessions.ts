@@ -3,6 +3,15 @@
  *
  * States: INIT → PLAINTEXT_SENT (sender: first plain FULL sent, key pending) → DICT_READY (both
  * sides hold the key) → SECURE (the receiver decoded a secure frame and said so).
+ *
+ * Two tables, so that traffic nobody vouches for cannot push out a working session:
+ * - established: sessions this node started itself (sender side, `noteLocalPlaintextSent`) and
+ *   receiver sessions that decoded a secure frame. Bounded by `maxSessions`; when full, new ones
+ *   are refused (never evicted to make room); they leave only by expiry or `resetSession`.
+ * - pending: receiver sessions opened by a plain FULL (key derived, SECURE_DICT_READY answered)
+ *   that have not yet decoded a secure frame. Any address can open one, so their budget
+ *   (`maxPendingSessions`) is small and separate; when full, new ones are refused until some
+ *   expire or are promoted, which leaves handshakes in progress intact.
  */
 import { StoreError } from './errors.js';
 import type { U64 } from './packets.js';
@@ -27,6 +36,12 @@ export interface SecureSession {
   pendingTimestamp: U64 | null;
   /** Unix seconds of the last lookup or change. */
   lastSeen: number;
+  /**
+   * Anti-replay watermark: the newest timestamp of a secure frame accepted under this session
+   * (receiver side), or the plain FULL that opened it. Kept with the key so that it lives as long
+   * as the key does and no other traffic can push it out.
+   */
+  lastSecureTs: U64 | null;
 }
 
 /** A session as persisted: keys in hex, timestamps above 2^53 as decimal strings. */
@@ -39,6 +54,8 @@ export interface StoredSession {
   firstPlaintextTs: number | string | null;
   pendingTimestamp: number | string | null;
   lastSeen: number;
+  /** Absent in files written before the watermark was kept (read as none). */
+  lastSecureTs?: number | string | null;
 }
 
 export interface SessionSnapshot {
@@ -56,6 +73,7 @@ export function newSession(now: number): SecureSession {
     firstPlaintextTs: null,
     pendingTimestamp: null,
     lastSeen: now,
+    lastSecureTs: null,
   };
 }
 
@@ -80,7 +98,7 @@ function loadTs(where: string, v: unknown): U64 | null {
   throw new StoreError(where, `bad timestamp ${JSON.stringify(v)}`);
 }
 
-/** A map that forgets its least recently used entries beyond `max`. */
+/** A map that forgets its least recently used entries beyond `max` (strategy counters, plain anti-replay). */
 export class LruMap<K, V> {
   readonly #map = new Map<K, V>();
   constructor(readonly max: number) {}
@@ -119,23 +137,41 @@ export class LruMap<K, V> {
   }
 }
 
-/** Secure sessions by AID, with expiry and throttled persistence. */
+/** Where a session lives: see the module comment. */
+export type SessionTier = 'established' | 'pending';
+
+/** Which table a loaded session belongs to: our own (pending key) or confirmed ones are established. */
+function tierOf(s: SecureSession): SessionTier {
+  return s.pendingKey !== null || s.state === 'PLAINTEXT_SENT' || s.state === 'SECURE' ? 'established' : 'pending';
+}
+
+/** Secure sessions by AID in two bounded tables (established, pending), with expiry and throttled persistence. */
 export class SessionTable {
-  readonly #map: LruMap<number, SecureSession>;
+  // Insertion order is creation (or promotion) order; nothing is evicted to make room.
+  readonly #established = new Map<number, SecureSession>();
+  readonly #pending = new Map<number, SecureSession>();
+  readonly #maxEstablished: number;
+  readonly #maxPending: number;
   readonly #store: SnapshotStore<SessionSnapshot> | undefined;
   readonly #saveInterval: number;
   #dirty = false;
   #lastSave = Number.NEGATIVE_INFINITY;
 
-  constructor(max: number, store: SnapshotStore<SessionSnapshot> | undefined, saveIntervalSeconds: number) {
-    this.#map = new LruMap(max);
+  constructor(maxEstablished: number, maxPending: number, store: SnapshotStore<SessionSnapshot> | undefined, saveIntervalSeconds: number) {
+    this.#maxEstablished = maxEstablished;
+    this.#maxPending = maxPending;
     this.#store = store;
     this.#saveInterval = saveIntervalSeconds;
     if (store) this.#load(store);
   }
 
+  /** Sessions held in both tables. */
   get size(): number {
-    return this.#map.size;
+    return this.#established.size + this.#pending.size;
+  }
+
+  get pendingSize(): number {
+    return this.#pending.size;
   }
 
   #load(store: SnapshotStore<SessionSnapshot>): void {
@@ -151,7 +187,7 @@ export class SessionTable {
       if (!(Number.isInteger(aid) && aid >= 0 && aid <= 0xffffffff) || !s || !STATES.has(s.state) || typeof s.lastSeen !== 'number') {
         throw new StoreError(where, `bad session for aid ${aidText}`);
       }
-      this.#map.set(aid, {
+      const session: SecureSession = {
         state: s.state,
         dictReady: s.dictReady === true,
         decryptConfirmed: s.decryptConfirmed === true,
@@ -160,41 +196,71 @@ export class SessionTable {
         firstPlaintextTs: loadTs(where, s.firstPlaintextTs),
         pendingTimestamp: loadTs(where, s.pendingTimestamp),
         lastSeen: s.lastSeen,
-      });
+        lastSecureTs: loadTs(where, s.lastSecureTs),
+      };
+      // A file written with larger limits keeps its most recently seen sessions.
+      const table = tierOf(session) === 'established' ? this.#established : this.#pending;
+      table.delete(aid);
+      table.set(aid, session);
+      const max = table === this.#established ? this.#maxEstablished : this.#maxPending;
+      if (table.size > max) table.delete(table.keys().next().value as number);
     }
   }
 
   /** Without refreshing it. */
   peek(aid: number): SecureSession | undefined {
-    return this.#map.peek(aid);
+    return this.#established.get(aid) ?? this.#pending.get(aid);
   }
 
   /** Looks up and refreshes `lastSeen`. */
   get(aid: number, now: number): SecureSession | undefined {
-    const s = this.#map.get(aid);
+    const s = this.peek(aid);
     if (s) s.lastSeen = now;
     return s;
   }
 
-  getOrCreate(aid: number, now: number): SecureSession {
-    let s = this.get(aid, now);
-    if (!s) {
-      s = newSession(now);
-      this.#map.set(aid, s);
-    }
+  /** Which table holds `aid`, or `null`. */
+  tier(aid: number): SessionTier | null {
+    return this.#established.has(aid) ? 'established' : this.#pending.has(aid) ? 'pending' : null;
+  }
+
+  /**
+   * A new session in `tier` (the caller checked there is none for `aid`), or `null` when that
+   * table is full: room comes back through expiry (the manager's periodic sweep), never by
+   * evicting a session that may be in use.
+   */
+  create(aid: number, tier: SessionTier, now: number): SecureSession | null {
+    const table = tier === 'established' ? this.#established : this.#pending;
+    if (table.size >= (tier === 'established' ? this.#maxEstablished : this.#maxPending)) return null;
+    const s = newSession(now);
+    table.set(aid, s);
     return s;
   }
 
+  /** Moves a pending session to the established table; false when that is full (it stays pending). */
+  promote(aid: number): boolean {
+    const s = this.#pending.get(aid);
+    if (!s) return this.#established.has(aid);
+    if (this.#established.size >= this.#maxEstablished) return false;
+    this.#pending.delete(aid);
+    this.#established.set(aid, s);
+    return true;
+  }
+
   delete(aid: number): boolean {
-    return this.#map.delete(aid);
+    return this.#established.delete(aid) || this.#pending.delete(aid);
   }
 
   /** Forgets sessions idle for `expireSeconds`; returns how many. */
   expire(now: number, expireSeconds: number): number {
+    return this.#expireFrom(this.#established, now, expireSeconds) + this.#expireFrom(this.#pending, now, expireSeconds);
+  }
+
+  #expireFrom(table: Map<number, SecureSession>, now: number, expireSeconds: number): number {
     let n = 0;
-    for (const [aid, s] of this.#map.entries()) {
+    for (const [aid, s] of table) {
       if (now - s.lastSeen >= expireSeconds) {
-        this.#map.delete(aid);
+        table.delete(aid);
         n++;
       }
     }
@@ -227,17 +293,20 @@ export class SessionTable {
 
   snapshot(): SessionSnapshot {
     const sessions: Record<string, StoredSession> = {};
-    for (const [aid, s] of this.#map.entries()) {
-      sessions[String(aid)] = {
-        state: s.state,
-        dictReady: s.dictReady,
-        decryptConfirmed: s.decryptConfirmed,
-        key: s.key && toHex(s.key),
-        pendingKey: s.pendingKey && toHex(s.pendingKey),
-        firstPlaintextTs: storeTs(s.firstPlaintextTs),
-        pendingTimestamp: storeTs(s.pendingTimestamp),
-        lastSeen: s.lastSeen,
-      };
+    for (const table of [this.#established, this.#pending]) {
+      for (const [aid, s] of table) {
+        sessions[String(aid)] = {
+          state: s.state,
+          dictReady: s.dictReady,
+          decryptConfirmed: s.decryptConfirmed,
+          key: s.key && toHex(s.key),
+          pendingKey: s.pendingKey && toHex(s.pendingKey),
+          firstPlaintextTs: storeTs(s.firstPlaintextTs),
+          pendingTimestamp: storeTs(s.pendingTimestamp),
+          lastSeen: s.lastSeen,
+          lastSecureTs: storeTs(s.lastSecureTs),
+        };
+      }
     }
     return { version: 1, sessions };
   }

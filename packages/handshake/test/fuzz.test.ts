@@ -124,7 +124,7 @@ it(
   () => {
     let t = 1_700_000_000;
     const clock = () => t;
-    const caps = { maxSessions: 2000, maxTrackedAids: 2000 };
+    const caps = { maxSessions: 2000, maxPendingSessions: 200, maxTrackedAids: 2000 };
     const allocator = new IdAllocator({ start: 1, end: 0xfffffffe, clock, maxLeases: 5000, newLeaseLimit: { max: 500, windowSeconds: 10 } });
     const nodes = [
       new OSHandshakeManager({ clock, allocator, parser: frameLevelParser(), antiReplay: 'reject-old', ...caps }),
@@ -148,13 +148,14 @@ it(
       counts[out.type] = (counts[out.type] ?? 0) + 1;
     }
     for (const n of nodes) {
-      expect(n.sessionCount).toBeLessThanOrEqual(caps.maxSessions);
+      expect(n.pendingSessionCount).toBeLessThanOrEqual(caps.maxPendingSessions);
+      expect(n.sessionCount).toBeLessThanOrEqual(caps.maxSessions + caps.maxPendingSessions);
       expect(n.trackedAidCount).toBeLessThanOrEqual(caps.maxTrackedAids);
     }
     expect(allocator.size).toBeLessThanOrEqual(5000);
     // Every kind of answer was exercised, and the caps were actually reached.
     for (const type of TYPES) expect(counts[type] ?? 0).toBeGreaterThan(1000);
-    expect(nodes[0]!.sessionCount).toBe(caps.maxSessions);
+    expect(nodes[0]!.pendingSessionCount).toBe(caps.maxPendingSessions);
     expect(allocator.size).toBe(5000);
     const growth = process.memoryUsage().heapUsed - heapAfterWarmup;
     expect(growth).toBeLessThan(64 * 1024 * 1024);

@@ -208,19 +208,26 @@ describe('secure sessions', () => {
     expect(m.getSession(7)).toBeNull();
     m.classifyAndDispatch(bytes('0d000000070000000000000005'));
     m.classifyAndDispatch(buildSecureChannelAck(7));
-    expect(m.getSession(7)).toMatchObject({ state: 'INIT', decryptConfirmed: false });
+    expect(m.getSession(7)).toBeNull();
+    // A receiver's session is confirmed by a secure frame it decodes, not by someone's ACK.
+    m.classifyAndDispatch(frame(8, T0 * 1000));
+    m.classifyAndDispatch(buildSecureChannelAck(8));
+    expect(m.getSession(8)).toMatchObject({ state: 'DICT_READY', decryptConfirmed: false });
   });
-  it('re-keys when SECURE_DICT_READY brings another timestamp', () => {
+  it('keeps its own key when SECURE_DICT_READY brings another timestamp', () => {
     const { m } = node();
+    m.noteLocalPlaintextSent(9, 2_000_000);
     m.classifyAndDispatch(buildSecureDictReady(9, 2_000_000));
     m.classifyAndDispatch(buildSecureChannelAck(9));
     m.classifyAndDispatch(buildSecureDictReady(9, 2_000_000));
     expect(m.getSession(9)).toMatchObject({ state: 'SECURE' });
     m.classifyAndDispatch(buildSecureDictReady(9, 3_000_000));
-    expect(m.getSession(9)).toMatchObject({ state: 'DICT_READY', decryptConfirmed: false, firstPlaintextTs: 3_000_000 });
+    expect(m.getSession(9)).toMatchObject({ state: 'SECURE', decryptConfirmed: true, firstPlaintextTs: 2_000_000 });
+    expect(m.getTxKey(9)).toEqual(deriveSessionKey(9, 2_000_000));
   });
   it('derives keys from hostile 8-byte timestamps exactly', () => {
     const { m } = node();
+    m.noteLocalPlaintextSent(1, 2n ** 64n - 1n);
     m.classifyAndDispatch(bytes('0d00000001ffffffffffffffff'));
     expect(m.getSession(1)?.key).toEqual(deriveSessionKey(1, 2n ** 64n - 1n));
     expect(m.getSession(1)?.firstPlaintextTs).toBe(2n ** 64n - 1n);
@@ -244,12 +251,23 @@ describe('secure sessions', () => {
     // The counter went too: counting starts again.
     expect(m.commitSuccess(42)).toBe(1);
   });
-  it('keeps at most maxSessions, forgetting the least recently used', () => {
-    const { m } = node({ maxSessions: 10 });
+  it('keeps at most maxPendingSessions and maxSessions, refusing new ones rather than evicting', () => {
+    const { m } = node({ maxSessions: 3, maxPendingSessions: 10 });
     for (let aid = 1; aid <= 100; aid++) m.classifyAndDispatch(frame(aid, T0 * 1000 + aid));
+    expect(m.pendingSessionCount).toBe(10);
+    expect(m.getSession(1)).not.toBeNull();
+    expect(m.getSession(11)).toBeNull();
+    // Beyond the budget a plain FULL still decodes but is not answered SECURE_DICT_READY.
+    expect(m.classifyAndDispatch(frame(200, T0 * 1000))).toMatchObject({ type: 'DATA', response: null });
+    // Secure frames promote pending sessions while the established table has room.
+    const acks = [];
+    for (let aid = 1; aid <= 5; aid++) {
+      acks.push(m.classifyAndDispatch(frame(aid, T0 * 1000 + 1000, 127, deriveSessionKey(aid, T0 * 1000 + aid))).response);
+    }
+    expect(acks.map((r) => r !== null)).toEqual([true, true, true, false, false]);
     expect(m.sessionCount).toBe(10);
-    expect(m.getSession(1)).toBeNull();
-    expect(m.getSession(100)).not.toBeNull();
+    expect(m.pendingSessionCount).toBe(7);
+    expect(m.getSession(4)?.state).toBe('DICT_READY');
   });
   it('persists sessions to a JSON file, throttled, and reads them back', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hs-sessions-'));
@@ -263,10 +281,12 @@ describe('secure sessions', () => {
     const first = JSON.parse(readFileSync(path, 'utf8')) as SessionSnapshot;
     expect(Object.keys(first.sessions)).toEqual(['42']);
     t += 5;
+    m.noteLocalPlaintextSent(44, 2n ** 60n);
     m.classifyAndDispatch(buildSecureDictReady(44, 2n ** 60n));
     const second = JSON.parse(readFileSync(path, 'utf8')) as SessionSnapshot;
     expect(Object.keys(second.sessions).sort()).toEqual(['42', '43', '44']);
-    expect(second.sessions['44']?.firstPlaintextTs).toBe((2n ** 60n).toString());
+    expect(second.sessions['44']?.pendingTimestamp).toBe((2n ** 60n).toString());
+    m.flush();
     const again = new OSHandshakeManager({ ...opts, sessionStore: new JsonFileStore<SessionSnapshot>(path) });
     expect(again.getSession(42)).toEqual(m.getSession(42));
     expect(again.getSession(44)?.firstPlaintextTs).toBe(2n ** 60n);
