@@ -1,7 +1,10 @@
 /**
  * `OSHandshakeManager`: classifies every inbound packet, answers control packets, and keeps the
- * per-AID state of a node: secure sessions, the FULL→DIFF strategy counters, anti-replay
- * timestamps and the last server time.
+ * per-AID state of a node: secure sessions (established and pending, see sessions.ts), the
+ * FULL→DIFF strategy counters, anti-replay watermarks and the last server time.
+ *
+ * Unsolicited packets create no state: SECURE_DICT_READY is taken only as the answer to this
+ * node's own plaintext FULL, SECURE_CHANNEL_ACK only for a sender session.
  *
  * `classifyAndDispatch` never throws. Its `result` records use the reference's field names
  * (`assigned_id`, `server_time`, `timestamp_raw`...) so logs and golden vectors compare directly.
@@ -447,9 +450,9 @@ export class OSHandshakeManager {
     return null;
   }
 
-  /** The anti-replay verdict for `ts` against `last` under `policy` (null: accept). */
-  #replayVerdict(policyName: AntiReplayPolicy, check: TimestampCheck, aid: number, ts: U64, cmd: number): DispatchOutcome | null {
-    if (check === 'ACCEPT' || (check === 'REPLAY' && policyName !== 'strict')) return null;
+  /** What `mode` does with a frame whose timestamp compared as `check`: null to accept it, else the IGNORED outcome. */
+  #replayVerdict(mode: AntiReplayPolicy, check: TimestampCheck, aid: number, ts: U64, cmd: number): DispatchOutcome | null {
+    if (check === 'ACCEPT' || (check === 'REPLAY' && mode !== 'strict')) return null;
     const code: IgnoreCode = check === 'REPLAY' ? 'ERR_HANDSHAKE_REPLAY' : 'ERR_HANDSHAKE_OUT_OF_ORDER';
     return { type: 'IGNORED', cmd, result: { reason: `anti-replay: ${check} timestamp ${ts} from aid ${aid}`, code }, response: null };
   }
@@ -524,7 +527,9 @@ export class OSHandshakeManager {
   /**
    * Records that this node sent its first plaintext FULL frame for `aid` with timestamp `ts`:
    * the session becomes PLAINTEXT_SENT with the pending key derive(aid, ts), which a later
-   * SECURE_DICT_READY promotes. Later calls change nothing until the session resets.
+   * SECURE_DICT_READY promotes. Later calls change nothing until the session resets. The session
+   * is established at once (no inbound traffic can push it out); when `maxSessions` is reached
+   * nothing is recorded and `aid` stays plaintext.
    */
   noteLocalPlaintextSent(aid: number, ts: U64): void {
     const now = this.#clock();

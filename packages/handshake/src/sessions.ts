@@ -38,8 +38,8 @@ export interface SecureSession {
   lastSeen: number;
   /**
    * Anti-replay watermark: the newest timestamp of a secure frame accepted under this session
-   * (receiver side), or the plain FULL that opened it. Kept with the key so that it lives as long
-   * as the key does and no other traffic can push it out.
+   * (receiver side; null before the first). Kept with the key so that it lives, expires and
+   * persists with it, and no other traffic can push it out.
    */
   lastSecureTs: U64 | null;
 }
