@@ -90,7 +90,10 @@ for (const backend of BACKENDS) {
     it('a replayed old secure frame is rejected with the default options', () => {
       const { b, send } = pair(backend);
       const old = send(22).frame;
-      expect(kelvin(send(23).out)).toBeCloseTo(296.15, 9);
+      const latest = send(23);
+      expect(kelvin(latest.out)).toBeCloseTo(296.15, 9);
+      // A verbatim copy of the latest frame is a replay too.
+      expect(b.receiveViaProtocol(latest.frame, '203.0.113.9:4000')).toMatchObject({ type: 'IGNORED', result: { code: 'ERR_HANDSHAKE_REPLAY' } });
       const replay = b.receiveViaProtocol(old, '203.0.113.9:4000');
       expect(replay).toMatchObject({
         type: 'IGNORED',

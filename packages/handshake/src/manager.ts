@@ -55,7 +55,7 @@ import {
   SeqCounter,
   type U64,
 } from './packets.js';
-import { LruMap, type SecureSession, type SessionSnapshot, SessionTable } from './sessions.js';
+import { LruMap, MAX_SECURE_TAGS, type SecureSession, type SessionSnapshot, SessionTable } from './sessions.js';
 import type { SnapshotStore } from './store.js';
 import { utf8DecodeIgnore } from './utf8.js';
 
@@ -133,7 +133,8 @@ export interface HandshakeManagerOptions {
   antiReplay?: AntiReplayPolicy;
   /**
    * Anti-replay for secure frames, checked against the watermark kept in their session (it lives
-   * and persists with the key; no other traffic can evict it). Default `reject-old`, or `strict`
+   * and persists with the key; no other traffic can evict it); `reject-old` here also drops an exact
+   * copy of a frame already accepted with the latest timestamp. Default `reject-old`, or `strict`
    * when `antiReplay` is `strict`. `off` is the reference's behaviour: choose it only to match the
    * reference exactly, e.g. when replaying recorded traffic; `strict` when every sender transmits
    * at most once per timestamp (the standardizer truncates t to whole seconds).
@@ -450,9 +451,8 @@ export class OSHandshakeManager {
     return null;
   }
 
-  /** What `mode` does with a frame whose timestamp compared as `check`: null to accept it, else the IGNORED outcome. */
-  #replayVerdict(mode: AntiReplayPolicy, check: TimestampCheck, aid: number, ts: U64, cmd: number): DispatchOutcome | null {
-    if (check === 'ACCEPT' || (check === 'REPLAY' && mode !== 'strict')) return null;
+  /** The outcome of a data frame that anti-replay drops. */
+  #replayIgnored(check: 'REPLAY' | 'OUT_OF_ORDER', aid: number, ts: U64, cmd: number): DispatchOutcome {
     const code: IgnoreCode = check === 'REPLAY' ? 'ERR_HANDSHAKE_REPLAY' : 'ERR_HANDSHAKE_OUT_OF_ORDER';
     return { type: 'IGNORED', cmd, result: { reason: `anti-replay: ${check} timestamp ${ts} from aid ${aid}`, code }, response: null };
   }
@@ -476,17 +476,28 @@ export class OSHandshakeManager {
     if (meta.secure) {
       // A secure frame only decodes with a session's key, so its session holds the watermark.
       const s = this.#sessions.get(aid, now);
-      if (s && checked && this.secureAntiReplay !== 'off') {
+      const guard = s && checked && this.secureAntiReplay !== 'off';
+      const tag = guard ? frameTag(p) : 0;
+      if (s && guard) {
         const last = s.lastSecureTs;
         const check: TimestampCheck = last === null || ts > last ? 'ACCEPT' : ts < last ? 'OUT_OF_ORDER' : 'REPLAY';
-        const dropped = this.#replayVerdict(this.secureAntiReplay, check, aid, ts, cmd);
-        if (dropped) return dropped;
+        // Under reject-old an equal timestamp is a new frame unless it is an exact copy of one
+        // already accepted with it: a verbatim replay of the latest frame is dropped too.
+        if (check === 'OUT_OF_ORDER' || (check === 'REPLAY' && (this.secureAntiReplay === 'strict' || s.lastSecureTags.includes(tag)))) {
+          return this.#replayIgnored(check, aid, ts, cmd);
+        }
       }
       this.allocator?.touch(aid);
       if (!s) return data(result);
       let changed = false;
       if (checked && (s.lastSecureTs === null || ts > s.lastSecureTs)) {
         s.lastSecureTs = ts;
+        s.lastSecureTags = guard ? [tag] : [];
+        changed = true;
+      } else if (guard) {
+        // Same timestamp again (a sender faster than the clock's whole seconds): remember it too.
+        if (s.lastSecureTags.length >= MAX_SECURE_TAGS) s.lastSecureTags.shift();
+        s.lastSecureTags.push(tag);
         changed = true;
       }
       // The first secure frame decoded moves a pending session to the established table; when
@@ -501,8 +512,8 @@ export class OSHandshakeManager {
       return data(result);
     }
     if (this.antiReplay !== 'off' && checked) {
-      const dropped = this.#replayVerdict(this.antiReplay, this.checkTimestamp(aid, ts), aid, ts, cmd);
-      if (dropped) return dropped;
+      const check = this.checkTimestamp(aid, ts);
+      if (check === 'OUT_OF_ORDER' || (check === 'REPLAY' && this.antiReplay === 'strict')) return this.#replayIgnored(check, aid, ts, cmd);
     }
     this.allocator?.touch(aid);
     const existing = this.#sessions.get(aid, now);
@@ -606,7 +617,7 @@ export class OSHandshakeManager {
   /** A copy of the session of `aid` (does not refresh it), or `null`. */
   getSession(aid: number): SessionView | null {
     const s = this.#sessions.peek(aid);
-    return s ? { ...s, key: s.key?.slice() ?? null, pendingKey: s.pendingKey?.slice() ?? null } : null;
+    return s ? { ...s, key: s.key?.slice() ?? null, pendingKey: s.pendingKey?.slice() ?? null, lastSecureTags: s.lastSecureTags.slice() } : null;
   }
 
   /** Number of sessions held, established and pending. */
@@ -651,6 +662,13 @@ export class OSHandshakeManager {
 function rejectFor(reason: AllocateFailure, seq: number, exhaustedText: string, exhaustedNack: string): [CtrlResult, Uint8Array] {
   if (reason === 'RATE_LIMITED') return [{ status: 'REJECTED', reason: 'Rate limited' }, buildNack(seq, NACK_REASONS.ID_RATE_LIMITED)];
   return [{ status: 'REJECTED', reason: exhaustedText }, buildNack(seq, exhaustedNack)];
+}
+
+/** FNV-1a (32 bits) of a whole frame: tells an exact copy from another frame with the same timestamp. */
+function frameTag(p: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < p.length; i++) h = Math.imul(h ^ p[i]!, 0x01000193);
+  return h >>> 0;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -42,7 +42,15 @@ export interface SecureSession {
    * persists with it, and no other traffic can push it out.
    */
   lastSecureTs: U64 | null;
+  /**
+   * Tags (a 32-bit hash of the whole frame) of the secure frames accepted with `lastSecureTs`, at
+   * most `MAX_SECURE_TAGS`, so that `reject-old` also knows an exact copy of one of them.
+   */
+  lastSecureTags: number[];
 }
+
+/** Most frame tags kept per session for the latest timestamp. */
+export const MAX_SECURE_TAGS = 8;
 
 /** A session as persisted: keys in hex, timestamps above 2^53 as decimal strings. */
 export interface StoredSession {
@@ -56,6 +64,7 @@ export interface StoredSession {
   lastSeen: number;
   /** Absent in files written before the watermark was kept (read as none). */
   lastSecureTs?: number | string | null;
+  lastSecureTags?: number[];
 }
 
 export interface SessionSnapshot {
@@ -74,6 +83,7 @@ export function newSession(now: number): SecureSession {
     pendingTimestamp: null,
     lastSeen: now,
     lastSecureTs: null,
+    lastSecureTags: [],
   };
 }
 
@@ -96,6 +106,14 @@ function loadTs(where: string, v: unknown): U64 | null {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
   if (typeof v === 'string' && /^[0-9]{1,20}$/.test(v)) return BigInt(v);
   throw new StoreError(where, `bad timestamp ${JSON.stringify(v)}`);
+}
+
+function loadTags(where: string, v: unknown): number[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.length > MAX_SECURE_TAGS || !v.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) {
+    throw new StoreError(where, `bad lastSecureTags ${JSON.stringify(v).slice(0, 80)}`);
+  }
+  return v.slice();
 }
 
 /** A map that forgets its least recently used entries beyond `max` (strategy counters, plain anti-replay). */
@@ -197,6 +215,7 @@ export class SessionTable {
         pendingTimestamp: loadTs(where, s.pendingTimestamp),
         lastSeen: s.lastSeen,
         lastSecureTs: loadTs(where, s.lastSecureTs),
+        lastSecureTags: loadTags(where, s.lastSecureTags),
       };
       // A file written with larger limits keeps its most recently seen sessions.
       const table = tierOf(session) === 'established' ? this.#established : this.#pending;
@@ -305,6 +324,7 @@ export class SessionTable {
           pendingTimestamp: storeTs(s.pendingTimestamp),
           lastSeen: s.lastSeen,
           lastSecureTs: storeTs(s.lastSecureTs),
+          lastSecureTags: s.lastSecureTags.slice(),
         };
       }
     }

@@ -131,6 +131,18 @@ describe('replayed secure frames', () => {
     });
   });
 
+  it('are rejected by default even when they repeat the latest timestamp, while another frame with it is kept', () => {
+    const { m } = receiver();
+    const key = establish(m, 42);
+    const latest = frame(42, T0 * 1000 + 2000, key);
+    expect(decodedOk(m.classifyAndDispatch(latest))).toBe(true);
+    expect(m.classifyAndDispatch(latest)).toMatchObject({ type: 'IGNORED', result: { code: 'ERR_HANDSHAKE_REPLAY' } });
+    // A sender faster than whole seconds: another frame with the same timestamp is new data.
+    const other = encodeFrame({ cmd: 127 + 1, routes: 42, tid: 1, timestamp: T0 * 1000 + 2000, body: new Uint8Array(0), key });
+    expect(decodedOk(m.classifyAndDispatch(other))).toBe(true);
+    expect(m.classifyAndDispatch(other).type).toBe('IGNORED');
+  });
+
   it('strict also rejects a frame with the last timestamp again', () => {
     const { m } = receiver({ secureAntiReplay: 'strict' });
     const key = establish(m, 42);
