@@ -11,13 +11,23 @@ import type { DeviceRole } from '@opensynaptic/cmd';
 import { type DispatchOutcome, type HandshakeManagerOptions, OSHandshakeManager, type PeerAddress } from '@opensynaptic/handshake';
 import { decodeFrame, parseRouteId } from '@opensynaptic/packet';
 import { compressFact, type FactInput } from '@opensynaptic/packet/body';
-import { OpenSynapticStandardizer, type SensorTuple, type StandardizeExtras, type StandardizerOptions } from './standardize/index.js';
+import {
+  type DroppedSensor,
+  OpenSynapticStandardizer,
+  type SensorTuple,
+  type StandardizeExtras,
+  type StandardizerOptions,
+} from './standardize/index.js';
 
 /** Ids that mean "no id assigned yet" (as the reference reads them). */
 export const UNASSIGNED_ID = 0xffffffff;
 
 export interface OpenSynapticOptions {
-  /** This node's device id on the wire (route id); unset, 0 or 4294967295 mean "not assigned yet". */
+  /**
+   * This node's device id on the wire (route id); unset, 0 or 4294967295 mean "not assigned yet".
+   * Digit text is kept as given at the start of the FULL body (`"0042"` sends `0042;…`, as the
+   * reference does), while the frame header carries the number (42).
+   */
   assignedId?: number | string | null | undefined;
   /** The device name written into facts (`id`). Default `"UNKNOWN"`. */
   deviceId?: string;
@@ -43,6 +53,11 @@ export interface TransmitResult {
   aid: number;
   /** The strategy the handshake chose (a new signature still goes out FULL under DIFF_PACKET). */
   strategy: 'FULL_PACKET' | 'DIFF_PACKET';
+  /**
+   * Sensors left out of the frame, each with its input index and typed error: the ones the
+   * reference drops too (unknown unit, a value that is not a number, a malformed tuple).
+   */
+  dropped: readonly DroppedSensor[];
 }
 
 /** Options of one transmission: fact fields besides the sensors. */
@@ -70,6 +85,8 @@ export class OpenSynaptic {
   deviceId: string;
   readonly #clock: () => number;
   #assignedId: number;
+  /** The id as written at the start of a FULL body: the digit text given, else the number. */
+  #assignedIdText = '0';
 
   constructor(options: OpenSynapticOptions = {}) {
     const clock = options.clock ?? Date.now;
@@ -98,8 +115,16 @@ export class OpenSynaptic {
   }
 
   set assignedId(id: number | string | null) {
-    this.#assignedId = id === null || id === '' || id === 'UNKNOWN' ? 0 : parseRouteId(id);
-    this.fusion.localId = this.#assignedId;
+    const aid = id === null || id === '' || id === 'UNKNOWN' ? 0 : parseRouteId(id);
+    this.#assignedId = aid;
+    // The reference writes the id into the body as it was given: digit text keeps its leading zeros.
+    this.#assignedIdText = typeof id === 'string' && /^[0-9]+$/.test(id) ? id : String(aid);
+    this.fusion.localId = aid;
+  }
+
+  /** The id as the FULL body carries it (`"0042"` when given so; the header carries `assignedId`). */
+  get assignedIdText(): string {
+    return this.#assignedIdText;
   }
 
   /** True until an id other than 0 and 4294967295 is assigned. */
@@ -111,6 +136,11 @@ export class OpenSynaptic {
    * Standardizes `sensors`, compresses the fact and fuses it into the next frame (FULL, DIFF or
    * HEART, secure once the session allows it). Throws `IdNotAssignedError` without an id, and
    * the standardizer's, body codec's or fusion engine's typed errors for input they refuse.
+   *
+   * A reading that is NaN or infinite (given, as `"nan"`/`"inf"` text, or after conversion) throws
+   * its `InvalidValueError` (`ERR_STD_VALUE_RANGE`, naming the sensor's index and id) and sends
+   * nothing: the reference would send it as 0, a silently wrong value. Sensors the reference drops
+   * as well are left out and listed in the result's `dropped`.
    */
   transmit(sensors: readonly SensorTuple[], options: TransmitOptions = {}): TransmitResult {
     return this.#transmit(sensors, options, false);
@@ -135,13 +165,14 @@ export class OpenSynaptic {
         extras.t = p.lastServerTime > p.timeSyncThreshold ? p.lastServerTime : Math.trunc(this.#clock() / 1000);
       }
     }
-    const fact = this.standardizer.standardize(deviceId ?? this.deviceId, status ?? 'ONLINE', sensors, extras);
+    const { fact, dropped } = this.standardizer.standardizeDetailed(deviceId ?? this.deviceId, status ?? 'ONLINE', sensors, extras);
+    for (const d of dropped) if (d.error.code === 'ERR_STD_VALUE_RANGE') throw d.error;
     const body = compressFact(fact as unknown as FactInput, { now: () => this.#clock() / 1000, sensorId: this.standardizer.sensorId });
     const strategy = p.getStrategy(aid, this.fusion.hasTemplate(aid));
-    const frame = this.fusion.runEngine(`${aid};${body}`, strategy === 'FULL_PACKET' ? 'FULL' : 'DIFF');
+    const frame = this.fusion.runEngine(`${this.#assignedIdText};${body}`, strategy === 'FULL_PACKET' ? 'FULL' : 'DIFF');
     p.commitSuccess(aid);
     if (frame[0] === 63) p.noteLocalPlaintextSent(aid, decodeFrame(frame).timestamp);
-    return { frame, aid, strategy };
+    return { frame, aid, strategy, dropped };
   }
 
   /** Decodes a data frame to its fact (fusion only, no handshake); throws typed errors. */

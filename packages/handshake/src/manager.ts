@@ -275,7 +275,7 @@ export class OSHandshakeManager {
     return buildIdRequest(this.seq.next(), meta, { maxMetaBytes: this.maxMetaBytes });
   }
 
-  /** ID_POOL_REQ with the next seq (count default 10, capped at 256). */
+  /** ID_POOL_REQ with the next seq (count default 10, written as given: 0..65535; a server grants at most 256). */
   buildIdPoolRequest(count: number = DEFAULT_POOL_COUNT, meta?: JsonInput | null): Uint8Array {
     return buildIdPoolRequest(this.seq.next(), count, meta, { maxMetaBytes: this.maxMetaBytes });
   }

@@ -5,7 +5,7 @@
  * |---|---|
  * | ID_REQUEST | `[1][seq:2][json meta utf-8]` |
  * | ID_ASSIGN | `[2][seq:2][aid:4]([server_time:8])` |
- * | ID_POOL_REQ | `[3][seq:2][count:2][json meta]` (count capped at 256) |
+ * | ID_POOL_REQ | `[3][seq:2][count:2][json meta]` (count as given; a server grants at most 256) |
  * | ID_POOL_RES | `[4][seq:2][count:2][aid:4]*count` |
  * | ACK / NACK | `[5][seq:2]` / `[6][seq:2][reason utf-8]` |
  * | PING / PONG | `[9][seq:2]` / `[10][seq:2]` |
@@ -45,7 +45,7 @@ import { utf8DecodeIgnore, utf8Encode } from './utf8.js';
 export const DEFAULT_MAX_META_BYTES = 4096;
 /** Longest NACK reason built or accepted by the strict parser, in UTF-8 bytes. */
 export const MAX_NACK_REASON_BYTES = 1024;
-/** Largest pool an ID_POOL_REQ can ask for; larger counts are capped (as the reference does). */
+/** Largest pool a server grants for one ID_POOL_REQ; a larger count asked for is capped (as the reference's server does). */
 export const MAX_POOL_COUNT = 256;
 /** Pool size asked for when none is given (the reference's default). */
 export const DEFAULT_POOL_COUNT = 10;
@@ -190,17 +190,22 @@ export function buildIdAssign(seq: number, aid: number, serverTime?: U64 | null)
   return out;
 }
 
-/** `[3][seq:2][count:2][json meta]`; a count above 256 is capped at 256. */
+/**
+ * `[3][seq:2][count:2][json meta]`. The count is written as given, as the reference does (only the
+ * server caps a pool, at `MAX_POOL_COUNT`); one that does not fit the 16-bit field is refused.
+ */
 export function buildIdPoolRequest(
   seq: number,
   count: number = DEFAULT_POOL_COUNT,
   meta?: JsonInput | null,
   options?: MetaOptions,
 ): Uint8Array {
-  if (!(Number.isInteger(count) && count >= 0)) throw new HandshakeFieldError('count', `${String(count)} is not a non-negative integer`);
+  if (!(Number.isInteger(count) && count >= 0 && count <= 0xffff)) {
+    throw new HandshakeFieldError('count', `${String(count)} is not an integer in 0..65535 (a 16-bit field)`);
+  }
   const m = metaBytes(meta, options);
   const out = header(ID_POOL_REQ, seq, 2 + m.length);
-  writeU16(out, 3, Math.min(count, MAX_POOL_COUNT));
+  writeU16(out, 3, count);
   out.set(m, 5);
   return out;
 }

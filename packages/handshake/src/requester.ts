@@ -161,7 +161,7 @@ export class HandshakeRequester {
     );
   }
 
-  /** ID_POOL_REQ → ID_POOL_RES: up to `count` ids (capped at 256; a server may send fewer). */
+  /** ID_POOL_REQ → ID_POOL_RES: up to `count` ids (0..65535; a server grants at most 256 and may send fewer). */
   requestIdPool(count: number = DEFAULT_POOL_COUNT, meta?: JsonInput | null, options?: RequestOptions): Promise<number[]> {
     return this.#request(
       'ID_POOL_REQ',

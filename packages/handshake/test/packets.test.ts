@@ -80,9 +80,25 @@ describe('builders', () => {
     expect(hex(buildSecureDictReady(42, 1_700_000_000_000))).toBe('0d0000002a0000018bcfe56800');
     expect(hex(buildSecureChannelAck(42))).toBe('0e0000002a');
   });
-  it('caps the pool count at 256', () => {
-    expect(hex(buildIdPoolRequest(1, 300).subarray(3, 5))).toBe('0100');
+  it('writes the pool count as given, as the reference does (only a server caps a pool)', () => {
+    // Bytes of the reference's build_id_pool_request (vectors/handshake-extra.json).
+    expect(hex(buildIdPoolRequest(1, 48058))).toBe('030001bbba7b7d');
+    expect(hex(buildIdPoolRequest(3, 257))).toBe('03000301017b7d');
+    expect(hex(buildIdPoolRequest(4, 65535))).toBe('030004ffff7b7d');
     expect(hex(buildIdPoolRequest(1, 0).subarray(3, 5))).toBe('0000');
+  });
+  it('refuses a pool count that does not fit its 16-bit field, naming the field', () => {
+    for (const count of [65536, 2 ** 32, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      let error: unknown;
+      try {
+        buildIdPoolRequest(1, count);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, String(count)).toBeInstanceOf(HandshakeFieldError);
+      expect((error as HandshakeError).code).toBe('ERR_HANDSHAKE_FIELD');
+      expect((error as Error).message).toMatch(/count/);
+    }
   });
   it('writes 8-byte fields from numbers and bigints', () => {
     expect(hex(buildTimeResponse(1, 2n ** 64n - 1n))).toBe('0c0001ffffffffffffffff');

@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  type BodyFact,
   BodyTextError,
   compressFact,
   decodeUnit,
@@ -21,40 +20,10 @@ import {
 } from '../src/body/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const VECTORS = join(here, '../../../vectors/compress.json');
 const REFERENCE_SYMBOLS = join(here, '../../../../shared/reference-data/OS_Symbols.json');
-/** The clock the reference vectors were recorded with, unless a case records its own. */
+// vectors/compress.json (and compress-extra.json) are replayed by the vector runner, not here.
+/** The clock of the reference vectors, for the round-trip properties below. */
 const VECTOR_CLOCK = 1700000000.0;
-
-interface Case {
-  id: string;
-  input: { fact?: Record<string, unknown>; clock?: number; compressed?: string };
-  expected: {
-    compressed?: string;
-    decompressed?: Record<string, unknown>;
-    decompressed_types?: Record<string, string>;
-    compress_raises?: { type: string; message: string };
-    decompress_raises?: { type: string; message: string };
-  };
-}
-const cases = (JSON.parse(readFileSync(VECTORS, 'utf8')) as { cases: Case[] }).cases;
-
-/**
- * Cases where we knowingly differ from the reference (to be listed in vectors/deviations.json),
- * with what we do instead. Every other case must match exactly.
- */
-const DEVIATIONS: Record<string, { compress?: string; decompress?: string }> = {
-  // 1e15 × 10^4 wraps modulo 2^64 in the reference; we refuse the value.
-  compress_value_big_wrap: { compress: 'ERR_BODY_RANGE' },
-  // The reference sends "dev.1.1.…", which no receiver (its own included) can split; we refuse to send it.
-  compress_device_id_with_dot: { compress: 'ERR_BODY_SEPARATOR', decompress: 'ERR_BODY_SYNTAX' },
-  // The reference returns an {"error": …} record for "" and raises TypeError from its logger for the rest.
-  decompress_invalid_0: { decompress: 'ERR_BODY_SYNTAX' },
-  decompress_invalid_1: { decompress: 'ERR_BODY_SYNTAX' },
-  decompress_invalid_2: { decompress: 'ERR_BODY_SYNTAX' },
-  decompress_invalid_3: { decompress: 'ERR_BODY_SYNTAX' },
-  decompress_invalid_4: { decompress: 'ERR_BODY_SYNTAX' },
-};
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -65,50 +34,6 @@ function codeOf(fn: () => unknown): string | undefined {
     throw e;
   }
 }
-
-function checkTypes(fact: BodyFact, types: Record<string, string>): void {
-  // Python keeps int and float apart; in JavaScript both are numbers. Ints must be integral.
-  expect(Object.keys(fact).sort()).toEqual(Object.keys(types).sort());
-  for (const [key, type] of Object.entries(types)) {
-    const v = (fact as unknown as Record<string, unknown>)[key];
-    if (type === 'str') expect(typeof v, key).toBe('string');
-    else {
-      expect(typeof v, key).toBe('number');
-      if (type === 'int') expect(Number.isInteger(v), key).toBe(true);
-    }
-  }
-}
-
-describe('compress.json', () => {
-  it('has the 146 reference cases', () => {
-    expect(cases).toHaveLength(146);
-  });
-
-  for (const c of cases) {
-    it(c.id, () => {
-      const dev = DEVIATIONS[c.id];
-      if (c.input.fact) {
-        const clock = c.input.clock ?? VECTOR_CLOCK;
-        const run = () => compressFact(c.input.fact as unknown as FactInput, { now: () => clock });
-        if (dev?.compress) expect(codeOf(run)).toBe(dev.compress);
-        else if (c.expected.compress_raises) expect(codeOf(run)).toBe('ERR_BODY_RANGE');
-        else expect(run()).toBe(c.expected.compressed);
-      }
-      const text = c.expected.compressed ?? c.input.compressed;
-      if (text === undefined) return;
-      if (dev?.decompress) {
-        expect(codeOf(() => decompressBody(text))).toBe(dev.decompress);
-        return;
-      }
-      if (c.expected.decompress_raises) throw new Error('a reference decompress error must be listed in DEVIATIONS');
-      const fact = decompressBody(text);
-      expect(fact).toEqual(c.expected.decompressed);
-      if (c.expected.decompressed_types) checkTypes(fact, c.expected.decompressed_types);
-      // The same text as UTF-8 bytes decodes the same.
-      expect(decompressBody(new TextEncoder().encode(text))).toEqual(fact);
-    });
-  }
-});
 
 describe('symbol table', () => {
   it('holds the same facts as the reference OS_Symbols.json', (ctx) => {

@@ -67,3 +67,50 @@ it('fails a fusion step whose frame or decoded fact differs', () => {
   const report = runFile('fusion.json', { cases: [seq] }, 'ts', new Map());
   expect(report.failed.map((r) => r.id)).toEqual(['seq_single_temp_full_diff_heart/1', 'seq_single_temp_full_diff_heart/2']);
 });
+
+it('replays handshake-format cases by the shape of their input, under any id', () => {
+  const file = readVectorFile(join(DEFAULT_DIR, 'handshake.json'))!;
+  const pick = (id: string, as: string) => ({ ...structuredClone(file.cases.find((c) => c.id === id)!), id: as });
+  const seq = pick('check_timestamp_sequence', 'my_timestamps');
+  const flow = pick('secure_session_flow_two_nodes', 'my_flow');
+  const wrongSeq = pick('check_timestamp_sequence', 'my_timestamps_wrong');
+  (wrongSeq.expected.results as string[])[1] = 'ACCEPT';
+  const odd = { id: 'my_odd', input: { something: 1 }, expected: {} };
+  const report = runFile('handshake-mine.json', { cases: [seq, flow, wrongSeq, odd] }, 'ts', new Map());
+  expect(report.results.map((r) => [r.id, r.status])).toEqual([
+    ['my_timestamps', 'pass'],
+    ['my_flow', 'pass'],
+    ['my_timestamps_wrong', 'fail'],
+    ['my_odd', 'fail'],
+  ]);
+  expect(report.results[3]!.detail).toMatch(/no replay for this case/);
+});
+
+it('expects a typed error where the reference builder raised', () => {
+  const file = readVectorFile(join(DEFAULT_DIR, 'handshake-extra.json'))!;
+  const raising = file.cases.filter((c) => 'raises' in c.expected);
+  expect(raising.length).toBeGreaterThan(0);
+  expect(runFile('handshake-extra.json', { cases: raising }, 'ts', new Map()).failed).toEqual([]);
+});
+
+it('fails a standardize case whose value, type, unit, key order, compressed text or dropped sensor differs', () => {
+  const file = readVectorFile(join(DEFAULT_DIR, 'standardize.json'))!;
+  const pick = (id: string) => structuredClone(file.cases.find((c) => c.id === id)!);
+  const fact = (c: { expected: Record<string, unknown> }) => c.expected.fact as Record<string, unknown>;
+  const value = pick('std_001_kPa_21.5');
+  fact(value).s1_v = 21501;
+  const type = pick('std_001_kPa_21.5');
+  (type.expected.types as Record<string, string>).s1_v = 'float';
+  const unit = pick('std_010_Cel_21.5');
+  fact(unit).s1_u = 'temperature2';
+  const order = pick('std_010_Cel_21.5');
+  const { s1_v, ...rest } = fact(order);
+  order.expected.fact = { ...rest, s1_v };
+  const text = pick('std_sensorid_off_one');
+  text.expected.compressed = 'DEV1.1.AYvP5WgA|T1>';
+  const kept = pick('std_129_foo_21.5');
+  kept.input.sensors = [['S1', 'OK', 21.5, 'm']];
+  const cases = [value, type, unit, order, text, kept];
+  const report = runFile('standardize.json', { cases }, 'ts', new Map());
+  expect(report.failed.map((r) => r.id)).toEqual(cases.map((c) => c.id));
+});

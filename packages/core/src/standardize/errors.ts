@@ -93,8 +93,11 @@ export class InvalidValueError extends StandardizeError {
     /** The value as given. */
     readonly value: unknown,
     detail: string,
+    /** The sensor's id as given (named in the message when it is text or a number). */
+    readonly sensorId?: unknown,
   ) {
-    super(code, `sensor ${index}: ${detail}`);
+    const named = typeof sensorId === 'string' ? ` (${show(sensorId)})` : typeof sensorId === 'number' ? ` (${sensorId})` : '';
+    super(code, `sensor ${index}${named}: ${detail}`);
   }
 }
 

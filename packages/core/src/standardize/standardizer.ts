@@ -330,16 +330,16 @@ export class OpenSynapticStandardizer {
 
       const x = toNumber(rawValue);
       if (x === undefined) {
-        this.#drop(report, index, sensor, () => new InvalidValueError('ERR_STD_INVALID_VALUE', index, rawValue, `${describe(rawValue)} is not a number`));
+        this.#drop(report, index, sensor, () => new InvalidValueError('ERR_STD_INVALID_VALUE', index, rawValue, `${describe(rawValue)} is not a number`, sid));
         continue;
       }
       if (!Number.isFinite(x)) {
-        this.#drop(report, index, sensor, () => new InvalidValueError('ERR_STD_VALUE_RANGE', index, rawValue, `${describe(rawValue)} is not a finite number`));
+        this.#drop(report, index, sensor, () => new InvalidValueError('ERR_STD_VALUE_RANGE', index, rawValue, `${describe(rawValue)} is not a finite number`, sid));
         continue;
       }
       const raw = x * first.factor + first.offset;
       if (!Number.isFinite(raw)) {
-        this.#drop(report, index, sensor, () => new InvalidValueError('ERR_STD_VALUE_RANGE', index, rawValue, `${x} × ${first.factor} + ${first.offset} overflows`));
+        this.#drop(report, index, sensor, () => new InvalidValueError('ERR_STD_VALUE_RANGE', index, rawValue, `${x} × ${first.factor} + ${first.offset} overflows`, sid));
         continue;
       }
       const integral = Number.isInteger(raw);

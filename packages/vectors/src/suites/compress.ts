@@ -41,6 +41,9 @@ export const compressSuite: Suite = {
             const got = decompressBody(text) as unknown as Record<string, unknown>;
             const diff = sameRecord(got, e.decompressed!);
             if (diff) k.fail(`decompress ${diff}`);
+            // The same text as UTF-8 bytes decodes the same.
+            const fromBytes = sameRecord(decompressBody(new TextEncoder().encode(text)) as unknown as Record<string, unknown>, got);
+            if (fromBytes) k.fail(`decompress of the UTF-8 bytes ${fromBytes}`);
             for (const [key, type] of Object.entries(e.decompressed_types ?? {})) {
               if (type === 'int' && !Number.isInteger(got[key])) k.fail(`decompress ${key}: expected an integer`);
             }
