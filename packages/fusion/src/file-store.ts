@@ -23,7 +23,7 @@
  * Template ids are at least two digits; values are standard (not URL-safe) base64 of their UTF-8
  * bytes; a template whose values are unknown has no `last_vals_bin`.
  */
-import { nodeBuiltin } from '@opensynaptic/internal';
+import { type AtomicFs, nodeBuiltin, removeStaleTempFiles, writeFileAtomic } from '@opensynaptic/internal';
 import { base64Encode } from '@opensynaptic/packet/body';
 import { DeviceRegistry, MAX_TEMPLATE_ID, type RegistryStore } from './registry.js';
 import { checkAid, RegistryStoreError } from './store-errors.js';
@@ -43,9 +43,6 @@ function withSeparator(root: string): string {
   return last === '/' || last === '\\' ? root : `${root}/`;
 }
 
-function dirOf(path: string): string {
-  return path.slice(0, path.lastIndexOf('/'));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -96,52 +93,70 @@ export function encodeRegistryFile(registry: DeviceRegistry): string {
 }
 
 /**
- * Reads a registry file's text back, repairing what the reference repairs: a top level or
- * `templates` that is not an object counts as empty; templates that are not objects, lack a
- * non-empty string `sig` or have a key that is not a template id (digits, 0..255) are skipped;
- * keys are normalised to two or more digits ("1" → tid 1, written back as "01"); `last_vals_bin`
- * entries that are not strings, not base64, or not UTF-8 are dropped (a `last_vals_bin` that is
- * not a list counts as absent). Unknown fields are ignored (and not written back).
- *
- * The registry comes back `dirty` exactly when something was repaired, so the next save
- * rewrites the file clean. Throws a `SyntaxError` when `text` is not JSON at all.
+ * Reads a registry file's text back, strictly: the top level must be an object with exactly
+ * `aid` (the string form of `aid`) and `templates`; `templates` an object whose keys are
+ * template ids as written (two or more digits, 0..255, no other spelling) and whose entries are
+ * objects with a non-empty string `sig` and optionally `last_vals_bin`, a list of canonical
+ * standard base64 strings of UTF-8 text. Anything else (a wrong shape, a renamed or unknown key,
+ * a value that is not base64, a duplicated key) throws `ERR_FUSION_STORE_CORRUPT` naming the
+ * field, like a file that is not JSON (a `SyntaxError` cause then). The reference repairs such
+ * files silently, which loses what they held at its next save; see the README.
  */
 export function decodeRegistryFile(aid: number, text: string): DeviceRegistry {
-  const registry = new DeviceRegistry(aid);
-  const root = parseJsonOrdered(text);
-  let repaired = false;
-  if (!(root instanceof Map)) {
-    registry.dirty = true;
-    return registry;
+  let root: unknown;
+  try {
+    root = parseJsonOrdered(text);
+  } catch (e) {
+    throw new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', 'is not JSON', { aid, cause: e });
   }
+  const bad = (field: string, detail: string): never => {
+    throw new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', `${field}: ${detail}`, { aid });
+  };
+  if (!(root instanceof Map)) return bad('(top level)', `expected an object, got ${jsonKind(root)}`);
+  for (const key of root.keys()) if (key !== 'aid' && key !== 'templates') bad(JSON.stringify(key), 'unknown field');
+  const aidField = root.get('aid');
+  if (aidField !== String(aid)) bad('aid', `expected ${JSON.stringify(String(aid))}, got ${describeJson(aidField)}`);
   const templates = root.get('templates');
-  if (templates !== undefined && !(templates instanceof Map)) repaired = true;
-  if (templates instanceof Map) {
-    for (const [key, entry] of templates) {
-      const tid = parseTidKey(key);
-      const sig = entry instanceof Map ? entry.get('sig') : undefined;
-      if (tid === undefined || !(entry instanceof Map) || typeof sig !== 'string' || sig === '') {
-        repaired = true;
-        continue;
+  if (!(templates instanceof Map)) return bad('templates', `expected an object, got ${jsonKind(templates)}`);
+  const registry = new DeviceRegistry(aid);
+  for (const [key, entry] of templates) {
+    const where = `templates.${JSON.stringify(key)}`;
+    const tid = parseTidKey(key);
+    if (tid === undefined || tidKey(tid) !== key) bad(where, 'not a template id (two or more digits, 0..255)');
+    if (!(entry instanceof Map)) return bad(where, `expected an object, got ${jsonKind(entry)}`);
+    for (const field of entry.keys()) if (field !== 'sig' && field !== 'last_vals_bin') bad(`${where}.${JSON.stringify(field)}`, 'unknown field');
+    const sig = entry.get('sig');
+    if (typeof sig !== 'string' || sig === '') bad(`${where}.sig`, `expected a non-empty string, got ${describeJson(sig)}`);
+    const stored = entry.get('last_vals_bin');
+    let values: string[] | null = null;
+    if (stored !== undefined) {
+      if (!Array.isArray(stored)) return bad(`${where}.last_vals_bin`, `expected a list, got ${jsonKind(stored)}`);
+      values = [];
+      for (let k = 0; k < stored.length; k++) {
+        const item: unknown = stored[k];
+        const value = typeof item === 'string' ? canonicalBase64ToText(item) : null;
+        if (value === null) bad(`${where}.last_vals_bin[${k}]`, `${describeJson(item)} is not canonical base64 of UTF-8 text`);
+        values.push(value as string);
       }
-      if (tidKey(tid) !== key) repaired = true;
-      const stored = entry.get('last_vals_bin');
-      let values: string[] | null = null;
-      if (Array.isArray(stored)) {
-        values = [];
-        for (const item of stored) {
-          const value = typeof item === 'string' ? base64ToText(item) : null;
-          if (value === null) repaired = true;
-          else values.push(value);
-        }
-      } else if (stored !== undefined) {
-        repaired = true;
-      }
-      registry.put(tid, sig, values);
     }
+    registry.put(tid as number, sig as string, values);
   }
-  registry.dirty = repaired;
+  registry.dirty = false;
   return registry;
+}
+
+function jsonKind(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (v instanceof Map) return 'an object';
+  if (Array.isArray(v)) return 'a list';
+  return `a ${typeof v}`;
+}
+
+function describeJson(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return jsonKind(v);
 }
 
 function parseTidKey(key: string): number | undefined {
@@ -199,9 +214,14 @@ export function base64Decode(s: string): Uint8Array | null {
   return quad === 0 ? out.subarray(0, o) : null;
 }
 
-function base64ToText(s: string): string | null {
+/**
+ * Text of a stored value, or `null` unless `s` is exactly what `base64Encode` writes for some
+ * UTF-8 text: the lenient decoder skips junk (`"*"` would read as `""`), so the bytes decoded are
+ * encoded again and must give `s` back.
+ */
+function canonicalBase64ToText(s: string): string | null {
   const bytes = base64Decode(s);
-  if (bytes === null) return null;
+  if (bytes === null || base64Encode(bytes) !== s) return null;
   try {
     return utf8Decoder.decode(bytes);
   } catch {
@@ -215,8 +235,7 @@ function base64ToText(s: string): string | null {
 // integer-like keys ("10".."255") before the others, losing the order the file (and the
 // reference's dictionary) keeps, which decides which template a duplicated signature maps to.
 // Objects come back as Maps; otherwise this accepts what the reference's reader accepts
-// (RFC 8259 plus NaN / Infinity / -Infinity, duplicate keys keeping the first position and the
-// last value).
+// (RFC 8259 plus NaN / Infinity / -Infinity), except duplicate keys.
 
 const MAX_DEPTH = 512;
 // Every alternative starts with a different character, so matching is linear.
@@ -273,6 +292,9 @@ function parseJsonOrdered(text: string): unknown {
           skipWhitespace();
           if (text.charCodeAt(i) !== 0x22) return fail('expected a property name');
           const key = string();
+          // The reference keeps the last of duplicated keys; a file written by either side never
+          // has any, so one that does was edited or damaged.
+          if (obj.has(key)) return fail(`duplicate key ${JSON.stringify(key)}`);
           skipWhitespace();
           if (text.charCodeAt(i) !== 0x3a) return fail("expected ':'");
           i++;
@@ -313,15 +335,8 @@ function parseJsonOrdered(text: string): unknown {
 // ---------------------------------------------------------------------------------------------
 // Store
 
-interface NodeFs {
+interface NodeFs extends AtomicFs {
   readFileSync(path: string): Uint8Array;
-  openSync(path: string, flags: string, mode?: number): number;
-  writeSync(fd: number, buffer: Uint8Array, offset: number, length: number): number;
-  fsyncSync(fd: number): void;
-  closeSync(fd: number): void;
-  renameSync(from: string, to: string): void;
-  rmSync(path: string, options?: { force?: boolean }): void;
-  mkdirSync(path: string, options?: { recursive?: boolean }): string | undefined;
 }
 
 /** Options of {@link FileRegistryStore}. */
@@ -332,7 +347,8 @@ export interface FileRegistryStoreOptions {
    */
   root: string;
   /**
-   * What `load` does with a file that is not JSON (or not UTF-8):
+   * What `load` does with a file that is not a registry file: not UTF-8, not JSON, or JSON of
+   * another shape (see {@link decodeRegistryFile}):
    * - `"throw"` (default): throws `ERR_FUSION_STORE_CORRUPT` naming the file and leaves it in
    *   place, so nothing is overwritten before someone looks at it. Loads of that AID keep failing
    *   until the file is fixed or removed.
@@ -349,9 +365,14 @@ export interface FileRegistryStoreOptions {
    * process still never leaves a torn file, a power cut may lose the latest saves.
    */
   durable?: boolean | undefined;
+  /**
+   * When the store opens, temporary files of killed writers (`.<aid>.json.<pid>.<n>.tmp`) are
+   * removed from the registry folders if their writer's pid no longer runs or they are this old,
+   * in milliseconds (default 600000, ten minutes). `false` skips the scan (it reads every folder
+   * once, which a very large registry may want to avoid).
+   */
+  staleTempMs?: number | false | undefined;
 }
-
-let tmpCounter = 0;
 let quarantineCounter = 0;
 
 function errnoCode(e: unknown): string | undefined {
@@ -367,8 +388,8 @@ function errnoCode(e: unknown): string | undefined {
  * Each save writes a temporary file in the target's folder (`.<aid>.json.<pid>.<n>.tmp`), flushes
  * it, and renames it over the target: readers, including a reference node sharing the folder,
  * see the old file or the new one, never a torn one, even if the process is killed mid-write. A
- * kill can leave a temporary file behind; nothing reads those, and they can be deleted anytime.
- * The reference's `<aid>.json.lock` files are neither needed nor touched.
+ * kill can leave a temporary file behind; nothing reads those, and the next store to open the
+ * folder removes the stale ones (`staleTempMs`). The reference's `<aid>.json.lock` files are neither needed nor touched.
  */
 export class FileRegistryStore implements RegistryStore {
   /** The root directory, as given. */
@@ -377,7 +398,8 @@ export class FileRegistryStore implements RegistryStore {
   readonly #quarantine: boolean;
   readonly #onQuarantine: ((error: RegistryStoreError, movedTo: string) => void) | undefined;
   readonly #durable: boolean;
-  readonly #pid: number;
+  /** Names (relative to `root`) of the stale temporary files removed when the store opened. */
+  readonly removedTempFiles: readonly string[];
 
   constructor(options: FileRegistryStoreOptions | string) {
     const opts = typeof options === 'string' ? { root: options } : options;
@@ -399,7 +421,32 @@ export class FileRegistryStore implements RegistryStore {
     this.#quarantine = onCorrupt === 'quarantine';
     this.#onQuarantine = opts.onQuarantine;
     this.#durable = opts.durable ?? true;
-    this.#pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
+    const stale = opts.staleTempMs ?? undefined;
+    if (stale !== undefined && stale !== false && !(typeof stale === 'number' && stale >= 0)) {
+      throw new RegistryStoreError('ERR_FUSION_STORE_OPTION', `staleTempMs must be a number >= 0 or false, got ${String(stale)}`);
+    }
+    this.removedTempFiles = stale === false ? [] : this.#removeStaleTempFiles(stale);
+  }
+
+  #removeStaleTempFiles(maxAgeMs: number | undefined): string[] {
+    // Only the two folder levels of the layout, only temporary files of registry files.
+    const removed: string[] = [];
+    const isRegistry = (target: string): boolean => /^[0-9]{1,10}\.json$/.test(target);
+    const twoDigits = /^[0-9]{2}$/;
+    const list = (dir: string): string[] => {
+      try {
+        return this.#fs.readdirSync(dir).filter((n) => twoDigits.test(n));
+      } catch {
+        return [];
+      }
+    };
+    const root = withSeparator(this.root);
+    for (const a of list(root)) {
+      for (const b of list(`${root}${a}`)) {
+        for (const name of removeStaleTempFiles(this.#fs, `${root}${a}/${b}`, isRegistry, maxAgeMs)) removed.push(`${a}/${b}/${name}`);
+      }
+    }
+    return removed;
   }
 
   /** The file of `aid` (it may not exist). Throws `ERR_FUSION_STORE_AID` for a bad AID. */
@@ -408,9 +455,10 @@ export class FileRegistryStore implements RegistryStore {
   }
 
   /**
-   * The registry of `aid`, or `null` when it has no file. Damage inside valid JSON is repaired
-   * (see {@link decodeRegistryFile}) and the registry comes back `dirty`. A file that is not
-   * JSON is handled as `onCorrupt` says; other read failures throw `ERR_FUSION_STORE_READ`.
+   * The registry of `aid`, or `null` when it has no file. A file that is not a registry file
+   * (not JSON, or JSON of the wrong shape: see {@link decodeRegistryFile}) is handled as
+   * `onCorrupt` says, never loaded as empty and overwritten; other read failures throw
+   * `ERR_FUSION_STORE_READ`.
    */
   load(aid: number): DeviceRegistry | null {
     const path = this.pathOf(aid);
@@ -424,13 +472,14 @@ export class FileRegistryStore implements RegistryStore {
     try {
       return decodeRegistryFile(aid, utf8Decoder.decode(bytes));
     } catch (e) {
-      const error = new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', 'is not a JSON registry file', { aid, path, cause: e });
+      const why = e instanceof RegistryStoreError ? e.message.replace(/^aid \d+: /, '') : 'is not UTF-8';
+      const error = new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', `is not a registry file (${why})`, { aid, path, cause: e });
       if (!this.#quarantine) throw error;
       const movedTo = `${path}.corrupt-${Date.now()}-${++quarantineCounter}`;
       try {
         this.#fs.renameSync(path, movedTo);
       } catch (renameError) {
-        throw new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', 'is not a JSON registry file and cannot be moved aside', {
+        throw new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', 'is not a registry file and cannot be moved aside', {
           aid,
           path,
           cause: renameError,
@@ -445,42 +494,12 @@ export class FileRegistryStore implements RegistryStore {
   save(registry: DeviceRegistry): void {
     const aid = registry.aid;
     const path = this.pathOf(aid);
-    const dir = dirOf(path);
-    const fs = this.#fs;
     const data = utf8Encoder.encode(encodeRegistryFile(registry));
-    const tmp = `${dir}/.${aid}.json.${this.#pid}.${++tmpCounter}.tmp`;
-    let fd = -1;
     try {
-      try {
-        fd = fs.openSync(tmp, 'wx', 0o600);
-      } catch (e) {
-        if (errnoCode(e) !== 'ENOENT') throw e;
-        // First save in this folder: create it, then try again.
-        this.#makeDir(dir);
-        fd = fs.openSync(tmp, 'wx', 0o600);
-      }
-      let off = 0;
-      while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
-      if (this.#durable) fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fd = -1;
-      fs.renameSync(tmp, path);
+      writeFileAtomic(this.#fs, path, data, { durable: this.#durable });
     } catch (e) {
-      if (fd >= 0) {
-        try {
-          fs.closeSync(fd);
-        } catch {
-          // The write already failed; that error is the one to report.
-        }
-      }
-      try {
-        fs.rmSync(tmp, { force: true });
-      } catch {
-        // Best effort: a leftover temporary file is harmless.
-      }
       throw new RegistryStoreError('ERR_FUSION_STORE_WRITE', 'cannot be written', { aid, path, cause: e });
     }
-    if (this.#durable) this.#syncDir(dir);
   }
 
   /** Deletes the file of `aid` (nothing happens when there is none). */
@@ -490,35 +509,6 @@ export class FileRegistryStore implements RegistryStore {
       this.#fs.rmSync(path, { force: true });
     } catch (e) {
       throw new RegistryStoreError('ERR_FUSION_STORE_DELETE', 'cannot be deleted', { aid, path, cause: e });
-    }
-  }
-
-  #makeDir(dir: string): void {
-    const created = this.#fs.mkdirSync(dir, { recursive: true });
-    if (this.#durable && created !== undefined) {
-      // New folders must be recorded in their parents too, or a power cut can lose the file
-      // with its folder.
-      this.#syncDir(dirOf(dir));
-      this.#syncDir(this.root);
-    }
-  }
-
-  #syncDir(dir: string): void {
-    // Makes the rename durable. Some platforms (Windows) cannot open a folder for syncing; the
-    // data is already in the file then, and a failure here does not undo the save.
-    let fd = -1;
-    try {
-      fd = this.#fs.openSync(dir, 'r');
-      this.#fs.fsyncSync(fd);
-    } catch {
-      // See above.
-    }
-    if (fd >= 0) {
-      try {
-        this.#fs.closeSync(fd);
-      } catch {
-        // Nothing was written through this descriptor; the save stands.
-      }
     }
   }
 }

@@ -3,8 +3,10 @@
  * - `ERR_FUSION_STORE_AID`: an AID that is not an integer 0..4294967295 (it would not name a
  *   device, and a file store must never turn it into a path).
  * - `ERR_FUSION_STORE_OPTION`: an option outside its documented range.
- * - `ERR_FUSION_STORE_CORRUPT`: a registry file that is not JSON (torn by another writer, edited by
- *   hand, truncated by a full disk...). Damage inside valid JSON is repaired, not reported.
+ * - `ERR_FUSION_STORE_CORRUPT`: a registry file that is not a registry file: not JSON (torn by
+ *   another writer, truncated by a full disk...) or JSON of another shape (edited by hand, written
+ *   by another program, a value that is not base64). Never loaded as empty or repaired, so no
+ *   later save overwrites what it held.
  * - `ERR_FUSION_STORE_READ`: the store could not read a registry (I/O error, or a custom store's
  *   `load` threw; `cause` holds the original error).
  * - `ERR_FUSION_STORE_WRITE`: the store could not persist a registry; the registry stays dirty

@@ -1,12 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { compileForChild, killLoop } from '@opensynaptic/config/kill-loop';
 import { referencePython } from '@opensynaptic/config/reference';
-import ts from 'typescript';
-import { afterAll, describe, expect, it } from 'vitest';
 import { base64Encode } from '@opensynaptic/packet/body';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   base64Decode,
   decodeRegistryFile,
@@ -169,7 +169,7 @@ describe('registry file format', () => {
     expect(shape(r)).toEqual(shape(sample()));
     expect(r.dirty).toBe(false);
     expect(r.findSig(SIG1)?.tid).toBe(1);
-    const order = decodeRegistryFile(1, '{"templates": {"02": {"sig": "b"}, "10": {"sig": "c"}, "01": {"sig": "a"}}}');
+    const order = decodeRegistryFile(1, '{"aid": "1", "templates": {"02": {"sig": "b"}, "10": {"sig": "c"}, "01": {"sig": "a"}}}');
     expect([...order.templates.keys()]).toEqual([2, 10, 1]);
   });
 
@@ -220,59 +220,66 @@ describe('registry file format', () => {
     }
   });
 
-  it('repairs damaged content the way the reference does and marks the registry dirty', () => {
-    const damaged = JSON.stringify({
-      aid: '42',
-      extra: { ignored: true },
-      templates: {
-        '1': { sig: 'one', last_vals_bin: ['QQ==', 5, 'QQ', '/w==', null, 'Qg=='] }, // → tid 1, [A, B]
-        abc: { sig: 'not a tid' },
-        '256': { sig: 'tid out of range' },
-        '3': 'not an object',
-        '4': { sig: '' },
-        '5': { sig: 7 },
-        '6': { last_vals_bin: ['QQ=='] },
-        '07': { sig: 'seven', last_vals_bin: 'QQ==' }, // not a list: values unknown
-        '08': { sig: 'eight', last_vals_bin: [] },
-        '09': { sig: 'one', last_vals_bin: null }, // same signature: the later tid wins the index
-      },
-    });
-    const r = decodeRegistryFile(42, damaged);
-    expect(r.dirty).toBe(true);
-    expect(shape(r)).toEqual([
-      [1, 'one', ['A', 'B']],
-      [7, 'seven', null],
-      [8, 'eight', []],
-      [9, 'one', null],
-    ]);
-    expect(r.findSig('one')?.tid).toBe(9);
-    // Keys written back in canonical form.
-    expect(encodeRegistryFile(r)).toContain('"01": {');
-
-    for (const text of ['[]', '"x"', '3', 'null', '{"templates": []}', '{"templates": "x"}']) {
-      const e = decodeRegistryFile(5, text);
-      expect([text, e.templates.size, e.dirty]).toEqual([text, 0, true]);
+  it('refuses every wrong shape and invalid entry with ERR_FUSION_STORE_CORRUPT naming the field', () => {
+    // The reference repairs these (an empty registry, or entries dropped) and overwrites the file
+    // at its next save; here the file is refused whole, like a file that is not JSON.
+    const cases: Array<[string, string]> = [
+      ['{}', 'aid'],
+      ['[]', '(top level)'],
+      ['null', '(top level)'],
+      ['5', '(top level)'],
+      ['"x"', '(top level)'],
+      ['{"aid": "5"}', 'templates'],
+      ['{"aid": "5", "templates": []}', 'templates'],
+      ['{"aid": "5", "templates": "x"}', 'templates'],
+      ['{"aid": "5", "templatez": {}}', '"templatez"'],
+      ['{"aid": "5", "templates": {}, "extra": 1}', '"extra"'],
+      ['{"templates": {}}', 'aid'],
+      ['{"aid": 5, "templates": {}}', 'aid'],
+      ['{"aid": "6", "templates": {}}', 'aid'],
+      ['{"aid": "5", "templates": {"1": {"sig": "a"}}}', 'templates."1"'],
+      ['{"aid": "5", "templates": {"001": {"sig": "a"}}}', 'templates."001"'],
+      ['{"aid": "5", "templates": {"256": {"sig": "a"}}}', 'templates."256"'],
+      ['{"aid": "5", "templates": {"ab": {"sig": "a"}}}', 'templates."ab"'],
+      ['{"aid": "5", "templates": {"01": "x"}}', 'templates."01"'],
+      ['{"aid": "5", "templates": {"01": {"sig": ""}}}', 'templates."01".sig'],
+      ['{"aid": "5", "templates": {"01": {"sig": 7}}}', 'templates."01".sig'],
+      ['{"aid": "5", "templates": {"01": {"last_vals_bin": []}}}', 'templates."01".sig'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "siq": 1}}}', 'templates."01"."siq"'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": "QQ=="}}}', 'templates."01".last_vals_bin'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": null}}}', 'templates."01".last_vals_bin'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": ["QQ==", 5]}}}', 'templates."01".last_vals_bin[1]'],
+      // "*" is what the reference's lenient decoder reads as "" (and a later HEART as a wrong value).
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": ["*"]}}}', 'templates."01".last_vals_bin[0]'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": ["QQ"]}}}', 'templates."01".last_vals_bin[0]'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": ["QR=="]}}}', 'templates."01".last_vals_bin[0]'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": ["QU JD"]}}}', 'templates."01".last_vals_bin[0]'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": ["QQ==QQ=="]}}}', 'templates."01".last_vals_bin[0]'],
+      ['{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": ["/w=="]}}}', 'templates."01".last_vals_bin[0]'], // not UTF-8
+    ];
+    for (const [text, field] of cases) {
+      const e = storeError(() => decodeRegistryFile(5, text));
+      expect([text, e.code]).toEqual([text, 'ERR_FUSION_STORE_CORRUPT']);
+      expect(e.message, text).toContain(`${field}:`);
+      expect(e.aid).toBe(5);
     }
-    // A key in another spelling alone makes the registry dirty, so the file is rewritten canonical.
-    expect(decodeRegistryFile(5, '{"templates": {"1": {"sig": "a"}}}').dirty).toBe(true);
-    expect(decodeRegistryFile(5, '{"templates": {"01": {"sig": "a"}}}').dirty).toBe(false);
-    // Valid but empty files are not damage.
-    expect(decodeRegistryFile(5, '{}').dirty).toBe(false);
+    // Valid, canonical files load clean.
     expect(decodeRegistryFile(5, '{"aid": "5", "templates": {}}').dirty).toBe(false);
+    const ok = decodeRegistryFile(5, '{"aid": "5", "templates": {"01": {"sig": "a", "last_vals_bin": ["QQ==", "", "QUI="]}, "02": {"sig": "b", "last_vals_bin": []}}}');
+    expect(shape(ok)).toEqual([
+      [1, 'a', ['A', '', 'AB']],
+      [2, 'b', []],
+    ]);
+    expect(ok.dirty).toBe(false);
   });
 
-  it('accepts the JSON the reference accepts, and nothing else', () => {
-    expect(decodeRegistryFile(1, ' {"x": NaN, "y": [Infinity, -Infinity, 1e5, -0.5, true, false, null], "templates": {"01": {"sig": "a\\u00e9\\n"}}} \n').templates.get(1)?.sig).toBe(
-      'aé\n',
-    );
-    // Duplicate keys: the first position, the last value.
-    const dup = decodeRegistryFile(1, '{"templates": {"01": {"sig": "a"}, "02": {"sig": "b"}, "01": {"sig": "c"}}}');
-    expect(shape(dup)).toEqual([
-      [1, 'c', null],
-      [2, 'b', null],
-    ]);
-    for (const bad of ['', ' ', '{', '{"templates": {}', '{"a" 1}', "{'a': 1}", '{"a": 1,}', '[1,]', '{"a": 01}', '{"a": "\u0001"}', '{"a": "\\x"}', '{} {}', '\ufeff{}', 'nan', '{"a": .5}', '[[[[[[[[[[[[[[[[[[[[[[[[[[[['.repeat(40)]) {
-      expect(() => decodeRegistryFile(1, bad), JSON.stringify(bad)).toThrow(SyntaxError);
+  it('accepts the JSON syntax the reference accepts, except duplicate keys', () => {
+    expect(decodeRegistryFile(1, ' {"aid": "1", "templates": {"01": {"sig": "a\\u00e9\\n"}}} \n').templates.get(1)?.sig).toBe('aé\n');
+    const dup = '{"aid": "1", "templates": {"01": {"sig": "a"}, "02": {"sig": "b"}, "01": {"sig": "c"}}}';
+    for (const bad of [dup, '', ' ', '{', '{"templates": {}', '{"a" 1}', "{'a': 1}", '{"a": 1,}', '[1,]', '{"a": 01}', '{"a": "\u0001"}', '{"a": "\\x"}', '{} {}', '\ufeff{}', 'nan', '{"a": .5}', '[[[[[[[[[[[[[[[[[[[[[[[[[[[['.repeat(40)]) {
+      const e = storeError(() => decodeRegistryFile(1, bad));
+      expect([bad, e.code]).toEqual([bad, 'ERR_FUSION_STORE_CORRUPT']);
+      expect(e.cause, JSON.stringify(bad)).toBeInstanceOf(SyntaxError);
     }
   });
 });
@@ -308,19 +315,48 @@ describe('FileRegistryStore', () => {
     expect(listFiles(root)).toEqual(['42/94/4294967295.json']); // no temporary files left
   });
 
-  it('loads a damaged file repaired and dirty, and saving rewrites it clean', () => {
+  it('never loads a file of the wrong shape as empty, so no save overwrites it', () => {
     const root = tempDir();
+    const seen: string[] = [];
+    const strict = new FileRegistryStore({ root });
+    const quarantine = new FileRegistryStore({ root, onCorrupt: 'quarantine', onQuarantine: (e) => seen.push(e.message) });
+    const path = strict.pathOf(9);
+    mkdirSync(dirname(path), { recursive: true });
+    for (const content of ['{}', '[]', 'null', '5', '{"aid": "9", "tmpl": {}}', '{"aid": "9", "templates": {"01": {"sig": "a", "last_vals_bin": ["*"]}}}']) {
+      writeFileSync(path, content);
+      const e = storeError(() => strict.load(9));
+      expect([content, e.code, e.path]).toEqual([content, 'ERR_FUSION_STORE_CORRUPT', path]);
+      expect(readFileSync(path, 'utf8')).toBe(content); // left in place
+      expect(quarantine.load(9)).toBeNull();
+      expect(existsSync(path)).toBe(false);
+      const moved = listFiles(root).filter((f) => f.includes('.corrupt-'));
+      expect(moved.map((f) => readFileSync(join(root, f), 'utf8'))).toContain(content);
+      for (const f of moved) rmSync(join(root, f));
+    }
+    expect(seen).toHaveLength(6);
+  });
+
+  it('removes stale temporary files of killed writers when it opens, and nothing else', () => {
+    const root = tempDir();
+    const dir = join(root, '00', '00');
+    mkdirSync(dir, { recursive: true });
+    const keep = [
+      '42.json',
+      '.42.json.1.1.tmp.bak', // not the pattern
+      'x.tmp',
+      '.notes.json.999999999.1.tmp', // not a registry file's
+      `.42.json.${process.pid}.77.tmp`, // a live writer (this process), recent
+    ];
+    // pid 999999999 cannot run (above the kernel's pid limit): its files are stale at once.
+    const stale = ['.42.json.999999999.1.tmp', '.7.json.999999999.12.tmp'];
+    for (const f of [...keep, ...stale]) writeFileSync(join(dir, f), 'x');
     const s = new FileRegistryStore({ root });
-    mkdirSync(join(root, '00', '00'), { recursive: true });
-    writeFileSync(join(root, '00/00/9.json'), JSON.stringify({ templates: { '1': { sig: 'a', last_vals_bin: ['QQ==', 'QQ'] }, x: {} } }));
-    const r = s.load(9)!;
-    expect(r.dirty).toBe(true);
-    expect(shape(r)).toEqual([[1, 'a', ['A']]]);
-    s.save(r);
-    expect(readFileSync(join(root, '00/00/9.json'), 'utf8')).toBe(
-      '{\n    "aid": "9",\n    "templates": {\n        "01": {\n            "sig": "a",\n            "last_vals_bin": [\n                "QQ=="\n            ]\n        }\n    }\n}',
-    );
-    expect(s.load(9)!.dirty).toBe(false);
+    expect([...s.removedTempFiles].sort()).toEqual(stale.map((f) => `00/00/${f}`).sort());
+    expect(listFiles(root)).toEqual(keep.map((f) => `00/00/${f}`).sort());
+    // Old enough, a live writer's temporary file is stale too; `false` skips the scan.
+    expect(new FileRegistryStore({ root, staleTempMs: false }).removedTempFiles).toEqual([]);
+    expect(new FileRegistryStore({ root, staleTempMs: 0 }).removedTempFiles).toEqual([`00/00/.42.json.${process.pid}.77.tmp`]);
+    expect(storeError(() => new FileRegistryStore({ root, staleTempMs: -1 })).code).toBe('ERR_FUSION_STORE_OPTION');
   });
 
   it('reports a corrupt file as ERR_FUSION_STORE_CORRUPT and leaves it in place', () => {
@@ -385,18 +421,21 @@ describe('FileRegistryStore', () => {
     expect(listFiles(root)).toEqual([]); // the temporary file was removed
   });
 
-  it('never leaves a torn file when the writing process is SIGKILLed', { timeout: 120_000 }, async () => {
+  it('keeps every acknowledged save and never a torn file when the writer is SIGKILLed', { timeout: 120_000 }, async () => {
     const work = tempDir();
-    const bundle = join(work, 'bundle');
-    compileForChild(bundle);
+    const [storeUrl, registryUrl] = compileForChild(
+      [join(repoRoot, 'packages/fusion/src/file-store.ts'), join(repoRoot, 'packages/fusion/src/registry.ts')],
+      join(work, 'bundle'),
+    );
     const root = join(work, 'registries');
-    const writer = join(bundle, 'writer.mjs');
+    const writer = join(work, 'writer.mjs');
     writeFileSync(
       writer,
-      `import { FileRegistryStore } from './file-store.mjs';
-import { DeviceRegistry } from './registry.mjs';
+      `import { FileRegistryStore } from '${storeUrl}';
+import { DeviceRegistry } from '${registryUrl}';
 const store = new FileRegistryStore(process.argv[2]);
 const start = Number(process.argv[3]);
+process.stdout.write('ready\\n');
 for (let gen = start; ; gen++) {
   for (let k = 0; k < 6; k++) {
     const aid = k * 1000003;
@@ -405,88 +444,56 @@ for (let gen = start; ; gen++) {
     const n = 1 + ((gen * 7 + k) % 80);
     for (let t = 1; t <= n; t++) r.put(t, 'D' + k + '.1.{TS}|T' + t + '>\\x01:\\x01|', ['K.' + gen, (gen + ':' + k + ':' + t + ';').repeat(12)]);
     store.save(r);
+    // Acknowledged: save returned.
+    process.stdout.write(aid + ' ' + gen + '\\n');
   }
-  if (gen === start) process.stdout.write('ready\\n');
 }
 `,
     );
-    const check = (): number => {
-      const reader = new FileRegistryStore(root);
-      let checked = 0;
-      for (const file of listFiles(root)) {
-        if (file.endsWith('.tmp')) continue; // a write the kill interrupted: never read
-        expect(file).toMatch(/^00\/0[0-5]\/\d+\.json$/);
-        const aid = Number(file.slice(6, -5));
-        const k = aid / 1000003;
-        const r = reader.load(aid)!; // throws if the file is torn
-        expect(r.dirty).toBe(false);
-        const gen = Number(r.templates.get(1)!.values![0]!.slice(2));
-        expect(r.templates.size).toBe(1 + ((gen * 7 + k) % 80));
-        for (const [t, tpl] of r.templates) {
-          expect(tpl.values).toEqual([`K.${gen}`, `${gen}:${k}:${t};`.repeat(12)]);
+    const acknowledged = new Map<number, number>();
+    let leftovers = 0;
+    let removedOnOpen = 0;
+    await killLoop({
+      script: writer,
+      args: (round) => [root, String(round * 1_000_000)],
+      rounds: 10,
+      minMs: 20,
+      maxMs: 300,
+      seed: 8,
+      check: (_round, lines) => {
+        for (const line of lines) {
+          const [aid, gen] = line.split(' ').map(Number) as [number, number];
+          acknowledged.set(aid, gen);
         }
-        checked++;
-      }
-      return checked;
-    };
-    const leftovers = new Set<string>();
-    for (let round = 0; round < 6; round++) {
-      const child = spawn(process.execPath, [writer, root, String(round * 1_000_000)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-        child.on('exit', (code, signal) => resolve({ code, signal }));
-      });
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          if (d.toString().includes('ready')) resolve();
-        });
-        void exited.then(({ code }) => reject(new Error(`writer exited (${code}) before it was ready: ${stderr}`)));
-      });
-      await new Promise((r) => setTimeout(r, 20 + round * 37));
-      child.kill('SIGKILL');
-      const { signal } = await exited;
-      expect(signal).toBe('SIGKILL');
-      expect(check()).toBe(6);
-      for (const f of listFiles(root)) if (f.endsWith('.tmp')) leftovers.add(f);
-    }
+        leftovers += listFiles(root).filter((f) => f.endsWith('.tmp')).length;
+        // Opening the store clears what the killed writer left; nothing else is touched.
+        const reader = new FileRegistryStore(root);
+        removedOnOpen += reader.removedTempFiles.length;
+        const files = listFiles(root);
+        expect(files.filter((f) => f.endsWith('.tmp'))).toEqual([]);
+        for (const file of files) {
+          expect(file).toMatch(/^00\/0[0-5]\/\d+\.json$/);
+          const aid = Number(file.slice(6, -5));
+          const k = aid / 1000003;
+          const r = reader.load(aid)!; // throws if the file is torn
+          expect(r.dirty).toBe(false);
+          const gen = Number(r.templates.get(1)!.values![0]!.slice(2));
+          // The last acknowledged save (or a later one the kill cut before its line) is there.
+          expect(gen).toBeGreaterThanOrEqual(acknowledged.get(aid) ?? -1);
+          expect(r.templates.size).toBe(1 + ((gen * 7 + k) % 80));
+          for (const [t, tpl] of r.templates) {
+            expect(tpl.values).toEqual([`K.${gen}`, `${gen}:${k}:${t};`.repeat(12)]);
+          }
+        }
+        for (const aid of acknowledged.keys()) expect(files).toContain(relative(root, reader.pathOf(aid)));
+      },
+    });
+    expect(acknowledged.size).toBe(6);
+    expect(removedOnOpen).toBe(leftovers);
     // Informative only: how often the kill landed between creating and renaming a temp file.
-    console.log(`SIGKILL test: 6 kills, ${leftovers.size} interrupted temporary file(s) left, every registry file whole`);
+    console.log(`SIGKILL test: 10 kills, ${leftovers} interrupted temporary file(s), all removed on open; every acknowledged save kept`);
   });
 });
-
-/**
- * Transpiles `file-store.ts` and what it imports to plain ES modules a child Node process can run
- * (Node 20 does not run TypeScript).
- */
-function compileForChild(outDir: string): void {
-  mkdirSync(outDir, { recursive: true });
-  const fusionSrc = join(repoRoot, 'packages/fusion/src');
-  const queue = ['file-store'];
-  const done = new Set<string>();
-  while (queue.length > 0) {
-    const name = queue.pop()!;
-    if (done.has(name)) continue;
-    done.add(name);
-    const src = name === 'internal' ? join(repoRoot, 'packages/internal/src/index.ts') : join(fusionSrc, `${name}.ts`);
-    const js = ts.transpileModule(readFileSync(src, 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    }).outputText;
-    const out = js
-      .replace(/from ['"](\.\/([\w-]+)\.js|@opensynaptic\/internal)['"]/g, (_match: string, _spec: string, local: string | undefined) => {
-        const dep = local ?? 'internal';
-        queue.push(dep);
-        return `from './${dep}.mjs'`;
-      })
-      // Published workspace packages: their built entry (tests run after the build).
-      .replace(/from ['"]@opensynaptic\/(\w+)\/(\w+)['"]/g, (_match: string, pkg: string, entry: string) => {
-        return `from '${pathToFileURL(join(repoRoot, 'packages', pkg, 'dist', `${entry}.js`)).href}'`;
-      });
-    writeFileSync(join(outDir, `${name}.mjs`), out);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Interoperability with the reference implementation (opensynaptic 1.4.2, Python).

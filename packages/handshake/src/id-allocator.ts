@@ -11,10 +11,22 @@
  *   repeated; that is a listed deviation.
  *
  * Flood protection (so fake devices cannot grow memory or the lease file without bound):
- * at most `maxLeases` leases exist at once (default 65536), and at most `newLeaseLimit.max` new
- * leases are created per `newLeaseLimit.windowSeconds` (default 1024 per 60 s). Renewals of
- * known devices are never limited. Identity keys longer than 128 characters are stored as their
- * SHA-256, so a lease costs well under 200 bytes whatever the meta.
+ * at most `maxLeases` leases exist at once (default 65536), and at most `newLeaseLimit.max`
+ * requests from unknown devices are served per `newLeaseLimit.windowSeconds` (default 1024 per
+ * 60 s), whether they get a new lease or an `EXHAUSTED` answer; more are answered
+ * `RATE_LIMITED` at once. Renewals of known devices are never limited. Expired leases are found
+ * through a heap ordered by expiry, so a request costs O(log n) at the cap, not a scan of every
+ * lease. Identity keys longer than 128 characters are stored as their SHA-256, so a lease costs
+ * well under 200 bytes whatever the meta.
+ *
+ * Durability (with a store): an id handed out is acknowledged state, so it must never go to
+ * another device after a crash. Before handing out an id that is not yet reserved, the allocator
+ * saves a snapshot listing the next `reserveIds` ids it may hand out (`reserved`), and the store's
+ * `save` returning means that list survives a kill (see `SnapshotStore`). Ids from that list are
+ * then handed out without touching the disk; the full lease records follow with the save
+ * throttle. On restart, every reserved id without a saved lease may have been sent: it is held
+ * under a placeholder lease (`~sent:<id>`, renewed by `touch` when its device sends data) for
+ * `leaseSeconds`, never given to another device. A clean `close()` releases the reservation.
  */
 import { HandshakeFieldError, StoreError } from './errors.js';
 import { canonicalJson } from './json.js';
@@ -34,6 +46,11 @@ export interface LeaseSnapshot {
   leases: LeaseRecord[];
   /** Ids given back (released or reclaimed), free for reuse. */
   released: number[];
+  /**
+   * Ids the allocator may have handed out since this snapshot was written, without their lease
+   * in `leases` (absent in files of older versions: none). Quarantined when loaded.
+   */
+  reserved?: number[];
 }
 
 export interface LeaseRecord {
@@ -57,8 +74,17 @@ export interface IdAllocatorOptions {
   store?: SnapshotStore<LeaseSnapshot> | null;
   /** Most leases held at once, whatever the range (default 65536). */
   maxLeases?: number;
-  /** Most NEW leases per window (default 1024 per 60 s); renewals are not counted. */
+  /**
+   * Most requests from unknown devices per window (default 1024 per 60 s), answered with a new
+   * lease or `EXHAUSTED`; renewals are not counted.
+   */
   newLeaseLimit?: { max: number; windowSeconds: number };
+  /**
+   * Ids reserved per durable write ahead of use (default 64, see the module comment): the disk
+   * is written once per this many new leases, and a crash holds back at most this many unused
+   * ids (plus the size of a pool being handed out) for `leaseSeconds`.
+   */
+  reserveIds?: number;
   /**
    * New leases and releases are written at most this often, in seconds (default 1): the first
    * change after a quiet period is written at once, a burst is written at the end of the interval.
@@ -85,6 +111,9 @@ export interface PoolResult {
 export const DEFAULT_LEASE_SECONDS = 30 * 86400;
 export const DEFAULT_MAX_LEASES = 65536;
 export const DEFAULT_NEW_LEASE_LIMIT = Object.freeze({ max: 1024, windowSeconds: 60 });
+export const DEFAULT_RESERVE_IDS = 64;
+/** Key prefix of the placeholder lease of a reserved id found without its lease after a restart. */
+export const SENT_ID_KEY_PREFIX = '~sent:';
 /** Identity keys longer than this are replaced by their SHA-256. */
 export const MAX_IDENTITY_KEY_LENGTH = 128;
 
@@ -201,9 +230,68 @@ class IdHeap {
   }
 }
 
+interface ExpiryEntry {
+  /** When the entry was pushed, the lease's expiry; a renewal only moves the real one later. */
+  at: number;
+  rec: LeaseRecord;
+}
+
+/**
+ * Leases by expiry, a min-heap with lazy deletion: renewals do not touch it (an entry's `at`
+ * stays at or before its lease's real expiry), released leases leave their entry behind. A
+ * sweep pops entries due by `at` and drops (lease gone), re-files (lease renewed) or reclaims
+ * each, so finding nothing to reclaim costs O(1) and each lease is re-filed at most once per
+ * renewal period.
+ */
+class ExpiryHeap {
+  readonly items: ExpiryEntry[] = [];
+  push(e: ExpiryEntry): void {
+    const a = this.items;
+    a.push(e);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]!.at <= e.at) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = e;
+  }
+  peek(): ExpiryEntry | undefined {
+    return this.items[0];
+  }
+  pop(): ExpiryEntry | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      let i = 0;
+      const n = a.length;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const c = r < n && a[r]!.at < a[l]!.at ? r : l;
+        if (a[c]!.at >= last.at) break;
+        a[i] = a[c]!;
+        i = c;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+}
+
 function positiveNumber(name: string, v: number): number {
   if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new HandshakeFieldError(name, `${String(v)} is not a positive number`);
   return v;
+}
+
+const SNAPSHOT_FIELDS = new Set(['version', 'start', 'end', 'next', 'leases', 'released', 'reserved']);
+
+function isWireId(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 0xfffffffe;
 }
 
 function checkId(name: string, v: number): number {
@@ -227,6 +315,13 @@ export class IdAllocator {
   readonly #byKey = new Map<string, LeaseRecord>();
   readonly #byId = new Map<number, LeaseRecord>();
   readonly #released = new IdHeap();
+  readonly #expiry = new ExpiryHeap();
+  readonly #reserveIds: number;
+  /** Ids whose reservation is on disk and that were not handed out yet. */
+  #reserved = new Set<number>();
+  /** A pool being handed out asks for a reservation this large at once. */
+  #reserveHint = 0;
+  #reclaimSteps = 0;
   #next: number;
   #windowStart = Number.NEGATIVE_INFINITY;
   #windowCount = 0;
@@ -255,33 +350,71 @@ export class IdAllocator {
     this.#saveInterval = options.saveIntervalSeconds ?? 1;
     this.#renewSaveInterval = options.renewSaveIntervalSeconds ?? 60;
     this.#reclaimInterval = options.reclaimIntervalSeconds ?? 3600;
+    const reserve = options.reserveIds ?? DEFAULT_RESERVE_IDS;
+    if (!(Number.isInteger(reserve) && reserve >= 1)) throw new HandshakeFieldError('reserveIds', `${String(reserve)} is not a positive integer`);
+    this.#reserveIds = reserve;
     this.#next = this.start;
     this.#lastReclaim = this.#clock();
     this.#load();
   }
 
   #load(): void {
-    const snap = this.#store?.load();
+    const snap = this.#store?.load() as unknown;
     if (snap === undefined) return;
     const where = (this.#store as { path?: string }).path ?? 'lease store';
-    if (!snap || typeof snap !== 'object' || snap.version !== 1 || !Array.isArray(snap.leases) || !Array.isArray(snap.released)) {
-      throw new StoreError(where, 'not a lease snapshot (version 1)');
-    }
-    for (const l of snap.leases) {
-      if (!l || !Number.isInteger(l.id) || typeof l.key !== 'string' || typeof l.expiresAt !== 'number') {
+    const bad = (detail: string): never => {
+      throw new StoreError(where, `not a lease snapshot (version 1): ${detail}`);
+    };
+    if (snap === null || typeof snap !== 'object' || Array.isArray(snap)) bad(`expected an object, got ${snap === null ? 'null' : Array.isArray(snap) ? 'a list' : typeof snap}`);
+    const o = snap as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!SNAPSHOT_FIELDS.has(k)) bad(`unknown field ${JSON.stringify(k)}`);
+    if (o['version'] !== 1) bad(`version is ${JSON.stringify(o['version'])}`);
+    for (const k of ['start', 'end', 'next'] as const) if (!Number.isInteger(o[k])) bad(`${k} is not an integer`);
+    const idList = (k: 'released' | 'reserved'): number[] => {
+      const v = o[k];
+      if (v === undefined && k === 'reserved') return [];
+      if (!Array.isArray(v)) return bad(`${k} is not a list`);
+      for (const id of v) if (!isWireId(id)) bad(`${k} holds ${JSON.stringify(id)}, not an id`);
+      return v as number[];
+    };
+    const released = idList('released');
+    const reserved = idList('reserved');
+    if (!Array.isArray(o['leases'])) bad('leases is not a list');
+    const leases: LeaseRecord[] = [];
+    for (const l of o['leases'] as unknown[]) {
+      const r = l as Partial<LeaseRecord> | null;
+      if (!r || typeof r !== 'object' || !isWireId(r.id) || typeof r.key !== 'string' || typeof r.expiresAt !== 'number' || !Number.isFinite(r.expiresAt) || Object.keys(r).length !== 3) {
         throw new StoreError(where, `bad lease record ${JSON.stringify(l)}`);
       }
-      if (this.#byId.has(l.id) || this.#byKey.has(l.key)) throw new StoreError(where, `duplicate lease for id ${l.id}`);
-      const rec = { id: l.id, key: l.key, expiresAt: l.expiresAt };
-      this.#byId.set(rec.id, rec);
-      this.#byKey.set(rec.key, rec);
+      leases.push({ id: r.id, key: r.key, expiresAt: r.expiresAt });
     }
-    const next = Number.isInteger(snap.next) ? snap.next : this.start;
-    this.#next = Math.max(this.start, next);
-    for (const id of snap.released) {
+    for (const rec of leases) {
+      if (this.#byId.has(rec.id) || this.#byKey.has(rec.key)) throw new StoreError(where, `duplicate lease for id ${rec.id}`);
+      this.#addLease(rec);
+    }
+    this.#next = Math.max(this.start, o['next'] as number);
+    // Reserved ids without a lease may have reached a device before the crash: hold them.
+    const now = this.#clock();
+    let quarantined = 0;
+    for (const id of reserved) {
+      if (this.#byId.has(id)) continue;
+      this.#addLease({ id, key: `${SENT_ID_KEY_PREFIX}${id}`, expiresAt: now + this.leaseSeconds });
+      quarantined++;
+    }
+    this.quarantined = quarantined;
+    for (const id of released) {
       // A range that shrank since the snapshot keeps its leases but stops reusing ids outside it.
-      if (Number.isInteger(id) && id >= this.start && id <= this.end && id < this.#next && !this.#byId.has(id)) this.#released.push(id);
+      if (id >= this.start && id <= this.end && id < this.#next && !this.#byId.has(id)) this.#released.push(id);
     }
+    if (quarantined > 0 && this.#store) this.#dirty = true;
+  }
+
+  /** How many reserved ids were found without their lease when the store was loaded (held as sent). */
+  quarantined = 0;
+
+  /** Work counters: `reclaimSteps` is the number of expiry entries examined by reclaims. */
+  get stats(): { readonly reclaimSteps: number } {
+    return { reclaimSteps: this.#reclaimSteps };
   }
 
   /** Number of leases held (expired ones included until reclaimed). */
@@ -315,7 +448,7 @@ export class IdAllocator {
     const now = this.#clock();
     const known = this.#byKey.get(key);
     if (known) {
-      known.expiresAt = now + this.leaseSeconds;
+      this.#renew(known, now);
       this.#markDirty(now, false);
       return { ok: true, id: known.id, renewed: true };
     }
@@ -324,14 +457,14 @@ export class IdAllocator {
       this.#windowCount = 0;
     }
     if (this.#windowCount >= this.newLeaseLimit.max) return { ok: false, reason: 'RATE_LIMITED' };
+    // Counted whatever the answer: an EXHAUSTED answer costs a lookup too, and a flood of unknown
+    // devices at the cap must run into the limit like one below it.
+    this.#windowCount++;
     if (now - this.#lastReclaim >= this.#reclaimInterval) this.reclaimExpired();
     let id = this.#takeFreeId();
     if (id === undefined && this.reclaimExpired() > 0) id = this.#takeFreeId();
     if (id === undefined) return { ok: false, reason: 'EXHAUSTED' };
-    const rec: LeaseRecord = { id, key, expiresAt: now + this.leaseSeconds };
-    this.#byId.set(id, rec);
-    this.#byKey.set(key, rec);
-    this.#windowCount++;
+    this.#addLease({ id, key, expiresAt: now + this.leaseSeconds });
     this.#markDirty(now, true);
     return { ok: true, id, renewed: false };
   }
@@ -343,6 +476,8 @@ export class IdAllocator {
   allocatePool(key: string, count: number): PoolResult {
     const ids: number[] = [];
     this.#batching = true;
+    // One reservation for the whole pool rather than one per `reserveIds` slots.
+    this.#reserveHint = count;
     try {
       for (let i = 0; i < count; i++) {
         const r = this.allocate(`${key}#${i}`);
@@ -352,6 +487,7 @@ export class IdAllocator {
       return { ids };
     } finally {
       this.#batching = false;
+      this.#reserveHint = 0;
       if (this.#dirty) this.#markDirty(this.#clock(), true);
     }
   }
@@ -361,7 +497,7 @@ export class IdAllocator {
     const l = this.#byId.get(id);
     if (!l) return false;
     const now = this.#clock();
-    l.expiresAt = now + this.leaseSeconds;
+    this.#renew(l, now);
     this.#markDirty(now, false);
     return true;
   }
@@ -377,18 +513,27 @@ export class IdAllocator {
     return true;
   }
 
-  /** Ends every lease past its expiry; returns how many. */
+  /** Ends every lease past its expiry, earliest first; returns how many. O(k log n) for k due. */
   reclaimExpired(): number {
     const now = this.#clock();
     this.#lastReclaim = now;
     let n = 0;
-    for (const l of this.#byId.values()) {
-      if (l.expiresAt <= now) {
-        this.#byId.delete(l.id);
-        this.#byKey.delete(l.key);
-        if (l.id >= this.start && l.id <= this.end) this.#released.push(l.id);
-        n++;
+    const heap = this.#expiry;
+    for (let e = heap.peek(); e !== undefined && e.at <= now; e = heap.peek()) {
+      heap.pop();
+      this.#reclaimSteps++;
+      const l = e.rec;
+      if (this.#byId.get(l.id) !== l) continue; // released meanwhile
+      if (l.expiresAt > now) {
+        // Renewed since it was filed: file it again under its real expiry.
+        e.at = l.expiresAt;
+        heap.push(e);
+        continue;
       }
+      this.#byId.delete(l.id);
+      this.#byKey.delete(l.key);
+      if (l.id >= this.start && l.id <= this.end) this.#released.push(l.id);
+      n++;
     }
     if (n > 0) this.#markDirty(now, true);
     return n;
@@ -399,8 +544,16 @@ export class IdAllocator {
     if (this.#dirty) this.#save(this.#clock());
   }
 
-  /** Writes pending changes and stops the deferred-write timer. */
+  /**
+   * Writes pending changes and stops the deferred-write timer. The reservation is given up (no
+   * reserved id is held as possibly sent after this restart); allocating afterwards reserves
+   * again.
+   */
   close(): void {
+    if (this.#store && this.#reserved.size > 0) {
+      this.#reserved = new Set();
+      this.#dirty = true;
+    }
     this.flush();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -411,19 +564,75 @@ export class IdAllocator {
     const leases: LeaseRecord[] = [];
     for (const l of this.#byId.values()) leases.push({ id: l.id, key: l.key, expiresAt: l.expiresAt });
     const released = [...this.#released.items];
-    return { version: 1, start: this.start, end: this.end, next: this.#next, leases, released };
+    return { version: 1, start: this.start, end: this.end, next: this.#next, leases, released, reserved: [...this.#reserved] };
+  }
+
+  #addLease(rec: LeaseRecord): void {
+    this.#byId.set(rec.id, rec);
+    this.#byKey.set(rec.key, rec);
+    this.#expiry.push({ at: rec.expiresAt, rec });
+    // Entries of released leases wait in the heap until they come due; rebuild before they
+    // outnumber the leases, so memory stays O(leases).
+    if (this.#expiry.items.length > 2 * this.#byId.size + 1024) this.#rebuildExpiry();
+  }
+
+  #renew(l: LeaseRecord, now: number): void {
+    const at = now + this.leaseSeconds;
+    // A clock that went back shortens the lease: its entry would be filed too late.
+    if (at < l.expiresAt) this.#expiry.push({ at, rec: l });
+    l.expiresAt = at;
+  }
+
+  #rebuildExpiry(): void {
+    const items = this.#expiry.items;
+    items.length = 0;
+    for (const rec of this.#byId.values()) items.push({ at: rec.expiresAt, rec });
+    items.sort((x, y) => x.at - y.at); // a sorted array is a valid min-heap
+  }
+
+  /** The id `#takeFreeId` would hand out next, without taking it. */
+  #peekFreeId(): number | undefined {
+    const r = this.#released.items[0];
+    if (r !== undefined) return r;
+    // Skip ids still held, e.g. leases loaded from a snapshot of a wider range or quarantined.
+    while (this.#next <= this.end && this.#byId.has(this.#next)) this.#next++;
+    return this.#next <= this.end ? this.#next : undefined;
   }
 
   #takeFreeId(): number | undefined {
     if (this.#byId.size >= this.maxLeases) return undefined;
-    const r = this.#released.pop();
-    if (r !== undefined) return r;
-    // Skip ids still held, e.g. leases loaded from a snapshot of a wider range.
-    while (this.#next <= this.end) {
-      const id = this.#next++;
-      if (!this.#byId.has(id)) return id;
+    const id = this.#peekFreeId();
+    if (id === undefined) return undefined;
+    if (this.#store && !this.#reserved.has(id)) this.#reserve();
+    if (this.#released.items[0] === id) this.#released.pop();
+    else this.#next = id + 1;
+    this.#reserved.delete(id);
+    return id;
+  }
+
+  /**
+   * Durably records the next ids that may be handed out (lowest free first, as they will be),
+   * before any of them is. Throws `StoreError` when the store cannot save; nothing changes then.
+   */
+  #reserve(): void {
+    const want = Math.max(this.#reserveIds, this.#reserveHint);
+    const batch: number[] = [];
+    const popped: number[] = [];
+    while (batch.length < want) {
+      const r = this.#released.pop();
+      if (r === undefined) break;
+      popped.push(r);
+      batch.push(r);
     }
-    return undefined;
+    for (const r of popped) this.#released.push(r);
+    for (let id = this.#next; batch.length < want && id <= this.end; id++) if (!this.#byId.has(id)) batch.push(id);
+    const snap = this.snapshot();
+    snap.reserved = batch;
+    this.#store!.save(snap);
+    this.#reserved = new Set(batch);
+    // The snapshot just written holds every lease too.
+    this.#dirty = false;
+    this.#lastSave = this.#clock();
   }
 
   #markDirty(now: number, urgent: boolean): void {

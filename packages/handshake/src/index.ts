@@ -21,7 +21,7 @@ export {
 } from './json.js';
 export * from './packets.js';
 export { utf8DecodeIgnore } from './utf8.js';
-export { JsonFileStore, MemoryStore, type SnapshotStore } from './store.js';
+export { JsonFileStore, type JsonFileStoreOptions, MemoryStore, type SnapshotStore } from './store.js';
 export {
   addressText,
   type AllocateFailure,
@@ -29,6 +29,7 @@ export {
   DEFAULT_LEASE_SECONDS,
   DEFAULT_MAX_LEASES,
   DEFAULT_NEW_LEASE_LIMIT,
+  DEFAULT_RESERVE_IDS,
   deviceKey,
   IDENTITY_FIELDS,
   IdAllocator,
@@ -38,6 +39,7 @@ export {
   MAX_IDENTITY_KEY_LENGTH,
   type PeerAddress,
   type PoolResult,
+  SENT_ID_KEY_PREFIX,
 } from './id-allocator.js';
 export {
   type DataFrameParser,

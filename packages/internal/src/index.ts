@@ -169,3 +169,4 @@ export function packageBackends<T extends { readonly backend: BackendName }>(
     },
   };
 }
+export * from './atomic-file.js';
