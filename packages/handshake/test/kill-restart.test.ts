@@ -41,7 +41,7 @@ for (let i = 0; ; i++) {
 const SESSION_CHILD = (indexUrl: string) => `import { frameLevelParser, JsonFileStore, OSHandshakeManager } from '${indexUrl}';
 import { encodeFrame } from '${packetUrl}';
 const [path, round] = process.argv.slice(2);
-const server = new OSHandshakeManager({ sessionStore: new JsonFileStore(path), parser: frameLevelParser(), maxSessions: 1e6 });
+const server = new OSHandshakeManager({ sessionStore: new JsonFileStore(path), parser: frameLevelParser(), maxSessions: 1e6, maxPendingSessions: 1e6 });
 const body = new TextEncoder().encode('NODE.1.AYvP5WgA|T1>K.A:cmwc|');
 process.stdout.write('ready\\n');
 let pending = [];
@@ -86,7 +86,7 @@ describe('sessions across kill -9', () => {
           else answered++;
         }
         const store = new JsonFileStore<SessionSnapshot>(path);
-        const reader = new OSHandshakeManager({ sessionStore: store, maxSessions: 1e6 });
+        const reader = new OSHandshakeManager({ sessionStore: store, maxSessions: 1e6, maxPendingSessions: 1e6 });
         for (const aid of flushed) {
           const s = reader.getSession(aid);
           if (!s?.dictReady || s.key === null || s.firstPlaintextTs !== 1_700_000_000_000 + aid) missing++;
