@@ -126,7 +126,7 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native failures', () => {
         offsets[i + 1] = offsets[i]! + p.length;
       });
       const buf = new Uint8Array(offsets[n]!);
-      parts.forEach((p, i) => buf.set(p, offsets[i]!));
+      for (let i = 0; i < n; i++) buf.set(parts[i]!, offsets[i]!);
       return [buf, offsets] as const;
     };
     const ts = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
