@@ -16,8 +16,8 @@ const PACKAGE = '@opensynaptic/fusion';
 
 /**
  * Largest frame (and body) the native receiver and sender size their io buffers for, in bytes:
- * 64 KiB, above any UDP payload (65,507 bytes). A call that would need a larger buffer runs in
- * TypeScript instead, with the same result.
+ * 64 KiB, above any UDP payload (65,507 bytes). A larger frame is checked by the frame codec
+ * alone, a larger body sent by the TypeScript path, with the same result.
  */
 export const NATIVE_MAX_FRAME = 65536;
 

@@ -75,14 +75,16 @@ export class NativeReceiver {
   }
 
   /**
-   * The checked frame, or `null` when a check failed or the frame is too large for the io buffer
-   * (decode it with the frame codec for the error or the frame). A DIFF frame's body reading
+   * The checked frame, or `null` when a check failed or the frame (or key) is larger than the io
+   * buffer is made for (decode it with the frame codec, for the error or the frame). A DIFF frame's body reading
    * waits for `take`. A native failure throws `NativeBackendError` and changes nothing here.
    */
   decode(frame: Uint8Array, keys: KeyLookup): DecodedFrame | null {
     this.#diff = null;
     if (!(frame instanceof Uint8Array)) return null;
     const len = frame.length;
+    // Larger frames are checked by the frame codec alone (which allocates for each one).
+    if (len > NATIVE_MAX_FRAME) return null;
     let key: Uint8Array | null = null;
     let count = NONE;
     if (len >= 5 && len >= encodedLength(frame[1]!, 0)) {
@@ -91,16 +93,13 @@ export class NativeReceiver {
       if (isSecureData(frame[0]!)) {
         key = keys.get(aid) ?? null;
         if (key !== null && key.length === 0) key = null;
+        if (key !== null && key.length > MAX_KEY) return null;
       }
       count = this.#counts.get(aid * 256 + frame[2 + 4 * rc]!) ?? NONE;
     }
     const keyLen = key === null ? 0 : key.length;
-    // Past the buffer's bound: check the frame without reading its DIFF body (the engine reads
-    // it), and a frame too large even for that goes to the frame codec.
-    if (!this.#io.reserve(ioNeed(keyLen, len, count))) {
-      count = NONE;
-      if (!this.#io.reserve(ioNeed(keyLen, len, count))) return null;
-    }
+    // Within the bound by the checks above; a frame the buffer cannot take goes to the frame codec.
+    if (!this.#io.reserve(ioNeed(keyLen, len, count))) return null;
     const io = this.#io.bytes;
     const w = this.#io.words;
     w[0] = keyLen;

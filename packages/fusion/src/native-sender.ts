@@ -117,7 +117,7 @@ export class NativeSender {
   readonly #host: SenderHost;
   readonly #id: number;
   // Room for a body of up to NATIVE_MAX_FRAME UTF-16 units (see `send`); larger ones take the TypeScript path.
-  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 64 + 48 * NATIVE_MAX_FRAME);
+  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 128 + 48 * NATIVE_MAX_FRAME);
   /** `#buf.bytes` from `CTRL` on (remade when the buffer grows). */
   #ioText: Uint8Array = new Uint8Array(0);
   // Template loads go through their own buffer: `io` still holds the body when a frame is redone.
@@ -196,13 +196,13 @@ export class NativeSender {
     let text: string | null = null;
     if (typeof raw === 'string') {
       // UTF-8 takes at most 3 bytes per UTF-16 unit; the rest is the frame and the changed list.
-      if (!this.#reserve(CTRL + keyRoom + 64 + 48 * raw.length)) return this.#miss(0);
+      if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 48 * raw.length)) return this.#miss(0);
       len = encoder.encodeInto(raw, this.#ioText).written;
       if (len === raw.length) text = raw;
       // TextEncoder writes U+FFFD for a lone surrogate, where the TypeScript path raises.
       else if (LONE_SURROGATE.test(raw)) return this.#miss(0);
     } else if (raw instanceof Uint8Array) {
-      if (!this.#reserve(CTRL + keyRoom + 64 + 16 * raw.length)) return this.#miss(0);
+      if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 16 * raw.length)) return this.#miss(0);
       this.#buf.bytes.set(raw, CTRL);
       len = raw.length;
     } else return this.#miss(0);
@@ -381,15 +381,23 @@ export class NativeSender {
     this.#host.registry.changed(reg, now);
   }
 
-  /** One native `fusionSend` of the `len` bytes at `CTRL`: 0, a fallback code, or -1 (the encoder refused it). */
+  /**
+   * One native `fusionSend` of the `len` bytes at `CTRL`: 0, a fallback code, or -1 (not sent
+   * natively: no room for this key, or the encoder refused the input).
+   */
   #call(aid: number, len: number): number {
     const key = this.#key;
     const io = this.#buf.bytes;
     const io32 = this.#buf.words;
+    // Text, key, frame (text + 16), then a changed-list entry per value and the plain body: both
+    // under 8 bytes per text byte. The room was made for the key of the last call; a longer one
+    // (a rotated key) would not fit, and the text cannot move now.
+    const keyLen = key === null ? 0 : key.length;
+    if (CTRL + 2 * len + keyLen + 32 + 14 * len > io.length) return -1;
     io32[0] = this.#id;
     io32[1] = aid;
     io32[2] = len;
-    io32[3] = key === null ? 0 : key.length;
+    io32[3] = keyLen;
     if (key !== null) io.set(key, CTRL + len);
     let code: number;
     try {
