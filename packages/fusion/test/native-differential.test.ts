@@ -185,5 +185,6 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native against TypeScript,
       }),
       { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
     );
-  });
+    // A time limit for a loaded machine (about 50 ms per sequence here), not a measurement.
+  }, 30_000 + 500 * RUNS);
 });
