@@ -389,11 +389,11 @@ export class NativeSender {
     const key = this.#key;
     const io = this.#buf.bytes;
     const io32 = this.#buf.words;
-    // Text, key, frame (text + 16), then a changed-list entry per value and the plain body: both
-    // under 8 bytes per text byte. The room was made for the key of the last call; a longer one
-    // (a rotated key) would not fit, and the text cannot move now.
+    // Text, key, frame (text + 16), then the changed list (12 bytes per value) and the plain body
+    // (under 2 bytes per text byte): within 16 bytes per text byte. The room was made for the key
+    // of the last call; a longer one (a rotated key) may not fit, and the text cannot move now.
     const keyLen = key === null ? 0 : key.length;
-    if (CTRL + 2 * len + keyLen + 32 + 14 * len > io.length) return -1;
+    if (CTRL + keyLen + 32 + 16 * len > io.length) return -1;
     io32[0] = this.#id;
     io32[1] = aid;
     io32[2] = len;
