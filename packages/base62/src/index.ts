@@ -8,7 +8,7 @@
  * The functions exported here use the backend chosen by `OPENSYNAPTIC_CORE` (`ts`, `native` or
  * `auto`); `getCodec()` returns a specific one.
  */
-import { type BackendMode, type BackendName, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
 import type { Base62Codec } from './codec.js';
 import { nativeCodec } from './native-codec.js';
 import { tsCodec } from './ts-codec.js';
@@ -16,8 +16,8 @@ import { tsCodec } from './ts-codec.js';
 export type { Base62Codec } from './codec.js';
 export { Base62RangeError, Base62TypeError, InvalidBase62Error } from './errors.js';
 export { ALPHABET, DEFAULT_PRECISION, MAX_PRECISION, roundHalfEven } from './ts-codec.js';
-export { NativeUnavailableError };
-export type { BackendMode, BackendName };
+export { NativeBackendError, NativeUnavailableError };
+export type { BackendMode, BackendName, NativeBackendErrorCode };
 
 /**
  * Operations `auto` hands to the addon: none. `bench/` measured every one slower through the

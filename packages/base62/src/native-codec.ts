@@ -1,3 +1,4 @@
+import { nativeCallError } from '@opensynaptic/internal';
 import type { Base62Codec } from './codec.js';
 import { Base62RangeError, Base62TypeError, InvalidBase62Error } from './errors.js';
 import { DEFAULT_PRECISION, MAX_PRECISION } from './ts-codec.js';
@@ -27,7 +28,8 @@ function rethrow(error: unknown, input: unknown): never {
     throw new InvalidBase62Error(text, pos ? Number(pos[1]) : -1);
   }
   if (tag === 'base62:range' || tag === 'base62:not-finite') throw new Base62RangeError('value', m![2]!);
-  throw error;
+  // The arguments were checked before the call: anything else is the addon's own failure.
+  throw nativeCallError('@opensynaptic/base62', 'base62', error);
 }
 
 function checkPrecision(precision: number): void {

@@ -40,6 +40,7 @@ import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, ownString, o
 import { RegistryCache, type RegistryCacheOptions } from './registry-cache.js';
 import { decodeUtf8 } from './utf8.js';
 import { type FusionBinding, type FusionOperation, fusionBackend } from './native-binding.js';
+import { nativeFailure } from './native-io.js';
 import { type DiffReading, diffErrorDetail, NativeReceiver } from './native-receiver.js';
 import { type FusionBatchResult, NativeSender, runBatchTs } from './native-sender.js';
 
@@ -413,7 +414,11 @@ export class OSVisualFusionEngine {
       return out;
     }
     const w = new Float64Array(count * DECODED_FIELDS);
-    b.decodeFrames(frames, offsets, w);
+    try {
+      b.decodeFrames(frames, offsets, w);
+    } catch (e) {
+      throw nativeFailure('decodeFrames', e);
+    }
     for (let i = 0, p = 0; i < count; i++, p += DECODED_FIELDS) {
       const frame = frames.subarray(offsets[i]!, offsets[i + 1]!);
       // Plain frames that passed every check; the rest (secure, failed) go the single-frame way.

@@ -13,6 +13,7 @@
 import { isSecureData } from '@opensynaptic/cmd';
 import { DecodedFrame, encodedLength, type KeyLookup } from '@opensynaptic/packet';
 import type { FusionBinding } from './native-binding.js';
+import { NATIVE_MAX_FRAME, NativeIo, nativeFailure, nativeStatusError } from './native-io.js';
 import { CTRL } from './native-sender.js';
 
 const NONE = 0xffffffff;
@@ -47,10 +48,23 @@ function readU32(b: Uint8Array, p: number): number {
   return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 }
 
+/** Bytes of key the io buffer has room for at most (session keys are 32 bytes). */
+const MAX_KEY = 1024;
+/** Highest status `fusionReceive` returns (6: unknown command). */
+const MAX_STATUS = 6;
+
+/**
+ * Bytes of `io` a call needs: control words, key, the plain body of a secure frame (at most the
+ * frame), and a changed-list entry (12 bytes) per value read, which is never more than the body
+ * has bytes (each value read takes at least its length byte). 16 covers the word alignments.
+ */
+function ioNeed(keyLen: number, len: number, count: number): number {
+  return CTRL + keyLen + 16 + len + (count === NONE ? 0 : 12 * Math.min(count, len));
+}
+
 export class NativeReceiver {
   readonly #b: FusionBinding;
-  #io = new Uint8Array(MIN_IO);
-  #io32 = new Uint32Array(this.#io.buffer);
+  readonly #io = new NativeIo(MIN_IO, ioNeed(MAX_KEY, NATIVE_MAX_FRAME, NATIVE_MAX_FRAME));
   /** Value count of the last frame per `aid * 256 + tid`. */
   readonly #counts = new Map<number, number>();
   /** The reading of the last frame `decode` returned, until `take`n. */
@@ -61,13 +75,16 @@ export class NativeReceiver {
   }
 
   /**
-   * The checked frame, or `null` when a check failed (decode it with the frame codec for the
-   * error). A DIFF frame's body reading waits for `take`.
+   * The checked frame, or `null` when a check failed or the frame (or key) is larger than the io
+   * buffer is made for (decode it with the frame codec, for the error or the frame). A DIFF frame's body reading
+   * waits for `take`. A native failure throws `NativeBackendError` and changes nothing here.
    */
   decode(frame: Uint8Array, keys: KeyLookup): DecodedFrame | null {
     this.#diff = null;
     if (!(frame instanceof Uint8Array)) return null;
     const len = frame.length;
+    // Larger frames are checked by the frame codec alone (which allocates for each one).
+    if (len > NATIVE_MAX_FRAME) return null;
     let key: Uint8Array | null = null;
     let count = NONE;
     if (len >= 5 && len >= encodedLength(frame[1]!, 0)) {
@@ -76,23 +93,47 @@ export class NativeReceiver {
       if (isSecureData(frame[0]!)) {
         key = keys.get(aid) ?? null;
         if (key !== null && key.length === 0) key = null;
+        if (key !== null && key.length > MAX_KEY) return null;
       }
       count = this.#counts.get(aid * 256 + frame[2 + 4 * rc]!) ?? NONE;
     }
     const keyLen = key === null ? 0 : key.length;
-    const need = CTRL + keyLen + 16 + len + 12 * (count === NONE ? 0 : count);
-    if (this.#io.length < need) {
-      this.#io = new Uint8Array(Math.max(need, 2 * this.#io.length));
-      this.#io32 = new Uint32Array(this.#io.buffer);
-    }
-    const io = this.#io;
-    const w = this.#io32;
+    // Within the bound by the checks above; a frame the buffer cannot take goes to the frame codec.
+    if (!this.#io.reserve(ioNeed(keyLen, len, count))) return null;
+    const io = this.#io.bytes;
+    const w = this.#io.words;
     w[0] = keyLen;
     w[1] = count;
     if (key !== null) io.set(key, CTRL);
-    if (this.#b.fusionReceive(frame, io) !== 0) return null;
+    let status: number;
+    try {
+      status = this.#b.fusionReceive(frame, io);
+    } catch (e) {
+      throw nativeFailure('fusionReceive', e);
+    }
+    if (status !== 0) {
+      if (status > 0 && status <= MAX_STATUS) return null;
+      throw nativeStatusError('fusionReceive', `unknown status ${status}`);
+    }
+    const bodyOffset = w[8]!;
     const bodyLength = w[9]!;
     const plainAt = w[12]!;
+    const diffStatus = w[13]!;
+    // The results must describe this frame; nothing is decoded from anything else.
+    if (bodyOffset + bodyLength > len || (plainAt !== 0 && plainAt + bodyLength > io.length) || diffStatus > 4) {
+      throw nativeStatusError('fusionReceive', `results out of range (body ${bodyOffset}+${bodyLength} of ${len} bytes, DIFF status ${diffStatus})`);
+    }
+    let diff: DiffReading | null = null;
+    if (diffStatus !== 0) {
+      const n = w[17]! * 3;
+      const p = w[18]! >> 2;
+      if (count === NONE || w[17]! > count || p + n > w.length) {
+        throw nativeStatusError('fusionReceive', `DIFF reading out of range (${w[17]} values for ${count})`);
+      }
+      const changed = new Array<number>(n);
+      for (let i = 0; i < n; i++) changed[i] = w[p + i]!;
+      diff = { count, status: diffStatus, a: w[14]!, b: w[15]!, c: w[16]!, changed };
+    }
     const f = new DecodedFrame(
       frame,
       w[2]!,
@@ -100,19 +141,13 @@ export class NativeReceiver {
       w[4]!,
       w[5]!,
       w[6]! * 0x100000000 + w[7]!,
-      w[8]!,
+      bodyOffset,
       bodyLength,
       w[10]!,
       w[11]!,
       plainAt === 0 ? null : io.slice(plainAt, plainAt + bodyLength),
     );
-    if (w[13]! !== 0) {
-      const n = w[17]! * 3;
-      const changed = new Array<number>(n);
-      const p = w[18]! >> 2;
-      for (let i = 0; i < n; i++) changed[i] = w[p + i]!;
-      this.#diff = { count, status: w[13]!, a: w[14]!, b: w[15]!, c: w[16]!, changed };
-    }
+    this.#diff = diff;
     return f;
   }
 

@@ -19,8 +19,10 @@
  *
  * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
  */
+import { nativeErrorTag } from '@opensynaptic/internal';
 import type { FusionError } from './errors.js';
 import type { FusionBinding } from './native-binding.js';
+import { NATIVE_MAX_FRAME, NativeIo, nativeFailure, nativeStatusError } from './native-io.js';
 import { type DeviceRegistry, type FusionTemplate, ownString } from './registry.js';
 import type { RegistryCache } from './registry-cache.js';
 import { decodeUtf8 } from './utf8.js';
@@ -32,6 +34,10 @@ const MIN_IO = 4096;
 // Fallback codes of the addon where the mirror did not fit: reload it after the TypeScript path.
 const NO_TEMPLATE = 4;
 const VALUE_COUNT = 6;
+/** Highest fallback code the addon returns (7). */
+const MAX_CODE = 7;
+/** Bytes of key the io buffer has room for at most (session keys are 32 bytes). */
+const MAX_KEY = 1024;
 // After this many fallbacks in a row (bodies that alternate shapes...), skip the addon for a while.
 const MAX_MISSES = 8;
 const SKIP_AFTER_MISSES = 64;
@@ -110,11 +116,13 @@ export class NativeSender {
   readonly #b: FusionBinding;
   readonly #host: SenderHost;
   readonly #id: number;
-  #io: Uint8Array = new Uint8Array(0);
-  #io32: Uint32Array = new Uint32Array(0);
+  // Room for a body of up to NATIVE_MAX_FRAME UTF-16 units (see `send`); larger ones take the TypeScript path.
+  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 128 + 48 * NATIVE_MAX_FRAME);
+  /** `#buf.bytes` from `CTRL` on (remade when the buffer grows). */
   #ioText: Uint8Array = new Uint8Array(0);
   // Template loads go through their own buffer: `io` still holds the body when a frame is redone.
-  #loadIo = new Uint8Array(1024);
+  // A template has at most as many values as characters: 16 + 4 per value + 3 per character.
+  readonly #loadBuf = new NativeIo(1024, 16 + 7 * NATIVE_MAX_FRAME);
   // The mirror: what the addon's template copy was loaded from.
   #reg: DeviceRegistry | null = null;
   #t: FusionTemplate | null = null;
@@ -131,15 +139,43 @@ export class NativeSender {
     this.#host = host;
     this.#id = binding.fusionSenderNew();
     senders.register(this, { binding, id: this.#id });
-    this.#grow(MIN_IO);
   }
 
-  #grow(bytes: number): void {
-    let size = Math.max(MIN_IO, this.#io.length);
-    while (size < bytes) size *= 2;
-    this.#io = new Uint8Array(size);
-    this.#io32 = new Uint32Array(this.#io.buffer);
-    this.#ioText = this.#io.subarray(CTRL);
+  /** Room for `bytes` in io; `false` (nothing changed) past its bound. */
+  #reserve(bytes: number): boolean {
+    if (!this.#buf.reserve(bytes)) return false;
+    const io = this.#buf.bytes;
+    if (this.#ioText.buffer !== io.buffer) this.#ioText = io.subarray(CTRL);
+    return true;
+  }
+
+  /**
+   * After a native call threw or gave results out of range: the addon's template copy may have
+   * moved on without this side (a batch commits frame by frame), so it is unloaded, and loaded
+   * again after the next TypeScript send. Errors of the frame encoder (`[frame:...]`) come from
+   * the input: this returns, and the TypeScript path raises the exact typed error for it.
+   * Anything else throws `NativeBackendError`; nothing has been committed.
+   */
+  #failed(operation: string, e: unknown): void {
+    this.#reg = null;
+    this.#t = null;
+    this.#arr = null;
+    this.#snap = [];
+    this.#unloadNative();
+    if (nativeErrorTag(e)?.startsWith('frame:')) return;
+    throw nativeFailure(operation, e);
+  }
+
+  /** Empties the addon's template copy, so that it matches `#t === null` (best effort: it may be what failed). */
+  #unloadNative(): void {
+    const words = this.#loadBuf.words;
+    words[0] = this.#id;
+    words[1] = NONE;
+    try {
+      this.#b.fusionSenderLoad(this.#loadBuf.bytes);
+    } catch {
+      // Still stale then: every native frame is checked against the registry, and redone after a reload.
+    }
   }
 
   /**
@@ -160,16 +196,14 @@ export class NativeSender {
     let text: string | null = null;
     if (typeof raw === 'string') {
       // UTF-8 takes at most 3 bytes per UTF-16 unit; the rest is the frame and the changed list.
-      const need = CTRL + keyRoom + 64 + 48 * raw.length;
-      if (this.#io.length < need) this.#grow(need);
+      if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 48 * raw.length)) return this.#miss(0);
       len = encoder.encodeInto(raw, this.#ioText).written;
       if (len === raw.length) text = raw;
       // TextEncoder writes U+FFFD for a lone surrogate, where the TypeScript path raises.
       else if (LONE_SURROGATE.test(raw)) return this.#miss(0);
     } else if (raw instanceof Uint8Array) {
-      const need = CTRL + keyRoom + 64 + 16 * raw.length;
-      if (this.#io.length < need) this.#grow(need);
-      this.#io.set(raw, CTRL);
+      if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 16 * raw.length)) return this.#miss(0);
+      this.#buf.bytes.set(raw, CTRL);
       len = raw.length;
     } else return this.#miss(0);
 
@@ -184,15 +218,21 @@ export class NativeSender {
       // The addon worked from a stale copy (and updated it): reload from the registry, redo.
       this.#key = key;
       this.#load(reg);
+      // Nothing mirrored (the template could not be loaded): the TypeScript path sends.
+      if (this.#t === null) return this.#miss(NO_TEMPLATE);
       code = this.#call(aid, len);
       if (code !== 0) return this.#miss(code);
     }
     this.#misses = 0;
-    const io = this.#io;
-    const io32 = this.#io32;
+    const io = this.#buf.bytes;
+    const io32 = this.#buf.words;
     const off = io32[6]!;
-    const frame = io.slice(off, off + io32[7]!);
     const changed = io32[10]!;
+    // The results must lie in io and name values of the copy; else nothing is committed.
+    if (off + io32[7]! > io.length || changed > this.#arr!.length || (io32[11]! >> 2) + 3 * changed > io32.length) {
+      this.#failed('fusionSend', nativeStatusError('fusionSend', `results out of range (frame ${off}+${io32[7]}, ${changed} changed)`));
+    }
+    const frame = io.slice(off, off + io32[7]!);
     if (changed > 0) {
       const arr = this.#arr!;
       const snap = this.#snap;
@@ -250,8 +290,8 @@ export class NativeSender {
       let frames = 0;
       let code = 0;
       if (stalls < MAX_MISSES) {
-        let next = this.#batchCall(aid, bodies, offsets, i, pos, out, ends);
-        frames = this.#io32[8]!;
+        let next = this.#batchCall(aid, bodies, offsets, i, pos, out, ends, count);
+        frames = next < 0 ? 0 : this.#buf.words[8]!;
         if (frames > 0) {
           const now = host.clock();
           const reg = host.registry.get(aid, now);
@@ -259,16 +299,21 @@ export class NativeSender {
           if (!this.#valid(reg) || !this.#sameKey(key, 0)) {
             this.#key = key;
             this.#load(reg);
-            next = this.#batchCall(aid, bodies, offsets, i, pos, out, ends);
-            frames = this.#io32[8]!;
+            next = this.#t === null ? -1 : this.#batchCall(aid, bodies, offsets, i, pos, out, ends, count);
+            frames = next < 0 ? 0 : this.#buf.words[8]!;
           }
           if (frames > 0) this.#commitRun(bodies, reg, now);
         }
-        code = this.#io32[7]!;
-        pos = this.#io32[6]!;
-        i = next;
-        stalls = frames > 0 ? 0 : stalls + 1;
-        if (i >= count) break;
+        if (next < 0) {
+          // Not run natively (too large for io, nothing mirrored, the encoder refused a body): the rest through TypeScript.
+          stalls = MAX_MISSES;
+        } else {
+          code = this.#buf.words[7]!;
+          pos = this.#buf.words[6]!;
+          i = next;
+          stalls = frames > 0 ? 0 : stalls + 1;
+          if (i >= count) break;
+        }
       }
       // Body i through the TypeScript path (reloading the mirror after it unless the addon is skipped).
       this.#lastCode = stalls < MAX_MISSES ? code : 0;
@@ -286,30 +331,47 @@ export class NativeSender {
     return { frames: out.subarray(0, pos), offsets: ends, errors };
   }
 
-  #batchCall(aid: number, bodies: Uint8Array, offsets: Uint32Array, start: number, pos: number, out: Uint8Array, ends: Uint32Array): number {
+  /**
+   * One native run from body `start`: the next body, with the results in io; or -1 when it did not
+   * run natively (io cannot be that large, or the encoder refused a body), nothing committed.
+   */
+  #batchCall(aid: number, bodies: Uint8Array, offsets: Uint32Array, start: number, pos: number, out: Uint8Array, ends: Uint32Array, count: number): number {
     const key = this.#key;
     const keyLen = key === null ? 0 : key.length;
-    const need = CTRL + keyLen + 64 + 12 * (this.#arr === null ? 0 : this.#arr.length);
-    if (this.#io.length < need) this.#grow(need);
-    const io32 = this.#io32;
+    if (!this.#reserve(CTRL + keyLen + 64 + 12 * (this.#arr === null ? 0 : this.#arr.length))) return -1;
+    const io = this.#buf.bytes;
+    const io32 = this.#buf.words;
     io32[0] = this.#id;
     io32[1] = aid;
     io32[2] = keyLen;
     io32[3] = start;
     io32[4] = pos;
-    if (key !== null) this.#io.set(key, CTRL);
-    this.#b.fusionSendBatch(this.#io, bodies, offsets, out, ends);
-    return io32[5]!;
+    if (key !== null) io.set(key, CTRL);
+    try {
+      this.#b.fusionSendBatch(io, bodies, offsets, out, ends);
+    } catch (e) {
+      this.#failed('fusionSendBatch', e);
+      return -1;
+    }
+    const next = io32[5]!;
+    const end = io32[6]!;
+    if (next < start || next > count || end < pos || end > out.length || io32[8]! > next - start || io32[7]! > MAX_CODE) {
+      this.#failed('fusionSendBatch', nativeStatusError('fusionSendBatch', `results out of range (next body ${next} of ${count}, end ${end})`));
+    }
+    return next;
   }
 
   /** Applies the final value of each value a native batch run changed. */
   #commitRun(bodies: Uint8Array, reg: DeviceRegistry, now: number): void {
-    const io32 = this.#io32;
+    const io32 = this.#buf.words;
     const touched = io32[9]!;
     if (touched === 0) return; // HEART only
     const arr = this.#arr!;
     const snap = this.#snap;
     let p = io32[10]! >> 2;
+    if (touched > arr.length || p + 3 * touched > io32.length) {
+      this.#failed('fusionSendBatch', nativeStatusError('fusionSendBatch', `${touched} values touched of ${arr.length}`));
+    }
     for (let k = 0; k < touched; k++, p += 3) {
       const v = utf8Text(bodies, io32[p + 1]!, io32[p + 2]!);
       const own = v.length < 13 ? v : ownString(v);
@@ -319,15 +381,33 @@ export class NativeSender {
     this.#host.registry.changed(reg, now);
   }
 
+  /**
+   * One native `fusionSend` of the `len` bytes at `CTRL`: 0, a fallback code, or -1 (not sent
+   * natively: no room for this key, or the encoder refused the input).
+   */
   #call(aid: number, len: number): number {
     const key = this.#key;
-    const io32 = this.#io32;
+    const io = this.#buf.bytes;
+    const io32 = this.#buf.words;
+    // Text, key, frame (text + 16), then the changed list (12 bytes per value) and the plain body
+    // (under 2 bytes per text byte): within 16 bytes per text byte. The room was made for the key
+    // of the last call; a longer one (a rotated key) may not fit, and the text cannot move now.
+    const keyLen = key === null ? 0 : key.length;
+    if (CTRL + keyLen + 32 + 16 * len > io.length) return -1;
     io32[0] = this.#id;
     io32[1] = aid;
     io32[2] = len;
-    io32[3] = key === null ? 0 : key.length;
-    if (key !== null) this.#io.set(key, CTRL + len);
-    return this.#b.fusionSend(this.#io);
+    io32[3] = keyLen;
+    if (key !== null) io.set(key, CTRL + len);
+    let code: number;
+    try {
+      code = this.#b.fusionSend(io);
+    } catch (e) {
+      this.#failed('fusionSend', e);
+      return -1;
+    }
+    if (code > MAX_CODE) this.#failed('fusionSend', nativeStatusError('fusionSend', `unknown fallback code ${code}`));
+    return code;
   }
 
   #miss(code: number): undefined {
@@ -356,15 +436,22 @@ export class NativeSender {
     const used = this.#key;
     if (key === null || used === null) return key === used;
     if (key.length !== used.length) return false;
-    const io = this.#io;
+    const io = this.#buf.bytes;
     const base = CTRL + at;
     for (let i = 0; i < key.length; i++) if (key[i] !== io[base + i]) return false;
     return true;
   }
 
-  /** Loads `reg.recent` into the addon (or unloads it when there is nothing to mirror). */
+  /**
+   * Loads `reg.recent` into the addon (or unloads it when there is nothing to mirror). A template
+   * too large for the load buffer, or a load the addon refuses, leaves nothing mirrored (the
+   * TypeScript path sends), so this never throws after the TypeScript path has committed a frame.
+   */
   #load(reg: DeviceRegistry): void {
     this.#reg = reg;
+    this.#t = null;
+    this.#arr = null;
+    this.#snap = [];
     const t = reg.recent;
     const values = t?.values ?? null;
     let chars = 0;
@@ -372,19 +459,19 @@ export class NativeSender {
       chars = t.sig.length;
       for (const v of values) chars += v.length;
     }
-    const need = 16 + 4 * (values?.length ?? 0) + 3 * chars;
-    if (this.#loadIo.length < need) this.#loadIo = new Uint8Array(Math.max(need, 2 * this.#loadIo.length));
-    const io = this.#loadIo;
-    const words = new Uint32Array(io.buffer, 0, 4 + (values?.length ?? 0));
-    words[0] = this.#id;
-    if (t === null || values === null || LONE_SURROGATE.test(t.sig) || values.some((v) => LONE_SURROGATE.test(v))) {
-      this.#t = null;
-      this.#arr = null;
-      this.#snap = [];
-      words[1] = NONE;
-      this.#b.fusionSenderLoad(io);
+    if (
+      t === null ||
+      values === null ||
+      !this.#loadBuf.reserve(16 + 4 * values.length + 3 * chars) ||
+      LONE_SURROGATE.test(t.sig) ||
+      values.some((v) => LONE_SURROGATE.test(v))
+    ) {
+      this.#unloadNative();
       return;
     }
+    const io = this.#loadBuf.bytes;
+    const words = this.#loadBuf.words;
+    words[0] = this.#id;
     words[1] = t.tid;
     words[3] = values.length;
     let at = 16 + 4 * values.length;
@@ -396,7 +483,12 @@ export class NativeSender {
       words[4 + i] = w;
       at += w;
     }
-    this.#b.fusionSenderLoad(io);
+    try {
+      this.#b.fusionSenderLoad(io);
+    } catch {
+      this.#unloadNative();
+      return;
+    }
     this.#t = t;
     this.#arr = values;
     this.#snap = values.slice();

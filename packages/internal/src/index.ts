@@ -85,6 +85,46 @@ export class NativeUnavailableError extends Error {
   }
 }
 
+/**
+ * Codes of `NativeBackendError`:
+ * - `ERR_OPENSYNAPTIC_NATIVE_CALL`: the addon threw (a broken call contract, an internal defect).
+ * - `ERR_OPENSYNAPTIC_NATIVE_STATUS`: the addon returned a status or result this package does not know.
+ * - `ERR_OPENSYNAPTIC_NATIVE_BUFFER`: the memory a native call needs could not be had.
+ */
+export type NativeBackendErrorCode = 'ERR_OPENSYNAPTIC_NATIVE_CALL' | 'ERR_OPENSYNAPTIC_NATIVE_STATUS' | 'ERR_OPENSYNAPTIC_NATIVE_BUFFER';
+
+/**
+ * A native (addon) operation failed in a way the TypeScript implementation never does. The call
+ * left the package's state as it was before it; the addon's own error, if any, is the `cause`.
+ */
+export class NativeBackendError extends Error {
+  override readonly name = 'NativeBackendError';
+  readonly code: NativeBackendErrorCode;
+  /** The native operation that failed (`fusionReceive`...). */
+  readonly operation: string;
+  constructor(packageName: string, operation: string, code: NativeBackendErrorCode, detail: string, cause?: unknown) {
+    super(`${packageName}: native ${operation} failed: ${detail}`, cause === undefined ? undefined : { cause });
+    this.code = code;
+    this.operation = operation;
+  }
+}
+
+/**
+ * The `NativeBackendError` for an error the addon threw: its message without the `[tag]` the
+ * addon puts in front (`[arg]`, `[frame:crc16]`...), the original as `cause`.
+ */
+export function nativeCallError(packageName: string, operation: string, error: unknown): NativeBackendError {
+  if (error instanceof NativeBackendError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return new NativeBackendError(packageName, operation, 'ERR_OPENSYNAPTIC_NATIVE_CALL', text.replace(/^\[[^\]]*\]\s*/, ''), error);
+}
+
+/** The `[tag]` at the start of an addon error's message (`arg`, `frame:crc16`...), or `null`. */
+export function nativeErrorTag(error: unknown): string | null {
+  const m = error instanceof Error ? /^\[([^\]]+)\]/.exec(error.message) : null;
+  return m === null ? null : m[1]!;
+}
+
 /** Node's own modules (`node:crypto`...) without importing them, or `undefined` in a browser. */
 export function nodeBuiltin<T>(id: string): T | undefined {
   const getBuiltin = processLike()?.getBuiltinModule;

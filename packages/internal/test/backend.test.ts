@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { composeBackend, NativeUnavailableError, parseBackendMode, selectBackend } from '../src/index.js';
+import { composeBackend, NativeBackendError, NativeUnavailableError, nativeCallError, nativeErrorTag, parseBackendMode, selectBackend } from '../src/index.js';
 
 describe('parseBackendMode', () => {
   it('accepts the three modes and treats empty as auto', () => {
@@ -52,5 +52,24 @@ describe('composeBackend', () => {
     const { impl, backends } = composeBackend({ mode: 'auto', ts, native: null }, ['a']);
     expect(impl).toBe(ts);
     expect(backends.a).toBe('ts');
+  });
+});
+
+describe('NativeBackendError', () => {
+  it('wraps what the addon threw, without its tag, keeping it as the cause', () => {
+    const thrown = new Error('[arg] io must hold 9000 bytes, it has 4096');
+    const e = nativeCallError('@opensynaptic/x', 'fusionReceive', thrown);
+    expect(e).toBeInstanceOf(NativeBackendError);
+    expect(e.code).toBe('ERR_OPENSYNAPTIC_NATIVE_CALL');
+    expect(e.operation).toBe('fusionReceive');
+    expect(e.message).toBe('@opensynaptic/x: native fusionReceive failed: io must hold 9000 bytes, it has 4096');
+    expect(e.cause).toBe(thrown);
+    expect(nativeCallError('@opensynaptic/x', 'other', e)).toBe(e);
+    expect(nativeCallError('p', 'op', 'text').message).toBe('p: native op failed: text');
+  });
+  it('reads the tag of an addon error', () => {
+    expect(nativeErrorTag(new Error('[frame:crc16] CRC16 mismatch'))).toBe('frame:crc16');
+    expect(nativeErrorTag(new RangeError('no tag'))).toBeNull();
+    expect(nativeErrorTag('[arg] not an Error')).toBeNull();
   });
 });

@@ -10,7 +10,7 @@
  * `crc8 & 31`. Decoding returns a view on the received bytes and throws a typed `FrameError`
  * naming the failed check.
  */
-import { type BackendMode, type BackendName, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
 import {
   decodeFramesTs,
   encodeFramesTs,
@@ -28,8 +28,8 @@ export { DecodedFrame, type DecodeOptions, encodeFrameInto, type FrameFields, ty
 export { frameErrorMeta, type PacketMeta, type TimestampStamp, tidText } from './meta.js';
 export { parseRouteId } from './route-id.js';
 export { decodeTimestampToken, encodeTimestampToken, TIMESTAMP_TOKEN_LENGTH } from './timestamp-token.js';
-export { NativeUnavailableError };
-export type { BackendMode, BackendName };
+export { NativeBackendError, NativeUnavailableError };
+export type { BackendMode, BackendName, NativeBackendErrorCode };
 
 /** The pure TypeScript frame codec. */
 const tsCodec: FrameCodec = {

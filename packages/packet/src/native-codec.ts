@@ -1,4 +1,5 @@
 import { isSecureData, normalizeData } from '@opensynaptic/cmd';
+import { NativeBackendError, nativeCallError } from '@opensynaptic/internal';
 import { checkBatch, DECODED_FIELDS, type FrameBatch } from './batch.js';
 import type { FrameCodec } from './codec.js';
 import { encodedLength } from './constants.js';
@@ -43,7 +44,7 @@ function fail(status: number, frame: Uint8Array, f: Float64Array): never {
     case 6:
       throw new UnknownCommandError(cmd, full);
     default:
-      throw new FrameFieldError('frame', `native decoder returned unknown status ${status}`);
+      throw new NativeBackendError('@opensynaptic/packet', 'decodeFrame', 'ERR_OPENSYNAPTIC_NATIVE_STATUS', `unknown status ${status}`);
   }
 }
 
@@ -59,7 +60,12 @@ export function nativeCodec(binding: unknown, validate: (fields: FrameFields) =>
       validate(input);
       const { cmd, routes, tid, timestamp, body, key } = input;
       const r = typeof routes === 'number' ? Uint32Array.of(routes) : Uint32Array.from(routes);
-      return n.encodeFrame(cmd, r, tid, timestamp, body, key && key.length > 0 ? key : null);
+      try {
+        return n.encodeFrame(cmd, r, tid, timestamp, body, key && key.length > 0 ? key : null);
+      } catch (error) {
+        // `validate` has checked every field: a throw here is the addon's, never a plain Error to the caller.
+        throw nativeCallError('@opensynaptic/packet', 'encodeFrame', error);
+      }
     },
     decodeFrame(frame, options) {
       if (!(frame instanceof Uint8Array)) throw new FrameFieldError('frame', 'expected a Uint8Array');
@@ -73,7 +79,12 @@ export function nativeCodec(binding: unknown, validate: (fields: FrameFields) =>
         if (key && key.length === 0) key = null;
         plainOut = new Uint8Array(len);
       }
-      const status = n.decodeFrame(frame, key, fields, plainOut);
+      let status: number;
+      try {
+        status = n.decodeFrame(frame, key, fields, plainOut);
+      } catch (error) {
+        throw nativeCallError('@opensynaptic/packet', 'decodeFrame', error);
+      }
       if (status !== 0) fail(status, frame, fields);
       const bodyLength = fields[7]!;
       return new DecodedFrame(
@@ -92,7 +103,11 @@ export function nativeCodec(binding: unknown, validate: (fields: FrameFields) =>
     },
     encodeFrames(batch: FrameBatch) {
       checkBatch(batch);
-      return n.encodeFrames(batch.cmds, batch.aids, batch.tids, batch.timestamps, batch.bodies, batch.bodyOffsets);
+      try {
+        return n.encodeFrames(batch.cmds, batch.aids, batch.tids, batch.timestamps, batch.bodies, batch.bodyOffsets);
+      } catch (error) {
+        throw nativeCallError('@opensynaptic/packet', 'encodeFrames', error);
+      }
     },
     decodeFrames(buf, offsets, out) {
       try {

@@ -1,0 +1,48 @@
+import { DATA_FULL } from '@opensynaptic/cmd';
+import { nativeAvailable } from '@opensynaptic/fusion';
+import { encodeFrame } from '@opensynaptic/packet';
+import { describe, expect, it } from 'vitest';
+import { OpenSynaptic } from '../src/index.js';
+
+/**
+ * Issue 8, item 1, from the network: one 8,211-byte FULL frame through `receiveViaProtocol` used
+ * to damage a native server's receiver, which then read every later frame with the header and
+ * body length of the last good one. A native server must answer every frame as a TypeScript one.
+ */
+describe.skipIf(!nativeAvailable && !process.env.CI)('a large frame through receiveViaProtocol', () => {
+  it('leaves a native server answering as a TypeScript one', () => {
+    const now = 1_700_000_000_000;
+    const clock = () => now;
+    const server = (coreBackend: 'ts' | 'native') => new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', clock, coreBackend });
+    const ts = server('ts');
+    const nat = server('native');
+    const large = encodeFrame({
+      cmd: DATA_FULL,
+      routes: 7,
+      tid: 1,
+      timestamp: 0x018bcfe56800,
+      body: new TextEncoder().encode(`D.1.AYvP5WgA|${'|'.repeat(8182)}`),
+    });
+    expect(large.length).toBe(8211);
+    const devices = [42, 43, 44, 45, 46, 47].map((aid) => new OpenSynaptic({ assignedId: aid, deviceId: `DEV${aid}`, clock }));
+    const frames: Uint8Array[] = [];
+    for (let round = 0; round < 5; round++) {
+      devices.forEach((d, i) => {
+        const sensors: [string, string, number, string][] = [['T1', 'OK', 20 + round, 'Cel']];
+        if (i % 2 === 1) sensors.push(['P1', 'OK', 100 + i, 'Pa']);
+        frames.push(d.transmit(sensors).frame);
+      });
+    }
+    const seen = (r: ReturnType<OpenSynaptic['receiveViaProtocol']>) => {
+      const { __packet_meta__: _meta, cause, ...rest } = r.result as Record<string, unknown>;
+      return { type: r.type, cmd: r.cmd, result: rest, cause: (cause as Error | undefined)?.name };
+    };
+    expect(seen(nat.receiveViaProtocol(frames[0]!))).toEqual(seen(ts.receiveViaProtocol(frames[0]!)));
+    expect(seen(nat.receiveViaProtocol(large))).toEqual(seen(ts.receiveViaProtocol(large)));
+    for (const f of frames.slice(1)) {
+      const a = ts.receiveViaProtocol(f);
+      expect(a.type).toBe('DATA');
+      expect(seen(nat.receiveViaProtocol(f))).toEqual(seen(a));
+    }
+  });
+});
