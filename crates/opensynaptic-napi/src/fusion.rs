@@ -104,7 +104,7 @@ fn key_of(key: &[u8]) -> Option<&[u8]> {
 }
 
 /// A new fusion sender (one template copy); returns its id.
-#[napi(js_name = "fusionSenderNew")]
+#[napi(js_name = "fusionSenderNew", catch_unwind)]
 pub fn fusion_sender_new() -> u32 {
     SENDERS.with(|s| {
         let mut slab = s.borrow_mut();
@@ -119,7 +119,7 @@ pub fn fusion_sender_new() -> u32 {
 }
 
 /// Frees sender `id` (unknown or freed ids are ignored).
-#[napi(js_name = "fusionSenderFree")]
+#[napi(js_name = "fusionSenderFree", catch_unwind)]
 pub fn fusion_sender_free(id: u32) {
     SENDERS.with(|s| {
         let mut slab = s.borrow_mut();
@@ -133,7 +133,7 @@ pub fn fusion_sender_free(id: u32) {
 
 /// Loads (or with tid `NONE` unloads) the template of sender `id`; see the
 /// module docs for the layout of `io`.
-#[napi(js_name = "fusionSenderLoad")]
+#[napi(js_name = "fusionSenderLoad", catch_unwind)]
 pub fn fusion_sender_load(io: &[u8]) -> Result<()> {
     need(io, 16)?;
     let id = word(io, 0);
@@ -168,7 +168,7 @@ pub fn fusion_sender_load(io: &[u8]) -> Result<()> {
 
 /// Builds the DIFF / HEART frame of one body from sender `id`'s template, or
 /// returns why it cannot (1..7, nothing changed). See the module docs.
-#[napi(js_name = "fusionSend")]
+#[napi(js_name = "fusionSend", catch_unwind)]
 pub fn fusion_send(mut io: Uint8ArraySlice) -> Result<u32> {
     // SAFETY: `io` is the only argument, JS is suspended for this synchronous
     // call, and the borrow ends before it returns.
@@ -233,7 +233,7 @@ fn put_triple(buf: &mut [u8], at: usize, index: usize, r: Range<usize>) {
 /// and `frameEnds[i + 1]` = end of frame i. Stops at the first body that
 /// falls back (w5, w7); see the module docs. Returns the number of frames
 /// written.
-#[napi(js_name = "fusionSendBatch")]
+#[napi(js_name = "fusionSendBatch", catch_unwind)]
 pub fn fusion_send_batch(
     mut io: Uint8ArraySlice,
     bodies: &[u8],
@@ -348,7 +348,7 @@ fn frame_status(kind: &FrameErrorKind) -> Result<u32> {
 /// template of w1 values (mask and lengths checked). Returns the
 /// `decodeFrame` status (the JS side re-decodes failed frames for the exact
 /// error); see the module docs for the results in `io`.
-#[napi(js_name = "fusionReceive")]
+#[napi(js_name = "fusionReceive", catch_unwind)]
 pub fn fusion_receive(frame: &[u8], mut io: Uint8ArraySlice) -> Result<u32> {
     check_disjoint(frame, "frame", &io, "io")?;
     // SAFETY: as in `fusionSendBatch`.

@@ -165,7 +165,7 @@ fn checked_ranges<'a>(
 }
 
 /// Base62 of an int64 BigInt, exactly. Throws `[base62:range]` outside int64.
-#[napi(js_name = "b62EncodeBigint")]
+#[napi(js_name = "b62EncodeBigint", catch_unwind)]
 pub fn b62_encode_bigint(value: BigInt) -> Result<String> {
     bigint_to_i64(&value)
         .map(base62::encode_i64)
@@ -173,19 +173,19 @@ pub fn b62_encode_bigint(value: BigInt) -> Result<String> {
 }
 
 /// Base62 of a number truncated toward zero (coefficients, route ids).
-#[napi(js_name = "b62EncodeNumber")]
+#[napi(js_name = "b62EncodeNumber", catch_unwind)]
 pub fn b62_encode_number(value: f64) -> Result<String> {
     base62::encode_trunc(value).map_err(base62_error)
 }
 
 /// Base62 of `value * 10^precision` rounded half-to-even on the binary product.
-#[napi(js_name = "b62EncodeFixed")]
+#[napi(js_name = "b62EncodeFixed", catch_unwind)]
 pub fn b62_encode_fixed(value: f64, precision: f64) -> Result<String> {
     base62::encode_fixed(value, precision_arg(precision)?).map_err(base62_error)
 }
 
 /// Base62 text to an exact int64 BigInt.
-#[napi(js_name = "b62DecodeBigint")]
+#[napi(js_name = "b62DecodeBigint", catch_unwind)]
 pub fn b62_decode_bigint(text: String) -> Result<BigInt> {
     base62::decode_i64(&text)
         .map(BigInt::from)
@@ -193,25 +193,25 @@ pub fn b62_decode_bigint(text: String) -> Result<BigInt> {
 }
 
 /// Base62 text to the nearest double of its integer.
-#[napi(js_name = "b62DecodeNumber")]
+#[napi(js_name = "b62DecodeNumber", catch_unwind)]
 pub fn b62_decode_number(text: String) -> Result<f64> {
     base62::decode_f64(&text).map_err(base62_error)
 }
 
 /// Base62 text to `i / 10^precision`, rounded to 8 decimals like the reference.
-#[napi(js_name = "b62DecodeFixed")]
+#[napi(js_name = "b62DecodeFixed", catch_unwind)]
 pub fn b62_decode_fixed(text: String, precision: f64) -> Result<f64> {
     base62::decode_fixed(&text, precision_arg(precision)?).map_err(base62_error)
 }
 
 /// `b62EncodeFixed` over many values; errors name the failing item.
-#[napi(js_name = "b62EncodeFixedBatch")]
+#[napi(js_name = "b62EncodeFixedBatch", catch_unwind)]
 pub fn b62_encode_fixed_batch(values: &[f64], precision: f64) -> Result<Vec<String>> {
     base62::encode_fixed_batch(values, precision_arg(precision)?).map_err(base62_batch_error)
 }
 
 /// `b62DecodeFixed` over many texts; errors name the failing item.
-#[napi(js_name = "b62DecodeFixedBatch")]
+#[napi(js_name = "b62DecodeFixedBatch", catch_unwind)]
 pub fn b62_decode_fixed_batch(texts: Vec<String>, precision: f64) -> Result<Float64Array> {
     base62::decode_fixed_batch(&texts, precision_arg(precision)?)
         .map(Float64Array::new)
@@ -219,19 +219,19 @@ pub fn b62_decode_fixed_batch(texts: Vec<String>, precision: f64) -> Result<Floa
 }
 
 /// CRC-8/SMBUS.
-#[napi(js_name = "crc8")]
+#[napi(js_name = "crc8", catch_unwind)]
 pub fn crc8_js(data: &[u8]) -> u32 {
     crc::crc8(data).into()
 }
 
 /// CRC-16/CCITT-FALSE.
-#[napi(js_name = "crc16")]
+#[napi(js_name = "crc16", catch_unwind)]
 pub fn crc16_js(data: &[u8]) -> u32 {
     crc::crc16(data).into()
 }
 
 /// CRC-8 of each `data[offsets[i]..offsets[i + 1]]`.
-#[napi(js_name = "crc8Batch")]
+#[napi(js_name = "crc8Batch", catch_unwind)]
 pub fn crc8_batch(data: &[u8], offsets: &[u32]) -> Result<Uint8Array> {
     let out: Vec<u8> = checked_ranges("offsets", data.len(), offsets)?
         .map(|r| crc::crc8(&data[r]))
@@ -240,7 +240,7 @@ pub fn crc8_batch(data: &[u8], offsets: &[u32]) -> Result<Uint8Array> {
 }
 
 /// CRC-16 of each `data[offsets[i]..offsets[i + 1]]`.
-#[napi(js_name = "crc16Batch")]
+#[napi(js_name = "crc16Batch", catch_unwind)]
 pub fn crc16_batch(data: &[u8], offsets: &[u32]) -> Result<Uint16Array> {
     let out: Vec<u16> = checked_ranges("offsets", data.len(), offsets)?
         .map(|r| crc::crc16(&data[r]))
@@ -250,7 +250,7 @@ pub fn crc16_batch(data: &[u8], offsets: &[u32]) -> Result<Uint16Array> {
 
 /// Secure-body XOR (its own inverse): `out[i] = payload[i] ^ key[(i + off) % key.length] ^ off`
 /// with `off = offset & 31`. An empty key returns an unchanged copy.
-#[napi(js_name = "xorPayload")]
+#[napi(js_name = "xorPayload", catch_unwind)]
 pub fn xor_payload<'env>(
     env: &'env Env,
     payload: &[u8],
@@ -262,7 +262,7 @@ pub fn xor_payload<'env>(
 }
 
 /// SHA-256 of the decimal text of `aid * ts mod 2^64`; both must be in 0..2^64.
-#[napi(js_name = "deriveSessionKey")]
+#[napi(js_name = "deriveSessionKey", catch_unwind)]
 pub fn derive_session_key<'env>(
     env: &'env Env,
     aid: BigInt,
@@ -275,7 +275,7 @@ pub fn derive_session_key<'env>(
 
 /// Builds one data frame. A non-empty key XORs the body and turns a plain data
 /// command into its secure variant.
-#[napi(js_name = "encodeFrame")]
+#[napi(js_name = "encodeFrame", catch_unwind)]
 pub fn encode_frame<'env>(
     env: &'env Env,
     cmd: f64,
@@ -377,7 +377,7 @@ fn check_disjoint<A, B>(
 /// 4 missing secure key, 5 CRC-8 mismatch, 6 unknown command; fields not
 /// reached are 0. A secure frame's plain body goes to `plainOut[0..bodyLength]`;
 /// `plainOut` must not share memory with the other arguments. Returns the status.
-#[napi(js_name = "decodeFrame")]
+#[napi(js_name = "decodeFrame", catch_unwind)]
 pub fn decode_frame(
     frame: &[u8],
     key: Option<&[u8]>,
@@ -412,7 +412,7 @@ pub fn decode_frame(
 /// `decodeFrame` fields of frame i at `out[i * 11..]`. Secure frames are not
 /// decrypted: status 7 once their CRC-16 passes, CRC-8 unchecked. Returns the
 /// number of frames.
-#[napi(js_name = "decodeFrames")]
+#[napi(js_name = "decodeFrames", catch_unwind)]
 pub fn decode_frames(buf: &[u8], offsets: &[u32], mut out: Float64ArraySlice) -> Result<u32> {
     check_disjoint(buf, "buf", &out, "out")?;
     check_disjoint(offsets, "offsets", &out, "out")?;
@@ -442,7 +442,7 @@ pub fn decode_frames(buf: &[u8], offsets: &[u32], mut out: Float64ArraySlice) ->
 
 /// Builds n plain single-route frames back to back; frame i carries
 /// `bodies[bodyOffsets[i]..bodyOffsets[i + 1]]` and is 16 + its body length bytes.
-#[napi(js_name = "encodeFrames")]
+#[napi(js_name = "encodeFrames", catch_unwind)]
 pub fn encode_frames(
     cmds: &[u8],
     aids: &[u32],
