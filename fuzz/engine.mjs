@@ -149,7 +149,9 @@ export async function workerMain() {
 
   const session = new inspector.Session();
   session.connect();
+  let takes = 0;
   const post = (method, params) => {
+    if (method === 'Profiler.takePreciseCoverage') takes++;
     let out;
     let err;
     session.post(method, params, (e, r) => {
@@ -171,7 +173,11 @@ export async function workerMain() {
     }
     return ok;
   };
-  /** Number of coverage features not seen before (and records them). */
+  // Features: a block reached (`blocks`), and a block reached a number of times, bucketed as
+  // AFL does (`covered`), so that a new loop depth counts too. A block is named by its start
+  // offset only: V8 merges neighbouring ranges of equal count, so end offsets vary from run to run.
+  const blocks = new Set();
+  /** Number of features not seen before, recorded. */
   const newFeatures = () => {
     const r = post('Profiler.takePreciseCoverage').result;
     let fresh = 0;
@@ -180,10 +186,34 @@ export async function workerMain() {
       for (const f of s.functions) {
         for (const range of f.ranges) {
           if (range.count === 0) continue;
-          const k = `${s.scriptId}:${range.startOffset}:${range.endOffset}:${bucket(range.count)}`;
+          const b = `${s.scriptId}:${range.startOffset}`;
+          blocks.add(b);
+          const k = `${b}:${bucket(range.count)}`;
           if (!covered.has(k)) {
             covered.add(k);
             fresh++;
+          }
+        }
+      }
+    }
+    return fresh;
+  };
+  /**
+   * Whether a batch reached a block never reached before (counts add up over a batch, so only
+   * blocks count). Its blocks are recorded too: a start offset that only shows in sums is new once.
+   */
+  const newBlocks = () => {
+    const r = post('Profiler.takePreciseCoverage').result;
+    let fresh = false;
+    for (const s of r) {
+      if (!ofInterest(s.url)) continue;
+      for (const f of s.functions) {
+        for (const range of f.ranges) {
+          if (range.count === 0) continue;
+          const b = `${s.scriptId}:${range.startOffset}`;
+          if (!blocks.has(b)) {
+            blocks.add(b);
+            fresh = true;
           }
         }
       }
@@ -239,21 +269,36 @@ export async function workerMain() {
   const seedCount = corpus.length;
   const added = [];
   const deadline = performance.now() + seconds * 1000;
+  // Coverage is read once per batch of inputs (reading it costs V8 far more than most inputs);
+  // only a batch that reached something new is run again input by input to find which ones did.
+  // Batches grow while they find nothing and shrink again when they do.
+  let size = 4;
+  const batch = [];
   while (execs < runs && performance.now() < deadline) {
-    const base = corpus[rnd(corpus.length)];
-    let input = base;
-    const stack = 1 + rnd(4);
-    for (let i = 0; i < stack; i++) input = mutateOnce(input, dict, corpus[rnd(corpus.length)], maxLen);
-    if (input.length > maxLen) input = input.subarray(0, maxLen);
-    if (target.fixup && rnd(4) !== 0) input = target.fixup(input);
-    const ms = timed(input);
-    if (ms >= 0 && newFeatures() > 0) {
-      corpus.push(input);
-      added.push(input);
+    batch.length = 0;
+    for (let b = 0; b < size; b++) {
+      let input = corpus[rnd(corpus.length)];
+      const stack = 1 + rnd(4);
+      for (let i = 0; i < stack; i++) input = mutateOnce(input, dict, corpus[rnd(corpus.length)], maxLen);
+      if (input.length > maxLen) input = input.subarray(0, maxLen);
+      if (target.fixup && rnd(4) !== 0) input = target.fixup(input);
+      if (timed(input) >= 0) batch.push(input);
     }
-    if ((execs & 1023) === 0) await new Promise((r) => setImmediate(r));
+    if (!newBlocks()) {
+      size = Math.min(size * 2, 128);
+      continue;
+    }
+    for (const input of batch) {
+      exec(input);
+      if (newFeatures() > 0) {
+        corpus.push(input);
+        added.push(input);
+        size = 4;
+      }
+    }
+    await new Promise((r) => setImmediate(r));
   }
-  parentPort.postMessage({ execs, seeds: seedCount, added, features: covered.size, findings });
+  parentPort.postMessage({ execs, seeds: seedCount, added, features: covered.size, findings, takes });
 }
 
 // ------------------------------------------------------------------------------------- parent

@@ -78,6 +78,11 @@ add('fusion-store', 'valid', registry('{\n    "aid": "4242",\n    "templates": {
 for (const [name, body] of [['empty-object', '{}'], ['array', '[]'], ['null', 'null'], ['number', '5']]) add('fusion-store', `issue8-item8-${name}`, registry(body));
 add('fusion-store', 'issue8-item8-star-value', registry('{"aid": "4242", "templates": {"01": {"sig": "D.1.{TS}|S1>\\u0001:\\u0001|", "last_vals_bin": ["*", "Y213Yw=="]}}}'));
 add('fusion-store', 'renamed-keys', registry('{"AID": "4242", "tpl": {"01": {"sig": "x"}}}'));
+const session = (aid, state, key) =>
+  `"${aid}": {"state": "${state}", "dictReady": true, "decryptConfirmed": true, "key": ${key}, "pendingKey": null, "firstPlaintextTs": 1700000000000, "pendingTimestamp": null, "lastSeen": 1700000000}`;
+const sessionsFile = `{"version": 1, "sessions": {${session(42, 'SECURE', `"${'ab'.repeat(32)}"`)}, ${session(7, 'PLAINTEXT_SENT', 'null')}}}`;
+const leasesFile = '{"version": 1, "start": 1, "end": 4294967294, "next": 5, "leases": [{"id": 3, "key": "aa:bb", "expiresAt": 1800000000}, {"id": 4, "key": "cc", "expiresAt": 1}], "released": [2]}';
+add('handshake-store', 'valid', new Uint8Array([...enc(sessionsFile), 0, ...enc(leasesFile)]));
 add('handshake-store', 'empty', new Uint8Array([...enc('{}'), 0, ...enc('{}')]));
 for (const [name, body] of [['array', '[]'], ['null', 'null'], ['number', '5'], ['star', '"*"']]) add('handshake-store', `shape-${name}`, new Uint8Array([...enc(body), 0, ...enc(body)]));
 

@@ -48,6 +48,7 @@ for (const name of targets) {
     hangMs,
   });
   const secs = (performance.now() - started) / 1000;
+  if (process.env.FUZZ_DEBUG) console.log(`  coverage reads: ${r.takes}`);
   let kept = 0;
   if (merge) {
     for (const input of r.added.filter((a) => a.length <= 4096).slice(0, 20)) {

@@ -17,7 +17,7 @@ function open(sessionPath, leasePath) {
 
 export default {
   maxLen: 16384,
-  dict: ['{', '}', '[', ']', '"', ':', ',', '"42"', '"sessions"', '"leases"', '"key"', '"state"', '"SECURE"', '"PLAINTEXT"', '"last"', 'null', '5', '-1', '1e400', '"__proto__"', '"constructor"', '"aid"', '"expires"', '"ts"'],
+  dict: ['{', '}', '[', ']', '"', ':', ',', '"42"', '"sessions"', '"leases"', '"key"', '"state"', '"SECURE"', '"PLAINTEXT"', '"last"', 'null', '5', '-1', '1e400', '"__proto__"', '"constructor"', '"version"', '"expiresAt"', '"released"', '"next"', '"id"', '"lastSeen"', '"pendingKey"', '"pendingTimestamp"', '"firstPlaintextTs"', '"DICT_READY"', '"INIT"', '18446744073709551616', '"99999999999999999999"'],
   setup() {
     dir = mkdtempSync(`${process.platform === 'linux' ? '/dev/shm' : tmpdir()}/osfuzz-hs-`);
   },
