@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the TypeScript fuzz targets one after another and fails on a finding.
-//   node fuzz/run.mjs [--seconds 3] [--runs N] [--targets a,b] [--merge] [--slow-ms 100] [--hang-ms 10000]
+//   node fuzz/run.mjs [--seconds 3] [--runs N] [--targets a,b] [--merge] [--slow-ms 100] [--hang-ms 10000] [--verbose]
 // --merge keeps inputs that reached new coverage (up to 4 KiB each, 20 per target per run) in
 // fuzz/corpus/<target>/. Findings go to fuzz/findings/ (not committed). A finding listed in
 // fuzz/known.json (a defect of issue 8 being fixed elsewhere) is reported but does not fail the
@@ -48,7 +48,7 @@ for (const name of targets) {
     hangMs,
   });
   const secs = (performance.now() - started) / 1000;
-  if (process.env.FUZZ_DEBUG) console.log(`  coverage reads: ${r.takes}`);
+  if (args.includes('--verbose')) console.log(`  coverage reads: ${r.takes}`);
   let kept = 0;
   if (merge) {
     for (const input of r.added.filter((a) => a.length <= 4096).slice(0, 20)) {
