@@ -83,6 +83,10 @@ const session = (aid, state, key) =>
 const sessionsFile = `{"version": 1, "sessions": {${session(42, 'SECURE', `"${'ab'.repeat(32)}"`)}, ${session(7, 'PLAINTEXT_SENT', 'null')}}}`;
 const leasesFile = '{"version": 1, "start": 1, "end": 4294967294, "next": 5, "leases": [{"id": 3, "key": "aa:bb", "expiresAt": 1800000000}, {"id": 4, "key": "cc", "expiresAt": 1}], "released": [2]}';
 add('handshake-store', 'valid', new Uint8Array([...enc(sessionsFile), 0, ...enc(leasesFile)]));
+// Found by fuzzing: a number that overflows to Infinity loads, is saved as null, and the next
+// open refuses the file (regression seeds; see fuzz/known.json).
+add('handshake-store', 'found-sessions-lastseen-overflow', enc('{"version":1,"sessions":{"7":{"state":"INIT","lastSeen":1e400}}}'));
+add('handshake-store', 'found-leases-expiry-overflow', enc('{"version":1,"sessions":{}}\0{"version":1,"leases":[{"id":3,"key":"a","expiresAt":1e400}],"released":[]}'));
 add('handshake-store', 'empty', new Uint8Array([...enc('{}'), 0, ...enc('{}')]));
 for (const [name, body] of [['array', '[]'], ['null', 'null'], ['number', '5'], ['star', '"*"']]) add('handshake-store', `shape-${name}`, new Uint8Array([...enc(body), 0, ...enc(body)]));
 

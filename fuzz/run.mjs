@@ -68,7 +68,7 @@ for (const name of targets) {
     } else fresh.push(f);
   }
   for (const [k, { count, first }] of knownHere) {
-    console.log(`  known, rediscovered issue 8 item ${k.item} (${count} inputs, e.g. ${first.file}): ${first.message.split('\n')[0].slice(0, 160)}`);
+    console.log(`  known, ${typeof k.item === 'number' ? `rediscovered issue 8 item ${k.item}` : k.item} (${count} inputs, e.g. ${first.file}): ${first.message.split('\n')[0].slice(0, 160)}`);
   }
   console.log(
     `${name}: ${r.execs} executions in ${secs.toFixed(1)} s (${Math.round(r.execs / secs)}/s), ${r.features} coverage features, ` +
