@@ -227,10 +227,17 @@ export async function workerMain() {
     const id = sha1(input);
     if (seen.has(id)) return;
     seen.add(id);
-    mkdirSync(findingsDir, { recursive: true });
-    const file = join(findingsDir, `${kind}-${id}`);
-    writeFileSync(file, input);
-    findings.push({ kind, file, message: String(message).slice(0, 500), length: input.length });
+    // Known defects can match thousands of mutants: keep the first 50 inputs, count the rest.
+    let file = '';
+    if (findings.length < 50) {
+      mkdirSync(findingsDir, { recursive: true });
+      file = join(findingsDir, `${kind}-${id}`);
+      writeFileSync(file, input);
+    }
+    const finding = { kind, file, message: String(message).slice(0, 500), length: input.length };
+    findings.push(finding);
+    // Sent at once, so that it survives a later hang that ends the worker.
+    parentPort.postMessage({ type: 'finding', finding });
   };
 
   let execs = 0;
@@ -298,7 +305,7 @@ export async function workerMain() {
     }
     await new Promise((r) => setImmediate(r));
   }
-  parentPort.postMessage({ execs, seeds: seedCount, added, features: covered.size, findings, takes });
+  parentPort.postMessage({ type: 'done', execs, seeds: seedCount, added, features: covered.size, takes });
 }
 
 // ------------------------------------------------------------------------------------- parent
@@ -314,6 +321,7 @@ export function runTarget({ targetPath, corpusDir, findingsDir, seconds, runs = 
     workerData: { targetPath, corpusDir, findingsDir, seconds, runs, slowMs, shared },
     resourceLimits: { maxOldGenerationSizeMb: 1024 },
   });
+  const findings = [];
   return new Promise((resolve) => {
     let last = -1;
     let still = 0;
@@ -335,25 +343,32 @@ export function runTarget({ targetPath, corpusDir, findingsDir, seconds, runs = 
       const file = join(findingsDir, `hang-${sha1(input)}`);
       writeFileSync(file, input);
       w.terminate();
-      resolve({ execs: n, features: 0, added: [], findings: [{ kind: 'hang', file, message: `no progress for ${hangMs} ms`, length: len }] });
+      findings.push({ kind: 'hang', file, message: `no progress for ${hangMs} ms`, length: len });
+      resolve({ execs: n, features: 0, added: [], findings });
     }, 250);
     w.on('message', (m) => {
+      if (m.type === 'finding') {
+        findings.push(m.finding);
+        return;
+      }
       done = true;
       clearInterval(timer);
-      resolve(m);
+      resolve({ ...m, findings });
       w.terminate();
     });
     w.on('error', (e) => {
       if (done) return;
       done = true;
       clearInterval(timer);
-      resolve({ execs: Atomics.load(view, 0), features: 0, added: [], findings: [{ kind: 'worker-error', file: '', message: e?.stack ?? String(e), length: 0 }] });
+      findings.push({ kind: 'worker-error', file: '', message: e?.stack ?? String(e), length: 0 });
+      resolve({ execs: Atomics.load(view, 0), features: 0, added: [], findings });
     });
     w.on('exit', (code) => {
       if (done) return;
       done = true;
       clearInterval(timer);
-      resolve({ execs: Atomics.load(view, 0), features: 0, added: [], findings: [{ kind: 'worker-exit', file: '', message: `worker exited with code ${code} (out of memory?)`, length: 0 }] });
+      findings.push({ kind: 'worker-exit', file: '', message: `worker exited with code ${code} (out of memory?)`, length: 0 });
+      resolve({ execs: Atomics.load(view, 0), features: 0, added: [], findings });
     });
   });
 }
