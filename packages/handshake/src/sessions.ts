@@ -89,9 +89,10 @@ export function newSession(now: number): SecureSession {
 
 const STATES: ReadonlySet<string> = new Set(['INIT', 'PLAINTEXT_SENT', 'DICT_READY', 'SECURE']);
 
+/** A stored session key: 32 bytes (a SHA-256 digest) in hex, or null. */
 function fromHex(where: string, s: unknown): Uint8Array | null {
   if (s === null) return null;
-  if (typeof s !== 'string' || s.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(s)) throw new StoreError(where, `bad key ${JSON.stringify(s)}`);
+  if (typeof s !== 'string' || s.length !== 64 || !/^[0-9a-f]*$/i.test(s)) throw new StoreError(where, `bad key ${JSON.stringify(s).slice(0, 80)}`);
   const out = new Uint8Array(s.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(s.slice(2 * i, 2 * i + 2), 16);
   return out;
@@ -202,7 +203,7 @@ export class SessionTable {
     const rows = Object.entries(snap.sessions).sort((a, b) => (a[1]?.lastSeen ?? 0) - (b[1]?.lastSeen ?? 0));
     for (const [aidText, s] of rows) {
       const aid = Number(aidText);
-      if (!(Number.isInteger(aid) && aid >= 0 && aid <= 0xffffffff) || !s || !STATES.has(s.state) || typeof s.lastSeen !== 'number') {
+      if (!(Number.isInteger(aid) && aid >= 0 && aid <= 0xffffffff) || !s || !STATES.has(s.state) || typeof s.lastSeen !== 'number' || !Number.isFinite(s.lastSeen)) {
         throw new StoreError(where, `bad session for aid ${aidText}`);
       }
       const session: SecureSession = {

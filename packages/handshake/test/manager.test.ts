@@ -296,6 +296,17 @@ describe('secure sessions', () => {
     const store = new MemoryStore<SessionSnapshot>({ version: 1, sessions: { x: {} as never } });
     expect(() => new OSHandshakeManager({ sessionStore: store })).toThrow(StoreError);
   });
+  it('refuses a session file whose values would not survive the next save', () => {
+    // JSON reads 1e400 as Infinity, which the next save writes as null: refused at load instead.
+    const good = { state: 'SECURE', dictReady: true, decryptConfirmed: true, key: '11'.repeat(32), pendingKey: null, firstPlaintextTs: 1, pendingTimestamp: null, lastSeen: T0 };
+    const open = (s: object) => () =>
+      new OSHandshakeManager({ sessionStore: new MemoryStore<SessionSnapshot>(JSON.parse(JSON.stringify({ version: 1, sessions: { 7: s } }).replace('"@INF@"', '1e400'))) });
+    expect(open(good)).not.toThrow();
+    expect(open({ ...good, lastSeen: '@INF@' })).toThrow(/bad session for aid 7/);
+    // Session keys are SHA-256 digests: any other length is not a key this node wrote.
+    expect(open({ ...good, key: '11'.repeat(200) })).toThrow(StoreError);
+    expect(open({ ...good, pendingKey: '11'.repeat(31) })).toThrow(StoreError);
+  });
   it('forgets a session on resetSession', () => {
     const { m } = node();
     m.classifyAndDispatch(frame(42, T0 * 1000));
