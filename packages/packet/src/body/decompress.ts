@@ -93,13 +93,18 @@ export function decompressBody(input: string | Uint8Array, options?: DecompressO
       if (c0 === 38 /* & */) fact.geohash = text.slice(pos + 1, next);
       else if (c0 === 35 /* # */) fact.url = `https://${decodeBase64Text(text.slice(pos + 1, next), 'url')}`;
       else {
-        const gt = text.indexOf('>', pos);
-        const colon = gt < 0 || gt >= next ? -1 : text.lastIndexOf(':', next - 1);
-        if (colon > gt) {
+        // Every search stays inside the segment [pos, next): searching the rest of the text
+        // from each segment is quadratic.
+        let gt = pos;
+        while (gt < next && text.charCodeAt(gt) !== 62 /* > */) gt++;
+        let colon = next - 1;
+        while (colon > gt && text.charCodeAt(colon) !== 58 /* : */) colon--;
+        if (gt < next && colon > gt) {
           const keys = sensorKeys(++n);
           out[keys[0]] = text.slice(pos, gt);
-          const dot = text.indexOf('.', gt + 1);
-          if (dot < 0 || dot > colon) {
+          let dot = gt + 1;
+          while (dot < colon && text.charCodeAt(dot) !== 46 /* . */) dot++;
+          if (dot === colon) {
             out[keys[1]] = 'U';
             out[keys[2]] = decodeUnit(text.slice(gt + 1, colon), keys[2]);
           } else {
