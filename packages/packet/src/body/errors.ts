@@ -1,8 +1,9 @@
 /**
  * Codes of body text errors.
  * - `ERR_BODY_FIELD`: a fact field handed to `compressFact` is missing or of the wrong type.
- * - `ERR_BODY_SEPARATOR`: a fact text contains a character the body uses as a separator, so no
- *   receiver could read it back.
+ * - `ERR_BODY_SEPARATOR`: a fact text contains a character the body uses as a separator, or one
+ *   of the fusion template's marks (`\x01`, `{TS}`) where DIFF and HEART frames would not give it
+ *   back, so no receiver could read it back.
  * - `ERR_BODY_RANGE`: a number that cannot go on the wire (negative or huge timestamp, value
  *   outside the signed 64-bit range after scaling, NaN, infinity).
  * - `ERR_BODY_ENCODING`: text that is not valid Unicode / UTF-8 where it must be.
