@@ -148,6 +148,30 @@ export function sigShape(sig: string): SigShape | null {
 }
 
 /**
+ * Why DIFF and HEART frames could not give back the text a new signature `sig` came from, or
+ * `null` when they can. The receiver fills the value marks in order and replaces every `{TS}`:
+ * a `\x01` in the header or a segment before the last value mark takes a value meant for a later
+ * one, and a `{TS}` outside the timestamp comes back as the token. (A `\x01` after the last value
+ * mark, in a geohash say, stays as it is.)
+ */
+export function templateFault(sig: string): string | null {
+  const shape = sigShape(sig);
+  if (shape === null) return null;
+  if (shape.head.includes(TS_MARK) || shape.segs.some((s) => s.tag.includes(TS_MARK))) {
+    return `the body text holds "${TS_MARK}" outside its timestamp; DIFF and HEART frames would give the token back in its place`;
+  }
+  let last = -1;
+  shape.segs.forEach((s, i) => {
+    if (s.sensor) last = i;
+  });
+  if (last < 0) return null;
+  if (shape.head.includes(VALUE_MARK) || shape.segs.some((s, i) => i <= last && s.tag.includes(VALUE_MARK))) {
+    return 'the body text holds \\x01 (the template value mark) before a sensor value; DIFF and HEART frames would put values in its place';
+  }
+  return null;
+}
+
+/**
  * `decompose(text)` for text known to have `shape`'s signature: the values and token, without
  * building the signature. `null` when the text does not have exactly that shape (the caller then
  * decomposes it in full).

@@ -35,7 +35,7 @@ import {
   sizeLimit,
   tidText,
 } from '@opensynaptic/packet';
-import { decompose, matchShape, rebuild, type SigShape, sigShape, TS_MARK, VALUE_MARK } from './decompose.js';
+import { decompose, matchShape, rebuild, type SigShape, sigShape, TS_MARK, templateFault, VALUE_MARK } from './decompose.js';
 import { type FactPlan, fastFact, planFor } from './fact-plan.js';
 import {
   DiffOverrunError,
@@ -381,6 +381,9 @@ export class OSVisualFusionEngine {
     now: number,
   ): Uint8Array {
     if (t === null) {
+      // A template the receiver could not rebuild would make every later DIFF and HEART fail.
+      const fault = templateFault(sig!);
+      if (fault !== null) throw new FusionInputError({ aid: reg.aid }, fault);
       t = this.#newTemplate(reg, sig!);
       reg.recent = t;
     }

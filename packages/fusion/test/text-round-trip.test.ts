@@ -1,7 +1,7 @@
 import { BodyTextError, compressFact, decompressBody, type FactInput } from '@opensynaptic/packet/body';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nativeAvailable, OSVisualFusionEngine } from '../src/index.js';
+import { FusionInputError, nativeAvailable, OSVisualFusionEngine } from '../src/index.js';
 
 const backends = nativeAvailable ? (['ts', 'native'] as const) : (['ts'] as const);
 
@@ -91,6 +91,27 @@ for (const backend of backends) {
       // What reads back is still sent: {TS} in a sensor's state or unit, \x01 in the geohash.
       for (const [field, v] of [['s1_s', 'a{TS}'], ['s1_u', '{TS}'], ['geohash', 'u\x01']] as const) {
         expect(typeof compressFact({ ...base, [field]: v })).toBe('string');
+      }
+    });
+
+    it('the fusion sender refuses raw text whose template the receiver could not rebuild, and sends what it can', () => {
+      const refused = ['42;a\x01b.U.AAAAAAAA|T>K:1|', '42;D.U.AAAAAAAA|T\x01>K:1|', '42;D.U.AAAAAAAA|&x\x01|T>K:1|', '42;a{TS}.U.AAAAAAAA|T>K:1|', '42;D.U.AAAAAAAA|T>K:1|&{TS}|'];
+      for (const text of refused) {
+        const tx = new OSVisualFusionEngine({ localId: 42, backend });
+        expect(() => tx.runEngine(text)).toThrow(FusionInputError);
+        expect(tx.hasTemplate(42)).toBe(false);
+      }
+      // \x01 after the last value mark, or with no sensors at all, comes back as it is.
+      for (const [text, next] of [
+        ['42;D.U.AAAAAAAA|T>K:1|&x\x01|', '42;D.U.AAAAAAAB|T>K:2|&x\x01|'],
+        ['42;a\x01b.U.AAAAAAAA|&g|', '42;a\x01b.U.AAAAAAAB|&g|'],
+      ] as const) {
+        const tx = new OSVisualFusionEngine({ localId: 42, backend });
+        const rx = new OSVisualFusionEngine({ localId: 1, backend });
+        expect(withoutMeta(rx.decompress(tx.runEngine(text)))).toEqual(decompressBody(text));
+        const f = tx.runEngine(next);
+        expect(f[0]).not.toBe(63);
+        expect(withoutMeta(rx.decompress(f))).toEqual(decompressBody(next.slice(3)));
       }
     });
   });
