@@ -43,6 +43,14 @@ export interface OpenSynapticOptions {
   handshake?: Omit<HandshakeManagerOptions, 'clock' | 'role' | 'parser'>;
   /** Frame codec backend for this node: `'ts'` or `'native'`. Default: what `OPENSYNAPTIC_CORE` selects. */
   coreBackend?: 'ts' | 'native';
+  /**
+   * Largest inbound frame or control packet, in bytes (`Infinity`: no limit), for `receive` and
+   * `receiveViaProtocol` alike: given to the fusion engine and the handshake manager (their own
+   * `maxFrameSize` option, when set, wins). A transport passes its datagram or message limit
+   * here. Default 65,507, the largest UDP payload. Body text has its own limit, the fusion
+   * option `maxBodySize`.
+   */
+  maxFrameSize?: number;
 }
 
 /** What `transmit` returns. */
@@ -96,8 +104,11 @@ export class OpenSynaptic {
     this.standardizer =
       options.standardizer instanceof OpenSynapticStandardizer ? options.standardizer : new OpenSynapticStandardizer({ ...options.standardizer, clock: seconds });
     const role = options.role ?? 'duplex';
-    this.protocol = new OSHandshakeManager({ ...options.handshake, clock: seconds, role });
+    // One limit for both receive paths; each layer checks it once on arrival.
+    const limit = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
+    this.protocol = new OSHandshakeManager({ ...limit, ...options.handshake, clock: seconds, role });
     this.fusion = new OSVisualFusionEngine({
+      ...limit,
       ...options.fusion,
       clock,
       security: this.protocol,
@@ -175,12 +186,18 @@ export class OpenSynaptic {
     return { frame, aid, strategy, dropped };
   }
 
-  /** Decodes a data frame to its fact (fusion only, no handshake); throws typed errors. */
+  /**
+   * Decodes a data frame to its fact (fusion only, no handshake); throws typed errors, a
+   * `FrameTooLargeError` first for a frame above `maxFrameSize`.
+   */
   receive(frame: Uint8Array): FusionFact {
     return this.fusion.decompress(frame);
   }
 
-  /** Classifies and handles any inbound packet; `response` is what to send back. Never throws. */
+  /**
+   * Classifies and handles any inbound packet; `response` is what to send back. Never throws: a
+   * packet above `maxFrameSize` comes back as `ERROR` with its `FrameTooLargeError` as `cause`.
+   */
   receiveViaProtocol(packet: Uint8Array, addr?: PeerAddress | null): DispatchOutcome {
     return this.protocol.classifyAndDispatch(packet, addr);
   }

@@ -42,8 +42,8 @@ export function decompose(text: string): Decomposed | DecomposeFailure {
     let next = text.indexOf('|', pos);
     if (next < 0) next = n;
     if (next > pos) {
-      const gt = text.indexOf('>', pos);
-      const colon = gt >= 0 && gt < next ? text.lastIndexOf(':', next - 1) : -1;
+      const gt = firstIn(text, 62 /* > */, pos, next);
+      const colon = gt < 0 ? -1 : lastIn(text, 58 /* : */, pos, next);
       if (colon > gt) {
         values.push(text.slice(gt + 1, colon), text.slice(colon + 1, next));
         sig += `${text.slice(pos, gt)}>\x01:\x01|`;
@@ -57,6 +57,21 @@ export function decompose(text: string): Decomposed | DecomposeFailure {
     pos = next + 1;
   }
   return { sig, values, token: text.slice(dot + 1, bar) };
+}
+
+// Searches bounded to one segment [from, to): searching the rest of the text from each segment
+// (`indexOf`, `lastIndexOf`) makes a text of many segments quadratic.
+
+/** Index of the first `c` in text[from, to), or -1. */
+function firstIn(text: string, c: number, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (text.charCodeAt(i) === c) return i;
+  return -1;
+}
+
+/** Index of the last `c` in text[from, to), or -1. */
+function lastIn(text: string, c: number, from: number, to: number): number {
+  for (let i = to - 1; i >= from; i--) if (text.charCodeAt(i) === c) return i;
+  return -1;
 }
 
 /**
@@ -79,14 +94,38 @@ export function rebuild(sig: string, token: string, values: readonly string[]): 
     for (let i = 1; i < parts.length; i++) out += (i - 1 < values.length ? values[i - 1]! : VALUE_MARK) + parts[i]!;
     return out;
   }
-  // A value containing \x01 shifts later values into it: replace the first mark each time.
-  let out = head;
+  // A value containing \x01 shifts later values into it: each value replaces the first mark left
+  // in the text, which may be one inside the value put in just before. Nothing before that mark
+  // holds one any more, so the text is kept as a stack of pieces still to scan (the newest value
+  // on top) and every character is scanned once, instead of searching and re-slicing the whole
+  // text per value.
+  let done = '';
+  const pieces: string[] = [head];
+  const offsets: number[] = [0];
   for (const v of values) {
-    const at = out.indexOf(VALUE_MARK);
-    if (at < 0) break;
-    out = out.slice(0, at) + v + out.slice(at + 1);
+    let found = false;
+    while (pieces.length > 0) {
+      const top = pieces.length - 1;
+      const piece = pieces[top]!;
+      const from = offsets[top]!;
+      const at = piece.indexOf(VALUE_MARK, from);
+      if (at < 0) {
+        done += from === 0 ? piece : piece.slice(from);
+        pieces.pop();
+        offsets.pop();
+        continue;
+      }
+      done += piece.slice(from, at);
+      offsets[top] = at + 1;
+      pieces.push(v);
+      offsets.push(0);
+      found = true;
+      break;
+    }
+    if (!found) break;
   }
-  return out;
+  for (let i = pieces.length - 1; i >= 0; i--) done += pieces[i]!.slice(offsets[i]!);
+  return done;
 }
 
 /** A signature cut into what text must repeat to have it: the header and each segment. */
@@ -106,6 +145,30 @@ export function sigShape(sig: string): SigShape | null {
     head: sig.slice(0, at),
     segs: rest.map((s) => (s.endsWith('>\x01:\x01') ? { tag: s.slice(0, -4), sensor: true } : { tag: s, sensor: false })),
   };
+}
+
+/**
+ * Why DIFF and HEART frames could not give back the text a new signature `sig` came from, or
+ * `null` when they can. The receiver fills the value marks in order and replaces every `{TS}`:
+ * a `\x01` in the header or a segment before the last value mark takes a value meant for a later
+ * one, and a `{TS}` outside the timestamp comes back as the token. (A `\x01` after the last value
+ * mark, in a geohash say, stays as it is.)
+ */
+export function templateFault(sig: string): string | null {
+  const shape = sigShape(sig);
+  if (shape === null) return null;
+  if (shape.head.includes(TS_MARK) || shape.segs.some((s) => s.tag.includes(TS_MARK))) {
+    return `the body text holds "${TS_MARK}" outside its timestamp; DIFF and HEART frames would give the token back in its place`;
+  }
+  let last = -1;
+  shape.segs.forEach((s, i) => {
+    if (s.sensor) last = i;
+  });
+  if (last < 0) return null;
+  if (shape.head.includes(VALUE_MARK) || shape.segs.some((s, i) => i <= last && s.tag.includes(VALUE_MARK))) {
+    return 'the body text holds \\x01 (the template value mark) before a sensor value; DIFF and HEART frames would put values in its place';
+  }
+  return null;
 }
 
 /**
@@ -137,8 +200,8 @@ export function matchShape(text: string, shape: SigShape): { values: string[]; t
     if (seg.sensor) {
       const gt = pos + tag.length;
       if (gt >= next || text.charCodeAt(gt) !== 62 /* > */ || !text.startsWith(tag, pos)) return null;
-      const colon = text.lastIndexOf(':', next - 1);
-      if (colon <= gt) return null;
+      const colon = lastIn(text, 58 /* : */, gt + 1, next);
+      if (colon < 0) return null;
       values.push(text.slice(gt + 1, colon), text.slice(colon + 1, next));
     } else if (next - pos !== tag.length || !text.startsWith(tag, pos)) return null;
     pos = next + 1;

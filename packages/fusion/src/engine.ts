@@ -6,7 +6,16 @@
  * (127) an empty body when nothing changed. Receiver: FULL frames teach it the template; DIFF and
  * HEART frames are rebuilt from it and decoded to the same fact the sender compressed.
  */
-import { type BodyFact, BodyTextError, decompressBody, utf8DecodeLossy, utf8Encode } from '@opensynaptic/packet/body';
+import {
+  type BodyFact,
+  BodyTextError,
+  BodyTooLargeError,
+  bodySizeLimit,
+  decompressBody,
+  utf8DecodeLossy,
+  utf8Encode,
+  utf8Length,
+} from '@opensynaptic/packet/body';
 import type { BackendName } from '@opensynaptic/internal';
 import {
   DECODED_FIELDS,
@@ -20,10 +29,13 @@ import {
   type KeyLookup,
   getCodec,
   backend as packetBackend,
+  checkFrameSize,
+  DEFAULT_MAX_FRAME_SIZE,
   parseRouteId,
+  sizeLimit,
   tidText,
 } from '@opensynaptic/packet';
-import { decompose, matchShape, rebuild, type SigShape, sigShape } from './decompose.js';
+import { decompose, matchShape, rebuild, type SigShape, sigShape, TS_MARK, templateFault, VALUE_MARK } from './decompose.js';
 import { type FactPlan, fastFact, planFor } from './fact-plan.js';
 import {
   DiffOverrunError,
@@ -81,6 +93,20 @@ export interface FusionEngineOptions {
   /** Decimal places of decoded sensor values. Default 4. */
   precision?: number;
   /**
+   * Largest inbound frame, in bytes (`Infinity`: no limit). `decompress`, `parse` and
+   * `decompressBatch` refuse a longer one with `FrameTooLargeError` (`ERR_FRAME_TOO_LARGE`)
+   * before reading any of it. Default 65,507 (`DEFAULT_MAX_FRAME_SIZE`, the largest UDP payload).
+   */
+  maxFrameSize?: number;
+  /**
+   * Largest body text decoded, in UTF-8 bytes (`Infinity`: no limit): a FULL frame's body, or
+   * the text a DIFF / HEART frame stands for (its template with the values put back, which
+   * DIFFs can grow beyond any one frame). Refused with `FusionBodyError` (`ERR_FUSION_BODY`)
+   * whose `cause` is a `BodyTooLargeError` (`ERR_BODY_TOO_LARGE`), before the body is read and
+   * before a DIFF changes any stored value. Default 65,507 (`DEFAULT_MAX_BODY_SIZE`).
+   */
+  maxBodySize?: number;
+  /**
    * `'native'` runs the frame codec and the fusion steady state (DIFF / HEART send and receive,
    * batches) in the native addon, `'ts'` everything in TypeScript. Default: the codec
    * `@opensynaptic/packet` selected, and per operation what `OPENSYNAPTIC_CORE` asks for (`auto`:
@@ -111,6 +137,10 @@ export class OSVisualFusionEngine {
   readonly skipTimestamp: boolean;
   readonly invalidUtf8: 'error' | 'drop';
   readonly precision: number;
+  /** Largest inbound frame in bytes (see `FusionEngineOptions.maxFrameSize`). */
+  readonly maxFrameSize: number;
+  /** Largest body text decoded, in UTF-8 bytes (see `FusionEngineOptions.maxBodySize`). */
+  readonly maxBodySize: number;
   /** Backend of the frame codec in use. */
   readonly backend: 'ts' | 'native';
   /** Backend of each engine operation (`runEngine`, `decompress`, `runEngineBatch`, `decompressBatch`). */
@@ -138,6 +168,8 @@ export class OSVisualFusionEngine {
       throw new TypeError(`invalidUtf8 must be 'error' or 'drop', got ${String(options.invalidUtf8)}`);
     }
     this.precision = options.precision ?? 4;
+    this.maxFrameSize = sizeLimit('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
+    this.maxBodySize = bodySizeLimit(options.maxBodySize);
     this.#codec = getCodec(options.backend ?? packetBackend);
     this.backend = this.#codec.backend;
     const fb = fusionBackend(options.backend);
@@ -350,6 +382,9 @@ export class OSVisualFusionEngine {
     now: number,
   ): Uint8Array {
     if (t === null) {
+      // A template the receiver could not rebuild would make every later DIFF and HEART fail.
+      const fault = templateFault(sig!);
+      if (fault !== null) throw new FusionInputError({ aid: reg.aid }, fault);
       t = this.#newTemplate(reg, sig!);
       reg.recent = t;
     }
@@ -395,6 +430,7 @@ export class OSVisualFusionEngine {
    * `FusionError` (unknown template, DIFF overrun, body text), each naming aid and tid.
    */
   decompress(frame: Uint8Array): FusionFact {
+    if (frame instanceof Uint8Array) checkFrameSize(frame, this.maxFrameSize);
     const f = this.#decodeFrame(frame);
     const now = this.#clock();
     return this.#decodeData(f, this.#meta(f, now), now);
@@ -409,7 +445,8 @@ export class OSVisualFusionEngine {
     const count = this.#checkBatch(frames, offsets);
     const out = new Array<FusionParseResult>(count);
     const b = this.#rxBatch;
-    if (b === null || count === 0) {
+    // A batch holding a frame above the limit goes frame by frame, so that frame is never read.
+    if (b === null || count === 0 || this.#hasOversized(offsets, count)) {
       for (let i = 0; i < count; i++) out[i] = this.parse(frames.subarray(offsets[i]!, offsets[i + 1]!));
       return out;
     }
@@ -428,6 +465,12 @@ export class OSVisualFusionEngine {
           : this.parse(frame);
     }
     return out;
+  }
+
+  #hasOversized(offsets: Uint32Array, count: number): boolean {
+    const max = this.maxFrameSize;
+    for (let i = 0; i < count; i++) if (offsets[i + 1]! - offsets[i]! > max) return true;
+    return false;
   }
 
   #decodeFrame(frame: Uint8Array): DecodedFrame {
@@ -452,6 +495,7 @@ export class OSVisualFusionEngine {
     let meta: PacketMeta = { crc16_ok: false };
     const now = this.#clock();
     try {
+      if (frame instanceof Uint8Array) checkFrameSize(frame, this.maxFrameSize);
       const f = checked ?? this.#decodeFrame(frame);
       meta = this.#meta(f, now);
       return this.#decodeData(f, meta, now) as unknown as FusionParseResult;
@@ -489,7 +533,9 @@ export class OSVisualFusionEngine {
     const cmd = f.cmd;
     const base = f.baseCmd;
     if (base === CMD_FULL) {
-      const text = this.#text(f.body, { aid, tid, cmd }, 'the FULL body');
+      const body = f.body;
+      if (body.length > this.maxBodySize) throw new FusionBodyError({ aid, tid, cmd }, new BodyTooLargeError(body.length, this.maxBodySize));
+      const text = this.#text(body, { aid, tid, cmd }, 'the FULL body');
       const d = decompose(text);
       if (typeof d !== 'string') {
         const reg = this.registry.get(aid, now);
@@ -510,8 +556,9 @@ export class OSVisualFusionEngine {
     // sensorless devices unable to send HEART.
     if (old === null) throw new NoCachedValuesError(aid, tid, cmd);
     let values = old;
-    if (base === CMD_DIFF) {
-      values = this.#applyDiff(f.body, old, aid, tid, cmd);
+    if (base === CMD_DIFF) values = this.#applyDiff(f.body, old, aid, tid, cmd);
+    this.#checkRebuiltSize(t, values, { aid, tid, cmd });
+    if (values !== old) {
       t.values = values;
       this.registry.changed(reg, now);
     }
@@ -528,6 +575,30 @@ export class OSVisualFusionEngine {
     }
     // The reference's way: rebuild the text, decode it (also gives the exact error).
     return this.#fact(rebuild(t.sig, encodeTimestampToken(tRaw), values), { aid, tid, cmd }, meta);
+  }
+
+  /**
+   * Throws `FusionBodyError` (cause `BodyTooLargeError`) when the text `t` with `values` stands
+   * for is longer than `maxBodySize`. Linear in the number of values; the signature's share is
+   * counted once per template.
+   */
+  #checkRebuiltSize(t: FusionTemplate, values: readonly string[], ctx: { aid: number; tid: number; cmd: number }): void {
+    const limit = this.maxBodySize;
+    if (limit === Number.POSITIVE_INFINITY) return;
+    let fixed = t.sigSize;
+    if (fixed === undefined) {
+      // Each placeholder gives way to a value, each timestamp mark to the 8-character token.
+      const sig = t.sig;
+      fixed = utf8Length(sig) - (sig.split(VALUE_MARK).length - 1) + 4 * (sig.split(TS_MARK).length - 1);
+      t.sigSize = fixed;
+    }
+    let units = 0;
+    for (let i = 0; i < values.length; i++) units += values[i]!.length;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only near the limit.
+    if (fixed + 3 * units <= limit) return;
+    let size = fixed;
+    for (let i = 0; i < values.length && size <= limit; i++) size += utf8Length(values[i]!);
+    if (size > limit) throw new FusionBodyError(ctx, new BodyTooLargeError(size, limit));
   }
 
   /** The template's values after a DIFF body; checks the whole body before anything changes. */
@@ -565,7 +636,8 @@ export class OSVisualFusionEngine {
   #fact(text: string, ctx: { aid: number; tid: number; cmd: number }, meta: PacketMeta): FusionFact {
     let fact: BodyFact;
     try {
-      fact = decompressBody(text, { precision: this.precision });
+      // The size was checked on arrival (FULL) or before the rebuild (DIFF / HEART).
+      fact = decompressBody(text, { precision: this.precision, maxBodySize: Number.POSITIVE_INFINITY });
     } catch (e) {
       if (e instanceof BodyTextError) throw new FusionBodyError(ctx, e);
       throw e;

@@ -3,7 +3,8 @@ import { tidText } from '@opensynaptic/packet';
 /**
  * Codes of the fusion engine's errors.
  * - `ERR_FUSION_INPUT`: body text handed to the sender that cannot become a frame (no `|` after
- *   the header, no timestamp token, a value longer than a DIFF length byte can say...).
+ *   the header, no timestamp token, a value longer than a DIFF length byte can say...), or whose
+ *   template the receiver could not rebuild (a stray `\x01` or `{TS}`).
  * - `ERR_FUSION_TEMPLATE_MISSING`: a DIFF or HEART frame for a template this receiver never learned.
  * - `ERR_FUSION_NO_VALUES`: the template is known but holds no values to rebuild from.
  * - `ERR_FUSION_DIFF_OVERRUN`: a DIFF body whose mask or value lengths point past its end.

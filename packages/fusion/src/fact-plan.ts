@@ -44,6 +44,8 @@ export function planFor(sig: string, count: number, precision: number): FactPlan
   }
   const p = probe as unknown as Record<string, unknown>;
   const ops: Op[] = [];
+  // Sensor tags in order, to compare with the signature without searching `ops` per sensor.
+  const sensorTags: string[] = [];
   let sensors = 0;
   for (const key of Object.keys(p)) {
     if (key === 'id' || key === 's' || key === 't_raw') continue;
@@ -53,6 +55,7 @@ export function planFor(sig: string, count: number, precision: number): FactPlan
       // Sensors must come out numbered 1, 2, ... in segment order, one per value pair.
       if (n !== ++sensors) return null;
       ops.push({ kind: 'sensor', n, keys: sensorKeys(n), tag: p[key] as string });
+      sensorTags.push(p[key] as string);
     } else if (key === 'geohash' || key === 'url' || key === 'msg') {
       ops.push({ kind: 'static', key, value: p[key] as string });
     } else if (!/^s\d+_[suv]$/.test(key)) return null;
@@ -61,10 +64,7 @@ export function planFor(sig: string, count: number, precision: number): FactPlan
   // The tags must be exactly the signature's sensor segments, in order.
   const tags = sig.split('|').filter((seg) => seg.endsWith('>\x01:\x01'));
   if (tags.length !== sensors) return null;
-  for (let i = 0; i < sensors; i++) {
-    const op = ops.find((o) => o.kind === 'sensor' && o.n === i + 1) as Extract<Op, { kind: 'sensor' }>;
-    if (`${op.tag}>\x01:\x01` !== tags[i]) return null;
-  }
+  for (let i = 0; i < sensors; i++) if (`${sensorTags[i]}>\x01:\x01` !== tags[i]) return null;
   return {
     id: probe.id,
     s: probe.s,

@@ -26,6 +26,7 @@ export interface FusionTemplate {
   /** Engine-private caches derived from `sig` (decode plan, sender shape); never persisted. */
   plan?: unknown;
   shape?: unknown;
+  sigSize?: number;
 }
 
 /** Registries with more templates than this keep a signature index; smaller ones scan. */

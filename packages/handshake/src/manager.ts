@@ -27,7 +27,7 @@ import {
   TIME_RESPONSE,
 } from '@opensynaptic/cmd';
 import { deriveSessionKey } from '@opensynaptic/crc';
-import type { KeyLookup } from '@opensynaptic/packet';
+import { checkFrameSize, DEFAULT_MAX_FRAME_SIZE, FrameTooLargeError, type KeyLookup, sizeLimit } from '@opensynaptic/packet';
 import { HandshakeFieldError, MetaTooLargeError } from './errors.js';
 import type { DataFrameParser, DataParseResult } from './frame-parser.js';
 import { type AllocateFailure, deviceKey, type IdAllocator, type PeerAddress } from './id-allocator.js';
@@ -114,6 +114,13 @@ export interface HandshakeManagerOptions {
   timeSyncThreshold?: number;
   /** JSON meta above this many bytes is refused with NACK `META_TOO_LARGE` (default 4096). */
   maxMetaBytes?: number;
+  /**
+   * Largest inbound packet (control packet or data frame), in bytes (`Infinity`: no limit). A
+   * longer one comes back from `classifyAndDispatch` as `ERROR` with a `FrameTooLargeError`
+   * (`ERR_FRAME_TOO_LARGE`) as `cause`, before anything reads it. Default 65,507 (the largest
+   * UDP payload, `DEFAULT_MAX_FRAME_SIZE` of `@opensynaptic/packet`).
+   */
+  maxFrameSize?: number;
   /** Default 86400. */
   sessionExpireSeconds?: number;
   /** Established sessions (own ones and receiver ones that decoded a secure frame); default 65536, refused beyond. */
@@ -166,7 +173,7 @@ export type DispatchOutcome =
   | { type: 'CTRL'; cmd: number; result: CtrlResult; response: Uint8Array | null }
   | { type: 'DATA'; cmd: number; result: DataParseResult; response: Uint8Array | null }
   | { type: 'IGNORED'; cmd: number; result: { reason: string; code?: IgnoreCode }; response: null }
-  | { type: 'ERROR'; cmd: number; result: { error: string }; response: null }
+  | { type: 'ERROR'; cmd: number; result: { error: string; cause?: Error }; response: null }
   | { type: 'UNKNOWN'; cmd: number; result: { error: string }; response: Uint8Array };
 
 export type DispatchType = DispatchOutcome['type'];
@@ -221,6 +228,8 @@ export class OSHandshakeManager {
   parser: DataFrameParser | null;
   readonly timeSyncThreshold: number;
   readonly maxMetaBytes: number;
+  /** Largest inbound packet in bytes (see `HandshakeManagerOptions.maxFrameSize`). */
+  readonly maxFrameSize: number;
   readonly sessionExpireSeconds: number;
   readonly antiReplay: AntiReplayPolicy;
   readonly secureAntiReplay: AntiReplayPolicy;
@@ -246,6 +255,7 @@ export class OSHandshakeManager {
     this.parser = options.parser ?? null;
     this.timeSyncThreshold = options.timeSyncThreshold ?? DEFAULT_TIME_SYNC_THRESHOLD;
     this.maxMetaBytes = options.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
+    this.maxFrameSize = sizeLimit('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
     this.sessionExpireSeconds = positive('sessionExpireSeconds', options.sessionExpireSeconds ?? DEFAULT_SESSION_EXPIRE_SECONDS);
     this.antiReplay = policy('antiReplay', options.antiReplay ?? 'off');
     this.secureAntiReplay = policy('secureAntiReplay', options.secureAntiReplay ?? (this.antiReplay === 'strict' ? 'strict' : 'reject-old'));
@@ -301,6 +311,7 @@ export class OSHandshakeManager {
     if (packet.length === 0) return { type: 'ERROR', cmd: 0, result: { error: 'Empty packet' }, response: null };
     const cmd = packet[0]!;
     try {
+      checkFrameSize(packet, this.maxFrameSize);
       const now = this.#clock();
       this.#maybeCleanup(now);
       if (!roleAccepts(this.role, cmd)) {
@@ -310,6 +321,7 @@ export class OSHandshakeManager {
       if (isData(cmd)) return this.#onData(packet, cmd, now);
       return this.#onCtrl(packet, cmd, now, addr ?? null);
     } catch (e) {
+      if (e instanceof FrameTooLargeError) return { type: 'ERROR', cmd, result: { error: e.message, cause: e }, response: null };
       return { type: 'ERROR', cmd, result: { error: e instanceof Error ? e.message : String(e) }, response: null };
     }
   }

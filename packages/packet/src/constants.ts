@@ -32,6 +32,13 @@ export const FRAME_OVERHEAD = 1 + 1 + TID_SIZE + TIMESTAMP_SIZE + CRC8_SIZE + CR
 export const MIN_CLASSIFIABLE_LENGTH = 5;
 /** Smallest frame a device sends: one route and an empty body (a HEART), 16 bytes. */
 export const MIN_FRAME_LENGTH = FRAME_OVERHEAD + ROUTE_ID_SIZE;
+/**
+ * Default largest frame a receiver accepts, in bytes: the largest UDP payload over IPv4
+ * (65,535 - 8 - 20), so above any frame a datagram carries. Receivers (the fusion engine, the
+ * handshake manager, the node) take a `maxFrameSize` option; a longer frame is refused with
+ * `FrameTooLargeError` before any of it is read.
+ */
+export const DEFAULT_MAX_FRAME_SIZE = 65_507;
 /** Route id meaning "no id assigned yet". */
 export const UNASSIGNED_AID = 0xffffffff;
 

@@ -10,6 +10,7 @@ export interface PartialFrameHeader {
 
 /** Codes of the frame decode errors, in the order the checks run. */
 export type FrameErrorCode =
+  | 'ERR_FRAME_TOO_LARGE'
   | 'ERR_FRAME_TOO_SHORT'
   | 'ERR_FRAME_INCOMPLETE_HEADER'
   | 'ERR_FRAME_CRC16'
@@ -33,6 +34,20 @@ export class FrameError extends Error {
     this.field = field;
     this.referenceText = referenceText;
     this.header = header;
+  }
+}
+
+/**
+ * A frame longer than the receiver's `maxFrameSize`, refused before any check reads it. The
+ * reference has no such limit (it reads whatever its transport delivers); its text here is ours.
+ */
+export class FrameTooLargeError extends FrameError {
+  override readonly name = 'FrameTooLargeError';
+  constructor(
+    readonly length: number,
+    readonly limit: number,
+  ) {
+    super('ERR_FRAME_TOO_LARGE', 'length', `frame too large: ${length} bytes, the limit (maxFrameSize) is ${limit}`, `Packet too large (${length} > ${limit} bytes)`, {});
   }
 }
 

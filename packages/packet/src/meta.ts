@@ -35,6 +35,7 @@ export function tidText(tid: number): string {
 export function frameErrorMeta(e: FrameError, stamp: TimestampStamp): PacketMeta {
   const h = e.header;
   switch (e.code) {
+    case 'ERR_FRAME_TOO_LARGE':
     case 'ERR_FRAME_TOO_SHORT':
       return { crc16_ok: false };
     case 'ERR_FRAME_INCOMPLETE_HEADER':

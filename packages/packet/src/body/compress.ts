@@ -72,13 +72,15 @@ export function compressFact(fact: FactInput, options?: CompressOptions): string
   if (idRaw === undefined || idRaw === null) throw new BodyTextError('ERR_BODY_FIELD', 'id', 'the device id is missing');
   const id = text(idRaw, 'id');
   checkSeparators(id, 'id', true);
+  checkTemplateMarks(id, 'id', true);
   const sRaw = f.s;
-  const state = sRaw === undefined || sRaw === null ? 'U' : text(sRaw, 's');
+  const state = encodeState(sRaw === undefined || sRaw === null ? 'U' : text(sRaw, 's'), 's');
+  checkTemplateMarks(state, 's', true);
   let tRaw = f.t;
   // Without an injected clock, Date.now() is already whole ms (≥ 1e11, so taken as ms); going
   // through seconds could lose a millisecond to rounding.
   if (tRaw === undefined || tRaw === null) tRaw = options?.now ? options.now() : Date.now();
-  let out = `${id}.${encodeState(state, 's')}.${timestampToken(tRaw)}|`;
+  let out = `${id}.${state}.${timestampToken(tRaw)}|`;
 
   if (options?.sensorId !== false) {
     for (let i = 1; ; i++) {
@@ -87,11 +89,14 @@ export function compressFact(fact: FactInput, options?: CompressOptions): string
       if (sidRaw === undefined || sidRaw === null) break;
       const sid = text(sidRaw, keys[0]);
       checkSensorId(sid, keys[0]);
+      checkTemplateMarks(sid, keys[0], true);
       const ssRaw = f[keys[1]];
-      const ss = ssRaw === undefined || ssRaw === null ? 'U' : text(ssRaw, keys[1]);
+      const ss = encodeState(ssRaw === undefined || ssRaw === null ? 'U' : text(ssRaw, keys[1]), keys[1]);
+      checkTemplateMarks(ss, keys[1], true, false);
       const uRaw = f[keys[2]];
       const unit = uRaw === undefined || uRaw === null ? UNKNOWN_UNIT : encodeUnit(text(uRaw, keys[2]), precision, keys[2]);
-      out += `${sid}>${encodeState(ss, keys[1])}.${unit}:${encodeValue(f[keys[3]], precision, keys[3])}|`;
+      checkTemplateMarks(unit, keys[2], true, false);
+      out += `${sid}>${ss}.${unit}:${encodeValue(f[keys[3]], precision, keys[3])}|`;
     }
   }
 
@@ -99,6 +104,9 @@ export function compressFact(fact: FactInput, options?: CompressOptions): string
   if (geohash !== undefined && geohash !== null) {
     const g = text(geohash, 'geohash');
     checkSeparators(g, 'geohash', false);
+    // A \x01 in the geohash reads back: it is the template's last mark and no value fills it.
+    checkTemplateMarks(g, 'geohash', false, true);
+    checkGeohashSplit(g);
     out += `&${g}|`;
   }
   const url = f.url;
@@ -114,6 +122,55 @@ export function compressFact(fact: FactInput, options?: CompressOptions): string
     out += `@${base64(msg, 'msg')}`;
   }
   return out;
+}
+
+/**
+ * The fusion receiver rebuilds DIFF and HEART frames from a template: the FULL body with each
+ * value replaced by `\x01` and the timestamp token by `{TS}`, then those filled in again. A `\x01`
+ * in the header or a sensor segment (or in a value) takes a value meant for a later mark, and a
+ * `{TS}` in the header, a sensor id or the geohash is replaced by the token, so the FULL frame
+ * decodes and every later DIFF and HEART fails or comes back changed. Throws for those, naming
+ * the field: `\x01` when `mark`, `{TS}` when `tsMark`.
+ */
+function checkTemplateMarks(s: string, field: string, mark: boolean, tsMark = mark): void {
+  if (mark) {
+    const at = s.indexOf('\x01');
+    if (at >= 0) {
+      throw new BodyTextError(
+        'ERR_BODY_SEPARATOR',
+        field,
+        `${show(s)} contains \\x01 at ${at}, the fusion template's value mark; DIFF and HEART frames could not be rebuilt from it`,
+      );
+    }
+  }
+  if (tsMark) {
+    const at = s.indexOf('{TS}');
+    if (at >= 0) {
+      throw new BodyTextError(
+        'ERR_BODY_SEPARATOR',
+        field,
+        `${show(s)} contains "{TS}" at ${at}, the fusion template's timestamp mark; DIFF and HEART frames would read it back as the timestamp token`,
+      );
+    }
+  }
+}
+
+/**
+ * The fusion sender and receiver cut a segment holding '>' and ':' as a sensor, at its first '>'
+ * and last ':'. A geohash whose ':'s all come before its first '>' cannot be cut: the sender
+ * refuses the body and a receiver learns no template from it, so no DIFF or HEART follows.
+ */
+function checkGeohashSplit(g: string): void {
+  const gt = g.indexOf('>');
+  if (gt < 0) return;
+  const colon = g.lastIndexOf(':');
+  if (colon >= 0 && colon < gt) {
+    throw new BodyTextError(
+      'ERR_BODY_SEPARATOR',
+      'geohash',
+      `${show(g)} has its last ':' (at ${colon}) before a '>' (at ${gt}); the fusion template could not cut the segment`,
+    );
+  }
 }
 
 /** A sensor id ends at '>'; a leading '&' or '#' would make the part read as a geohash or url. */

@@ -5,9 +5,9 @@
  * `BodyTextError` naming the part at fault.
  */
 import { Base62RangeError, decode as b62Decode, InvalidBase62Error } from '@opensynaptic/base62';
-import { BodyTextError, show } from './errors.js';
-import { DEFAULT_BODY_PRECISION, sensorKeys } from './keys.js';
-import { base64UrlDecode, utf8DecodeLossy, utf8DecodeStrict } from './text-bytes.js';
+import { BodyTextError, BodyTooLargeError, show } from './errors.js';
+import { DEFAULT_BODY_PRECISION, DEFAULT_MAX_BODY_SIZE, sensorKeys } from './keys.js';
+import { base64UrlDecode, utf8DecodeLossy, utf8DecodeStrict, utf8Length } from './text-bytes.js';
 import { decodeState, decodeUnit } from './units.js';
 
 /**
@@ -29,6 +29,39 @@ export interface BodyFact {
 export interface DecompressOptions {
   /** Decimal places of sensor values. Default 4. */
   precision?: number;
+  /**
+   * Largest body accepted, in UTF-8 bytes (`Infinity`: no limit). Longer text is refused with
+   * `BodyTooLargeError` before it is read (or, for bytes, decoded). Default 65,507
+   * (`DEFAULT_MAX_BODY_SIZE`).
+   */
+  maxBodySize?: number;
+}
+
+/**
+ * `maxBodySize` checked as an option (a positive integer or `Infinity`; `undefined` is the
+ * default). Throws `BodyTextError` (`ERR_BODY_FIELD`) naming `field` otherwise.
+ */
+export function bodySizeLimit(value: number | undefined, field = 'maxBodySize'): number {
+  if (value === undefined) return DEFAULT_MAX_BODY_SIZE;
+  if (value === Number.POSITIVE_INFINITY || (Number.isSafeInteger(value) && value > 0)) return value;
+  throw new BodyTextError('ERR_BODY_FIELD', field, `${String(value)} is not a positive integer (bytes) or Infinity`);
+}
+
+/**
+ * Throws `BodyTooLargeError` when body text (a string, or its UTF-8 bytes) is longer than
+ * `limit` UTF-8 bytes. Constant time for bytes and for strings far from the limit; otherwise it
+ * counts the string's UTF-8 bytes (once).
+ */
+export function checkBodySize(body: string | Uint8Array, limit: number): void {
+  const n = body.length;
+  // UTF-8 takes 1 to 3 bytes per UTF-16 unit: count only when the limit falls in between.
+  if (typeof body !== 'string' || n > limit) {
+    if (n > limit) throw new BodyTooLargeError(n, limit);
+    return;
+  }
+  if (n * 3 <= limit) return;
+  const size = utf8Length(body);
+  if (size > limit) throw new BodyTooLargeError(size, limit);
 }
 
 const B64_VALUES = (() => {
@@ -40,12 +73,14 @@ const B64_VALUES = (() => {
 
 /**
  * Decodes body text (a string, or UTF-8 bytes whose invalid sequences are dropped as the
- * reference drops them). Throws `BodyTextError` for empty or malformed text: a header that is
+ * reference drops them). Throws `BodyTooLargeError` above `maxBodySize`, and `BodyTextError` for
+ * empty or malformed text: a header that is
  * not exactly `id.state.ts8` (a device id or state containing '.'), a bad timestamp token, a
  * sensor value that is not Base62 within 64 bits, a url or msg that is not base64url of UTF-8.
  * Parts that are neither sensors nor extras are skipped, as by the reference.
  */
 export function decompressBody(input: string | Uint8Array, options?: DecompressOptions): BodyFact {
+  if (typeof input === 'string' || input instanceof Uint8Array) checkBodySize(input, bodySizeLimit(options?.maxBodySize));
   let text: string;
   if (typeof input === 'string') text = input;
   else if (input instanceof Uint8Array) text = utf8DecodeLossy(input);
@@ -93,13 +128,18 @@ export function decompressBody(input: string | Uint8Array, options?: DecompressO
       if (c0 === 38 /* & */) fact.geohash = text.slice(pos + 1, next);
       else if (c0 === 35 /* # */) fact.url = `https://${decodeBase64Text(text.slice(pos + 1, next), 'url')}`;
       else {
-        const gt = text.indexOf('>', pos);
-        const colon = gt < 0 || gt >= next ? -1 : text.lastIndexOf(':', next - 1);
-        if (colon > gt) {
+        // Every search stays inside the segment [pos, next): searching the rest of the text
+        // from each segment is quadratic.
+        let gt = pos;
+        while (gt < next && text.charCodeAt(gt) !== 62 /* > */) gt++;
+        let colon = next - 1;
+        while (colon > gt && text.charCodeAt(colon) !== 58 /* : */) colon--;
+        if (gt < next && colon > gt) {
           const keys = sensorKeys(++n);
           out[keys[0]] = text.slice(pos, gt);
-          const dot = text.indexOf('.', gt + 1);
-          if (dot < 0 || dot > colon) {
+          let dot = gt + 1;
+          while (dot < colon && text.charCodeAt(dot) !== 46 /* . */) dot++;
+          if (dot === colon) {
             out[keys[1]] = 'U';
             out[keys[2]] = decodeUnit(text.slice(gt + 1, colon), keys[2]);
           } else {

@@ -1,3 +1,9 @@
+/**
+ * Default largest body text a receiver decodes, in UTF-8 bytes: the largest UDP payload (65,507),
+ * so no body a datagram carries comes near it. See `DecompressOptions.maxBodySize`.
+ */
+export const DEFAULT_MAX_BODY_SIZE = 65_507;
+
 /** Sensor values and non-integral unit coefficients keep this many decimals unless told otherwise. */
 export const DEFAULT_BODY_PRECISION = 4;
 

@@ -7,8 +7,15 @@
 
 /** Characters Python's `str.isspace()` accepts (what `strip()` and `float()` remove). */
 const PY_SPACE = '[\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
-const STRIP = new RegExp(`^${PY_SPACE}+|${PY_SPACE}+$`, 'g');
-const HAS_SPACE = new RegExp(PY_SPACE);
+
+/** `PY_SPACE` as a test on one UTF-16 unit (every such character is in the BMP). */
+function isPySpace(c: number): boolean {
+  if (c <= 0x20) return (c >= 9 && c <= 13) || c >= 0x1c;
+  if (c < 0x85) return false;
+  return (
+    c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+  );
+}
 
 /**
  * Characters Python's `str.isdigit()` accepts: decimal digits of every script plus the
@@ -18,7 +25,7 @@ const PY_DIGIT =
   '[\\p{Nd}\\u00b2\\u00b3\\u00b9\\u1369-\\u1371\\u19da\\u2070\\u2074-\\u2079\\u2080-\\u2089\\u2460-\\u2468' +
   '\\u2474-\\u247c\\u2488-\\u2490\\u24ea\\u24f5-\\u24fd\\u24ff\\u2776-\\u277e\\u2780-\\u2788\\u278a-\\u2792' +
   '\\u{10a40}-\\u{10a43}\\u{10e60}-\\u{10e68}\\u{11052}-\\u{1105a}\\u{1f100}-\\u{1f10a}]';
-const TRAILING_DIGITS = new RegExp(`${PY_DIGIT}+$`, 'u');
+const ONE_DIGIT = new RegExp(`^${PY_DIGIT}$`, 'u');
 const ANY_DIGIT = new RegExp(PY_DIGIT, 'u');
 
 /** A numeric literal as Python's `float()` reads it (ASCII digits, `_` between digits). */
@@ -26,17 +33,38 @@ const NUMBER = '[+-]?(?:\\d(?:_?\\d)*(?:\\.(?:\\d(?:_?\\d)*)?)?|\\.\\d(?:_?\\d)*
 const NUMBER_PREFIX = new RegExp(`^${NUMBER}(?:${PY_SPACE})*`);
 const FULL_FLOAT = new RegExp(`^(?:${NUMBER}|[+-]?(?:inf(?:inity)?|nan))$`, 'i');
 
-/** Python `s.strip()`. */
+/**
+ * Python `s.strip()`. A scan from both ends: a `^\s+|\s+$` regex retries the tail match from
+ * every space of an inner run, which is quadratic in the run's length.
+ */
 export function pyStrip(s: string): string {
-  return HAS_SPACE.test(s) ? s.replace(STRIP, '') : s;
+  let start = 0;
+  let end = s.length;
+  while (start < end && isPySpace(s.charCodeAt(start))) start++;
+  while (end > start && isPySpace(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
-/** Length of the trailing run of characters Python's `isdigit()` accepts. */
+/**
+ * Length (UTF-16 units) of the trailing run of characters Python's `isdigit()` accepts. A scan
+ * back from the end: an unanchored `\d+$` regex restarts at every digit of an inner run.
+ */
 export function pyTrailingDigits(s: string): number {
-  const last = s.charCodeAt(s.length - 1);
-  if (!(last >= 48 && last <= 57) && last < 128) return 0; // fast path: ASCII non-digit
-  const m = TRAILING_DIGITS.exec(s);
-  return m ? m[0].length : 0;
+  let i = s.length;
+  while (i > 0) {
+    const c = s.charCodeAt(i - 1);
+    if (c >= 48 && c <= 57) {
+      i--;
+      continue;
+    }
+    if (c < 128) break;
+    // A low surrogate: test the whole code point (the astral digits above).
+    const hi = c >= 0xdc00 && c <= 0xdfff && i >= 2 ? s.charCodeAt(i - 2) : 0;
+    const w = hi >= 0xd800 && hi <= 0xdbff ? 2 : 1;
+    if (!ONE_DIGIT.test(s.slice(i - w, i))) break;
+    i -= w;
+  }
+  return s.length - i;
 }
 
 /** Whether any character is a digit to Python's `isdigit()`. */
@@ -58,24 +86,52 @@ function digitValue(cp: number): number {
   return k % 10;
 }
 
+/** Decimal digit value of every BMP code point (-1: not a digit), built on first use. */
+let bmpDigits: Int8Array | null = null;
+/** The same for astral code points, bounded, cleared when full. */
+const ASTRAL_DIGITS = new Map<number, number>();
+
+function ndValue(cp: number): number {
+  if (cp <= 0xffff) {
+    if (bmpDigits === null) {
+      const t = new Int8Array(0x10000).fill(-1);
+      for (let c = 0x80; c <= 0xffff; c++) if (ND.test(String.fromCharCode(c))) t[c] = digitValue(c);
+      bmpDigits = t;
+    }
+    return bmpDigits[cp]!;
+  }
+  let v = ASTRAL_DIGITS.get(cp);
+  if (v === undefined) {
+    v = ND.test(String.fromCodePoint(cp)) ? digitValue(cp) : -1;
+    if (ASTRAL_DIGITS.size >= 4096) ASTRAL_DIGITS.clear();
+    ASTRAL_DIGITS.set(cp, v);
+  }
+  return v;
+}
+
 /**
  * Python's `float()` reads every Unicode decimal digit (`٣`, `３`) as its ASCII digit. Returns
- * the text with those replaced and, per UTF-16 unit of it, the index in the original (plus the
- * end), or `undefined` for ASCII text.
+ * the text with those replaced and, when `withIndex`, per UTF-16 unit of it the index in the
+ * original (plus the end); `undefined` for ASCII text. Unchanged runs are copied whole.
  */
-function asciiDigits(s: string): [text: string, index: number[]] | undefined {
+function asciiDigits(s: string, withIndex: boolean): [text: string, index: number[]] | undefined {
   if (!NON_ASCII.test(s)) return undefined;
   let out = '';
+  let copied = 0; // s[copied, i) is still to be appended unchanged
   const index: number[] = [];
   for (let i = 0; i < s.length; ) {
     const cp = s.codePointAt(i)!;
-    const ch = String.fromCodePoint(cp);
-    const rep = cp > 127 && ND.test(ch) ? String(digitValue(cp)) : ch;
-    for (let j = 0; j < rep.length; j++) index.push(i);
-    out += rep;
-    i += ch.length;
+    const w = cp > 0xffff ? 2 : 1;
+    const d = cp > 127 ? ndValue(cp) : -1;
+    if (d >= 0) {
+      out += s.slice(copied, i) + String(d);
+      copied = i + w;
+      if (withIndex) index.push(i);
+    } else if (withIndex) for (let j = 0; j < w; j++) index.push(i);
+    i += w;
   }
-  index.push(s.length);
+  out += s.slice(copied);
+  if (withIndex) index.push(s.length);
   return [out, index];
 }
 
@@ -85,7 +141,7 @@ function asciiDigits(s: string): [text: string, index: number[]] | undefined {
  * accepted.
  */
 export function pyParseFloat(text: string): number | undefined {
-  const t = pyStrip(asciiDigits(text)?.[0] ?? text);
+  const t = pyStrip(asciiDigits(text, false)?.[0] ?? text);
   if (!FULL_FLOAT.test(t)) return undefined;
   const c = t.charCodeAt(t.length - 1) | 0x20;
   if (c === 0x66 /* f */ || c === 0x79 /* y */) return t.charCodeAt(0) === 45 ? -Infinity : Infinity;
@@ -102,7 +158,7 @@ export function pyNumberPrefix(text: string): [length: number, value: number] | 
   const c = text.charCodeAt(0);
   // Fast path: a literal starts with a digit, a sign or a dot (or a non-ASCII digit).
   if (!((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46 || c > 127)) return undefined;
-  const mapped = asciiDigits(text);
+  const mapped = asciiDigits(text, true);
   const m = NUMBER_PREFIX.exec(mapped ? mapped[0] : text);
   if (!m) return undefined;
   const lit = pyStrip(m[0]);

@@ -34,6 +34,8 @@ const FOLDS: readonly (readonly [factor: number, prefix: string])[] = [
 const EXPANSIONS: Readonly<Record<string, number>> = { d: 0.1, k: 1e3, m: 1e-3, u: 1e-6, p: 1e-9, M: 1e6, G: 1e9 };
 
 const CACHE_LIMIT = 4096;
+/** Longer texts are not remembered: real units and states are short, and 4096 long keys would hold megabytes. */
+const CACHE_KEY_LIMIT = 256;
 
 /** A small memo: cleared when full, which keeps memory bounded under hostile input. */
 class Memo<V> {
@@ -42,6 +44,7 @@ class Memo<V> {
     return this.map.get(key);
   }
   set(key: string, value: V): V {
+    if (key.length > CACHE_KEY_LIMIT) return value;
     if (this.map.size >= CACHE_LIMIT) this.map.clear();
     this.map.set(key, value);
     return value;
