@@ -30,6 +30,7 @@
  */
 import { HandshakeFieldError, StoreError } from './errors.js';
 import { canonicalJson } from './json.js';
+import { MinHeap } from './min-heap.js';
 import { nodeBuiltin } from '@opensynaptic/internal';
 import type { SnapshotStore } from './store.js';
 
@@ -181,106 +182,10 @@ function digestHex(key: string): string {
   return crypto ? crypto.createHash('sha256').update(key, 'utf8').digest('hex') : `${key.slice(0, MAX_IDENTITY_KEY_LENGTH - 71)}~${key.length}`;
 }
 
-/** Min-heap of ids, so the lowest free id comes out first. */
-class IdHeap {
-  readonly items: number[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  push(v: number): void {
-    const a = this.items;
-    a.push(v);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= v) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = v;
-  }
-  pop(): number | undefined {
-    const a = this.items;
-    if (a.length === 0) return undefined;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length > 0) {
-      let i = 0;
-      const n = a.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && a[r]! < a[l]! ? r : l;
-        if (a[c]! >= last) break;
-        a[i] = a[c]!;
-        i = c;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
-  delete(v: number): boolean {
-    const i = this.items.indexOf(v);
-    if (i < 0) return false;
-    const rest = this.items.splice(i);
-    rest.shift();
-    for (const x of rest) this.push(x);
-    return true;
-  }
-}
-
 interface ExpiryEntry {
   /** When the entry was pushed, the lease's expiry; a renewal only moves the real one later. */
   at: number;
   rec: LeaseRecord;
-}
-
-/**
- * Leases by expiry, a min-heap with lazy deletion: renewals do not touch it (an entry's `at`
- * stays at or before its lease's real expiry), released leases leave their entry behind. A
- * sweep pops entries due by `at` and drops (lease gone), re-files (lease renewed) or reclaims
- * each, so finding nothing to reclaim costs O(1) and each lease is re-filed at most once per
- * renewal period.
- */
-class ExpiryHeap {
-  readonly items: ExpiryEntry[] = [];
-  push(e: ExpiryEntry): void {
-    const a = this.items;
-    a.push(e);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]!.at <= e.at) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = e;
-  }
-  peek(): ExpiryEntry | undefined {
-    return this.items[0];
-  }
-  pop(): ExpiryEntry | undefined {
-    const a = this.items;
-    if (a.length === 0) return undefined;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length > 0) {
-      let i = 0;
-      const n = a.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && a[r]!.at < a[l]!.at ? r : l;
-        if (a[c]!.at >= last.at) break;
-        a[i] = a[c]!;
-        i = c;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
 }
 
 function positiveNumber(name: string, v: number): number {
@@ -314,8 +219,16 @@ export class IdAllocator {
   readonly #reclaimInterval: number;
   readonly #byKey = new Map<string, LeaseRecord>();
   readonly #byId = new Map<number, LeaseRecord>();
-  readonly #released = new IdHeap();
-  readonly #expiry = new ExpiryHeap();
+  /** Released ids, so the lowest free id comes out first. */
+  readonly #released = new MinHeap<number>((id) => id);
+  /**
+   * Leases by expiry, a min-heap with lazy deletion: renewals do not touch it (an entry's `at`
+   * stays at or before its lease's real expiry), released leases leave their entry behind. A
+   * sweep pops entries due by `at` and drops (lease gone), re-files (lease renewed) or reclaims
+   * each, so finding nothing to reclaim costs O(1) and each lease is re-filed at most once per
+   * renewal period.
+   */
+  readonly #expiry = new MinHeap<ExpiryEntry>((e) => e.at);
   readonly #reserveIds: number;
   /** Ids whose reservation is on disk and that were not handed out yet. */
   #reserved = new Set<number>();
