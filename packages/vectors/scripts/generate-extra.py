@@ -335,6 +335,16 @@ def compress_cases():
             continue
         cases.append({'id': case_id, 'input': {'fact': fact},
                       'expected': {'compressed': text, 'decompressed': decoded, 'decompressed_types': {k: type(v).__name__ for k, v in decoded.items()}}})
+    # Fields holding the fusion template's marks (\x01 for a value, {TS} for the timestamp): the
+    # reference sends them; its FULL decodes, and its DIFF and HEART rebuilds cannot read them back.
+    marked = [('device_id_x01', 'id', 'D\x01X'), ('device_id_ts', 'id', 'D{TS}'), ('state_x01', 's', 'ON\x01LINE'),
+              ('sensor_id_x01', 's1_id', 'T\x011'), ('sensor_id_ts', 's1_id', 'T{TS}'), ('sensor_state_x01', 's1_s', 'O\x01K')]
+    for name, field, value in marked:
+        fact = {'id': 'D', 's': 'ONLINE', 't': 1700000000, 's1_id': 'T1', 's1_s': 'OK', 's1_u': 'temperature', 's1_v': 1.5, field: value}
+        text = engine.compress(fact)
+        decoded = quiet(engine.decompress, text)
+        cases.append({'id': f'compress_template_mark_{name}', 'input': {'fact': fact},
+                      'expected': {'compressed': text, 'decompressed': decoded, 'decompressed_types': {k: type(v).__name__ for k, v in decoded.items()}}})
     return cases
 
 
@@ -357,6 +367,7 @@ def fusion_cases():
         return {'raw': raw, 'raw_is_bytes': False, 'strategy': strategy, 'clock': 1700000000.0 + n}
     return [
         seq('seq_sensorless_heart', [step('42;NODE_S.1.AYvP5WgA|', 'FULL', 0), step('42;NODE_S.1.AYvP5Wvo|', 'DIFF', 1), step('42;NODE_S.1.AYvP5W_Q|', 'DIFF', 2)]),
+        seq('seq_device_id_with_value_mark', [step('42;D\x01X.1.AYvP5WgA|T1>K.A:cmwc|', 'FULL', 0), step('42;D\x01X.1.AYvP5Wvo|T1>K.A:cmwd|', 'DIFF', 1), step('42;D\x01X.1.AYvP5W_Q|T1>K.A:cmwd|', 'DIFF', 2)]),
         seq('seq_sensorless_new_signature_under_diff', [step('42;NODE_S.1.AYvP5WgA|T1>K.A:cmwc|', 'FULL', 0), step('42;NODE_S.1.AYvP5Wvo|', 'DIFF', 1), step('42;NODE_S.1.AYvP5W_Q|', 'DIFF', 2)]),
     ]
 
