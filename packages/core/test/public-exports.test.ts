@@ -87,6 +87,17 @@ describe('@opensynaptic/core public exports', () => {
     expect(sorted(Object.keys(cjs))).toEqual(sorted(VALUES));
   });
 
+  it('re-exports the standardizer as the very objects of @opensynaptic/standardize', async () => {
+    const core: Record<string, unknown> = await import('../src/index.js');
+    const std: Record<string, unknown> = await import('@opensynaptic/standardize');
+    const shared = Object.keys(std).filter((name) => name in core);
+    expect(shared.length).toBeGreaterThan(0);
+    // The same classes, so `instanceof StandardizeError` holds whichever package an error is tested against.
+    for (const name of shared) expect(core[name], name).toBe(std[name]);
+    // Every value core exports beside the node's own comes from the standardizer.
+    expect(sorted(Object.keys(core).filter((name) => !shared.includes(name)))).toEqual(['IdNotAssignedError', 'OpenSynaptic', 'UNASSIGNED_ID']);
+  });
+
   it('the source exports exactly these values and types', () => {
     const bundler = { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, target: ts.ScriptTarget.ES2022 };
     expect(declaredExports(join(root, 'src/index.ts'), bundler)).toEqual(ALL);
