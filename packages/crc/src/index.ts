@@ -27,7 +27,7 @@ export const SESSION_KEY_LENGTH = 32;
 
 /**
  * Operations `auto` hands to the addon, because `bench/` measured them faster per item there:
- * CRC-8 batches (2.9x) and SHA-256 (1.6x `node:crypto`'s one-shot `hash`, 2.8x the pure-JS one).
+ * CRC-8 batches (2.9x) and SHA-256 (up to 2x `node:crypto`'s one-shot `hash`, 3-4x the pure-JS one).
  * A single 40-byte CRC or XOR is cheaper in TypeScript than the call into native code, and CRC-16
  * batches gain only ~1.2x.
  */
