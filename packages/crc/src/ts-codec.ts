@@ -123,9 +123,6 @@ function digestFor(): Digest {
   return digest;
 }
 
-/** The pure-JS session-key digest alone, for checks that must not touch `node:crypto`. */
-export const digestSeedPortable: Digest = portableDigest;
-
 /** The TypeScript implementation; SHA-256 as `digestFor` says. */
 export const tsCodec: CrcCodec = {
   backend: 'ts',
