@@ -10,7 +10,11 @@ export class CrcArgumentError extends RangeError {
   }
 }
 
-/** SHA-256 is not available synchronously on this platform (browsers: use the async variant). */
+/**
+ * Formerly thrown by `deriveSessionKey` where `node:crypto` was missing (browsers, Node before
+ * 20.16). Never thrown since SHA-256 has a pure-JS path; kept so existing imports still resolve.
+ * @deprecated nothing throws it any more.
+ */
 export class SyncDigestUnavailableError extends Error {
   override readonly name = 'SyncDigestUnavailableError';
   readonly code = 'ERR_SYNC_DIGEST_UNAVAILABLE';
