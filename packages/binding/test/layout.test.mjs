@@ -12,7 +12,7 @@ const targets = binding.napi.targets.map(parseTriple);
 
 // What npm reads from the files list, without writing a tarball.
 function packedFiles(dir) {
-  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: new URL(dir, root), encoding: 'utf8' });
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: new URL(dir, root), encoding: 'utf8', shell: process.platform === 'win32' });
   return JSON.parse(out)[0].files.map((f) => f.path).sort();
 }
 
