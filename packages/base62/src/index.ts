@@ -8,7 +8,7 @@
  * The functions exported here use the backend chosen by `OPENSYNAPTIC_CORE` (`ts`, `native` or
  * `auto`); `getCodec()` returns a specific one.
  */
-import { type BackendMode, type BackendName, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, type NativeUnavailability, packageBackends } from '@opensynaptic/internal';
 import type { Base62Codec } from './codec.js';
 import { nativeCodec } from './native-codec.js';
 import { tsCodec } from './ts-codec.js';
@@ -17,7 +17,7 @@ export type { Base62Codec } from './codec.js';
 export { Base62RangeError, Base62TypeError, InvalidBase62Error } from './errors.js';
 export { ALPHABET, DEFAULT_PRECISION, MAX_PRECISION, roundHalfEven } from './ts-codec.js';
 export { NativeBackendError, NativeUnavailableError };
-export type { BackendMode, BackendName, NativeBackendErrorCode };
+export type { BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability };
 
 /**
  * Operations `auto` hands to the addon: none. `bench/` measured every one slower through the
@@ -37,6 +37,8 @@ export const backend: BackendName = b.backends.encode ?? 'ts';
 export const backends: Readonly<Record<string, BackendName>> = b.backends;
 /** Whether the native addon loaded (it is optional). */
 export const nativeAvailable: boolean = b.nativeAvailable;
+/** Why the native addon is not in use (`reason`, `message`, the platform and the package looked for), or `null`. */
+export const nativeUnavailable: NativeUnavailability | null = b.nativeUnavailable;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
 export const getCodec: (name: BackendName) => Base62Codec = b.getCodec;
 

@@ -8,7 +8,7 @@
  *
  * The "secure" mode obfuscates: its key derives from values visible in the plaintext FULL frame.
  */
-import { type BackendMode, type BackendName, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, NativeUnavailableError, type NativeUnavailability, packageBackends } from '@opensynaptic/internal';
 import type { CrcCodec } from './codec.js';
 import { CrcArgumentError } from './errors.js';
 import { nativeCodec } from './native-codec.js';
@@ -20,7 +20,7 @@ export { CrcArgumentError, SyncDigestUnavailableError } from './errors.js';
 export { deriveSessionKeyAsync, type SessionKeyInput, seedText, sessionSeed } from './session.js';
 export { CRC16_PARAMS, CRC8_PARAMS, crc16Unchecked, crc8Unchecked, xorInto } from './ts-codec.js';
 export { NativeUnavailableError };
-export type { BackendMode, BackendName };
+export type { BackendMode, BackendName, NativeUnavailability };
 
 /** Length of a session key in bytes (a SHA-256 digest). */
 export const SESSION_KEY_LENGTH = 32;
@@ -44,6 +44,8 @@ export const backend: BackendName = b.backends.crc16 ?? 'ts';
 export const backends: Readonly<Record<string, BackendName>> = b.backends;
 /** Whether the native addon loaded (it is optional). */
 export const nativeAvailable: boolean = b.nativeAvailable;
+/** Why the native addon is not in use (`reason`, `message`, the platform and the package looked for), or `null`. */
+export const nativeUnavailable: NativeUnavailability | null = b.nativeUnavailable;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
 export const getCodec: (name: BackendName) => CrcCodec = b.getCodec;
 

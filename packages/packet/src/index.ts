@@ -10,7 +10,7 @@
  * `crc8 & 31`. Decoding returns a view on the received bytes and throws a typed `FrameError`
  * naming the failed check.
  */
-import { type BackendMode, type BackendName, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, packageBackends } from '@opensynaptic/internal';
+import { type BackendMode, type BackendName, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, type NativeUnavailability, packageBackends } from '@opensynaptic/internal';
 import {
   decodeFramesTs,
   encodeFramesTs,
@@ -30,7 +30,7 @@ export { parseRouteId } from './route-id.js';
 export { checkFrameSize, sizeLimit } from './size-limit.js';
 export { decodeTimestampToken, encodeTimestampToken, TIMESTAMP_TOKEN_LENGTH } from './timestamp-token.js';
 export { NativeBackendError, NativeUnavailableError };
-export type { BackendMode, BackendName, NativeBackendErrorCode };
+export type { BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability };
 
 /** The pure TypeScript frame codec. */
 const tsCodec: FrameCodec = {
@@ -59,6 +59,8 @@ export const backend: BackendName = b.backends.encodeFrame ?? 'ts';
 export const backends: Readonly<Record<string, BackendName>> = b.backends;
 /** Whether the native addon loaded (it is optional). */
 export const nativeAvailable: boolean = b.nativeAvailable;
+/** Why the native addon is not in use (`reason`, `message`, the platform and the package looked for), or `null`. */
+export const nativeUnavailable: NativeUnavailability | null = b.nativeUnavailable;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
 export const getCodec: (name: BackendName) => FrameCodec = b.getCodec;
 
