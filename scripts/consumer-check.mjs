@@ -81,6 +81,15 @@ function publicPackages() {
     out.push({ name: pkg.name, dir: join(dir, d), subpaths, files: pkg.files ?? [] });
   }
   if (out.length === 0) fail('no public package found under packages/');
+  // The addon's platform packages: a user's install fetches the one for its platform, so the
+  // check installs the one built here (the others have no .node on this machine).
+  const npmDir = join(dir, 'binding', 'npm');
+  const built = existsSync(npmDir) ? readdirSync(npmDir).sort().filter((d) => readdirSync(join(npmDir, d)).some((f) => f.endsWith('.node'))) : [];
+  if (built.length === 0) fail('no platform package of @opensynaptic/binding has a .node file: run `pnpm --filter @opensynaptic/binding build` first');
+  for (const d of built) {
+    const pkg = JSON.parse(readFileSync(join(npmDir, d, 'package.json'), 'utf8'));
+    out.push({ name: pkg.name, dir: join(npmDir, d), subpaths: [], files: pkg.files ?? [] });
+  }
   return out;
 }
 
@@ -94,9 +103,6 @@ function pack(pkgs, scratch) {
   for (const p of pkgs) {
     // A package published without its build would install and fail later, less clearly.
     if (p.files.includes('dist') && !existsSync(join(p.dir, 'dist'))) fail(`${p.name} has no dist/: run \`pnpm build\` first`);
-    if (p.name === '@opensynaptic/binding' && !readdirSync(p.dir).some((f) => f.endsWith('.node'))) {
-      fail(`${p.name} has no .node file: run \`pnpm --filter @opensynaptic/binding build\` first`);
-    }
     run('pnpm', ['pack', '--pack-destination', dest], { cwd: p.dir });
   }
   const tarballs = readdirSync(dest).filter((f) => f.endsWith('.tgz')).map((f) => join(dest, f));
