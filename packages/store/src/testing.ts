@@ -41,8 +41,8 @@ export interface StoreFactory<K extends object> {
   persistent: boolean;
   /** Two kinds the store keeps (the second may equal the first when it keeps one). */
   kinds: readonly [keyof K & string, keyof K & string];
-  /** A valid value of `kind` that encodes the number `n` (an integer >= 0). */
-  sample(kind: keyof K & string, n: number): unknown;
+  /** A valid value of `kind`, to be stored under `key`, that encodes the number `n` (an integer >= 0). */
+  sample(kind: keyof K & string, n: number, key: string): unknown;
   /** The `n` a sample value encodes. */
   index(kind: keyof K & string, value: unknown): number;
   /** A key of `kind` for the number `n` (default `k<n>`): for kinds whose keys have a shape (AIDs). */
@@ -57,7 +57,7 @@ export interface StoreFactory<K extends object> {
   kill?:
     | {
         killLoop: KillLoop;
-        /** URL of an ES module exporting `openStore(location)` and `sample(kind, n)` as above, runnable by plain Node. */
+        /** URL of an ES module exporting `openStore(location)`, `sample(kind, n, key)` and (when the factory has `key`) `key(kind, n)`, runnable by plain Node. */
         moduleUrl: string;
         /** A folder for the child's script. */
         workDir: string;
@@ -91,7 +91,7 @@ export function abstractStoreSuite<K extends object>(api: SuiteApi, factory: Sto
   type Kind = keyof K & string;
   const [ka, kb] = factory.kinds;
   const keyOf = (kind: Kind, n: number) => factory.key?.(kind, n) ?? `k${n}`;
-  const put = (kind: Kind, n: number, v = n): StoreWrite<K> => ({ op: 'put', kind, key: keyOf(kind, n), value: factory.sample(kind, v) as K[Kind] });
+  const put = (kind: Kind, n: number, v = n): StoreWrite<K> => ({ op: 'put', kind, key: keyOf(kind, n), value: factory.sample(kind, v, keyOf(kind, n)) as K[Kind] });
   const del = (kind: Kind, n: number): StoreWrite<K> => ({ op: 'delete', kind, key: keyOf(kind, n) });
   const valueIs = (kind: Kind, got: unknown, n: number, what: string) => {
     check(got !== undefined, `${what}: expected the value ${n}, got nothing`);
@@ -229,7 +229,7 @@ export function abstractStoreSuite<K extends object>(api: SuiteApi, factory: Sto
           const kept: [string, number][] = [];
           for (let n = 0; n < odd.length; n++) {
             try {
-              await s.write([{ op: 'put', kind: ka, key: odd[n]!, value: factory.sample(ka, n) as K[Kind] }]);
+              await s.write([{ op: 'put', kind: ka, key: odd[n]!, value: factory.sample(ka, n, odd[n]!) as K[Kind] }]);
               kept.push([odd[n]!, n]);
             } catch (e) {
               if (!isStoreError(e, 'ERR_STORE_KEY')) throw e;
@@ -315,7 +315,10 @@ process.stdout.write('ready\\n');
 for (let i = 0; ; i++) {
   const n = Number(round) * 1000000 + i;
   const batch = [];
-  for (let j = 0; j < 4; j++) batch.push({ op: 'put', kind, key: key((i * 4 + j) % 24), value: m.sample(kind, n) });
+  for (let j = 0; j < 4; j++) {
+    const k = key((i * 4 + j) % 24);
+    batch.push({ op: 'put', kind, key: k, value: m.sample(kind, n, k) });
+  }
   await store.write(batch);
   await store.flush();
   process.stdout.write(batch.map((w) => w.key + ' ' + n).join('\\n') + '\\n');
