@@ -23,3 +23,14 @@ export { DEFAULT_MAX_REGISTRIES, MemoryRegistryStore, type MemoryRegistryStoreOp
 export { FileRegistryStore, type FileRegistryStoreOptions, registryFilePath } from './file-store.js';
 export { REGISTRY_CACHE_DEFAULTS, RegistryCache, type RegistryCacheOptions, type SweepResult } from './registry-cache.js';
 export * from './store-errors.js';
+export {
+  type FileTemplateStoreOptions,
+  openFileTemplateStore,
+  registryFileLayout,
+  registryFromRecord,
+  registryRecord,
+  type TemplateKinds,
+  type TemplateRecord,
+  type TemplateStore,
+  templateKey,
+} from './template-store.js';
