@@ -84,11 +84,12 @@ for (const backend of backends) {
         ['s1_u', 'P\x01a'],
         ['geohash', 'u{TS}'],
         ['geohash', 'a:b>c'],
+        ['geohash', '>\x01:'],
       ];
       for (const [field, v] of cases) {
         expect(() => compressFact({ ...base, [field]: v })).toThrow(expect.objectContaining({ code: 'ERR_BODY_SEPARATOR', field }));
       }
-      // What reads back is still sent: {TS} in a sensor's state or unit, \x01 in the geohash.
+      // What reads back is still sent: {TS} in a sensor's state or unit, \x01 in a geohash not cut as a sensor.
       for (const [field, v] of [['s1_s', 'a{TS}'], ['s1_u', '{TS}'], ['geohash', 'u\x01']] as const) {
         expect(typeof compressFact({ ...base, [field]: v })).toBe('string');
       }

@@ -171,6 +171,16 @@ function checkGeohashSplit(g: string): void {
       `${show(g)} has its last ':' (at ${colon}) before a '>' (at ${gt}); the fusion template could not cut the segment`,
     );
   }
+  // Cut as a sensor, everything before the last ':' stays in the template, where a \x01 takes
+  // the value meant for the template's next mark (">\x01:" comes back as ">:\x01").
+  const mark = colon < 0 ? -1 : g.indexOf('\x01');
+  if (mark >= 0 && mark < colon) {
+    throw new BodyTextError(
+      'ERR_BODY_SEPARATOR',
+      'geohash',
+      `${show(g)} contains \\x01 at ${mark}, before its last ':' (at ${colon}): the fusion template cuts it as a sensor, and DIFF and HEART frames would put a value in the mark's place`,
+    );
+  }
 }
 
 /** A sensor id ends at '>'; a leading '&' or '#' would make the part read as a geohash or url. */
