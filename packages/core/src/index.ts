@@ -3,3 +3,5 @@
  */
 export * from './standardize/index.js';
 export { IdNotAssignedError, OpenSynaptic, type OpenSynapticOptions, type TransmitOptions, type TransmitResult, UNASSIGNED_ID } from './node.js';
+export { backendReport, type BackendReport } from './backends.js';
+export { type BackendInfo, isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';
