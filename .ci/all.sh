@@ -1,7 +1,8 @@
 #!/bin/sh
 # The project's one test command (`npm test`): installs pnpm and the workspace, builds the Rust
 # addon and every package, then runs lint, type checks, unit tests, package checks and the
-# golden vectors on both backends. Needs Node 20.16+, npm and a Rust toolchain (cargo).
+# golden vectors on both backends, and the consumer check of the packed packages. Needs Node 20.16+,
+# npm and a Rust toolchain (cargo); Debian's chromium, which it installs with apt-get when missing.
 set -eu
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 cd "$(dirname "$0")/.."
@@ -27,6 +28,9 @@ pnpm turbo run build lint typecheck package-check --output-logs=errors-only
 # Full logs for the tests, so every package's counts show.
 pnpm turbo run test --concurrency=1 --output-logs=new-only
 (cd crates && cargo test --release --quiet)
+# The packed packages as a user installs them, outside the workspace: typechecked, run as ESM
+# and CJS, and bundled into headless Chromium (apt-get installs Debian's chromium when missing).
+node scripts/consumer-check.mjs
 # Fuzzing, a few seconds per target from the corpora in the repository; fails on a finding that
 # fuzz/known.json does not list. Long runs: scripts/fuzz-long.sh SECONDS.
 node fuzz/run.mjs --seconds 3

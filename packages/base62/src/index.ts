@@ -8,7 +8,7 @@
  * The functions exported here use the backend chosen by `OPENSYNAPTIC_CORE` (`ts`, `native` or
  * `auto`); `getCodec()` returns a specific one.
  */
-import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
+import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeBackendError, type NativeBackendErrorCode, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
 import type { Base62Codec } from './codec.js';
 import { nativeCodec } from './native-codec.js';
 import { tsCodec } from './ts-codec.js';
@@ -17,7 +17,7 @@ export type { Base62Codec } from './codec.js';
 export { Base62RangeError, Base62TypeError, InvalidBase62Error } from './errors.js';
 export { ALPHABET, DEFAULT_PRECISION, MAX_PRECISION, roundHalfEven } from './ts-codec.js';
 export { isOpenSynapticError, NativeBackendError, NativeUnavailableError };
-export type { BackendInfo, BackendMode, BackendName, NativeBackendErrorCode, OpenSynapticError };
+export type { BackendInfo, BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability, OpenSynapticError };
 
 /**
  * Operations `auto` hands to the addon: none. `bench/` measured every one slower through the

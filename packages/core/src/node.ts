@@ -17,7 +17,7 @@ import {
   type SensorTuple,
   type StandardizeExtras,
   type StandardizerOptions,
-} from './standardize/index.js';
+} from '@opensynaptic/standardize';
 import { brandError } from '@opensynaptic/internal';
 
 /** Ids that mean "no id assigned yet" (as the reference reads them). */

@@ -15,7 +15,7 @@ describe('backendReport', () => {
     expect(report.fusion).toEqual(fusionInfo());
     for (const [name, info] of Object.entries(report)) {
       expect(info.package).toBe(`@opensynaptic/${name}`);
-      expect(Object.keys(info).sort()).toEqual(['backend', 'backendMode', 'backends', 'nativeAvailable', 'package']);
+      expect(Object.keys(info).sort()).toEqual(['backend', 'backendMode', 'backends', 'nativeAvailable', 'nativeUnavailable', 'package']);
       const used = new Set(Object.values(info.backends));
       // `backend` is the one backend every operation uses, or `mixed` when they differ.
       expect(info.backend).toBe(used.size === 1 ? [...used][0] : 'mixed');

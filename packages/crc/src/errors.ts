@@ -16,7 +16,11 @@ export class CrcArgumentError extends RangeError {
   }
 }
 
-/** SHA-256 is not available synchronously on this platform (browsers: use the async variant). */
+/**
+ * Formerly thrown by `deriveSessionKey` where `node:crypto` was missing (browsers, Node before
+ * 20.16). Never thrown since SHA-256 has a pure-JS path; kept so existing imports still resolve.
+ * @deprecated nothing throws it any more.
+ */
 export class SyncDigestUnavailableError extends Error {
   // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
   static {

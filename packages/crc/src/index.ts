@@ -8,7 +8,7 @@
  *
  * The "secure" mode obfuscates: its key derives from values visible in the plaintext FULL frame.
  */
-import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
+import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
 import type { CrcCodec } from './codec.js';
 import { CrcArgumentError } from './errors.js';
 import { nativeCodec } from './native-codec.js';
@@ -20,15 +20,16 @@ export { CrcArgumentError, SyncDigestUnavailableError } from './errors.js';
 export { deriveSessionKeyAsync, type SessionKeyInput, seedText, sessionSeed } from './session.js';
 export { CRC16_PARAMS, CRC8_PARAMS, crc16Unchecked, crc8Unchecked, xorInto } from './ts-codec.js';
 export { isOpenSynapticError, NativeUnavailableError };
-export type { BackendInfo, BackendMode, BackendName, OpenSynapticError };
+export type { BackendInfo, BackendMode, BackendName, NativeUnavailability, OpenSynapticError };
 
 /** Length of a session key in bytes (a SHA-256 digest). */
 export const SESSION_KEY_LENGTH = 32;
 
 /**
- * Operations `auto` hands to the addon, because `bench/` measured them at least 2x faster per
- * item there: CRC-8 batches and SHA-256. A single 40-byte CRC or XOR is cheaper in TypeScript
- * than the call into native code, and CRC-16 batches gain only ~1.2x.
+ * Operations `auto` hands to the addon, because `bench/` measured them faster per item there:
+ * CRC-8 batches (2.9x) and SHA-256 (up to 2x `node:crypto`'s one-shot `hash`, 3-4x the pure-JS one).
+ * A single 40-byte CRC or XOR is cheaper in TypeScript than the call into native code, and CRC-16
+ * batches gain only ~1.2x.
  */
 const AUTO_NATIVE: readonly (keyof CrcCodec)[] = ['crc8Batch', 'digestSeed'];
 
@@ -65,9 +66,9 @@ export function xorPayload(payload: Uint8Array, key: Uint8Array, offset: number)
 }
 
 /**
- * Session key of a device, synchronously (Node's `node:crypto`): SHA-256 of the ASCII decimal
- * of `(aid × ts) mod 2^64`, 32 bytes. Negative or missing inputs count as 0, inputs of 2^64 or
- * more keep their low 64 bits. In a browser use `deriveSessionKeyAsync`.
+ * Session key of a device, synchronously, on every platform: SHA-256 of the ASCII decimal of
+ * `(aid × ts) mod 2^64`, 32 bytes. Negative or missing inputs count as 0, inputs of 2^64 or more
+ * keep their low 64 bits. The addon hashes where installed (`auto`), pure JS elsewhere.
  */
 export function deriveSessionKey(aid: SessionKeyInput, ts: SessionKeyInput): Uint8Array {
   return impl.digestSeed(sessionSeed(aid, ts));

@@ -23,6 +23,7 @@ export {
   isOpenSynapticError,
   NativeBackendError,
   type NativeBackendErrorCode,
+  type NativeUnavailability,
   NativeUnavailableError,
   type OpenSynapticError,
 } from '@opensynaptic/internal';
@@ -33,3 +34,14 @@ export { DEFAULT_MAX_REGISTRIES, MemoryRegistryStore, type MemoryRegistryStoreOp
 export { FileRegistryStore, type FileRegistryStoreOptions, registryFilePath } from './file-store.js';
 export { REGISTRY_CACHE_DEFAULTS, RegistryCache, type RegistryCacheOptions, type SweepResult } from './registry-cache.js';
 export * from './store-errors.js';
+export {
+  type FileTemplateStoreOptions,
+  openFileTemplateStore,
+  registryFileLayout,
+  registryFromRecord,
+  registryRecord,
+  type TemplateKinds,
+  type TemplateRecord,
+  type TemplateStore,
+  templateKey,
+} from './template-store.js';

@@ -1,11 +1,25 @@
 import { MemoryRegistryStore } from './memory-store.js';
 import { DeviceRegistry, type RegistryStore } from './registry.js';
 import { asStoreError, checkAid, RegistryStoreError } from './store-errors.js';
+import { registryFromRecord, registryRecord, type TemplateRecord, type TemplateStore, templateKey } from './template-store.js';
 
 /** Options of {@link RegistryCache}; every one is optional. */
 export interface RegistryCacheOptions {
-  /** Where registries live outside the cache (default: a new `MemoryRegistryStore`). */
-  store?: RegistryStore | undefined;
+  /**
+   * Where registries live outside the cache (default: a new `MemoryRegistryStore`). Either a
+   * synchronous `RegistryStore`, read and written on the frame's path, or an asynchronous
+   * `TemplateStore` of the store contract (e.g. `openFileTemplateStore`), which the cache never
+   * waits for on a frame's path: see "Asynchronous stores" on the class.
+   */
+  store?: RegistryStore | TemplateStore | undefined;
+  /**
+   * Asynchronous stores only: told about each failed background load, write or flush (the
+   * registry concerned stays cached and dirty; `persist()` retries). Default: kept in
+   * `lastError` and counted in `backgroundErrors`.
+   */
+  onError?: ((error: RegistryStoreError) => void) | undefined;
+  /** Asynchronous stores only: most background loads at once (integer >= 1, default 64); misses past it load nothing. */
+  maxLoading?: number | undefined;
   /**
    * Most registries held at once (integer >= 1, default 1024 like the reference). Past it the
    * least recently used one leaves the cache (saved first when dirty).
@@ -31,7 +45,13 @@ export const REGISTRY_CACHE_DEFAULTS = {
   maxEntries: 1024,
   ttlMs: 3_600_000,
   syncIntervalMs: 1000,
+  maxLoading: 64,
 } as const;
+
+function isTemplateStore(store: unknown): store is TemplateStore {
+  const s = store as Partial<TemplateStore> | null;
+  return typeof s?.write === 'function' && typeof s.flush === 'function' && typeof s.getMany === 'function';
+}
 
 /** What one `sweep()` did. */
 export interface SweepResult {
@@ -59,10 +79,31 @@ class Entry {
  *
  * The cache runs no timers: call `sweep()` from one (to save throttled changes and drop idle
  * registries) and `flush()` before shutting down. Single-threaded use only, like the engine.
+ *
+ * Asynchronous stores (a `TemplateStore`): the frame's path never waits on them. Call
+ * `preload()` before serving to load the registries (all, or the AIDs given). A miss then
+ * starts a background load: `find` returns `null` ("unknown yet": the frame fails as from an
+ * unknown device, as it would have before the device's FULL) and `get` returns a new registry;
+ * when the load lands its templates join the cache (a tid learned meanwhile wins over the
+ * stored one). Saves (from `changed`, `sweep`, `flush` and evictions) go to the store's `write`
+ * as copies, write-behind; `sweep` also starts the store's `flush` in the background, and
+ * `persist()` resolves when every change made before it is as durable as the store promises.
+ * `peek` reads only the cache.
  */
 export class RegistryCache {
   /** The backing store. */
-  readonly store: RegistryStore;
+  readonly store: RegistryStore | TemplateStore;
+  /** The most recent background failure of an asynchronous store, or `undefined`. */
+  lastError: RegistryStoreError | undefined;
+  /** How many background loads, writes or flushes of an asynchronous store failed. */
+  backgroundErrors = 0;
+  readonly #sync: RegistryStore | null;
+  readonly #async: TemplateStore | null;
+  readonly #onError: ((error: RegistryStoreError) => void) | undefined;
+  readonly #maxLoading: number;
+  readonly #loading = new Map<number, Promise<void>>();
+  #flushing: Promise<void> | null = null;
+  #flushAgain = false;
   readonly maxEntries: number;
   readonly ttlMs: number;
   readonly syncIntervalMs: number;
@@ -83,10 +124,19 @@ export class RegistryCache {
       badOption(`syncIntervalMs must be a finite number >= 0, got ${String(syncIntervalMs)}`);
     }
     if (typeof clock !== 'function') badOption('clock must be a function returning milliseconds');
-    if (typeof store?.load !== 'function' || typeof store.save !== 'function' || typeof store.delete !== 'function') {
-      badOption('store must implement load, save and delete');
+    const asyncStore = isTemplateStore(store) ? store : null;
+    const syncStore = asyncStore === null ? (store as RegistryStore) : null;
+    if (syncStore !== null && (typeof syncStore?.load !== 'function' || typeof syncStore.save !== 'function' || typeof syncStore.delete !== 'function')) {
+      badOption('store must implement load, save and delete (a RegistryStore) or get, getMany, write and flush (a TemplateStore)');
     }
+    const maxLoading = options.maxLoading ?? REGISTRY_CACHE_DEFAULTS.maxLoading;
+    if (!Number.isSafeInteger(maxLoading) || maxLoading < 1) badOption(`maxLoading must be an integer >= 1, got ${String(maxLoading)}`);
+    if (options.onError !== undefined && typeof options.onError !== 'function') badOption('onError must be a function');
     this.store = store;
+    this.#sync = syncStore;
+    this.#async = asyncStore;
+    this.#onError = options.onError;
+    this.#maxLoading = maxLoading;
     this.maxEntries = maxEntries;
     this.ttlMs = ttlMs;
     this.syncIntervalMs = syncIntervalMs;
@@ -153,7 +203,7 @@ export class RegistryCache {
     checkAid(aid);
     const entry = this.#entries.get(aid);
     if (entry !== undefined) return entry.registry;
-    return this.#load(aid);
+    return this.#async === null ? this.#load(aid) : null;
   }
 
   /**
@@ -223,6 +273,7 @@ export class RegistryCache {
       }
       e = next;
     }
+    if (this.#async !== null && result.saved > 0) this.#flushInBackground();
     if (failure !== undefined) throw failure;
     return result;
   }
@@ -235,11 +286,67 @@ export class RegistryCache {
       this.#unlink(entry);
       this.#entries.delete(aid);
     }
+    if (this.#async !== null) {
+      this.#background(this.#async.write([{ op: 'delete', kind: 'templates', key: templateKey(aid) }]), 'ERR_FUSION_STORE_DELETE', 'cannot be deleted from the store', aid);
+      return;
+    }
     try {
-      this.store.delete(aid);
+      this.#sync!.delete(aid);
     } catch (error) {
       throw asStoreError(error, 'ERR_FUSION_STORE_DELETE', 'cannot be deleted from the store', aid);
     }
+  }
+
+  /**
+   * Asynchronous stores: loads the registries of `aids` (default: every AID in the store, at
+   * most `maxEntries` of them) into the cache, so the first frames of known devices decode.
+   * Returns how many were loaded. A registry already cached keeps its templates and gains the
+   * stored ones it lacks. With a synchronous store it loads through `find`.
+   */
+  async preload(aids?: Iterable<number>): Promise<number> {
+    const list: number[] = [];
+    if (aids !== undefined) for (const aid of aids) list.push(checkedAid(aid));
+    else if (this.#async !== null) {
+      for (const key of await this.#async.keys('templates')) {
+        if (list.length >= this.maxEntries) break;
+        list.push(Number(key));
+      }
+    }
+    if (this.#async === null) {
+      let n = 0;
+      for (const aid of list) if (this.find(aid) !== null) n++;
+      return n;
+    }
+    let n = 0;
+    for (let i = 0; i < list.length; i += 256) {
+      const chunk = list.slice(i, i + 256);
+      let records: (TemplateRecord | undefined)[];
+      try {
+        records = await this.#async.getMany('templates', chunk.map(templateKey));
+      } catch (error) {
+        throw asStoreError(error, 'ERR_FUSION_STORE_READ', 'cannot be loaded from the store', chunk[0]!);
+      }
+      for (let k = 0; k < chunk.length; k++) if (records[k] !== undefined && this.#landed(chunk[k]!, records[k]!)) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Saves every dirty registry and waits until the store holds them as durably as it promises
+   * (asynchronous stores: the store's `flush`; synchronous ones: `flush()`). Returns how many
+   * were saved. Rejects with `RegistryStoreError` (`ERR_FUSION_STORE_WRITE`) when the store
+   * cannot persist them; they stay dirty or pending, so a later call retries.
+   */
+  async persist(now: number = this.#clock()): Promise<number> {
+    const saved = this.flush(now);
+    if (this.#async !== null) {
+      try {
+        await this.#async.flush();
+      } catch (error) {
+        throw flushError(error);
+      }
+    }
+    return saved;
   }
 
   #miss(aid: number, now: number): DeviceRegistry {
@@ -270,9 +377,13 @@ export class RegistryCache {
   }
 
   #load(aid: number): DeviceRegistry | null {
+    if (this.#async !== null) {
+      this.#loadInBackground(aid);
+      return null;
+    }
     let registry: DeviceRegistry | null;
     try {
-      registry = this.store.load(aid);
+      registry = this.#sync!.load(aid);
     } catch (error) {
       throw asStoreError(error, 'ERR_FUSION_STORE_READ', 'cannot be loaded from the store', aid);
     }
@@ -296,9 +407,105 @@ export class RegistryCache {
     }
   }
 
-  #save(registry: DeviceRegistry, now: number): void {
+  #loadInBackground(aid: number): void {
+    const store = this.#async!;
+    if (this.#loading.has(aid) || this.#loading.size >= this.#maxLoading) return;
+    const done = store
+      .get('templates', templateKey(aid))
+      .then(
+        (record) => {
+          if (record !== undefined) this.#landed(aid, record);
+        },
+        (error: unknown) => this.#report(asStoreError(error, 'ERR_FUSION_STORE_READ', 'cannot be loaded from the store', aid)),
+      )
+      .finally(() => this.#loading.delete(aid));
+    this.#loading.set(aid, done);
+  }
+
+  /** Waits for the background loads under way (for tests and orderly shutdown). */
+  async settled(): Promise<void> {
+    while (this.#loading.size > 0) await Promise.all(this.#loading.values());
+  }
+
+  // A stored record arrived: cache it, or add its missing tids to the registry cached meanwhile.
+  #landed(aid: number, record: TemplateRecord): boolean {
+    if (record.aid !== aid) {
+      this.#report(new RegistryStoreError('ERR_FUSION_STORE_READ', `the store returned the registry of aid ${record.aid}`, { aid }));
+      return false;
+    }
+    const entry = this.#entries.get(aid);
+    if (entry === undefined) {
+      const now = this.#clock();
+      try {
+        this.#makeRoom(now, this.maxEntries - 1);
+      } catch (error) {
+        this.#report(asStoreError(error, 'ERR_FUSION_STORE_WRITE', 'cannot be saved to the store', aid));
+        return false;
+      }
+      const registry = registryFromRecord(record);
+      registry.lastSeen = now;
+      const added = new Entry(registry);
+      this.#entries.set(aid, added);
+      this.#append(added);
+      return true;
+    }
+    const live = entry.registry;
+    const wasDirty = live.dirty;
+    let merged = false;
+    for (const [tid, sig, values] of record.templates) {
+      if (live.templates.has(tid)) continue;
+      live.put(tid, sig, values === null ? null : [...values]);
+      merged = true;
+    }
+    live.dirty = wasDirty || merged;
+    return true;
+  }
+
+  #background(promise: Promise<unknown>, code: 'ERR_FUSION_STORE_WRITE' | 'ERR_FUSION_STORE_DELETE', detail: string, aid: number, registry?: DeviceRegistry): void {
+    promise.catch((error: unknown) => {
+      if (registry !== undefined) registry.dirty = true;
+      this.#report(asStoreError(error, code, detail, aid));
+    });
+  }
+
+  #report(error: RegistryStoreError): void {
+    this.lastError = error;
+    this.backgroundErrors++;
+    if (this.#onError === undefined) return;
     try {
-      this.store.save(registry);
+      this.#onError(error);
+    } catch {
+      // A throwing handler must not turn into an unhandled rejection.
+    }
+  }
+
+  // One background flush of the store at a time; a sweep during one asks for another after it.
+  #flushInBackground(): void {
+    if (this.#flushing !== null) {
+      this.#flushAgain = true;
+      return;
+    }
+    this.#flushing = this.#async!.flush()
+      .catch((error: unknown) => this.#report(flushError(error)))
+      .finally(() => {
+        this.#flushing = null;
+        if (this.#flushAgain) {
+          this.#flushAgain = false;
+          this.#flushInBackground();
+        }
+      });
+  }
+
+  #save(registry: DeviceRegistry, now: number): void {
+    if (this.#async !== null) {
+      // Write-behind: a copy goes to the store now (visible to its reads), the disk later.
+      this.#background(this.#async.write([{ op: 'put', kind: 'templates', key: templateKey(registry.aid), value: registryRecord(registry) }]), 'ERR_FUSION_STORE_WRITE', 'cannot be saved to the store', registry.aid, registry);
+      registry.dirty = false;
+      registry.lastSync = now;
+      return;
+    }
+    try {
+      this.#sync!.save(registry);
     } catch (error) {
       registry.dirty = true;
       throw asStoreError(error, 'ERR_FUSION_STORE_WRITE', 'cannot be saved to the store', registry.aid);
@@ -330,6 +537,15 @@ export class RegistryCache {
     entry.prev = null;
     entry.next = null;
   }
+}
+
+function flushError(error: unknown): RegistryStoreError {
+  return error instanceof RegistryStoreError ? error : new RegistryStoreError('ERR_FUSION_STORE_WRITE', 'the store cannot flush', { cause: error });
+}
+
+function checkedAid(aid: number): number {
+  checkAid(aid);
+  return aid;
 }
 
 function badOption(detail: string): never {

@@ -77,7 +77,7 @@ afterAll(() => {
 describe('RegistryCache options', () => {
   it('has the documented defaults', () => {
     const c = new RegistryCache();
-    expect(REGISTRY_CACHE_DEFAULTS).toEqual({ maxEntries: 1024, ttlMs: 3_600_000, syncIntervalMs: 1000 });
+    expect(REGISTRY_CACHE_DEFAULTS).toEqual({ maxEntries: 1024, ttlMs: 3_600_000, syncIntervalMs: 1000, maxLoading: 64 });
     expect([c.maxEntries, c.ttlMs, c.syncIntervalMs]).toEqual([1024, 3_600_000, 1000]);
     expect(c.store).toBeInstanceOf(MemoryRegistryStore);
     expect(c.size).toBe(0);

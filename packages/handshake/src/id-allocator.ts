@@ -27,12 +27,21 @@
  * throttle. On restart, every reserved id without a saved lease may have been sent: it is held
  * under a placeholder lease (`~sent:<id>`, renewed by `touch` when its device sends data) for
  * `leaseSeconds`, never given to another device. A clean `close()` releases the reservation.
+ *
+ * With a write-behind store (a `SnapshotMirror` on the asynchronous store contract) `save`
+ * returning is not durable, so a reservation is made by `reserveAhead()`, which writes it and
+ * awaits the store's flush. The allocator keeps a block reserved ahead: when fewer than half of
+ * `reserveIds` are left it reserves the next block in the background, so an ID request waits
+ * for the disk only when a burst outruns the block. `OSHandshakeManager.classifyAndDispatchAsync`
+ * awaits `reserveAhead` for ID requests that need it; the synchronous `allocate` never hands out
+ * an id whose reservation is not flushed (it throws `StoreError`: dispatch answers ERROR, no
+ * ID_ASSIGN leaves).
  */
 import { HandshakeFieldError, StoreError } from './errors.js';
 import { canonicalJson } from './json.js';
 import { MinHeap } from './min-heap.js';
 import { nodeBuiltin } from '@opensynaptic/internal';
-import type { SnapshotStore } from './store.js';
+import { isWriteBehind, type SnapshotStore } from './store.js';
 
 /** Where a packet came from: `"host:port"`, `{ host, port }` or a `[host, port]` pair. */
 export type PeerAddress = string | { readonly host: string; readonly port: number } | readonly [string, number];
@@ -244,6 +253,10 @@ export class IdAllocator {
   #batching = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerUrgent = false;
+  readonly #writeBehind: boolean;
+  #reserving: Promise<void> | null = null;
+  /** The block a running `reserveAhead` is flushing: every snapshot written meanwhile lists it too. */
+  #reservingBatch: number[] = [];
   /** The error of the last deferred write that failed (deferred writes cannot throw to a caller). */
   lastSaveError: unknown;
 
@@ -260,6 +273,7 @@ export class IdAllocator {
     });
     this.#clock = options.clock ?? (() => Date.now() / 1000);
     this.#store = options.store ?? null;
+    this.#writeBehind = isWriteBehind(this.#store);
     this.#saveInterval = options.saveIntervalSeconds ?? 1;
     this.#renewSaveInterval = options.renewSaveIntervalSeconds ?? 60;
     this.#reclaimInterval = options.reclaimIntervalSeconds ?? 3600;
@@ -379,6 +393,7 @@ export class IdAllocator {
     if (id === undefined) return { ok: false, reason: 'EXHAUSTED' };
     this.#addLease({ id, key, expiresAt: now + this.leaseSeconds });
     this.#markDirty(now, true);
+    this.#maybeTopUp();
     return { ok: true, id, renewed: false };
   }
 
@@ -452,9 +467,15 @@ export class IdAllocator {
     return n;
   }
 
-  /** Writes pending changes now. */
+  /** Writes pending changes now (to a write-behind store: handed to it; `persist` waits for the disk). */
   flush(): void {
     if (this.#dirty) this.#save(this.#clock());
+  }
+
+  /** `flush`, then, for a write-behind store, waits until the store holds it durably. */
+  async persist(): Promise<void> {
+    this.flush();
+    if (this.#writeBehind) await (this.#store as unknown as { flush(): Promise<void> }).flush();
   }
 
   /**
@@ -477,7 +498,9 @@ export class IdAllocator {
     const leases: LeaseRecord[] = [];
     for (const l of this.#byId.values()) leases.push({ id: l.id, key: l.key, expiresAt: l.expiresAt });
     const released = [...this.#released.items];
-    return { version: 1, start: this.start, end: this.end, next: this.#next, leases, released, reserved: [...this.#reserved] };
+    const reserved = [...this.#reserved];
+    for (const id of this.#reservingBatch) if (!this.#reserved.has(id)) reserved.push(id);
+    return { version: 1, start: this.start, end: this.end, next: this.#next, leases, released, reserved };
   }
 
   #addLease(rec: LeaseRecord): void {
@@ -523,11 +546,90 @@ export class IdAllocator {
     return id;
   }
 
+  // Write-behind stores: reserve the next block in the background so the next requests find
+  // their ids reserved already. Only once the id taken has its lease: the snapshot the top-up
+  // writes must hold every id handed out, as a lease or as reserved.
+  #maybeTopUp(): void {
+    if (!this.#writeBehind || this.#reserving !== null || this.#reserved.size >= this.#reserveIds / 2) return;
+    this.reserveAhead(this.#reserved.size + 1).catch((e: unknown) => {
+      this.lastSaveError = e;
+    });
+  }
+
+  /** The lowest `want` free ids, in the order they will be handed out. */
+  #freeIds(want: number): number[] {
+    const batch: number[] = [];
+    const popped: number[] = [];
+    while (batch.length < want) {
+      const r = this.#released.pop();
+      if (r === undefined) break;
+      popped.push(r);
+      batch.push(r);
+    }
+    for (const r of popped) this.#released.push(r);
+    for (let id = this.#next; batch.length < want && id <= this.end; id++) if (!this.#byId.has(id)) batch.push(id);
+    return batch;
+  }
+
+  /** Write-behind stores: whether handing out `count` new ids now would need a reservation first. */
+  needsReservation(count = 1): boolean {
+    if (!this.#writeBehind) return false;
+    for (const id of this.#freeIds(Math.min(count, this.maxLeases))) if (!this.#reserved.has(id)) return true;
+    return false;
+  }
+
+  /**
+   * Write-behind stores: reserves (at least `count`, at least `reserveIds`) of the next free ids
+   * and resolves once the reservation is flushed; resolves at once when they are reserved
+   * already or the store is not write-behind. Rejects with `StoreError` when the store cannot
+   * flush (nothing was handed out from it). One reservation runs at a time.
+   */
+  async reserveAhead(count = 1): Promise<void> {
+    while (this.needsReservation(count)) {
+      if (this.#reserving === null) {
+        const run = this.#reserveDurably(count);
+        this.#reserving = run;
+        run.then(
+          () => {
+            this.#reserving = null;
+          },
+          () => {
+            this.#reserving = null;
+          },
+        );
+      }
+      await this.#reserving;
+    }
+  }
+
+  async #reserveDurably(count: number): Promise<void> {
+    const store = this.#store as SnapshotStore<LeaseSnapshot> & { flush(): Promise<void> };
+    // The ids reserved and unused stay in the new block; the block extends past them.
+    const batch = this.#freeIds(Math.max(this.#reserveIds + this.#reserved.size, count, this.#reserveHint));
+    this.#reservingBatch = batch;
+    try {
+      store.save(this.snapshot());
+      this.#dirty = false;
+      this.#lastSave = this.#clock();
+      await store.flush();
+      // Only now may these ids leave; ids handed out meanwhile are leases already.
+      for (const id of batch) this.#reserved.add(id);
+    } finally {
+      this.#reservingBatch = [];
+    }
+  }
+
   /**
    * Durably records the next ids that may be handed out (lowest free first, as they will be),
    * before any of them is. Throws `StoreError` when the store cannot save; nothing changes then.
    */
   #reserve(): void {
+    if (this.#writeBehind) {
+      throw new StoreError(
+        (this.#store as { path?: string }).path ?? 'lease store',
+        'no flushed id reservation ahead (the store is write-behind): await reserveAhead() or dispatch through classifyAndDispatchAsync',
+      );
+    }
     const want = Math.max(this.#reserveIds, this.#reserveHint);
     const batch: number[] = [];
     const popped: number[] = [];

@@ -23,7 +23,7 @@ export {
 } from './json.js';
 export * from './packets.js';
 export { utf8DecodeIgnore } from './utf8.js';
-export { JsonFileStore, type JsonFileStoreOptions, MemoryStore, type SnapshotStore } from './store.js';
+export { isWriteBehind, JsonFileStore, type JsonFileStoreOptions, MemoryStore, SnapshotMirror, type SnapshotStore } from './store.js';
 export {
   addressText,
   type AllocateFailure,

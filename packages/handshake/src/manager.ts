@@ -56,7 +56,7 @@ import {
   type U64,
 } from './packets.js';
 import { LruMap, MAX_SECURE_TAGS, type SecureSession, type SessionSnapshot, SessionTable } from './sessions.js';
-import type { SnapshotStore } from './store.js';
+import { isWriteBehind, type SnapshotStore } from './store.js';
 import { utf8DecodeIgnore } from './utf8.js';
 
 /** Timestamps at or below this are "no real clock" (1e6: seconds or ms since 1970 never are). */
@@ -129,7 +129,11 @@ export interface HandshakeManagerOptions {
   maxPendingSessions?: number;
   /** Strategy counters and plain-frame anti-replay timestamps; default 65536, least recently used forgotten. */
   maxTrackedAids?: number;
-  /** Where sessions persist (e.g. `new JsonFileStore('secure_sessions.json')`); default none. */
+  /**
+   * Where sessions persist (e.g. `new JsonFileStore('secure_sessions.json')`, or
+   * `await SnapshotMirror.open(store, 'sessions')` on the asynchronous store contract, whose
+   * writes are write-behind: durable once `persist()` resolved); default none.
+   */
   sessionStore?: SnapshotStore<SessionSnapshot>;
   /** Sessions are written at most this often, in seconds (default 5). */
   sessionSaveIntervalSeconds?: number;
@@ -237,6 +241,7 @@ export class OSHandshakeManager {
   lastServerTime = 0;
   readonly #clock: () => number;
   readonly #sessions: SessionTable;
+  readonly #sessionStore: SnapshotStore<SessionSnapshot> | undefined;
   readonly #strategy: LruMap<number, StrategyStatus>;
   readonly #timestamps: LruMap<string, U64>;
   readonly #cleanupInterval: number;
@@ -259,6 +264,7 @@ export class OSHandshakeManager {
     this.sessionExpireSeconds = positive('sessionExpireSeconds', options.sessionExpireSeconds ?? DEFAULT_SESSION_EXPIRE_SECONDS);
     this.antiReplay = policy('antiReplay', options.antiReplay ?? 'off');
     this.secureAntiReplay = policy('secureAntiReplay', options.secureAntiReplay ?? (this.antiReplay === 'strict' ? 'strict' : 'reject-old'));
+    this.#sessionStore = options.sessionStore;
     this.#sessions = new SessionTable(
       positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS),
       positive('maxPendingSessions', options.maxPendingSessions ?? DEFAULT_MAX_PENDING_SESSIONS),
@@ -659,6 +665,39 @@ export class OSHandshakeManager {
   flush(): void {
     this.#sessions.save(this.#clock());
     this.allocator?.flush();
+  }
+
+  /**
+   * `flush`, then waits until write-behind stores (`SnapshotMirror`s) hold the sessions and
+   * leases durably. Rejects with `StoreError` when a store cannot flush.
+   */
+  async persist(): Promise<void> {
+    this.flush();
+    if (isWriteBehind(this.#sessionStore)) await this.#sessionStore.flush();
+    await this.allocator?.persist();
+  }
+
+  /**
+   * `classifyAndDispatch` for allocators on a write-behind store: an ID_REQUEST or
+   * ID_POOL_REQ whose ids are not reserved durably yet first awaits the reservation
+   * (`IdAllocator.reserveAhead`), so no ID_ASSIGN leaves before its id survives a kill -9. Every
+   * other packet, and ID requests whose ids are reserved (the allocator keeps a block ahead), is
+   * handled synchronously and comes back in a resolved promise. Never rejects: a store that
+   * cannot flush gives an ERROR outcome with no response.
+   */
+  async classifyAndDispatchAsync(packet: Uint8Array, addr?: PeerAddress | null): Promise<DispatchOutcome> {
+    const allocator = this.allocator;
+    if (allocator !== null && packet instanceof Uint8Array && (packet[0] === ID_REQUEST || packet[0] === ID_POOL_REQ)) {
+      const count = packet[0] === ID_POOL_REQ ? (packet.length >= 5 ? Math.min(readU16(packet, 3), MAX_POOL_COUNT) : 0) : 1;
+      if (count > 0 && allocator.needsReservation(count)) {
+        try {
+          await allocator.reserveAhead(count);
+        } catch (e) {
+          return { type: 'ERROR', cmd: packet[0]!, result: { error: e instanceof Error ? e.message : String(e) }, response: null };
+        }
+      }
+    }
+    return this.classifyAndDispatch(packet, addr);
   }
 
   #maybeCleanup(now: number): void {

@@ -3,6 +3,7 @@
  * "read the last snapshot" and "replace it", so any key-value store, database row or file fits.
  */
 import { type AtomicFs, nodeBuiltin, removeStaleTempFiles, writeFileAtomic } from '@opensynaptic/internal';
+import type { Store } from '@opensynaptic/store';
 import { StoreError } from './errors.js';
 
 /**
@@ -102,4 +103,96 @@ export class JsonFileStore<T> implements SnapshotStore<T> {
 function dirname(path: string): string {
   const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
   return i < 0 ? '' : i === 0 ? path.slice(0, 1) : path.slice(0, i);
+}
+
+/**
+ * A snapshot kept in a store of the asynchronous contract (`@opensynaptic/store`): one record,
+ * `key` (default `snapshot`) of `kind` (`sessions` or `leases`). `openSnapshotMirror` reads it
+ * once, before the hot path; `load` then answers from memory and `save` hands a copy to the
+ * store's `write` and starts its `flush` in the background, so no frame waits on the disk.
+ *
+ * Durability: `save` returning does NOT mean durable (`writeBehind` is `true`); `flush()`
+ * resolving does, as the store's `durability` says. The id allocator knows this and reserves ids
+ * with an awaited flush before they are handed out (see `IdAllocator.reserveAhead`); sessions are
+ * durable once `OSHandshakeManager.persist()` (or a background flush) resolved.
+ */
+export class SnapshotMirror<T> implements SnapshotStore<T> {
+  /** Tells the id allocator that `save` is write-behind. */
+  readonly writeBehind = true;
+  readonly path: string;
+  /** The last background flush that failed, if any (the next `flush` retries it). */
+  lastError: unknown;
+  readonly #store: Store<Record<string, unknown>>;
+  readonly #kind: string;
+  readonly #key: string;
+  #value: T | undefined;
+  #flushing: Promise<void> | null = null;
+  #again = false;
+
+  private constructor(store: Store<Record<string, unknown>>, kind: string, key: string, value: T | undefined) {
+    this.#store = store;
+    this.#kind = kind;
+    this.#key = key;
+    this.#value = value;
+    this.path = `${kind}/${key}`;
+  }
+
+  /** Reads the snapshot of `kind`/`key` (rejects with the store's error) and returns the mirror. */
+  static async open<T>(store: Store<Record<string, unknown>> | Store<never>, kind: string, key = 'snapshot'): Promise<SnapshotMirror<T>> {
+    const s = store as Store<Record<string, unknown>>;
+    if (typeof s?.get !== 'function' || typeof s.write !== 'function' || typeof s.flush !== 'function') {
+      throw new StoreError(`${kind}/${key}`, 'the store does not implement get, write and flush');
+    }
+    return new SnapshotMirror<T>(s, kind, key, (await s.get(kind, key)) as T | undefined);
+  }
+
+  load(): T | undefined {
+    return this.#value === undefined ? undefined : structuredClone(this.#value);
+  }
+
+  /** Hands the snapshot to the store (write-behind) and starts a background flush. Throws `StoreError` for a batch the store refuses. */
+  save(snapshot: T): void {
+    const value = structuredClone(snapshot);
+    const written = this.#store.write([{ op: 'put', kind: this.#kind, key: this.#key, value }]);
+    this.#value = value;
+    written.then(
+      () => this.#flushInBackground(),
+      (e: unknown) => {
+        this.lastError = new StoreError(this.path, 'cannot be written', { cause: e });
+      },
+    );
+  }
+
+  /** Resolves when every `save` before it is as durable as the store promises; rejects with `StoreError`. */
+  async flush(): Promise<void> {
+    try {
+      await this.#store.flush();
+    } catch (e) {
+      throw new StoreError(this.path, 'cannot be flushed', { cause: e });
+    }
+  }
+
+  #flushInBackground(): void {
+    if (this.#flushing !== null) {
+      this.#again = true;
+      return;
+    }
+    this.#flushing = this.flush()
+      .catch((e: unknown) => {
+        this.lastError = e;
+      })
+      .finally(() => {
+        this.#flushing = null;
+        if (this.#again) {
+          this.#again = false;
+          this.#flushInBackground();
+        }
+      });
+  }
+}
+
+/** Whether `store` is write-behind (a `SnapshotMirror` or one like it): `save` returning is not durable. */
+export function isWriteBehind(store: unknown): store is SnapshotStore<unknown> & { writeBehind: true; flush(): Promise<void> } {
+  const s = store as { writeBehind?: unknown; flush?: unknown } | null;
+  return s?.writeBehind === true && typeof s.flush === 'function';
 }

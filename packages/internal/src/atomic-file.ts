@@ -187,3 +187,94 @@ export function removeStaleTempFiles(
   }
   return removed;
 }
+
+/** The part of `node:fs/promises` the asynchronous writer uses. */
+export interface AtomicFsPromises {
+  open(path: string, flags: string, mode?: number): Promise<AtomicFileHandle>;
+  rename(from: string, to: string): Promise<void>;
+  rm(path: string, options?: { force?: boolean }): Promise<void>;
+  mkdir(path: string, options?: { recursive?: boolean }): Promise<string | undefined>;
+}
+
+/** The part of a `node:fs/promises` `FileHandle` the asynchronous writer uses. */
+export interface AtomicFileHandle {
+  write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `syncDir` through the thread pool. Best effort, as `syncDir`. */
+export async function syncDirAsync(fs: AtomicFsPromises, dir: string): Promise<void> {
+  let handle: AtomicFileHandle | undefined;
+  try {
+    handle = await fs.open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // As in `syncDir`: the data is in the file already.
+  }
+  if (handle !== undefined) {
+    try {
+      await handle.close();
+    } catch {
+      // Nothing was written through this handle.
+    }
+  }
+}
+
+/**
+ * `writeFileAtomic` with every system call (write, fsync, rename) through `node:fs/promises`,
+ * so the event loop keeps serving while the disk works. Same temporary names, same guarantees:
+ * when the promise resolves the new file is in place (flushed to the device when `durable`);
+ * when it rejects the old file is intact and the temporary file is removed.
+ */
+export async function writeFileAtomicAsync(
+  fs: AtomicFsPromises,
+  path: string,
+  data: Uint8Array,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const durable = options.durable ?? true;
+  const dir = parentOf(path);
+  const tmp = tempPathFor(path);
+  let handle: AtomicFileHandle | undefined;
+  try {
+    try {
+      handle = await fs.open(tmp, 'wx', 0o600);
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw e;
+      const created = await fs.mkdir(dir, { recursive: true });
+      if (durable && created !== undefined) {
+        // As in `writeFileAtomic`: flush each new folder's entry in its parent.
+        for (let d = dir; ; ) {
+          const parent = parentOf(d);
+          await syncDirAsync(fs, parent);
+          if (d === created || parent === d) break;
+          d = parent;
+        }
+      }
+      handle = await fs.open(tmp, 'wx', 0o600);
+    }
+    let off = 0;
+    while (off < data.length) off += (await handle.write(data, off, data.length - off)).bytesWritten;
+    if (durable) await handle.sync();
+    const h = handle;
+    handle = undefined;
+    await h.close();
+    await fs.rename(tmp, path);
+  } catch (e) {
+    if (handle !== undefined) {
+      try {
+        await handle.close();
+      } catch {
+        // The write already failed; that error is the one to report.
+      }
+    }
+    try {
+      await fs.rm(tmp, { force: true });
+    } catch {
+      // The next open removes it.
+    }
+    throw e;
+  }
+  if (durable) await syncDirAsync(fs, dir);
+}

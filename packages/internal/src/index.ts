@@ -4,6 +4,7 @@
  * This module is bundled into each public package at build time, so it is never a runtime
  * dependency and browsers never see a `require` of the addon.
  */
+import { BINDING_PACKAGE, type NativeLoad, type NativeUnavailability, type NativeUnavailableReason, loadNative, nativeUnavailable } from './native-loader.js';
 
 import { brandError } from './errors.js';
 
@@ -20,6 +21,8 @@ export type BackendMode = BackendName | 'auto';
 
 /** Name of the environment variable that selects the backend without a code change. */
 export const BACKEND_ENV = 'OPENSYNAPTIC_CORE';
+
+export * from './native-loader.js';
 
 interface ProcessLike {
   env?: Record<string, string | undefined>;
@@ -64,51 +67,32 @@ export function envBackendMode(): BackendMode {
   return parseBackendMode(value);
 }
 
-export interface NativeLoad {
-  /** The loaded addon exports, or `null`. */
-  readonly binding: unknown;
-  /** Why the addon is not available (not installed, no prebuilt binary for this platform...). */
-  readonly error: unknown;
-}
-
-let loaded: NativeLoad | undefined;
-
-/**
- * Loads `@opensynaptic/binding` once, through Node's own `require`, found without a static import
- * so bundlers for the browser never try to include a `.node` file.
- */
-export function loadNative(): NativeLoad {
-  if (loaded) return loaded;
-  try {
-    const getBuiltin = processLike()?.getBuiltinModule;
-    if (typeof getBuiltin !== 'function') {
-      loaded = { binding: null, error: new Error('no Node.js module loader (browser or Node < 20.16)') };
-      return loaded;
-    }
-    const { createRequire } = getBuiltin('node:module') as {
-      createRequire(from: string): (id: string) => unknown;
-    };
-    const requireFromHere = createRequire((import.meta as { url: string }).url);
-    loaded = { binding: requireFromHere('@opensynaptic/binding'), error: null };
-  } catch (error) {
-    loaded = { binding: null, error };
-  }
-  return loaded;
-}
-
-/** Thrown when the native backend is requested but the addon cannot be loaded. */
+/** Thrown when the native backend is requested but not available; says why, for which platform. */
 export class NativeUnavailableError extends Error {
   static {
     brandError(this);
   }
   override readonly name = 'NativeUnavailableError';
   readonly code = 'ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE';
-  constructor(packageName: string, cause: unknown) {
+  /** Why (`no-build`, `build-missing`, `load-failed`...). */
+  readonly reason: NativeUnavailableReason;
+  /** `process.platform`, `process.arch` and the Linux C library, where a build was looked for. */
+  readonly platform: string | null;
+  readonly arch: string | null;
+  readonly libc: 'glibc' | 'musl' | null;
+  /** The platform package looked for (`@opensynaptic/binding-linux-x64-gnu`), or `null`. */
+  readonly lookedFor: string | null;
+  constructor(packageName: string, unavailable: NativeUnavailability) {
     super(
-      `${packageName}: the native backend was requested but @opensynaptic/binding could not be loaded` +
-        ` (${cause instanceof Error ? cause.message : String(cause)}); install it or set ${BACKEND_ENV}=ts`,
-      { cause },
+      `${packageName}: the native backend was requested but is not available: ${unavailable.message};` +
+        ` the TypeScript backend works everywhere (${BACKEND_ENV}=ts or auto)`,
+      unavailable.cause === null ? undefined : { cause: unavailable.cause },
     );
+    this.reason = unavailable.reason;
+    this.platform = unavailable.target?.platform ?? null;
+    this.arch = unavailable.target?.arch ?? null;
+    this.libc = unavailable.target?.libc ?? null;
+    this.lookedFor = unavailable.lookedFor;
   }
 }
 
@@ -175,11 +159,15 @@ export function selectBackend<T>(
   tsImpl: T,
   makeNative: (binding: unknown) => T | null,
   mode: BackendMode = envBackendMode(),
-): { mode: BackendMode; ts: T; native: T | null; nativeError: unknown } {
-  const load = mode === 'ts' ? { binding: null, error: 'disabled by OPENSYNAPTIC_CORE=ts' } : loadNative();
+): { mode: BackendMode; ts: T; native: T | null; unavailable: NativeUnavailability | null } {
+  const load: NativeLoad =
+    mode === 'ts' ? { binding: null, unavailable: nativeUnavailable('disabled', `disabled by ${BACKEND_ENV}=ts`) } : loadNative();
   const native = load.binding ? makeNative(load.binding) : null;
-  if (mode === 'native' && !native) throw new NativeUnavailableError(packageName, load.error);
-  return { mode, ts: tsImpl, native, nativeError: load.error };
+  const unavailable =
+    load.unavailable ??
+    (native ? null : nativeUnavailable('incomplete', `the installed ${BINDING_PACKAGE} lacks functions ${packageName} calls (a build older than it)`));
+  if (mode === 'native' && unavailable) throw new NativeUnavailableError(packageName, unavailable);
+  return { mode, ts: tsImpl, native, unavailable };
 }
 
 /**
@@ -222,6 +210,8 @@ export interface BackendInfo {
   readonly backends: Readonly<Record<string, BackendName>>;
   /** Whether the native addon loaded (it is optional). */
   readonly nativeAvailable: boolean;
+  /** Why it did not (`auto` then uses TypeScript without a word), or `null` when it loaded. */
+  readonly nativeUnavailable: NativeUnavailability | null;
 }
 
 /** What each accelerated package builds its backend exports from. */
@@ -263,6 +253,7 @@ export function packageBackends<T extends { readonly backend: BackendName }>(
       backend,
       backends,
       nativeAvailable: selection.native !== null,
+      nativeUnavailable: selection.unavailable,
     });
     chosen = { selection, impl, info };
     return chosen;
@@ -289,7 +280,7 @@ export function packageBackends<T extends { readonly backend: BackendName }>(
     getCodec(name) {
       if (name === 'ts') return tsImpl;
       const { selection } = choose();
-      if (!selection.native) throw new NativeUnavailableError(packageName, selection.nativeError);
+      if (!selection.native) throw new NativeUnavailableError(packageName, selection.unavailable!);
       return selection.native;
     },
   };

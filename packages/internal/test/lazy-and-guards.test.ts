@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackendModeError, envBackendMode, isOpenSynapticError, NativeBackendError, NativeUnavailableError, packageBackends } from '../src/index.js';
+import { BackendModeError, envBackendMode, isOpenSynapticError, NativeBackendError, NativeUnavailableError, nativeUnavailable, packageBackends } from '../src/index.js';
 
 const realEnv = Object.getOwnPropertyDescriptor(process, 'env')!;
 afterEach(() => {
@@ -55,7 +55,7 @@ describe('packageBackends', () => {
     expect(reads).toBe(1);
     expect(impl).toBe(ts);
     expect(standIn.backend).toBe('ts');
-    expect(b.info()).toEqual({ package: '@opensynaptic/x', backendMode: 'ts', backend: 'ts', backends: { twice: 'ts' }, nativeAvailable: false });
+    expect(b.info()).toEqual({ package: '@opensynaptic/x', backendMode: 'ts', backend: 'ts', backends: { twice: 'ts' }, nativeAvailable: false, nativeUnavailable: expect.objectContaining({ reason: 'disabled' }) });
     expect(reads).toBe(1);
   });
 });
@@ -64,7 +64,7 @@ describe('isOpenSynapticError', () => {
   it('recognises the bundled native errors by brand and code', () => {
     const e = new NativeBackendError('p', 'op', 'ERR_OPENSYNAPTIC_NATIVE_STATUS', 'x');
     expect(isOpenSynapticError(e, 'ERR_OPENSYNAPTIC_NATIVE_STATUS')).toBe(true);
-    expect(isOpenSynapticError(new NativeUnavailableError('p', 'gone'), 'ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE')).toBe(true);
+    expect(isOpenSynapticError(new NativeUnavailableError('p', nativeUnavailable('no-loader', 'gone')), 'ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE')).toBe(true);
     expect(isOpenSynapticError(new TypeError('plain'))).toBe(false);
   });
 });

@@ -10,7 +10,7 @@
  * `crc8 & 31`. Decoding returns a view on the received bytes and throws a typed `FrameError`
  * naming the failed check.
  */
-import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
+import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeBackendError, type NativeBackendErrorCode, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
 import {
   decodeFramesTs,
   encodeFramesTs,
@@ -30,7 +30,7 @@ export { parseRouteId } from './route-id.js';
 export { checkFrameSize, sizeLimit } from './size-limit.js';
 export { decodeTimestampToken, encodeTimestampToken, TIMESTAMP_TOKEN_LENGTH } from './timestamp-token.js';
 export { isOpenSynapticError, NativeBackendError, NativeUnavailableError };
-export type { BackendInfo, BackendMode, BackendName, NativeBackendErrorCode, OpenSynapticError };
+export type { BackendInfo, BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability, OpenSynapticError };
 
 /** The pure TypeScript frame codec. */
 const tsCodec: FrameCodec = {

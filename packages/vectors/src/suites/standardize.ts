@@ -1,4 +1,4 @@
-import { OpenSynapticStandardizer, type SensorTuple, type StandardizeExtras } from '@opensynaptic/core';
+import { OpenSynapticStandardizer, type SensorTuple, type StandardizeExtras } from '@opensynaptic/standardize';
 import { compressFact } from '@opensynaptic/packet/body';
 import type { Suite } from '../types.js';
 import { Checker, same } from '../util.js';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadPrefixFile, loadUnitDirectory, UnitLibrary } from '../src/index.js';
-import { PREFIX_ROWS, UNIT_ROWS } from '../src/standardize/units-data.js';
+import { PREFIX_ROWS, UNIT_ROWS } from '../src/units-data.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The shared reference data sits beside the repository: `<repo>/../shared/reference-data`. */

@@ -17,7 +17,7 @@ const eight = [
 const std = new OpenSynapticStandardizer({ clock: () => 1700000000 });
 
 let sink = 0;
-const rows = await compare('@opensynaptic/core standardize: ns per call (units cached after the first call, as in the reference)', [
+const rows = await compare('@opensynaptic/standardize: ns per call (units cached after the first call, as in the reference)', [
   { name: 'standardize 1 sensor', inner: 1000, impls: { ts: () => { sink += std.standardize('DEV1', 'ONLINE', one).t; } } },
   { name: 'standardize 8 sensors', inner: 200, impls: { ts: () => { sink += std.standardize('DEV1', 'ONLINE', eight).t; } } },
 ]);

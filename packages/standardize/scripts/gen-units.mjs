@@ -1,4 +1,4 @@
-// Regenerates src/standardize/units-data.ts, the built-in unit library, from unit facts in the
+// Regenerates src/units-data.ts, the built-in unit library, from unit facts in the
 // reference's layout: a directory holding Prefixes.json and Units/*.json.
 // Usage: node scripts/gen-units.mjs [reference-data dir]   (default: ../shared/reference-data
 // beside the repository root)
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dataDir = resolve(process.argv[2] ?? join(here, '../../../../shared/reference-data'));
-const outPath = join(here, '../src/standardize/units-data.ts');
+const outPath = join(here, '../src/units-data.ts');
 
 const readJson = (p) => JSON.parse(readFileSync(p, 'utf8'));
 

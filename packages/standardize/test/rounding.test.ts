@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OpenSynapticStandardizer } from '../src/index.js';
-import { powInt, pyRound } from '../src/standardize/python-number.js';
+import { powInt, pyRound } from '../src/python-number.js';
 
 /** Python's round(x, d) computed the slow, obviously exact way: on the exact binary value, in BigInt. */
 function referenceRound(x: number, d: number): number {
