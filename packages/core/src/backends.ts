@@ -14,7 +14,8 @@ export interface BackendReport {
 
 /**
  * One call that reports, for each accelerated package, the requested mode, which backend serves
- * each operation (`backend` is `mixed` when `auto` splits them), and whether the addon loaded.
+ * each operation (`backend` is `mixed` when `auto` splits them), whether the addon loaded and, if
+ * not, why (`nativeUnavailable`).
  * The standardizer and the handshake have one (TypeScript) implementation and are not listed.
  */
 export function backendReport(): BackendReport {
