@@ -17,7 +17,6 @@
  *    playwright-core, comparing its result with Node's.
  *
  * Usage: node scripts/consumer-check.mjs [--keep] (keeps the scratch directory and prints it).
- * CONSUMER_CHECK_STRICT=1 turns the known-defect gate of step 2 off (see KNOWN_DEFECT below).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,18 +30,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = join(ROOT, 'scripts', 'consumer');
 const CHROMIUM = '/usr/bin/chromium';
 const KEEP = process.argv.includes('--keep');
-const STRICT = process.env.CONSUMER_CHECK_STRICT === '1';
 const started = Date.now();
-
-/**
- * TODO(issue 9, lead): remove this gate when wip/packaging (published types that do not import
- * the private @opensynaptic/internal) is merged: delete KNOWN_DEFECT, `internalImports` and the
- * branch in `typecheck` that uses them, so that every TypeScript error fails the check. Until
- * then, and only while the installed declarations really import @opensynaptic/internal, the
- * TS2307 errors naming it are reported as the known defect instead of failing, and the not-`any`
- * assertions (which that defect breaks) are skipped; every other error still fails.
- */
-const KNOWN_DEFECT = "the published .d.ts/.d.cts import the private, unpublished '@opensynaptic/internal' (issue 9, wip/packaging)";
 
 class CheckError extends Error {}
 const fail = (msg) => {
@@ -125,23 +113,6 @@ function install(pkgs, tarballs, project) {
   log(`  installed ${tarballs.length} tarballs into ${project}`);
 }
 
-/** Declaration files of the install that import @opensynaptic/internal. */
-function internalImports(project) {
-  const hits = [];
-  const walk = (dir) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const f = join(dir, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== 'node_modules') walk(f);
-      } else if (/\.d\.[cm]?ts$/.test(e.name) && /['"]@opensynaptic\/internal['"]/.test(readFileSync(f, 'utf8'))) {
-        hits.push(relative(join(project, 'node_modules'), f));
-      }
-    }
-  };
-  walk(join(project, 'node_modules', '@opensynaptic'));
-  return hits.sort();
-}
-
 // ---------------------------------------------------------------------------------------------
 
 const TS_OPTIONS = { target: 'es2022', lib: ['es2022', 'dom'], strict: true, skipLibCheck: false, noEmit: true, types: [] };
@@ -173,16 +144,10 @@ function tsconfig(project, name, options, files) {
 }
 
 function typecheck(project, imports) {
-  const defectFiles = STRICT ? [] : internalImports(project);
-  const gated = defectFiles.length > 0;
-  const typeAsserts = gated ? [] : ['types'];
-  if (gated) {
-    log(`  KNOWN DEFECT, gated: ${KNOWN_DEFECT}; in ${defectFiles.length} files: ${defectFiles.join(', ')}`);
-    log("  so TS2307 errors naming '@opensynaptic/internal' are reported, not failed, and types.ts (no export is `any`) is skipped; CONSUMER_CHECK_STRICT=1 enforces both");
-  }
+  // types.ts asserts that no export is `any` (what unresolvable declaration imports turn into).
   const configs = [
-    ['node16', { module: 'node16', moduleResolution: 'node16' }, ['imports', 'round-trip', ...typeAsserts].flatMap((n) => [`esm/${n}.mts`, `cjs/${n}.cts`])],
-    ['bundler', { module: 'esnext', moduleResolution: 'bundler' }, ['imports.ts', 'round-trip.ts', 'browser.ts', ...typeAsserts.map((n) => `${n}.ts`)]],
+    ['node16', { module: 'node16', moduleResolution: 'node16' }, ['imports', 'round-trip', 'types'].flatMap((n) => [`esm/${n}.mts`, `cjs/${n}.cts`])],
+    ['bundler', { module: 'esnext', moduleResolution: 'bundler' }, ['imports.ts', 'round-trip.ts', 'browser.ts', 'types.ts']],
   ];
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const version = run(process.execPath, [tsc, '--version']).stdout.trim();
@@ -190,16 +155,11 @@ function typecheck(project, imports) {
   for (const [name, options, files] of configs) {
     const r = run(process.execPath, [tsc, '-p', tsconfig(project, name, options, files), '--pretty', 'false'], { cwd: project, allowFailure: true });
     const errors = `${r.stdout}${r.stderr}`.split('\n').filter((l) => / error TS\d+:/.test(l));
-    const known = errors.filter((l) => gated && / error TS2307: .*'@opensynaptic\/internal'/.test(l));
-    const other = errors.filter((l) => !known.includes(l));
     if (r.status !== 0 && errors.length === 0) unexpected.push(`${name}: tsc exited with ${r.status}\n${r.stdout}${r.stderr}`);
-    unexpected.push(...other.map((l) => `${name}: ${l}`));
-    const where = [...new Set(known.map((l) => l.replace(/\(.*$/, '')))];
-    log(`  ${version}, ${name}: ${files.length} files, ${imports.length} entry points, ${errors.length - known.length} errors` +
-      (known.length ? `; known defect: ${known.length}x TS2307 Cannot find module '@opensynaptic/internal' in ${where.join(', ')}` : ''));
+    unexpected.push(...errors.map((l) => `${name}: ${l}`));
+    log(`  ${version}, ${name}: ${files.length} files, ${imports.length} entry points, ${errors.length} errors`);
   }
   if (unexpected.length) fail(`the consumer does not typecheck:\n${unexpected.join('\n')}`);
-  return gated;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,7 +170,7 @@ async function compileNode(project) {
     // Transpile only: the imports stay bare, for Node to resolve from node_modules.
     await esbuild.build({ entryPoints: [join(project, 'round-trip.ts')], outfile: join(project, out), format, platform: 'node', target: 'node20', bundle: false, logLevel: 'error' });
   }
-  const names = ['base62', 'cmd', 'core', 'crc', 'fusion', 'handshake', 'packet'].map((n) => `@opensynaptic/${n}`);
+  const names = ['base62', 'cmd', 'core', 'crc', 'fusion', 'handshake', 'packet', 'standardize', 'store'].map((n) => `@opensynaptic/${n}`);
   writeFileSync(join(project, 'esm', 'run.mjs'), [
     "import { roundTrip } from './round-trip.mjs';",
     `const resolved = ${JSON.stringify(names)}.map((n) => new URL(import.meta.resolve(n)).pathname);`,
@@ -374,13 +334,13 @@ async function main() {
     const tarballs = await step('pack every public package', () => pack(pkgs, scratch));
     await step('install the tarballs into a scratch project', () => install(pkgs, tarballs, project));
     const imports = writeSources(pkgs, project);
-    const gated = await step('typecheck the consumer (strict, skipLibCheck off; node16 ESM and CJS, bundler)', () => typecheck(project, imports));
+    await step('typecheck the consumer (strict, skipLibCheck off; node16 ESM and CJS, bundler)', () => typecheck(project, imports));
     await compileNode(project);
     const expected = await step('run the consumer on Node as ESM and as CommonJS', () => nodeRuns(project));
     const web = await step('bundle the node layer for the browser (esbuild, platform browser)', () => bundleForBrowser(project));
     await step('run the bundle in headless Chromium', () => runInBrowser(web, expected));
     ok = true;
-    log(`passed in ${((Date.now() - started) / 1000).toFixed(1)} s${gated ? ' (typecheck gated on the known @opensynaptic/internal defect, see above)' : ''}`);
+    log(`passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     if (KEEP || !ok) log(`scratch project kept at ${project}`);
     else rmSync(scratch, { recursive: true, force: true });

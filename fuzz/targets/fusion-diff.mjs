@@ -4,8 +4,9 @@
 // backends must agree, errors must be typed, and a rebuilt fact must match what the sender's
 // template and DIFF say.
 import { OSVisualFusionEngine } from '../../packages/fusion/dist/index.js';
-import { encodeFrame, nativeAvailable } from '../../packages/packet/dist/index.js';
+import { backendInfo, encodeFrame } from '../../packages/packet/dist/index.js';
 import { BODY_DICT, expectTyped, same, splitLengths, splitNul } from './common.mjs';
+const { nativeAvailable } = backendInfo();
 
 const clock = () => 1_700_000_000_000;
 const TS = 0x018bcfe56800;

@@ -2,8 +2,9 @@
 // frames teach templates to later DIFF / HEART frames), TypeScript and native engines side by
 // side: typed errors only, and both give the same fact or the same error code for every frame.
 import { OSVisualFusionEngine } from '../../packages/fusion/dist/index.js';
-import { nativeAvailable } from '../../packages/packet/dist/index.js';
+import { backendInfo } from '../../packages/packet/dist/index.js';
 import { expectTyped, FRAME_DICT, fixFrames, same, splitLengths } from './common.mjs';
+const { nativeAvailable } = backendInfo();
 
 const clock = () => 1_700_000_000_000;
 

@@ -1,8 +1,9 @@
 // decodeFrame of @opensynaptic/packet, TypeScript and native codecs, with and without a key.
 // Asserts typed errors only, that both codecs agree, and that an accepted frame re-encodes to
 // the same bytes.
-import { getCodec, nativeAvailable } from '../../packages/packet/dist/index.js';
+import { backendInfo, getCodec } from '../../packages/packet/dist/index.js';
 import { expectTyped, FRAME_DICT, fixFrame, hex } from './common.mjs';
+const { nativeAvailable } = backendInfo();
 
 const ts = getCodec('ts');
 const native = nativeAvailable ? getCodec('native') : null;

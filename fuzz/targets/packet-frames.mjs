@@ -1,6 +1,7 @@
 // decodeFrames (batch check) of both codecs against decodeFrame frame by frame.
-import { DECODED_FIELDS, FrameStatus, getCodec, nativeAvailable } from '../../packages/packet/dist/index.js';
+import { backendInfo, DECODED_FIELDS, FrameStatus, getCodec } from '../../packages/packet/dist/index.js';
 import { expectTyped, FRAME_DICT, fixFrames, splitLengths } from './common.mjs';
+const { nativeAvailable } = backendInfo();
 
 const ts = getCodec('ts');
 const codecs = nativeAvailable ? [ts, getCodec('native')] : [ts];

@@ -11,8 +11,13 @@ export function packageBuild(entry, extra = {}) {
   return {
     entry,
     format: ['esm', 'cjs'],
-    dts: true,
-    sourcemap: true,
+    // `@opensynaptic/internal` is private and bundled into the code, so its types are inlined too
+    // (published declarations must resolve from published packages alone). Mapped to its source,
+    // it is compiled with the package instead of being taken for an external module.
+    dts: { compilerOptions: { baseUrl: '.', paths: { '@opensynaptic/internal': ['../internal/src/index.ts'] } } },
+    // No source maps: the output is not minified (a stack trace already reads like the source),
+    // the maps were 62% of the install, and `src/` is not published for them to point at.
+    sourcemap: false,
     clean: true,
     target: 'es2022',
     platform: 'neutral',

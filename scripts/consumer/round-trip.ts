@@ -7,7 +7,7 @@
 import { decode as base62Decode, encode as base62Encode } from '@opensynaptic/base62';
 import { DATA_DIFF_SEC, DATA_FULL, SECURE_DICT_READY } from '@opensynaptic/cmd';
 import { OpenSynaptic } from '@opensynaptic/core';
-import { backends as crcBackends, deriveSessionKey, nativeAvailable, SESSION_KEY_LENGTH } from '@opensynaptic/crc';
+import { backendInfo as crcBackendInfo, deriveSessionKey, SESSION_KEY_LENGTH } from '@opensynaptic/crc';
 import { buildSecureChannelAck } from '@opensynaptic/handshake';
 import { decodeFrame, encodeFrame } from '@opensynaptic/packet';
 import { utf8Encode } from '@opensynaptic/packet/body';
@@ -71,7 +71,7 @@ export function roundTrip(): RoundTripResult {
     commands: [first.frame[0] as number, second.frame[0] as number],
     secureValue: value as number,
     sessionKeyHex: hex(key),
-    digestBackend: crcBackends.digestSeed ?? 'ts',
-    nativeAvailable,
+    digestBackend: crcBackendInfo().backends.digestSeed ?? 'ts',
+    nativeAvailable: crcBackendInfo().nativeAvailable,
   };
 }

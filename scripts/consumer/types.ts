@@ -5,17 +5,19 @@
  * real; if it were `any` or unresolved the directive would be unused, itself an error (TS2578).
  * Compile-time only.
  */
-import { backend as base62Backend, encode as base62Encode } from '@opensynaptic/base62';
+import { backendInfo as base62Info, encode as base62Encode } from '@opensynaptic/base62';
 import { CMD } from '@opensynaptic/cmd';
-import { OpenSynaptic, type TransmitResult } from '@opensynaptic/core';
-import { backend as crcBackend, backends as crcBackends, deriveSessionKey, NativeUnavailableError } from '@opensynaptic/crc';
-import { OSVisualFusionEngine } from '@opensynaptic/fusion';
+import { backendReport, isOpenSynapticError, OpenSynaptic, type TransmitResult } from '@opensynaptic/core';
+import { backendInfo as crcInfo, deriveSessionKey, NativeUnavailableError } from '@opensynaptic/crc';
+import { backendInfo as fusionInfo, OSVisualFusionEngine } from '@opensynaptic/fusion';
 import { OSHandshakeManager } from '@opensynaptic/handshake';
-import { type DecodedFrame, decodeFrame, backend as packetBackend } from '@opensynaptic/packet';
+import { type DecodedFrame, decodeFrame, backendInfo as packetInfo } from '@opensynaptic/packet';
 import { compressFact } from '@opensynaptic/packet/body';
+import { OpenSynapticStandardizer, StandardizeError } from '@opensynaptic/standardize';
+import { MemoryStore, StoreError } from '@opensynaptic/store';
 
-// @ts-expect-error a backend name is 'ts' | 'native'
-export const a1: number = base62Backend;
+// @ts-expect-error a backend name is 'ts' | 'native' | 'mixed'
+export const a1: number = base62Info().backend;
 // @ts-expect-error a function
 export const a2: number = base62Encode;
 // @ts-expect-error an object of command bytes
@@ -25,9 +27,9 @@ export const a4: number = OpenSynaptic;
 // @ts-expect-error an interface
 export const a5: TransmitResult = 0;
 // @ts-expect-error a backend name
-export const a6: number = crcBackend;
+export const a6: number = crcInfo().backend;
 // @ts-expect-error a record of backend names
-export const a7: number = crcBackends;
+export const a7: number = crcInfo().backends;
 // @ts-expect-error a function
 export const a8: number = deriveSessionKey;
 // @ts-expect-error a class
@@ -37,13 +39,28 @@ export const a10: number = OSVisualFusionEngine;
 // @ts-expect-error a class
 export const a11: number = OSHandshakeManager;
 // @ts-expect-error a backend name
-export const a12: number = packetBackend;
+export const a12: number = packetInfo().backend;
 // @ts-expect-error a function
 export const a13: number = decodeFrame;
 // @ts-expect-error a class
 export const a14: DecodedFrame = 0;
 // @ts-expect-error a function
 export const a15: number = compressFact;
+// @ts-expect-error a why-not record or null
+export const a16: number = fusionInfo().nativeUnavailable;
+// @ts-expect-error a type guard
+export const a17: number = isOpenSynapticError;
+// @ts-expect-error a record of backend facts
+export const a18: number = backendReport();
+// @ts-expect-error a class
+export const a19: number = OpenSynapticStandardizer;
+// @ts-expect-error a class
+export const a20: number = StandardizeError;
+// @ts-expect-error a class
+export const a21: number = MemoryStore;
+// @ts-expect-error a class
+export const a22: number = StoreError;
 
-// And the backend facts are the two names.
-export const backendNames: ('ts' | 'native')[] = [base62Backend, crcBackend, packetBackend, crcBackends.crc16 ?? 'ts'];
+// And the backend facts are the backend names.
+export const backendNames: ('ts' | 'native' | 'mixed')[] = [base62Info().backend, crcInfo().backend, packetInfo().backend, crcInfo().backends.crc16 ?? 'ts'];
+export const mode: 'ts' | 'native' | 'auto' = backendReport().fusion.backendMode;

@@ -1,5 +1,6 @@
 import { compare } from '@opensynaptic/config/bench';
-import { getCodec, nativeAvailable } from '../dist/index.js';
+import { backendInfo, getCodec } from '../dist/index.js';
+const { nativeAvailable } = backendInfo();
 
 const ts = getCodec('ts');
 const native = nativeAvailable ? getCodec('native') : null;

@@ -1,5 +1,11 @@
+import { brandError } from '@opensynaptic/internal';
+
 /** Text that is not Base62: empty, a lone sign, or a character outside `0-9a-zA-Z`. */
 export class InvalidBase62Error extends SyntaxError {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name = 'InvalidBase62Error';
   readonly code = 'ERR_BASE62_INVALID';
   /** The offending text (cut to 64 characters). */
@@ -23,6 +29,10 @@ export class InvalidBase62Error extends SyntaxError {
  * (The reference wraps such values silently; we refuse them.)
  */
 export class Base62RangeError extends RangeError {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name = 'Base62RangeError';
   readonly code = 'ERR_BASE62_RANGE';
   /** What was out of range: `value`, `scaled value`, `decoded value` or `precision`. */
@@ -35,6 +45,10 @@ export class Base62RangeError extends RangeError {
 
 /** A non-number (string, null, object...) handed to a numeric encoder. */
 export class Base62TypeError extends TypeError {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name = 'Base62TypeError';
   readonly code = 'ERR_BASE62_TYPE';
   constructor(expected: string, value: unknown) {

@@ -8,7 +8,7 @@
  * The functions exported here use the backend chosen by `OPENSYNAPTIC_CORE` (`ts`, `native` or
  * `auto`); `getCodec()` returns a specific one.
  */
-import { type BackendMode, type BackendName, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, type NativeUnavailability, packageBackends } from '@opensynaptic/internal';
+import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeBackendError, type NativeBackendErrorCode, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
 import type { Base62Codec } from './codec.js';
 import { nativeCodec } from './native-codec.js';
 import { tsCodec } from './ts-codec.js';
@@ -16,8 +16,8 @@ import { tsCodec } from './ts-codec.js';
 export type { Base62Codec } from './codec.js';
 export { Base62RangeError, Base62TypeError, InvalidBase62Error } from './errors.js';
 export { ALPHABET, DEFAULT_PRECISION, MAX_PRECISION, roundHalfEven } from './ts-codec.js';
-export { NativeBackendError, NativeUnavailableError };
-export type { BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability };
+export { isOpenSynapticError, NativeBackendError, NativeUnavailableError };
+export type { BackendInfo, BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability, OpenSynapticError };
 
 /**
  * Operations `auto` hands to the addon: none. `bench/` measured every one slower through the
@@ -27,18 +27,13 @@ export type { BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailabi
 const AUTO_NATIVE: readonly (keyof Base62Codec)[] = [];
 
 const b = packageBackends('@opensynaptic/base62', tsCodec, nativeCodec, AUTO_NATIVE);
-const impl = b.impl;
+// `OPENSYNAPTIC_CORE` is read, and the addon loaded, on the first call, never at import.
+let impl: Base62Codec = b.deferred((chosen) => {
+  impl = chosen;
+});
 
-/** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
-export const backendMode: BackendMode = b.backendMode;
-/** Backend serving the single-value functions. */
-export const backend: BackendName = b.backends.encode ?? 'ts';
-/** Backend serving each operation (`auto` mixes them where measurements say so). */
-export const backends: Readonly<Record<string, BackendName>> = b.backends;
-/** Whether the native addon loaded (it is optional). */
-export const nativeAvailable: boolean = b.nativeAvailable;
-/** Why the native addon is not in use (`reason`, `message`, the platform and the package looked for), or `null`. */
-export const nativeUnavailable: NativeUnavailability | null = b.nativeUnavailable;
+/** Which backend serves each operation, whether the addon loaded, the requested mode (chosen on first use). */
+export const backendInfo: () => BackendInfo = b.info;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
 export const getCodec: (name: BackendName) => Base62Codec = b.getCodec;
 

@@ -1,6 +1,7 @@
 import { loadNative } from '@opensynaptic/internal';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getCodec, InvalidBase62Error, NativeBackendError, nativeAvailable } from '../src/index.js';
+import { backendInfo, getCodec, InvalidBase62Error, NativeBackendError } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 /** An addon error this package has no typed error for becomes NativeBackendError, not a plain Error. */
 describe.skipIf(!nativeAvailable && !process.env.CI)('native base62 failures', () => {

@@ -28,7 +28,8 @@ const linux = process.platform === 'linux';
 
 describe('a platform without a native build', () => {
   it.skipIf(!linux)('OPENSYNAPTIC_CORE=native: a typed error naming the platform, arch, libc and the package looked for', () => {
-    const { out } = run("await import('./index.js'); console.log('loaded')", 'native', 'riscv64');
+    // The choice is made on first use, so the call (not the import) throws.
+    const { out } = run("const b = await import('./index.js'); b.encode(1); console.log('loaded')", 'native', 'riscv64');
     const e = JSON.parse(out);
     expect(e.code).toBe('ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE');
     expect([e.reason, e.platform, e.arch, e.lookedFor]).toEqual(['no-build', 'linux', 'riscv64', `@opensynaptic/binding-linux-riscv64-${e.libc === 'musl' ? 'musl' : 'gnu'}`]);
@@ -38,7 +39,7 @@ describe('a platform without a native build', () => {
 
   it.skipIf(!linux)('auto: TypeScript without a word, and the facts say why', () => {
     const { out, err } = run(
-      "const b = await import('./index.js'); console.log(JSON.stringify([b.backend, b.nativeAvailable, b.nativeUnavailable.reason, b.nativeUnavailable.lookedFor, b.encode(294.65)]))",
+      "const b = await import('./index.js'); const text = b.encode(294.65); const i = b.backendInfo(); console.log(JSON.stringify([i.backend, i.nativeAvailable, i.nativeUnavailable.reason, i.nativeUnavailable.lookedFor, text]))",
       'auto',
       'riscv64',
     );
@@ -49,7 +50,7 @@ describe('a platform without a native build', () => {
   });
 
   it('a platform with a build whose package is not installed says so', () => {
-    const { out } = run("await import('./index.js'); console.log('loaded')", 'native');
+    const { out } = run("const b = await import('./index.js'); b.encode(1); console.log('loaded')", 'native');
     const e = JSON.parse(out);
     expect(e.code).toBe('ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE');
     expect(['build-missing', 'no-build']).toContain(e.reason);

@@ -28,6 +28,8 @@ test('every napi target has its platform package, matching os/cpu/libc, at the b
     assert.deepEqual(pkg.libc, libc, pkg.name);
     assert.equal(pkg.main, node);
     assert.deepEqual(pkg.files, [node]);
+    assert.deepEqual(pkg.engines, binding.engines, pkg.name);
+    assert.equal(pkg.license, binding.license, pkg.name);
   }
   const dirs = readdirSync(new URL('npm/', root)).sort();
   assert.deepEqual(dirs, targets.map((t) => t.platformArchABI).sort(), 'npm/ holds exactly the targets');
@@ -41,10 +43,10 @@ test('the platform packages are the optional dependencies of the binding, at its
 
 test('the binding tarball carries the loader and the types, never a .node', () => {
   const files = packedFiles('./');
-  assert.deepEqual(files, ['README.md', 'index.d.ts', 'index.js', 'package.json']);
+  assert.deepEqual(files, ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json']);
   assert.ok(!files.some((f) => f.endsWith('.node')));
 });
 
 test('a platform package carries its .node and nothing else of the build', { skip: !existsSync(new URL('npm/linux-x64-gnu/opensynaptic.linux-x64-gnu.node', root)) }, () => {
-  assert.deepEqual(packedFiles('npm/linux-x64-gnu/'), ['README.md', 'opensynaptic.linux-x64-gnu.node', 'package.json']);
+  assert.deepEqual(packedFiles('npm/linux-x64-gnu/'), ['LICENSE', 'README.md', 'opensynaptic.linux-x64-gnu.node', 'package.json']);
 });

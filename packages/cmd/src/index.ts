@@ -191,3 +191,6 @@ export function roleAccepts(role: DeviceRole, cmd: number): boolean {
 
 /** Commands have no native implementation: a table lookup is already the fastest path. */
 export const backend = 'ts' as const;
+
+// cmd throws nothing itself; the guard is here too so every package offers the one way to test errors.
+export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';

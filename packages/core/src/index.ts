@@ -45,3 +45,5 @@ export {
   type UnitSource,
 } from '@opensynaptic/standardize';
 export { IdNotAssignedError, OpenSynaptic, type OpenSynapticOptions, type TransmitOptions, type TransmitResult, UNASSIGNED_ID } from './node.js';
+export { backendReport, type BackendReport } from './backends.js';
+export { type BackendInfo, isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';

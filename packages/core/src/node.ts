@@ -18,6 +18,7 @@ import {
   type StandardizeExtras,
   type StandardizerOptions,
 } from '@opensynaptic/standardize';
+import { brandError } from '@opensynaptic/internal';
 
 /** Ids that mean "no id assigned yet" (as the reference reads them). */
 export const UNASSIGNED_ID = 0xffffffff;
@@ -78,6 +79,10 @@ export interface TransmitOptions extends StandardizeExtras {
 
 /** Thrown by `transmit` before an id is assigned. */
 export class IdNotAssignedError extends Error {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name = 'IdNotAssignedError';
   readonly code = 'ERR_NODE_ID_NOT_ASSIGNED';
   constructor(deviceId: string) {

@@ -1,8 +1,9 @@
 import { DATA_FULL } from '@opensynaptic/cmd';
-import { nativeAvailable } from '@opensynaptic/fusion';
+import { backendInfo } from '@opensynaptic/fusion';
 import { encodeFrame } from '@opensynaptic/packet';
 import { describe, expect, it } from 'vitest';
 import { OpenSynaptic } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 /**
  * Issue 8, item 1, from the network: one 8,211-byte FULL frame through `receiveViaProtocol` used

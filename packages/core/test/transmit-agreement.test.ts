@@ -1,6 +1,7 @@
-import { decodeFrame, nativeAvailable } from '@opensynaptic/packet';
+import { backendInfo, decodeFrame } from '@opensynaptic/packet';
 import { describe, expect, it } from 'vitest';
 import { InvalidValueError, OpenSynaptic, type SensorTuple } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const bytesToHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 

@@ -1,7 +1,8 @@
 import { createHash, hash } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { compare } from '@opensynaptic/config/bench';
-import { getCodec, nativeAvailable, seedText } from '../dist/index.js';
+import { backendInfo, getCodec, seedText } from '../dist/index.js';
+const { nativeAvailable } = backendInfo();
 
 const ts = getCodec('ts');
 const native = nativeAvailable ? getCodec('native') : null;

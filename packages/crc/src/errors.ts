@@ -1,5 +1,11 @@
+import { brandError } from '@opensynaptic/internal';
+
 /** Arguments that cannot be used: wrong type, offsets outside the data, non-finite numbers. */
 export class CrcArgumentError extends RangeError {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name = 'CrcArgumentError';
   readonly code = 'ERR_CRC_ARGUMENT';
   /** The argument at fault. */
@@ -16,6 +22,10 @@ export class CrcArgumentError extends RangeError {
  * @deprecated nothing throws it any more.
  */
 export class SyncDigestUnavailableError extends Error {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name = 'SyncDigestUnavailableError';
   readonly code = 'ERR_SYNC_DIGEST_UNAVAILABLE';
   constructor() {

@@ -8,7 +8,7 @@
  *
  * The "secure" mode obfuscates: its key derives from values visible in the plaintext FULL frame.
  */
-import { type BackendMode, type BackendName, NativeUnavailableError, type NativeUnavailability, packageBackends } from '@opensynaptic/internal';
+import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
 import type { CrcCodec } from './codec.js';
 import { CrcArgumentError } from './errors.js';
 import { nativeCodec } from './native-codec.js';
@@ -19,8 +19,8 @@ export type { CrcCodec } from './codec.js';
 export { CrcArgumentError, SyncDigestUnavailableError } from './errors.js';
 export { deriveSessionKeyAsync, type SessionKeyInput, seedText, sessionSeed } from './session.js';
 export { CRC16_PARAMS, CRC8_PARAMS, crc16Unchecked, crc8Unchecked, xorInto } from './ts-codec.js';
-export { NativeUnavailableError };
-export type { BackendMode, BackendName, NativeUnavailability };
+export { isOpenSynapticError, NativeUnavailableError };
+export type { BackendInfo, BackendMode, BackendName, NativeUnavailability, OpenSynapticError };
 
 /** Length of a session key in bytes (a SHA-256 digest). */
 export const SESSION_KEY_LENGTH = 32;
@@ -34,18 +34,13 @@ export const SESSION_KEY_LENGTH = 32;
 const AUTO_NATIVE: readonly (keyof CrcCodec)[] = ['crc8Batch', 'digestSeed'];
 
 const b = packageBackends('@opensynaptic/crc', tsCodec, nativeCodec, AUTO_NATIVE);
-const impl = b.impl;
+// `OPENSYNAPTIC_CORE` is read, and the addon loaded, on the first call, never at import.
+let impl: CrcCodec = b.deferred((chosen) => {
+  impl = chosen;
+});
 
-/** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
-export const backendMode: BackendMode = b.backendMode;
-/** Backend serving `crc8`, `crc16` and `xorPayload`. */
-export const backend: BackendName = b.backends.crc16 ?? 'ts';
-/** Backend serving each operation (`auto` mixes them where measurements say so). */
-export const backends: Readonly<Record<string, BackendName>> = b.backends;
-/** Whether the native addon loaded (it is optional). */
-export const nativeAvailable: boolean = b.nativeAvailable;
-/** Why the native addon is not in use (`reason`, `message`, the platform and the package looked for), or `null`. */
-export const nativeUnavailable: NativeUnavailability | null = b.nativeUnavailable;
+/** Which backend serves each operation, whether the addon loaded, the requested mode (chosen on first use). */
+export const backendInfo: () => BackendInfo = b.info;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
 export const getCodec: (name: BackendName) => CrcCodec = b.getCodec;
 

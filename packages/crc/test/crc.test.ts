@@ -1,17 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  backendInfo,
+  crc16,
   CRC16_PARAMS,
   CRC8_PARAMS,
   CrcArgumentError,
-  crc16,
   deriveSessionKey,
   deriveSessionKeyAsync,
   getCodec,
-  nativeAvailable,
   sessionSeed,
   xorPayload,
 } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const backends = nativeAvailable ? (['ts', 'native'] as const) : (['ts'] as const);
 const ascii = (s: string) => new TextEncoder().encode(s);

@@ -30,8 +30,10 @@ describe('session key without node:crypto (a browser, Node before 20.16)', () =>
   });
 
   it('sees no addon, so every operation is TypeScript', () => {
-    expect(crc.nativeAvailable).toBe(false);
-    expect(Object.values(crc.backends).every((b) => b === 'ts')).toBe(true);
+    const info = crc.backendInfo();
+    expect(info.nativeAvailable).toBe(false);
+    expect(info.nativeUnavailable?.reason).toBe('no-loader');
+    expect(Object.values(info.backends).every((b) => b === 'ts')).toBe(true);
     expect(derive.length).toBeGreaterThan(20);
   });
 

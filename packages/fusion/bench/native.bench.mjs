@@ -1,7 +1,8 @@
 // TypeScript vs native fusion steady state, ns per frame (build first: pnpm --filter @opensynaptic/fusion build).
 import { compare } from '@opensynaptic/config/bench';
 import { compressFact } from '@opensynaptic/packet/body';
-import { nativeAvailable, OSVisualFusionEngine } from '../dist/index.js';
+import { backendInfo, OSVisualFusionEngine } from '../dist/index.js';
+const { nativeAvailable } = backendInfo();
 
 if (!nativeAvailable) {
   console.log('native fusion bench skipped: @opensynaptic/binding is not built (pnpm --filter @opensynaptic/binding build)');

@@ -28,7 +28,7 @@ import {
   type PacketMeta,
   type KeyLookup,
   getCodec,
-  backend as packetBackend,
+  backendInfo as packetBackendInfo,
   checkFrameSize,
   DEFAULT_MAX_FRAME_SIZE,
   parseRouteId,
@@ -170,7 +170,7 @@ export class OSVisualFusionEngine {
     this.precision = options.precision ?? 4;
     this.maxFrameSize = sizeLimit('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
     this.maxBodySize = bodySizeLimit(options.maxBodySize);
-    this.#codec = getCodec(options.backend ?? packetBackend);
+    this.#codec = getCodec(options.backend ?? packetBackendInfo().backends.encodeFrame ?? 'ts');
     this.backend = this.#codec.backend;
     const fb = fusionBackend(options.backend);
     this.#txBinding = fb.runEngine();

@@ -1,4 +1,5 @@
 import { tidText } from '@opensynaptic/packet';
+import { brandError } from '@opensynaptic/internal';
 
 /**
  * Codes of the fusion engine's errors.
@@ -29,6 +30,10 @@ export interface FusionErrorContext {
 
 /** A frame or body the fusion engine cannot process. Names the device and template concerned. */
 export class FusionError extends Error {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name: string = 'FusionError';
   readonly code: FusionErrorCode;
   /** Source AID of the frame (the local id on the sending side). */

@@ -13,9 +13,20 @@ export {
   type PacketMeta,
 } from './engine.js';
 export * from './errors.js';
-export { backendMode, backends, type FusionOperation, nativeAvailable, nativeUnavailable } from './native-binding.js';
-// A native (addon) failure the TypeScript code never has; bundled per package, so match it by `code`.
-export { NativeBackendError, type NativeBackendErrorCode, type NativeUnavailability, NativeUnavailableError } from '@opensynaptic/internal';
+export { backendInfo, type FusionOperation } from './native-binding.js';
+// A native (addon) failure the TypeScript code never has; bundled per package, so test it with
+// `isOpenSynapticError(err, code)`, not `instanceof`.
+export {
+  type BackendInfo,
+  type BackendMode,
+  type BackendName,
+  isOpenSynapticError,
+  NativeBackendError,
+  type NativeBackendErrorCode,
+  type NativeUnavailability,
+  NativeUnavailableError,
+  type OpenSynapticError,
+} from '@opensynaptic/internal';
 export { NATIVE_MAX_FRAME } from './native-io.js';
 export type { FusionBatchError, FusionBatchResult } from './native-sender.js';
 export { DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, type RegistryStore } from './registry.js';

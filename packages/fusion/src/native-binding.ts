@@ -13,7 +13,7 @@
  * every operation.
  */
 import type * as Binding from '@opensynaptic/binding';
-import { type BackendMode, type BackendName, type NativeUnavailability, packageBackends } from '@opensynaptic/internal';
+import { type BackendInfo, type BackendName, packageBackends } from '@opensynaptic/internal';
 
 /**
  * The part of `@opensynaptic/binding` the fusion engine calls (see crates/opensynaptic-napi/src/fusion.rs;
@@ -64,16 +64,15 @@ const AUTO_NATIVE: readonly FusionOperation[] = ['runEngineBatch'];
 
 const selected = packageBackends('@opensynaptic/fusion', tsBackend, nativeBackend, AUTO_NATIVE);
 
-/** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
-export const backendMode: BackendMode = selected.backendMode;
-/** Backend serving each engine operation by default (`auto` mixes them where measurements say so). */
-export const backends: Readonly<Record<FusionOperation, BackendName>> = selected.backends as Record<FusionOperation, BackendName>;
-/** Whether the native addon (with the fusion steady state) loaded. */
-export const nativeAvailable: boolean = selected.nativeAvailable;
-/** Why the native addon is not in use (`reason`, `message`, the platform and the package looked for), or `null`. */
-export const nativeUnavailable: NativeUnavailability | null = selected.nativeUnavailable;
+/**
+ * The default backend of each engine operation (`backends`: `runEngine`, `decompress`,
+ * `runEngineBatch`, `decompressBatch`), whether the addon with the fusion steady state loaded,
+ * the requested mode; an engine built with `backend: 'ts' | 'native'` reports its own choice in
+ * `engine.backends`. Chosen on first use (this call or the first engine), never at import.
+ */
+export const backendInfo: () => BackendInfo = selected.info;
 
 /** The default per-operation choice, or one backend for everything (`'native'` throws `NativeUnavailableError` without the addon). */
 export function fusionBackend(name?: BackendName): FusionBackend {
-  return name === undefined ? selected.impl : selected.getCodec(name);
+  return name === undefined ? selected.impl() : selected.getCodec(name);
 }

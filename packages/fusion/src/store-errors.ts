@@ -1,3 +1,5 @@
+import { brandError } from '@opensynaptic/internal';
+
 /**
  * Codes of the registry stores' and cache's errors.
  * - `ERR_FUSION_STORE_AID`: an AID that is not an integer 0..4294967295 (it would not name a
@@ -35,6 +37,10 @@ export interface RegistryStoreErrorContext {
 
 /** A registry that cannot be loaded, saved or deleted, or a store or cache set up wrongly. */
 export class RegistryStoreError extends Error {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name = 'RegistryStoreError';
   readonly code: RegistryStoreErrorCode;
   /** The AID concerned, when known. */

@@ -3,7 +3,8 @@ import { slowdown } from '@opensynaptic/internal/testing';
 import { encodeFrame, FrameError } from '@opensynaptic/packet';
 import { describe, expect, it } from 'vitest';
 import { ADVERSARIAL, benignBody, DENSE, denseBody, SIZE } from '../../packet/test/adversarial-bodies.js';
-import { FusionError, nativeAvailable, OSVisualFusionEngine } from '../src/index.js';
+import { backendInfo, FusionError, OSVisualFusionEngine } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const T = 1_700_000_000_000;

@@ -14,7 +14,8 @@ import { DATA_DIFF, DATA_FULL, DATA_HEART } from '@opensynaptic/cmd';
 import { encodeFrame } from '@opensynaptic/packet';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type FusionStrategy, nativeAvailable, OSVisualFusionEngine } from '../src/index.js';
+import { backendInfo, type FusionStrategy, OSVisualFusionEngine } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const NOW = 1_700_000_000_000;
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 3) & 0xff);

@@ -6,9 +6,10 @@
 import { DATA_FULL } from '@opensynaptic/cmd';
 import { encodeFrame } from '@opensynaptic/packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NativeBackendError, nativeAvailable, OSVisualFusionEngine } from '../src/index.js';
+import { backendInfo, NativeBackendError, OSVisualFusionEngine } from '../src/index.js';
 import { type FusionBinding, fusionBackend } from '../src/native-binding.js';
 import { NativeIo } from '../src/native-io.js';
+const { nativeAvailable } = backendInfo();
 
 const NOW = 1_700_000_000_000;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

@@ -1,7 +1,8 @@
 import { DATA_FULL } from '@opensynaptic/cmd';
 import { encodeFrame } from '@opensynaptic/packet';
 import { describe, expect, it } from 'vitest';
-import { type FusionParseResult, nativeAvailable, OSVisualFusionEngine } from '../src/index.js';
+import { backendInfo, type FusionParseResult, OSVisualFusionEngine } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const T0 = 0x018bcfe56800;
 const NOW = 1_700_000_000_000;

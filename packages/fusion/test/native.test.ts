@@ -3,15 +3,15 @@ import { encodeFrame } from '@opensynaptic/packet';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  backends,
+  backendInfo,
   DiffOverrunError,
   type FusionParseResult,
   type FusionStrategy,
   MemoryRegistryStore,
-  nativeAvailable,
   OSVisualFusionEngine,
   RegistryCache,
 } from '../src/index.js';
+const { nativeAvailable, backends } = backendInfo();
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 3) & 0xff);
 const KEY2 = Uint8Array.from({ length: 32 }, (_, i) => (i * 7 + 1) & 0xff);

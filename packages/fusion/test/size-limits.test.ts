@@ -2,7 +2,8 @@ import { DATA_DIFF, DATA_FULL, DATA_HEART } from '@opensynaptic/cmd';
 import { encodeFrame, FrameFieldError, FrameTooLargeError } from '@opensynaptic/packet';
 import { BodyTooLargeError } from '@opensynaptic/packet/body';
 import { describe, expect, it } from 'vitest';
-import { FusionBodyError, nativeAvailable, OSVisualFusionEngine } from '../src/index.js';
+import { backendInfo, FusionBodyError, OSVisualFusionEngine } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const backends = nativeAvailable ? (['ts', 'native'] as const) : (['ts'] as const);
 const utf8 = (s: string) => new TextEncoder().encode(s);

@@ -1,7 +1,8 @@
 import { BodyTextError, compressFact, decompressBody, type FactInput } from '@opensynaptic/packet/body';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FusionInputError, nativeAvailable, OSVisualFusionEngine } from '../src/index.js';
+import { backendInfo, FusionInputError, OSVisualFusionEngine } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const backends = nativeAvailable ? (['ts', 'native'] as const) : (['ts'] as const);
 

@@ -1,3 +1,5 @@
+import { brandError } from '@opensynaptic/internal';
+
 /** Codes of the handshake package's errors; every one starts with `ERR_`. */
 export type HandshakeErrorCode =
   | 'ERR_HANDSHAKE_TRUNCATED'
@@ -15,6 +17,10 @@ export type HandshakeErrorCode =
 
 /** Base class of every error thrown by this package; `code` names the failure. */
 export class HandshakeError extends Error {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name: string = 'HandshakeError';
   readonly code: HandshakeErrorCode;
   constructor(code: HandshakeErrorCode, message: string) {

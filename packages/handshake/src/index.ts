@@ -12,6 +12,8 @@
  * device id and a timestamp, both sent in clear in the first FULL frame.
  */
 export * from './errors.js';
+// The way to test any OpenSynaptic error (works across builds and packages, unlike `instanceof`).
+export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';
 export {
   canonicalJson,
   type JsonInput,

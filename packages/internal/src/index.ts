@@ -6,6 +6,10 @@
  */
 import { BINDING_PACKAGE, type NativeLoad, type NativeUnavailability, type NativeUnavailableReason, loadNative, nativeUnavailable } from './native-loader.js';
 
+import { brandError } from './errors.js';
+
+export * from './errors.js';
+
 /** The two implementations every accelerated package offers behind one API. */
 export type BackendName = 'ts' | 'native';
 
@@ -29,22 +33,45 @@ function processLike(): ProcessLike | undefined {
   return (globalThis as { process?: ProcessLike }).process;
 }
 
-/** Parses a backend mode; `undefined` and `''` mean `auto`. Throws a TypeError on anything else. */
+/** A backend mode that is none of `ts`, `native`, `auto` (in `OPENSYNAPTIC_CORE` or an option). */
+export class BackendModeError extends TypeError {
+  static {
+    brandError(this);
+  }
+  override readonly name = 'BackendModeError';
+  readonly code = 'ERR_OPENSYNAPTIC_BACKEND_MODE';
+  constructor(source: string, value: unknown) {
+    super(`${source} must be "native", "ts" or "auto"; got ${JSON.stringify(value)}`);
+  }
+}
+
+/** Parses a backend mode; `undefined` and `''` mean `auto`. Throws `BackendModeError` on anything else. */
 export function parseBackendMode(value: unknown, source = BACKEND_ENV): BackendMode {
   if (value === undefined || value === '' || value === 'auto') return 'auto';
   if (value === 'ts' || value === 'native') return value;
-  throw new TypeError(
-    `${source} must be "native", "ts" or "auto"; got ${JSON.stringify(value)}`,
-  );
+  throw new BackendModeError(source, value);
 }
 
-/** The mode requested through `OPENSYNAPTIC_CORE` (browsers have no environment: `auto`). */
+/**
+ * The mode requested through `OPENSYNAPTIC_CORE`. No environment (browsers) or one that cannot be
+ * read (Deno without `--allow-env` throws `NotCapable`) means `auto`. Called on the first use of
+ * a backend, never at import, so importing a package asks for no permission.
+ */
 export function envBackendMode(): BackendMode {
-  return parseBackendMode(processLike()?.env?.[BACKEND_ENV]);
+  let value: string | undefined;
+  try {
+    value = processLike()?.env?.[BACKEND_ENV];
+  } catch {
+    return 'auto';
+  }
+  return parseBackendMode(value);
 }
 
 /** Thrown when the native backend is requested but not available; says why, for which platform. */
 export class NativeUnavailableError extends Error {
+  static {
+    brandError(this);
+  }
   override readonly name = 'NativeUnavailableError';
   readonly code = 'ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE';
   /** Why (`no-build`, `build-missing`, `load-failed`...). */
@@ -82,6 +109,9 @@ export type NativeBackendErrorCode = 'ERR_OPENSYNAPTIC_NATIVE_CALL' | 'ERR_OPENS
  * left the package's state as it was before it; the addon's own error, if any, is the `cause`.
  */
 export class NativeBackendError extends Error {
+  static {
+    brandError(this);
+  }
   override readonly name = 'NativeBackendError';
   readonly code: NativeBackendErrorCode;
   /** The native operation that failed (`fusionReceive`...). */
@@ -162,39 +192,94 @@ export function composeBackend<T extends { readonly backend: BackendName }>(
   return { impl, backends: Object.freeze(backends) };
 }
 
-/** What each accelerated package exports about its backends. */
-export interface PackageBackends<T> {
-  /** The implementation behind the package's top-level functions. */
-  impl: T;
-  /** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
-  backendMode: BackendMode;
-  /** Backend serving each operation (`auto` mixes them where measurements say so). */
-  backends: Readonly<Record<string, BackendName>>;
+/**
+ * The backend facts of one accelerated package (`backendInfo()` in each of them). The same shape
+ * everywhere, so `@opensynaptic/core`'s `backendReport()` can list them side by side.
+ */
+export interface BackendInfo {
+  /** The package these facts are about (`@opensynaptic/crc`...). */
+  readonly package: string;
+  /** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset or unreadable. */
+  readonly backendMode: BackendMode;
+  /**
+   * `ts` or `native` when every operation runs there; `mixed` when `auto` hands some operations
+   * (those measured faster) to the addon and keeps the rest in TypeScript. `backends` says which.
+   */
+  readonly backend: BackendName | 'mixed';
+  /** Backend serving each operation of the package's top-level functions. */
+  readonly backends: Readonly<Record<string, BackendName>>;
   /** Whether the native addon loaded (it is optional). */
-  nativeAvailable: boolean;
+  readonly nativeAvailable: boolean;
   /** Why it did not (`auto` then uses TypeScript without a word), or `null` when it loaded. */
-  nativeUnavailable: NativeUnavailability | null;
+  readonly nativeUnavailable: NativeUnavailability | null;
+}
+
+/** What each accelerated package builds its backend exports from. */
+export interface PackageBackends<T> {
+  /** The implementation behind the package's top-level functions (chosen on the first call). */
+  impl(): T;
+  /**
+   * A stand-in with `T`'s operations that makes the choice on its first call, hands the chosen
+   * implementation to `adopt` (which swaps it in for the stand-in) and forwards the call: the
+   * choice waits for first use and later calls pay nothing for it.
+   */
+  deferred(adopt: (impl: T) => void): T;
+  /** The package's backend facts (makes the choice if no call has yet). */
+  info(): BackendInfo;
   /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
   getCodec(name: BackendName): T;
 }
 
-/** Selection, per-operation composition and the backend facts of one package, in one call. */
+/**
+ * Selection, per-operation composition and the backend facts of one package. Nothing is read or
+ * loaded until first use: importing a package touches neither the environment nor the addon.
+ */
 export function packageBackends<T extends { readonly backend: BackendName }>(
   packageName: string,
   tsImpl: T,
   makeNative: (binding: unknown) => T | null,
   autoNativeOps: readonly (keyof T)[],
 ): PackageBackends<T> {
-  const selection = selectBackend(packageName, tsImpl, makeNative);
-  const { impl, backends } = composeBackend(selection, autoNativeOps);
+  let chosen: { selection: ReturnType<typeof selectBackend<T>>; impl: T; info: BackendInfo } | undefined;
+  const choose = () => {
+    if (chosen) return chosen;
+    const selection = selectBackend(packageName, tsImpl, makeNative);
+    const { impl, backends } = composeBackend(selection, autoNativeOps);
+    const names = new Set(Object.values(backends));
+    const backend = names.size === 1 ? [...names][0]! : names.size === 0 ? 'ts' : 'mixed';
+    const info: BackendInfo = Object.freeze({
+      package: packageName,
+      backendMode: selection.mode,
+      backend,
+      backends,
+      nativeAvailable: selection.native !== null,
+      nativeUnavailable: selection.unavailable,
+    });
+    chosen = { selection, impl, info };
+    return chosen;
+  };
   return {
-    impl,
-    backendMode: selection.mode,
-    backends,
-    nativeAvailable: selection.native !== null,
-    nativeUnavailable: selection.unavailable,
+    impl: () => choose().impl,
+    deferred(adopt) {
+      const standIn = {} as Record<string, unknown>;
+      for (const key of Object.keys(tsImpl)) {
+        const first = (): T => {
+          const impl = choose().impl;
+          adopt(impl);
+          return impl;
+        };
+        if (typeof tsImpl[key as keyof T] === 'function') {
+          standIn[key] = (...args: unknown[]) => (first() as unknown as Record<string, (...a: unknown[]) => unknown>)[key]!(...args);
+        } else {
+          Object.defineProperty(standIn, key, { enumerable: true, get: () => (first() as unknown as Record<string, unknown>)[key] });
+        }
+      }
+      return standIn as T;
+    },
+    info: () => choose().info,
     getCodec(name) {
       if (name === 'ts') return tsImpl;
+      const { selection } = choose();
       if (!selection.native) throw new NativeUnavailableError(packageName, selection.unavailable!);
       return selection.native;
     },

@@ -1,3 +1,5 @@
+import { brandError } from '@opensynaptic/internal';
+
 /** Header fields known when a decode error happened (those not reached are absent). */
 export interface PartialFrameHeader {
   cmd?: number;
@@ -20,6 +22,10 @@ export type FrameErrorCode =
 
 /** A frame that cannot be decoded. Subclasses name the failed check. */
 export class FrameError extends Error {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name: string = 'FrameError';
   readonly code: FrameErrorCode;
   /** The wire field at fault (`length`, `route_count`, `crc16`, `key`, `crc8`, `cmd`). */
@@ -132,6 +138,10 @@ export class UnknownCommandError extends FrameError {
 
 /** An argument of an encoder or helper that cannot go on the wire. */
 export class FrameFieldError extends RangeError {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name = 'FrameFieldError';
   readonly code = 'ERR_FRAME_FIELD';
   constructor(

@@ -10,7 +10,7 @@
  * `crc8 & 31`. Decoding returns a view on the received bytes and throws a typed `FrameError`
  * naming the failed check.
  */
-import { type BackendMode, type BackendName, NativeBackendError, type NativeBackendErrorCode, NativeUnavailableError, type NativeUnavailability, packageBackends } from '@opensynaptic/internal';
+import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeBackendError, type NativeBackendErrorCode, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
 import {
   decodeFramesTs,
   encodeFramesTs,
@@ -29,8 +29,8 @@ export { frameErrorMeta, type PacketMeta, type TimestampStamp, tidText } from '.
 export { parseRouteId } from './route-id.js';
 export { checkFrameSize, sizeLimit } from './size-limit.js';
 export { decodeTimestampToken, encodeTimestampToken, TIMESTAMP_TOKEN_LENGTH } from './timestamp-token.js';
-export { NativeBackendError, NativeUnavailableError };
-export type { BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability };
+export { isOpenSynapticError, NativeBackendError, NativeUnavailableError };
+export type { BackendInfo, BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability, OpenSynapticError };
 
 /** The pure TypeScript frame codec. */
 const tsCodec: FrameCodec = {
@@ -49,18 +49,13 @@ const tsCodec: FrameCodec = {
 const AUTO_NATIVE: readonly (keyof FrameCodec)[] = ['decodeFrames'];
 
 const b = packageBackends('@opensynaptic/packet', tsCodec, (b) => nativeCodec(b, validateFrameFields), AUTO_NATIVE);
-const impl = b.impl;
+// `OPENSYNAPTIC_CORE` is read, and the addon loaded, on the first call, never at import.
+let impl: FrameCodec = b.deferred((chosen) => {
+  impl = chosen;
+});
 
-/** The requested mode: `OPENSYNAPTIC_CORE` (`ts`, `native`), or `auto` when unset. */
-export const backendMode: BackendMode = b.backendMode;
-/** Backend serving `encodeFrame` / `decodeFrame`. */
-export const backend: BackendName = b.backends.encodeFrame ?? 'ts';
-/** Backend serving each operation (`auto` mixes them where measurements say so). */
-export const backends: Readonly<Record<string, BackendName>> = b.backends;
-/** Whether the native addon loaded (it is optional). */
-export const nativeAvailable: boolean = b.nativeAvailable;
-/** Why the native addon is not in use (`reason`, `message`, the platform and the package looked for), or `null`. */
-export const nativeUnavailable: NativeUnavailability | null = b.nativeUnavailable;
+/** Which backend serves each operation, whether the addon loaded, the requested mode (chosen on first use). */
+export const backendInfo: () => BackendInfo = b.info;
 /** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
 export const getCodec: (name: BackendName) => FrameCodec = b.getCodec;
 

@@ -2,6 +2,7 @@ import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_HEART, PING } from '@opensyna
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  backendInfo,
   Crc16MismatchError,
   Crc8MismatchError,
   DECODED_FIELDS,
@@ -16,10 +17,10 @@ import {
   IncompleteHeaderError,
   MAX_TIMESTAMP,
   MissingSecureKeyError,
-  nativeAvailable,
   parseRouteId,
   UnknownCommandError,
 } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const backends = nativeAvailable ? (['ts', 'native'] as const) : (['ts'] as const);
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff);

@@ -1,6 +1,7 @@
 import { loadNative } from '@opensynaptic/internal';
 import { afterEach, describe, expect, it } from 'vitest';
-import { getCodec, NativeBackendError, nativeAvailable } from '../src/index.js';
+import { backendInfo, getCodec, NativeBackendError } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 /** An addon call that throws, or returns what it never should, gives a typed NativeBackendError. */
 describe.skipIf(!nativeAvailable && !process.env.CI)('native frame codec failures', () => {

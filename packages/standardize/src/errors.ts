@@ -1,3 +1,5 @@
+import { brandError } from '@opensynaptic/internal';
+
 /**
  * Codes of the standardizer's errors; every one starts with `ERR_`.
  * - `ERR_STD_UNKNOWN_UNIT`: a unit label the library cannot resolve (sensor dropped).
@@ -29,6 +31,10 @@ export type StandardizeErrorCode =
 
 /** Base class of every error of the standardizer and the unit library; `code` names the failure. */
 export class StandardizeError extends Error {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name: string = 'StandardizeError';
   readonly code: StandardizeErrorCode;
   constructor(code: StandardizeErrorCode, message: string, options?: { cause?: unknown }) {

@@ -45,3 +45,5 @@ export {
   UnitLibrary,
   type UnitSource,
 } from './unit-library.js';
+// The one way to test errors of any @opensynaptic package (bundled per package: not `instanceof`).
+export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';

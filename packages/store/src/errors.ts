@@ -1,3 +1,5 @@
+import { brandError } from '@opensynaptic/internal';
+
 /**
  * Codes of {@link StoreError}:
  * - `ERR_STORE_OPTION`: an option outside its documented range.
@@ -35,8 +37,14 @@ export interface StoreErrorContext {
   cause?: unknown;
 }
 
-/** Every error a store of this contract throws or rejects with. Test it with {@link isStoreError}. */
+/**
+ * Every error a store of this contract throws or rejects with. Test it with {@link isStoreError}
+ * or `isOpenSynapticError(err, code?)`, the guard every @opensynaptic package exports.
+ */
 export class StoreError extends Error {
+  static {
+    brandError(this);
+  }
   override readonly name = 'StoreError';
   readonly code: StoreErrorCode;
   readonly kind: string | undefined;

@@ -9,6 +9,7 @@
  *     import { abstractStoreSuite } from '@opensynaptic/store/testing';
  *     abstractStoreSuite({ describe, it }, { name: 'MyStore', open: (loc) => MyStore.open(loc), ... });
  */
+import { brandError } from '@opensynaptic/internal';
 import type { Store, StoreWrite } from './contract.js';
 import { isStoreError, type StoreErrorCode } from './errors.js';
 
@@ -68,7 +69,12 @@ export interface StoreFactory<K extends object> {
 }
 
 class SuiteAssertionError extends Error {
+  static {
+    brandError(this);
+  }
   override readonly name = 'SuiteAssertionError';
+  /** A store failed the contract suite (a branded error like every other of the packages). */
+  readonly code = 'ERR_STORE_SUITE';
 }
 
 function check(ok: boolean, message: string): asserts ok {

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { nativeAvailable } from '@opensynaptic/packet';
+import { backendInfo } from '@opensynaptic/packet';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_DIR, loadDeviations, readVectorFile, runFile, suiteFor, vectorFiles } from '../src/index.js';
+const { nativeAvailable } = backendInfo();
 
 const deviations = loadDeviations(DEFAULT_DIR);
 const files = vectorFiles(DEFAULT_DIR);

@@ -1,3 +1,5 @@
+import { brandError } from '@opensynaptic/internal';
+
 /**
  * Codes of body text errors.
  * - `ERR_BODY_FIELD`: a fact field handed to `compressFact` is missing or of the wrong type.
@@ -14,6 +16,10 @@ export type BodyErrorCode = 'ERR_BODY_FIELD' | 'ERR_BODY_SEPARATOR' | 'ERR_BODY_
 
 /** A fact that cannot be compressed, or body text that cannot be decompressed. */
 export class BodyTextError extends Error {
+  // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
+  static {
+    brandError(this);
+  }
   override readonly name: string = 'BodyTextError';
   readonly code: BodyErrorCode;
   /** The fact key or body part at fault: `id`, `s`, `t`, `s2_v`, `header`, `timestamp`, `url`, `msg`... */
