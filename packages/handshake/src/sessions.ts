@@ -117,9 +117,19 @@ function loadTags(where: string, v: unknown): number[] {
   return v.slice();
 }
 
-/** A map that forgets its least recently used entries beyond `max` (strategy counters, plain anti-replay). */
+/** Marks "no newest key" in `LruMap` (no key of the map can be this object). */
+const NO_KEY: unique symbol = Symbol('none');
+
+/**
+ * A map that forgets its least recently used entries beyond `max` (strategy counters, plain
+ * anti-replay). The order is the Map's insertion order; an access moves its entry to the end only
+ * when it is not already the newest, so a node that sends for one id (the common case: its own)
+ * touches the Map once per access instead of deleting and re-inserting.
+ */
 export class LruMap<K, V> {
   readonly #map = new Map<K, V>();
+  /** The key at the end of the order (most recently used), or `NO_KEY` when unknown or empty. */
+  #newest: K | typeof NO_KEY = NO_KEY;
   constructor(readonly max: number) {}
   get size(): number {
     return this.#map.size;
@@ -131,25 +141,35 @@ export class LruMap<K, V> {
   /** Looks up and marks as most recently used. */
   get(k: K): V | undefined {
     const v = this.#map.get(k);
-    if (v !== undefined) {
+    if (v !== undefined && k !== this.#newest) {
       this.#map.delete(k);
       this.#map.set(k, v);
+      this.#newest = k;
     }
     return v;
   }
   set(k: K, v: V): void {
+    if (k === this.#newest) {
+      // Already last: Map.set of an existing key keeps its place.
+      this.#map.set(k, v);
+      return;
+    }
     this.#map.delete(k);
     this.#map.set(k, v);
+    this.#newest = k;
     while (this.#map.size > this.max) {
       const oldest = this.#map.keys().next().value as K;
       this.#map.delete(oldest);
+      if (oldest === this.#newest) this.#newest = NO_KEY;
     }
   }
   delete(k: K): boolean {
+    if (k === this.#newest) this.#newest = NO_KEY;
     return this.#map.delete(k);
   }
   clear(): void {
     this.#map.clear();
+    this.#newest = NO_KEY;
   }
   entries(): IterableIterator<[K, V]> {
     return this.#map.entries();
