@@ -90,6 +90,14 @@ export class IdNotAssignedError extends Error {
   }
 }
 
+/** True when `options` has no own enumerable key but deviceId, status and t. */
+function onlyTimeExtra(options: TransmitOptions): boolean {
+  for (const k in options) {
+    if (k !== 'deviceId' && k !== 'status' && k !== 't' && Object.hasOwn(options, k)) return false;
+  }
+  return true;
+}
+
 export class OpenSynaptic {
   readonly standardizer: OpenSynapticStandardizer;
   readonly fusion: OSVisualFusionEngine;
@@ -100,6 +108,9 @@ export class OpenSynaptic {
   #assignedId: number;
   /** The id as written at the start of a FULL body: the digit text given, else the number. */
   #assignedIdText = '0';
+  /** Reused by every transmit (see `#transmit`). */
+  readonly #extras: StandardizeExtras = { t: undefined };
+  readonly #compressOptions: { now: () => number; sensorId: boolean } = { now: () => this.#clock() / 1000, sensorId: true };
 
   constructor(options: OpenSynapticOptions = {}) {
     const clock = options.clock ?? Date.now;
@@ -168,7 +179,17 @@ export class OpenSynaptic {
   }
 
   #transmit(sensors: readonly SensorTuple[], options: TransmitOptions, noTimestamp: boolean): TransmitResult {
-    const { deviceId, status, ...extras } = options;
+    const { deviceId, status } = options;
+    // Options that hold at most deviceId, status and t (the usual case) reuse one extras object
+    // (the standardizer copies it and skips an undefined t): object rest costs a runtime call.
+    let extras: StandardizeExtras;
+    if (onlyTimeExtra(options)) {
+      extras = this.#extras;
+      extras.t = options.t;
+    } else {
+      const { deviceId: _id, status: _status, ...rest } = options;
+      extras = rest;
+    }
     if (this.idMissing) throw new IdNotAssignedError(deviceId ?? this.deviceId);
     const aid = this.#assignedId;
     const p = this.protocol;
@@ -183,7 +204,9 @@ export class OpenSynaptic {
     }
     const { fact, dropped } = this.standardizer.standardizeDetailed(deviceId ?? this.deviceId, status ?? 'ONLINE', sensors, extras);
     for (const d of dropped) if (d.error.code === 'ERR_STD_VALUE_RANGE') throw d.error;
-    const body = compressFact(fact as unknown as FactInput, { now: () => this.#clock() / 1000, sensorId: this.standardizer.sensorId });
+    const compress = this.#compressOptions;
+    compress.sensorId = this.standardizer.sensorId;
+    const body = compressFact(fact as unknown as FactInput, compress);
     const strategy = p.getStrategy(aid, this.fusion.hasTemplate(aid));
     const frame = this.fusion.runEngine(`${this.#assignedIdText};${body}`, strategy === 'FULL_PACKET' ? 'FULL' : 'DIFF');
     p.commitSuccess(aid);
