@@ -68,6 +68,11 @@ function firstIn(text: string, c: number, from: number, to: number): number {
   return -1;
 }
 
+/** `text.slice(from, to)`, or `old` itself when it holds exactly that text. */
+function same(text: string, from: number, to: number, old: string | undefined): string {
+  return old !== undefined && old.length === to - from && text.startsWith(old, from) ? old : text.slice(from, to);
+}
+
 /** Index of the last `c` in text[from, to), or -1. */
 function lastIn(text: string, c: number, from: number, to: number): number {
   for (let i = to - 1; i >= from; i--) if (text.charCodeAt(i) === c) return i;
@@ -174,9 +179,11 @@ export function templateFault(sig: string): string | null {
 /**
  * `decompose(text)` for text known to have `shape`'s signature: the values and token, without
  * building the signature. `null` when the text does not have exactly that shape (the caller then
- * decomposes it in full).
+ * decomposes it in full). A value equal to the same place of `prev` (the template's last values)
+ * comes back as that string, not a new slice: a steady-state sender then allocates only for the
+ * values that changed.
  */
-export function matchShape(text: string, shape: SigShape): { values: string[]; token: string } | null {
+export function matchShape(text: string, shape: SigShape, prev?: readonly string[] | null): { values: string[]; token: string } | null {
   const semi = text.indexOf(';');
   const start = semi < 0 ? 0 : semi + 1;
   const head = shape.head;
@@ -202,7 +209,8 @@ export function matchShape(text: string, shape: SigShape): { values: string[]; t
       if (gt >= next || text.charCodeAt(gt) !== 62 /* > */ || !text.startsWith(tag, pos)) return null;
       const colon = lastIn(text, 58 /* : */, gt + 1, next);
       if (colon < 0) return null;
-      values.push(text.slice(gt + 1, colon), text.slice(colon + 1, next));
+      const i = values.length;
+      values.push(same(text, gt + 1, colon, prev?.[i]), same(text, colon + 1, next, prev?.[i + 1]));
     } else if (next - pos !== tag.length || !text.startsWith(tag, pos)) return null;
     pos = next + 1;
   }

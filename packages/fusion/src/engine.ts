@@ -282,7 +282,7 @@ export class OSVisualFusionEngine {
     if (t !== null) {
       let shape = t.shape as SigShape | null | undefined;
       if (shape === undefined) shape = t.shape = sigShape(t.sig);
-      if (shape !== null) m = matchShape(text, shape);
+      if (shape !== null) m = matchShape(text, shape, t.values);
     }
     let sig: string | undefined;
     if (m === null) {
