@@ -13,7 +13,7 @@ import {
   bodySizeLimit,
   decompressBody,
   utf8DecodeLossy,
-  utf8DecodeStrict,
+  utf8DecodeShort,
   utf8Encode,
   utf8Length,
 } from '@opensynaptic/packet/body';
@@ -646,7 +646,7 @@ export class OSVisualFusionEngine {
 
   #text(bytes: Uint8Array, ctx: { aid: number; tid?: number; cmd?: number }, where: string): string {
     if (this.invalidUtf8 === 'drop') return utf8DecodeLossy(bytes);
-    const s = utf8DecodeStrict(bytes);
+    const s = utf8DecodeShort(bytes);
     if (s === undefined) throw new FusionUtf8Error(ctx, where);
     return s;
   }

@@ -20,7 +20,7 @@
  * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
  */
 import { nativeErrorTag } from '@opensynaptic/internal';
-import { hasLoneSurrogate, utf8DecodeStrict } from '@opensynaptic/packet/body';
+import { hasLoneSurrogate, utf8DecodeShort } from '@opensynaptic/packet/body';
 import type { FusionError } from './errors.js';
 import type { FusionBinding } from './native-binding.js';
 import { NATIVE_MAX_FRAME, NativeIo, nativeFailure, nativeStatusError } from './native-io.js';
@@ -108,7 +108,7 @@ function usableKey(key: Uint8Array | null | undefined): Uint8Array | null {
 
 /** Text of valid UTF-8 bytes (the addon checked them). */
 function utf8Text(b: Uint8Array, start: number, end: number): string {
-  return utf8DecodeStrict(b.subarray(start, end))!;
+  return utf8DecodeShort(b.subarray(start, end))!;
 }
 
 export class NativeSender {

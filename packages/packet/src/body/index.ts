@@ -10,6 +10,6 @@ export { type BodyFact, bodySizeLimit, checkBodySize, type DecompressOptions, de
 export { type BodyErrorCode, BodyTextError, BodyTooLargeError } from './errors.js';
 export { DEFAULT_BODY_PRECISION, DEFAULT_MAX_BODY_SIZE, type SensorKeys, sensorKeys } from './keys.js';
 export { formatG, pyFloatRepr, pyJsonFloat, pyParseFloat } from './python-text.js';
-export { base64Decode, base64Encode, hasLoneSurrogate, utf8DecodeLossy, utf8DecodeStrict, utf8Encode, utf8EncodeLossy, utf8Length } from './text-bytes.js';
+export { base64Decode, base64Encode, hasLoneSurrogate, utf8DecodeLossy, utf8DecodeShort, utf8DecodeStrict, utf8Encode, utf8EncodeLossy, utf8Length } from './text-bytes.js';
 export { STATE_SYMBOLS, SYMBOL_GROUPS, type SymbolGroup } from './symbols.js';
 export { decodeState, decodeUnit, encodeState, encodeUnit, STATE_CODES, STATE_NAMES, UNIT_CODES, UNIT_NAMES, UNKNOWN_UNIT } from './units.js';
