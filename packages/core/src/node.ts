@@ -7,9 +7,9 @@
  * any transport (or a test) can carry them. Every clock, store and limit is injected.
  */
 import { type FusionEngineOptions, type FusionFact, OSVisualFusionEngine } from '@opensynaptic/fusion';
-import type { DeviceRole } from '@opensynaptic/cmd';
+import { DATA_FULL, type DeviceRole } from '@opensynaptic/cmd';
 import { type DispatchOutcome, type HandshakeManagerOptions, OSHandshakeManager, type PeerAddress } from '@opensynaptic/handshake';
-import { decodeFrame, parseRouteId } from '@opensynaptic/packet';
+import { CMD_OFFSET, decodeFrame, parseRouteId, UNASSIGNED_AID } from '@opensynaptic/packet';
 import { compressFact, type FactInput } from '@opensynaptic/packet/body';
 import {
   type DroppedSensor,
@@ -20,8 +20,11 @@ import {
 } from '@opensynaptic/standardize';
 import { brandError } from '@opensynaptic/internal';
 
-/** Ids that mean "no id assigned yet" (as the reference reads them). */
-export const UNASSIGNED_ID = 0xffffffff;
+/**
+ * The id that means "no id assigned yet" (as the reference reads it): `UNASSIGNED_AID` of
+ * `@opensynaptic/packet`, under the name this package has always exported.
+ */
+export const UNASSIGNED_ID: typeof UNASSIGNED_AID = UNASSIGNED_AID;
 
 export interface OpenSynapticOptions {
   /**
@@ -210,7 +213,7 @@ export class OpenSynaptic {
     const strategy = p.getStrategy(aid, this.fusion.hasTemplate(aid));
     const frame = this.fusion.runEngine(`${this.#assignedIdText};${body}`, strategy === 'FULL_PACKET' ? 'FULL' : 'DIFF');
     p.commitSuccess(aid);
-    if (frame[0] === 63) p.noteLocalPlaintextSent(aid, decodeFrame(frame).timestamp);
+    if (frame[CMD_OFFSET] === DATA_FULL) p.noteLocalPlaintextSent(aid, decodeFrame(frame).timestamp);
     return { frame, aid, strategy, dropped };
   }
 

@@ -13,9 +13,11 @@ import {
   bodySizeLimit,
   decompressBody,
   utf8DecodeLossy,
+  utf8DecodeShort,
   utf8Encode,
   utf8Length,
 } from '@opensynaptic/packet/body';
+import { DATA_DIFF, DATA_FULL, DATA_HEART } from '@opensynaptic/cmd';
 import type { BackendName } from '@opensynaptic/internal';
 import {
   DECODED_FIELDS,
@@ -50,15 +52,11 @@ import {
 export type { PacketMeta };
 import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, ownString, ownValues } from './registry.js';
 import { RegistryCache, type RegistryCacheOptions } from './registry-cache.js';
-import { decodeUtf8 } from './utf8.js';
 import { type FusionBinding, type FusionOperation, fusionBackend } from './native-binding.js';
 import { nativeFailure } from './native-io.js';
 import { type DiffReading, diffErrorDetail, NativeReceiver } from './native-receiver.js';
 import { type FusionBatchResult, NativeSender, runBatchTs } from './native-sender.js';
 
-const CMD_FULL = 63;
-const CMD_DIFF = 170;
-const CMD_HEART = 127;
 
 /** What the sender is told to do: the orchestrator's strategy (see `OSHandshakeManager.getStrategy`). */
 export type FusionStrategy = 'FULL' | 'DIFF';
@@ -328,7 +326,7 @@ export class OSVisualFusionEngine {
       size += 1 + len;
       if (len > 255) ascii = false; // measured in bytes below
     }
-    if (changed === 0) return this.#frame(CMD_HEART, tid, timestamp, EMPTY, key);
+    if (changed === 0) return this.#frame(DATA_HEART, tid, timestamp, EMPTY, key);
     let encoded: (Uint8Array | undefined)[] | undefined;
     if (!ascii) {
       // Non-ASCII (or long) values: measure their UTF-8 bytes first.
@@ -364,7 +362,7 @@ export class OSVisualFusionEngine {
       old[i] = v.length < 13 ? v : ownString(v);
     }
     this.registry.changed(reg, now);
-    return this.#frame(CMD_DIFF, tid, timestamp, body, key);
+    return this.#frame(DATA_DIFF, tid, timestamp, body, key);
   }
 
   /**
@@ -392,7 +390,7 @@ export class OSVisualFusionEngine {
       t.values = ownValues(values);
       this.registry.changed(reg, now);
     }
-    return this.#frame(CMD_FULL, t.tid, timestamp, body, key);
+    return this.#frame(DATA_FULL, t.tid, timestamp, body, key);
   }
 
   #newTemplate(reg: DeviceRegistry, sig: string): FusionTemplate {
@@ -532,7 +530,7 @@ export class OSVisualFusionEngine {
     const tid = f.tid;
     const cmd = f.cmd;
     const base = f.baseCmd;
-    if (base === CMD_FULL) {
+    if (base === DATA_FULL) {
       const body = f.body;
       if (body.length > this.maxBodySize) throw new FusionBodyError({ aid, tid, cmd }, new BodyTooLargeError(body.length, this.maxBodySize));
       const text = this.#text(body, { aid, tid, cmd }, 'the FULL body');
@@ -556,7 +554,7 @@ export class OSVisualFusionEngine {
     // sensorless devices unable to send HEART.
     if (old === null) throw new NoCachedValuesError(aid, tid, cmd);
     let values = old;
-    if (base === CMD_DIFF) values = this.#applyDiff(f.body, old, aid, tid, cmd);
+    if (base === DATA_DIFF) values = this.#applyDiff(f.body, old, aid, tid, cmd);
     this.#checkRebuiltSize(t, values, { aid, tid, cmd });
     if (values !== old) {
       t.values = values;
@@ -648,7 +646,7 @@ export class OSVisualFusionEngine {
 
   #text(bytes: Uint8Array, ctx: { aid: number; tid?: number; cmd?: number }, where: string): string {
     if (this.invalidUtf8 === 'drop') return utf8DecodeLossy(bytes);
-    const s = decodeUtf8(bytes);
+    const s = utf8DecodeShort(bytes);
     if (s === undefined) throw new FusionUtf8Error(ctx, where);
     return s;
   }

@@ -1,3 +1,4 @@
+import { DATA_DIFF } from '@opensynaptic/cmd';
 import { tidText } from '@opensynaptic/packet';
 import { brandError } from '@opensynaptic/internal';
 
@@ -66,7 +67,7 @@ export class TemplateMissingError extends FusionError {
     super(
       'ERR_FUSION_TEMPLATE_MISSING',
       { aid, tid, cmd },
-      `template ${tidText(tid)} is unknown (no FULL frame learned it); ${baseCmd === 170 ? 'DIFF' : 'HEART'} cannot be rebuilt`,
+      `template ${tidText(tid)} is unknown (no FULL frame learned it); ${baseCmd === DATA_DIFF ? 'DIFF' : 'HEART'} cannot be rebuilt`,
       `Template ${tidText(tid)} missing for ${cmdHex(baseCmd)}`,
     );
   }

@@ -24,7 +24,7 @@
  * bytes; a template whose values are unknown has no `last_vals_bin`.
  */
 import { type AtomicFs, nodeBuiltin, removeStaleTempFiles, writeFileAtomic } from '@opensynaptic/internal';
-import { base64Encode } from '@opensynaptic/packet/body';
+import { base64Decode, base64Encode } from '@opensynaptic/packet/body';
 import { DeviceRegistry, MAX_TEMPLATE_ID, type RegistryStore } from './registry.js';
 import { checkAid, RegistryStoreError } from './store-errors.js';
 
@@ -165,54 +165,8 @@ function parseTidKey(key: string): number | undefined {
   return tid <= MAX_TEMPLATE_ID ? tid : undefined;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Base64 (standard alphabet, padded). Own code rather than Buffer/atob: the codec must run in
-// browsers too, and decoding must accept exactly what the reference's decoder accepts.
-
-/** The reader's alphabet: standard base64 (what the reference writes with `b64encode`). */
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const B64_VALUE = new Int8Array(128).fill(-1);
-for (let k = 0; k < 64; k++) B64_VALUE[B64.charCodeAt(k)] = k;
-
-/**
- * Decodes base64 the lenient way the reference's decoder does: characters outside the alphabet
- * are skipped, a complete pad ends the data, and the data must end on a quantum boundary.
- * Returns `null` where the reference raises (bad padding, non-ASCII text).
- */
-export function base64Decode(s: string): Uint8Array | null {
-  const out = new Uint8Array(((s.length * 3) >> 2) + 3);
-  let o = 0;
-  let quad = 0;
-  let left = 0;
-  let pads = 0;
-  for (let k = 0; k < s.length; k++) {
-    const ch = s.charCodeAt(k);
-    if (ch > 127) return null;
-    if (ch === 0x3d) {
-      if (quad >= 2 && quad + ++pads >= 4) return out.subarray(0, o);
-      continue;
-    }
-    const v = B64_VALUE[ch]!;
-    if (v < 0) continue;
-    pads = 0;
-    if (quad === 0) {
-      left = v;
-      quad = 1;
-    } else if (quad === 1) {
-      out[o++] = (left << 2) | (v >> 4);
-      left = v & 0x0f;
-      quad = 2;
-    } else if (quad === 2) {
-      out[o++] = (left << 4) | (v >> 2);
-      left = v & 0x03;
-      quad = 3;
-    } else {
-      out[o++] = (left << 6) | v;
-      quad = 0;
-    }
-  }
-  return quad === 0 ? out.subarray(0, o) : null;
-}
+// Base64: `base64Encode` and the reference-lenient `base64Decode` are the body codec's (one copy).
+export { base64Decode };
 
 /**
  * Text of a stored value, or `null` unless `s` is exactly what `base64Encode` writes for some

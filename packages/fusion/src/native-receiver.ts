@@ -11,7 +11,7 @@
  * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
  */
 import { isSecureData } from '@opensynaptic/cmd';
-import { DecodedFrame, encodedLength, type KeyLookup } from '@opensynaptic/packet';
+import { DecodedFrame, encodedLength, type KeyLookup, readU32 } from '@opensynaptic/packet';
 import type { FusionBinding } from './native-binding.js';
 import { NATIVE_MAX_FRAME, NativeIo, nativeFailure, nativeStatusError } from './native-io.js';
 import { CTRL } from './native-sender.js';
@@ -42,10 +42,6 @@ export function diffErrorDetail(r: DiffReading): string {
     default:
       return `value ${r.a} claims ${r.b} bytes but ${r.c} remain`;
   }
-}
-
-function readU32(b: Uint8Array, p: number): number {
-  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 }
 
 /** Bytes of key the io buffer has room for at most (session keys are 32 bytes). */

@@ -20,12 +20,12 @@
  * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
  */
 import { nativeErrorTag } from '@opensynaptic/internal';
+import { hasLoneSurrogate, utf8DecodeShort } from '@opensynaptic/packet/body';
 import type { FusionError } from './errors.js';
 import type { FusionBinding } from './native-binding.js';
 import { NATIVE_MAX_FRAME, NativeIo, nativeFailure, nativeStatusError } from './native-io.js';
 import { type DeviceRegistry, type FusionTemplate, ownString } from './registry.js';
 import type { RegistryCache } from './registry-cache.js';
-import { decodeUtf8 } from './utf8.js';
 
 /** Bytes of control words at the start of `io`. */
 export const CTRL = 128;
@@ -42,7 +42,6 @@ const MAX_KEY = 1024;
 const MAX_MISSES = 8;
 const SKIP_AFTER_MISSES = 64;
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const encoder = new TextEncoder();
 
 /** What the sender needs from its engine. */
@@ -109,7 +108,7 @@ function usableKey(key: Uint8Array | null | undefined): Uint8Array | null {
 
 /** Text of valid UTF-8 bytes (the addon checked them). */
 function utf8Text(b: Uint8Array, start: number, end: number): string {
-  return decodeUtf8(b.subarray(start, end))!;
+  return utf8DecodeShort(b.subarray(start, end))!;
 }
 
 export class NativeSender {
@@ -200,7 +199,7 @@ export class NativeSender {
       len = encoder.encodeInto(raw, this.#ioText).written;
       if (len === raw.length) text = raw;
       // TextEncoder writes U+FFFD for a lone surrogate, where the TypeScript path raises.
-      else if (LONE_SURROGATE.test(raw)) return this.#miss(0);
+      else if (hasLoneSurrogate(raw)) return this.#miss(0);
     } else if (raw instanceof Uint8Array) {
       if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 16 * raw.length)) return this.#miss(0);
       this.#buf.bytes.set(raw, CTRL);
@@ -463,8 +462,8 @@ export class NativeSender {
       t === null ||
       values === null ||
       !this.#loadBuf.reserve(16 + 4 * values.length + 3 * chars) ||
-      LONE_SURROGATE.test(t.sig) ||
-      values.some((v) => LONE_SURROGATE.test(v))
+      hasLoneSurrogate(t.sig) ||
+      values.some((v) => hasLoneSurrogate(v))
     ) {
       this.#unloadNative();
       return;

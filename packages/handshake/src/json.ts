@@ -8,7 +8,7 @@
  * integers, which a plain object would move to the front.
  */
 import { JsonValueError } from './errors.js';
-import { pyFloatRepr as floatRepr } from '@opensynaptic/packet/body';
+import { pyJsonFloat } from '@opensynaptic/packet/body';
 
 /** What `pyJsonDumps` accepts. */
 export type JsonInput =
@@ -25,19 +25,14 @@ export type JsonInput =
 export const MAX_JSON_DEPTH = 256;
 
 /**
- * A float as Python's `json.dumps` writes it: `repr` digits (shared with the body codec), with
- * JSON's spelling of the non-finite values.
+ * A float as Python's `json.dumps` writes it (`NaN`, not `repr`'s `nan`).
+ * @deprecated Use `pyJsonFloat` of `@opensynaptic/packet/body` (the same function, beside `pyFloatRepr`, the `repr` spelling).
  */
-export function pyFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return 'NaN';
-  if (x === Number.POSITIVE_INFINITY) return 'Infinity';
-  if (x === Number.NEGATIVE_INFINITY) return '-Infinity';
-  return floatRepr(x);
-}
+export const pyFloatRepr: (x: number) => string = pyJsonFloat;
 
 function numberText(x: number): string {
   if (Number.isSafeInteger(x) && !Object.is(x, -0)) return String(x);
-  return pyFloatRepr(x);
+  return pyJsonFloat(x);
 }
 
 /**

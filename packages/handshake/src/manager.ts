@@ -30,6 +30,7 @@ import { deriveSessionKey } from '@opensynaptic/crc';
 import { checkFrameSize, DEFAULT_MAX_FRAME_SIZE, FrameTooLargeError, type KeyLookup, sizeLimit } from '@opensynaptic/packet';
 import { HandshakeFieldError, MetaTooLargeError } from './errors.js';
 import type { DataFrameParser, DataParseResult } from './frame-parser.js';
+import { toHex } from './hex.js';
 import { type AllocateFailure, deviceKey, type IdAllocator, type PeerAddress } from './id-allocator.js';
 import type { JsonInput } from './json.js';
 import {
@@ -204,11 +205,6 @@ function hex2(n: number): string {
   return n.toString(16).toUpperCase().padStart(2, '0');
 }
 
-function toHexString(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
-  return s;
-}
 
 function seqOf(p: Uint8Array): number {
   return p.length >= 3 ? readU16(p, 1) : 0;
@@ -477,7 +473,7 @@ export class OSHandshakeManager {
 
   #onData(p: Uint8Array, cmd: number, now: number): DispatchOutcome {
     const data = (result: DataParseResult, response: Uint8Array | null = null): DispatchOutcome => ({ type: 'DATA', cmd, result, response });
-    if (!this.parser) return data({ error: 'No parser attached', raw_hex: toHexString(p) });
+    if (!this.parser) return data({ error: 'No parser attached', raw_hex: toHex(p) });
     let result: DataParseResult;
     try {
       result = this.parser.parse(p, { keys: this.keys, now });

@@ -31,6 +31,7 @@ import {
   TIME_REQUEST,
   TIME_RESPONSE,
 } from '@opensynaptic/cmd';
+import { readU16, readU32 } from '@opensynaptic/packet';
 import {
   HandshakeFieldError,
   MetaTooLargeError,
@@ -107,15 +108,8 @@ function checkU64(field: string, v: U64): U64 {
   return v;
 }
 
-/** Reads a big-endian uint16 at `p`. */
-export function readU16(b: Uint8Array, p: number): number {
-  return (b[p]! << 8) | b[p + 1]!;
-}
-
-/** Reads a big-endian uint32 at `p`. */
-export function readU32(b: Uint8Array, p: number): number {
-  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
-}
+// One implementation for every package, the frame codec's; still exported from here as before.
+export { readU16, readU32 };
 
 /** Reads a big-endian uint64 at `p`: a number when at most 2^53 - 1, else a bigint. */
 export function readU64(b: Uint8Array, p: number): U64 {

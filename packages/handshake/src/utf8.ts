@@ -3,14 +3,10 @@
  * invalid sequence is dropped without a replacement character, and a byte-order mark is kept.
  */
 
-import { utf8DecodeLossy, utf8Length } from '@opensynaptic/packet/body';
+import { utf8DecodeLossy, utf8EncodeLossy, utf8Length } from '@opensynaptic/packet/body';
 
-const encoder = new TextEncoder();
-
-/** UTF-8 bytes of a string (lone surrogates become U+FFFD). */
-export function utf8Encode(text: string): Uint8Array {
-  return encoder.encode(text);
-}
+/** UTF-8 bytes of a string (lone surrogates become U+FFFD): the body codec's encoder. */
+export { utf8EncodeLossy as utf8Encode };
 
 /** UTF-8 byte length of a string without encoding it (one helper, the body codec's). */
 export { utf8Length };

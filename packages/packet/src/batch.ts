@@ -1,8 +1,8 @@
 import { isData, isSecureData } from '@opensynaptic/cmd';
 import { crc16Unchecked, crc8Unchecked } from '@opensynaptic/crc';
+import { readU32 } from './bytes.js';
 import { encodedLength, MAX_TIMESTAMP } from './constants.js';
 import { FrameFieldError } from './errors.js';
-import { readU32 } from './frame.js';
 
 /**
  * Many single-route plain frames in one call, as parallel arrays (one entry per frame). Body

@@ -1,5 +1,6 @@
 import { isData, isSecureData, normalizeData, secureVariant } from '@opensynaptic/cmd';
 import { crc16Unchecked, crc8Unchecked, xorInto } from '@opensynaptic/crc';
+import { readU32 } from './bytes.js';
 import { encodedLength, MAX_ROUTES, MAX_TIMESTAMP } from './constants.js';
 import {
   Crc16MismatchError,
@@ -98,9 +99,6 @@ export class DecodedFrame {
   }
 }
 
-export function readU32(b: Uint8Array, p: number): number {
-  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
-}
 
 function readU48(b: Uint8Array, p: number): number {
   return ((b[p]! << 8) | b[p + 1]!) * 0x100000000 + readU32(b, p + 2);

@@ -1,6 +1,6 @@
 import { decodeInt } from '@opensynaptic/base62';
+import { readU32 } from './bytes.js';
 import { FrameFieldError } from './errors.js';
-import { readU32 } from './frame.js';
 
 /**
  * A route id from the forms device ids take in configs and the reference's API: an integer,

@@ -1,13 +1,7 @@
 import { FrameFieldError } from './errors.js';
+import { B64URL_VALUES, timestampToken48 } from './body/text-bytes.js';
 import { MAX_TIMESTAMP } from './constants.js';
 
-const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const B64URL_CODES = Uint8Array.from(B64URL, (ch) => ch.charCodeAt(0));
-const B64_VALUES = (() => {
-  const t = new Int8Array(128).fill(-1);
-  for (let i = 0; i < 64; i++) t[B64URL.charCodeAt(i)] = i;
-  return t;
-})();
 
 /** Length of the timestamp token in a body: 8 base64url characters for 6 bytes. */
 export const TIMESTAMP_TOKEN_LENGTH = 8;
@@ -20,21 +14,7 @@ export function encodeTimestampToken(ms: number): string {
   if (!(Number.isInteger(ms) && ms >= 0 && ms <= Number.MAX_SAFE_INTEGER)) {
     throw new FrameFieldError('timestamp', `${ms} is not a non-negative safe integer`);
   }
-  const v = ms % 2 ** 48;
-  // Two 24-bit halves, four characters each.
-  const hi = Math.floor(v / 0x1000000);
-  const lo = v - hi * 0x1000000;
-  const c = B64URL_CODES;
-  return String.fromCharCode(
-    c[hi >>> 18]!,
-    c[(hi >>> 12) & 63]!,
-    c[(hi >>> 6) & 63]!,
-    c[hi & 63]!,
-    c[lo >>> 18]!,
-    c[(lo >>> 12) & 63]!,
-    c[(lo >>> 6) & 63]!,
-    c[lo & 63]!,
-  );
+  return timestampToken48(ms % 2 ** 48);
 }
 
 /**
@@ -50,7 +30,7 @@ export function decodeTimestampToken(token: string): number {
   let v = 0;
   for (let i = 0; i < token.length; i++) {
     const c = token.charCodeAt(i);
-    const d = c < 128 ? B64_VALUES[c]! : -1;
+    const d = c < 128 ? B64URL_VALUES[c]! : -1;
     if (d < 0) {
       throw new FrameFieldError('timestamp token', `character ${JSON.stringify(token[i])} at ${i} is not base64url`);
     }

@@ -3,7 +3,7 @@
  * the unit named by that quantity (`21.5 kPa` → `21500 pressure`), as the reference's
  * `OpenSynapticStandardizer.standardize` builds it for the compressor.
  */
-import { formatG, pyFloatRepr, pyParseFloat } from '@opensynaptic/packet/body';
+import { formatG, pyFloatRepr, pyParseFloat, sensorKeys } from '@opensynaptic/packet/body';
 import {
   describe,
   InvalidSensorError,
@@ -126,17 +126,6 @@ export const STANDARDIZER_DEFAULTS = Object.freeze({
   maxUnitLength: 256,
   maxUnitParts: 32,
 });
-
-/** `[s{n}_v, s{n}_u, s{n}_id, s{n}_s]`, built once per n. */
-const SENSOR_KEYS: (readonly [string, string, string, string])[] = [];
-function sensorKeys(n: number): readonly [string, string, string, string] {
-  let k = SENSOR_KEYS[n];
-  if (!k) {
-    k = [`s${n}_v`, `s${n}_u`, `s${n}_id`, `s${n}_s`];
-    SENSOR_KEYS[n] = k;
-  }
-  return k;
-}
 
 const SENSOR_KEY = /^s\d+_(?:id|s|u|v)$/;
 
@@ -346,11 +335,13 @@ export class OpenSynapticStandardizer {
       const value = integral ? raw + 0 : pyRound(raw, precision);
 
       slot++;
+      // The body codec's keys ([id, s, u, v]), written in the reference's order (v, u, id, s):
+      // the fact's key order is part of its output (JSON of the fact, the vectors).
       const keys = sensorKeys(slot);
-      fact[keys[0]] = value;
-      fact[keys[1]] = unitText;
-      if (withId) fact[keys[2]] = sid;
-      fact[keys[3]] = state;
+      fact[keys[3]] = value;
+      fact[keys[2]] = unitText;
+      if (withId) fact[keys[0]] = sid;
+      fact[keys[1]] = state;
       report?.sensors.push({
         index,
         slot,

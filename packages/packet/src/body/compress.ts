@@ -11,7 +11,7 @@
 import { Base62RangeError, encode as b62Encode } from '@opensynaptic/base62';
 import { BodyTextError, show } from './errors.js';
 import { intText, pyFloatRepr, pyParseFloat } from './python-text.js';
-import { base64UrlEncode, utf8Encode } from './text-bytes.js';
+import { base64UrlEncode, timestampToken48, utf8Encode } from './text-bytes.js';
 import { DEFAULT_BODY_PRECISION, sensorKeys } from './keys.js';
 import { checkSeparators, encodeState, encodeUnit, UNKNOWN_UNIT } from './units.js';
 
@@ -53,7 +53,6 @@ export interface CompressOptions {
 
 const TWO_48 = 2 ** 48;
 const TWO_64 = 2 ** 64;
-const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
  * The body text of a fact. Throws `BodyTextError` for a missing `id`, wrong types, a negative or
@@ -237,13 +236,7 @@ function timestampToken(t: unknown): string {
   if (ms === lastMs) return lastToken;
   if (ms < 0) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} is negative`);
   if (ms >= TWO_64) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} ms does not fit 64 bits`);
-  let v = ms % TWO_48;
-  let token = '';
-  for (let i = 0; i < 8; i++) {
-    const d = v % 64;
-    token = B64URL[d]! + token;
-    v = (v - d) / 64;
-  }
+  const token = timestampToken48(ms % TWO_48);
   lastMs = ms;
   lastToken = token;
   return token;

@@ -7,7 +7,7 @@
 import { Base62RangeError, decode as b62Decode, InvalidBase62Error } from '@opensynaptic/base62';
 import { BodyTextError, BodyTooLargeError, show } from './errors.js';
 import { DEFAULT_BODY_PRECISION, DEFAULT_MAX_BODY_SIZE, sensorKeys } from './keys.js';
-import { base64UrlDecode, utf8DecodeLossy, utf8DecodeStrict, utf8Length } from './text-bytes.js';
+import { B64URL_VALUES, base64UrlDecode, utf8DecodeLossy, utf8DecodeStrict, utf8Length } from './text-bytes.js';
 import { decodeState, decodeUnit } from './units.js';
 
 /**
@@ -63,13 +63,6 @@ export function checkBodySize(body: string | Uint8Array, limit: number): void {
   const size = utf8Length(body);
   if (size > limit) throw new BodyTooLargeError(size, limit);
 }
-
-const B64_VALUES = (() => {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-  const t = new Int8Array(128).fill(-1);
-  for (let i = 0; i < 64; i++) t[alphabet.charCodeAt(i)] = i;
-  return t;
-})();
 
 /**
  * Decodes body text (a string, or UTF-8 bytes whose invalid sequences are dropped as the
@@ -169,7 +162,7 @@ function decodeToken(text: string, from: number, to: number): number {
   let v = 0;
   for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
-    const d = c < 128 ? B64_VALUES[c]! : -1;
+    const d = c < 128 ? B64URL_VALUES[c]! : -1;
     if (d < 0) {
       throw new BodyTextError('ERR_BODY_SYNTAX', 'timestamp', `${show(text.slice(from, to))}: ${show(text[i]!)} is not base64url`);
     }

@@ -9,7 +9,7 @@ export { type CompressOptions, compressFact, type FactInput, type FactText } fro
 export { type BodyFact, bodySizeLimit, checkBodySize, type DecompressOptions, decompressBody } from './decompress.js';
 export { type BodyErrorCode, BodyTextError, BodyTooLargeError } from './errors.js';
 export { DEFAULT_BODY_PRECISION, DEFAULT_MAX_BODY_SIZE, type SensorKeys, sensorKeys } from './keys.js';
-export { formatG, pyFloatRepr, pyParseFloat } from './python-text.js';
-export { base64Encode, utf8DecodeLossy, utf8DecodeStrict, utf8Encode, utf8Length } from './text-bytes.js';
+export { formatG, pyFloatRepr, pyJsonFloat, pyParseFloat } from './python-text.js';
+export { base64Decode, base64Encode, hasLoneSurrogate, utf8DecodeLossy, utf8DecodeShort, utf8DecodeStrict, utf8Encode, utf8EncodeLossy, utf8Length } from './text-bytes.js';
 export { STATE_SYMBOLS, SYMBOL_GROUPS, type SymbolGroup } from './symbols.js';
 export { decodeState, decodeUnit, encodeState, encodeUnit, STATE_CODES, STATE_NAMES, UNIT_CODES, UNIT_NAMES, UNKNOWN_UNIT } from './units.js';

@@ -198,6 +198,18 @@ export function pyFloatRepr(x: number): string {
   return `${sign}${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
 }
 
+/**
+ * A float as Python's `json.dumps` writes it: the `repr` digits of `pyFloatRepr`, but JSON's
+ * spelling of the non-finite values (`NaN`, `Infinity`, `-Infinity` where `repr` says `nan`,
+ * `inf`, `-inf`). Control packets' JSON meta needs this one; the body and units `pyFloatRepr`.
+ */
+export function pyJsonFloat(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Infinity) return 'Infinity';
+  if (x === -Infinity) return '-Infinity';
+  return pyFloatRepr(x);
+}
+
 /** Exact decimal digits (no leading zeros) and exponent of a finite non-zero |x|. */
 function exactDigits(x: number): [digits: string, exp: number] {
   const view = new DataView(new ArrayBuffer(8));

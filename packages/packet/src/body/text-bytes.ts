@@ -1,11 +1,24 @@
 /** UTF-8 and base64url helpers for body text, written out so the package needs no Node `Buffer`. */
 
+// The package's only copies of the two base64 alphabets and their reverse tables: the body
+// (url, msg, the timestamp token) uses base64url, the fusion store file standard base64.
+
+/** base64url alphabet (RFC 4648 section 5). */
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const B64_VALUES = (() => {
+/** Char codes of `B64URL`, for encoders that build strings with `String.fromCharCode`. */
+const B64URL_CODES = Uint8Array.from(B64URL, (ch) => ch.charCodeAt(0));
+/** Standard base64 alphabet (RFC 4648 section 4). */
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+function reverseTable(alphabet: string): Int8Array {
   const t = new Int8Array(128).fill(-1);
-  for (let i = 0; i < 64; i++) t[B64URL.charCodeAt(i)] = i;
+  for (let i = 0; i < 64; i++) t[alphabet.charCodeAt(i)] = i;
   return t;
-})();
+}
+/** Value of each ASCII code in base64url, -1 outside the alphabet. */
+export const B64URL_VALUES = reverseTable(B64URL);
+/** Value of each ASCII code in standard base64, -1 outside the alphabet. */
+const B64_VALUES = reverseTable(B64);
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 const encoder = new TextEncoder();
@@ -29,9 +42,42 @@ export function utf8Length(text: string): number {
   return n;
 }
 
+/** Whether `text` holds a lone surrogate (a UTF-16 unit with no UTF-8 form; Python refuses to encode it). */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
 /** UTF-8 bytes of `text`, or `undefined` when it holds a lone surrogate (Python refuses to encode those). */
 export function utf8Encode(text: string): Uint8Array | undefined {
   return LONE_SURROGATE.test(text) ? undefined : encoder.encode(text);
+}
+
+/**
+ * UTF-8 bytes of `text`, a lone surrogate becoming U+FFFD: for text this package did not take
+ * from a caller's fact (control packets' reasons and meta), where refusing would lose the packet.
+ */
+export function utf8EncodeLossy(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/**
+ * `utf8DecodeStrict` for short texts that are kept whole (a template value, a body handed on):
+ * up to 64 ASCII bytes are built directly, cheaper than a TextDecoder call. Not for text that is
+ * parsed next: the string built this way is slower to scan (decompressing a 1-sensor body from
+ * bytes took twice as long through it), so the body decoder uses `utf8DecodeStrict`.
+ */
+export function utf8DecodeShort(bytes: Uint8Array): string | undefined {
+  const n = bytes.length;
+  if (n <= 64) {
+    let s = '';
+    for (let i = 0; i < n; i++) {
+      const c = bytes[i]!;
+      if (c >= 0x80) return utf8DecodeStrict(bytes);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8DecodeStrict(bytes);
 }
 
 /** Strict UTF-8 decode, or `undefined` on any invalid sequence. A BOM is kept, as Python keeps it. */
@@ -103,12 +149,32 @@ export function utf8DecodeLossy(bytes: Uint8Array): string {
   return s;
 }
 
+/**
+ * The 8-character timestamp token of a 48-bit value `v` (0 <= v < 2^48, checked by the caller):
+ * its 6 big-endian bytes in base64url. The one encoder behind the body's token and
+ * `encodeTimestampToken`.
+ */
+export function timestampToken48(v: number): string {
+  // Two 24-bit halves, four characters each.
+  const hi = Math.floor(v / 0x1000000);
+  const lo = v - hi * 0x1000000;
+  const c = B64URL_CODES;
+  return String.fromCharCode(
+    c[hi >>> 18]!,
+    c[(hi >>> 12) & 63]!,
+    c[(hi >>> 6) & 63]!,
+    c[hi & 63]!,
+    c[lo >>> 18]!,
+    c[(lo >>> 12) & 63]!,
+    c[(lo >>> 6) & 63]!,
+    c[lo & 63]!,
+  );
+}
+
 /** base64url without padding. */
 export function base64UrlEncode(bytes: Uint8Array): string {
   return encodeBase64(bytes, B64URL, false);
 }
-
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 /** Standard base64 with `=` padding (RFC 4648 section 4), as Python's `base64.b64encode` writes it. */
 export function base64Encode(bytes: Uint8Array): string {
@@ -150,7 +216,7 @@ export function base64UrlDecode(text: string): Uint8Array | undefined {
   let o = 0;
   for (let i = 0; i < end; i++) {
     const c = text.charCodeAt(i);
-    const v = c < 128 ? B64_VALUES[c]! : -1;
+    const v = c < 128 ? B64URL_VALUES[c]! : -1;
     if (v < 0) return undefined;
     acc = ((acc << 6) | v) & 0xffffff;
     bits += 6;
@@ -160,4 +226,44 @@ export function base64UrlDecode(text: string): Uint8Array | undefined {
     }
   }
   return out;
+}
+
+/**
+ * Decodes base64 the lenient way the reference's decoder does: characters outside the alphabet
+ * are skipped, a complete pad ends the data, and the data must end on a quantum boundary.
+ * Returns `null` where the reference raises (bad padding, non-ASCII text).
+ */
+export function base64Decode(s: string): Uint8Array | null {
+  const out = new Uint8Array(((s.length * 3) >> 2) + 3);
+  let o = 0;
+  let quad = 0;
+  let left = 0;
+  let pads = 0;
+  for (let k = 0; k < s.length; k++) {
+    const ch = s.charCodeAt(k);
+    if (ch > 127) return null;
+    if (ch === 0x3d) {
+      if (quad >= 2 && quad + ++pads >= 4) return out.subarray(0, o);
+      continue;
+    }
+    const v = B64_VALUES[ch]!;
+    if (v < 0) continue;
+    pads = 0;
+    if (quad === 0) {
+      left = v;
+      quad = 1;
+    } else if (quad === 1) {
+      out[o++] = (left << 2) | (v >> 4);
+      left = v & 0x0f;
+      quad = 2;
+    } else if (quad === 2) {
+      out[o++] = (left << 4) | (v >> 2);
+      left = v & 0x03;
+      quad = 3;
+    } else {
+      out[o++] = (left << 6) | v;
+      quad = 0;
+    }
+  }
+  return quad === 0 ? out.subarray(0, o) : null;
 }
