@@ -630,17 +630,7 @@ export class IdAllocator {
         'no flushed id reservation ahead (the store is write-behind): await reserveAhead() or dispatch through classifyAndDispatchAsync',
       );
     }
-    const want = Math.max(this.#reserveIds, this.#reserveHint);
-    const batch: number[] = [];
-    const popped: number[] = [];
-    while (batch.length < want) {
-      const r = this.#released.pop();
-      if (r === undefined) break;
-      popped.push(r);
-      batch.push(r);
-    }
-    for (const r of popped) this.#released.push(r);
-    for (let id = this.#next; batch.length < want && id <= this.end; id++) if (!this.#byId.has(id)) batch.push(id);
+    const batch = this.#freeIds(Math.max(this.#reserveIds, this.#reserveHint));
     const snap = this.snapshot();
     snap.reserved = batch;
     this.#store!.save(snap);
