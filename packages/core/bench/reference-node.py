@@ -7,7 +7,8 @@ The workload is the one node.bench.mjs builds (see there): clock (seconds), send
 ids, device, status, sensors (standardize() tuples) and alt (the first sensor's other reading).
 Workloads, each timed per call, in DIFF steady state (the FULL went first):
     transmit DIFF   sender node.transmit(sensors, t=clock), the first reading alternating
-    receive DIFF    receiver node.receive() of the two DIFF frames in turn
+    decode DIFF     receiver node.receive() of the two DIFF frames in turn (fusion only)
+    receive DIFF    receiver node.receive_via_protocol() of the same frames (the whole receive path)
 
 Prints one JSON line: {"<N>": {"<workload>": median ns per call, ...}, ...}.
 """
@@ -89,13 +90,18 @@ def main(argv):
             state['flip'] = not state['flip']
             tx.transmit(b if state['flip'] else a, **kw)
 
-        def receive():
+        def decode():
             state['k'] ^= 1
             rx.receive(diffs[state['k']])
+
+        def receive():
+            state['k'] ^= 1
+            rx.receive_via_protocol(diffs[state['k']])
 
         with contextlib.redirect_stdout(io.StringIO()):
             out[str(n)] = {
                 'transmit DIFF': per_call_ns(transmit, args.repeat, args.min_time),
+                'decode DIFF': per_call_ns(decode, args.repeat, args.min_time),
                 'receive DIFF': per_call_ns(receive, args.repeat, args.min_time),
             }
     print(json.dumps(out))

@@ -44,6 +44,20 @@ export {
   UnitLibrary,
   type UnitSource,
 } from '@opensynaptic/standardize';
-export { IdNotAssignedError, OpenSynaptic, type OpenSynapticOptions, type TransmitOptions, type TransmitResult, UNASSIGNED_ID } from './node.js';
+export {
+  type FrameKind,
+  IdNotAssignedError,
+  NoSendError,
+  OpenSynaptic,
+  type OpenSynapticEvents,
+  type OpenSynapticOptions,
+  type ReceiveResult,
+  type SendPacket,
+  type TimeSync,
+  type TransmitOptions,
+  type TransmitResult,
+  UNASSIGNED_ID,
+  UnknownCommandError,
+} from './node.js';
 export { backendReport, type BackendReport } from './backends.js';
 export { type BackendInfo, isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';

@@ -1,30 +1,69 @@
 /**
- * `OpenSynaptic`: one node of the protocol. Sending runs standardize → compress → fuse with the
- * handshake's FULL/DIFF strategy; receiving runs a frame through fusion, or through the whole
- * dispatch (control packets, secure-session replies) with `receiveViaProtocol`.
+ * `OpenSynaptic`: one node of the protocol, a small composition of the layers below it.
+ *
+ * - Send path, `transmit`: standardize → compress → fuse, with the handshake's FULL/DIFF
+ *   strategy. Throws typed errors: its input comes from the caller.
+ * - Receive path, `receive`: every inbound packet (data frames, control packets, secure-session
+ *   replies, answers to the node's own requests). Never throws: its input comes from the
+ *   network, and each failure is a typed error inside the result.
+ * - Requests, `requestId`, `syncTime`, `ping`: the device side of the control exchanges, sent
+ *   through the `send` function a transport provides and answered through `receive`.
+ * - State changes (id assigned, session secure, template learned) as typed events, `on`.
  *
  * The node owns no sockets: it returns the frame to send and the reply to a received packet, so
- * any transport (or a test) can carry them. Every clock, store and limit is injected.
+ * any transport (or a test) can carry them. Every clock, timer, store and limit is injected.
  */
-import { type FusionEngineOptions, type FusionFact, OSVisualFusionEngine } from '@opensynaptic/fusion';
-import { DATA_FULL, type DeviceRole } from '@opensynaptic/cmd';
-import { type DispatchOutcome, type HandshakeManagerOptions, OSHandshakeManager, type PeerAddress } from '@opensynaptic/handshake';
-import { CMD_OFFSET, decodeFrame, parseRouteId, UNASSIGNED_AID } from '@opensynaptic/packet';
-import { compressFact, type FactInput } from '@opensynaptic/packet/body';
+import { type FusionEngineOptions, type FusionFact, type FusionTemplate, OSVisualFusionEngine } from '@opensynaptic/fusion';
+import {
+  DATA_DIFF,
+  DATA_DIFF_SEC,
+  DATA_FULL,
+  DATA_FULL_SEC,
+  DATA_HEART,
+  DATA_HEART_SEC,
+  type DeviceRole,
+  HANDSHAKE_NACK,
+  ID_ASSIGN,
+  ID_POOL_RES,
+  isData,
+  PONG,
+  SECURE_CHANNEL_ACK,
+  SECURE_DICT_READY,
+  TIME_RESPONSE,
+} from '@opensynaptic/cmd';
+import {
+  type CtrlResult,
+  type DispatchOutcome,
+  HandshakeRequester,
+  type HandshakeManagerOptions,
+  type JsonInput,
+  OSHandshakeManager,
+  type PeerAddress,
+  type RequesterTimers,
+  type RequestOptions,
+} from '@opensynaptic/handshake';
+import { CMD_OFFSET, decodeTimestampToken, parseRouteId, readU32, readU48, ROUTE_COUNT_OFFSET, ROUTES_OFFSET, UNASSIGNED_AID } from '@opensynaptic/packet';
+import { compressFact, DEFAULT_BODY_PRECISION, encodeValue, type FactInput, timestampToken } from '@opensynaptic/packet/body';
 import {
   type DroppedSensor,
   OpenSynapticStandardizer,
+  type ResolvedUnit,
   type SensorTuple,
+  type StandardizedFact,
   type StandardizeExtras,
   type StandardizerOptions,
+  standardValue,
 } from '@opensynaptic/standardize';
-import { brandError } from '@opensynaptic/internal';
+import { brandError, type Listener, TypedEvents } from '@opensynaptic/internal';
 
 /**
  * The id that means "no id assigned yet" (as the reference reads it): `UNASSIGNED_AID` of
  * `@opensynaptic/packet`, under the name this package has always exported.
  */
 export const UNASSIGNED_ID: typeof UNASSIGNED_AID = UNASSIGNED_AID;
+
+/** Puts one packet the node starts itself (ID_REQUEST, TIME_REQUEST, PING) on the wire. */
+export type SendPacket = (packet: Uint8Array) => void | Promise<void>;
 
 export interface OpenSynapticOptions {
   /**
@@ -37,7 +76,7 @@ export interface OpenSynapticOptions {
   deviceId?: string;
   /** `duplex` (default), `tx_only` or `rx_only`. */
   role?: DeviceRole;
-  /** Clock in milliseconds; every layer reads this one. Default `Date.now`. */
+  /** Clock in milliseconds since 1970; every layer reads this one. Default `Date.now`. */
   clock?: () => number;
   /** Standardizer options (units library, SensorId switch, limits), or an instance. */
   standardizer?: OpenSynapticStandardizer | Omit<StandardizerOptions, 'clock'>;
@@ -45,17 +84,31 @@ export interface OpenSynapticOptions {
   fusion?: Omit<FusionEngineOptions, 'clock' | 'localId' | 'security' | 'skipTimestamp' | 'backend'>;
   /** Handshake options (allocator, session store, limits). */
   handshake?: Omit<HandshakeManagerOptions, 'clock' | 'role' | 'parser'>;
-  /** Frame codec backend for this node: `'ts'` or `'native'`. Default: what `OPENSYNAPTIC_CORE` selects. */
+  /**
+   * Backend of this node's frame codec and fusion engine: `'ts'` or `'native'`. Default: what
+   * `OPENSYNAPTIC_CORE` selects. The body text and Base62 codecs have one backend in every
+   * measured workload (TypeScript), so this choice is the node's whole backend.
+   */
   coreBackend?: 'ts' | 'native';
   /**
-   * Largest inbound frame or control packet, in bytes (`Infinity`: no limit), for `receive` and
-   * `receiveViaProtocol` alike: given to the fusion engine and the handshake manager (their own
-   * `maxFrameSize` option, when set, wins). A transport passes its datagram or message limit
-   * here. Default 65,507, the largest UDP payload. Body text has its own limit, the fusion
-   * option `maxBodySize`.
+   * Largest inbound frame or control packet, in bytes (`Infinity`: no limit), for `receive`:
+   * given to the fusion engine and the handshake manager (their own `maxFrameSize` option, when
+   * set, wins). A transport passes its datagram or message limit here. Default 65,507, the
+   * largest UDP payload. Body text has its own limit, the fusion option `maxBodySize`.
    */
   maxFrameSize?: number;
+  /** Where `requestId`, `syncTime` and `ping` send their packets (also `connect`). Default: none; they then fail with `NoSendError`. */
+  send?: SendPacket;
+  /** Timers of those requests (resends, timeouts). Default: the global `setTimeout` and `performance.now`. */
+  timers?: RequesterTimers;
+  /** Default timeout of each request, ms. Default 5000. */
+  requestTimeoutMs?: number;
+  /** Most requests waiting for an answer at once. Default 256. */
+  maxInFlight?: number;
 }
+
+/** What a frame sent: the whole body, the changed values, or only a timestamp. */
+export type FrameKind = 'FULL' | 'DIFF' | 'HEART';
 
 /** What `transmit` returns. */
 export interface TransmitResult {
@@ -65,11 +118,21 @@ export interface TransmitResult {
   aid: number;
   /** The strategy the handshake chose (a new signature still goes out FULL under DIFF_PACKET). */
   strategy: 'FULL_PACKET' | 'DIFF_PACKET';
+  /** What the frame carries: FULL, DIFF or HEART. */
+  kind: FrameKind;
+  /** Whether the frame is encrypted (the session with the receiver is secure). */
+  secure: boolean;
+  /** The frame's timestamp, ms since 1970 (its low 48 bits, as the wire carries them); 0 without a clock. */
+  timestampMs: number;
   /**
    * Sensors left out of the frame, each with its input index and typed error: the ones the
    * reference drops too (unknown unit, a value that is not a number, a malformed tuple).
    */
   dropped: readonly DroppedSensor[];
+  /** With `detail: true`: the standardized fact the frame carries. */
+  fact?: StandardizedFact;
+  /** With `detail: true`: the body text (`{aid};{id}.{state}.{ts}|…`) before fusion. */
+  body?: string;
 }
 
 /** Options of one transmission: fact fields besides the sensors. */
@@ -78,6 +141,64 @@ export interface TransmitOptions extends StandardizeExtras {
   deviceId?: string;
   /** Device state (default `"ONLINE"`). */
   status?: string;
+  /** Also return the standardized fact and the body text (for tools; costs a little). Default false. */
+  detail?: boolean;
+}
+
+/**
+ * What `receive` returns, by `type`:
+ * - `data`: a data frame decoded to its fact;
+ * - `control`: a control packet handled (`result` as the handshake reports it);
+ * - `ignored`: a packet dropped on purpose (role, replay, unsolicited), with why;
+ * - `error`: a packet that could not be handled, with its typed error.
+ *
+ * `response` is the packet to send back to the sender, or `null`.
+ */
+export type ReceiveResult =
+  | {
+      type: 'data';
+      cmd: number;
+      /** The sender's aid. */
+      aid: number;
+      fact: FusionFact;
+      /**
+       * The reading's time, ms since 1970: the frame's timestamp, or the receiver's clock when
+       * the sender had none (`fact.__packet_meta__.server_stamped`). 0 on an `rx_only` node,
+       * which reads no timestamps.
+       */
+      timestampMs: number;
+      response: Uint8Array | null;
+    }
+  | { type: 'control'; cmd: number; result: CtrlResult; response: Uint8Array | null }
+  | { type: 'ignored'; cmd: number; reason: string; code: string | null; response: null }
+  | {
+      type: 'error';
+      cmd: number;
+      /** A typed error with a `code` (test it with `isOpenSynapticError`); an injected store's or clock's own error passes through as thrown. */
+      error: Error;
+      response: Uint8Array | null;
+    };
+
+/** Events of a node (`on`). */
+export interface OpenSynapticEvents {
+  /** An ID_ASSIGN answering this node's `requestId` gave it `aid` (it replaced `previous`). */
+  'id-assigned': { aid: number; previous: number; serverTimeMs: number | null };
+  /** Frames with `aid` are now encrypted: `role` `sender` for ours to it, `receiver` for its to us. */
+  'session-secure': { aid: number; role: 'sender' | 'receiver' };
+  /** A FULL frame taught this node template `tid` of `aid` (a new one, or a new signature under that tid). */
+  'template-learned': { aid: number; tid: number };
+  /** A `syncTime` answer arrived. */
+  'time-synced': TimeSync;
+}
+
+/** What `syncTime` resolves to. */
+export interface TimeSync {
+  /** The server's time, ms since 1970 (the wire carries whole seconds). */
+  serverTimeMs: number;
+  /** Server time minus this node's clock at the middle of the exchange, ms (±500 ms from the wire's seconds). */
+  offsetMs: number;
+  /** Round trip, ms, by this node's clock. */
+  rttMs: number;
 }
 
 /** Thrown by `transmit` before an id is assigned. */
@@ -89,16 +210,77 @@ export class IdNotAssignedError extends Error {
   override readonly name = 'IdNotAssignedError';
   readonly code = 'ERR_NODE_ID_NOT_ASSIGNED';
   constructor(deviceId: string) {
-    super(`device ${JSON.stringify(deviceId)} has no assigned id yet; request one (ID_REQUEST) before transmitting`);
+    super(`device ${JSON.stringify(deviceId)} has no assigned id yet; request one (requestId) before transmitting`);
   }
 }
 
-/** True when `options` has no own enumerable key but deviceId, status and t. */
+/** A request (`requestId`, `syncTime`, `ping`) on a node that has no `send` function. */
+export class NoSendError extends Error {
+  static {
+    brandError(this);
+  }
+  override readonly name = 'NoSendError';
+  readonly code = 'ERR_NODE_NO_SEND';
+  constructor() {
+    super('the node has nowhere to send requests: pass `send` in its options or call connect(send)');
+  }
+}
+
+/** Keys `TransmitOptions` may hold besides fact extras. */
 function onlyTimeExtra(options: TransmitOptions): boolean {
   for (const k in options) {
-    if (k !== 'deviceId' && k !== 'status' && k !== 't' && Object.hasOwn(options, k)) return false;
+    if (k !== 'deviceId' && k !== 'status' && k !== 't' && k !== 'detail' && Object.hasOwn(options, k)) return false;
   }
   return true;
+}
+
+const SECURE_FOR: Record<number, boolean> = { [DATA_FULL_SEC]: true, [DATA_DIFF_SEC]: true, [DATA_HEART_SEC]: true };
+const KIND: Record<number, FrameKind> = {
+  [DATA_FULL]: 'FULL',
+  [DATA_FULL_SEC]: 'FULL',
+  [DATA_DIFF]: 'DIFF',
+  [DATA_DIFF_SEC]: 'DIFF',
+  [DATA_HEART]: 'HEART',
+  [DATA_HEART_SEC]: 'HEART',
+};
+
+/** Where a frame's timestamp starts (after its routes and tid). */
+function timestampOffset(frame: Uint8Array): number {
+  return ROUTES_OFFSET + 4 * frame[ROUTE_COUNT_OFFSET]! + 1;
+}
+
+/** The source aid of a data frame (its last route), or -1 when it is too short to say. */
+function sourceAid(p: Uint8Array): number {
+  const rc = p.length > ROUTE_COUNT_OFFSET ? p[ROUTE_COUNT_OFFSET]! : 0;
+  const at = ROUTES_OFFSET + 4 * (rc - 1);
+  return rc === 0 || p.length < at + 4 ? -1 : readU32(p, at);
+}
+
+/**
+ * A steady-state sender's shortcut: what the last transmit's input turned into, so that the same
+ * sensors (ids, states, units, in order) with new values go from numbers to the DIFF or HEART
+ * frame without building a fact, writing body text and cutting it up again. Every check that
+ * could make the full path decide differently sends the reading down it instead (which then
+ * gives the exact frame or error): the plan is only a cache of the full path's decisions.
+ */
+interface TransmitPlan {
+  readonly aid: number;
+  readonly device: string;
+  readonly status: string;
+  readonly ids: readonly unknown[];
+  readonly states: readonly unknown[];
+  readonly units: readonly string[];
+  readonly resolved: readonly ResolvedUnit[];
+  /** Per sensor the `{state}.{unit}` value the body carries before its number. */
+  readonly meta: readonly string[];
+  /** The values of the next frame, reused (fusion copies what it keeps). */
+  readonly values: string[];
+  readonly template: FusionTemplate;
+  readonly libraryVersion: number;
+  readonly precision: number;
+  /** Last `t` turned into a frame timestamp, and that timestamp. */
+  lastT: number;
+  lastTimestamp: number;
 }
 
 export class OpenSynaptic {
@@ -106,11 +288,16 @@ export class OpenSynaptic {
   readonly fusion: OSVisualFusionEngine;
   /** The handshake manager: strategy, secure sessions, control packets. */
   readonly protocol: OSHandshakeManager;
+  /** The device side of the control exchanges (`requestId`, `syncTime`, `ping` use it). */
+  readonly requester: HandshakeRequester;
   deviceId: string;
   readonly #clock: () => number;
+  readonly #events = new TypedEvents<OpenSynapticEvents>();
+  #send: SendPacket | null;
   #assignedId: number;
   /** The id as written at the start of a FULL body: the digit text given, else the number. */
   #assignedIdText = '0';
+  #plan: TransmitPlan | null = null;
   /** Reused by every transmit (see `#transmit`). */
   readonly #extras: StandardizeExtras = { t: undefined };
   readonly #compressOptions: { now: () => number; sensorId: boolean } = { now: () => this.#clock() / 1000, sensorId: true };
@@ -123,7 +310,7 @@ export class OpenSynaptic {
     this.standardizer =
       options.standardizer instanceof OpenSynapticStandardizer ? options.standardizer : new OpenSynapticStandardizer({ ...options.standardizer, clock: seconds });
     const role = options.role ?? 'duplex';
-    // One limit for both receive paths; each layer checks it once on arrival.
+    // One limit for both layers that read inbound packets; each checks it once on arrival.
     const limit = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
     this.protocol = new OSHandshakeManager({ ...limit, ...options.handshake, clock: seconds, role });
     this.fusion = new OSVisualFusionEngine({
@@ -135,6 +322,18 @@ export class OpenSynaptic {
       ...(options.coreBackend ? { backend: options.coreBackend } : {}),
     });
     this.protocol.parser = this.fusion;
+    this.#send = options.send ?? null;
+    this.requester = new HandshakeRequester({
+      send: (packet) => {
+        if (this.#send === null) throw new NoSendError();
+        return this.#send(packet);
+      },
+      // One sequence counter for the node's requests and the manager's own packets.
+      seq: this.protocol.seq,
+      ...(options.timers ? { timers: options.timers } : {}),
+      ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
+      ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+    });
     this.#assignedId = 0;
     this.assignedId = options.assignedId ?? 0;
   }
@@ -150,6 +349,7 @@ export class OpenSynaptic {
     // The reference writes the id into the body as it was given: digit text keeps its leading zeros.
     this.#assignedIdText = typeof id === 'string' && /^[0-9]+$/.test(id) ? id : String(aid);
     this.fusion.localId = aid;
+    this.#plan = null;
   }
 
   /** The id as the FULL body carries it (`"0042"` when given so; the header carries `assignedId`). */
@@ -162,6 +362,27 @@ export class OpenSynaptic {
     return this.#assignedId === 0 || this.#assignedId === UNASSIGNED_ID;
   }
 
+  /** Subscribes to a node event; returns the function that unsubscribes. */
+  on<K extends keyof OpenSynapticEvents>(name: K, listener: Listener<OpenSynapticEvents[K]>): () => void {
+    return this.#events.on(name, listener);
+  }
+
+  /** Subscribes to the next `name` event only. */
+  once<K extends keyof OpenSynapticEvents>(name: K, listener: Listener<OpenSynapticEvents[K]>): () => void {
+    return this.#events.once(name, listener);
+  }
+
+  off<K extends keyof OpenSynapticEvents>(name: K, listener: Listener<OpenSynapticEvents[K]>): void {
+    this.#events.off(name, listener);
+  }
+
+  /** Sets (or with `null` clears) where the node's own requests go; a transport calls this. */
+  connect(send: SendPacket | null): void {
+    this.#send = send;
+  }
+
+  // ------------------------------------------------------------------------------------ send
+
   /**
    * Standardizes `sensors`, compresses the fact and fuses it into the next frame (FULL, DIFF or
    * HEART, secure once the session allows it). Throws `IdNotAssignedError` without an id, and
@@ -171,71 +392,338 @@ export class OpenSynaptic {
    * its `InvalidValueError` (`ERR_STD_VALUE_RANGE`, naming the sensor's index and id) and sends
    * nothing: the reference would send it as 0, a silently wrong value. Sensors the reference drops
    * as well are left out and listed in the result's `dropped`.
+   *
+   * `options.t` is the reading's time in the reference's unit, Unix seconds (milliseconds are
+   * taken too, when 1e11 or more). Default: the node's clock.
    */
   transmit(sensors: readonly SensorTuple[], options: TransmitOptions = {}): TransmitResult {
+    if (this.idMissing) throw new IdNotAssignedError(options.deviceId ?? this.deviceId);
+    const plan = this.#plan;
+    if (plan !== null && options.detail !== true) {
+      const fast = this.#transmitPlanned(plan, sensors, options);
+      if (fast !== null) return fast;
+    }
     return this.#transmit(sensors, options, false);
   }
 
   /** `transmit` for a device without a clock: timestamp 0, which the receiver stamps. */
   transmitNoTimestamp(sensors: readonly SensorTuple[], options: TransmitOptions = {}): TransmitResult {
+    if (this.idMissing) throw new IdNotAssignedError(options.deviceId ?? this.deviceId);
     return this.#transmit(sensors, options, true);
+  }
+
+  /** The reading's `t` after the time guard: a time before the sync threshold is not real. */
+  #guardTime<T extends number | null | undefined>(t: T): T | number {
+    const p = this.protocol;
+    const whole = typeof t === 'number' ? Math.trunc(t) : Math.trunc(this.#clock() / 1000);
+    // Replaced by the server's time when known, else by the clock, unless the session is already secure.
+    if (whole < p.timeSyncThreshold && !p.getSession(this.#assignedId)?.dictReady) {
+      return p.lastServerTime > p.timeSyncThreshold ? p.lastServerTime : Math.trunc(this.#clock() / 1000);
+    }
+    return t;
   }
 
   #transmit(sensors: readonly SensorTuple[], options: TransmitOptions, noTimestamp: boolean): TransmitResult {
     const { deviceId, status } = options;
-    // Options that hold at most deviceId, status and t (the usual case) reuse one extras object
-    // (the standardizer copies it and skips an undefined t): object rest costs a runtime call.
+    // Options that hold at most deviceId, status, t and detail (the usual case) reuse one extras
+    // object (the standardizer copies it and skips an undefined t): object rest costs a runtime call.
     let extras: StandardizeExtras;
-    if (onlyTimeExtra(options)) {
+    const plain = onlyTimeExtra(options);
+    if (plain) {
       extras = this.#extras;
       extras.t = options.t;
     } else {
-      const { deviceId: _id, status: _status, ...rest } = options;
+      const { deviceId: _id, status: _status, detail: _detail, ...rest } = options;
       extras = rest;
     }
-    if (this.idMissing) throw new IdNotAssignedError(deviceId ?? this.deviceId);
     const aid = this.#assignedId;
     const p = this.protocol;
-    if (noTimestamp) extras.t = 0;
-    else {
-      // Time guard: a timestamp that cannot be real (before the sync threshold) is replaced by
-      // the server's time when known, else by the clock, unless the session is already secure.
-      const t = typeof extras.t === 'number' ? Math.trunc(extras.t) : Math.trunc(this.#clock() / 1000);
-      if (t < p.timeSyncThreshold && !p.getSession(aid)?.dictReady) {
-        extras.t = p.lastServerTime > p.timeSyncThreshold ? p.lastServerTime : Math.trunc(this.#clock() / 1000);
-      }
-    }
-    const { fact, dropped } = this.standardizer.standardizeDetailed(deviceId ?? this.deviceId, status ?? 'ONLINE', sensors, extras);
+    extras.t = noTimestamp ? 0 : this.#guardTime(extras.t);
+    const device = deviceId ?? this.deviceId;
+    const state = status ?? 'ONLINE';
+    const std = this.standardizer;
+    const { fact, dropped, sensors: kept } = std.standardizeDetailed(device, state, sensors, extras);
     for (const d of dropped) if (d.error.code === 'ERR_STD_VALUE_RANGE') throw d.error;
     const compress = this.#compressOptions;
-    compress.sensorId = this.standardizer.sensorId;
-    const body = compressFact(fact as unknown as FactInput, compress);
+    compress.sensorId = std.sensorId;
+    const body = `${this.#assignedIdText};${compressFact(fact as unknown as FactInput, compress)}`;
     const strategy = p.getStrategy(aid, this.fusion.hasTemplate(aid));
-    const frame = this.fusion.runEngine(`${this.#assignedIdText};${body}`, strategy === 'FULL_PACKET' ? 'FULL' : 'DIFF');
+    const frame = this.fusion.runEngine(body, strategy === 'FULL_PACKET' ? 'FULL' : 'DIFF');
     p.commitSuccess(aid);
-    if (frame[CMD_OFFSET] === DATA_FULL) p.noteLocalPlaintextSent(aid, decodeFrame(frame).timestamp);
-    return { frame, aid, strategy, dropped };
+    const cmd = frame[CMD_OFFSET]!;
+    const timestampMs = readU48(frame, timestampOffset(frame));
+    if (cmd === DATA_FULL) p.noteLocalPlaintextSent(aid, timestampMs);
+    // The shortcut for the next reading, when this one was a plain list of sensors: nothing
+    // dropped, only ids, states and unit labels the plan can compare, no extras but t.
+    this.#plan =
+      plain && !noTimestamp && dropped.length === 0 && std.sensorId && kept.length === sensors.length && typeof device === 'string' && typeof state === 'string'
+        ? this.#makePlan(sensors, kept, device, state, cmd)
+        : null;
+    const result: TransmitResult = { frame, aid, strategy, kind: KIND[cmd]!, secure: SECURE_FOR[cmd] === true, timestampMs, dropped };
+    if (options.detail === true) {
+      result.fact = fact;
+      result.body = body;
+    }
+    return result;
+  }
+
+  #makePlan(sensors: readonly SensorTuple[], kept: readonly { units: readonly ResolvedUnit[] }[], device: string, status: string, cmd: number): TransmitPlan | null {
+    const template = this.fusion.recentTemplate();
+    const n = sensors.length;
+    // Only a body that is the sensors alone (no geohash, url or msg) has 2 values per sensor.
+    if (template === null || template.values === null || template.values.length !== 2 * n || KIND[cmd] === undefined) return null;
+    const ids: unknown[] = [];
+    const states: unknown[] = [];
+    const units: string[] = [];
+    const resolved: ResolvedUnit[] = [];
+    const meta: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = sensors[i]!;
+      const unit = s[3];
+      if (typeof unit !== 'string' || kept[i]!.units.length !== 1) return null;
+      ids.push(s[0]);
+      states.push(s[1]);
+      units.push(unit);
+      resolved.push(kept[i]!.units[0]!);
+      meta.push(template.values[2 * i]!);
+    }
+    return {
+      aid: this.#assignedId,
+      device,
+      status,
+      ids,
+      states,
+      units,
+      resolved,
+      meta,
+      values: [...template.values],
+      template,
+      libraryVersion: this.standardizer.library.version,
+      precision: this.standardizer.precision,
+      lastT: Number.NaN,
+      lastTimestamp: 0,
+    };
+  }
+
+  /** The planned reading's frame, or `null` when anything differs from the plan (the full path then runs). */
+  #transmitPlanned(plan: TransmitPlan, sensors: readonly SensorTuple[], options: TransmitOptions): TransmitResult | null {
+    const aid = this.#assignedId;
+    const std = this.standardizer;
+    if (
+      plan.aid !== aid ||
+      (options.deviceId ?? this.deviceId) !== plan.device ||
+      (options.status ?? 'ONLINE') !== plan.status ||
+      sensors.length !== plan.ids.length ||
+      std.library.version !== plan.libraryVersion ||
+      !std.sensorId ||
+      !onlyTimeExtra(options)
+    ) {
+      return null;
+    }
+    const tIn = options.t;
+    if (tIn !== undefined && !(typeof tIn === 'number' && Number.isFinite(tIn))) return null;
+    const precision = plan.precision;
+    const values = plan.values;
+    try {
+      for (let i = 0; i < sensors.length; i++) {
+        const s = sensors[i];
+        if (!Array.isArray(s) || s.length !== 4 || s[0] !== plan.ids[i] || s[1] !== plan.states[i] || s[3] !== plan.units[i]) return null;
+        const x = s[2];
+        if (typeof x !== 'number' || !Number.isFinite(x)) return null;
+        const v = standardValue(x, plan.resolved[i]!, precision);
+        if (!Number.isFinite(v)) return null;
+        values[2 * i] = plan.meta[i]!;
+        // The node's body codec writes values at its default precision.
+        values[2 * i + 1] = encodeValue(v, DEFAULT_BODY_PRECISION, 'v');
+      }
+    } catch {
+      // A value the body codec refuses: the full path throws its exact error.
+      return null;
+    }
+    // The time exactly as the full path takes it: the guard, then the standardizer's clock.
+    const guarded = this.#guardTime(tIn);
+    const t = guarded ?? Math.trunc(this.#clock() / 1000);
+    let timestamp: number;
+    if (t === plan.lastT) timestamp = plan.lastTimestamp;
+    else {
+      try {
+        timestamp = decodeTimestampToken(timestampToken(t));
+      } catch {
+        return null;
+      }
+      plan.lastT = t;
+      plan.lastTimestamp = timestamp;
+    }
+    const p = this.protocol;
+    if (p.getStrategy(aid, this.fusion.hasTemplate(aid)) !== 'DIFF_PACKET') return null;
+    const frame = this.fusion.runEngineValues(plan.template, values, timestamp);
+    if (frame === null) return null;
+    p.commitSuccess(aid);
+    const cmd = frame[CMD_OFFSET]!;
+    return { frame, aid, strategy: 'DIFF_PACKET', kind: KIND[cmd]!, secure: SECURE_FOR[cmd] === true, timestampMs: timestamp, dropped: [] };
+  }
+
+  // --------------------------------------------------------------------------------- receive
+
+  /**
+   * Handles any inbound packet: a data frame (decoded through fusion, with the secure session's
+   * key and anti-replay), a control packet, or the answer to one of this node's requests.
+   * `peer` is where it came from (the id allocator keys devices by it). Never throws.
+   */
+  receive(packet: Uint8Array, peer?: PeerAddress | null): ReceiveResult {
+    const watch = this.#watch(packet);
+    return this.#result(packet, this.protocol.classifyAndDispatch(packet, peer), watch);
   }
 
   /**
-   * Decodes a data frame to its fact (fusion only, no handshake); throws typed errors, a
-   * `FrameTooLargeError` first for a frame above `maxFrameSize`.
+   * `receive` for a server whose id allocator keeps its leases in a write-behind store: an
+   * ID_REQUEST waits until the id it is given is durable, so no ID_ASSIGN leaves before a
+   * kill -9 could lose it. Other packets are handled as `receive` does. Never rejects.
    */
-  receive(frame: Uint8Array): FusionFact {
-    return this.fusion.decompress(frame);
+  async receiveAsync(packet: Uint8Array, peer?: PeerAddress | null): Promise<ReceiveResult> {
+    const watch = this.#watch(packet);
+    return this.#result(packet, await this.protocol.classifyAndDispatchAsync(packet, peer), watch);
+  }
+
+  /** What to compare after dispatch for events, or `null` (no listener, or nothing to watch). */
+  #watch(packet: Uint8Array): { aid: number; tid: number; sig: string | null; secure: boolean } | null {
+    if (!(packet instanceof Uint8Array) || packet.length === 0) return null;
+    const cmd = packet[0]!;
+    const ev = this.#events;
+    const learn = (cmd === DATA_FULL || cmd === DATA_FULL_SEC) && ev.has('template-learned');
+    const secure = (isData(cmd) || cmd === SECURE_DICT_READY || cmd === SECURE_CHANNEL_ACK) && ev.has('session-secure');
+    if (!learn && !secure) return null;
+    const aid = isData(cmd) ? sourceAid(packet) : packet.length >= 5 ? readU32(packet, 1) : -1;
+    if (aid < 0) return null;
+    let tid = -1;
+    let sig: string | null = null;
+    if (learn) {
+      const at = ROUTES_OFFSET + 4 * packet[ROUTE_COUNT_OFFSET]!;
+      tid = at < packet.length ? packet[at]! : -1;
+      sig = this.fusion.registry.peek(aid)?.templates.get(tid)?.sig ?? null;
+    }
+    return { aid, tid, sig, secure: secure ? this.#isSecure(aid, cmd) : true };
+  }
+
+  #isSecure(aid: number, cmd: number): boolean {
+    const s = this.protocol.getSession(aid);
+    if (s === null) return false;
+    // Ours to it: encrypted once the dictionary is ready; its to us: once we decoded a secure frame.
+    return isData(cmd) ? s.state === 'SECURE' && s.decryptConfirmed : s.dictReady;
+  }
+
+  #result(packet: Uint8Array, out: DispatchOutcome, watch: { aid: number; tid: number; sig: string | null; secure: boolean } | null): ReceiveResult {
+    const cmd = out.cmd;
+    let result: ReceiveResult;
+    switch (out.type) {
+      case 'DATA': {
+        const r = out.result;
+        const meta = (r as unknown as FusionFact).__packet_meta__;
+        if (r.error !== undefined || meta === undefined) {
+          const cause = r.cause instanceof Error ? r.cause : new Error(String(r.error));
+          result = { type: 'error', cmd, error: cause, response: out.response };
+        } else {
+          const raw = meta.timestamp_raw ?? 0;
+          // timestamp_raw is ms from the wire but seconds where the receiver stamped the frame.
+          const timestampMs = meta.server_stamped === true ? raw * 1000 : raw;
+          result = { type: 'data', cmd, aid: meta.source_aid ?? 0, fact: r as unknown as FusionFact, timestampMs, response: out.response };
+        }
+        break;
+      }
+      case 'CTRL':
+        result = { type: 'control', cmd, result: out.result, response: out.response };
+        this.#answer(packet, out.result);
+        break;
+      case 'IGNORED':
+        result = { type: 'ignored', cmd, reason: out.result.reason, code: out.result.code ?? null, response: null };
+        break;
+      case 'ERROR':
+        result = { type: 'error', cmd, error: out.result.cause, response: null };
+        break;
+      default:
+        result = { type: 'error', cmd, error: new UnknownCommandError(cmd, out.result.error), response: out.response };
+    }
+    if (watch !== null) this.#emitChanges(watch, cmd);
+    return result;
+  }
+
+  /** Feeds an answer to the requester; an ID_ASSIGN answering `requestId` sets the node's id now, before the next transmit. */
+  #answer(packet: Uint8Array, ctrl: CtrlResult): void {
+    const cmd = packet[0];
+    if (cmd !== ID_ASSIGN && cmd !== ID_POOL_RES && cmd !== PONG && cmd !== TIME_RESPONSE && cmd !== HANDSHAKE_NACK) return;
+    if (!this.requester.handle(packet) || cmd !== ID_ASSIGN || ctrl.status !== 'RECEIVED') return;
+    const previous = this.#assignedId;
+    this.assignedId = ctrl.assigned_id;
+    const t = ctrl.server_time;
+    const serverTimeMs = t === null ? null : Number(t) * 1000;
+    this.#events.emit('id-assigned', { aid: ctrl.assigned_id, previous, serverTimeMs });
+  }
+
+  #emitChanges(w: { aid: number; tid: number; sig: string | null; secure: boolean }, cmd: number): void {
+    if (w.tid >= 0) {
+      const sig = this.fusion.registry.peek(w.aid)?.templates.get(w.tid)?.sig ?? null;
+      if (sig !== null && sig !== w.sig) this.#events.emit('template-learned', { aid: w.aid, tid: w.tid });
+    }
+    if (!w.secure && this.#isSecure(w.aid, cmd)) this.#events.emit('session-secure', { aid: w.aid, role: isData(cmd) ? 'receiver' : 'sender' });
+  }
+
+  // -------------------------------------------------------------------------------- requests
+
+  /**
+   * Asks the server for an id (ID_REQUEST → ID_ASSIGN) and takes it: `assignedId` is set as the
+   * answer is received, and `id-assigned` emitted. Resends until answered; rejects with the
+   * requester's typed errors (`RequestTimeoutError`, `RequestNackError`, the signal's reason) or
+   * `NoSendError`.
+   */
+  async requestId(options: RequestOptions & { meta?: JsonInput | null } = {}): Promise<number> {
+    const { meta, ...rest } = options;
+    const a = await this.requester.requestId(meta ?? null, rest);
+    return a.aid;
   }
 
   /**
-   * Classifies and handles any inbound packet; `response` is what to send back. Never throws: a
-   * packet above `maxFrameSize` comes back as `ERROR` with its `FrameTooLargeError` as `cause`.
+   * Asks the server for its time (TIME_REQUEST → TIME_RESPONSE). The handshake then uses it for
+   * readings stamped before the sync threshold; `time-synced` is emitted.
    */
-  receiveViaProtocol(packet: Uint8Array, addr?: PeerAddress | null): DispatchOutcome {
-    return this.protocol.classifyAndDispatch(packet, addr);
+  async syncTime(options: RequestOptions = {}): Promise<TimeSync> {
+    const sent = this.#clock();
+    const seconds = await this.requester.requestTime(options);
+    const now = this.#clock();
+    const serverTimeMs = Number(seconds) * 1000;
+    const sync: TimeSync = { serverTimeMs, offsetMs: serverTimeMs - (sent + now) / 2, rttMs: now - sent };
+    this.#events.emit('time-synced', sync);
+    return sync;
+  }
+
+  /** PING → PONG: the round trip in ms. */
+  ping(options: RequestOptions = {}): Promise<number> {
+    return this.requester.ping(options);
   }
 
   /** Writes changed registries and sessions to their stores now. */
   flush(): void {
     this.fusion.flush();
     this.protocol.flush();
+  }
+
+  /** Fails every request still waiting (with `reason`, default `RequestAbortedError`) and writes what changed. */
+  close(reason?: unknown): void {
+    this.requester.cancelAll(reason);
+    this.flush();
+  }
+}
+
+/** A packet whose command the node does not know (the reference answers it with a NACK, in `response`). */
+export class UnknownCommandError extends Error {
+  static {
+    brandError(this);
+  }
+  override readonly name = 'UnknownCommandError';
+  readonly code = 'ERR_NODE_UNKNOWN_CMD';
+  constructor(
+    readonly cmd: number,
+    detail: string,
+  ) {
+    super(`command ${cmd} is not part of the protocol: ${detail}`);
   }
 }

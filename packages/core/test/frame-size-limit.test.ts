@@ -8,7 +8,7 @@ const full = (body: string) => encodeFrame({ cmd: 63, routes: 42, tid: 1, timest
 
 for (const coreBackend of ['ts', 'native'] as const) {
   describe(`${coreBackend}: the node's maxFrameSize`, () => {
-    it('reaches receive and receiveViaProtocol: a longer frame is refused with FrameTooLargeError', () => {
+    it('reaches receive and the fusion engine: a longer frame is refused with FrameTooLargeError', () => {
       let node: OpenSynaptic;
       try {
         node = new OpenSynaptic({ assignedId: 1, clock, coreBackend, maxFrameSize: 64 });
@@ -20,13 +20,13 @@ for (const coreBackend of ['ts', 'native'] as const) {
       expect(node.protocol.maxFrameSize).toBe(64);
       const ok = full(`D.U.AAAAAAAA|&${'u'.repeat(33)}|`);
       expect(ok.length).toBe(64);
-      expect(node.receive(ok).geohash).toBe('u'.repeat(33));
+      expect(node.fusion.decompress(ok).geohash).toBe('u'.repeat(33));
       const big = full(`D.U.AAAAAAAA|&${'u'.repeat(34)}|`);
-      expect(() => node.receive(big)).toThrow(FrameTooLargeError);
-      const out = node.receiveViaProtocol(big);
-      expect(out.type).toBe('ERROR');
-      expect((out.result as { cause?: unknown }).cause).toBeInstanceOf(FrameTooLargeError);
-      expect(node.receiveViaProtocol(ok)).toMatchObject({ type: 'DATA', result: { geohash: 'u'.repeat(33) } });
+      expect(() => node.fusion.decompress(big)).toThrow(FrameTooLargeError);
+      const out = node.receive(big);
+      expect(out.type).toBe('error');
+      expect(out.type === 'error' && out.error).toBeInstanceOf(FrameTooLargeError);
+      expect(node.receive(ok)).toMatchObject({ type: 'data', fact: { geohash: 'u'.repeat(33) } });
     });
 
     it('defaults to 65,507 bytes; a layer option wins over it', () => {

@@ -1,7 +1,13 @@
 import { buildSecureChannelAck } from '@opensynaptic/handshake';
 import { decodeFrame } from '@opensynaptic/packet';
 import { describe, expect, it } from 'vitest';
-import { IdNotAssignedError, OpenSynaptic } from '../src/index.js';
+import { IdNotAssignedError, OpenSynaptic, type ReceiveResult } from '../src/index.js';
+
+/** The fact of a `data` result (fails the test for anything else). */
+function factOf(r: ReceiveResult): Record<string, unknown> {
+  if (r.type !== 'data') throw new Error(`expected data, got ${r.type}${r.type === 'error' ? `: ${r.error.message}` : ''}`);
+  return r.fact as unknown as Record<string, unknown>;
+}
 
 function pair() {
   let now = 1_700_000_000_000;
@@ -25,7 +31,7 @@ describe('OpenSynaptic node', () => {
     for (const v of [20, 20, 21, 21, 22]) {
       const r = a.transmit([['T1', 'OK', v, 'Cel']]);
       cmds.push(r.frame[0]!);
-      const fact = b.receive(r.frame);
+      const fact = factOf(b.receive(r.frame));
       expect(fact.s1_v).toBeCloseTo(v + 273.15, 9);
       expect(fact.s1_u).toBe('temperature');
       tick();
@@ -37,16 +43,15 @@ describe('OpenSynaptic node', () => {
   it('goes secure after the receiver answers, and the receiver decodes the secure frames', () => {
     const { a, b, tick } = pair();
     const first = a.transmit([['T1', 'OK', 20, 'Cel']]);
-    const reply = b.receiveViaProtocol(first.frame);
-    expect(reply.type).toBe('DATA');
+    const reply = b.receive(first.frame);
+    expect(reply.type).toBe('data');
     expect(reply.response?.[0]).toBe(13); // SECURE_DICT_READY
-    a.receiveViaProtocol(reply.response!);
+    a.receive(reply.response!);
     tick();
     const second = a.transmit([['T1', 'OK', 21, 'Cel']]);
     expect(second.frame[0]).toBe(171); // secure DIFF at once
-    const out = b.receiveViaProtocol(second.frame);
-    expect(out.type).toBe('DATA');
-    expect((out.result as { s1_v?: number }).s1_v).toBeCloseTo(294.15, 9);
+    const out = b.receive(second.frame);
+    expect(factOf(out).s1_v).toBeCloseTo(294.15, 9);
     expect(out.response).toEqual(buildSecureChannelAck(42));
   });
 
@@ -61,6 +66,8 @@ describe('OpenSynaptic node', () => {
     const { a, b } = pair();
     const r = a.transmitNoTimestamp([['T1', 'OK', 20, 'Cel']]);
     expect(decodeFrame(r.frame).timestamp).toBe(0);
-    expect(b.receive(r.frame).__packet_meta__).toMatchObject({ server_stamped: true, timestamp_raw: 1_700_000_000 });
+    const out = b.receive(r.frame);
+    expect(factOf(out).__packet_meta__).toMatchObject({ server_stamped: true, timestamp_raw: 1_700_000_000 });
+    expect(out.type === 'data' && out.timestampMs).toBe(1_700_000_000_000);
   });
 });

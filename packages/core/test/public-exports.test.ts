@@ -15,6 +15,7 @@ const VALUES = [
   'IdNotAssignedError',
   'InvalidSensorError',
   'InvalidValueError',
+  'NoSendError',
   'OpenSynaptic',
   'OpenSynapticStandardizer',
   'STANDARDIZER_DEFAULTS',
@@ -24,6 +25,7 @@ const VALUES = [
   'UnitLibrary',
   'UnitLibraryError',
   'UnitRangeError',
+  'UnknownCommandError',
   'UnknownUnitError',
   'backendReport',
   'defaultUnitLibrary',
@@ -40,17 +42,21 @@ const TYPES = [
   'BackendReport',
   'DroppedSensor',
   'DuplicatePolicy',
+  'FrameKind',
   'MatchRule',
   'OpenSynapticError',
+  'OpenSynapticEvents',
   'OpenSynapticOptions',
   'PrefixDefinition',
   'PrefixInput',
   'PrefixSource',
   'ReferencePrefixFile',
   'ReferenceUnitFile',
+  'ReceiveResult',
   'ReferenceUnitInfo',
   'ResolveFailure',
   'ResolvedUnit',
+  'SendPacket',
   'SensorTuple',
   'SensorValue',
   'StandardizeErrorCode',
@@ -59,6 +65,7 @@ const TYPES = [
   'StandardizedFact',
   'StandardizedSensor',
   'StandardizerOptions',
+  'TimeSync',
   'TransmitOptions',
   'TransmitResult',
   'UnitDefinition',
@@ -102,7 +109,7 @@ describe('@opensynaptic/core public exports', () => {
     // The same classes, so `instanceof StandardizeError` holds whichever package an error is tested against.
     for (const name of shared) expect(core[name], name).toBe(std[name]);
     // Every value core exports beside the node's own comes from the standardizer.
-    expect(sorted(Object.keys(core).filter((name) => !shared.includes(name)))).toEqual(['IdNotAssignedError', 'OpenSynaptic', 'UNASSIGNED_ID', 'backendReport', 'isOpenSynapticError']);
+    expect(sorted(Object.keys(core).filter((name) => !shared.includes(name)))).toEqual(['IdNotAssignedError', 'NoSendError', 'OpenSynaptic', 'UNASSIGNED_ID', 'UnknownCommandError', 'backendReport', 'isOpenSynapticError']);
   });
 
   it('the source exports exactly these values and types', () => {

@@ -3,10 +3,10 @@
  * B, aid 1, receives) complete the legacy handshake, then an attacker who can only send packets
  * tries to take the session over or to replay old frames. On both frame backends.
  */
-import { buildSecureChannelAck, buildSecureDictReady, type DispatchOutcome } from '@opensynaptic/handshake';
+import { buildSecureChannelAck, buildSecureDictReady } from '@opensynaptic/handshake';
 import { encodeFrame } from '@opensynaptic/packet';
 import { describe, expect, it } from 'vitest';
-import { OpenSynaptic } from '../src/index.js';
+import { OpenSynaptic, type ReceiveResult } from '../src/index.js';
 
 const BACKENDS = ['ts', 'native'] as const;
 /** SECURE_DICT_READY for aid 42 with a timestamp of the attacker's choosing. */
@@ -34,8 +34,8 @@ function pair(backend: (typeof BACKENDS)[number]) {
   const send = (v: number) => {
     tick();
     const { frame } = a.transmit([['T1', 'OK', v, 'Cel']]);
-    const out = b.receiveViaProtocol(frame, '10.0.0.42:5000');
-    if (out.response) a.receiveViaProtocol(out.response, '10.0.0.1:5000');
+    const out = b.receive(frame, '10.0.0.42:5000');
+    if (out.response) a.receive(out.response, '10.0.0.1:5000');
     return { frame, out };
   };
   const first = send(20);
@@ -48,11 +48,9 @@ function pair(backend: (typeof BACKENDS)[number]) {
   return { a, b, send };
 }
 
-function kelvin(out: DispatchOutcome): number | undefined {
-  expect(out.type).toBe('DATA');
-  const r = out.result as { s1_v?: number; error?: unknown };
-  expect(r.error).toBeUndefined();
-  return r.s1_v;
+function kelvin(out: ReceiveResult): number | undefined {
+  if (out.type !== 'data') throw new Error(`expected data, got ${out.type}: ${out.type === 'error' ? out.error.message : ''}`);
+  return out.fact.s1_v as number | undefined;
 }
 
 for (const backend of BACKENDS) {
@@ -61,13 +59,13 @@ for (const backend of BACKENDS) {
       const { a, b, send } = pair(backend);
       const keyB = b.protocol.getSession(42)?.key;
       const keyA = a.protocol.getTxKey(42);
-      expect(b.receiveViaProtocol(HIJACK, '203.0.113.9:4000')).toMatchObject({
-        type: 'IGNORED',
+      expect(b.receive(HIJACK, '203.0.113.9:4000')).toMatchObject({
+        type: 'ignored',
         response: null,
-        result: { code: 'ERR_HANDSHAKE_UNSOLICITED' },
+        code: 'ERR_HANDSHAKE_UNSOLICITED',
       });
       // The sender takes it as a repeat of the real answer: its key is still the one of its own first FULL.
-      a.receiveViaProtocol(HIJACK, '203.0.113.9:4000');
+      a.receive(HIJACK, '203.0.113.9:4000');
       expect(a.protocol.getSession(42)?.state).toBe('SECURE');
       expect(b.protocol.getSession(42)?.key).toEqual(keyB);
       expect(a.protocol.getTxKey(42)).toEqual(keyA);
@@ -81,7 +79,7 @@ for (const backend of BACKENDS) {
       let seed = 12345;
       for (let i = 0; i < 65_536; i++) {
         seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-        b.receiveViaProtocol(buildSecureDictReady(seed, 1_700_000_000_000 + i), '203.0.113.9:4000');
+        b.receive(buildSecureDictReady(seed, 1_700_000_000_000 + i), '203.0.113.9:4000');
       }
       expect(b.protocol.sessionCount).toBe(before);
       expect(kelvin(send(22).out)).toBeCloseTo(295.15, 9);
@@ -93,12 +91,12 @@ for (const backend of BACKENDS) {
       const latest = send(23);
       expect(kelvin(latest.out)).toBeCloseTo(296.15, 9);
       // A verbatim copy of the latest frame is a replay too.
-      expect(b.receiveViaProtocol(latest.frame, '203.0.113.9:4000')).toMatchObject({ type: 'IGNORED', result: { code: 'ERR_HANDSHAKE_REPLAY' } });
-      const replay = b.receiveViaProtocol(old, '203.0.113.9:4000');
+      expect(b.receive(latest.frame, '203.0.113.9:4000')).toMatchObject({ type: 'ignored', code: 'ERR_HANDSHAKE_REPLAY' });
+      const replay = b.receive(old, '203.0.113.9:4000');
       expect(replay).toMatchObject({
-        type: 'IGNORED',
+        type: 'ignored',
         response: null,
-        result: { code: 'ERR_HANDSHAKE_OUT_OF_ORDER' },
+        code: 'ERR_HANDSHAKE_OUT_OF_ORDER',
       });
       expect(kelvin(send(24).out)).toBeCloseTo(297.15, 9);
     });
@@ -109,7 +107,7 @@ for (const backend of BACKENDS) {
       send(23);
       for (let aid = 1000; aid < 1000 + 65_546; aid++) {
         const body = new TextEncoder().encode(`${aid};X.1.AYvP5WgA|T1>K.A:cmwc|`);
-        b.receiveViaProtocol(
+        b.receive(
           encodeFrame({
             cmd: 63,
             routes: aid,
@@ -121,7 +119,7 @@ for (const backend of BACKENDS) {
         );
       }
       expect(b.protocol.getSession(42)?.state).toBe('SECURE');
-      expect(b.receiveViaProtocol(old, '203.0.113.9:4000').type).toBe('IGNORED');
+      expect(b.receive(old, '203.0.113.9:4000').type).toBe('ignored');
       expect(kelvin(send(24).out)).toBeCloseTo(297.15, 9);
     });
   });

@@ -219,6 +219,28 @@ export class OSVisualFusionEngine {
   }
 
   /**
+   * The steady-state frame of a reading whose body text would have `template`'s signature, from
+   * its values alone: `values` in the template's order (per sensor its `{state}.{unit}` and its
+   * Base62 value, as `decompose` cuts them), `timestamp` as the frame carries it (the token's
+   * 48-bit ms). DIFF with the changed values, or HEART when none changed, exactly as `runEngine`
+   * would send that body under strategy DIFF. `null` when `template` is no longer this node's most
+   * recent one, holds another number of values, or a value needs a FULL frame: the caller then
+   * sends the body text through `runEngine`. Lets a sender that knows its signature skip writing
+   * body text and cutting it up again.
+   */
+  runEngineValues(template: FusionTemplate, values: readonly string[], timestamp: number): Uint8Array | null {
+    const now = this.#clock();
+    const reg = this.registry.get(this.#localId, now);
+    if (reg.recent !== template || template.values === null || template.values.length !== values.length) return null;
+    return this.#diff(reg, template, values, timestamp, this.security?.getTxKey(reg.aid) ?? null, now);
+  }
+
+  /** The template this node's last frame used (its registry's most recent), or `null`. */
+  recentTemplate(): FusionTemplate | null {
+    return this.registry.peek(this.#localId)?.recent ?? null;
+  }
+
+  /**
    * `runEngine(body, strategy)` for each body `bodies[offsets[i]..offsets[i + 1]]` (UTF-8) in
    * order: the frames back to back with their `offsets`, and the typed `FusionError` of each body
    * that could not become a frame (its range is empty; the others still go out). Any other error
@@ -309,8 +331,20 @@ export class OSVisualFusionEngine {
     if (strategy === 'FULL' || !t || t.values === null || t.values.length !== n) {
       return this.#full(reg, t ?? null, sig, values, timestamp, bytes ?? this.#bytes(text, aid, t?.tid), key, now);
     }
+    const frame = this.#diff(reg, t, values, timestamp, key, now);
+    return frame ?? this.#full(reg, t, sig, values, timestamp, bytes ?? this.#bytes(text, aid, t.tid), key, now);
+  }
+
+  /**
+   * The DIFF frame of `values` under `t` (which holds as many values), HEART when none changed,
+   * with `t`'s values updated; `null` when a changed value is too long for its length byte (the
+   * caller sends FULL). Throws `FusionUtf8Error` for a value with a lone surrogate.
+   */
+  #diff(reg: DeviceRegistry, t: FusionTemplate, values: readonly string[], timestamp: number, key: Uint8Array | null, now: number): Uint8Array | null {
+    const aid = reg.aid;
+    const n = values.length;
     const tid = t.tid;
-    const old = t.values;
+    const old = t.values!;
 
     // DIFF or HEART: mask of changed values, then [len][bytes] for each.
     const maskLen = (n + 7) >> 3;
@@ -338,7 +372,7 @@ export class OSVisualFusionEngine {
         const vb = asciiOrUtf8(v);
         if (vb === undefined) throw new FusionUtf8Error({ aid, tid }, `value ${i}`);
         // A value too long for the length byte goes out as FULL (the reference raises here).
-        if (vb.length > 255) return this.#full(reg, t, sig, values, timestamp, bytes ?? this.#bytes(text, aid, tid), key, now);
+        if (vb.length > 255) return null;
         encoded[i] = vb;
         size += 1 + vb.length;
       }

@@ -27,8 +27,8 @@ import {
   TIME_RESPONSE,
 } from '@opensynaptic/cmd';
 import { deriveSessionKey } from '@opensynaptic/crc';
-import { checkFrameSize, DEFAULT_MAX_FRAME_SIZE, FrameTooLargeError, type KeyLookup, sizeLimit } from '@opensynaptic/packet';
-import { HandshakeFieldError, MetaTooLargeError } from './errors.js';
+import { checkFrameSize, DEFAULT_MAX_FRAME_SIZE, type KeyLookup, sizeLimit } from '@opensynaptic/packet';
+import { HandshakeFieldError, MetaTooLargeError, TruncatedPacketError } from './errors.js';
 import type { DataFrameParser, DataParseResult } from './frame-parser.js';
 import { toHex } from './hex.js';
 import { type AllocateFailure, deviceKey, type IdAllocator, type PeerAddress } from './id-allocator.js';
@@ -178,7 +178,8 @@ export type DispatchOutcome =
   | { type: 'CTRL'; cmd: number; result: CtrlResult; response: Uint8Array | null }
   | { type: 'DATA'; cmd: number; result: DataParseResult; response: Uint8Array | null }
   | { type: 'IGNORED'; cmd: number; result: { reason: string; code?: IgnoreCode }; response: null }
-  | { type: 'ERROR'; cmd: number; result: { error: string; cause?: Error }; response: null }
+  /** `error` is the reference's text; `cause` the typed error (a store's or clock's own error passes through as thrown). */
+  | { type: 'ERROR'; cmd: number; result: { error: string; cause: Error }; response: null }
   | { type: 'UNKNOWN'; cmd: number; result: { error: string }; response: Uint8Array };
 
 export type DispatchType = DispatchOutcome['type'];
@@ -309,8 +310,10 @@ export class OSHandshakeManager {
    * comes back as NACK, IGNORED or ERROR like the reference answers it.
    */
   classifyAndDispatch(packet: Uint8Array, addr?: PeerAddress | null): DispatchOutcome {
-    if (!(packet instanceof Uint8Array)) return { type: 'ERROR', cmd: 0, result: { error: 'Packet is not a Uint8Array' }, response: null };
-    if (packet.length === 0) return { type: 'ERROR', cmd: 0, result: { error: 'Empty packet' }, response: null };
+    if (!(packet instanceof Uint8Array)) {
+      return { type: 'ERROR', cmd: 0, result: { error: 'Packet is not a Uint8Array', cause: new HandshakeFieldError('packet', `expected a Uint8Array, got ${typeof packet}`) }, response: null };
+    }
+    if (packet.length === 0) return { type: 'ERROR', cmd: 0, result: { error: 'Empty packet', cause: new TruncatedPacketError('packet', 0, 1) }, response: null };
     const cmd = packet[0]!;
     try {
       checkFrameSize(packet, this.maxFrameSize);
@@ -323,8 +326,8 @@ export class OSHandshakeManager {
       if (isData(cmd)) return this.#onData(packet, cmd, now);
       return this.#onCtrl(packet, cmd, now, addr ?? null);
     } catch (e) {
-      if (e instanceof FrameTooLargeError) return { type: 'ERROR', cmd, result: { error: e.message, cause: e }, response: null };
-      return { type: 'ERROR', cmd, result: { error: e instanceof Error ? e.message : String(e) }, response: null };
+      const cause = asError(e);
+      return { type: 'ERROR', cmd, result: { error: cause.message, cause }, response: null };
     }
   }
 
@@ -374,7 +377,7 @@ export class OSHandshakeManager {
         return ctrl({ status: 'TIME_RESPONSE', seq: seqOf(p), server_time: serverTime });
       }
       case SECURE_DICT_READY: {
-        if (p.length < 5) return { type: 'ERROR', cmd, result: { error: 'Truncated SECURE_DICT_READY' }, response: null };
+        if (p.length < 5) return { type: 'ERROR', cmd, result: { error: 'Truncated SECURE_DICT_READY', cause: new TruncatedPacketError('SECURE_DICT_READY', p.length, 5) }, response: null };
         const aid = readU32(p, 1);
         const ts = p.length >= 13 ? readU64(p, 5) : null;
         const unsolicited = this.#onDictReady(aid, now);
@@ -382,7 +385,7 @@ export class OSHandshakeManager {
         return ctrl({ status: 'DICT_READY', assigned_id: aid, timestamp_raw: ts });
       }
       case SECURE_CHANNEL_ACK: {
-        if (p.length < 5) return { type: 'ERROR', cmd, result: { error: 'Truncated SECURE_CHANNEL_ACK' }, response: null };
+        if (p.length < 5) return { type: 'ERROR', cmd, result: { error: 'Truncated SECURE_CHANNEL_ACK', cause: new TruncatedPacketError('SECURE_CHANNEL_ACK', p.length, 5) }, response: null };
         const aid = readU32(p, 1);
         const s = this.#sessions.peek(aid);
         // Only a sender session (its own plaintext FULL, key agreed) can be confirmed; an ACK for
@@ -478,7 +481,8 @@ export class OSHandshakeManager {
     try {
       result = this.parser.parse(p, { keys: this.keys, now });
     } catch (e) {
-      return data({ error: e instanceof Error ? e.message : String(e) });
+      const cause = asError(e);
+      return data({ error: cause.message, cause });
     }
     const meta = result?.__packet_meta__;
     if (!meta || result.error !== undefined || meta.crc16_ok !== true) return data(result);
@@ -689,7 +693,8 @@ export class OSHandshakeManager {
         try {
           await allocator.reserveAhead(count);
         } catch (e) {
-          return { type: 'ERROR', cmd: packet[0]!, result: { error: e instanceof Error ? e.message : String(e) }, response: null };
+          const cause = asError(e);
+          return { type: 'ERROR', cmd: packet[0]!, result: { error: cause.message, cause }, response: null };
         }
       }
     }
@@ -716,6 +721,11 @@ function frameTag(p: Uint8Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < p.length; i++) h = Math.imul(h ^ p[i]!, 0x01000193);
   return h >>> 0;
+}
+
+/** What was thrown, as an Error (a store or clock may throw anything). */
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

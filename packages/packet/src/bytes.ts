@@ -9,3 +9,8 @@ export function readU16(b: Uint8Array, p: number): number {
 export function readU32(b: Uint8Array, p: number): number {
   return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 }
+
+/** Reads a big-endian uint48 at `p` (frame timestamps, ms). */
+export function readU48(b: Uint8Array, p: number): number {
+  return ((b[p]! << 8) | b[p + 1]!) * 0x100000000 + readU32(b, p + 2);
+}

@@ -1,6 +1,6 @@
 import { isData, isSecureData, normalizeData, secureVariant } from '@opensynaptic/cmd';
 import { crc16Unchecked, crc8Unchecked, xorInto } from '@opensynaptic/crc';
-import { readU32 } from './bytes.js';
+import { readU32, readU48 } from './bytes.js';
 import { encodedLength, MAX_ROUTES, MAX_TIMESTAMP } from './constants.js';
 import {
   Crc16MismatchError,
@@ -99,10 +99,6 @@ export class DecodedFrame {
   }
 }
 
-
-function readU48(b: Uint8Array, p: number): number {
-  return ((b[p]! << 8) | b[p + 1]!) * 0x100000000 + readU32(b, p + 2);
-}
 
 function writeU32(b: Uint8Array, p: number, v: number): void {
   b[p] = v >>> 24;

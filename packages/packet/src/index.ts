@@ -22,7 +22,7 @@ import { nativeCodec } from './native-codec.js';
 
 export { batchLength, DECODED_FIELDS, type FrameBatch, FrameStatus } from './batch.js';
 export type { FrameCodec } from './codec.js';
-export { readU16, readU32 } from './bytes.js';
+export { readU16, readU32, readU48 } from './bytes.js';
 export * from './constants.js';
 export * from './errors.js';
 export { DecodedFrame, type DecodeOptions, encodeFrameInto, type FrameFields, type KeyLookup, validateFrameFields } from './frame.js';

@@ -24,6 +24,7 @@ export {
   type StandardizeExtras,
   type StandardizeReport,
   type StandardizerOptions,
+  standardValue,
   type UnitPart,
 } from './standardizer.js';
 export { loadPrefixFile, loadUnitDirectory, loadUnitFile } from './unit-files.js';

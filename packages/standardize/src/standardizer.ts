@@ -136,6 +136,17 @@ function wholeNumberOption(v: number | undefined, fallback: number, name: string
 }
 
 /**
+ * A finite reading `x` in `unit`'s standard unit, as the standardizer writes it: `x × factor +
+ * offset`, kept whole when integral, else rounded half-even to `precision` places as Python's
+ * `round` does. Not finite when the conversion overflows (the standardizer refuses those).
+ */
+export function standardValue(x: number, unit: ResolvedUnit, precision: number): number {
+  const raw = x * unit.factor + unit.offset;
+  if (!Number.isFinite(raw)) return raw;
+  return Number.isInteger(raw) ? raw + 0 : pyRound(raw, precision);
+}
+
+/**
  * The UCUM standardizer. One instance keeps its own resolution cache; the unit library may be
  * shared (the cache notices when it changes).
  *
@@ -326,13 +337,11 @@ export class OpenSynapticStandardizer {
         this.#drop(report, index, sensor, () => new InvalidValueError('ERR_STD_VALUE_RANGE', index, rawValue, `${describe(rawValue)} is not a finite number`, sid));
         continue;
       }
-      const raw = x * first.factor + first.offset;
-      if (!Number.isFinite(raw)) {
+      const value = standardValue(x, first, precision);
+      if (!Number.isFinite(value)) {
         this.#drop(report, index, sensor, () => new InvalidValueError('ERR_STD_VALUE_RANGE', index, rawValue, `${x} × ${first.factor} + ${first.offset} overflows`, sid));
         continue;
       }
-      const integral = Number.isInteger(raw);
-      const value = integral ? raw + 0 : pyRound(raw, precision);
 
       slot++;
       // The body codec's keys ([id, s, u, v]), written in the reference's order (v, u, id, s):
@@ -348,7 +357,8 @@ export class OpenSynapticStandardizer {
         id: sid as string | number,
         state: state as string | number | null,
         value,
-        valueType: integral ? 'int' : 'float',
+        // The reference's type of the converted value, before rounding.
+        valueType: Number.isInteger(x * first.factor + first.offset) ? 'int' : 'float',
         unit: unitText,
         units: units ?? [first],
       });

@@ -203,7 +203,12 @@ function text(v: unknown, field: string): string {
   throw new BodyTextError('ERR_BODY_FIELD', field, `expected a string or a number, got ${typeof v}`);
 }
 
-function encodeValue(v: unknown, precision: number, field: string): string {
+/**
+ * A sensor value as the body carries it: Base62 of the value × 10^precision. Takes what a fact's
+ * `s{i}_v` may hold; throws `BodyTextError` (naming `field`) for text that is not a number, a
+ * non-finite value, or one outside the wire's signed 64-bit range.
+ */
+export function encodeValue(v: unknown, precision: number, field: string): string {
   let x: number;
   if (typeof v === 'number') x = v;
   else if (v === undefined || v === null) return '0'; // the reference sends a missing value as 0
@@ -228,8 +233,8 @@ function encodeValue(v: unknown, precision: number, field: string): string {
 let lastMs = Number.NaN;
 let lastToken = '';
 
-/** `t` (seconds below 1e11, else ms) → the 8-character token of its low 48 bits. */
-function timestampToken(t: unknown): string {
+/** A fact's `t` (seconds below 1e11, else ms) → the 8-character token of its low 48 bits. */
+export function timestampToken(t: unknown): string {
   if (typeof t !== 'number') throw new BodyTextError('ERR_BODY_FIELD', 't', `expected a number, got ${typeof t}`);
   if (!Number.isFinite(t)) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} is not a finite number`);
   const ms = Math.trunc(t < 1e11 ? t * 1000 : t);

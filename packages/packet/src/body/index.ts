@@ -5,7 +5,7 @@
  * {id}.{state}.{ts8}|{sid}>{sstate}.{unit}:{value}|...[&{geohash}|][#{b64url(url)}|][@{b64url(msg)}]
  * ```
  */
-export { type CompressOptions, compressFact, type FactInput, type FactText } from './compress.js';
+export { type CompressOptions, compressFact, encodeValue, type FactInput, type FactText, timestampToken } from './compress.js';
 export { type BodyFact, bodySizeLimit, checkBodySize, type DecompressOptions, decompressBody } from './decompress.js';
 export { type BodyErrorCode, BodyTextError, BodyTooLargeError } from './errors.js';
 export { DEFAULT_BODY_PRECISION, DEFAULT_MAX_BODY_SIZE, type SensorKeys, sensorKeys } from './keys.js';
