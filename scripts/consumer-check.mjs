@@ -9,7 +9,7 @@
  *    export, as ESM and as CommonJS under `node16`, and under `bundler` resolution, with the
  *    workspace's TypeScript;
  * 3. runs the consumer (scripts/consumer/round-trip.ts: a frame encoded and decoded, two nodes
- *    going secure through transmit → receiveViaProtocol) as ESM (backend auto, ts and native) and as
+ *    going secure through transmit → receive) as ESM (backend auto, ts and native) and as
  *    CommonJS, and compares their results;
  * 4. bundles it for the browser with esbuild (`platform: 'browser'`), fails if anything in the
  *    bundle needs a Node built-in, and runs it in headless Chromium (Debian's `chromium`, installed

@@ -50,16 +50,16 @@ export function roundTrip(): RoundTripResult {
   const device = new OpenSynaptic({ assignedId: 42, deviceId: 'NODE_A', clock });
   const server = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', clock });
   const first = device.transmit([['T1', 'OK', 20, 'Cel']]);
-  const reply = server.receiveViaProtocol(first.frame);
-  check(reply.type === 'DATA', `first frame dispatches as DATA, got ${reply.type} (${JSON.stringify(reply.result)})`);
+  const reply = server.receive(first.frame);
+  check(reply.type === 'data', `first frame is received as data, got ${reply.type}${reply.type === 'error' ? ` (${reply.error.message})` : ''}`);
   check(reply.response?.[0] === SECURE_DICT_READY, 'the receiver answers SECURE_DICT_READY');
-  device.receiveViaProtocol(reply.response as Uint8Array);
+  device.receive(reply.response as Uint8Array);
   now += 1000;
   const second = device.transmit([['T1', 'OK', 21, 'Cel']]);
   check(second.frame[0] === DATA_DIFF_SEC, `the second frame is a secure DIFF, got command ${second.frame[0]}`);
-  const out = server.receiveViaProtocol(second.frame);
-  check(out.type === 'DATA', `secure frame dispatches as DATA, got ${out.type} (${JSON.stringify(out.result)})`);
-  const value = (out.result as { s1_v?: number }).s1_v;
+  const out = server.receive(second.frame);
+  check(out.type === 'data', `secure frame is received as data, got ${out.type}${out.type === 'error' ? ` (${out.error.message})` : ''}`);
+  const value = out.type === 'data' ? (out.fact as { s1_v?: number }).s1_v : undefined;
   check(typeof value === 'number' && Math.abs(value - 294.15) < 1e-9, `secure frame decodes to 294.15 K, got ${value}`);
   check(out.response !== null && same(out.response, buildSecureChannelAck(42)), 'the receiver acknowledges the secure channel');
 

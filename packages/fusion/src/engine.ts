@@ -600,11 +600,8 @@ export class OSVisualFusionEngine {
       t.plan = plan;
     }
     const tRaw = meta.timestamp_raw ?? 0;
-    const fast = plan === null ? null : fastFact(plan, tRaw, values, this.precision);
-    if (fast !== null) {
-      (fast as FusionFact).__packet_meta__ = meta;
-      return fast as FusionFact;
-    }
+    const fast = plan === null ? null : fastFact(plan, tRaw, values, this.precision, meta);
+    if (fast !== null) return fast as FusionFact;
     // The reference's way: rebuild the text, decode it (also gives the exact error).
     return this.#fact(rebuild(t.sig, encodeTimestampToken(tRaw), values), { aid, tid, cmd }, meta);
   }

@@ -26,6 +26,12 @@ export interface FactPlan {
   readonly state: string[];
   readonly unit: string[];
   readonly value: number[];
+  /**
+   * The last fact built, kept up to date field by field and copied for each frame: a copy of an
+   * object with a stable shape is one allocation and a block copy, where building 4 keys per
+   * sensor by name takes a keyed store each.
+   */
+  base: Record<string, string | number> | null;
 }
 
 const SENSOR_ID = /^s(\d+)_id$/;
@@ -73,6 +79,7 @@ export function planFor(sig: string, count: number, precision: number): FactPlan
     state: new Array<string>(sensors).fill(''),
     unit: new Array<string>(sensors).fill(''),
     value: new Array<number>(sensors).fill(0),
+    base: null,
   };
 }
 
@@ -80,9 +87,10 @@ export function planFor(sig: string, count: number, precision: number): FactPlan
  * The fact for `values` through the fast path, or `null` when it does not apply (the caller then
  * rebuilds the text and decodes it, which yields the same fact or the exact error).
  */
-export function fastFact(f: FactPlan, tRaw: number, values: readonly string[], precision: number): BodyFact | null {
+export function fastFact(f: FactPlan, tRaw: number, values: readonly string[], precision: number, meta: unknown): BodyFact | null {
   if (values.length !== f.raw.length) return null;
   const raw = f.raw;
+  const base = f.base;
   for (let i = 0; i < values.length; i += 2) {
     const meta = values[i]!;
     const val = values[i + 1]!;
@@ -104,6 +112,10 @@ export function fastFact(f: FactPlan, tRaw: number, values: readonly string[], p
         return null;
       }
       raw[i] = meta;
+      if (base !== null) {
+        base[keys[1]] = f.state[k]!;
+        base[keys[2]] = f.unit[k]!;
+      }
     }
     if (raw[i + 1] !== val) {
       if (val.length === 0 || !cleanValue(val)) return null;
@@ -114,9 +126,31 @@ export function fastFact(f: FactPlan, tRaw: number, values: readonly string[], p
         return null;
       }
       raw[i + 1] = val;
+      if (base !== null) base[sensorKeys(k + 1)[3]] = f.value[k]!;
     }
   }
-  const out = { id: f.id, s: f.s, t_raw: tRaw } as Record<string, string | number>;
+  const out = { ...(base ?? buildBase(f)) };
+  out.t_raw = tRaw;
+  out.__packet_meta__ = meta as string;
+  return out as unknown as BodyFact;
+}
+
+/**
+ * The fact of the plan's current fields, in the order the text path gives them, `__packet_meta__`
+ * last (kept as `f.base`). Made by `JSON.parse`, which gives an object of any size fast
+ * properties: adding a dozen keys or more by computed name turns an object into a dictionary,
+ * which copies slowly; stores to keys it already has keep it fast.
+ */
+function buildBase(f: FactPlan): Record<string, string | number> {
+  const names = ['id', 's', 't_raw'];
+  for (const op of f.ops) {
+    if (op.kind === 'sensor') names.push(...op.keys);
+    else names.push(op.key);
+  }
+  names.push('__packet_meta__');
+  const out = JSON.parse(`{${names.map((k) => `${JSON.stringify(k)}:null`).join(',')}}`) as Record<string, string | number>;
+  out.id = f.id;
+  out.s = f.s;
   for (const op of f.ops) {
     if (op.kind === 'sensor') {
       const k = op.n - 1;
@@ -127,7 +161,8 @@ export function fastFact(f: FactPlan, tRaw: number, values: readonly string[], p
       out[keys[3]] = f.value[k]!;
     } else out[op.key] = op.value;
   }
-  return out as unknown as BodyFact;
+  f.base = out;
+  return out;
 }
 
 function cleanMeta(s: string): boolean {

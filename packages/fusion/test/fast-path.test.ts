@@ -80,6 +80,9 @@ describe('fast DIFF/HEART decode', () => {
             const { __packet_meta__: _m, ...fact } = got;
             expect(fact).toEqual(want.fact);
             expect(Object.keys(fact)).toEqual(Object.keys(want.fact as object));
+            // Each fact is the caller's own: changing it must not reach the next one.
+            got.id = 'CHANGED';
+            for (const k of Object.keys(got)) if (k.endsWith('_v')) got[k] = Number.NaN;
           } else expect(got.error).toBeDefined();
         }
       }),

@@ -91,7 +91,7 @@ export function handshakeShape(input: Record<string, unknown>): Shape | null {
 /**
  * handshake.json, replayed in file order with one manager per `input.manager`. DATA frames go
  * through an `OSVisualFusionEngine` parser, so decoded facts are compared too; two-node scripts
- * run two `OpenSynaptic` nodes through transmit and receiveViaProtocol.
+ * run two `OpenSynaptic` nodes through transmit and their handshake managers' classifyAndDispatch (the reference's receive_via_protocol).
  */
 function replay(cases: VectorCase[], backend: 'ts' | 'native'): CaseResult[] {
   let clock = 1_700_000_000;
@@ -227,7 +227,7 @@ function twoNodes(c: VectorCase, k: Checker, backend: 'ts' | 'native'): void {
         if (r.strategy !== step.strategy) k.fail(`${where}strategy ${r.strategy} != ${String(step.strategy)}`);
         if (r.frame[0] !== step.cmd) k.fail(`${where}cmd ${r.frame[0]} != ${String(step.cmd)}`);
       } else if (action.action === 'receive_via_protocol') {
-        compareOutcome(k, where, node.receiveViaProtocol(hexToBytes(action.in as string)), step);
+        compareOutcome(k, where, node.protocol.classifyAndDispatch(hexToBytes(action.in as string)), step);
       } else k.fail(`${where}unknown action`);
     } catch (e) {
       k.fail(`${where}threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
