@@ -244,6 +244,9 @@ const KIND: Record<number, FrameKind> = {
   [DATA_HEART_SEC]: 'HEART',
 };
 
+/** `dropped` of a reading that lost no sensor (shared: one array less per frame). */
+const NOTHING_DROPPED: readonly DroppedSensor[] = Object.freeze([]);
+
 /** Where a frame's timestamp starts (after its routes and tid). */
 function timestampOffset(frame: Uint8Array): number {
   return ROUTES_OFFSET + 4 * frame[ROUTE_COUNT_OFFSET]! + 1;
@@ -275,6 +278,9 @@ interface TransmitPlan {
   readonly meta: readonly string[];
   /** The values of the next frame, reused (fusion copies what it keeps). */
   readonly values: string[];
+  /** Per sensor the last reading taken through the plan and its Base62 text (a repeated reading is not converted again). */
+  readonly lastX: number[];
+  readonly lastText: string[];
   readonly template: FusionTemplate;
   readonly libraryVersion: number;
   readonly precision: number;
@@ -497,6 +503,8 @@ export class OpenSynaptic {
       resolved,
       meta,
       values: [...template.values],
+      lastX: new Array<number>(n).fill(Number.NaN),
+      lastText: new Array<string>(n).fill(''),
       template,
       libraryVersion: this.standardizer.library.version,
       precision: this.standardizer.precision,
@@ -529,12 +537,20 @@ export class OpenSynaptic {
         const s = sensors[i];
         if (!Array.isArray(s) || s.length !== 4 || s[0] !== plan.ids[i] || s[1] !== plan.states[i] || s[3] !== plan.units[i]) return null;
         const x = s[2];
+        values[2 * i] = plan.meta[i]!;
+        // NaN never equals itself, so the first reading and a refused one are always converted.
+        if (x === plan.lastX[i]) {
+          values[2 * i + 1] = plan.lastText[i]!;
+          continue;
+        }
         if (typeof x !== 'number' || !Number.isFinite(x)) return null;
         const v = standardValue(x, plan.resolved[i]!, precision);
         if (!Number.isFinite(v)) return null;
-        values[2 * i] = plan.meta[i]!;
         // The node's body codec writes values at its default precision.
-        values[2 * i + 1] = encodeValue(v, DEFAULT_BODY_PRECISION, 'v');
+        const text = encodeValue(v, DEFAULT_BODY_PRECISION, 'v');
+        values[2 * i + 1] = text;
+        plan.lastX[i] = x;
+        plan.lastText[i] = text;
       }
     } catch {
       // A value the body codec refuses: the full path throws its exact error.
@@ -560,7 +576,7 @@ export class OpenSynaptic {
     if (frame === null) return null;
     p.commitSuccess(aid);
     const cmd = frame[CMD_OFFSET]!;
-    return { frame, aid, strategy: 'DIFF_PACKET', kind: KIND[cmd]!, secure: SECURE_FOR[cmd] === true, timestampMs: timestamp, dropped: [] };
+    return { frame, aid, strategy: 'DIFF_PACKET', kind: KIND[cmd]!, secure: SECURE_FOR[cmd] === true, timestampMs: timestamp, dropped: NOTHING_DROPPED };
   }
 
   // --------------------------------------------------------------------------------- receive

@@ -17,7 +17,7 @@ import {
   utf8Encode,
   utf8Length,
 } from '@opensynaptic/packet/body';
-import { DATA_DIFF, DATA_FULL, DATA_HEART } from '@opensynaptic/cmd';
+import { DATA_DIFF, DATA_FULL, DATA_HEART, isSecureData, normalizeData } from '@opensynaptic/cmd';
 import type { BackendName } from '@opensynaptic/internal';
 import {
   DECODED_FIELDS,
@@ -34,6 +34,8 @@ import {
   checkFrameSize,
   DEFAULT_MAX_FRAME_SIZE,
   parseRouteId,
+  sealFrame,
+  SINGLE_ROUTE_BODY_OFFSET,
   sizeLimit,
   tidText,
 } from '@opensynaptic/packet';
@@ -377,12 +379,16 @@ export class OSVisualFusionEngine {
         size += 1 + vb.length;
       }
     }
-    const body = new Uint8Array(size);
-    let p = maskLen;
+    // The TypeScript codec: the body is written where the frame holds it (one allocation per
+    // frame); the native codec takes the body on its own.
+    const inPlace = this.#codec.backend === 'ts' && this.#localId === reg.aid;
+    const at = inPlace ? SINGLE_ROUTE_BODY_OFFSET : 0;
+    const body = new Uint8Array(inPlace ? at + size + 3 : size);
+    let p = at + maskLen;
     for (let i = 0; i < n; i++) {
       const v = values[i]!;
       if (v === old[i]) continue;
-      body[maskLen - 1 - (i >> 3)]! |= 1 << (i & 7);
+      body[at + maskLen - 1 - (i >> 3)]! |= 1 << (i & 7);
       const vb = encoded?.[i];
       if (vb === undefined) {
         const len = v.length;
@@ -396,7 +402,9 @@ export class OSVisualFusionEngine {
       old[i] = v.length < 13 ? v : ownString(v);
     }
     this.registry.changed(reg, now);
-    return this.#frame(DATA_DIFF, tid, timestamp, body, key);
+    if (!inPlace) return this.#frame(DATA_DIFF, tid, timestamp, body, key);
+    sealFrame(body, DATA_DIFF, this.#localId, tid, timestamp, key);
+    return body;
   }
 
   /**
@@ -545,15 +553,18 @@ export class OSVisualFusionEngine {
   }
 
   #meta(f: DecodedFrame, now: number): PacketMeta {
-    const s = this.#stamp(f.timestamp, now);
+    // `#stamp` inline: one object per frame, not two.
+    const ts = f.timestamp;
+    const stamped = !this.skipTimestamp && !ts;
+    const cmd = f.cmd;
     return {
-      cmd: f.cmd,
-      base_cmd: f.baseCmd,
-      secure: f.secure,
+      cmd,
+      base_cmd: normalizeData(cmd),
+      secure: isSecureData(cmd),
       source_aid: f.sourceAid,
       crc16_ok: true,
-      timestamp_raw: s.timestamp_raw,
-      server_stamped: s.server_stamped,
+      timestamp_raw: this.skipTimestamp ? 0 : stamped ? Math.floor(now / 1000) : ts,
+      server_stamped: stamped,
       tid: tidText(f.tid),
       crc8_ok: true,
     };
@@ -645,7 +656,7 @@ export class OSVisualFusionEngine {
       if (p >= len) throw new DiffOverrunError(aid, tid, cmd, `the mask marks value ${i} but the body ends at byte ${len}`);
       const vl = body[p]!;
       if (p + 1 + vl > len) throw new DiffOverrunError(aid, tid, cmd, `value ${i} claims ${vl} bytes but ${len - p - 1} remain`);
-      next[i] = this.#text(body.subarray(p + 1, p + 1 + vl), { aid, tid, cmd }, `value ${i}`);
+      next[i] = asciiAt(body, p + 1, p + 1 + vl, old[i]!) ?? this.#text(body.subarray(p + 1, p + 1 + vl), { aid, tid, cmd }, `value ${i}`);
       p += 1 + vl;
     }
     return next;
@@ -721,3 +732,23 @@ function asciiOrUtf8(s: string): Uint8Array | undefined {
   return out;
 }
 
+
+/**
+ * The ASCII text of `bytes[start, end)`, `old` itself when it holds exactly that text (a value
+ * that did not change costs no string), or `undefined` for a byte above 0x7f (the caller decodes
+ * UTF-8). Reads the frame where it is, without a view per value.
+ */
+function asciiAt(bytes: Uint8Array, start: number, end: number, old: string): string | undefined {
+  const len = end - start;
+  let same = old.length === len;
+  for (let i = 0; i < len; i++) {
+    const c = bytes[start + i]!;
+    if (c >= 0x80) return undefined;
+    if (same && old.charCodeAt(i) !== c) same = false;
+  }
+  if (same) return old;
+  if (len > 64) return undefined;
+  let s = '';
+  for (let i = 0; i < len; i++) s += String.fromCharCode(bytes[start + i]!);
+  return s;
+}

@@ -12,6 +12,7 @@ import {
   type DataFrameParser,
   frameLevelParser,
   IdAllocator,
+  isOpenSynapticError,
   JsonFileStore,
   type LeaseSnapshot,
   MemoryStore,
@@ -59,7 +60,14 @@ describe('classifyAndDispatch: control packets', () => {
     for (const p of [null, undefined, 'ping', [9, 0, 1], new Uint16Array(3), {}] as unknown[]) {
       expect(m.classifyAndDispatch(p as Uint8Array)).toMatchObject({ type: 'ERROR', cmd: 0 });
     }
-    expect(m.classifyAndDispatch(bytes('0d00'))).toEqual({ type: 'ERROR', cmd: 13, result: { error: 'Truncated SECURE_DICT_READY' }, response: null });
+    const truncated = m.classifyAndDispatch(bytes('0d00'));
+    expect(truncated).toMatchObject({ type: 'ERROR', cmd: 13, result: { error: 'Truncated SECURE_DICT_READY' }, response: null });
+    // Every ERROR carries its typed error beside the reference's text.
+    expect(truncated.type === 'ERROR' && truncated.result.cause).toMatchObject({ code: 'ERR_HANDSHAKE_TRUNCATED', packet: 'SECURE_DICT_READY', length: 2, needed: 5 });
+    for (const p of [null, 'ping', new Uint8Array(0)] as unknown[]) {
+      const out = m.classifyAndDispatch(p as Uint8Array);
+      expect(out.type === 'ERROR' && isOpenSynapticError(out.result.cause)).toBe(true);
+    }
     expect(m.classifyAndDispatch(bytes('0e'))).toMatchObject({ type: 'ERROR', cmd: 14 });
   });
   it('answers unknown commands with NACK "Unknown CMD 0xNN" at seq 0', () => {
@@ -371,7 +379,7 @@ describe('parsers', () => {
       },
     };
     const { m } = node({ parser: boom });
-    expect(m.classifyAndDispatch(frame(42, T0 * 1000))).toEqual({ type: 'DATA', cmd: 63, result: { error: 'boom' }, response: null });
+    expect(m.classifyAndDispatch(frame(42, T0 * 1000))).toEqual({ type: 'DATA', cmd: 63, result: { error: 'boom', cause: new Error('boom') }, response: null });
   });
   it('passes the session keys and the clock to the parser', () => {
     let ctxNow = 0;

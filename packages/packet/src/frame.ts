@@ -171,6 +171,43 @@ export function encodeFrameInto(fields: FrameFields, out: Uint8Array, offset = 0
   return len;
 }
 
+/** Where the body of a single-route frame starts: cmd, route count, route, tid, 6-byte timestamp. */
+export const SINGLE_ROUTE_BODY_OFFSET = 2 + 4 + 1 + 6;
+
+/**
+ * Finishes a single-route frame in place whose body the caller wrote at
+ * `out[SINGLE_ROUTE_BODY_OFFSET .. out.length - 3]`: the header, the body's CRC-8, its encryption
+ * with `key` (when given; `cmd` becomes its secure variant) and the CRC-16. The same bytes as
+ * `encodeFrame` with that body; lets a sender build its body where the frame holds it, so a frame
+ * costs one allocation. Throws `FrameFieldError` for a field out of range or an `out` too short.
+ */
+export function sealFrame(out: Uint8Array, cmd: number, route: number, tid: number, timestamp: number, key: Uint8Array | null): void {
+  checkByte('cmd', cmd);
+  checkByte('tid', tid);
+  checkU32(route, 0);
+  if (!(timestamp >= 0 && timestamp <= MAX_TIMESTAMP && Math.floor(timestamp) === timestamp)) {
+    throw new FrameFieldError('timestamp', `${timestamp} is not an integer in 0..2^48-1`);
+  }
+  const start = SINGLE_ROUTE_BODY_OFFSET;
+  const end = out.length - 3;
+  if (!(end >= start)) throw new FrameFieldError('out', `${out.length} bytes cannot hold a single-route frame (${start + 3} at least)`);
+  const secure = key != null && key.length > 0;
+  const c8 = crc8Unchecked(out, start, end);
+  out[0] = secure ? secureVariant(cmd) : cmd;
+  out[1] = 1;
+  writeU32(out, 2, route);
+  out[6] = tid;
+  const hi = Math.floor(timestamp / 0x100000000);
+  out[7] = hi >>> 8;
+  out[8] = hi;
+  writeU32(out, 9, timestamp >>> 0);
+  if (secure) xorInto(out, start, end, key, c8, out, start);
+  out[end] = c8;
+  const c16 = crc16Unchecked(out, 0, end + 1);
+  out[end + 1] = c16 >>> 8;
+  out[end + 2] = c16;
+}
+
 /** Encodes one data frame into a new array. */
 export function encodeFrame(fields: FrameFields): Uint8Array {
   const rc = typeof fields.routes === 'number' ? 1 : (fields.routes?.length ?? 0);

@@ -26,9 +26,12 @@ export interface PacketMeta {
 /** How a receiver reports a frame's timestamp: `timestamp_raw` and `server_stamped`. */
 export type TimestampStamp = (wireTimestamp: number | undefined) => { timestamp_raw: number; server_stamped: boolean };
 
+/** The 256 template ids' texts, made once: every decoded frame reports one. */
+const TID_TEXT: readonly string[] = Array.from({ length: 256 }, (_, tid) => (tid < 10 ? `0${tid}` : String(tid)));
+
 /** Template id as the reference prints it: at least two digits. */
 export function tidText(tid: number): string {
-  return tid < 10 ? `0${tid}` : String(tid);
+  return TID_TEXT[tid] ?? (tid < 10 ? `0${tid}` : String(tid));
 }
 
 /** The meta record the reference reports alongside the error of a frame that failed `e`'s check. */
