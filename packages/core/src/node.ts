@@ -33,6 +33,7 @@ import {
 } from '@opensynaptic/cmd';
 import {
   type CtrlResult,
+  type DataParseResult,
   type DispatchOutcome,
   HandshakeRequester,
   type HandshakeManagerOptions,
@@ -43,7 +44,7 @@ import {
   type RequestOptions,
 } from '@opensynaptic/handshake';
 import { CMD_OFFSET, decodeTimestampToken, parseRouteId, readU32, readU48, ROUTE_COUNT_OFFSET, ROUTES_OFFSET, UNASSIGNED_AID } from '@opensynaptic/packet';
-import { compressFact, DEFAULT_BODY_PRECISION, encodeValue, type FactInput, timestampToken } from '@opensynaptic/packet/body';
+import { compressFact, DEFAULT_BODY_PRECISION, encodeValue, timestampToken } from '@opensynaptic/packet/body';
 import {
   type DroppedSensor,
   OpenSynapticStandardizer,
@@ -246,6 +247,11 @@ const KIND: Record<number, FrameKind> = {
 
 /** `dropped` of a reading that lost no sensor (shared: one array less per frame). */
 const NOTHING_DROPPED: readonly DroppedSensor[] = Object.freeze([]);
+
+/** A data outcome that decoded: fusion's fact (the node's parser is its fusion engine). */
+function isFact(r: DataParseResult): r is DataParseResult & FusionFact {
+  return r.error === undefined && r.__packet_meta__ !== undefined;
+}
 
 /** Where a frame's timestamp starts (after its routes and tid). */
 function timestampOffset(frame: Uint8Array): number {
@@ -452,7 +458,7 @@ export class OpenSynaptic {
     for (const d of dropped) if (d.error.code === 'ERR_STD_VALUE_RANGE') throw d.error;
     const compress = this.#compressOptions;
     compress.sensorId = std.sensorId;
-    const body = `${this.#assignedIdText};${compressFact(fact as unknown as FactInput, compress)}`;
+    const body = `${this.#assignedIdText};${compressFact(fact, compress)}`;
     const strategy = p.getStrategy(aid, this.fusion.hasTemplate(aid));
     const frame = this.fusion.runEngine(body, strategy === 'FULL_PACKET' ? 'FULL' : 'DIFF');
     p.commitSuccess(aid);
@@ -634,15 +640,15 @@ export class OpenSynaptic {
     switch (out.type) {
       case 'DATA': {
         const r = out.result;
-        const meta = (r as unknown as FusionFact).__packet_meta__;
-        if (r.error !== undefined || meta === undefined) {
+        if (!isFact(r)) {
           const cause = r.cause instanceof Error ? r.cause : new Error(String(r.error));
           result = { type: 'error', cmd, error: cause, response: out.response };
         } else {
+          const meta = r.__packet_meta__;
           const raw = meta.timestamp_raw ?? 0;
           // timestamp_raw is ms from the wire but seconds where the receiver stamped the frame.
           const timestampMs = meta.server_stamped === true ? raw * 1000 : raw;
-          result = { type: 'data', cmd, aid: meta.source_aid ?? 0, fact: r as unknown as FusionFact, timestampMs, response: out.response };
+          result = { type: 'data', cmd, aid: meta.source_aid ?? 0, fact: r, timestampMs, response: out.response };
         }
         break;
       }

@@ -58,8 +58,9 @@ const TWO_64 = 2 ** 64;
  * The body text of a fact. Throws `BodyTextError` for a missing `id`, wrong types, a negative or
  * non-finite `t`, a value or unit coefficient outside the wire's signed 64-bit range (the
  * reference wraps those silently), or a text containing a separator that would break the body.
+ * Takes any record (a standardized fact with extras, say): every field is checked as it is read.
  */
-export function compressFact(fact: FactInput, options?: CompressOptions): string {
+export function compressFact(fact: FactInput | Readonly<Record<string, unknown>>, options?: CompressOptions): string {
   if (typeof fact !== 'object' || fact === null) throw new BodyTextError('ERR_BODY_FIELD', 'fact', 'expected an object');
   const precision = options?.precision ?? DEFAULT_BODY_PRECISION;
   if (precision !== DEFAULT_BODY_PRECISION && !(Number.isInteger(precision) && precision >= 0 && precision <= 22)) {
