@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,6 +14,12 @@ import opensynaptic.core.pycore.unified_parser
 v = importlib.metadata.version('${REFERENCE_PACKAGE}')
 sys.exit(0 if v == '${REFERENCE_VERSION}' else 'opensynaptic ' + v + ' installed, ${REFERENCE_VERSION} needed')
 `;
+
+/**
+ * Python every reference script runs first (`reference-prelude.py`): `write_config`,
+ * `per_call_ns` and the reference's logging switched off.
+ */
+const PRELUDE = readFileSync(new URL('./reference-prelude.py', import.meta.url), 'utf8');
 
 /** The directory holding pnpm-workspace.yaml, walking up from this module. */
 function repoRoot() {
@@ -100,7 +106,7 @@ export async function referencePython(options = {}) {
 export function runReferenceJson(python, code, args = []) {
   let stdout;
   try {
-    stdout = execFileSync(python, ['-c', code, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+    stdout = execFileSync(python, ['-c', `${PRELUDE}\n${code}`, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const stderr = typeof e?.stderr === 'string' ? e.stderr.trim().split('\n').slice(-5).join('\n') : '';
     const status = e?.code === 'ENOENT' ? `${python} not found` : `exit ${e?.status ?? e?.signal ?? '?'}`;

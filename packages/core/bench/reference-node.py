@@ -10,45 +10,18 @@ Workloads, each timed per call, in DIFF steady state (the FULL went first):
     decode DIFF     receiver node.receive() of the two DIFF frames in turn (fusion only)
     receive DIFF    receiver node.receive_via_protocol() of the same frames (the whole receive path)
 
-Prints one JSON line: {"<N>": {"<workload>": median ns per call, ...}, ...}.
+Prints one JSON line: {"<N>": {"<workload>": median ns per call, ...}, ...}. Runs after
+@opensynaptic/config's reference-prelude.py (write_config, per_call_ns).
 """
 
 import argparse
 import contextlib
 import io
 import json
-import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
-import timeit
-
-logging.disable(logging.CRITICAL)
-
-
-def write_config(directory, assigned_id):
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, 'Config.json')
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump({
-            'assigned_id': assigned_id,
-            'payload_switches': {'SensorId': True},
-            'engine_settings': {'precision': 4, 'use_ms': True},
-            'RESOURCES': {'registry': 'registry'},
-        }, f)
-    return path
-
-
-def per_call_ns(fn, repeat, min_time):
-    timer = timeit.Timer(fn)
-    number = 1
-    while (elapsed := timer.timeit(number)) < min_time / 10:
-        number *= 10
-    number = max(1, round(number * min_time / elapsed))
-    return statistics.median(t / number for t in timer.repeat(repeat=repeat, number=number)) * 1e9
-
 
 def main(argv):
     p = argparse.ArgumentParser()

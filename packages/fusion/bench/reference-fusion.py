@@ -3,7 +3,8 @@
 Usage:
     python reference-fusion.py '<workload json>' [--sensors 1,8] [--repeat 7] [--min-time 0.1] [--warmup 0.5]
 
-It can also run as `python -c "<this file's text>" '<workload json>' ...`.
+It runs as `python -c "<reference-prelude.py><this file's text>" '<workload json>' ...` (see
+@opensynaptic/config's reference.js: the prelude gives write_config and per_call_ns).
 
 The workload argument (the JS bench builds the same inputs from the same JSON):
     {
@@ -37,17 +38,10 @@ Prints one JSON line: {"<N>": {"<workload>": median ns per call, ...}, ...}.
 import argparse
 import itertools
 import json
-import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
-import timeit
-
-# The reference logs on import and on every learned template; that would both skew the timings
-# and pollute stdout, whose last line is the result.
-logging.disable(logging.CRITICAL)
 
 WORKLOADS = ('compress', 'standardize', 'run_engine DIFF', 'run_engine HEART', 'receive DIFF', 'receive HEART')
 
@@ -69,22 +63,6 @@ def parse_args(argv):
     return args
 
 
-def write_config(directory, assigned_id):
-    """A config of its own per engine, so registries and caches stay in the temp directory."""
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, 'Config.json')
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump({
-            'assigned_id': assigned_id,
-            # standardize() emits s<i>_id only with this switch, and compress() stops at the first
-            # sensor without one.
-            'payload_switches': {'SensorId': True},
-            'engine_settings': {'precision': 4, 'use_ms': True},
-            'RESOURCES': {'registry': 'registry'},
-        }, f)
-    return path
-
-
 def fact_for(w, n, s1_value=None):
     fact = {'id': w['device'], 's': w['status'], 't': int(w['clock'])}
     for i, sensor in enumerate(w['sensors'][:n], start=1):
@@ -95,16 +73,6 @@ def fact_for(w, n, s1_value=None):
     if s1_value is not None:
         fact['s1_v'] = s1_value
     return fact
-
-
-def per_call_ns(fn, repeat, min_time):
-    timer = timeit.Timer(fn)
-    # A short calibration instead of autorange(), whose 0.2 s floor per repeat would triple the run.
-    number = 1
-    while (elapsed := timer.timeit(number)) < min_time / 10:
-        number *= 10
-    number = max(1, round(number * min_time / elapsed))
-    return statistics.median(t / number for t in timer.repeat(repeat=repeat, number=number)) * 1e9
 
 
 def check(cond, message):

@@ -27,8 +27,7 @@ if (sink === 0.5) console.log(sink);
 // The cache file write is switched off: it happens once, on the first call, and would leave a
 // file beside the reference's configuration.
 const script = `
-import json, logging, sys, timeit
-logging.disable(logging.CRITICAL)
+import sys
 from opensynaptic.core.pycore.standardization import OpenSynapticStandardizer
 s = OpenSynapticStandardizer()
 s._save_cache = lambda: None
@@ -37,8 +36,7 @@ out = {}
 for name, sensors in cases.items():
     fn = lambda: s.standardize('DEV1', 'ONLINE', sensors)
     fn()
-    runs = sorted(min(timeit.repeat(fn, number=2000, repeat=1)) / 2000 for _ in range(7))
-    out['standardize ' + name] = runs[3] * 1e9
+    out['standardize ' + name] = per_call_ns(fn)
 print(json.dumps(out))
 `;
 await sideBySide(rows, (python) => runReferenceJson(python, script, [JSON.stringify({ '1 sensor': one, '8 sensors': eight })]));
