@@ -156,6 +156,7 @@ export class OSVisualFusionEngine {
   readonly #rxBatch: FusionBinding | null;
   #sender: NativeSender | null = null;
   #receiver: NativeReceiver | null = null;
+  #decodeOptions: { keys: KeyLookup } = { keys: NO_KEYS };
 
   constructor(options: FusionEngineOptions = {}) {
     this.#clock = options.clock ?? Date.now;
@@ -515,12 +516,14 @@ export class OSVisualFusionEngine {
 
   #decodeFrame(frame: Uint8Array): DecodedFrame {
     const keys = this.security?.keys ?? NO_KEYS;
+    // One options object while the key lookup stays the same (not one per frame).
+    if (this.#decodeOptions.keys !== keys) this.#decodeOptions = { keys };
     if (this.#rxBinding !== null) {
       this.#receiver ??= new NativeReceiver(this.#rxBinding);
       const f = this.#receiver.decode(frame, keys);
       if (f !== null) return f;
     }
-    return this.#codec.decodeFrame(frame, { keys });
+    return this.#codec.decodeFrame(frame, this.#decodeOptions);
   }
 
   /**
@@ -599,7 +602,7 @@ export class OSVisualFusionEngine {
     // sensorless devices unable to send HEART.
     if (old === null) throw new NoCachedValuesError(aid, tid, cmd);
     let values = old;
-    if (base === DATA_DIFF) values = this.#applyDiff(f.body, old, aid, tid, cmd);
+    if (base === DATA_DIFF) values = this.#applyDiff(f.plainBodySource, f.plainBodyStart, f.bodyLength, old, aid, tid, cmd);
     this.#checkRebuiltSize(t, values, { aid, tid, cmd });
     if (values !== old) {
       t.values = values;
@@ -642,21 +645,22 @@ export class OSVisualFusionEngine {
   }
 
   /** The template's values after a DIFF body; checks the whole body before anything changes. */
-  #applyDiff(body: Uint8Array, old: readonly string[], aid: number, tid: number, cmd: number): string[] {
+  /** The values of a DIFF body (`src[at, at + len)`) applied to `old`, as a new array; throws `DiffOverrunError`. */
+  #applyDiff(src: Uint8Array, at: number, len: number, old: readonly string[], aid: number, tid: number, cmd: number): string[] {
     const n = old.length;
     const read = this.#receiver?.take(aid, tid, n) ?? null;
-    if (read !== null) return this.#applyReading(read, body, old, aid, tid, cmd);
+    if (read !== null) return this.#applyReading(read, src.subarray(at, at + len), old, aid, tid, cmd);
     const maskLen = (n + 7) >> 3;
-    const len = body.length;
     if (len < maskLen) throw new DiffOverrunError(aid, tid, cmd, `the ${maskLen}-byte mask for ${n} values is cut short (${len} bytes)`);
     const next = old.slice();
-    let p = maskLen;
+    const end = at + len;
+    let p = at + maskLen;
     for (let i = 0; i < n; i++) {
-      if (((body[maskLen - 1 - (i >> 3)]! >> (i & 7)) & 1) === 0) continue;
-      if (p >= len) throw new DiffOverrunError(aid, tid, cmd, `the mask marks value ${i} but the body ends at byte ${len}`);
-      const vl = body[p]!;
-      if (p + 1 + vl > len) throw new DiffOverrunError(aid, tid, cmd, `value ${i} claims ${vl} bytes but ${len - p - 1} remain`);
-      next[i] = asciiAt(body, p + 1, p + 1 + vl, old[i]!) ?? this.#text(body.subarray(p + 1, p + 1 + vl), { aid, tid, cmd }, `value ${i}`);
+      if (((src[at + maskLen - 1 - (i >> 3)]! >> (i & 7)) & 1) === 0) continue;
+      if (p >= end) throw new DiffOverrunError(aid, tid, cmd, `the mask marks value ${i} but the body ends at byte ${len}`);
+      const vl = src[p]!;
+      if (p + 1 + vl > end) throw new DiffOverrunError(aid, tid, cmd, `value ${i} claims ${vl} bytes but ${end - p - 1} remain`);
+      next[i] = asciiAt(src, p + 1, p + 1 + vl, old[i]!) ?? this.#text(src.subarray(p + 1, p + 1 + vl), { aid, tid, cmd }, `value ${i}`);
       p += 1 + vl;
     }
     return next;

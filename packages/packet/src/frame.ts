@@ -80,6 +80,18 @@ export class DecodedFrame {
     return this.timestamp === 0;
   }
 
+  /**
+   * The array that holds the plain body, from `plainBodyStart` for `bodyLength` bytes: `bytes`
+   * itself, or the decrypted copy of a secure frame. For readers that take offsets (no view).
+   */
+  get plainBodySource(): Uint8Array {
+    return this.plain ?? this.bytes;
+  }
+
+  get plainBodyStart(): number {
+    return this.plain === null ? this.bodyOffset : 0;
+  }
+
   /** The plain body: a view into `bytes`, or the decrypted copy of a secure frame. */
   get body(): Uint8Array {
     return this.plain ?? this.bytes.subarray(this.bodyOffset, this.bodyOffset + this.bodyLength);
