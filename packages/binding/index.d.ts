@@ -9,30 +9,6 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Base62 text to an exact int64 BigInt. */
-export declare function b62DecodeBigint(text: string): bigint
-
-/** Base62 text to `i / 10^precision`, rounded to 8 decimals like the reference. */
-export declare function b62DecodeFixed(text: string, precision: number): number
-
-/** `b62DecodeFixed` over many texts; errors name the failing item. */
-export declare function b62DecodeFixedBatch(texts: Array<string>, precision: number): Float64Array
-
-/** Base62 text to the nearest double of its integer. */
-export declare function b62DecodeNumber(text: string): number
-
-/** Base62 of an int64 BigInt, exactly. Throws `[base62:range]` outside int64. */
-export declare function b62EncodeBigint(value: bigint): string
-
-/** Base62 of `value * 10^precision` rounded half-to-even on the binary product. */
-export declare function b62EncodeFixed(value: number, precision: number): string
-
-/** `b62EncodeFixed` over many values; errors name the failing item. */
-export declare function b62EncodeFixedBatch(values: Float64Array, precision: number): Array<string>
-
-/** Base62 of a number truncated toward zero (coefficients, route ids). */
-export declare function b62EncodeNumber(value: number): string
-
 /** CRC-16/CCITT-FALSE. */
 export declare function crc16(data: Uint8Array): number
 
@@ -78,20 +54,6 @@ export declare function encodeFrame(cmd: number, routes: Uint32Array, tid: numbe
  * `bodies[bodyOffsets[i]..bodyOffsets[i + 1]]` and is 16 + its body length bytes.
  */
 export declare function encodeFrames(cmds: Uint8Array, aids: Uint32Array, tids: Uint8Array, timestamps: Float64Array, bodies: Uint8Array, bodyOffsets: Uint32Array): Uint8Array
-
-/**
- * Decodes one data frame and, for a DIFF frame, reads its body for a
- * template of w1 values (mask and lengths checked). Returns the
- * `decodeFrame` status (the JS side re-decodes failed frames for the exact
- * error); see the module docs for the results in `io`.
- */
-export declare function fusionReceive(frame: Uint8Array, io: Uint8Array): number
-
-/**
- * Builds the DIFF / HEART frame of one body from sender `id`'s template, or
- * returns why it cannot (1..7, nothing changed). See the module docs.
- */
-export declare function fusionSend(io: Uint8Array): number
 
 /**
  * `fusionSend` over `bodies[offsets[i]..offsets[i + 1]]` from body w3 on,

@@ -40,9 +40,7 @@ use std::ops::Range;
 use napi::bindgen_prelude::{Uint32ArraySlice, Uint8ArraySlice};
 use napi::Result;
 use napi_derive::napi;
-use opensynaptic_core::cmd::DATA_DIFF;
-use opensynaptic_core::frame::{self, FrameErrorKind};
-use opensynaptic_core::fusion::{apply_diff, DiffError, FusionSender, SendError};
+use opensynaptic_core::fusion::FusionSender;
 
 use crate::{arg_error, check_disjoint, checked_ranges, frame_error};
 
@@ -166,62 +164,6 @@ pub fn fusion_sender_load(io: &[u8]) -> Result<()> {
     })
 }
 
-/// Builds the DIFF / HEART frame of one body from sender `id`'s template, or
-/// returns why it cannot (1..7, nothing changed). See the module docs.
-#[napi(js_name = "fusionSend", catch_unwind)]
-pub fn fusion_send(mut io: Uint8ArraySlice) -> Result<u32> {
-    // SAFETY: `io` is the only argument, JS is suspended for this synchronous
-    // call, and the borrow ends before it returns.
-    let io = unsafe { io.as_mut() };
-    need(io, CTRL)?;
-    let id = word(io, 0);
-    let aid = word(io, 1);
-    let text_len = word(io, 2) as usize;
-    let key_len = word(io, 3) as usize;
-    let frame_off = align4(CTRL + text_len + key_len);
-    let list_off = align4(frame_off + text_len + 16);
-    need(io, list_off)?;
-    let (head, rest) = io.split_at_mut(frame_off);
-    let (ctrl, data) = head.split_at_mut(CTRL);
-    let text = &data[..text_len];
-    let key = key_of(&data[text_len..text_len + key_len]);
-    with_sender(id, |s| {
-        let sent = match s.send(text, aid, key, &mut rest[..text_len + 16]) {
-            Ok(sent) => sent,
-            Err(SendError::Fallback(why)) => return Ok(why.code()),
-            Err(SendError::Frame(e)) => return Err(frame_error(e)),
-        };
-        let changed = s.changed();
-        let body = s.body();
-        let body_off = list_off + 12 * changed.len();
-        let io_len = frame_off + rest.len();
-        if io_len < body_off + body.len() {
-            return Err(arg_error(format_args!(
-                "io must hold {} bytes, it has {io_len}",
-                body_off + body.len()
-            )));
-        }
-        let list_rel = list_off - frame_off;
-        for (k, &v) in changed.iter().enumerate() {
-            let r = s.value_range(v);
-            put_triple(rest, list_rel + 12 * k, v, r);
-        }
-        let body_rel = body_off - frame_off;
-        rest[body_rel..body_rel + body.len()].copy_from_slice(body);
-        set_word(ctrl, 4, u32::from(sent.cmd));
-        set_word(ctrl, 5, u32::from(sent.tid));
-        set_usize(ctrl, 6, frame_off)?;
-        set_usize(ctrl, 7, sent.frame_len)?;
-        set_usize(ctrl, 8, body_off)?;
-        set_usize(ctrl, 9, body.len())?;
-        set_usize(ctrl, 10, changed.len())?;
-        set_usize(ctrl, 11, list_off)?;
-        set_word(ctrl, 12, (sent.timestamp >> 32) as u32);
-        set_word(ctrl, 13, sent.timestamp as u32);
-        Ok(0)
-    })
-}
-
 fn put_triple(buf: &mut [u8], at: usize, index: usize, r: Range<usize>) {
     buf[at..at + 4].copy_from_slice(&(index as u32).to_ne_bytes());
     buf[at + 4..at + 8].copy_from_slice(&(r.start as u32).to_ne_bytes());
@@ -330,93 +272,3 @@ pub fn fusion_send_batch(
     })
 }
 
-const STATUS_OK: u32 = 0;
-
-fn frame_status(kind: &FrameErrorKind) -> Result<u32> {
-    Ok(match kind {
-        FrameErrorKind::TooShort { .. } => 1,
-        FrameErrorKind::IncompleteHeader { .. } => 2,
-        FrameErrorKind::Crc16Mismatch { .. } => 3,
-        FrameErrorKind::MissingSecureKey { .. } => 4,
-        FrameErrorKind::Crc8Mismatch { .. } => 5,
-        FrameErrorKind::UnknownCommand { .. } => 6,
-        _ => return Err(arg_error(kind)),
-    })
-}
-
-/// Decodes one data frame and, for a DIFF frame, reads its body for a
-/// template of w1 values (mask and lengths checked). Returns the
-/// `decodeFrame` status (the JS side re-decodes failed frames for the exact
-/// error); see the module docs for the results in `io`.
-#[napi(js_name = "fusionReceive", catch_unwind)]
-pub fn fusion_receive(frame: &[u8], mut io: Uint8ArraySlice) -> Result<u32> {
-    check_disjoint(frame, "frame", &io, "io")?;
-    // SAFETY: as in `fusionSendBatch`.
-    let io = unsafe { io.as_mut() };
-    need(io, CTRL)?;
-    let key_len = word(io, 0) as usize;
-    let count = word(io, 1);
-    let plain_off = align4(CTRL + key_len);
-    need(io, plain_off)?;
-    let (head, tail) = io.split_at_mut(plain_off);
-    let key = key_of(&head[CTRL..CTRL + key_len]);
-    let h = match frame::decode_frame_into(frame, key, tail) {
-        Ok(h) => h,
-        Err(e) => return frame_status(&e.kind),
-    };
-    set_word(head, 2, u32::from(h.cmd));
-    set_word(head, 3, u32::from(h.route_count));
-    set_word(head, 4, h.source_aid);
-    set_word(head, 5, u32::from(h.tid));
-    set_word(head, 6, (h.timestamp >> 32) as u32);
-    set_word(head, 7, h.timestamp as u32);
-    set_usize(head, 8, h.body_offset)?;
-    set_usize(head, 9, h.body_len)?;
-    set_word(head, 10, u32::from(h.crc8));
-    set_word(head, 11, u32::from(h.crc16));
-    set_usize(head, 12, if h.secure { plain_off } else { 0 })?;
-    set_word(head, 13, 0);
-    set_word(head, 17, 0);
-    if h.base_cmd != DATA_DIFF || count == NONE {
-        return Ok(STATUS_OK);
-    }
-    let body = if h.secure {
-        &tail[..h.body_len]
-    } else {
-        &frame[h.body_offset..h.body_offset + h.body_len]
-    };
-    let mut changed = Vec::new();
-    let (status, a, b, c) = match apply_diff(body, count as usize, &mut changed) {
-        Ok(()) => (1, 0, 0, 0),
-        Err(DiffError::MaskCutShort {
-            mask_len,
-            count,
-            len,
-        }) => (2, mask_len, count, len),
-        Err(DiffError::MaskPastEnd { index, len }) => (3, index, len, 0),
-        Err(DiffError::ValueOverrun {
-            index,
-            claimed,
-            remain,
-        }) => (4, index, claimed, remain),
-    };
-    set_word(head, 13, status);
-    set_usize(head, 14, a)?;
-    set_usize(head, 15, b)?;
-    set_usize(head, 16, c)?;
-    // On an error too: the values read before the fault come first (their text is checked first).
-    let list_rel = align4(if h.secure { h.body_len } else { 0 });
-    if tail.len() < list_rel + 12 * changed.len() {
-        return Err(arg_error(format_args!(
-            "io must hold {} bytes, it has {}",
-            plain_off + list_rel + 12 * changed.len(),
-            plain_off + tail.len()
-        )));
-    }
-    for (k, (v, r)) in changed.iter().enumerate() {
-        put_triple(tail, list_rel + 12 * k, *v, r.clone());
-    }
-    set_usize(head, 17, changed.len())?;
-    set_usize(head, 18, plain_off + list_rel)?;
-    Ok(STATUS_OK)
-}

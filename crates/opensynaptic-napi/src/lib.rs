@@ -20,11 +20,10 @@
 //! calling in here.
 
 use napi::bindgen_prelude::{
-    BigInt, Float64Array, Float64ArraySlice, Uint16Array, Uint8Array, Uint8ArraySlice,
+    BigInt, Float64ArraySlice, Uint16Array, Uint8Array, Uint8ArraySlice,
 };
 use napi::{Env, Error, Result};
 use napi_derive::napi;
-use opensynaptic_core::base62::{self, Base62Error, MAX_PRECISION};
 use opensynaptic_core::frame::{self, FrameError, FrameErrorKind, FrameHeader, MAX_TIMESTAMP};
 use opensynaptic_core::{crc, security};
 
@@ -44,23 +43,6 @@ const STATUS_SECURE_UNCHECKED: u32 = 7;
 
 fn arg_error(message: impl std::fmt::Display) -> Error {
     Error::from_reason(format!("[arg] {message}"))
-}
-
-fn base62_error(err: Base62Error) -> Error {
-    Error::from_reason(format!("{} {err}", base62_tag(err)))
-}
-
-fn base62_batch_error((index, err): (usize, Base62Error)) -> Error {
-    Error::from_reason(format!("{} item {index}: {err}", base62_tag(err)))
-}
-
-fn base62_tag(err: Base62Error) -> &'static str {
-    match err {
-        Base62Error::Invalid { .. } => "[base62:invalid]",
-        Base62Error::OutOfRange => "[base62:range]",
-        Base62Error::NotFinite => "[base62:not-finite]",
-        Base62Error::PrecisionOutOfRange { .. } => "[arg]",
-    }
 }
 
 fn frame_error(err: FrameError) -> Error {
@@ -89,10 +71,6 @@ fn int_arg(name: &str, value: f64, max: u32) -> Result<u32> {
     }
 }
 
-fn precision_arg(value: f64) -> Result<u32> {
-    int_arg("precision", value, MAX_PRECISION)
-}
-
 fn byte_arg(name: &str, value: f64) -> Result<u8> {
     int_arg(name, value, 255).map(|v| v as u8)
 }
@@ -116,15 +94,6 @@ fn timestamp_arg(value: f64) -> Result<u64> {
 fn bigint_magnitude(value: &BigInt) -> Option<u64> {
     let (first, rest) = value.words.split_first()?;
     rest.iter().all(|&w| w == 0).then_some(*first)
-}
-
-fn bigint_to_i64(value: &BigInt) -> Option<i64> {
-    let magnitude = bigint_magnitude(value)?;
-    if value.sign_bit {
-        (magnitude <= i64::MIN.unsigned_abs()).then(|| 0i64.wrapping_sub_unsigned(magnitude))
-    } else {
-        i64::try_from(magnitude).ok()
-    }
 }
 
 fn bigint_to_u64(name: &str, value: &BigInt) -> Result<u64> {
@@ -162,60 +131,6 @@ fn checked_ranges<'a>(
     Ok(offsets
         .windows(2)
         .map(|pair| pair[0] as usize..pair[1] as usize))
-}
-
-/// Base62 of an int64 BigInt, exactly. Throws `[base62:range]` outside int64.
-#[napi(js_name = "b62EncodeBigint", catch_unwind)]
-pub fn b62_encode_bigint(value: BigInt) -> Result<String> {
-    bigint_to_i64(&value)
-        .map(base62::encode_i64)
-        .ok_or_else(|| base62_error(Base62Error::OutOfRange))
-}
-
-/// Base62 of a number truncated toward zero (coefficients, route ids).
-#[napi(js_name = "b62EncodeNumber", catch_unwind)]
-pub fn b62_encode_number(value: f64) -> Result<String> {
-    base62::encode_trunc(value).map_err(base62_error)
-}
-
-/// Base62 of `value * 10^precision` rounded half-to-even on the binary product.
-#[napi(js_name = "b62EncodeFixed", catch_unwind)]
-pub fn b62_encode_fixed(value: f64, precision: f64) -> Result<String> {
-    base62::encode_fixed(value, precision_arg(precision)?).map_err(base62_error)
-}
-
-/// Base62 text to an exact int64 BigInt.
-#[napi(js_name = "b62DecodeBigint", catch_unwind)]
-pub fn b62_decode_bigint(text: String) -> Result<BigInt> {
-    base62::decode_i64(&text)
-        .map(BigInt::from)
-        .map_err(base62_error)
-}
-
-/// Base62 text to the nearest double of its integer.
-#[napi(js_name = "b62DecodeNumber", catch_unwind)]
-pub fn b62_decode_number(text: String) -> Result<f64> {
-    base62::decode_f64(&text).map_err(base62_error)
-}
-
-/// Base62 text to `i / 10^precision`, rounded to 8 decimals like the reference.
-#[napi(js_name = "b62DecodeFixed", catch_unwind)]
-pub fn b62_decode_fixed(text: String, precision: f64) -> Result<f64> {
-    base62::decode_fixed(&text, precision_arg(precision)?).map_err(base62_error)
-}
-
-/// `b62EncodeFixed` over many values; errors name the failing item.
-#[napi(js_name = "b62EncodeFixedBatch", catch_unwind)]
-pub fn b62_encode_fixed_batch(values: &[f64], precision: f64) -> Result<Vec<String>> {
-    base62::encode_fixed_batch(values, precision_arg(precision)?).map_err(base62_batch_error)
-}
-
-/// `b62DecodeFixed` over many texts; errors name the failing item.
-#[napi(js_name = "b62DecodeFixedBatch", catch_unwind)]
-pub fn b62_decode_fixed_batch(texts: Vec<String>, precision: f64) -> Result<Float64Array> {
-    base62::decode_fixed_batch(&texts, precision_arg(precision)?)
-        .map(Float64Array::new)
-        .map_err(base62_batch_error)
 }
 
 /// CRC-8/SMBUS.

@@ -54,7 +54,6 @@ import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, ownString, o
 import { RegistryCache, type RegistryCacheOptions } from './registry-cache.js';
 import { type FusionBinding, type FusionOperation, fusionBackend } from './native-binding.js';
 import { nativeFailure } from './native-io.js';
-import { type DiffReading, diffErrorDetail, NativeReceiver } from './native-receiver.js';
 import { type FusionBatchResult, NativeSender, runBatchTs } from './native-sender.js';
 
 
@@ -105,8 +104,9 @@ export interface FusionEngineOptions {
    */
   maxBodySize?: number;
   /**
-   * `'native'` runs the frame codec and the fusion steady state (DIFF / HEART send and receive,
-   * batches) in the native addon, `'ts'` everything in TypeScript. Default: the codec
+   * `'native'` runs the frame codec and the batches (`runEngineBatch`, the frame checks of
+   * `decompressBatch`) in the native addon, `'ts'` everything in TypeScript; the rest of the
+   * engine (templates, DIFF bodies, facts) is TypeScript on both. Default: the codec
    * `@opensynaptic/packet` selected, and per operation what `OPENSYNAPTIC_CORE` asks for (`auto`:
    * native only for `runEngineBatch`, the one operation measured >= 2x faster there).
    */
@@ -141,19 +141,16 @@ export class OSVisualFusionEngine {
   readonly maxBodySize: number;
   /** Backend of the frame codec in use. */
   readonly backend: 'ts' | 'native';
-  /** Backend of each engine operation (`runEngine`, `decompress`, `runEngineBatch`, `decompressBatch`). */
+  /** Backend of each engine operation with a native build (`runEngineBatch`, `decompressBatch`). */
   readonly backends: Readonly<Record<FusionOperation, BackendName>>;
   security: FusionSecurity | null;
   #localId = 0;
   readonly #clock: () => number;
   readonly #codec: FrameCodec;
-  // Native steady state, per operation (null: TypeScript); the sender and receiver objects are made on first use.
-  readonly #txBinding: FusionBinding | null;
+  // Native batches, per operation (null: TypeScript); the native sender is made on first use.
   readonly #batchBinding: FusionBinding | null;
-  readonly #rxBinding: FusionBinding | null;
   readonly #rxBatch: FusionBinding | null;
   #sender: NativeSender | null = null;
-  #receiver: NativeReceiver | null = null;
 
   constructor(options: FusionEngineOptions = {}) {
     this.#clock = options.clock ?? Date.now;
@@ -171,14 +168,10 @@ export class OSVisualFusionEngine {
     this.#codec = getCodec(options.backend ?? packetBackendInfo().backends.encodeFrame ?? 'ts');
     this.backend = this.#codec.backend;
     const fb = fusionBackend(options.backend);
-    this.#txBinding = fb.runEngine();
     this.#batchBinding = fb.runEngineBatch();
-    this.#rxBinding = fb.decompress();
     this.#rxBatch = fb.decompressBatch();
     const name = (b: unknown): BackendName => (b === null ? 'ts' : 'native');
     this.backends = Object.freeze({
-      runEngine: name(this.#txBinding),
-      decompress: name(this.#rxBinding),
       runEngineBatch: name(this.#batchBinding),
       decompressBatch: name(this.#rxBatch),
     });
@@ -209,13 +202,7 @@ export class OSVisualFusionEngine {
    * Throws `FusionInputError` for text that cannot become a frame; the registry is left as it was.
    */
   runEngine(raw: string | Uint8Array, strategy: FusionStrategy = 'DIFF'): Uint8Array {
-    if (this.#txBinding === null || strategy !== 'DIFF') return this.#runEngineTs(raw, strategy);
-    const tx = this.#nativeSender(this.#txBinding);
-    const frame = tx.send(raw);
-    if (frame !== undefined) return frame;
-    const ts = this.#runEngineTs(raw, strategy);
-    tx.afterFallback();
-    return ts;
+    return this.#runEngineTs(raw, strategy);
   }
 
   /**
@@ -236,7 +223,7 @@ export class OSVisualFusionEngine {
     return this.#nativeSender(this.#batchBinding).runBatch(bodies, offsets, count, run, isFusionError);
   }
 
-  /** The native sender (one for single frames and batches: they share its template copy). */
+  /** The native sender (made on the first native batch; it keeps its template copy between batches). */
   #nativeSender(binding: FusionBinding): NativeSender {
     this.#sender ??= new NativeSender(binding, {
       registry: this.registry,
@@ -472,13 +459,7 @@ export class OSVisualFusionEngine {
   }
 
   #decodeFrame(frame: Uint8Array): DecodedFrame {
-    const keys = this.security?.keys ?? NO_KEYS;
-    if (this.#rxBinding !== null) {
-      this.#receiver ??= new NativeReceiver(this.#rxBinding);
-      const f = this.#receiver.decode(frame, keys);
-      if (f !== null) return f;
-    }
-    return this.#codec.decodeFrame(frame, { keys });
+    return this.#codec.decodeFrame(frame, { keys: this.security?.keys ?? NO_KEYS });
   }
 
   /**
@@ -602,8 +583,6 @@ export class OSVisualFusionEngine {
   /** The template's values after a DIFF body; checks the whole body before anything changes. */
   #applyDiff(body: Uint8Array, old: readonly string[], aid: number, tid: number, cmd: number): string[] {
     const n = old.length;
-    const read = this.#receiver?.take(aid, tid, n) ?? null;
-    if (read !== null) return this.#applyReading(read, body, old, aid, tid, cmd);
     const maskLen = (n + 7) >> 3;
     const len = body.length;
     if (len < maskLen) throw new DiffOverrunError(aid, tid, cmd, `the ${maskLen}-byte mask for ${n} values is cut short (${len} bytes)`);
@@ -617,17 +596,6 @@ export class OSVisualFusionEngine {
       next[i] = this.#text(body.subarray(p + 1, p + 1 + vl), { aid, tid, cmd }, `value ${i}`);
       p += 1 + vl;
     }
-    return next;
-  }
-
-  /** `#applyDiff` from the addon's reading of the body: the same values, or the same error first. */
-  #applyReading(read: DiffReading, body: Uint8Array, old: readonly string[], aid: number, tid: number, cmd: number): string[] {
-    const next = old.slice();
-    const c = read.changed;
-    for (let k = 0; k < c.length; k += 3) {
-      next[c[k]!] = this.#text(body.subarray(c[k + 1]!, c[k + 2]!), { aid, tid, cmd }, `value ${c[k]}`);
-    }
-    if (read.status !== 1) throw new DiffOverrunError(aid, tid, cmd, diffErrorDetail(read));
     return next;
   }
 

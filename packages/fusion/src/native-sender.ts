@@ -1,21 +1,22 @@
 /**
- * The sender's steady state through the native addon: body text in, DIFF / HEART frame out.
+ * The sender's steady state through the native addon, for batches: bodies in, DIFF / HEART frames
+ * out, a run of steady-state bodies per call.
  *
  * The TypeScript registry stays the source of truth. The addon holds a copy (the "mirror") of
  * one template, the one the engine would pick first for the next body: its registry's `recent`
- * template. A call decomposes the body natively and, when its signature and value count match the
- * mirror, builds the frame and reports which values changed; this side then applies exactly those
- * changes to the registry (same array, same strings, `changed()` as the TypeScript path calls it)
- * and returns the frame. Anything else (a new signature, FULL, invalid text, a value too long for
+ * template. A call decomposes each body natively and, while its signature and value count match
+ * the mirror, builds the frame; this side then applies the final value of each value the run
+ * changed to the registry (same array, same strings, `changed()` as the TypeScript path calls it).
+ * The first body that does not fit stops the run. Anything else (a new signature, FULL, invalid text, a value too long for
  * DIFF...) comes back untouched and the engine runs its TypeScript path, after which the mirror is
  * reloaded from the registry.
  *
- * The mirror is checked after every native frame, before anything is committed: the registry
+ * The mirror is checked after every native run, before anything is committed: the registry
  * object, its `recent` template, that template's values array and each value (against a snapshot
  * of what was loaded) must be what the mirror was loaded from, and the session key what the frame
  * was encrypted with. Anything else (the registry left the cache and came back, another engine
- * sharing the cache changed it, the key rotated) reloads the mirror and redoes the frame, so the
- * frame and the registry are always what the TypeScript path would have produced.
+ * sharing the cache changed it, the key rotated) reloads the mirror and redoes the run, so the
+ * frames and the registry are always what the TypeScript path would have produced.
  *
  * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
  */
@@ -38,9 +39,8 @@ const VALUE_COUNT = 6;
 const MAX_CODE = 7;
 /** Bytes of key the io buffer has room for at most (session keys are 32 bytes). */
 const MAX_KEY = 1024;
-// After this many fallbacks in a row (bodies that alternate shapes...), skip the addon for a while.
+// After this many runs in a row that made no frame (bodies that alternate shapes...), the rest of the batch goes through TypeScript.
 const MAX_MISSES = 8;
-const SKIP_AFTER_MISSES = 64;
 
 const encoder = new TextEncoder();
 
@@ -115,11 +115,9 @@ export class NativeSender {
   readonly #b: FusionBinding;
   readonly #host: SenderHost;
   readonly #id: number;
-  // Room for a body of up to NATIVE_MAX_FRAME UTF-16 units (see `send`); larger ones take the TypeScript path.
-  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 128 + 48 * NATIVE_MAX_FRAME);
-  /** `#buf.bytes` from `CTRL` on (remade when the buffer grows). */
-  #ioText: Uint8Array = new Uint8Array(0);
-  // Template loads go through their own buffer: `io` still holds the body when a frame is redone.
+  // Control words, key and the touched list (12 bytes per value of the template).
+  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 64 + 12 * NATIVE_MAX_FRAME);
+  // Template loads go through their own buffer: `io` still holds the key when a run is redone.
   // A template has at most as many values as characters: 16 + 4 per value + 3 per character.
   readonly #loadBuf = new NativeIo(1024, 16 + 7 * NATIVE_MAX_FRAME);
   // The mirror: what the addon's template copy was loaded from.
@@ -130,22 +128,12 @@ export class NativeSender {
   // Key bytes the addon encrypts with (copied into io for each call).
   #key: Uint8Array | null = null;
   #lastCode = 0;
-  #misses = 0;
-  #skip = 0;
 
   constructor(binding: FusionBinding, host: SenderHost) {
     this.#b = binding;
     this.#host = host;
     this.#id = binding.fusionSenderNew();
     senders.register(this, { binding, id: this.#id });
-  }
-
-  /** Room for `bytes` in io; `false` (nothing changed) past its bound. */
-  #reserve(bytes: number): boolean {
-    if (!this.#buf.reserve(bytes)) return false;
-    const io = this.#buf.bytes;
-    if (this.#ioText.buffer !== io.buffer) this.#ioText = io.subarray(CTRL);
-    return true;
   }
 
   /**
@@ -177,79 +165,8 @@ export class NativeSender {
     }
   }
 
-  /**
-   * The DIFF or HEART frame of `raw` (strategy DIFF), with the registry updated as the
-   * TypeScript path would; `undefined` when the body is not steady state for the mirrored
-   * template (nothing changed: run the TypeScript path, then call `afterFallback`).
-   */
-  send(raw: string | Uint8Array): Uint8Array | undefined {
-    if (this.#skip > 0) {
-      // Not even tried: no reload after the TypeScript path (the next attempt checks the copy anyway).
-      this.#skip--;
-      this.#lastCode = 0;
-      return undefined;
-    }
-    const aid = this.#host.localId();
-    const keyRoom = this.#key === null ? 0 : this.#key.length;
-    let len: number;
-    let text: string | null = null;
-    if (typeof raw === 'string') {
-      // UTF-8 takes at most 3 bytes per UTF-16 unit; the rest is the frame and the changed list.
-      if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 48 * raw.length)) return this.#miss(0);
-      len = encoder.encodeInto(raw, this.#ioText).written;
-      if (len === raw.length) text = raw;
-      // TextEncoder writes U+FFFD for a lone surrogate, where the TypeScript path raises.
-      else if (hasLoneSurrogate(raw)) return this.#miss(0);
-    } else if (raw instanceof Uint8Array) {
-      if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 16 * raw.length)) return this.#miss(0);
-      this.#buf.bytes.set(raw, CTRL);
-      len = raw.length;
-    } else return this.#miss(0);
-
-    let code = this.#call(aid, len);
-    if (code !== 0) return this.#miss(code);
-    // What the TypeScript path reads, in its order: clock, registry, key.
-    const host = this.#host;
-    const now = host.clock();
-    const reg = host.registry.get(aid, now);
-    const key = usableKey(host.txKey(aid));
-    if (!this.#valid(reg) || !this.#sameKey(key, len)) {
-      // The addon worked from a stale copy (and updated it): reload from the registry, redo.
-      this.#key = key;
-      this.#load(reg);
-      // Nothing mirrored (the template could not be loaded): the TypeScript path sends.
-      if (this.#t === null) return this.#miss(NO_TEMPLATE);
-      code = this.#call(aid, len);
-      if (code !== 0) return this.#miss(code);
-    }
-    this.#misses = 0;
-    const io = this.#buf.bytes;
-    const io32 = this.#buf.words;
-    const off = io32[6]!;
-    const changed = io32[10]!;
-    // The results must lie in io and name values of the copy; else nothing is committed.
-    if (off + io32[7]! > io.length || changed > this.#arr!.length || (io32[11]! >> 2) + 3 * changed > io32.length) {
-      this.#failed('fusionSend', nativeStatusError('fusionSend', `results out of range (frame ${off}+${io32[7]}, ${changed} changed)`));
-    }
-    const frame = io.slice(off, off + io32[7]!);
-    if (changed > 0) {
-      const arr = this.#arr!;
-      const snap = this.#snap;
-      let p = io32[11]! >> 2;
-      for (let k = 0; k < changed; k++, p += 3) {
-        const i = io32[p]!;
-        const v = text !== null ? text.slice(io32[p + 1]!, io32[p + 2]!) : utf8Text(io, CTRL + io32[p + 1]!, CTRL + io32[p + 2]!);
-        const own = v.length < 13 ? v : ownString(v);
-        arr[i] = own;
-        snap[i] = own;
-      }
-      host.registry.changed(reg, now);
-    }
-    return frame;
-  }
-
-  /** Call after the TypeScript path handled a body `send` left to it (and succeeded). */
-  afterFallback(): void {
+  /** After the TypeScript path handled a body a run left to it (and succeeded): reload the mirror if it did not fit. */
+  #afterFallback(): void {
     const code = this.#lastCode;
     if (code < NO_TEMPLATE || code > VALUE_COUNT) return;
     // The TypeScript path got the registry into the cache: this reads it without side effects.
@@ -295,7 +212,7 @@ export class NativeSender {
           const now = host.clock();
           const reg = host.registry.get(aid, now);
           const key = usableKey(host.txKey(aid));
-          if (!this.#valid(reg) || !this.#sameKey(key, 0)) {
+          if (!this.#valid(reg) || !this.#sameKey(key)) {
             this.#key = key;
             this.#load(reg);
             next = this.#t === null ? -1 : this.#batchCall(aid, bodies, offsets, i, pos, out, ends, count);
@@ -320,7 +237,7 @@ export class NativeSender {
         const f = fallback(bodies.subarray(offsets[i]!, offsets[i + 1]!));
         out.set(f, pos);
         pos += f.length;
-        this.afterFallback();
+        this.#afterFallback();
       } catch (e) {
         if (!isFusionError(e)) throw e;
         errors.push({ index: i, error: e });
@@ -337,7 +254,7 @@ export class NativeSender {
   #batchCall(aid: number, bodies: Uint8Array, offsets: Uint32Array, start: number, pos: number, out: Uint8Array, ends: Uint32Array, count: number): number {
     const key = this.#key;
     const keyLen = key === null ? 0 : key.length;
-    if (!this.#reserve(CTRL + keyLen + 64 + 12 * (this.#arr === null ? 0 : this.#arr.length))) return -1;
+    if (!this.#buf.reserve(CTRL + keyLen + 64 + 12 * (this.#arr === null ? 0 : this.#arr.length))) return -1;
     const io = this.#buf.bytes;
     const io32 = this.#buf.words;
     io32[0] = this.#id;
@@ -380,44 +297,6 @@ export class NativeSender {
     this.#host.registry.changed(reg, now);
   }
 
-  /**
-   * One native `fusionSend` of the `len` bytes at `CTRL`: 0, a fallback code, or -1 (not sent
-   * natively: no room for this key, or the encoder refused the input).
-   */
-  #call(aid: number, len: number): number {
-    const key = this.#key;
-    const io = this.#buf.bytes;
-    const io32 = this.#buf.words;
-    // Text, key, frame (text + 16), then the changed list (12 bytes per value) and the plain body
-    // (under 2 bytes per text byte): within 16 bytes per text byte. The room was made for the key
-    // of the last call; a longer one (a rotated key) may not fit, and the text cannot move now.
-    const keyLen = key === null ? 0 : key.length;
-    if (CTRL + keyLen + 32 + 16 * len > io.length) return -1;
-    io32[0] = this.#id;
-    io32[1] = aid;
-    io32[2] = len;
-    io32[3] = keyLen;
-    if (key !== null) io.set(key, CTRL + len);
-    let code: number;
-    try {
-      code = this.#b.fusionSend(io);
-    } catch (e) {
-      this.#failed('fusionSend', e);
-      return -1;
-    }
-    if (code > MAX_CODE) this.#failed('fusionSend', nativeStatusError('fusionSend', `unknown fallback code ${code}`));
-    return code;
-  }
-
-  #miss(code: number): undefined {
-    this.#lastCode = code;
-    if (code >= NO_TEMPLATE && code <= VALUE_COUNT && ++this.#misses >= MAX_MISSES) {
-      this.#misses = 0;
-      this.#skip = SKIP_AFTER_MISSES;
-    }
-    return undefined;
-  }
-
   /** Whether the addon's copy is still exactly the template the TypeScript path would use. */
   #valid(reg: DeviceRegistry): boolean {
     const t = this.#t;
@@ -430,14 +309,13 @@ export class NativeSender {
     return true;
   }
 
-  /** Whether `key` holds the bytes the last call encrypted with (at `CTRL + at` in io). */
-  #sameKey(key: Uint8Array | null, at: number): boolean {
+  /** Whether `key` holds the bytes the last call encrypted with (at `CTRL` in io). */
+  #sameKey(key: Uint8Array | null): boolean {
     const used = this.#key;
     if (key === null || used === null) return key === used;
     if (key.length !== used.length) return false;
     const io = this.#buf.bytes;
-    const base = CTRL + at;
-    for (let i = 0; i < key.length; i++) if (key[i] !== io[base + i]) return false;
+    for (let i = 0; i < key.length; i++) if (key[i] !== io[CTRL + i]) return false;
     return true;
   }
 

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 // The built package in a project that installed @opensynaptic/binding (its generated loader) but
 // no platform package: what a user gets on a platform without a build, or without optional
 // dependencies. A platform without a build is simulated by changing `process.arch` first.
-const dir = mkdtempSync(join(tmpdir(), 'os-base62-platform-'));
+const dir = mkdtempSync(join(tmpdir(), 'os-crc-platform-'));
 const binding = join(dir, 'node_modules', '@opensynaptic', 'binding');
 mkdirSync(binding, { recursive: true });
 copyFileSync(new URL('../dist/index.js', import.meta.url), join(dir, 'index.js'));
@@ -29,28 +29,28 @@ const linux = process.platform === 'linux';
 describe('a platform without a native build', () => {
   it.skipIf(!linux)('OPENSYNAPTIC_CORE=native: a typed error naming the platform, arch, libc and the package looked for', () => {
     // The choice is made on first use, so the call (not the import) throws.
-    const { out } = run("const b = await import('./index.js'); b.encode(1); console.log('loaded')", 'native', 'riscv64');
+    const { out } = run("const b = await import('./index.js'); b.crc8(Uint8Array.of(1)); console.log('loaded')", 'native', 'riscv64');
     const e = JSON.parse(out);
     expect(e.code).toBe('ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE');
     expect([e.reason, e.platform, e.arch, e.lookedFor]).toEqual(['no-build', 'linux', 'riscv64', `@opensynaptic/binding-linux-riscv64-${e.libc === 'musl' ? 'musl' : 'gnu'}`]);
-    expect(e.message).toMatch(/^@opensynaptic\/base62: the native backend was requested but is not available: no native build for linux riscv64 \((glibc|musl)\)/);
+    expect(e.message).toMatch(/^@opensynaptic\/crc: the native backend was requested but is not available: no native build for linux riscv64 \((glibc|musl)\)/);
     expect(e.message).not.toMatch(/npm has a bug|optional dependencies \(https/);
   });
 
   it.skipIf(!linux)('auto: TypeScript without a word, and the facts say why', () => {
     const { out, err } = run(
-      "const b = await import('./index.js'); const text = b.encode(294.65); const i = b.backendInfo(); console.log(JSON.stringify([i.backend, i.nativeAvailable, i.nativeUnavailable.reason, i.nativeUnavailable.lookedFor, text]))",
+      "const b = await import('./index.js'); const text = b.crc16(new TextEncoder().encode('123456789')).toString(16); const i = b.backendInfo(); console.log(JSON.stringify([i.backend, i.nativeAvailable, i.nativeUnavailable.reason, i.nativeUnavailable.lookedFor, text]))",
       'auto',
       'riscv64',
     );
     const [backend, available, reason, lookedFor, text] = JSON.parse(out);
-    expect([backend, available, reason, text]).toEqual(['ts', false, 'no-build', 'cmwc']);
+    expect([backend, available, reason, text]).toEqual(['ts', false, 'no-build', '29b1']);
     expect(err).toBe('');
     expect(lookedFor).toMatch(/^@opensynaptic\/binding-linux-riscv64-/);
   });
 
   it('a platform with a build whose package is not installed says so', () => {
-    const { out } = run("const b = await import('./index.js'); b.encode(1); console.log('loaded')", 'native');
+    const { out } = run("const b = await import('./index.js'); b.crc8(Uint8Array.of(1)); console.log('loaded')", 'native');
     const e = JSON.parse(out);
     expect(e.code).toBe('ERR_OPENSYNAPTIC_NATIVE_UNAVAILABLE');
     expect(['build-missing', 'no-build']).toContain(e.reason);
