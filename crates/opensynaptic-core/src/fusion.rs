@@ -306,7 +306,8 @@ pub fn apply_diff(
     Ok(())
 }
 
-/// Why [`FusionSender::send`] left a body to the caller. Nothing changed.
+/// Why [`FusionSender::send`] left a body to the caller. Nothing changed. (The
+/// numbers the addon reports for these are `opensynaptic_contract::fallback`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fallback {
     /// The text is not UTF-8.
@@ -323,21 +324,6 @@ pub enum Fallback {
     ValueCount,
     /// A changed value is longer than 255 bytes: FULL.
     ValueTooLong,
-}
-
-impl Fallback {
-    /// Stable small number for the JS side.
-    pub const fn code(self) -> u32 {
-        match self {
-            Fallback::NotUtf8 => 1,
-            Fallback::Decompose(_) => 2,
-            Fallback::Token => 3,
-            Fallback::NoTemplate => 4,
-            Fallback::OtherSignature => 5,
-            Fallback::ValueCount => 6,
-            Fallback::ValueTooLong => 7,
-        }
-    }
 }
 
 /// Result of [`FusionSender::send`].

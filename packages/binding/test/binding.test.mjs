@@ -26,7 +26,8 @@ test('crc check values', () => {
   const offsets = Uint32Array.of(0, 9, 9, 20);
   assert.deepEqual([...binding.crc16Batch(data, offsets)], [0x29b1, 0xffff, binding.crc16(ascii('hello world'))]);
   assert.deepEqual([...binding.crc8Batch(data, offsets)], [0xf4, 0, 168]);
-  assert.throws(() => binding.crc8Batch(data, Uint32Array.of(0, 30)), /^Error: \[arg\] /);
+  assert.throws(() => binding.crc8Batch(data, Uint32Array.of(0, 30)), { code: 'OSN_OFFSETS', message: 'boundary 1 (30) is decreasing or past the 20-byte data' });
+  assert.throws(() => binding.crc8Batch(data, new Uint32Array(0)), { code: 'OSN_OFFSETS_EMPTY' });
 });
 
 test('session key and xor', () => {
@@ -36,7 +37,7 @@ test('session key and xor', () => {
   const once = binding.xorPayload(body, key, 19);
   assert.deepEqual(binding.xorPayload(once, key, 19), body);
   assert.deepEqual(binding.xorPayload(body, new Uint8Array(0), 7), body);
-  assert.throws(() => binding.deriveSessionKey(-1n, 1n), /^Error: \[arg\] /);
+  assert.throws(() => binding.deriveSessionKey(-1n, 1n), { code: 'OSN_CONTRACT' });
 });
 
 test('frame encode/decode round trip', () => {
@@ -66,8 +67,8 @@ test('frame encode/decode round trip', () => {
   assert.deepEqual([out[9], out[10]], [0x0f68, 0x0f69]);
   assert.equal(binding.decodeFrame(frame.subarray(0, 4), null, out, plainOut), 1);
 
-  assert.throws(() => binding.encodeFrame(63, Uint32Array.of(42), 1, 2 ** 48, body, null), /^Error: \[frame:timestamp-range\] /);
-  assert.throws(() => binding.decodeFrame(frame, null, out, frame), /^Error: \[arg\] /);
+  assert.throws(() => binding.encodeFrame(63, Uint32Array.of(42), 1, 2 ** 48, body, null), { code: 'OSN_FRAME_TIMESTAMP' });
+  assert.throws(() => binding.decodeFrame(frame, null, out, frame), { code: 'OSN_CONTRACT' });
 });
 
 test('batch frame encode/decode', () => {
@@ -94,10 +95,14 @@ test('batch frame encode/decode', () => {
   assert.equal(binding.decodeFrames(mixed, Uint32Array.of(0, secure.length, mixed.length), out), 2);
   assert.deepEqual([out[0], out[1], out[3]], [7, 64, 42]);
   assert.equal(out[11], 1);
-  assert.throws(() => binding.decodeFrames(frames, offsets, new Float64Array(32)), /^Error: \[arg\] /);
+  assert.throws(() => binding.decodeFrames(frames, offsets, new Float64Array(32)), { code: 'OSN_OUT_TOO_SMALL' });
+  assert.throws(() => binding.decodeFrames(frames, Uint32Array.of(0, 30, 20), out), { code: 'OSN_OFFSETS', message: /^boundary 2 \(20\)/ });
+  assert.throws(() => binding.decodeFrames(frames, new Uint32Array(0), out), { code: 'OSN_OFFSETS_EMPTY' });
+  // No frames: no boundary is read (as in the TypeScript codec).
+  assert.equal(binding.decodeFrames(frames, Uint32Array.of(999), out), 0);
 });
 
-// Fusion steady state: io control words (see crates/opensynaptic-napi/src/fusion.rs).
+// Fusion steady state: io control words (crates/opensynaptic-contract: fusion_io, sender_load, send_batch).
 const CTRL = 128;
 function fusionIo(size = 4096) {
   const io = new Uint8Array(size);
@@ -157,7 +162,7 @@ test('fusion sender: DIFF, HEART and fallbacks against the loaded template', () 
   assert.equal(send(id, 42, 'D.U.AYvP5WgA|S9>OK.K:1|').status, 5); // other signature
   assert.equal(send(id, 42, `D.U.AYvP5WgA|S1>OK.K:${'1'.repeat(256)}|S2>OK.Pa:1B3|`).status, 7); // FULL
   binding.fusionSenderFree(id);
-  assert.throws(() => send(id, 42, a), /^Error: \[arg\] no fusion sender/);
+  assert.throws(() => send(id, 42, a), { code: 'OSN_NO_SENDER' });
 });
 
 test('fusion sender batch: frames back to back, stops at the first fallback', () => {
@@ -181,6 +186,6 @@ test('fusion sender batch: frames back to back, stops at the first fallback', ()
   const p = w[10] >> 2;
   assert.deepEqual([w[p], w[p + 1], w[p + 2]], [1, 46 + 21, 46 + 22]);
   assert.deepEqual([out[0], out[19], out[35]], [170, 127, 170]);
-  assert.throws(() => binding.fusionSendBatch(io, bodies, Uint32Array.of(0, 200), out, ends), /^Error: \[arg\] /);
+  assert.throws(() => binding.fusionSendBatch(io, bodies, Uint32Array.of(0, 200), out, ends), { code: 'OSN_OFFSETS' });
   binding.fusionSenderFree(id);
 });

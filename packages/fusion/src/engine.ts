@@ -18,7 +18,7 @@ import {
   utf8Length,
 } from '@opensynaptic/packet/body';
 import { DATA_DIFF, DATA_FULL, DATA_HEART } from '@opensynaptic/cmd';
-import type { BackendName } from '@opensynaptic/internal';
+import { type BackendName, DecodeField as F, FrameStatus } from '@opensynaptic/internal';
 import {
   DECODED_FIELDS,
   DecodedFrame,
@@ -445,8 +445,11 @@ export class OSVisualFusionEngine {
       const frame = frames.subarray(offsets[i]!, offsets[i + 1]!);
       // Plain frames that passed every check; the rest (secure, failed) go the single-frame way.
       out[i] =
-        w[p] === 0
-          ? this.#parse(frame, new DecodedFrame(frame, w[p + 1]!, w[p + 2]!, w[p + 3]!, w[p + 4]!, w[p + 5]!, w[p + 6]!, w[p + 7]!, w[p + 8]!, w[p + 9]!, null))
+        w[p + F.STATUS] === FrameStatus.OK
+          ? this.#parse(
+              frame,
+              new DecodedFrame(frame, w[p + F.CMD]!, w[p + F.ROUTE_COUNT]!, w[p + F.SOURCE_AID]!, w[p + F.TID]!, w[p + F.TIMESTAMP]!, w[p + F.BODY_OFFSET]!, w[p + F.BODY_LENGTH]!, w[p + F.CRC8]!, w[p + F.CRC16]!, null),
+            )
           : this.parse(frame);
     }
     return out;

@@ -18,9 +18,10 @@
  * sharing the cache changed it, the key rotated) reloads the mirror and redoes the run, so the
  * frames and the registry are always what the TypeScript path would have produced.
  *
- * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
+ * Layout of the `io` buffer: `FusionIo`, `SenderLoad` and `SendBatch`, generated from the Rust side
+ * (crates/opensynaptic-contract).
  */
-import { nativeErrorTag } from '@opensynaptic/internal';
+import { Fallback, FusionIo, NativeErrorCode, nativeErrorCode, SendBatch as W, SenderLoad as L } from '@opensynaptic/internal';
 import { hasLoneSurrogate, utf8DecodeShort } from '@opensynaptic/packet/body';
 import type { FusionError } from './errors.js';
 import type { FusionBinding } from './native-binding.js';
@@ -29,14 +30,19 @@ import { type DeviceRegistry, type FusionTemplate, ownString } from './registry.
 import type { RegistryCache } from './registry-cache.js';
 
 /** Bytes of control words at the start of `io`. */
-export const CTRL = 128;
-const NONE = 0xffffffff;
+const CTRL = FusionIo.CTRL_BYTES;
+const NONE = FusionIo.NONE;
+/** Bytes of one `index, start, end` list entry. */
+const ENTRY = FusionIo.ENTRY_BYTES;
+/** Bytes of `fusionSenderLoad`'s fixed control words (the value lengths follow). */
+const LOAD_HEAD = 4 * L.VALUE_LENGTHS;
 const MIN_IO = 4096;
 // Fallback codes of the addon where the mirror did not fit: reload it after the TypeScript path.
-const NO_TEMPLATE = 4;
-const VALUE_COUNT = 6;
-/** Highest fallback code the addon returns (7). */
-const MAX_CODE = 7;
+const { NO_TEMPLATE, VALUE_COUNT } = Fallback;
+/** Highest fallback code the addon returns. */
+const MAX_CODE = Math.max(...Object.values(Fallback));
+/** Codes of the frame encoder refusing the input: the TypeScript path raises the typed error for it. */
+const FRAME_ERRORS: ReadonlySet<string> = new Set([NativeErrorCode.FRAME_TIMESTAMP, NativeErrorCode.FRAME_ROUTES, NativeErrorCode.FRAME_BUFFER]);
 /** Bytes of key the io buffer has room for at most (session keys are 32 bytes). */
 const MAX_KEY = 1024;
 // After this many runs in a row that made no frame (bodies that alternate shapes...), the rest of the batch goes through TypeScript.
@@ -116,10 +122,10 @@ export class NativeSender {
   readonly #host: SenderHost;
   readonly #id: number;
   // Control words, key and the touched list (12 bytes per value of the template).
-  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 64 + 12 * NATIVE_MAX_FRAME);
+  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 64 + ENTRY * NATIVE_MAX_FRAME);
   // Template loads go through their own buffer: `io` still holds the key when a run is redone.
-  // A template has at most as many values as characters: 16 + 4 per value + 3 per character.
-  readonly #loadBuf = new NativeIo(1024, 16 + 7 * NATIVE_MAX_FRAME);
+  // A template has at most as many values as characters: the head, 4 per value, 3 per character.
+  readonly #loadBuf = new NativeIo(1024, LOAD_HEAD + 7 * NATIVE_MAX_FRAME);
   // The mirror: what the addon's template copy was loaded from.
   #reg: DeviceRegistry | null = null;
   #t: FusionTemplate | null = null;
@@ -139,8 +145,8 @@ export class NativeSender {
   /**
    * After a native call threw or gave results out of range: the addon's template copy may have
    * moved on without this side (a batch commits frame by frame), so it is unloaded, and loaded
-   * again after the next TypeScript send. Errors of the frame encoder (`[frame:...]`) come from
-   * the input: this returns, and the TypeScript path raises the exact typed error for it.
+   * again after the next TypeScript send. Errors of the frame encoder (codes `OSN_FRAME_*`) come
+   * from the input: this returns, and the TypeScript path raises the exact typed error for it.
    * Anything else throws `NativeBackendError`; nothing has been committed.
    */
   #failed(operation: string, e: unknown): void {
@@ -149,15 +155,16 @@ export class NativeSender {
     this.#arr = null;
     this.#snap = [];
     this.#unloadNative();
-    if (nativeErrorTag(e)?.startsWith('frame:')) return;
+    const code = nativeErrorCode(e);
+    if (code !== null && FRAME_ERRORS.has(code)) return;
     throw nativeFailure(operation, e);
   }
 
   /** Empties the addon's template copy, so that it matches `#t === null` (best effort: it may be what failed). */
   #unloadNative(): void {
     const words = this.#loadBuf.words;
-    words[0] = this.#id;
-    words[1] = NONE;
+    words[L.ID] = this.#id;
+    words[L.TID] = NONE;
     try {
       this.#b.fusionSenderLoad(this.#loadBuf.bytes);
     } catch {
@@ -207,7 +214,7 @@ export class NativeSender {
       let code = 0;
       if (stalls < MAX_MISSES) {
         let next = this.#batchCall(aid, bodies, offsets, i, pos, out, ends, count);
-        frames = next < 0 ? 0 : this.#buf.words[8]!;
+        frames = next < 0 ? 0 : this.#buf.words[W.FRAMES]!;
         if (frames > 0) {
           const now = host.clock();
           const reg = host.registry.get(aid, now);
@@ -216,7 +223,7 @@ export class NativeSender {
             this.#key = key;
             this.#load(reg);
             next = this.#t === null ? -1 : this.#batchCall(aid, bodies, offsets, i, pos, out, ends, count);
-            frames = next < 0 ? 0 : this.#buf.words[8]!;
+            frames = next < 0 ? 0 : this.#buf.words[W.FRAMES]!;
           }
           if (frames > 0) this.#commitRun(bodies, reg, now);
         }
@@ -224,8 +231,8 @@ export class NativeSender {
           // Not run natively (too large for io, nothing mirrored, the encoder refused a body): the rest through TypeScript.
           stalls = MAX_MISSES;
         } else {
-          code = this.#buf.words[7]!;
-          pos = this.#buf.words[6]!;
+          code = this.#buf.words[W.FALLBACK]!;
+          pos = this.#buf.words[W.OUT_END]!;
           i = next;
           stalls = frames > 0 ? 0 : stalls + 1;
           if (i >= count) break;
@@ -254,14 +261,14 @@ export class NativeSender {
   #batchCall(aid: number, bodies: Uint8Array, offsets: Uint32Array, start: number, pos: number, out: Uint8Array, ends: Uint32Array, count: number): number {
     const key = this.#key;
     const keyLen = key === null ? 0 : key.length;
-    if (!this.#buf.reserve(CTRL + keyLen + 64 + 12 * (this.#arr === null ? 0 : this.#arr.length))) return -1;
+    if (!this.#buf.reserve(CTRL + keyLen + 64 + ENTRY * (this.#arr === null ? 0 : this.#arr.length))) return -1;
     const io = this.#buf.bytes;
     const io32 = this.#buf.words;
-    io32[0] = this.#id;
-    io32[1] = aid;
-    io32[2] = keyLen;
-    io32[3] = start;
-    io32[4] = pos;
+    io32[W.ID] = this.#id;
+    io32[W.AID] = aid;
+    io32[W.KEY_LENGTH] = keyLen;
+    io32[W.START] = start;
+    io32[W.OUT_POSITION] = pos;
     if (key !== null) io.set(key, CTRL);
     try {
       this.#b.fusionSendBatch(io, bodies, offsets, out, ends);
@@ -269,9 +276,9 @@ export class NativeSender {
       this.#failed('fusionSendBatch', e);
       return -1;
     }
-    const next = io32[5]!;
-    const end = io32[6]!;
-    if (next < start || next > count || end < pos || end > out.length || io32[8]! > next - start || io32[7]! > MAX_CODE) {
+    const next = io32[W.NEXT]!;
+    const end = io32[W.OUT_END]!;
+    if (next < start || next > count || end < pos || end > out.length || io32[W.FRAMES]! > next - start || io32[W.FALLBACK]! > MAX_CODE) {
       this.#failed('fusionSendBatch', nativeStatusError('fusionSendBatch', `results out of range (next body ${next} of ${count}, end ${end})`));
     }
     return next;
@@ -280,15 +287,15 @@ export class NativeSender {
   /** Applies the final value of each value a native batch run changed. */
   #commitRun(bodies: Uint8Array, reg: DeviceRegistry, now: number): void {
     const io32 = this.#buf.words;
-    const touched = io32[9]!;
+    const touched = io32[W.TOUCHED_COUNT]!;
     if (touched === 0) return; // HEART only
     const arr = this.#arr!;
     const snap = this.#snap;
-    let p = io32[10]! >> 2;
-    if (touched > arr.length || p + 3 * touched > io32.length) {
+    let p = io32[W.TOUCHED_OFFSET]! >> 2;
+    if (touched > arr.length || p + (ENTRY >> 2) * touched > io32.length) {
       this.#failed('fusionSendBatch', nativeStatusError('fusionSendBatch', `${touched} values touched of ${arr.length}`));
     }
-    for (let k = 0; k < touched; k++, p += 3) {
+    for (let k = 0; k < touched; k++, p += ENTRY >> 2) {
       const v = utf8Text(bodies, io32[p + 1]!, io32[p + 2]!);
       const own = v.length < 13 ? v : ownString(v);
       arr[io32[p]!] = own;
@@ -339,7 +346,7 @@ export class NativeSender {
     if (
       t === null ||
       values === null ||
-      !this.#loadBuf.reserve(16 + 4 * values.length + 3 * chars) ||
+      !this.#loadBuf.reserve(LOAD_HEAD + 4 * values.length + 3 * chars) ||
       hasLoneSurrogate(t.sig) ||
       values.some((v) => hasLoneSurrogate(v))
     ) {
@@ -348,16 +355,16 @@ export class NativeSender {
     }
     const io = this.#loadBuf.bytes;
     const words = this.#loadBuf.words;
-    words[0] = this.#id;
-    words[1] = t.tid;
-    words[3] = values.length;
-    let at = 16 + 4 * values.length;
+    words[L.ID] = this.#id;
+    words[L.TID] = t.tid;
+    words[L.VALUE_COUNT] = values.length;
+    let at = LOAD_HEAD + 4 * values.length;
     const sig = encoder.encodeInto(t.sig, io.subarray(at)).written;
-    words[2] = sig;
+    words[L.SIG_LENGTH] = sig;
     at += sig;
     for (let i = 0; i < values.length; i++) {
       const w = encoder.encodeInto(values[i]!, io.subarray(at)).written;
-      words[4 + i] = w;
+      words[L.VALUE_LENGTHS + i] = w;
       at += w;
     }
     try {

@@ -4,6 +4,7 @@
  * leaves the engine as it was: the frames after it decode, and are built, exactly as on TypeScript.
  */
 import { DATA_FULL } from '@opensynaptic/cmd';
+import { NativeErrorCode } from '@opensynaptic/internal';
 import { encodeFrame } from '@opensynaptic/packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backendInfo, NativeBackendError, OSVisualFusionEngine } from '../src/index.js';
@@ -96,6 +97,25 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native failures', () => {
     const ts2 = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
     ts2.runEngineBatch(...batch(0, 3));
     expect(hex(nat.runEngineBatch(...batch(6, 5)).frames)).toBe(hex(ts2.runEngineBatch(...batch(6, 5)).frames));
+  });
+
+  it('runEngineBatch when the frame encoder refuses a body natively (a code, not a text): the TypeScript path decides', () => {
+    const ts = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
+    const nat = new OSVisualFusionEngine({ localId: 42, backend: 'native', clock: () => NOW });
+    expect(hex(nat.runEngineBatch(...batch(0, 3)).frames)).toBe(hex(ts.runEngineBatch(...batch(0, 3)).frames));
+    patch('fusionSendBatch', () => () => {
+      throw Object.assign(new Error('timestamp out of range'), { code: NativeErrorCode.FRAME_TIMESTAMP });
+    });
+    expect(hex(nat.runEngineBatch(...batch(3, 3)).frames)).toBe(hex(ts.runEngineBatch(...batch(3, 3)).frames));
+    // The old tagged text with the contract's "defect" code is the addon's failure, whatever it says.
+    patch('fusionSendBatch', () => () => {
+      throw Object.assign(new Error('[frame:timestamp-range] timestamp out of range'), { code: NativeErrorCode.CONTRACT });
+    });
+    expect(outcome(() => nat.runEngineBatch(...batch(6, 3)))).toEqual({ name: 'NativeBackendError', code: 'ERR_OPENSYNAPTIC_NATIVE_CALL' });
+    restore();
+    const ts2 = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
+    ts2.runEngineBatch(...batch(0, 6));
+    expect(hex(nat.runEngineBatch(...batch(9, 5)).frames)).toBe(hex(ts2.runEngineBatch(...batch(9, 5)).frames));
   });
 
   it('decompressBatch when decodeFrames throws: NativeBackendError', () => {
