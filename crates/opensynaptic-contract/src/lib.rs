@@ -27,11 +27,14 @@ pub struct Table {
 #[derive(Debug, Clone, Copy)]
 pub enum Entries {
     Numbers(&'static [Entry<u32>]),
+    Wide(&'static [Entry<u64>]),
     Strings(&'static [Entry<&'static str>]),
 }
 
 /// Every table, in the order the generated module lists them.
 pub const TABLES: &[Table] = &[
+    wire::TABLE,
+    wire_text::TABLE,
     frame_status::TABLE,
     decode_field::TABLE,
     fusion_io::TABLE,
@@ -60,6 +63,47 @@ macro_rules! table {
             };
         }
     };
+}
+
+table! {
+    /// Numbers of the wire format that the Rust crates and the packages both use: the data
+    /// command bytes, the frame layout's limits, the fusion body's marks and limits.
+    pub mod wire as "Wire": u64 => Wide {
+        /// FULL data frame: the whole body text.
+        DATA_FULL = 63,
+        /// FULL, body XORed with the session key.
+        DATA_FULL_SEC = 64,
+        /// DIFF data frame: the changed values of a known template.
+        DATA_DIFF = 170,
+        /// DIFF, secure.
+        DATA_DIFF_SEC = 171,
+        /// HEART data frame: nothing changed.
+        DATA_HEART = 127,
+        /// HEART, secure.
+        DATA_HEART_SEC = 128,
+        /// Bytes of a frame besides its routes and body: cmd, route count, tid, six timestamp bytes, crc8 and crc16.
+        FRAME_OVERHEAD = 12,
+        /// A frame shorter than this cannot even be classified ("Packet too short").
+        MIN_FRAME_LENGTH = 5,
+        /// Most routes one frame carries (the count is one byte).
+        MAX_ROUTES = 255,
+        /// Largest timestamp the 48-bit field holds.
+        MAX_TIMESTAMP = (1 << 48) - 1,
+        /// Longest value a DIFF body carries (its length is one byte); a longer one makes a FULL frame.
+        MAX_DIFF_VALUE_LENGTH = 255,
+        /// Characters of the body's timestamp token (base64url of the 48-bit value).
+        TIMESTAMP_TOKEN_LENGTH = 8,
+        /// The byte that stands for a value inside a template signature.
+        VALUE_MARK = 0x01,
+    }
+}
+
+table! {
+    /// Texts of the wire format shared the same way.
+    pub mod wire_text as "WireText": &'static str => Strings {
+        /// What stands for the timestamp token inside a template signature.
+        TS_MARK = "{TS}",
+    }
 }
 
 table! {
@@ -236,9 +280,17 @@ pub fn typescript() -> String {
                     out.push_str(&format!("  {}: {},\n", e.name, e.value));
                 }
             }
+            Entries::Wide(entries) => {
+                for e in entries {
+                    assert!(e.value < 1 << 53, "{} is not exact as a JS number", e.name);
+                    doc_comment(&mut out, "  ", e.doc);
+                    out.push_str(&format!("  {}: {},\n", e.name, e.value));
+                }
+            }
             Entries::Strings(entries) => {
                 for e in entries {
                     doc_comment(&mut out, "  ", e.doc);
+                    assert!(e.value.chars().all(|c| (' '..='~').contains(&c) && c != '\'' && c != '\\'), "{}: plain ASCII only", e.name);
                     out.push_str(&format!("  {}: '{}',\n", e.name, e.value));
                 }
             }
@@ -293,6 +345,7 @@ mod tests {
         for t in TABLES {
             let names: Vec<&str> = match t.entries {
                 Entries::Numbers(e) => e.iter().map(|e| e.name).collect(),
+                Entries::Wide(e) => e.iter().map(|e| e.name).collect(),
                 Entries::Strings(e) => e.iter().map(|e| e.name).collect(),
             };
             let mut sorted = names.clone();

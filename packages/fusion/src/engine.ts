@@ -18,7 +18,7 @@ import {
   utf8Length,
 } from '@opensynaptic/packet/body';
 import { DATA_DIFF, DATA_FULL, DATA_HEART } from '@opensynaptic/cmd';
-import { type BackendName, DecodeField as F, FrameStatus } from '@opensynaptic/internal';
+import { type BackendName, DecodeField as F, FrameStatus, Wire } from '@opensynaptic/internal';
 import {
   DECODED_FIELDS,
   DecodedFrame,
@@ -311,7 +311,7 @@ export class OSVisualFusionEngine {
       const len = v.length;
       if (ascii && !isAscii(v)) ascii = false;
       size += 1 + len;
-      if (len > 255) ascii = false; // measured in bytes below
+      if (len > MAX_DIFF_VALUE) ascii = false; // measured in bytes below
     }
     if (changed === 0) return this.#frame(DATA_HEART, tid, timestamp, EMPTY, key);
     let encoded: (Uint8Array | undefined)[] | undefined;
@@ -325,7 +325,7 @@ export class OSVisualFusionEngine {
         const vb = asciiOrUtf8(v);
         if (vb === undefined) throw new FusionUtf8Error({ aid, tid }, `value ${i}`);
         // A value too long for the length byte goes out as FULL (the reference raises here).
-        if (vb.length > 255) return this.#full(reg, t, sig, values, timestamp, bytes ?? this.#bytes(text, aid, tid), key, now);
+        if (vb.length > MAX_DIFF_VALUE) return this.#full(reg, t, sig, values, timestamp, bytes ?? this.#bytes(text, aid, tid), key, now);
         encoded[i] = vb;
         size += 1 + vb.length;
       }
@@ -635,6 +635,8 @@ const DECOMPOSE_TEXT = {
 } as const;
 
 const EMPTY = new Uint8Array(0);
+/** Longest value a DIFF body carries (its length is one byte). */
+const MAX_DIFF_VALUE = Wire.MAX_DIFF_VALUE_LENGTH;
 const isFusionError = (e: unknown): e is FusionError => e instanceof FusionError;
 const NO_KEYS: KeyLookup = { get: () => undefined };
 

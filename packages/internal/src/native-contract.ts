@@ -2,6 +2,45 @@
 // its Rust tables: do not edit. What the native addon and the packages share.
 
 /**
+ * Numbers of the wire format that the Rust crates and the packages both use: the data
+ * command bytes, the frame layout's limits, the fusion body's marks and limits.
+ */
+export const Wire = Object.freeze({
+  /** FULL data frame: the whole body text. */
+  DATA_FULL: 63,
+  /** FULL, body XORed with the session key. */
+  DATA_FULL_SEC: 64,
+  /** DIFF data frame: the changed values of a known template. */
+  DATA_DIFF: 170,
+  /** DIFF, secure. */
+  DATA_DIFF_SEC: 171,
+  /** HEART data frame: nothing changed. */
+  DATA_HEART: 127,
+  /** HEART, secure. */
+  DATA_HEART_SEC: 128,
+  /** Bytes of a frame besides its routes and body: cmd, route count, tid, six timestamp bytes, crc8 and crc16. */
+  FRAME_OVERHEAD: 12,
+  /** A frame shorter than this cannot even be classified ("Packet too short"). */
+  MIN_FRAME_LENGTH: 5,
+  /** Most routes one frame carries (the count is one byte). */
+  MAX_ROUTES: 255,
+  /** Largest timestamp the 48-bit field holds. */
+  MAX_TIMESTAMP: 281474976710655,
+  /** Longest value a DIFF body carries (its length is one byte); a longer one makes a FULL frame. */
+  MAX_DIFF_VALUE_LENGTH: 255,
+  /** Characters of the body's timestamp token (base64url of the 48-bit value). */
+  TIMESTAMP_TOKEN_LENGTH: 8,
+  /** The byte that stands for a value inside a template signature. */
+  VALUE_MARK: 1,
+} as const);
+
+/** Texts of the wire format shared the same way. */
+export const WireText = Object.freeze({
+  /** What stands for the timestamp token inside a template signature. */
+  TS_MARK: '{TS}',
+} as const);
+
+/**
  * Status of one frame in the `decodeFrame` / `decodeFrames` output (field `STATUS`): 0, or
  * the first check the frame failed. The same numbers for the TypeScript `decodeFrames`.
  */
