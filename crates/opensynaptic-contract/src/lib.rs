@@ -290,7 +290,13 @@ pub fn typescript() -> String {
             Entries::Strings(entries) => {
                 for e in entries {
                     doc_comment(&mut out, "  ", e.doc);
-                    assert!(e.value.chars().all(|c| (' '..='~').contains(&c) && c != '\'' && c != '\\'), "{}: plain ASCII only", e.name);
+                    assert!(
+                        e.value
+                            .chars()
+                            .all(|c| (' '..='~').contains(&c) && c != '\'' && c != '\\'),
+                        "{}: plain ASCII only",
+                        e.name
+                    );
                     out.push_str(&format!("  {}: '{}',\n", e.name, e.value));
                 }
             }
@@ -310,7 +316,10 @@ fn doc_comment(out: &mut String, indent: &str, lines: &[&str]) {
     if lines.is_empty() {
         return;
     }
-    let text: Vec<&str> = lines.iter().map(|l| l.strip_prefix(' ').unwrap_or(l)).collect();
+    let text: Vec<&str> = lines
+        .iter()
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect();
     if text.len() == 1 {
         out.push_str(&format!("{indent}/** {} */\n", text[0]));
         return;
@@ -332,7 +341,9 @@ mod tests {
 
     #[test]
     fn committed_typescript_is_what_the_generator_writes() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(TS_PATH);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(TS_PATH);
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == typescript(),

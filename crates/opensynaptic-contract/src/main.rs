@@ -7,11 +7,16 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let check = std::env::args().any(|a| a == "--check");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(opensynaptic_contract::TS_PATH);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(opensynaptic_contract::TS_PATH);
     let fresh = opensynaptic_contract::typescript();
     if check {
         if std::fs::read_to_string(&path).ok().as_deref() == Some(fresh.as_str()) {
-            println!("{} is what the generator writes", opensynaptic_contract::TS_PATH);
+            println!(
+                "{} is what the generator writes",
+                opensynaptic_contract::TS_PATH
+            );
             ExitCode::SUCCESS
         } else {
             eprintln!(

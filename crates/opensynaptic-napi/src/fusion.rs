@@ -17,7 +17,9 @@ use std::ops::Range;
 
 use napi::bindgen_prelude::{Uint32ArraySlice, Uint8ArraySlice};
 use napi_derive::napi;
-use opensynaptic_contract::{fallback, fusion_io, native_error, send_batch as w, sender_load as load};
+use opensynaptic_contract::{
+    fallback, fusion_io, native_error, send_batch as w, sender_load as load,
+};
 use opensynaptic_core::fusion::{Fallback, FusionSender};
 
 use crate::{arg_error, check_disjoint, checked_ranges, fail, frame_error, Result};
@@ -57,7 +59,10 @@ fn with_sender<T>(id: u32, f: impl FnOnce(&mut FusionSender) -> Result<T>) -> Re
         let mut slab = s.borrow_mut();
         match slab.items.get_mut(id as usize) {
             Some(Some(sender)) => f(sender),
-            _ => Err(fail(native_error::NO_SENDER, format_args!("no fusion sender {id}"))),
+            _ => Err(fail(
+                native_error::NO_SENDER,
+                format_args!("no fusion sender {id}"),
+            )),
         }
     })
 }
@@ -261,11 +266,14 @@ pub fn fusion_send_batch(
         }
         set_usize(ctrl, w::NEXT, run.next)?;
         set_usize(ctrl, w::OUT_END, run.out_len)?;
-        set_word(ctrl, w::FALLBACK, run.stop.map_or(fallback::NONE, fallback_code));
+        set_word(
+            ctrl,
+            w::FALLBACK,
+            run.stop.map_or(fallback::NONE, fallback_code),
+        );
         set_usize(ctrl, w::FRAMES, run.frames)?;
         set_usize(ctrl, w::TOUCHED_COUNT, n_touched)?;
         set_usize(ctrl, w::TOUCHED_OFFSET, list_off)?;
         u32::try_from(run.frames).map_err(|_| arg_error("too many frames"))
     })
 }
-

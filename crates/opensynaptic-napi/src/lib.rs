@@ -17,16 +17,13 @@
 //! the packages read. Typed-array arguments are borrowed, never copied.
 //!
 //! The JS wrapper is the public API: it normalises inputs (masks tids, clamps
-//! session-key inputs, applies the reference's Base62 short-circuits) before
-//! calling in here.
+//! session-key inputs, checks frame fields) before calling in here.
 
-use napi::bindgen_prelude::{
-    BigInt, Float64ArraySlice, Uint16Array, Uint8Array, Uint8ArraySlice,
-};
+use napi::bindgen_prelude::{BigInt, Float64ArraySlice, Uint16Array, Uint8Array, Uint8ArraySlice};
 use napi::Env;
 use napi_derive::napi;
-use opensynaptic_core::frame::{self, FrameError, FrameErrorKind, FrameHeader, MAX_TIMESTAMP};
 use opensynaptic_contract::{decode_field as field, frame_status, native_error};
+use opensynaptic_core::frame::{self, FrameError, FrameErrorKind, FrameHeader, MAX_TIMESTAMP};
 use opensynaptic_core::{crc, security};
 
 pub mod fusion;
@@ -99,7 +96,9 @@ fn timestamp_arg(value: f64) -> Result<u64> {
     } else {
         Err(fail(
             native_error::FRAME_TIMESTAMP,
-            format_args!("timestamp {value} does not fit the 48-bit frame field (0..={MAX_TIMESTAMP})"),
+            format_args!(
+                "timestamp {value} does not fit the 48-bit frame field (0..={MAX_TIMESTAMP})"
+            ),
         ))
     }
 }
@@ -148,7 +147,10 @@ fn batch_ranges<'a>(
     offsets: &'a [u32],
 ) -> Result<impl Iterator<Item = std::ops::Range<usize>> + 'a> {
     if offsets.is_empty() {
-        return Err(fail(native_error::OFFSETS_EMPTY, "expected n + 1 boundaries, got none"));
+        return Err(fail(
+            native_error::OFFSETS_EMPTY,
+            "expected n + 1 boundaries, got none",
+        ));
     }
     checked_ranges(data_len, offsets)
 }
@@ -246,9 +248,13 @@ fn write_error(out: &mut [f64], err: &FrameError) -> Result<u32> {
     let (status, computed) = match err.kind {
         FrameErrorKind::TooShort { .. } => (frame_status::TOO_SHORT, 0.0),
         FrameErrorKind::IncompleteHeader { .. } => (frame_status::INCOMPLETE_HEADER, 0.0),
-        FrameErrorKind::Crc16Mismatch { actual, .. } => (frame_status::CRC16_MISMATCH, f64::from(actual)),
+        FrameErrorKind::Crc16Mismatch { actual, .. } => {
+            (frame_status::CRC16_MISMATCH, f64::from(actual))
+        }
         FrameErrorKind::MissingSecureKey { .. } => (frame_status::MISSING_KEY, 0.0),
-        FrameErrorKind::Crc8Mismatch { actual, .. } => (frame_status::CRC8_MISMATCH, f64::from(actual)),
+        FrameErrorKind::Crc8Mismatch { actual, .. } => {
+            (frame_status::CRC8_MISMATCH, f64::from(actual))
+        }
         FrameErrorKind::UnknownCommand { .. } => (frame_status::UNKNOWN_CMD, 0.0),
         // Not a property of the frame: the caller passed unusable buffers.
         _ => return Err(frame_error(*err)),
@@ -354,7 +360,10 @@ pub fn decode_frames(buf: &[u8], offsets: &[u32], mut out: Float64ArraySlice) ->
     // SAFETY: as in `decode_frame`.
     let out = unsafe { out.as_mut() };
     if offsets.is_empty() {
-        return Err(fail(native_error::OFFSETS_EMPTY, "expected n + 1 boundaries, got none"));
+        return Err(fail(
+            native_error::OFFSETS_EMPTY,
+            "expected n + 1 boundaries, got none",
+        ));
     }
     let count = offsets.len() - 1;
     check_out_len(out, count)?;
