@@ -9,30 +9,6 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Base62 text to an exact int64 BigInt. */
-export declare function b62DecodeBigint(text: string): bigint
-
-/** Base62 text to `i / 10^precision`, rounded to 8 decimals like the reference. */
-export declare function b62DecodeFixed(text: string, precision: number): number
-
-/** `b62DecodeFixed` over many texts; errors name the failing item. */
-export declare function b62DecodeFixedBatch(texts: Array<string>, precision: number): Float64Array
-
-/** Base62 text to the nearest double of its integer. */
-export declare function b62DecodeNumber(text: string): number
-
-/** Base62 of an int64 BigInt, exactly. Throws `[base62:range]` outside int64. */
-export declare function b62EncodeBigint(value: bigint): string
-
-/** Base62 of `value * 10^precision` rounded half-to-even on the binary product. */
-export declare function b62EncodeFixed(value: number, precision: number): string
-
-/** `b62EncodeFixed` over many values; errors name the failing item. */
-export declare function b62EncodeFixedBatch(values: Float64Array, precision: number): Array<string>
-
-/** Base62 of a number truncated toward zero (coefficients, route ids). */
-export declare function b62EncodeNumber(value: number): string
-
 /** CRC-16/CCITT-FALSE. */
 export declare function crc16(data: Uint8Array): number
 
@@ -46,20 +22,17 @@ export declare function crc8(data: Uint8Array): number
 export declare function crc8Batch(data: Uint8Array, offsets: Uint32Array): Uint8Array
 
 /**
- * Decodes one frame without allocating. Writes 11 numbers into `out`:
- * status, cmd, routeCount, sourceAid, tid, timestamp, bodyOffset, bodyLength,
- * wire crc8, wire crc16, computed crc (crc16 for status 3, crc8 for status 5).
- * Status: 0 ok, 1 too short, 2 incomplete header, 3 CRC-16 mismatch,
- * 4 missing secure key, 5 CRC-8 mismatch, 6 unknown command; fields not
- * reached are 0. A secure frame's plain body goes to `plainOut[0..bodyLength]`;
+ * Decodes one frame without allocating. Writes `decode_field::COUNT` numbers
+ * into `out` (indexes: `opensynaptic_contract::decode_field`), the first a
+ * `frame_status`; fields not reached are 0. A secure frame's plain body goes to `plainOut[0..bodyLength]`;
  * `plainOut` must not share memory with the other arguments. Returns the status.
  */
 export declare function decodeFrame(frame: Uint8Array, key: Uint8Array | undefined | null, out: Float64Array, plainOut: Uint8Array): number
 
 /**
- * Checks frames `buf[offsets[i]..offsets[i + 1]]` without keys, writing the 11
- * `decodeFrame` fields of frame i at `out[i * 11..]`. Secure frames are not
- * decrypted: status 7 once their CRC-16 passes, CRC-8 unchecked. Returns the
+ * Checks frames `buf[offsets[i]..offsets[i + 1]]` without keys, writing the
+ * `decodeFrame` fields of frame i at `out[i * COUNT..]`. Secure frames are not
+ * decrypted: `SECURE_UNCHECKED` once their CRC-16 passes, CRC-8 unchecked. Returns the
  * number of frames.
  */
 export declare function decodeFrames(buf: Uint8Array, offsets: Uint32Array, out: Float64Array): number
@@ -80,25 +53,11 @@ export declare function encodeFrame(cmd: number, routes: Uint32Array, tid: numbe
 export declare function encodeFrames(cmds: Uint8Array, aids: Uint32Array, tids: Uint8Array, timestamps: Float64Array, bodies: Uint8Array, bodyOffsets: Uint32Array): Uint8Array
 
 /**
- * Decodes one data frame and, for a DIFF frame, reads its body for a
- * template of w1 values (mask and lengths checked). Returns the
- * `decodeFrame` status (the JS side re-decodes failed frames for the exact
- * error); see the module docs for the results in `io`.
- */
-export declare function fusionReceive(frame: Uint8Array, io: Uint8Array): number
-
-/**
- * Builds the DIFF / HEART frame of one body from sender `id`'s template, or
- * returns why it cannot (1..7, nothing changed). See the module docs.
- */
-export declare function fusionSend(io: Uint8Array): number
-
-/**
- * `fusionSend` over `bodies[offsets[i]..offsets[i + 1]]` from body w3 on,
- * frames back to back into `out` (which needs `16 + length` bytes per body)
- * and `frameEnds[i + 1]` = end of frame i. Stops at the first body that
- * falls back (w5, w7); see the module docs. Returns the number of frames
- * written.
+ * The DIFF / HEART frames of `bodies[offsets[i]..offsets[i + 1]]` from body
+ * `START` on, from sender `ID`'s template, back to back into `out` (which
+ * needs `16 + length` bytes per body), `frameEnds[i + 1]` = end of frame i.
+ * Stops at the first body that falls back (`NEXT`, `FALLBACK`); see
+ * `opensynaptic_contract::send_batch`. Returns the number of frames written.
  */
 export declare function fusionSendBatch(io: Uint8Array, bodies: Uint8Array, offsets: Uint32Array, out: Uint8Array, frameEnds: Uint32Array): number
 
@@ -106,8 +65,8 @@ export declare function fusionSendBatch(io: Uint8Array, bodies: Uint8Array, offs
 export declare function fusionSenderFree(id: number): void
 
 /**
- * Loads (or with tid `NONE` unloads) the template of sender `id`; see the
- * module docs for the layout of `io`.
+ * Loads (or with tid `NONE` unloads) the template of sender `id`; the layout
+ * of `io` is `opensynaptic_contract::sender_load`.
  */
 export declare function fusionSenderLoad(io: Uint8Array): void
 

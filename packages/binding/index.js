@@ -835,14 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.b62DecodeBigint = nativeBinding.b62DecodeBigint
-module.exports.b62DecodeFixed = nativeBinding.b62DecodeFixed
-module.exports.b62DecodeFixedBatch = nativeBinding.b62DecodeFixedBatch
-module.exports.b62DecodeNumber = nativeBinding.b62DecodeNumber
-module.exports.b62EncodeBigint = nativeBinding.b62EncodeBigint
-module.exports.b62EncodeFixed = nativeBinding.b62EncodeFixed
-module.exports.b62EncodeFixedBatch = nativeBinding.b62EncodeFixedBatch
-module.exports.b62EncodeNumber = nativeBinding.b62EncodeNumber
 module.exports.crc16 = nativeBinding.crc16
 module.exports.crc16Batch = nativeBinding.crc16Batch
 module.exports.crc8 = nativeBinding.crc8
@@ -852,8 +844,6 @@ module.exports.decodeFrames = nativeBinding.decodeFrames
 module.exports.deriveSessionKey = nativeBinding.deriveSessionKey
 module.exports.encodeFrame = nativeBinding.encodeFrame
 module.exports.encodeFrames = nativeBinding.encodeFrames
-module.exports.fusionReceive = nativeBinding.fusionReceive
-module.exports.fusionSend = nativeBinding.fusionSend
 module.exports.fusionSendBatch = nativeBinding.fusionSendBatch
 module.exports.fusionSenderFree = nativeBinding.fusionSenderFree
 module.exports.fusionSenderLoad = nativeBinding.fusionSenderLoad

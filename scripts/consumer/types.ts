@@ -5,7 +5,7 @@
  * real; if it were `any` or unresolved the directive would be unused, itself an error (TS2578).
  * Compile-time only.
  */
-import { backendInfo as base62Info, encode as base62Encode } from '@opensynaptic/base62';
+import { encode as base62Encode } from '@opensynaptic/base62';
 import { CMD } from '@opensynaptic/cmd';
 import { backendReport, isOpenSynapticError, OpenSynaptic, type TransmitResult } from '@opensynaptic/core';
 import { backendInfo as crcInfo, deriveSessionKey, NativeUnavailableError } from '@opensynaptic/crc';
@@ -16,8 +16,6 @@ import { compressFact } from '@opensynaptic/packet/body';
 import { OpenSynapticStandardizer, StandardizeError } from '@opensynaptic/standardize';
 import { MemoryStore, StoreError } from '@opensynaptic/store';
 
-// @ts-expect-error a backend name is 'ts' | 'native' | 'mixed'
-export const a1: number = base62Info().backend;
 // @ts-expect-error a function
 export const a2: number = base62Encode;
 // @ts-expect-error an object of command bytes
@@ -62,5 +60,5 @@ export const a21: number = MemoryStore;
 export const a22: number = StoreError;
 
 // And the backend facts are the backend names.
-export const backendNames: ('ts' | 'native' | 'mixed')[] = [base62Info().backend, crcInfo().backend, packetInfo().backend, crcInfo().backends.crc16 ?? 'ts'];
+export const backendNames: ('ts' | 'native' | 'mixed')[] = [fusionInfo().backend, crcInfo().backend, packetInfo().backend, crcInfo().backends.crc16 ?? 'ts'];
 export const mode: 'ts' | 'native' | 'auto' = backendReport().fusion.backendMode;

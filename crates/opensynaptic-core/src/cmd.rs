@@ -1,11 +1,20 @@
 //! Data command bytes (frozen by the protocol) and their plain/secure pairing.
+//! The numbers are `opensynaptic_contract::wire`'s, the ones the packages use.
 
-pub const DATA_FULL: u8 = 63;
-pub const DATA_FULL_SEC: u8 = 64;
-pub const DATA_DIFF: u8 = 170;
-pub const DATA_DIFF_SEC: u8 = 171;
-pub const DATA_HEART: u8 = 127;
-pub const DATA_HEART_SEC: u8 = 128;
+use opensynaptic_contract::wire;
+
+/// A contract number that must be a byte.
+const fn byte(v: u64) -> u8 {
+    assert!(v <= u8::MAX as u64);
+    v as u8
+}
+
+pub const DATA_FULL: u8 = byte(wire::DATA_FULL);
+pub const DATA_FULL_SEC: u8 = byte(wire::DATA_FULL_SEC);
+pub const DATA_DIFF: u8 = byte(wire::DATA_DIFF);
+pub const DATA_DIFF_SEC: u8 = byte(wire::DATA_DIFF_SEC);
+pub const DATA_HEART: u8 = byte(wire::DATA_HEART);
+pub const DATA_HEART_SEC: u8 = byte(wire::DATA_HEART_SEC);
 
 /// One of the six data commands, plain or secure.
 pub const fn is_data(cmd: u8) -> bool {

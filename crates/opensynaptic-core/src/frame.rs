@@ -9,19 +9,22 @@
 
 use std::fmt;
 
+use opensynaptic_contract::wire;
+
 use crate::cmd::{is_data, is_secure_data, normalize_data, secure_variant};
 use crate::crc::{crc16, crc8};
 use crate::security::xor_payload_into;
 
 /// Bytes of a frame besides its routes and body: cmd, route count, tid, six
-/// timestamp bytes, crc8 and crc16.
-pub const FRAME_OVERHEAD: usize = 12;
+/// timestamp bytes, crc8 and crc16 (`opensynaptic_contract::wire`, as are the next).
+pub const FRAME_OVERHEAD: usize = wire::FRAME_OVERHEAD as usize;
 /// Shorter inputs are rejected before the route count is even read.
-pub const MIN_FRAME_LEN: usize = 5;
+pub const MIN_FRAME_LEN: usize = wire::MIN_FRAME_LENGTH as usize;
 /// Largest timestamp that fits the 48-bit wire field.
-pub const MAX_TIMESTAMP: u64 = (1 << 48) - 1;
+pub const MAX_TIMESTAMP: u64 = wire::MAX_TIMESTAMP;
 /// The route count is a single byte.
-pub const MAX_ROUTES: usize = 255;
+pub const MAX_ROUTES: usize = wire::MAX_ROUTES as usize;
+const _: () = assert!(MAX_ROUTES <= u8::MAX as usize && MAX_TIMESTAMP < 1 << 48);
 
 /// Total wire length of a frame.
 pub const fn encoded_len(route_count: usize, body_len: usize) -> usize {

@@ -14,17 +14,21 @@
 use std::fmt;
 use std::ops::Range;
 
+use opensynaptic_contract::{wire, wire_text};
+
 use crate::cmd::{DATA_DIFF, DATA_HEART};
 use crate::frame::{self, FrameError};
 
-/// Placeholder for a value inside a signature.
-pub const VALUE_MARK: u8 = 0x01;
+/// Placeholder for a value inside a signature (this and the next:
+/// `opensynaptic_contract::{wire, wire_text}`, the numbers the packages use).
+pub const VALUE_MARK: u8 = wire::VALUE_MARK as u8;
 /// What replaces the timestamp token inside a signature.
-pub const TS_MARK: &[u8] = b"{TS}";
+pub const TS_MARK: &[u8] = wire_text::TS_MARK.as_bytes();
 /// A DIFF value's length is one byte.
-pub const MAX_DIFF_VALUE_LEN: usize = 255;
+pub const MAX_DIFF_VALUE_LEN: usize = wire::MAX_DIFF_VALUE_LENGTH as usize;
 /// Characters of the timestamp token that carry the 48-bit value.
-pub const TIMESTAMP_TOKEN_LEN: usize = 8;
+pub const TIMESTAMP_TOKEN_LEN: usize = wire::TIMESTAMP_TOKEN_LENGTH as usize;
+const _: () = assert!(wire::VALUE_MARK <= u8::MAX as u64 && MAX_DIFF_VALUE_LEN <= u8::MAX as usize);
 
 /// Why body text did not decompose (the reference cannot cut it either).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,7 +310,8 @@ pub fn apply_diff(
     Ok(())
 }
 
-/// Why [`FusionSender::send`] left a body to the caller. Nothing changed.
+/// Why [`FusionSender::send`] left a body to the caller. Nothing changed. (The
+/// numbers the addon reports for these are `opensynaptic_contract::fallback`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fallback {
     /// The text is not UTF-8.
@@ -323,21 +328,6 @@ pub enum Fallback {
     ValueCount,
     /// A changed value is longer than 255 bytes: FULL.
     ValueTooLong,
-}
-
-impl Fallback {
-    /// Stable small number for the JS side.
-    pub const fn code(self) -> u32 {
-        match self {
-            Fallback::NotUtf8 => 1,
-            Fallback::Decompose(_) => 2,
-            Fallback::Token => 3,
-            Fallback::NoTemplate => 4,
-            Fallback::OtherSignature => 5,
-            Fallback::ValueCount => 6,
-            Fallback::ValueTooLong => 7,
-        }
-    }
 }
 
 /// Result of [`FusionSender::send`].

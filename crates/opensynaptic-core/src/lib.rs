@@ -1,6 +1,6 @@
-//! Wire-level primitives of the OpenSynaptic IoT protocol: Base62 numbers,
-//! the CRC-8 / CRC-16 frame checksums, secure-body XOR and session keys, data
-//! command bytes, and binary data frames.
+//! Wire-level primitives of the OpenSynaptic IoT protocol: the CRC-8 / CRC-16
+//! frame checksums, secure-body XOR and session keys, data command bytes,
+//! binary data frames, and the fusion sender's steady state.
 //!
 //! Output is byte-identical to the reference implementation (OpenSynaptic
 //! 1.4.2) for every input it handles without error. Where the reference
@@ -9,12 +9,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
-pub mod base62;
 pub mod cmd;
 pub mod crc;
 pub mod frame;
 pub mod fusion;
 pub mod security;
 
-pub use base62::Base62Error;
 pub use frame::{FrameError, FrameErrorKind, FrameHeader};

@@ -8,48 +8,41 @@
 //! with a fixed control area of native-endian `u32` words at its start (read
 //! there through a `Uint32Array` view of the same memory).
 //!
-//! Layout of `io` (word = 4 bytes, `CTRL` = 128 bytes of words):
-//!
-//! * `fusionSend`: in w0 sender id, w1 route (aid), w2 text length, w3 key
-//!   length; text at `CTRL`, key right after. Out w4 cmd, w5 tid, w6 frame
-//!   offset, w7 frame length, w8 plain body offset, w9 body length, w10
-//!   changed count, w11 offset of the changed list (`index, start, end` per
-//!   changed value, offsets into the text), w12/w13 timestamp high 16 / low 32
-//!   bits. Returns 0 (frame built) or a fallback code (1..7, nothing changed).
-//! * `fusionSenderLoad`: w0 id, w1 tid (`NONE` unloads), w2 signature
-//!   length, w3 value count (`NONE`: no values), then one length word per
-//!   value; the bytes (signature, then the values) follow the words.
-//! * `fusionSendBatch`: in w0 id, w1 aid, w2 key length (key at `CTRL`), w3
-//!   first body, w4 where in `out` to write. Out w5 next body (the one that
-//!   fell back, or the count), w6 end of the frames in `out`, w7 fallback
-//!   code (0: done), w8 frames written, w9 touched count, w10 offset of the
-//!   touched list (`index, start, end` per value the run changed, where its
-//!   final text sits in `bodies`).
-//! * `fusionReceive`: in w0 key length (key at `CTRL`), w1 the value count to
-//!   read a DIFF body for (`NONE`: don't). Returns the `decodeFrame` status;
-//!   on 0: w2 cmd, w3 route count, w4 source aid, w5 tid, w6/w7 timestamp
-//!   high/low, w8 body offset, w9 body length, w10 crc8, w11 crc16, w12 plain
-//!   body offset in `io` (secure frames; 0 otherwise), w13 DIFF status (0 not
-//!   read, 1 ok, 2 mask cut short, 3 mask past end, 4 value overrun), w14..16
-//!   its numbers, w17 changed count, w18 offset of the changed list (`index,
-//!   start, end` into the body; after an error, the values read before it).
+//! The layout of `io` (control words, their indexes, the fallback codes) is
+//! `opensynaptic_contract::{fusion_io, sender_load, send_batch, fallback}`; the
+//! packages read the TypeScript copy generated from it.
 
 use std::cell::RefCell;
 use std::ops::Range;
 
 use napi::bindgen_prelude::{Uint32ArraySlice, Uint8ArraySlice};
-use napi::Result;
 use napi_derive::napi;
-use opensynaptic_core::cmd::DATA_DIFF;
-use opensynaptic_core::frame::{self, FrameErrorKind};
-use opensynaptic_core::fusion::{apply_diff, DiffError, FusionSender, SendError};
+use opensynaptic_contract::{
+    fallback, fusion_io, native_error, send_batch as w, sender_load as load,
+};
+use opensynaptic_core::fusion::{Fallback, FusionSender};
 
-use crate::{arg_error, check_disjoint, checked_ranges, frame_error};
+use crate::{arg_error, check_disjoint, checked_ranges, fail, frame_error, Result};
 
 /// Bytes of control words at the start of `io`.
-const CTRL: usize = 128;
+const CTRL: usize = fusion_io::CTRL_BYTES as usize;
 /// "No value" in a control word.
-const NONE: u32 = u32::MAX;
+const NONE: u32 = fusion_io::NONE;
+/// Bytes of one `index, start, end` list entry.
+const ENTRY: usize = fusion_io::ENTRY_BYTES as usize;
+
+/// The contract's code for why a body fell back.
+fn fallback_code(why: Fallback) -> u32 {
+    match why {
+        Fallback::NotUtf8 => fallback::NOT_UTF8,
+        Fallback::Decompose(_) => fallback::DECOMPOSE,
+        Fallback::Token => fallback::TOKEN,
+        Fallback::NoTemplate => fallback::NO_TEMPLATE,
+        Fallback::OtherSignature => fallback::OTHER_SIGNATURE,
+        Fallback::ValueCount => fallback::VALUE_COUNT,
+        Fallback::ValueTooLong => fallback::VALUE_TOO_LONG,
+    }
+}
 
 thread_local! {
     static SENDERS: RefCell<Slab> = RefCell::new(Slab::default());
@@ -66,20 +59,25 @@ fn with_sender<T>(id: u32, f: impl FnOnce(&mut FusionSender) -> Result<T>) -> Re
         let mut slab = s.borrow_mut();
         match slab.items.get_mut(id as usize) {
             Some(Some(sender)) => f(sender),
-            _ => Err(arg_error(format_args!("no fusion sender {id}"))),
+            _ => Err(fail(
+                native_error::NO_SENDER,
+                format_args!("no fusion sender {id}"),
+            )),
         }
     })
 }
 
-fn word(io: &[u8], w: usize) -> u32 {
+fn word(io: &[u8], w: u32) -> u32 {
+    let w = w as usize;
     u32::from_ne_bytes([io[4 * w], io[4 * w + 1], io[4 * w + 2], io[4 * w + 3]])
 }
 
-fn set_word(io: &mut [u8], w: usize, v: u32) {
+fn set_word(io: &mut [u8], w: u32, v: u32) {
+    let w = w as usize;
     io[4 * w..4 * w + 4].copy_from_slice(&v.to_ne_bytes());
 }
 
-fn set_usize(io: &mut [u8], w: usize, v: usize) -> Result<()> {
+fn set_usize(io: &mut [u8], w: u32, v: usize) -> Result<()> {
     let v = u32::try_from(v).map_err(|_| arg_error("offset past 4 GiB"))?;
     set_word(io, w, v);
     Ok(())
@@ -131,13 +129,14 @@ pub fn fusion_sender_free(id: u32) {
     });
 }
 
-/// Loads (or with tid `NONE` unloads) the template of sender `id`; see the
-/// module docs for the layout of `io`.
+/// Loads (or with tid `NONE` unloads) the template of sender `id`; the layout
+/// of `io` is `opensynaptic_contract::sender_load`.
 #[napi(js_name = "fusionSenderLoad", catch_unwind)]
 pub fn fusion_sender_load(io: &[u8]) -> Result<()> {
-    need(io, 16)?;
-    let id = word(io, 0);
-    let tid = word(io, 1);
+    let head = 4 * load::VALUE_LENGTHS as usize;
+    need(io, head)?;
+    let id = word(io, load::ID);
+    let tid = word(io, load::TID);
     if tid == NONE {
         return with_sender(id, |s| {
             s.unload();
@@ -145,18 +144,19 @@ pub fn fusion_sender_load(io: &[u8]) -> Result<()> {
         });
     }
     let tid = u8::try_from(tid).map_err(|_| arg_error(format_args!("tid {tid} is not a byte")))?;
-    let sig_len = word(io, 2) as usize;
-    let count = word(io, 3);
+    let sig_len = word(io, load::SIG_LENGTH) as usize;
+    let count = word(io, load::VALUE_COUNT);
     let words = if count == NONE { 0 } else { count as usize };
-    need(io, 16 + 4 * words)?;
-    let mut at = 16 + 4 * words;
-    let total = (0..words).map(|i| word(io, 4 + i) as usize).sum::<usize>() + sig_len;
+    need(io, head + 4 * words)?;
+    let mut at = head + 4 * words;
+    let len_word = |i: usize| word(io, load::VALUE_LENGTHS + i as u32) as usize;
+    let total = (0..words).map(len_word).sum::<usize>() + sig_len;
     need(io, at + total)?;
     let sig = &io[at..at + sig_len];
     at += sig_len;
     let mut values = Vec::with_capacity(words);
     for i in 0..words {
-        let len = word(io, 4 + i) as usize;
+        let len = len_word(i);
         values.push(&io[at..at + len]);
         at += len;
     }
@@ -166,73 +166,17 @@ pub fn fusion_sender_load(io: &[u8]) -> Result<()> {
     })
 }
 
-/// Builds the DIFF / HEART frame of one body from sender `id`'s template, or
-/// returns why it cannot (1..7, nothing changed). See the module docs.
-#[napi(js_name = "fusionSend", catch_unwind)]
-pub fn fusion_send(mut io: Uint8ArraySlice) -> Result<u32> {
-    // SAFETY: `io` is the only argument, JS is suspended for this synchronous
-    // call, and the borrow ends before it returns.
-    let io = unsafe { io.as_mut() };
-    need(io, CTRL)?;
-    let id = word(io, 0);
-    let aid = word(io, 1);
-    let text_len = word(io, 2) as usize;
-    let key_len = word(io, 3) as usize;
-    let frame_off = align4(CTRL + text_len + key_len);
-    let list_off = align4(frame_off + text_len + 16);
-    need(io, list_off)?;
-    let (head, rest) = io.split_at_mut(frame_off);
-    let (ctrl, data) = head.split_at_mut(CTRL);
-    let text = &data[..text_len];
-    let key = key_of(&data[text_len..text_len + key_len]);
-    with_sender(id, |s| {
-        let sent = match s.send(text, aid, key, &mut rest[..text_len + 16]) {
-            Ok(sent) => sent,
-            Err(SendError::Fallback(why)) => return Ok(why.code()),
-            Err(SendError::Frame(e)) => return Err(frame_error(e)),
-        };
-        let changed = s.changed();
-        let body = s.body();
-        let body_off = list_off + 12 * changed.len();
-        let io_len = frame_off + rest.len();
-        if io_len < body_off + body.len() {
-            return Err(arg_error(format_args!(
-                "io must hold {} bytes, it has {io_len}",
-                body_off + body.len()
-            )));
-        }
-        let list_rel = list_off - frame_off;
-        for (k, &v) in changed.iter().enumerate() {
-            let r = s.value_range(v);
-            put_triple(rest, list_rel + 12 * k, v, r);
-        }
-        let body_rel = body_off - frame_off;
-        rest[body_rel..body_rel + body.len()].copy_from_slice(body);
-        set_word(ctrl, 4, u32::from(sent.cmd));
-        set_word(ctrl, 5, u32::from(sent.tid));
-        set_usize(ctrl, 6, frame_off)?;
-        set_usize(ctrl, 7, sent.frame_len)?;
-        set_usize(ctrl, 8, body_off)?;
-        set_usize(ctrl, 9, body.len())?;
-        set_usize(ctrl, 10, changed.len())?;
-        set_usize(ctrl, 11, list_off)?;
-        set_word(ctrl, 12, (sent.timestamp >> 32) as u32);
-        set_word(ctrl, 13, sent.timestamp as u32);
-        Ok(0)
-    })
-}
-
-fn put_triple(buf: &mut [u8], at: usize, index: usize, r: Range<usize>) {
+fn put_entry(buf: &mut [u8], at: usize, index: usize, r: Range<usize>) {
     buf[at..at + 4].copy_from_slice(&(index as u32).to_ne_bytes());
     buf[at + 4..at + 8].copy_from_slice(&(r.start as u32).to_ne_bytes());
     buf[at + 8..at + 12].copy_from_slice(&(r.end as u32).to_ne_bytes());
 }
 
-/// `fusionSend` over `bodies[offsets[i]..offsets[i + 1]]` from body w3 on,
-/// frames back to back into `out` (which needs `16 + length` bytes per body)
-/// and `frameEnds[i + 1]` = end of frame i. Stops at the first body that
-/// falls back (w5, w7); see the module docs. Returns the number of frames
-/// written.
+/// The DIFF / HEART frames of `bodies[offsets[i]..offsets[i + 1]]` from body
+/// `START` on, from sender `ID`'s template, back to back into `out` (which
+/// needs `16 + length` bytes per body), `frameEnds[i + 1]` = end of frame i.
+/// Stops at the first body that falls back (`NEXT`, `FALLBACK`); see
+/// `opensynaptic_contract::send_batch`. Returns the number of frames written.
 #[napi(js_name = "fusionSendBatch", catch_unwind)]
 pub fn fusion_send_batch(
     mut io: Uint8ArraySlice,
@@ -257,13 +201,13 @@ pub fn fusion_send_batch(
     let out = unsafe { out.as_mut() };
     let frame_ends = unsafe { frame_ends.as_mut() };
     need(io, CTRL)?;
-    let id = word(io, 0);
-    let aid = word(io, 1);
-    let key_len = word(io, 2) as usize;
-    let start = word(io, 3) as usize;
-    let out_pos = word(io, 4) as usize;
+    let id = word(io, w::ID);
+    let aid = word(io, w::AID);
+    let key_len = word(io, w::KEY_LENGTH) as usize;
+    let start = word(io, w::START) as usize;
+    let out_pos = word(io, w::OUT_POSITION) as usize;
     need(io, CTRL + key_len)?;
-    let ranges: Vec<Range<usize>> = checked_ranges("offsets", bodies.len(), offsets)?.collect();
+    let ranges: Vec<Range<usize>> = checked_ranges(bodies.len(), offsets)?.collect();
     let count = ranges.len();
     if frame_ends.len() < count + 1 {
         return Err(arg_error(format_args!(
@@ -306,117 +250,30 @@ pub fn fusion_send_batch(
         let list_off = align4(CTRL + key_len);
         let list_rel = list_off - (CTRL + key_len);
         let n_touched = touched.iter().filter(|t| t.is_some()).count();
-        if tail.len() < list_rel + 12 * n_touched {
+        if tail.len() < list_rel + ENTRY * n_touched {
             return Err(arg_error(format_args!(
                 "io must hold {} bytes, it has {}",
-                list_off + 12 * n_touched,
+                list_off + ENTRY * n_touched,
                 CTRL + key_len + tail.len()
             )));
         }
         let mut k = 0;
         for (v, t) in touched.iter().enumerate() {
             if let Some(r) = t {
-                put_triple(tail, list_rel + 12 * k, v, r.clone());
+                put_entry(tail, list_rel + ENTRY * k, v, r.clone());
                 k += 1;
             }
         }
-        set_usize(ctrl, 5, run.next)?;
-        set_usize(ctrl, 6, run.out_len)?;
-        set_word(ctrl, 7, run.stop.map_or(0, |w| w.code()));
-        set_usize(ctrl, 8, run.frames)?;
-        set_usize(ctrl, 9, n_touched)?;
-        set_usize(ctrl, 10, list_off)?;
+        set_usize(ctrl, w::NEXT, run.next)?;
+        set_usize(ctrl, w::OUT_END, run.out_len)?;
+        set_word(
+            ctrl,
+            w::FALLBACK,
+            run.stop.map_or(fallback::NONE, fallback_code),
+        );
+        set_usize(ctrl, w::FRAMES, run.frames)?;
+        set_usize(ctrl, w::TOUCHED_COUNT, n_touched)?;
+        set_usize(ctrl, w::TOUCHED_OFFSET, list_off)?;
         u32::try_from(run.frames).map_err(|_| arg_error("too many frames"))
     })
-}
-
-const STATUS_OK: u32 = 0;
-
-fn frame_status(kind: &FrameErrorKind) -> Result<u32> {
-    Ok(match kind {
-        FrameErrorKind::TooShort { .. } => 1,
-        FrameErrorKind::IncompleteHeader { .. } => 2,
-        FrameErrorKind::Crc16Mismatch { .. } => 3,
-        FrameErrorKind::MissingSecureKey { .. } => 4,
-        FrameErrorKind::Crc8Mismatch { .. } => 5,
-        FrameErrorKind::UnknownCommand { .. } => 6,
-        _ => return Err(arg_error(kind)),
-    })
-}
-
-/// Decodes one data frame and, for a DIFF frame, reads its body for a
-/// template of w1 values (mask and lengths checked). Returns the
-/// `decodeFrame` status (the JS side re-decodes failed frames for the exact
-/// error); see the module docs for the results in `io`.
-#[napi(js_name = "fusionReceive", catch_unwind)]
-pub fn fusion_receive(frame: &[u8], mut io: Uint8ArraySlice) -> Result<u32> {
-    check_disjoint(frame, "frame", &io, "io")?;
-    // SAFETY: as in `fusionSendBatch`.
-    let io = unsafe { io.as_mut() };
-    need(io, CTRL)?;
-    let key_len = word(io, 0) as usize;
-    let count = word(io, 1);
-    let plain_off = align4(CTRL + key_len);
-    need(io, plain_off)?;
-    let (head, tail) = io.split_at_mut(plain_off);
-    let key = key_of(&head[CTRL..CTRL + key_len]);
-    let h = match frame::decode_frame_into(frame, key, tail) {
-        Ok(h) => h,
-        Err(e) => return frame_status(&e.kind),
-    };
-    set_word(head, 2, u32::from(h.cmd));
-    set_word(head, 3, u32::from(h.route_count));
-    set_word(head, 4, h.source_aid);
-    set_word(head, 5, u32::from(h.tid));
-    set_word(head, 6, (h.timestamp >> 32) as u32);
-    set_word(head, 7, h.timestamp as u32);
-    set_usize(head, 8, h.body_offset)?;
-    set_usize(head, 9, h.body_len)?;
-    set_word(head, 10, u32::from(h.crc8));
-    set_word(head, 11, u32::from(h.crc16));
-    set_usize(head, 12, if h.secure { plain_off } else { 0 })?;
-    set_word(head, 13, 0);
-    set_word(head, 17, 0);
-    if h.base_cmd != DATA_DIFF || count == NONE {
-        return Ok(STATUS_OK);
-    }
-    let body = if h.secure {
-        &tail[..h.body_len]
-    } else {
-        &frame[h.body_offset..h.body_offset + h.body_len]
-    };
-    let mut changed = Vec::new();
-    let (status, a, b, c) = match apply_diff(body, count as usize, &mut changed) {
-        Ok(()) => (1, 0, 0, 0),
-        Err(DiffError::MaskCutShort {
-            mask_len,
-            count,
-            len,
-        }) => (2, mask_len, count, len),
-        Err(DiffError::MaskPastEnd { index, len }) => (3, index, len, 0),
-        Err(DiffError::ValueOverrun {
-            index,
-            claimed,
-            remain,
-        }) => (4, index, claimed, remain),
-    };
-    set_word(head, 13, status);
-    set_usize(head, 14, a)?;
-    set_usize(head, 15, b)?;
-    set_usize(head, 16, c)?;
-    // On an error too: the values read before the fault come first (their text is checked first).
-    let list_rel = align4(if h.secure { h.body_len } else { 0 });
-    if tail.len() < list_rel + 12 * changed.len() {
-        return Err(arg_error(format_args!(
-            "io must hold {} bytes, it has {}",
-            plain_off + list_rel + 12 * changed.len(),
-            plain_off + tail.len()
-        )));
-    }
-    for (k, (v, r)) in changed.iter().enumerate() {
-        put_triple(tail, list_rel + 12 * k, *v, r.clone());
-    }
-    set_usize(head, 17, changed.len())?;
-    set_usize(head, 18, plain_off + list_rel)?;
-    Ok(STATUS_OK)
 }

@@ -9,73 +9,65 @@
 //! buffer, which costs far less than an external buffer and its finalizer;
 //! batch results are handed over without a copy.
 //!
-//! Every error thrown to JavaScript has a message that starts with a stable tag
-//! in brackets (`[base62:invalid]`, `[base62:range]`, `[base62:not-finite]`,
-//! `[frame:timestamp-range]`, `[frame:route-count]`, `[arg]`) so the JS
-//! wrapper can map it to a typed error. Typed-array arguments are borrowed,
-//! never copied.
+//! Every error thrown to JavaScript carries, as its `code`, one of the codes of
+//! `opensynaptic_contract::native_error` (`OSN_OFFSETS`, `OSN_FRAME_TIMESTAMP`,
+//! `OSN_CONTRACT`...): the JS wrapper builds its typed error from that code and
+//! its own inputs; the message is for people. Statuses, field indexes and
+//! buffer layouts come from the same crate, which generates the TypeScript copy
+//! the packages read. Typed-array arguments are borrowed, never copied.
 //!
 //! The JS wrapper is the public API: it normalises inputs (masks tids, clamps
-//! session-key inputs, applies the reference's Base62 short-circuits) before
-//! calling in here.
+//! session-key inputs, checks frame fields) before calling in here.
 
-use napi::bindgen_prelude::{
-    BigInt, Float64Array, Float64ArraySlice, Uint16Array, Uint8Array, Uint8ArraySlice,
-};
-use napi::{Env, Error, Result};
+use napi::bindgen_prelude::{BigInt, Float64ArraySlice, Uint16Array, Uint8Array, Uint8ArraySlice};
+use napi::Env;
 use napi_derive::napi;
-use opensynaptic_core::base62::{self, Base62Error, MAX_PRECISION};
+use opensynaptic_contract::{decode_field as field, frame_status, native_error};
 use opensynaptic_core::frame::{self, FrameError, FrameErrorKind, FrameHeader, MAX_TIMESTAMP};
 use opensynaptic_core::{crc, security};
 
 pub mod fusion;
 
 /// Number of `f64` slots per frame in the decode output arrays.
-const DECODE_FIELDS: usize = 11;
+const DECODE_FIELDS: usize = field::COUNT as usize;
 
-const STATUS_OK: u32 = 0;
-const STATUS_TOO_SHORT: u32 = 1;
-const STATUS_INCOMPLETE_HEADER: u32 = 2;
-const STATUS_CRC16_MISMATCH: u32 = 3;
-const STATUS_MISSING_SECURE_KEY: u32 = 4;
-const STATUS_CRC8_MISMATCH: u32 = 5;
-const STATUS_UNKNOWN_COMMAND: u32 = 6;
-const STATUS_SECURE_UNCHECKED: u32 = 7;
+/// The `code` of a thrown error: one of `opensynaptic_contract::native_error`.
+#[derive(Debug, Clone, Copy)]
+pub struct Code(&'static str);
 
-fn arg_error(message: impl std::fmt::Display) -> Error {
-    Error::from_reason(format!("[arg] {message}"))
-}
-
-fn base62_error(err: Base62Error) -> Error {
-    Error::from_reason(format!("{} {err}", base62_tag(err)))
-}
-
-fn base62_batch_error((index, err): (usize, Base62Error)) -> Error {
-    Error::from_reason(format!("{} item {index}: {err}", base62_tag(err)))
-}
-
-fn base62_tag(err: Base62Error) -> &'static str {
-    match err {
-        Base62Error::Invalid { .. } => "[base62:invalid]",
-        Base62Error::OutOfRange => "[base62:range]",
-        Base62Error::NotFinite => "[base62:not-finite]",
-        Base62Error::PrecisionOutOfRange { .. } => "[arg]",
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.0
     }
 }
 
-fn frame_error(err: FrameError) -> Error {
-    let tag = match err.kind {
-        FrameErrorKind::TimestampOutOfRange { .. } => "[frame:timestamp-range]",
-        FrameErrorKind::TooManyRoutes { .. } => "[frame:route-count]",
-        FrameErrorKind::TooShort { .. } => "[frame:too-short]",
-        FrameErrorKind::IncompleteHeader { .. } => "[frame:incomplete-header]",
-        FrameErrorKind::Crc16Mismatch { .. } => "[frame:crc16]",
-        FrameErrorKind::MissingSecureKey { .. } => "[frame:missing-key]",
-        FrameErrorKind::Crc8Mismatch { .. } => "[frame:crc8]",
-        FrameErrorKind::UnknownCommand { .. } => "[frame:unknown-command]",
-        FrameErrorKind::BufferTooSmall { .. } => "[arg]",
+/// An error thrown to JavaScript, with its contract code.
+pub type Error = napi::Error<Code>;
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn fail(code: &'static str, message: impl std::fmt::Display) -> Error {
+    napi::Error::new(Code(code), message.to_string())
+}
+
+/// The call broke the contract (an argument of the wrong size or range).
+pub(crate) fn arg_error(message: impl std::fmt::Display) -> Error {
+    fail(native_error::CONTRACT, message)
+}
+
+/// A failure of napi itself (allocating a result...), under the contract code.
+pub(crate) fn napi_error(err: napi::Error) -> Error {
+    fail(native_error::CONTRACT, err.reason)
+}
+
+pub(crate) fn frame_error(err: FrameError) -> Error {
+    let code = match err.kind {
+        FrameErrorKind::TimestampOutOfRange { .. } => native_error::FRAME_TIMESTAMP,
+        FrameErrorKind::TooManyRoutes { .. } => native_error::FRAME_ROUTES,
+        FrameErrorKind::BufferTooSmall { .. } => native_error::FRAME_BUFFER,
+        // Decode failures are statuses, never thrown: reaching here is a defect.
+        _ => native_error::CONTRACT,
     };
-    Error::from_reason(format!("{tag} {err}"))
+    fail(code, err)
 }
 
 /// A JS number that must be an integer in `0..=max`.
@@ -87,10 +79,6 @@ fn int_arg(name: &str, value: f64, max: u32) -> Result<u32> {
             "{name} must be an integer in 0..={max}, got {value}"
         )))
     }
-}
-
-fn precision_arg(value: f64) -> Result<u32> {
-    int_arg("precision", value, MAX_PRECISION)
 }
 
 fn byte_arg(name: &str, value: f64) -> Result<u8> {
@@ -106,9 +94,12 @@ fn timestamp_arg(value: f64) -> Result<u64> {
     if (0.0..=MAX_TIMESTAMP as f64).contains(&value) {
         Ok(value as u64)
     } else {
-        Err(Error::from_reason(format!(
-            "[frame:timestamp-range] timestamp {value} does not fit the 48-bit frame field (0..={MAX_TIMESTAMP})"
-        )))
+        Err(fail(
+            native_error::FRAME_TIMESTAMP,
+            format_args!(
+                "timestamp {value} does not fit the 48-bit frame field (0..={MAX_TIMESTAMP})"
+            ),
+        ))
     }
 }
 
@@ -116,15 +107,6 @@ fn timestamp_arg(value: f64) -> Result<u64> {
 fn bigint_magnitude(value: &BigInt) -> Option<u64> {
     let (first, rest) = value.words.split_first()?;
     rest.iter().all(|&w| w == 0).then_some(*first)
-}
-
-fn bigint_to_i64(value: &BigInt) -> Option<i64> {
-    let magnitude = bigint_magnitude(value)?;
-    if value.sign_bit {
-        (magnitude <= i64::MIN.unsigned_abs()).then(|| 0i64.wrapping_sub_unsigned(magnitude))
-    } else {
-        i64::try_from(magnitude).ok()
-    }
 }
 
 fn bigint_to_u64(name: &str, value: &BigInt) -> Result<u64> {
@@ -137,85 +119,40 @@ fn bigint_to_u64(name: &str, value: &BigInt) -> Result<u64> {
     }
 }
 
-/// Splits `data` at `offsets` (n + 1 boundaries for n items), checking that
-/// the boundaries are non-decreasing and inside `data`.
-fn checked_ranges<'a>(
-    name: &str,
+/// Splits `data` at `offsets` (n + 1 boundaries for n items). The first
+/// boundary that decreases or lies past the data fails with `OSN_OFFSETS`
+/// (checked in order, as the TypeScript codecs do).
+pub(crate) fn checked_ranges<'a>(
     data_len: usize,
     offsets: &'a [u32],
 ) -> Result<impl Iterator<Item = std::ops::Range<usize>> + 'a> {
-    for pair in offsets.windows(2) {
-        if pair[1] < pair[0] {
-            return Err(arg_error(format_args!(
-                "{name} must be non-decreasing ({} after {})",
-                pair[1], pair[0]
-            )));
+    let mut prev = 0;
+    for (j, &o) in offsets.iter().enumerate() {
+        if o as usize > data_len || o < prev {
+            return Err(fail(
+                native_error::OFFSETS,
+                format_args!("boundary {j} ({o}) is decreasing or past the {data_len}-byte data"),
+            ));
         }
-    }
-    if let Some(&last) = offsets.last() {
-        if last as usize > data_len {
-            return Err(arg_error(format_args!(
-                "{name} ends at {last}, past the data length {data_len}"
-            )));
-        }
+        prev = o;
     }
     Ok(offsets
         .windows(2)
         .map(|pair| pair[0] as usize..pair[1] as usize))
 }
 
-/// Base62 of an int64 BigInt, exactly. Throws `[base62:range]` outside int64.
-#[napi(js_name = "b62EncodeBigint", catch_unwind)]
-pub fn b62_encode_bigint(value: BigInt) -> Result<String> {
-    bigint_to_i64(&value)
-        .map(base62::encode_i64)
-        .ok_or_else(|| base62_error(Base62Error::OutOfRange))
-}
-
-/// Base62 of a number truncated toward zero (coefficients, route ids).
-#[napi(js_name = "b62EncodeNumber", catch_unwind)]
-pub fn b62_encode_number(value: f64) -> Result<String> {
-    base62::encode_trunc(value).map_err(base62_error)
-}
-
-/// Base62 of `value * 10^precision` rounded half-to-even on the binary product.
-#[napi(js_name = "b62EncodeFixed", catch_unwind)]
-pub fn b62_encode_fixed(value: f64, precision: f64) -> Result<String> {
-    base62::encode_fixed(value, precision_arg(precision)?).map_err(base62_error)
-}
-
-/// Base62 text to an exact int64 BigInt.
-#[napi(js_name = "b62DecodeBigint", catch_unwind)]
-pub fn b62_decode_bigint(text: String) -> Result<BigInt> {
-    base62::decode_i64(&text)
-        .map(BigInt::from)
-        .map_err(base62_error)
-}
-
-/// Base62 text to the nearest double of its integer.
-#[napi(js_name = "b62DecodeNumber", catch_unwind)]
-pub fn b62_decode_number(text: String) -> Result<f64> {
-    base62::decode_f64(&text).map_err(base62_error)
-}
-
-/// Base62 text to `i / 10^precision`, rounded to 8 decimals like the reference.
-#[napi(js_name = "b62DecodeFixed", catch_unwind)]
-pub fn b62_decode_fixed(text: String, precision: f64) -> Result<f64> {
-    base62::decode_fixed(&text, precision_arg(precision)?).map_err(base62_error)
-}
-
-/// `b62EncodeFixed` over many values; errors name the failing item.
-#[napi(js_name = "b62EncodeFixedBatch", catch_unwind)]
-pub fn b62_encode_fixed_batch(values: &[f64], precision: f64) -> Result<Vec<String>> {
-    base62::encode_fixed_batch(values, precision_arg(precision)?).map_err(base62_batch_error)
-}
-
-/// `b62DecodeFixed` over many texts; errors name the failing item.
-#[napi(js_name = "b62DecodeFixedBatch", catch_unwind)]
-pub fn b62_decode_fixed_batch(texts: Vec<String>, precision: f64) -> Result<Float64Array> {
-    base62::decode_fixed_batch(&texts, precision_arg(precision)?)
-        .map(Float64Array::new)
-        .map_err(base62_batch_error)
+/// `checked_ranges` for a batch that needs at least one boundary.
+fn batch_ranges<'a>(
+    data_len: usize,
+    offsets: &'a [u32],
+) -> Result<impl Iterator<Item = std::ops::Range<usize>> + 'a> {
+    if offsets.is_empty() {
+        return Err(fail(
+            native_error::OFFSETS_EMPTY,
+            "expected n + 1 boundaries, got none",
+        ));
+    }
+    checked_ranges(data_len, offsets)
 }
 
 /// CRC-8/SMBUS.
@@ -233,7 +170,7 @@ pub fn crc16_js(data: &[u8]) -> u32 {
 /// CRC-8 of each `data[offsets[i]..offsets[i + 1]]`.
 #[napi(js_name = "crc8Batch", catch_unwind)]
 pub fn crc8_batch(data: &[u8], offsets: &[u32]) -> Result<Uint8Array> {
-    let out: Vec<u8> = checked_ranges("offsets", data.len(), offsets)?
+    let out: Vec<u8> = batch_ranges(data.len(), offsets)?
         .map(|r| crc::crc8(&data[r]))
         .collect();
     Ok(Uint8Array::new(out))
@@ -242,7 +179,7 @@ pub fn crc8_batch(data: &[u8], offsets: &[u32]) -> Result<Uint8Array> {
 /// CRC-16 of each `data[offsets[i]..offsets[i + 1]]`.
 #[napi(js_name = "crc16Batch", catch_unwind)]
 pub fn crc16_batch(data: &[u8], offsets: &[u32]) -> Result<Uint16Array> {
-    let out: Vec<u16> = checked_ranges("offsets", data.len(), offsets)?
+    let out: Vec<u16> = batch_ranges(data.len(), offsets)?
         .map(|r| crc::crc16(&data[r]))
         .collect();
     Ok(Uint16Array::new(out))
@@ -258,7 +195,7 @@ pub fn xor_payload<'env>(
     offset: f64,
 ) -> Result<Uint8ArraySlice<'env>> {
     let offset = int_arg("offset", offset, u32::MAX)?;
-    Uint8ArraySlice::copy_from(env, security::xor_payload(payload, key, offset))
+    Uint8ArraySlice::copy_from(env, security::xor_payload(payload, key, offset)).map_err(napi_error)
 }
 
 /// SHA-256 of the decimal text of `aid * ts mod 2^64`; both must be in 0..2^64.
@@ -270,7 +207,7 @@ pub fn derive_session_key<'env>(
 ) -> Result<Uint8ArraySlice<'env>> {
     let aid = bigint_to_u64("aid", &aid)?;
     let ts = bigint_to_u64("ts", &ts)?;
-    Uint8ArraySlice::copy_from(env, security::derive_session_key(aid, ts))
+    Uint8ArraySlice::copy_from(env, security::derive_session_key(aid, ts)).map_err(napi_error)
 }
 
 /// Builds one data frame. A non-empty key XORs the body and turns a plain data
@@ -289,56 +226,63 @@ pub fn encode_frame<'env>(
     let tid = byte_arg("tid", tid)?;
     let timestamp = timestamp_arg(timestamp)?;
     let bytes = frame::encode_frame(cmd, routes, tid, timestamp, body, key).map_err(frame_error)?;
-    Uint8ArraySlice::copy_from(env, bytes)
+    Uint8ArraySlice::copy_from(env, bytes).map_err(napi_error)
 }
 
 fn write_header(out: &mut [f64], status: u32, h: &FrameHeader) {
-    out[0] = f64::from(status);
-    out[1] = f64::from(h.cmd);
-    out[2] = f64::from(h.route_count);
-    out[3] = f64::from(h.source_aid);
-    out[4] = f64::from(h.tid);
-    out[5] = h.timestamp as f64;
-    out[6] = h.body_offset as f64;
-    out[7] = h.body_len as f64;
-    out[8] = f64::from(h.crc8);
-    out[9] = f64::from(h.crc16);
-    out[10] = 0.0;
+    out[field::STATUS as usize] = f64::from(status);
+    out[field::CMD as usize] = f64::from(h.cmd);
+    out[field::ROUTE_COUNT as usize] = f64::from(h.route_count);
+    out[field::SOURCE_AID as usize] = f64::from(h.source_aid);
+    out[field::TID as usize] = f64::from(h.tid);
+    out[field::TIMESTAMP as usize] = h.timestamp as f64;
+    out[field::BODY_OFFSET as usize] = h.body_offset as f64;
+    out[field::BODY_LENGTH as usize] = h.body_len as f64;
+    out[field::CRC8 as usize] = f64::from(h.crc8);
+    out[field::CRC16 as usize] = f64::from(h.crc16);
+    out[field::COMPUTED_CRC as usize] = 0.0;
 }
 
 /// Writes a decode error's status and the fields it carries; returns the status.
 fn write_error(out: &mut [f64], err: &FrameError) -> Result<u32> {
     let (status, computed) = match err.kind {
-        FrameErrorKind::TooShort { .. } => (STATUS_TOO_SHORT, 0.0),
-        FrameErrorKind::IncompleteHeader { .. } => (STATUS_INCOMPLETE_HEADER, 0.0),
-        FrameErrorKind::Crc16Mismatch { actual, .. } => (STATUS_CRC16_MISMATCH, f64::from(actual)),
-        FrameErrorKind::MissingSecureKey { .. } => (STATUS_MISSING_SECURE_KEY, 0.0),
-        FrameErrorKind::Crc8Mismatch { actual, .. } => (STATUS_CRC8_MISMATCH, f64::from(actual)),
-        FrameErrorKind::UnknownCommand { .. } => (STATUS_UNKNOWN_COMMAND, 0.0),
+        FrameErrorKind::TooShort { .. } => (frame_status::TOO_SHORT, 0.0),
+        FrameErrorKind::IncompleteHeader { .. } => (frame_status::INCOMPLETE_HEADER, 0.0),
+        FrameErrorKind::Crc16Mismatch { actual, .. } => {
+            (frame_status::CRC16_MISMATCH, f64::from(actual))
+        }
+        FrameErrorKind::MissingSecureKey { .. } => (frame_status::MISSING_KEY, 0.0),
+        FrameErrorKind::Crc8Mismatch { actual, .. } => {
+            (frame_status::CRC8_MISMATCH, f64::from(actual))
+        }
+        FrameErrorKind::UnknownCommand { .. } => (frame_status::UNKNOWN_CMD, 0.0),
         // Not a property of the frame: the caller passed unusable buffers.
         _ => return Err(frame_error(*err)),
     };
-    out[0] = f64::from(status);
-    out[1] = err.cmd.map_or(0.0, f64::from);
-    out[2] = err.route_count.map_or(0.0, f64::from);
-    out[3] = err.source_aid.map_or(0.0, f64::from);
-    out[4] = err.tid.map_or(0.0, f64::from);
-    out[5] = err.timestamp.map_or(0.0, |t| t as f64);
-    out[6] = err.body_offset.map_or(0.0, |v| v as f64);
-    out[7] = err.body_len.map_or(0.0, |v| v as f64);
-    out[8] = err.crc8.map_or(0.0, f64::from);
-    out[9] = err.crc16.map_or(0.0, f64::from);
-    out[10] = computed;
+    out[field::STATUS as usize] = f64::from(status);
+    out[field::CMD as usize] = err.cmd.map_or(0.0, f64::from);
+    out[field::ROUTE_COUNT as usize] = err.route_count.map_or(0.0, f64::from);
+    out[field::SOURCE_AID as usize] = err.source_aid.map_or(0.0, f64::from);
+    out[field::TID as usize] = err.tid.map_or(0.0, f64::from);
+    out[field::TIMESTAMP as usize] = err.timestamp.map_or(0.0, |t| t as f64);
+    out[field::BODY_OFFSET as usize] = err.body_offset.map_or(0.0, |v| v as f64);
+    out[field::BODY_LENGTH as usize] = err.body_len.map_or(0.0, |v| v as f64);
+    out[field::CRC8 as usize] = err.crc8.map_or(0.0, f64::from);
+    out[field::CRC16 as usize] = err.crc16.map_or(0.0, f64::from);
+    out[field::COMPUTED_CRC as usize] = computed;
     Ok(status)
 }
 
 fn check_out_len(out: &[f64], frames: usize) -> Result<()> {
     let needed = frames * DECODE_FIELDS;
     if out.len() < needed {
-        return Err(arg_error(format_args!(
-            "out must hold {DECODE_FIELDS} numbers per frame: {needed} needed, {} given",
-            out.len()
-        )));
+        return Err(fail(
+            native_error::OUT_TOO_SMALL,
+            format_args!(
+                "out must hold {DECODE_FIELDS} numbers per frame: {needed} needed, {} given",
+                out.len()
+            ),
+        ));
     }
     Ok(())
 }
@@ -370,12 +314,9 @@ fn check_disjoint<A, B>(
     Ok(())
 }
 
-/// Decodes one frame without allocating. Writes 11 numbers into `out`:
-/// status, cmd, routeCount, sourceAid, tid, timestamp, bodyOffset, bodyLength,
-/// wire crc8, wire crc16, computed crc (crc16 for status 3, crc8 for status 5).
-/// Status: 0 ok, 1 too short, 2 incomplete header, 3 CRC-16 mismatch,
-/// 4 missing secure key, 5 CRC-8 mismatch, 6 unknown command; fields not
-/// reached are 0. A secure frame's plain body goes to `plainOut[0..bodyLength]`;
+/// Decodes one frame without allocating. Writes `decode_field::COUNT` numbers
+/// into `out` (indexes: `opensynaptic_contract::decode_field`), the first a
+/// `frame_status`; fields not reached are 0. A secure frame's plain body goes to `plainOut[0..bodyLength]`;
 /// `plainOut` must not share memory with the other arguments. Returns the status.
 #[napi(js_name = "decodeFrame", catch_unwind)]
 pub fn decode_frame(
@@ -401,16 +342,16 @@ pub fn decode_frame(
     out.fill(0.0);
     match frame::decode_frame_into(frame, key, plain_out) {
         Ok(h) => {
-            write_header(out, STATUS_OK, &h);
-            Ok(STATUS_OK)
+            write_header(out, frame_status::OK, &h);
+            Ok(frame_status::OK)
         }
         Err(err) => write_error(out, &err),
     }
 }
 
-/// Checks frames `buf[offsets[i]..offsets[i + 1]]` without keys, writing the 11
-/// `decodeFrame` fields of frame i at `out[i * 11..]`. Secure frames are not
-/// decrypted: status 7 once their CRC-16 passes, CRC-8 unchecked. Returns the
+/// Checks frames `buf[offsets[i]..offsets[i + 1]]` without keys, writing the
+/// `decodeFrame` fields of frame i at `out[i * COUNT..]`. Secure frames are not
+/// decrypted: `SECURE_UNCHECKED` once their CRC-16 passes, CRC-8 unchecked. Returns the
 /// number of frames.
 #[napi(js_name = "decodeFrames", catch_unwind)]
 pub fn decode_frames(buf: &[u8], offsets: &[u32], mut out: Float64ArraySlice) -> Result<u32> {
@@ -418,17 +359,27 @@ pub fn decode_frames(buf: &[u8], offsets: &[u32], mut out: Float64ArraySlice) ->
     check_disjoint(offsets, "offsets", &out, "out")?;
     // SAFETY: as in `decode_frame`.
     let out = unsafe { out.as_mut() };
-    let count = offsets.len().saturating_sub(1);
+    if offsets.is_empty() {
+        return Err(fail(
+            native_error::OFFSETS_EMPTY,
+            "expected n + 1 boundaries, got none",
+        ));
+    }
+    let count = offsets.len() - 1;
     check_out_len(out, count)?;
-    let ranges = checked_ranges("offsets", buf.len(), offsets)?;
+    // No frames: nothing to check (the TypeScript codec reads no boundary either).
+    if count == 0 {
+        return Ok(0);
+    }
+    let ranges = checked_ranges(buf.len(), offsets)?;
     for (range, slot) in ranges.zip(out.chunks_exact_mut(DECODE_FIELDS)) {
         slot.fill(0.0);
         match frame::decode_frame_no_key(&buf[range]) {
             Ok(h) => {
                 let status = if h.secure {
-                    STATUS_SECURE_UNCHECKED
+                    frame_status::SECURE_UNCHECKED
                 } else {
-                    STATUS_OK
+                    frame_status::OK
                 };
                 write_header(slot, status, &h);
             }
@@ -467,18 +418,14 @@ pub fn encode_frames(
             body_offsets.len()
         )));
     }
-    let ranges: Vec<_> = checked_ranges("bodyOffsets", bodies.len(), body_offsets)?.collect();
+    let ranges: Vec<_> = checked_ranges(bodies.len(), body_offsets)?.collect();
     let total: usize = ranges.iter().map(|r| frame::encoded_len(1, r.len())).sum();
     let mut out = vec![0u8; total];
     let mut pos = 0;
     for (i, range) in ranges.into_iter().enumerate() {
         let timestamp = timestamp_arg(timestamps[i]).map_err(|e| {
-            let reason = e.reason;
-            // Keep the tag in front, add the frame index after it.
-            match reason.split_once(' ') {
-                Some((tag, rest)) => Error::from_reason(format!("{tag} frame {i}: {rest}")),
-                None => Error::from_reason(reason),
-            }
+            // The same code, the frame index in the message.
+            napi::Error::new(e.status, format!("frame {i}: {}", e.reason))
         })?;
         pos += frame::encode_frame_into(
             cmds[i],

@@ -1,7 +1,6 @@
-/** One implementation of the Base62 codec (TypeScript or native); both pass the same vectors. */
+/** The Base62 codec's operations (one TypeScript implementation). */
 export interface Base62Codec {
-  /** `'ts'` or `'native'`. */
-  readonly backend: 'ts' | 'native';
+  readonly backend: 'ts';
   /** Exact signed 64-bit integer → text. RangeError outside int64. */
   encodeBigInt(value: bigint): string;
   /** Text → exact signed 64-bit integer. */

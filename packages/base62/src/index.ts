@@ -5,37 +5,20 @@
  * `"0"`. Sensor values travel as fixed-point integers: `round_half_even(value × 10^precision)`
  * (precision 4 by default), computed on the binary product exactly as the reference does.
  *
- * The functions exported here use the backend chosen by `OPENSYNAPTIC_CORE` (`ts`, `native` or
- * `auto`); `getCodec()` returns a specific one.
+ * Pure TypeScript, the same everywhere (no native backend: see below).
  */
-import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeBackendError, type NativeBackendErrorCode, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
-import type { Base62Codec } from './codec.js';
-import { nativeCodec } from './native-codec.js';
-import { tsCodec } from './ts-codec.js';
+import { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';
+import { tsCodec as impl } from './ts-codec.js';
 
 export type { Base62Codec } from './codec.js';
 export { Base62RangeError, Base62TypeError, InvalidBase62Error } from './errors.js';
 export { ALPHABET, DEFAULT_PRECISION, MAX_PRECISION, roundHalfEven } from './ts-codec.js';
-export { isOpenSynapticError, NativeBackendError, NativeUnavailableError };
-export type { BackendInfo, BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability, OpenSynapticError };
+export { isOpenSynapticError };
+export type { OpenSynapticError };
 
-/**
- * Operations `auto` hands to the addon: none. `bench/` measured every one slower through the
- * addon (a call into native code and a new JS string cost more than a whole TypeScript
- * encode), batches included.
- */
-const AUTO_NATIVE: readonly (keyof Base62Codec)[] = [];
-
-const b = packageBackends('@opensynaptic/base62', tsCodec, nativeCodec, AUTO_NATIVE);
-// `OPENSYNAPTIC_CORE` is read, and the addon loaded, on the first call, never at import.
-let impl: Base62Codec = b.deferred((chosen) => {
-  impl = chosen;
-});
-
-/** Which backend serves each operation, whether the addon loaded, the requested mode (chosen on first use). */
-export const backendInfo: () => BackendInfo = b.info;
-/** A specific implementation; `'native'` throws `NativeUnavailableError` when the addon is missing. */
-export const getCodec: (name: BackendName) => Base62Codec = b.getCodec;
+// One implementation, in TypeScript: a native one existed, and `bench/` measured every operation
+// slower or no faster through the addon (0.2-1.1x, batches included: a call into native code and
+// a new JS string cost more than a whole encode), so no workload ever chose it.
 
 /** Exact signed 64-bit integer → text (RangeError outside int64). */
 export const encodeBigInt = (value: bigint): string => impl.encodeBigInt(value);

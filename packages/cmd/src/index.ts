@@ -3,21 +3,23 @@
  * first byte. They are frozen: changing a value is a breaking protocol change.
  *
  * Data commands come in plain/secure pairs; the secure variant carries a body XORed with the
- * session key (see `@opensynaptic/crc`, `xorPayload`).
+ * session key (see `@opensynaptic/crc`, `xorPayload`). The data command bytes are the ones the
+ * native addon uses (`Wire`, generated from crates/opensynaptic-contract).
  */
+import { Wire } from '@opensynaptic/internal';
 
 /** First template frame: the whole body text. 1 byte, 0x3F. */
-export const DATA_FULL = 63;
+export const DATA_FULL = Wire.DATA_FULL;
 /** Secure FULL: body XORed with the session key. 1 byte, 0x40. */
-export const DATA_FULL_SEC = 64;
+export const DATA_FULL_SEC = Wire.DATA_FULL_SEC;
 /** Changed values only, after a FULL taught the template. 1 byte, 0xAA. */
-export const DATA_DIFF = 170;
+export const DATA_DIFF = Wire.DATA_DIFF;
 /** Secure DIFF. 1 byte, 0xAB. */
-export const DATA_DIFF_SEC = 171;
+export const DATA_DIFF_SEC = Wire.DATA_DIFF_SEC;
 /** Nothing changed: header and timestamp only, empty body. 1 byte, 0x7F. */
-export const DATA_HEART = 127;
+export const DATA_HEART = Wire.DATA_HEART;
 /** Secure HEART. 1 byte, 0x80. */
-export const DATA_HEART_SEC = 128;
+export const DATA_HEART_SEC = Wire.DATA_HEART_SEC;
 
 /** `[1][seq:2 BE][JSON meta, UTF-8]`: a device asks for an id. */
 export const ID_REQUEST = 1;

@@ -1,4 +1,3 @@
-import { backendInfo as base62 } from '@opensynaptic/base62';
 import { backendInfo as crc } from '@opensynaptic/crc';
 import { backendInfo as fusion } from '@opensynaptic/fusion';
 import type { BackendInfo } from '@opensynaptic/internal';
@@ -6,7 +5,6 @@ import { backendInfo as packet } from '@opensynaptic/packet';
 
 /** The backend facts of every accelerated package, by its short name. */
 export interface BackendReport {
-  readonly base62: BackendInfo;
   readonly crc: BackendInfo;
   readonly packet: BackendInfo;
   readonly fusion: BackendInfo;
@@ -16,8 +14,8 @@ export interface BackendReport {
  * One call that reports, for each accelerated package, the requested mode, which backend serves
  * each operation (`backend` is `mixed` when `auto` splits them), whether the addon loaded and, if
  * not, why (`nativeUnavailable`).
- * The standardizer and the handshake have one (TypeScript) implementation and are not listed.
+ * Base62, the standardizer and the handshake have one (TypeScript) implementation and are not listed.
  */
 export function backendReport(): BackendReport {
-  return Object.freeze({ base62: base62(), crc: crc(), packet: packet(), fusion: fusion() });
+  return Object.freeze({ crc: crc(), packet: packet(), fusion: fusion() });
 }

@@ -86,9 +86,11 @@ export interface OpenSynapticOptions {
   /** Handshake options (allocator, session store, limits). */
   handshake?: Omit<HandshakeManagerOptions, 'clock' | 'role' | 'parser'>;
   /**
-   * Backend of this node's frame codec and fusion engine: `'ts'` or `'native'`. Default: what
-   * `OPENSYNAPTIC_CORE` selects. The body text and Base62 codecs have one backend in every
-   * measured workload (TypeScript), so this choice is the node's whole backend.
+   * Backend of this node's frame codec and fusion batches: `'ts'` or `'native'`. Default: what
+   * `OPENSYNAPTIC_CORE` selects. The standardizer, body text, Base62 and handshake have one
+   * implementation (TypeScript). The one shared piece is the session-key SHA-256 of
+   * `@opensynaptic/crc`, which follows `OPENSYNAPTIC_CORE` for the whole process; both of its
+   * backends give the same key.
    */
   coreBackend?: 'ts' | 'native';
   /**

@@ -9,7 +9,7 @@ import { backendReport, isOpenSynapticError, OpenSynaptic, OpenSynapticStandardi
 describe('backendReport', () => {
   it('lists the same facts, of the same shape, that each accelerated package reports', () => {
     const report = backendReport();
-    expect(Object.keys(report)).toEqual(['base62', 'crc', 'packet', 'fusion']);
+    expect(Object.keys(report)).toEqual(['crc', 'packet', 'fusion']);
     expect(report.crc).toEqual(crcInfo());
     expect(report.packet).toEqual(packetInfo());
     expect(report.fusion).toEqual(fusionInfo());

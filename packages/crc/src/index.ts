@@ -8,7 +8,7 @@
  *
  * The "secure" mode obfuscates: its key derives from values visible in the plaintext FULL frame.
  */
-import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
+import { type BackendInfo, type BackendMode, type BackendName, isOpenSynapticError, NativeBackendError, type NativeBackendErrorCode, type NativeUnavailability, NativeUnavailableError, type OpenSynapticError, packageBackends } from '@opensynaptic/internal';
 import type { CrcCodec } from './codec.js';
 import { CrcArgumentError } from './errors.js';
 import { nativeCodec } from './native-codec.js';
@@ -19,8 +19,8 @@ export type { CrcCodec } from './codec.js';
 export { CrcArgumentError, SyncDigestUnavailableError } from './errors.js';
 export { deriveSessionKeyAsync, type SessionKeyInput, seedText, sessionSeed } from './session.js';
 export { CRC16_PARAMS, CRC8_PARAMS, crc16Unchecked, crc8Unchecked, xorInto } from './ts-codec.js';
-export { isOpenSynapticError, NativeUnavailableError };
-export type { BackendInfo, BackendMode, BackendName, NativeUnavailability, OpenSynapticError };
+export { isOpenSynapticError, NativeBackendError, NativeUnavailableError };
+export type { BackendInfo, BackendMode, BackendName, NativeBackendErrorCode, NativeUnavailability, OpenSynapticError };
 
 /** Length of a session key in bytes (a SHA-256 digest). */
 export const SESSION_KEY_LENGTH = 32;

@@ -1,4 +1,6 @@
-// TypeScript vs native fusion steady state, ns per frame (build first: pnpm --filter @opensynaptic/fusion build).
+// TypeScript vs native fusion engine, ns per frame (build first: pnpm --filter @opensynaptic/fusion build). Only the
+// batches have a native fusion path; on the native backend runEngine / decompress are TypeScript
+// around the native frame codec.
 import { compare } from '@opensynaptic/config/bench';
 import { compressFact } from '@opensynaptic/packet/body';
 import { backendInfo, OSVisualFusionEngine } from '../dist/index.js';

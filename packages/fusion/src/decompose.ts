@@ -6,11 +6,12 @@
  * `{sid}>\x01:\x01` and contributes two values, `meta` and `value`. Segments without both `>` and
  * `:` (geohash `&`, url `#`, msg `@`, anything else) stay in the signature verbatim.
  */
+import { Wire, WireText } from '@opensynaptic/internal';
 
-/** Placeholder for a value inside a signature. */
-export const VALUE_MARK = '\x01';
+/** Placeholder for a value inside a signature (`Wire.VALUE_MARK`, shared with the native addon). */
+export const VALUE_MARK: string = String.fromCharCode(Wire.VALUE_MARK);
 /** Placeholder for the timestamp token inside a signature. */
-export const TS_MARK = '{TS}';
+export const TS_MARK = WireText.TS_MARK;
 
 export interface Decomposed {
   sig: string;

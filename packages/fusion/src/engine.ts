@@ -18,7 +18,7 @@ import {
   utf8Length,
 } from '@opensynaptic/packet/body';
 import { DATA_DIFF, DATA_FULL, DATA_HEART, isSecureData, normalizeData } from '@opensynaptic/cmd';
-import type { BackendName } from '@opensynaptic/internal';
+import { type BackendName, DecodeField as F, FrameStatus, Wire } from '@opensynaptic/internal';
 import {
   DECODED_FIELDS,
   DecodedFrame,
@@ -56,7 +56,6 @@ import { type DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, ownString, o
 import { RegistryCache, type RegistryCacheOptions } from './registry-cache.js';
 import { type FusionBinding, type FusionOperation, fusionBackend } from './native-binding.js';
 import { nativeFailure } from './native-io.js';
-import { type DiffReading, diffErrorDetail, NativeReceiver } from './native-receiver.js';
 import { type FusionBatchResult, NativeSender, runBatchTs } from './native-sender.js';
 
 
@@ -107,8 +106,9 @@ export interface FusionEngineOptions {
    */
   maxBodySize?: number;
   /**
-   * `'native'` runs the frame codec and the fusion steady state (DIFF / HEART send and receive,
-   * batches) in the native addon, `'ts'` everything in TypeScript. Default: the codec
+   * `'native'` runs the frame codec and the batches (`runEngineBatch`, the frame checks of
+   * `decompressBatch`) in the native addon, `'ts'` everything in TypeScript; the rest of the
+   * engine (templates, DIFF bodies, facts) is TypeScript on both. Default: the codec
    * `@opensynaptic/packet` selected, and per operation what `OPENSYNAPTIC_CORE` asks for (`auto`:
    * native only for `runEngineBatch`, the one operation measured >= 2x faster there).
    */
@@ -143,19 +143,16 @@ export class OSVisualFusionEngine {
   readonly maxBodySize: number;
   /** Backend of the frame codec in use. */
   readonly backend: 'ts' | 'native';
-  /** Backend of each engine operation (`runEngine`, `decompress`, `runEngineBatch`, `decompressBatch`). */
+  /** Backend of each engine operation with a native build (`runEngineBatch`, `decompressBatch`). */
   readonly backends: Readonly<Record<FusionOperation, BackendName>>;
   security: FusionSecurity | null;
   #localId = 0;
   readonly #clock: () => number;
   readonly #codec: FrameCodec;
-  // Native steady state, per operation (null: TypeScript); the sender and receiver objects are made on first use.
-  readonly #txBinding: FusionBinding | null;
+  // Native batches, per operation (null: TypeScript); the native sender is made on first use.
   readonly #batchBinding: FusionBinding | null;
-  readonly #rxBinding: FusionBinding | null;
   readonly #rxBatch: FusionBinding | null;
   #sender: NativeSender | null = null;
-  #receiver: NativeReceiver | null = null;
   #decodeOptions: { keys: KeyLookup } = { keys: NO_KEYS };
 
   constructor(options: FusionEngineOptions = {}) {
@@ -174,14 +171,10 @@ export class OSVisualFusionEngine {
     this.#codec = getCodec(options.backend ?? packetBackendInfo().backends.encodeFrame ?? 'ts');
     this.backend = this.#codec.backend;
     const fb = fusionBackend(options.backend);
-    this.#txBinding = fb.runEngine();
     this.#batchBinding = fb.runEngineBatch();
-    this.#rxBinding = fb.decompress();
     this.#rxBatch = fb.decompressBatch();
     const name = (b: unknown): BackendName => (b === null ? 'ts' : 'native');
     this.backends = Object.freeze({
-      runEngine: name(this.#txBinding),
-      decompress: name(this.#rxBinding),
       runEngineBatch: name(this.#batchBinding),
       decompressBatch: name(this.#rxBatch),
     });
@@ -212,13 +205,7 @@ export class OSVisualFusionEngine {
    * Throws `FusionInputError` for text that cannot become a frame; the registry is left as it was.
    */
   runEngine(raw: string | Uint8Array, strategy: FusionStrategy = 'DIFF'): Uint8Array {
-    if (this.#txBinding === null || strategy !== 'DIFF') return this.#runEngineTs(raw, strategy);
-    const tx = this.#nativeSender(this.#txBinding);
-    const frame = tx.send(raw);
-    if (frame !== undefined) return frame;
-    const ts = this.#runEngineTs(raw, strategy);
-    tx.afterFallback();
-    return ts;
+    return this.#runEngineTs(raw, strategy);
   }
 
   /**
@@ -261,7 +248,7 @@ export class OSVisualFusionEngine {
     return this.#nativeSender(this.#batchBinding).runBatch(bodies, offsets, count, run, isFusionError);
   }
 
-  /** The native sender (one for single frames and batches: they share its template copy). */
+  /** The native sender (made on the first native batch; it keeps its template copy between batches). */
   #nativeSender(binding: FusionBinding): NativeSender {
     this.#sender ??= new NativeSender(binding, {
       registry: this.registry,
@@ -361,7 +348,7 @@ export class OSVisualFusionEngine {
       const len = v.length;
       if (ascii && !isAscii(v)) ascii = false;
       size += 1 + len;
-      if (len > 255) ascii = false; // measured in bytes below
+      if (len > MAX_DIFF_VALUE) ascii = false; // measured in bytes below
     }
     if (changed === 0) return this.#frame(DATA_HEART, tid, timestamp, EMPTY, key);
     let encoded: (Uint8Array | undefined)[] | undefined;
@@ -375,7 +362,7 @@ export class OSVisualFusionEngine {
         const vb = asciiOrUtf8(v);
         if (vb === undefined) throw new FusionUtf8Error({ aid, tid }, `value ${i}`);
         // A value too long for the length byte goes out as FULL (the reference raises here).
-        if (vb.length > 255) return null;
+        if (vb.length > MAX_DIFF_VALUE) return null;
         encoded[i] = vb;
         size += 1 + vb.length;
       }
@@ -501,8 +488,11 @@ export class OSVisualFusionEngine {
       const frame = frames.subarray(offsets[i]!, offsets[i + 1]!);
       // Plain frames that passed every check; the rest (secure, failed) go the single-frame way.
       out[i] =
-        w[p] === 0
-          ? this.#parse(frame, new DecodedFrame(frame, w[p + 1]!, w[p + 2]!, w[p + 3]!, w[p + 4]!, w[p + 5]!, w[p + 6]!, w[p + 7]!, w[p + 8]!, w[p + 9]!, null))
+        w[p + F.STATUS] === FrameStatus.OK
+          ? this.#parse(
+              frame,
+              new DecodedFrame(frame, w[p + F.CMD]!, w[p + F.ROUTE_COUNT]!, w[p + F.SOURCE_AID]!, w[p + F.TID]!, w[p + F.TIMESTAMP]!, w[p + F.BODY_OFFSET]!, w[p + F.BODY_LENGTH]!, w[p + F.CRC8]!, w[p + F.CRC16]!, null),
+            )
           : this.parse(frame);
     }
     return out;
@@ -518,11 +508,6 @@ export class OSVisualFusionEngine {
     const keys = this.security?.keys ?? NO_KEYS;
     // One options object while the key lookup stays the same (not one per frame).
     if (this.#decodeOptions.keys !== keys) this.#decodeOptions = { keys };
-    if (this.#rxBinding !== null) {
-      this.#receiver ??= new NativeReceiver(this.#rxBinding);
-      const f = this.#receiver.decode(frame, keys);
-      if (f !== null) return f;
-    }
     return this.#codec.decodeFrame(frame, this.#decodeOptions);
   }
 
@@ -644,12 +629,9 @@ export class OSVisualFusionEngine {
     if (size > limit) throw new FusionBodyError(ctx, new BodyTooLargeError(size, limit));
   }
 
-  /** The template's values after a DIFF body; checks the whole body before anything changes. */
   /** The values of a DIFF body (`src[at, at + len)`) applied to `old`, as a new array; throws `DiffOverrunError`. */
   #applyDiff(src: Uint8Array, at: number, len: number, old: readonly string[], aid: number, tid: number, cmd: number): string[] {
     const n = old.length;
-    const read = this.#receiver?.take(aid, tid, n) ?? null;
-    if (read !== null) return this.#applyReading(read, src.subarray(at, at + len), old, aid, tid, cmd);
     const maskLen = (n + 7) >> 3;
     if (len < maskLen) throw new DiffOverrunError(aid, tid, cmd, `the ${maskLen}-byte mask for ${n} values is cut short (${len} bytes)`);
     const next = old.slice();
@@ -663,17 +645,6 @@ export class OSVisualFusionEngine {
       next[i] = asciiAt(src, p + 1, p + 1 + vl, old[i]!) ?? this.#text(src.subarray(p + 1, p + 1 + vl), { aid, tid, cmd }, `value ${i}`);
       p += 1 + vl;
     }
-    return next;
-  }
-
-  /** `#applyDiff` from the addon's reading of the body: the same values, or the same error first. */
-  #applyReading(read: DiffReading, body: Uint8Array, old: readonly string[], aid: number, tid: number, cmd: number): string[] {
-    const next = old.slice();
-    const c = read.changed;
-    for (let k = 0; k < c.length; k += 3) {
-      next[c[k]!] = this.#text(body.subarray(c[k + 1]!, c[k + 2]!), { aid, tid, cmd }, `value ${c[k]}`);
-    }
-    if (read.status !== 1) throw new DiffOverrunError(aid, tid, cmd, diffErrorDetail(read));
     return next;
   }
 
@@ -710,6 +681,8 @@ const DECOMPOSE_TEXT = {
 } as const;
 
 const EMPTY = new Uint8Array(0);
+/** Longest value a DIFF body carries (its length is one byte). */
+const MAX_DIFF_VALUE = Wire.MAX_DIFF_VALUE_LENGTH;
 const isFusionError = (e: unknown): e is FusionError => e instanceof FusionError;
 const NO_KEYS: KeyLookup = { get: () => undefined };
 

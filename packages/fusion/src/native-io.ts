@@ -15,9 +15,9 @@ import { NativeBackendError, nativeCallError } from '@opensynaptic/internal';
 const PACKAGE = '@opensynaptic/fusion';
 
 /**
- * Largest frame (and body) the native receiver and sender size their io buffers for, in bytes:
- * 64 KiB, above any UDP payload (65,507 bytes). A larger frame is checked by the frame codec
- * alone, a larger body sent by the TypeScript path, with the same result.
+ * Largest template (in characters) the native sender sizes its io buffers for: 64 Ki, above any
+ * UDP payload (65,507 bytes). A larger template is not mirrored; its bodies are sent by the
+ * TypeScript path, with the same result.
  */
 export const NATIVE_MAX_FRAME = 65536;
 

@@ -1,25 +1,27 @@
 /**
- * The sender's steady state through the native addon: body text in, DIFF / HEART frame out.
+ * The sender's steady state through the native addon, for batches: bodies in, DIFF / HEART frames
+ * out, a run of steady-state bodies per call.
  *
  * The TypeScript registry stays the source of truth. The addon holds a copy (the "mirror") of
  * one template, the one the engine would pick first for the next body: its registry's `recent`
- * template. A call decomposes the body natively and, when its signature and value count match the
- * mirror, builds the frame and reports which values changed; this side then applies exactly those
- * changes to the registry (same array, same strings, `changed()` as the TypeScript path calls it)
- * and returns the frame. Anything else (a new signature, FULL, invalid text, a value too long for
+ * template. A call decomposes each body natively and, while its signature and value count match
+ * the mirror, builds the frame; this side then applies the final value of each value the run
+ * changed to the registry (same array, same strings, `changed()` as the TypeScript path calls it).
+ * The first body that does not fit stops the run. Anything else (a new signature, FULL, invalid text, a value too long for
  * DIFF...) comes back untouched and the engine runs its TypeScript path, after which the mirror is
  * reloaded from the registry.
  *
- * The mirror is checked after every native frame, before anything is committed: the registry
+ * The mirror is checked after every native run, before anything is committed: the registry
  * object, its `recent` template, that template's values array and each value (against a snapshot
  * of what was loaded) must be what the mirror was loaded from, and the session key what the frame
  * was encrypted with. Anything else (the registry left the cache and came back, another engine
- * sharing the cache changed it, the key rotated) reloads the mirror and redoes the frame, so the
- * frame and the registry are always what the TypeScript path would have produced.
+ * sharing the cache changed it, the key rotated) reloads the mirror and redoes the run, so the
+ * frames and the registry are always what the TypeScript path would have produced.
  *
- * Layout of the `io` buffer: crates/opensynaptic-napi/src/fusion.rs.
+ * Layout of the `io` buffer: `FusionIo`, `SenderLoad` and `SendBatch`, generated from the Rust side
+ * (crates/opensynaptic-contract).
  */
-import { nativeErrorTag } from '@opensynaptic/internal';
+import { Fallback, FusionIo, NativeErrorCode, nativeErrorCode, SendBatch as W, SenderLoad as L } from '@opensynaptic/internal';
 import { hasLoneSurrogate, utf8DecodeShort } from '@opensynaptic/packet/body';
 import type { FusionError } from './errors.js';
 import type { FusionBinding } from './native-binding.js';
@@ -28,19 +30,23 @@ import { type DeviceRegistry, type FusionTemplate, ownString } from './registry.
 import type { RegistryCache } from './registry-cache.js';
 
 /** Bytes of control words at the start of `io`. */
-export const CTRL = 128;
-const NONE = 0xffffffff;
+const CTRL = FusionIo.CTRL_BYTES;
+const NONE = FusionIo.NONE;
+/** Bytes of one `index, start, end` list entry. */
+const ENTRY = FusionIo.ENTRY_BYTES;
+/** Bytes of `fusionSenderLoad`'s fixed control words (the value lengths follow). */
+const LOAD_HEAD = 4 * L.VALUE_LENGTHS;
 const MIN_IO = 4096;
 // Fallback codes of the addon where the mirror did not fit: reload it after the TypeScript path.
-const NO_TEMPLATE = 4;
-const VALUE_COUNT = 6;
-/** Highest fallback code the addon returns (7). */
-const MAX_CODE = 7;
+const { NO_TEMPLATE, VALUE_COUNT } = Fallback;
+/** Highest fallback code the addon returns. */
+const MAX_CODE = Math.max(...Object.values(Fallback));
+/** Codes of the frame encoder refusing the input: the TypeScript path raises the typed error for it. */
+const FRAME_ERRORS: ReadonlySet<string> = new Set([NativeErrorCode.FRAME_TIMESTAMP, NativeErrorCode.FRAME_ROUTES, NativeErrorCode.FRAME_BUFFER]);
 /** Bytes of key the io buffer has room for at most (session keys are 32 bytes). */
 const MAX_KEY = 1024;
-// After this many fallbacks in a row (bodies that alternate shapes...), skip the addon for a while.
+// After this many runs in a row that made no frame (bodies that alternate shapes...), the rest of the batch goes through TypeScript.
 const MAX_MISSES = 8;
-const SKIP_AFTER_MISSES = 64;
 
 const encoder = new TextEncoder();
 
@@ -115,13 +121,11 @@ export class NativeSender {
   readonly #b: FusionBinding;
   readonly #host: SenderHost;
   readonly #id: number;
-  // Room for a body of up to NATIVE_MAX_FRAME UTF-16 units (see `send`); larger ones take the TypeScript path.
-  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 128 + 48 * NATIVE_MAX_FRAME);
-  /** `#buf.bytes` from `CTRL` on (remade when the buffer grows). */
-  #ioText: Uint8Array = new Uint8Array(0);
-  // Template loads go through their own buffer: `io` still holds the body when a frame is redone.
-  // A template has at most as many values as characters: 16 + 4 per value + 3 per character.
-  readonly #loadBuf = new NativeIo(1024, 16 + 7 * NATIVE_MAX_FRAME);
+  // Control words, key and the touched list (12 bytes per value of the template).
+  readonly #buf = new NativeIo(MIN_IO, CTRL + MAX_KEY + 64 + ENTRY * NATIVE_MAX_FRAME);
+  // Template loads go through their own buffer: `io` still holds the key when a run is redone.
+  // A template has at most as many values as characters: the head, 4 per value, 3 per character.
+  readonly #loadBuf = new NativeIo(1024, LOAD_HEAD + 7 * NATIVE_MAX_FRAME);
   // The mirror: what the addon's template copy was loaded from.
   #reg: DeviceRegistry | null = null;
   #t: FusionTemplate | null = null;
@@ -130,8 +134,6 @@ export class NativeSender {
   // Key bytes the addon encrypts with (copied into io for each call).
   #key: Uint8Array | null = null;
   #lastCode = 0;
-  #misses = 0;
-  #skip = 0;
 
   constructor(binding: FusionBinding, host: SenderHost) {
     this.#b = binding;
@@ -140,19 +142,11 @@ export class NativeSender {
     senders.register(this, { binding, id: this.#id });
   }
 
-  /** Room for `bytes` in io; `false` (nothing changed) past its bound. */
-  #reserve(bytes: number): boolean {
-    if (!this.#buf.reserve(bytes)) return false;
-    const io = this.#buf.bytes;
-    if (this.#ioText.buffer !== io.buffer) this.#ioText = io.subarray(CTRL);
-    return true;
-  }
-
   /**
    * After a native call threw or gave results out of range: the addon's template copy may have
    * moved on without this side (a batch commits frame by frame), so it is unloaded, and loaded
-   * again after the next TypeScript send. Errors of the frame encoder (`[frame:...]`) come from
-   * the input: this returns, and the TypeScript path raises the exact typed error for it.
+   * again after the next TypeScript send. Errors of the frame encoder (codes `OSN_FRAME_*`) come
+   * from the input: this returns, and the TypeScript path raises the exact typed error for it.
    * Anything else throws `NativeBackendError`; nothing has been committed.
    */
   #failed(operation: string, e: unknown): void {
@@ -161,15 +155,16 @@ export class NativeSender {
     this.#arr = null;
     this.#snap = [];
     this.#unloadNative();
-    if (nativeErrorTag(e)?.startsWith('frame:')) return;
+    const code = nativeErrorCode(e);
+    if (code !== null && FRAME_ERRORS.has(code)) return;
     throw nativeFailure(operation, e);
   }
 
   /** Empties the addon's template copy, so that it matches `#t === null` (best effort: it may be what failed). */
   #unloadNative(): void {
     const words = this.#loadBuf.words;
-    words[0] = this.#id;
-    words[1] = NONE;
+    words[L.ID] = this.#id;
+    words[L.TID] = NONE;
     try {
       this.#b.fusionSenderLoad(this.#loadBuf.bytes);
     } catch {
@@ -177,79 +172,8 @@ export class NativeSender {
     }
   }
 
-  /**
-   * The DIFF or HEART frame of `raw` (strategy DIFF), with the registry updated as the
-   * TypeScript path would; `undefined` when the body is not steady state for the mirrored
-   * template (nothing changed: run the TypeScript path, then call `afterFallback`).
-   */
-  send(raw: string | Uint8Array): Uint8Array | undefined {
-    if (this.#skip > 0) {
-      // Not even tried: no reload after the TypeScript path (the next attempt checks the copy anyway).
-      this.#skip--;
-      this.#lastCode = 0;
-      return undefined;
-    }
-    const aid = this.#host.localId();
-    const keyRoom = this.#key === null ? 0 : this.#key.length;
-    let len: number;
-    let text: string | null = null;
-    if (typeof raw === 'string') {
-      // UTF-8 takes at most 3 bytes per UTF-16 unit; the rest is the frame and the changed list.
-      if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 48 * raw.length)) return this.#miss(0);
-      len = encoder.encodeInto(raw, this.#ioText).written;
-      if (len === raw.length) text = raw;
-      // TextEncoder writes U+FFFD for a lone surrogate, where the TypeScript path raises.
-      else if (hasLoneSurrogate(raw)) return this.#miss(0);
-    } else if (raw instanceof Uint8Array) {
-      if (raw.length > NATIVE_MAX_FRAME || !this.#reserve(CTRL + keyRoom + 128 + 16 * raw.length)) return this.#miss(0);
-      this.#buf.bytes.set(raw, CTRL);
-      len = raw.length;
-    } else return this.#miss(0);
-
-    let code = this.#call(aid, len);
-    if (code !== 0) return this.#miss(code);
-    // What the TypeScript path reads, in its order: clock, registry, key.
-    const host = this.#host;
-    const now = host.clock();
-    const reg = host.registry.get(aid, now);
-    const key = usableKey(host.txKey(aid));
-    if (!this.#valid(reg) || !this.#sameKey(key, len)) {
-      // The addon worked from a stale copy (and updated it): reload from the registry, redo.
-      this.#key = key;
-      this.#load(reg);
-      // Nothing mirrored (the template could not be loaded): the TypeScript path sends.
-      if (this.#t === null) return this.#miss(NO_TEMPLATE);
-      code = this.#call(aid, len);
-      if (code !== 0) return this.#miss(code);
-    }
-    this.#misses = 0;
-    const io = this.#buf.bytes;
-    const io32 = this.#buf.words;
-    const off = io32[6]!;
-    const changed = io32[10]!;
-    // The results must lie in io and name values of the copy; else nothing is committed.
-    if (off + io32[7]! > io.length || changed > this.#arr!.length || (io32[11]! >> 2) + 3 * changed > io32.length) {
-      this.#failed('fusionSend', nativeStatusError('fusionSend', `results out of range (frame ${off}+${io32[7]}, ${changed} changed)`));
-    }
-    const frame = io.slice(off, off + io32[7]!);
-    if (changed > 0) {
-      const arr = this.#arr!;
-      const snap = this.#snap;
-      let p = io32[11]! >> 2;
-      for (let k = 0; k < changed; k++, p += 3) {
-        const i = io32[p]!;
-        const v = text !== null ? text.slice(io32[p + 1]!, io32[p + 2]!) : utf8Text(io, CTRL + io32[p + 1]!, CTRL + io32[p + 2]!);
-        const own = v.length < 13 ? v : ownString(v);
-        arr[i] = own;
-        snap[i] = own;
-      }
-      host.registry.changed(reg, now);
-    }
-    return frame;
-  }
-
-  /** Call after the TypeScript path handled a body `send` left to it (and succeeded). */
-  afterFallback(): void {
+  /** After the TypeScript path handled a body a run left to it (and succeeded): reload the mirror if it did not fit. */
+  #afterFallback(): void {
     const code = this.#lastCode;
     if (code < NO_TEMPLATE || code > VALUE_COUNT) return;
     // The TypeScript path got the registry into the cache: this reads it without side effects.
@@ -290,16 +214,16 @@ export class NativeSender {
       let code = 0;
       if (stalls < MAX_MISSES) {
         let next = this.#batchCall(aid, bodies, offsets, i, pos, out, ends, count);
-        frames = next < 0 ? 0 : this.#buf.words[8]!;
+        frames = next < 0 ? 0 : this.#buf.words[W.FRAMES]!;
         if (frames > 0) {
           const now = host.clock();
           const reg = host.registry.get(aid, now);
           const key = usableKey(host.txKey(aid));
-          if (!this.#valid(reg) || !this.#sameKey(key, 0)) {
+          if (!this.#valid(reg) || !this.#sameKey(key)) {
             this.#key = key;
             this.#load(reg);
             next = this.#t === null ? -1 : this.#batchCall(aid, bodies, offsets, i, pos, out, ends, count);
-            frames = next < 0 ? 0 : this.#buf.words[8]!;
+            frames = next < 0 ? 0 : this.#buf.words[W.FRAMES]!;
           }
           if (frames > 0) this.#commitRun(bodies, reg, now);
         }
@@ -307,8 +231,8 @@ export class NativeSender {
           // Not run natively (too large for io, nothing mirrored, the encoder refused a body): the rest through TypeScript.
           stalls = MAX_MISSES;
         } else {
-          code = this.#buf.words[7]!;
-          pos = this.#buf.words[6]!;
+          code = this.#buf.words[W.FALLBACK]!;
+          pos = this.#buf.words[W.OUT_END]!;
           i = next;
           stalls = frames > 0 ? 0 : stalls + 1;
           if (i >= count) break;
@@ -320,7 +244,7 @@ export class NativeSender {
         const f = fallback(bodies.subarray(offsets[i]!, offsets[i + 1]!));
         out.set(f, pos);
         pos += f.length;
-        this.afterFallback();
+        this.#afterFallback();
       } catch (e) {
         if (!isFusionError(e)) throw e;
         errors.push({ index: i, error: e });
@@ -337,14 +261,14 @@ export class NativeSender {
   #batchCall(aid: number, bodies: Uint8Array, offsets: Uint32Array, start: number, pos: number, out: Uint8Array, ends: Uint32Array, count: number): number {
     const key = this.#key;
     const keyLen = key === null ? 0 : key.length;
-    if (!this.#reserve(CTRL + keyLen + 64 + 12 * (this.#arr === null ? 0 : this.#arr.length))) return -1;
+    if (!this.#buf.reserve(CTRL + keyLen + 64 + ENTRY * (this.#arr === null ? 0 : this.#arr.length))) return -1;
     const io = this.#buf.bytes;
     const io32 = this.#buf.words;
-    io32[0] = this.#id;
-    io32[1] = aid;
-    io32[2] = keyLen;
-    io32[3] = start;
-    io32[4] = pos;
+    io32[W.ID] = this.#id;
+    io32[W.AID] = aid;
+    io32[W.KEY_LENGTH] = keyLen;
+    io32[W.START] = start;
+    io32[W.OUT_POSITION] = pos;
     if (key !== null) io.set(key, CTRL);
     try {
       this.#b.fusionSendBatch(io, bodies, offsets, out, ends);
@@ -352,9 +276,9 @@ export class NativeSender {
       this.#failed('fusionSendBatch', e);
       return -1;
     }
-    const next = io32[5]!;
-    const end = io32[6]!;
-    if (next < start || next > count || end < pos || end > out.length || io32[8]! > next - start || io32[7]! > MAX_CODE) {
+    const next = io32[W.NEXT]!;
+    const end = io32[W.OUT_END]!;
+    if (next < start || next > count || end < pos || end > out.length || io32[W.FRAMES]! > next - start || io32[W.FALLBACK]! > MAX_CODE) {
       this.#failed('fusionSendBatch', nativeStatusError('fusionSendBatch', `results out of range (next body ${next} of ${count}, end ${end})`));
     }
     return next;
@@ -363,59 +287,21 @@ export class NativeSender {
   /** Applies the final value of each value a native batch run changed. */
   #commitRun(bodies: Uint8Array, reg: DeviceRegistry, now: number): void {
     const io32 = this.#buf.words;
-    const touched = io32[9]!;
+    const touched = io32[W.TOUCHED_COUNT]!;
     if (touched === 0) return; // HEART only
     const arr = this.#arr!;
     const snap = this.#snap;
-    let p = io32[10]! >> 2;
-    if (touched > arr.length || p + 3 * touched > io32.length) {
+    let p = io32[W.TOUCHED_OFFSET]! >> 2;
+    if (touched > arr.length || p + (ENTRY >> 2) * touched > io32.length) {
       this.#failed('fusionSendBatch', nativeStatusError('fusionSendBatch', `${touched} values touched of ${arr.length}`));
     }
-    for (let k = 0; k < touched; k++, p += 3) {
+    for (let k = 0; k < touched; k++, p += ENTRY >> 2) {
       const v = utf8Text(bodies, io32[p + 1]!, io32[p + 2]!);
       const own = v.length < 13 ? v : ownString(v);
       arr[io32[p]!] = own;
       snap[io32[p]!] = own;
     }
     this.#host.registry.changed(reg, now);
-  }
-
-  /**
-   * One native `fusionSend` of the `len` bytes at `CTRL`: 0, a fallback code, or -1 (not sent
-   * natively: no room for this key, or the encoder refused the input).
-   */
-  #call(aid: number, len: number): number {
-    const key = this.#key;
-    const io = this.#buf.bytes;
-    const io32 = this.#buf.words;
-    // Text, key, frame (text + 16), then the changed list (12 bytes per value) and the plain body
-    // (under 2 bytes per text byte): within 16 bytes per text byte. The room was made for the key
-    // of the last call; a longer one (a rotated key) may not fit, and the text cannot move now.
-    const keyLen = key === null ? 0 : key.length;
-    if (CTRL + keyLen + 32 + 16 * len > io.length) return -1;
-    io32[0] = this.#id;
-    io32[1] = aid;
-    io32[2] = len;
-    io32[3] = keyLen;
-    if (key !== null) io.set(key, CTRL + len);
-    let code: number;
-    try {
-      code = this.#b.fusionSend(io);
-    } catch (e) {
-      this.#failed('fusionSend', e);
-      return -1;
-    }
-    if (code > MAX_CODE) this.#failed('fusionSend', nativeStatusError('fusionSend', `unknown fallback code ${code}`));
-    return code;
-  }
-
-  #miss(code: number): undefined {
-    this.#lastCode = code;
-    if (code >= NO_TEMPLATE && code <= VALUE_COUNT && ++this.#misses >= MAX_MISSES) {
-      this.#misses = 0;
-      this.#skip = SKIP_AFTER_MISSES;
-    }
-    return undefined;
   }
 
   /** Whether the addon's copy is still exactly the template the TypeScript path would use. */
@@ -430,14 +316,13 @@ export class NativeSender {
     return true;
   }
 
-  /** Whether `key` holds the bytes the last call encrypted with (at `CTRL + at` in io). */
-  #sameKey(key: Uint8Array | null, at: number): boolean {
+  /** Whether `key` holds the bytes the last call encrypted with (at `CTRL` in io). */
+  #sameKey(key: Uint8Array | null): boolean {
     const used = this.#key;
     if (key === null || used === null) return key === used;
     if (key.length !== used.length) return false;
     const io = this.#buf.bytes;
-    const base = CTRL + at;
-    for (let i = 0; i < key.length; i++) if (key[i] !== io[base + i]) return false;
+    for (let i = 0; i < key.length; i++) if (key[i] !== io[CTRL + i]) return false;
     return true;
   }
 
@@ -461,7 +346,7 @@ export class NativeSender {
     if (
       t === null ||
       values === null ||
-      !this.#loadBuf.reserve(16 + 4 * values.length + 3 * chars) ||
+      !this.#loadBuf.reserve(LOAD_HEAD + 4 * values.length + 3 * chars) ||
       hasLoneSurrogate(t.sig) ||
       values.some((v) => hasLoneSurrogate(v))
     ) {
@@ -470,16 +355,16 @@ export class NativeSender {
     }
     const io = this.#loadBuf.bytes;
     const words = this.#loadBuf.words;
-    words[0] = this.#id;
-    words[1] = t.tid;
-    words[3] = values.length;
-    let at = 16 + 4 * values.length;
+    words[L.ID] = this.#id;
+    words[L.TID] = t.tid;
+    words[L.VALUE_COUNT] = values.length;
+    let at = LOAD_HEAD + 4 * values.length;
     const sig = encoder.encodeInto(t.sig, io.subarray(at)).written;
-    words[2] = sig;
+    words[L.SIG_LENGTH] = sig;
     at += sig;
     for (let i = 0; i < values.length; i++) {
       const w = encoder.encodeInto(values[i]!, io.subarray(at)).written;
-      words[4 + i] = w;
+      words[L.VALUE_LENGTHS + i] = w;
       at += w;
     }
     try {

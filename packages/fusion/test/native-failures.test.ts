@@ -4,6 +4,7 @@
  * leaves the engine as it was: the frames after it decode, and are built, exactly as on TypeScript.
  */
 import { DATA_FULL } from '@opensynaptic/cmd';
+import { NativeErrorCode } from '@opensynaptic/internal';
 import { encodeFrame } from '@opensynaptic/packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backendInfo, NativeBackendError, OSVisualFusionEngine } from '../src/index.js';
@@ -31,7 +32,7 @@ function outcome(f: () => unknown): unknown {
 }
 
 describe.skipIf(!nativeAvailable && !process.env.CI)('native failures', () => {
-  const binding = (nativeAvailable ? fusionBackend('native').decompress() : null) as FusionBinding & Record<string, unknown>;
+  const binding = (nativeAvailable ? fusionBackend('native').runEngineBatch() : null) as FusionBinding & Record<string, unknown>;
   const saved = new Map<string, unknown>();
   /** Replaces one addon function until the end of the test. */
   function patch<K extends keyof FusionBinding>(name: K, f: (orig: FusionBinding[K]) => FusionBinding[K]): void {
@@ -44,92 +45,19 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native failures', () => {
   }
   afterEach(restore);
   const rx = (backend: 'ts' | 'native') => new OSVisualFusionEngine({ localId: 1, backend, clock: () => NOW });
-
-  const receiverCases: [string, (orig: FusionBinding['fusionReceive']) => FusionBinding['fusionReceive'], string][] = [
-    [
-      'throws a RangeError',
-      () => () => {
-        throw new RangeError('byte length of Uint32Array should be a multiple of 4');
-      },
-      'ERR_OPENSYNAPTIC_NATIVE_CALL',
-    ],
-    ['throws an addon error', () => () => {
-      throw new Error('[arg] io must hold 9000 bytes, it has 4096');
-    }, 'ERR_OPENSYNAPTIC_NATIVE_CALL'],
-    ['returns an unknown status', () => () => 99, 'ERR_OPENSYNAPTIC_NATIVE_STATUS'],
-    [
-      'writes a body length past the frame',
-      (orig) => (frame, io) => {
-        const status = orig(frame, io);
-        new Uint32Array(io.buffer, io.byteOffset, 32)[9] = frame.length + 1;
-        return status;
-      },
-      'ERR_OPENSYNAPTIC_NATIVE_STATUS',
-    ],
-  ];
-
-  for (const [what, make, code] of receiverCases) {
-    it(`decompress when fusionReceive ${what}: ${code}, and the engine is unchanged`, () => {
-      const frames = tsFrames(12);
-      const ts = rx('ts');
-      const nat = rx('native');
-      for (const f of frames.slice(0, 4)) expect(outcome(() => nat.decompress(f))).toEqual(outcome(() => ts.decompress(f)));
-      patch('fusionReceive', make);
-      for (const f of frames.slice(4, 6)) {
-        const e = outcome(() => nat.decompress(f));
-        expect(e).toEqual({ name: 'NativeBackendError', code });
-        const p = nat.parse(f);
-        expect(p.cause).toBeInstanceOf(NativeBackendError);
-        expect(p.error).toMatch(/native fusionReceive failed/);
-      }
-      restore();
-      // The failed frames left nothing behind: the rest decode as on a TypeScript engine that never saw them.
-      for (const f of frames.slice(6)) expect(outcome(() => nat.decompress(f))).toEqual(outcome(() => ts.decompress(f)));
+  /** `n` bodies from `bodies(from)` on, back to back, and their offsets. */
+  const batch = (from: number, n: number) => {
+    const parts = Array.from({ length: n }, (_, i) => utf8(bodies(from + i)));
+    const offsets = new Uint32Array(n + 1);
+    parts.forEach((p, i) => {
+      offsets[i + 1] = offsets[i]! + p.length;
     });
-  }
-
-  it('runEngine when the addon throws after building the frame: NativeBackendError, registry unchanged, later frames as on TypeScript', () => {
-    const ts = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
-    const nat = new OSVisualFusionEngine({ localId: 42, backend: 'native', clock: () => NOW });
-    for (let i = 0; i < 3; i++) expect(hex(nat.runEngine(bodies(i)))).toBe(hex(ts.runEngine(bodies(i))));
-    const before = [...nat.registry.peek(42)!.recent!.values!];
-    // The addon's template copy moves on (the call succeeded inside), but the caller sees a throw.
-    patch('fusionSend', (orig) => (io) => {
-      orig(io);
-      throw new Error('[arg] io must hold 99999 bytes, it has 4096');
-    });
-    expect(outcome(() => nat.runEngine(bodies(3)))).toEqual({ name: 'NativeBackendError', code: 'ERR_OPENSYNAPTIC_NATIVE_CALL' });
-    expect(nat.registry.peek(42)!.recent!.values).toEqual(before);
-    patch('fusionSend', (orig) => (io) => orig(io) + 100);
-    expect(outcome(() => nat.runEngine(bodies(3)))).toEqual({ name: 'NativeBackendError', code: 'ERR_OPENSYNAPTIC_NATIVE_STATUS' });
-    expect(nat.registry.peek(42)!.recent!.values).toEqual(before);
-    restore();
-    for (let i = 3; i < 12; i++) expect(hex(nat.runEngine(bodies(i)))).toBe(hex(ts.runEngine(bodies(i))));
-  });
-
-  it('runEngine when the frame encoder refuses the input natively: the TypeScript path decides', () => {
-    const ts = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
-    const nat = new OSVisualFusionEngine({ localId: 42, backend: 'native', clock: () => NOW });
-    for (let i = 0; i < 3; i++) expect(hex(nat.runEngine(bodies(i)))).toBe(hex(ts.runEngine(bodies(i))));
-    patch('fusionSend', () => () => {
-      throw new Error('[frame:timestamp-range] timestamp out of range');
-    });
-    for (let i = 3; i < 6; i++) expect(hex(nat.runEngine(bodies(i)))).toBe(hex(ts.runEngine(bodies(i))));
-    restore();
-    for (let i = 6; i < 12; i++) expect(hex(nat.runEngine(bodies(i)))).toBe(hex(ts.runEngine(bodies(i))));
-  });
+    const buf = new Uint8Array(offsets[n]!);
+    for (let i = 0; i < n; i++) buf.set(parts[i]!, offsets[i]!);
+    return [buf, offsets] as const;
+  };
 
   it('runEngineBatch when the addon throws: NativeBackendError, later batches as on TypeScript', () => {
-    const batch = (from: number, n: number) => {
-      const parts = Array.from({ length: n }, (_, i) => utf8(bodies(from + i)));
-      const offsets = new Uint32Array(n + 1);
-      parts.forEach((p, i) => {
-        offsets[i + 1] = offsets[i]! + p.length;
-      });
-      const buf = new Uint8Array(offsets[n]!);
-      for (let i = 0; i < n; i++) buf.set(parts[i]!, offsets[i]!);
-      return [buf, offsets] as const;
-    };
     const ts = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
     const nat = new OSVisualFusionEngine({ localId: 42, backend: 'native', clock: () => NOW });
     const same = (from: number) => {
@@ -151,6 +79,43 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native failures', () => {
     const a = ts2.runEngineBatch(...batch(10, 5));
     const b = nat.runEngineBatch(...batch(10, 5));
     expect(hex(b.frames)).toBe(hex(a.frames));
+  });
+
+  it('runEngineBatch when the addon reports results out of range: NativeBackendError, registry unchanged', () => {
+    const ts = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
+    const nat = new OSVisualFusionEngine({ localId: 42, backend: 'native', clock: () => NOW });
+    expect(hex(nat.runEngineBatch(...batch(0, 3)).frames)).toBe(hex(ts.runEngineBatch(...batch(0, 3)).frames));
+    const before = [...nat.registry.peek(42)!.recent!.values!];
+    patch('fusionSendBatch', (orig) => (io, b, o, out, ends) => {
+      const n = orig(io, b, o, out, ends);
+      new Uint32Array(io.buffer, io.byteOffset, 32)[5] = 1000; // the next body, past the batch
+      return n;
+    });
+    expect(outcome(() => nat.runEngineBatch(...batch(3, 3)))).toEqual({ name: 'NativeBackendError', code: 'ERR_OPENSYNAPTIC_NATIVE_STATUS' });
+    expect(nat.registry.peek(42)!.recent!.values).toEqual(before);
+    restore();
+    const ts2 = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
+    ts2.runEngineBatch(...batch(0, 3));
+    expect(hex(nat.runEngineBatch(...batch(6, 5)).frames)).toBe(hex(ts2.runEngineBatch(...batch(6, 5)).frames));
+  });
+
+  it('runEngineBatch when the frame encoder refuses a body natively (a code, not a text): the TypeScript path decides', () => {
+    const ts = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
+    const nat = new OSVisualFusionEngine({ localId: 42, backend: 'native', clock: () => NOW });
+    expect(hex(nat.runEngineBatch(...batch(0, 3)).frames)).toBe(hex(ts.runEngineBatch(...batch(0, 3)).frames));
+    patch('fusionSendBatch', () => () => {
+      throw Object.assign(new Error('timestamp out of range'), { code: NativeErrorCode.FRAME_TIMESTAMP });
+    });
+    expect(hex(nat.runEngineBatch(...batch(3, 3)).frames)).toBe(hex(ts.runEngineBatch(...batch(3, 3)).frames));
+    // The old tagged text with the contract's "defect" code is the addon's failure, whatever it says.
+    patch('fusionSendBatch', () => () => {
+      throw Object.assign(new Error('[frame:timestamp-range] timestamp out of range'), { code: NativeErrorCode.CONTRACT });
+    });
+    expect(outcome(() => nat.runEngineBatch(...batch(6, 3)))).toEqual({ name: 'NativeBackendError', code: 'ERR_OPENSYNAPTIC_NATIVE_CALL' });
+    restore();
+    const ts2 = new OSVisualFusionEngine({ localId: 42, backend: 'ts', clock: () => NOW });
+    ts2.runEngineBatch(...batch(0, 6));
+    expect(hex(nat.runEngineBatch(...batch(9, 5)).frames)).toBe(hex(ts2.runEngineBatch(...batch(9, 5)).frames));
   });
 
   it('decompressBatch when decodeFrames throws: NativeBackendError', () => {

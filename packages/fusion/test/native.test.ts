@@ -25,8 +25,33 @@ it('has the native fusion steady state whenever CI builds the addon', () => {
 
 it('sends only the batch to the addon in auto mode', () => {
   if (process.env.OPENSYNAPTIC_CORE) return;
-  expect(backends).toEqual({ runEngine: 'ts', decompress: 'ts', runEngineBatch: nativeAvailable ? 'native' : 'ts', decompressBatch: 'ts' });
+  expect(backends).toEqual({ runEngineBatch: nativeAvailable ? 'native' : 'ts', decompressBatch: 'ts' });
 });
+
+it('lists only the operations that have a native build, and forcing native routes each of them there', () => {
+  const e = new OSVisualFusionEngine({ backend: nativeAvailable ? 'native' : 'ts' });
+  expect(Object.keys(e.backends).sort()).toEqual(['decompressBatch', 'runEngineBatch']);
+  if (nativeAvailable) expect(e.backends).toEqual({ runEngineBatch: 'native', decompressBatch: 'native' });
+});
+
+/** `bodies` back to back (UTF-8) with their offsets, for `runEngineBatch`. */
+function packed(bodies: readonly string[]): [Uint8Array, Uint32Array] {
+  const parts = bodies.map(utf8);
+  const offsets = new Uint32Array(parts.length + 1);
+  parts.forEach((p, i) => {
+    offsets[i + 1] = offsets[i]! + p.length;
+  });
+  const buf = new Uint8Array(offsets[parts.length]!);
+  for (let i = 0; i < parts.length; i++) buf.set(parts[i]!, offsets[i]!);
+  return [buf, offsets];
+}
+
+/** The frame of one body sent as a batch of one (through the native sender on the native backend). */
+function sendOne(e: OSVisualFusionEngine, body: string): Uint8Array {
+  const r = e.runEngineBatch(...packed([body]));
+  if (r.errors.length > 0) throw r.errors[0]!.error;
+  return r.frames;
+}
 
 // ------------------------------------------------------------------ random bodies
 
@@ -98,7 +123,7 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
         const key = { current: null as Uint8Array | null };
         const ts = engines('ts', invalidUtf8, key);
         const nat = engines('native', invalidUtf8, key);
-        expect(nat.tx.backends.runEngine).toBe('native');
+        expect(nat.tx.backend).toBe('native');
         for (const s of steps) {
           key.current = s.keyed === 0 ? null : s.keyed === 1 ? KEY : KEY2;
           const raw = rawOf(s);
@@ -164,7 +189,7 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
     for (let i = 0; i < 60; i++) {
       const b = bodies[(i * 7) % (i % 5 === 0 ? 4 : 3)]!;
       const by = i % 3 === 0 ? other : nat; // the TypeScript engine edits the same arrays in place
-      expect(hex(by.runEngine(b))).toBe(hex(ref.runEngine(b)));
+      expect(hex(by === nat ? sendOne(nat, b) : by.runEngine(b))).toBe(hex(ref.runEngine(b)));
       expect(templates(nat)).toEqual(templates(ref));
     }
     // A registry that leaves the cache (saved) and comes back as a new object.
@@ -173,7 +198,7 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
     const ref2 = new OSVisualFusionEngine({ localId: 42, clock, backend: 'ts' });
     for (let i = 0; i < 20; i++) {
       const b = bodies[i % 3]!;
-      expect(hex(small.runEngine(b))).toBe(hex(ref2.runEngine(b)));
+      expect(hex(sendOne(small, b))).toBe(hex(ref2.runEngine(b)));
       small.registry.get(1000 + i); // evicts aid 42
       const batch = utf8(b);
       expect(hex(small.runEngineBatch(batch, Uint32Array.of(0, batch.length)).frames)).toBe(hex(ref2.runEngine(b)));
@@ -181,15 +206,20 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
     }
   });
 
-  it('stays exact while bodies alternate shapes (the addon is skipped for a while) and after', () => {
+  it('stays exact while bodies alternate shapes (the rest of a batch then goes through TypeScript) and after', () => {
     const key = { current: null as Uint8Array | null };
     const ts = engines('ts', 'error', key).tx;
     const nat = engines('native', 'error', key).tx;
     const shapes = ['D.U.AAAAAAAA|S1>OK.K:{}|', 'D.U.AAAAAAAA|S2>OK.K:{}|S3>a:b|', 'D.U.AAAAAAAA|S1>OK.K:{}|&x|'];
-    for (let i = 0; i < 300; i++) {
+    for (let round = 0; round < 6; round++) {
       // Alternating shapes first, then one shape again (steady state through the addon).
-      const b = shapes[i < 200 ? i % 3 : 0]!.replace('{}', String(i % 5));
-      expect(hex(nat.runEngine(b))).toBe(hex(ts.runEngine(b)));
+      const bodies = Array.from({ length: 50 }, (_, j) => {
+        const i = round * 50 + j;
+        return shapes[i < 200 ? i % 3 : 0]!.replace('{}', String(i % 5));
+      });
+      const want = bodies.map((b) => hex(ts.runEngine(b)));
+      const r = nat.runEngineBatch(...packed(bodies));
+      expect(bodies.map((_, i) => hex(r.frames.subarray(r.offsets[i]!, r.offsets[i + 1]!)))).toEqual(want);
       expect(templates(nat)).toEqual(templates(ts));
     }
   });
@@ -202,14 +232,14 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
     const keys = [null, KEY, KEY, KEY2, Uint8Array.from(KEY2), new Uint8Array(0), KEY];
     for (let i = 0; i < 28; i++) {
       key.current = keys[i % keys.length]!;
-      expect(hex(nat.runEngine(bodies[i % 2]!))).toBe(hex(ts.runEngine(bodies[i % 2]!)));
+      expect(hex(sendOne(nat, bodies[i % 2]!))).toBe(hex(ts.runEngine(bodies[i % 2]!)));
     }
     // The key object mutated in place between frames.
     const k = Uint8Array.from(KEY);
     key.current = k;
     for (let i = 0; i < 6; i++) {
       k[0] = i;
-      expect(hex(nat.runEngine(bodies[i % 2]!))).toBe(hex(ts.runEngine(bodies[i % 2]!)));
+      expect(hex(sendOne(nat, bodies[i % 2]!))).toBe(hex(ts.runEngine(bodies[i % 2]!)));
     }
   });
 
@@ -237,7 +267,7 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
     }
   });
 
-  it('raises the typed DIFF errors on the native path, with the TypeScript text', () => {
+  it('raises the typed DIFF errors on the native backend, with the TypeScript text', () => {
     const key = { current: null as Uint8Array | null };
     const tx = engines('ts', 'error', key).tx;
     const full = tx.runEngine('D.U.AAAAAAAA|S1>OK.K:1|S2>OK.K:2|S3>a:b|S4>c:d|S5>e:f|');
@@ -254,7 +284,7 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
     const results = (backend: 'ts' | 'native') => {
       const rx = engines(backend, 'error', key).rx;
       rx.decompress(full);
-      rx.decompress(good); // the native receiver now knows the template has 10 values
+      rx.decompress(good);
       return hostile.map((b) => {
         const r = outcome(() => rx.decompress(diff(b)));
         return 'threw' in r ? r.threw : JSON.stringify(r);

@@ -7,8 +7,14 @@
 import { BINDING_PACKAGE, type NativeLoad, type NativeUnavailability, type NativeUnavailableReason, loadNative, nativeUnavailable } from './native-loader.js';
 
 import { brandError } from './errors.js';
+import { NativeErrorCode } from './native-contract.js';
+
+/** One of the addon's error codes (`NativeErrorCode`). */
+export type NativeErrorCodeValue = (typeof NativeErrorCode)[keyof typeof NativeErrorCode];
+const NATIVE_ERROR_CODES: ReadonlySet<string> = new Set(Object.values(NativeErrorCode));
 
 export * from './errors.js';
+export * from './native-contract.js';
 
 /** The two implementations every accelerated package offers behind one API. */
 export type BackendName = 'ts' | 'native';
@@ -124,19 +130,24 @@ export class NativeBackendError extends Error {
 }
 
 /**
- * The `NativeBackendError` for an error the addon threw: its message without the `[tag]` the
- * addon puts in front (`[arg]`, `[frame:crc16]`...), the original as `cause`.
+ * The contract code (`NativeErrorCode`: `OSN_OFFSETS`...) of an error the addon threw, or `null`
+ * for anything else (a JS error, a napi argument conversion, a caught panic). Packages decide on
+ * this code and their own inputs, never on the message.
+ */
+export function nativeErrorCode(error: unknown): NativeErrorCodeValue | null {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && NATIVE_ERROR_CODES.has(code) ? (code as NativeErrorCodeValue) : null;
+}
+
+/**
+ * The `NativeBackendError` for an error the addon threw: its message (and contract code, when it
+ * has one) as the detail, the original as `cause`.
  */
 export function nativeCallError(packageName: string, operation: string, error: unknown): NativeBackendError {
   if (error instanceof NativeBackendError) return error;
   const text = error instanceof Error ? error.message : String(error);
-  return new NativeBackendError(packageName, operation, 'ERR_OPENSYNAPTIC_NATIVE_CALL', text.replace(/^\[[^\]]*\]\s*/, ''), error);
-}
-
-/** The `[tag]` at the start of an addon error's message (`arg`, `frame:crc16`...), or `null`. */
-export function nativeErrorTag(error: unknown): string | null {
-  const m = error instanceof Error ? /^\[([^\]]+)\]/.exec(error.message) : null;
-  return m === null ? null : m[1]!;
+  const code = nativeErrorCode(error);
+  return new NativeBackendError(packageName, operation, 'ERR_OPENSYNAPTIC_NATIVE_CALL', code === null ? text : `${text} (${code})`, error);
 }
 
 /** Node's own modules (`node:crypto`...) without importing them, or `undefined` in a browser. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { composeBackend, NativeBackendError, NativeUnavailableError, nativeCallError, nativeErrorTag, parseBackendMode, selectBackend } from '../src/index.js';
+import { composeBackend, NativeBackendError, NativeErrorCode, NativeUnavailableError, nativeCallError, nativeErrorCode, parseBackendMode, selectBackend } from '../src/index.js';
 
 describe('parseBackendMode', () => {
   it('accepts the three modes and treats empty as auto', () => {
@@ -56,20 +56,23 @@ describe('composeBackend', () => {
 });
 
 describe('NativeBackendError', () => {
-  it('wraps what the addon threw, without its tag, keeping it as the cause', () => {
-    const thrown = new Error('[arg] io must hold 9000 bytes, it has 4096');
-    const e = nativeCallError('@opensynaptic/x', 'fusionReceive', thrown);
+  it('wraps what the addon threw, with its contract code, keeping it as the cause', () => {
+    const thrown = Object.assign(new Error('io must hold 9000 bytes, it has 4096'), { code: NativeErrorCode.CONTRACT });
+    const e = nativeCallError('@opensynaptic/x', 'fusionSendBatch', thrown);
     expect(e).toBeInstanceOf(NativeBackendError);
     expect(e.code).toBe('ERR_OPENSYNAPTIC_NATIVE_CALL');
-    expect(e.operation).toBe('fusionReceive');
-    expect(e.message).toBe('@opensynaptic/x: native fusionReceive failed: io must hold 9000 bytes, it has 4096');
+    expect(e.operation).toBe('fusionSendBatch');
+    expect(e.message).toBe('@opensynaptic/x: native fusionSendBatch failed: io must hold 9000 bytes, it has 4096 (OSN_CONTRACT)');
     expect(e.cause).toBe(thrown);
     expect(nativeCallError('@opensynaptic/x', 'other', e)).toBe(e);
     expect(nativeCallError('p', 'op', 'text').message).toBe('p: native op failed: text');
+    // A message that looks like the old tags is only text now.
+    expect(nativeCallError('p', 'op', new Error('[arg] x')).message).toBe('p: native op failed: [arg] x');
   });
-  it('reads the tag of an addon error', () => {
-    expect(nativeErrorTag(new Error('[frame:crc16] CRC16 mismatch'))).toBe('frame:crc16');
-    expect(nativeErrorTag(new RangeError('no tag'))).toBeNull();
-    expect(nativeErrorTag('[arg] not an Error')).toBeNull();
+  it('reads the contract code of an addon error, and nothing else', () => {
+    expect(nativeErrorCode(Object.assign(new Error('boundary 2 (9) is decreasing'), { code: 'OSN_OFFSETS' }))).toBe(NativeErrorCode.OFFSETS);
+    expect(nativeErrorCode(Object.assign(new Error('x'), { code: 'InvalidArg' }))).toBeNull();
+    expect(nativeErrorCode(new RangeError('no code'))).toBeNull();
+    expect(nativeErrorCode('OSN_OFFSETS')).toBeNull();
   });
 });

@@ -1,5 +1,6 @@
 import { isData, isSecureData } from '@opensynaptic/cmd';
 import { crc16Unchecked, crc8Unchecked } from '@opensynaptic/crc';
+import { DecodeField, FrameStatus } from '@opensynaptic/internal';
 import { readU32 } from './bytes.js';
 import { encodedLength, MAX_TIMESTAMP } from './constants.js';
 import { FrameFieldError } from './errors.js';
@@ -17,25 +18,24 @@ export interface FrameBatch {
   bodyOffsets: Uint32Array;
 }
 
-/** Per-frame result of `decodeFrames`. */
-export const FrameStatus = Object.freeze({
-  OK: 0,
-  TOO_SHORT: 1,
-  INCOMPLETE_HEADER: 2,
-  CRC16_MISMATCH: 3,
-  MISSING_KEY: 4,
-  CRC8_MISMATCH: 5,
-  UNKNOWN_CMD: 6,
-  /** Secure frame whose CRC-16 passed; decrypt it with its key and check CRC-8 (`decodeFrame`). */
-  SECURE_UNCHECKED: 7,
-} as const);
+/**
+ * Per-frame result of `decodeFrames` (`OK`, `TOO_SHORT`, `INCOMPLETE_HEADER`, `CRC16_MISMATCH`,
+ * `MISSING_KEY`, `CRC8_MISMATCH`, `UNKNOWN_CMD`, and `SECURE_UNCHECKED`: a secure frame whose
+ * CRC-16 passed, to decrypt with its key and check with `decodeFrame`). The numbers the native
+ * codec writes too: generated from the Rust side (crates/opensynaptic-contract).
+ */
+export { FrameStatus };
 
 /**
  * Numbers written per frame by `decodeFrames`, at `out[i * DECODED_FIELDS + k]`:
  * 0 status, 1 cmd, 2 routeCount, 3 sourceAid, 4 tid, 5 timestamp, 6 bodyOffset (within the
- * frame), 7 bodyLength, 8 crc8 as carried, 9 crc16 as carried, 10 computed CRC of a mismatch.
+ * frame), 7 bodyLength, 8 crc8 as carried, 9 crc16 as carried, 10 computed CRC of a mismatch
+ * (`DecodeField` of the contract with the Rust side).
  */
-export const DECODED_FIELDS = 11;
+export const DECODED_FIELDS: 11 = DecodeField.COUNT;
+
+const { STATUS, CMD, ROUTE_COUNT, SOURCE_AID, TID, TIMESTAMP, BODY_OFFSET, BODY_LENGTH, CRC8, CRC16, COMPUTED_CRC } = DecodeField;
+const { OK, TOO_SHORT, INCOMPLETE_HEADER, CRC16_MISMATCH, CRC8_MISMATCH, UNKNOWN_CMD, SECURE_UNCHECKED } = FrameStatus;
 
 /** Total bytes `encodeFrames` produces for a batch. */
 export function batchLength(batch: FrameBatch): number {
@@ -111,44 +111,44 @@ export function decodeFramesTs(buf: Uint8Array, offsets: Uint32Array, out: Float
     out.fill(0, o, o + DECODED_FIELDS);
     const len = e - s;
     if (len < 5) {
-      out[o] = 1;
+      out[o + STATUS] = TOO_SHORT;
       continue;
     }
     const rc = buf[s + 1]!;
     if (len < encodedLength(rc, 0)) {
-      out[o] = 2;
+      out[o + STATUS] = INCOMPLETE_HEADER;
       continue;
     }
     const cmd = buf[s]!;
-    out[o + 1] = cmd;
-    out[o + 2] = rc;
-    out[o + 3] = rc === 0 ? 0 : readU32(buf, s + 4 * rc - 2);
+    out[o + CMD] = cmd;
+    out[o + ROUTE_COUNT] = rc;
+    out[o + SOURCE_AID] = rc === 0 ? 0 : readU32(buf, s + 4 * rc - 2);
     const wire16 = (buf[e - 2]! << 8) | buf[e - 1]!;
-    out[o + 9] = wire16;
+    out[o + CRC16] = wire16;
     const c16 = crc16Unchecked(buf, s, e - 2);
     if (c16 !== wire16) {
-      out[o] = 3;
-      out[o + 10] = c16;
+      out[o + STATUS] = CRC16_MISMATCH;
+      out[o + COMPUTED_CRC] = c16;
       continue;
     }
     const p = s + 2 + 4 * rc;
-    out[o + 4] = buf[p]!;
-    out[o + 5] = ((buf[p + 1]! << 8) | buf[p + 2]!) * 0x100000000 + readU32(buf, p + 3);
-    out[o + 6] = p + 7 - s;
-    out[o + 7] = e - 3 - (p + 7);
+    out[o + TID] = buf[p]!;
+    out[o + TIMESTAMP] = ((buf[p + 1]! << 8) | buf[p + 2]!) * 0x100000000 + readU32(buf, p + 3);
+    out[o + BODY_OFFSET] = p + 7 - s;
+    out[o + BODY_LENGTH] = e - 3 - (p + 7);
     const wire8 = buf[e - 3]!;
-    out[o + 8] = wire8;
+    out[o + CRC8] = wire8;
     if (isSecureData(cmd)) {
-      out[o] = 7;
+      out[o + STATUS] = SECURE_UNCHECKED;
       continue;
     }
     const c8 = crc8Unchecked(buf, p + 7, e - 3);
     if (c8 !== wire8) {
-      out[o] = 5;
-      out[o + 10] = c8;
+      out[o + STATUS] = CRC8_MISMATCH;
+      out[o + COMPUTED_CRC] = c8;
       continue;
     }
-    out[o] = isData(cmd) ? 0 : 6;
+    out[o + STATUS] = isData(cmd) ? OK : UNKNOWN_CMD;
   }
   return n;
 }

@@ -1,7 +1,7 @@
 import type * as Binding from '@opensynaptic/binding';
 import { isSecureData, normalizeData } from '@opensynaptic/cmd';
-import { NativeBackendError, nativeCallError } from '@opensynaptic/internal';
-import { checkBatch, DECODED_FIELDS, type FrameBatch } from './batch.js';
+import { DecodeField, FrameStatus, NativeBackendError, NativeErrorCode, nativeCallError, nativeErrorCode } from '@opensynaptic/internal';
+import { checkBatch, DECODED_FIELDS, decodeFramesTs, type FrameBatch } from './batch.js';
 import { readU32 } from './bytes.js';
 import type { FrameCodec } from './codec.js';
 import { encodedLength } from './constants.js';
@@ -22,23 +22,28 @@ export type FrameBinding = Pick<typeof Binding, 'encodeFrame' | 'decodeFrame' | 
 
 const EMPTY = new Uint8Array(0);
 
+const F = DecodeField;
+/** Codes of the addon's errors that say the caller's arguments are wrong, not the addon. */
+const CALLER_ERRORS: ReadonlySet<unknown> = new Set([NativeErrorCode.OFFSETS_EMPTY, NativeErrorCode.OFFSETS, NativeErrorCode.OUT_TOO_SMALL, 'InvalidArg']);
+
+/** The typed error of a `decodeFrame` status (the same as the TypeScript codec's), from the fields the addon wrote. */
 function fail(status: number, frame: Uint8Array, f: Float64Array): never {
-  const cmd = f[1]!;
-  const sourceAid = f[3]!;
+  const cmd = f[F.CMD]!;
+  const sourceAid = f[F.SOURCE_AID]!;
   const base: PartialFrameHeader = { cmd, baseCmd: normalizeData(cmd), secure: isSecureData(cmd), sourceAid };
-  const full: PartialFrameHeader = { ...base, tid: f[4]!, timestamp: f[5]! };
+  const full: PartialFrameHeader = { ...base, tid: f[F.TID]!, timestamp: f[F.TIMESTAMP]! };
   switch (status) {
-    case 1:
+    case FrameStatus.TOO_SHORT:
       throw new FrameTooShortError(frame.length);
-    case 2:
+    case FrameStatus.INCOMPLETE_HEADER:
       throw new IncompleteHeaderError(frame.length, encodedLength(frame[1]!, 0), frame[1]!, isSecureData(frame[0]!));
-    case 3:
-      throw new Crc16MismatchError(f[9]!, f[10]!, base);
-    case 4:
+    case FrameStatus.CRC16_MISMATCH:
+      throw new Crc16MismatchError(f[F.CRC16]!, f[F.COMPUTED_CRC]!, base);
+    case FrameStatus.MISSING_KEY:
       throw new MissingSecureKeyError(sourceAid, full);
-    case 5:
-      throw new Crc8MismatchError(f[8]!, f[10]!, full);
-    case 6:
+    case FrameStatus.CRC8_MISMATCH:
+      throw new Crc8MismatchError(f[F.CRC8]!, f[F.COMPUTED_CRC]!, full);
+    case FrameStatus.UNKNOWN_CMD:
       throw new UnknownCommandError(cmd, full);
     default:
       throw new NativeBackendError('@opensynaptic/packet', 'decodeFrame', 'ERR_OPENSYNAPTIC_NATIVE_STATUS', `unknown status ${status}`);
@@ -82,19 +87,19 @@ export function nativeCodec(binding: unknown, validate: (fields: FrameFields) =>
       } catch (error) {
         throw nativeCallError('@opensynaptic/packet', 'decodeFrame', error);
       }
-      if (status !== 0) fail(status, frame, fields);
-      const bodyLength = fields[7]!;
+      if (status !== FrameStatus.OK) fail(status, frame, fields);
+      const bodyLength = fields[F.BODY_LENGTH]!;
       return new DecodedFrame(
         frame,
-        fields[1]!,
-        fields[2]!,
-        fields[3]!,
-        fields[4]!,
-        fields[5]!,
-        fields[6]!,
+        fields[F.CMD]!,
+        fields[F.ROUTE_COUNT]!,
+        fields[F.SOURCE_AID]!,
+        fields[F.TID]!,
+        fields[F.TIMESTAMP]!,
+        fields[F.BODY_OFFSET]!,
         bodyLength,
-        fields[8]!,
-        fields[9]!,
+        fields[F.CRC8]!,
+        fields[F.CRC16]!,
         key ? plainOut.subarray(0, bodyLength) : null,
       );
     },
@@ -110,7 +115,11 @@ export function nativeCodec(binding: unknown, validate: (fields: FrameFields) =>
       try {
         return n.decodeFrames(buf, offsets, out);
       } catch (error) {
-        throw new FrameFieldError('offsets', error instanceof Error ? error.message.replace(/^\[[^\]]*\]\s*/, '') : String(error));
+        // Bad arguments of the caller (offsets, the size of out, or napi's own argument check:
+        // not typed arrays): the TypeScript codec checks the same ones in the same order and
+        // throws the typed error for them, with the same code and text.
+        if (CALLER_ERRORS.has(nativeErrorCode(error) ?? (error as { code?: unknown } | null)?.code)) return decodeFramesTs(buf, offsets, out);
+        throw nativeCallError('@opensynaptic/packet', 'decodeFrames', error);
       }
     },
   };

@@ -1,10 +1,11 @@
+import { Wire } from '@opensynaptic/internal';
 import { FrameFieldError } from './errors.js';
 import { B64URL_VALUES, timestampToken48 } from './body/text-bytes.js';
 import { MAX_TIMESTAMP } from './constants.js';
 
 
 /** Length of the timestamp token in a body: 8 base64url characters for 6 bytes. */
-export const TIMESTAMP_TOKEN_LENGTH = 8;
+export const TIMESTAMP_TOKEN_LENGTH = Wire.TIMESTAMP_TOKEN_LENGTH;
 
 /**
  * The body's timestamp token: the 48-bit value as 6 big-endian bytes in base64url without

@@ -31,9 +31,9 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native frame codec failure
 
   it('encodeFrame and encodeFrames: a throw', () => {
     patch('encodeFrame', () => {
-      throw new Error('[arg] something the checks missed');
+      throw Object.assign(new Error('something the checks missed'), { code: 'OSN_CONTRACT' });
     });
-    expect(() => codec().encodeFrame(fields)).toThrow(expect.objectContaining({ name: 'NativeBackendError', message: expect.stringMatching(/native encodeFrame failed: something the checks missed/) }));
+    expect(() => codec().encodeFrame(fields)).toThrow(expect.objectContaining({ name: 'NativeBackendError', message: expect.stringMatching(/native encodeFrame failed: something the checks missed \(OSN_CONTRACT\)$/) }));
     patch('encodeFrames', () => {
       throw new TypeError('boom');
     });
