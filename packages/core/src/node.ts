@@ -40,7 +40,7 @@ export interface OpenSynapticOptions {
   /** Clock in milliseconds; every layer reads this one. Default `Date.now`. */
   clock?: () => number;
   /** Standardizer options (units library, SensorId switch, limits), or an instance. */
-  standardizer?: OpenSynapticStandardizer | Omit<StandardizerOptions, 'clock'>;
+  standardizer?: OpenSynapticStandardizer | Omit<StandardizerOptions, 'clockMs'>;
   /** Fusion options (registry cache and store, UTF-8 policy, precision). */
   fusion?: Omit<FusionEngineOptions, 'clock' | 'localId' | 'security' | 'skipTimestamp' | 'backend'>;
   /** Handshake options (allocator, session store, limits). */
@@ -113,7 +113,7 @@ export class OpenSynaptic {
   #assignedIdText = '0';
   /** Reused by every transmit (see `#transmit`). */
   readonly #extras: StandardizeExtras = { t: undefined };
-  readonly #compressOptions: { now: () => number; sensorId: boolean } = { now: () => this.#clock() / 1000, sensorId: true };
+  readonly #compressOptions: { nowMs: () => number; sensorId: boolean } = { nowMs: () => this.#clock(), sensorId: true };
 
   constructor(options: OpenSynapticOptions = {}) {
     const clock = options.clock ?? Date.now;
@@ -121,7 +121,7 @@ export class OpenSynaptic {
     this.deviceId = options.deviceId ?? 'UNKNOWN';
     const seconds = () => clock() / 1000;
     this.standardizer =
-      options.standardizer instanceof OpenSynapticStandardizer ? options.standardizer : new OpenSynapticStandardizer({ ...options.standardizer, clock: seconds });
+      options.standardizer instanceof OpenSynapticStandardizer ? options.standardizer : new OpenSynapticStandardizer({ ...options.standardizer, clockMs: clock });
     const role = options.role ?? 'duplex';
     // One limit for both receive paths; each layer checks it once on arrival.
     const limit = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
@@ -200,9 +200,10 @@ export class OpenSynaptic {
     else {
       // Time guard: a timestamp that cannot be real (before the sync threshold) is replaced by
       // the server's time when known, else by the clock, unless the session is already secure.
-      const t = typeof extras.t === 'number' ? Math.trunc(extras.t) : Math.trunc(this.#clock() / 1000);
-      if (t < p.timeSyncThreshold && !p.getSession(aid)?.dictReady) {
-        extras.t = p.lastServerTime > p.timeSyncThreshold ? p.lastServerTime : Math.trunc(this.#clock() / 1000);
+      // t is ms; the reference compares its seconds with the threshold, so ms compare with 1000 times it.
+      const t = typeof extras.t === 'number' ? extras.t : this.#clock();
+      if (t < p.timeSyncThreshold * 1000 && !p.getSession(aid)?.dictReady) {
+        extras.t = p.lastServerTime > p.timeSyncThreshold ? p.lastServerTime * 1000 : Math.trunc(this.#clock() / 1000) * 1000;
       }
     }
     const { fact, dropped } = this.standardizer.standardizeDetailed(deviceId ?? this.deviceId, status ?? 'ONLINE', sensors, extras);

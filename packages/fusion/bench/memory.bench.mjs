@@ -12,7 +12,7 @@ const UNITS = ['temperature', 'pressure', 'humidity', 'length'];
 // Frames built up front so only the receiver's state is measured.
 const frames = [];
 for (let d = 0; d < DEVICES; d++) {
-  const f = { id: `DEV${d}`, s: 'ONLINE', t: 1_700_000_000 };
+  const f = { id: `DEV${d}`, s: 'ONLINE', t: 1_700_000_000_000 };
   for (let i = 1; i <= 4; i++) Object.assign(f, { [`s${i}_id`]: `S${i}`, [`s${i}_s`]: 'OK', [`s${i}_u`]: UNITS[i - 1], [`s${i}_v`]: 20 + ((d * 7 + i) % 50) / 4 });
   const body = new TextEncoder().encode(`${d + 1};${compressFact(f)}`);
   frames.push(encodeFrame({ cmd: 63, routes: d + 1, tid: 1, timestamp: 1_700_000_000_000, body }));

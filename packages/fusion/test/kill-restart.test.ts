@@ -15,7 +15,7 @@ afterAll(() => {
 });
 
 const DEVICES = 8;
-const fact = (aid: number, v: number) => ({ id: `N${aid}`, s: 'ONLINE', t: 1_700_000_000, s1_id: 'T', s1_s: 'OK', s1_u: 'Cel', s1_v: v });
+const fact = (aid: number, v: number) => ({ id: `N${aid}`, s: 'ONLINE', t: 1_700_000_000_000, s1_id: 'T', s1_s: 'OK', s1_u: 'Cel', s1_v: v });
 
 // A receiver with `syncIntervalMs: 0` decodes FULL and DIFF frames from 8 devices as fast as it
 // can and prints each value it returned: a decoded frame is acknowledged state.
@@ -30,7 +30,7 @@ for (let i = 0; ; i++) {
   const v = Number(round) * 1_000_000 + i;
   let tx = senders.get(aid);
   if (!tx) senders.set(aid, (tx = new OSVisualFusionEngine({ localId: aid })));
-  const f = { id: 'N' + aid, s: 'ONLINE', t: 1_700_000_000, s1_id: 'T', s1_s: 'OK', s1_u: 'Cel', s1_v: v };
+  const f = { id: 'N' + aid, s: 'ONLINE', t: 1_700_000_000_000, s1_id: 'T', s1_s: 'OK', s1_u: 'Cel', s1_v: v };
   const got = rx.decompress(tx.runEngine(aid + ';' + compressFact(f), 'DIFF'));
   if (got.s1_v !== v) throw new Error('decoded ' + JSON.stringify(got));
   process.stdout.write(aid + ' ' + v + '\\n');

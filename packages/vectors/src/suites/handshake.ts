@@ -15,7 +15,7 @@ import {
   type SessionView,
 } from '@opensynaptic/handshake';
 import type { CaseResult, Suite, VectorCase } from '../types.js';
-import { bytesToHex, Checker, hexToBytes, isOurError } from '../util.js';
+import { bytesToHex, Checker, hexToBytes, isOurError, referenceTime } from '../util.js';
 import { deepDiff } from './fusion.js';
 
 /** Our values in the vectors' JSON shape: bytes as hex, bigint as number, typed errors dropped. */
@@ -192,6 +192,8 @@ interface ScriptAction {
 /** The reference's transmit keywords → ours. */
 export function transmitOptions(kwargs: Record<string, unknown>): Record<string, unknown> {
   const { device_id, device_status, ...rest } = kwargs;
+  // The reference's t is seconds below 1e11 (its compressor's rule), ours ms.
+  if (typeof rest.t === 'number') rest.t = referenceTime.tMs(rest.t);
   return {
     ...rest,
     ...(device_id === undefined ? {} : { deviceId: device_id }),
