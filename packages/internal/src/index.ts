@@ -285,4 +285,3 @@ export function packageBackends<T extends { readonly backend: BackendName }>(
     },
   };
 }
-export * from './atomic-file.js';
