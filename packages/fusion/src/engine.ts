@@ -35,6 +35,8 @@ import {
   DEFAULT_MAX_FRAME_SIZE,
   parseRouteId,
   sizeLimit,
+  type StampedTimestamp,
+  stampTimestamp,
   tidText,
 } from '@opensynaptic/packet';
 import { decompose, matchShape, rebuild, type SigShape, sigShape, TS_MARK, templateFault, VALUE_MARK } from './decompose.js';
@@ -75,7 +77,10 @@ export interface FusionSecurity {
 export interface FusionEngineOptions {
   /** This node's device id (the frame's route): a number, digit string or Base62 text. Default 0 (unassigned). */
   localId?: number | string;
-  /** The registry cache, or options for a new one (store, limits, sync interval). */
+  /**
+   * The registry cache, or options for a new one (store, limits, sync interval). With a store,
+   * `await engine.registry.preload()` before the first frame.
+   */
   registry?: RegistryCache | RegistryCacheOptions;
   /** Clock in milliseconds (server stamping, cache expiry). Default `Date.now`. */
   clock?: () => number;
@@ -504,10 +509,8 @@ export class OSVisualFusionEngine {
     }
   }
 
-  #stamp(ts: number | undefined, now: number): { timestamp_raw: number; server_stamped: boolean } {
-    if (this.skipTimestamp) return { timestamp_raw: 0, server_stamped: false };
-    if (!ts) return { timestamp_raw: Math.floor(now / 1000), server_stamped: true };
-    return { timestamp_raw: ts, server_stamped: false };
+  #stamp(ts: number | undefined, now: number): StampedTimestamp {
+    return stampTimestamp(ts, now, this.skipTimestamp);
   }
 
   #meta(f: DecodedFrame, now: number): PacketMeta {
@@ -520,6 +523,8 @@ export class OSVisualFusionEngine {
       crc16_ok: true,
       timestamp_raw: s.timestamp_raw,
       server_stamped: s.server_stamped,
+      timestampMs: s.timestampMs,
+      receiverStamped: s.receiverStamped,
       tid: tidText(f.tid),
       crc8_ok: true,
     };
@@ -651,9 +656,12 @@ export class OSVisualFusionEngine {
     return s;
   }
 
-  /** Writes every changed registry to the store now. */
-  flush(): void {
-    this.registry.flush();
+  /**
+   * Writes every changed registry to the registry cache's store and resolves when they are as
+   * durable as the store says (`RegistryCache.flush`); resolves at once without a store.
+   */
+  flush(): Promise<number> {
+    return this.registry.flush();
   }
 }
 
