@@ -44,7 +44,7 @@ export interface OpenSynapticOptions {
   /** Fusion options (registry cache and store, UTF-8 policy, precision). */
   fusion?: Omit<FusionEngineOptions, 'clock' | 'localId' | 'security' | 'skipTimestamp' | 'backend'>;
   /** Handshake options (allocator, session store, limits). */
-  handshake?: Omit<HandshakeManagerOptions, 'clock' | 'role' | 'parser'>;
+  handshake?: Omit<HandshakeManagerOptions, 'clockMs' | 'role' | 'parser'>;
   /** Frame codec backend for this node: `'ts'` or `'native'`. Default: what `OPENSYNAPTIC_CORE` selects. */
   coreBackend?: 'ts' | 'native';
   /**
@@ -119,13 +119,12 @@ export class OpenSynaptic {
     const clock = options.clock ?? Date.now;
     this.#clock = clock;
     this.deviceId = options.deviceId ?? 'UNKNOWN';
-    const seconds = () => clock() / 1000;
     this.standardizer =
       options.standardizer instanceof OpenSynapticStandardizer ? options.standardizer : new OpenSynapticStandardizer({ ...options.standardizer, clockMs: clock });
     const role = options.role ?? 'duplex';
     // One limit for both receive paths; each layer checks it once on arrival.
     const limit = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
-    this.protocol = new OSHandshakeManager({ ...limit, ...options.handshake, clock: seconds, role });
+    this.protocol = new OSHandshakeManager({ ...limit, ...options.handshake, clockMs: clock, role });
     this.fusion = new OSVisualFusionEngine({
       ...limit,
       ...options.fusion,
@@ -203,7 +202,7 @@ export class OpenSynaptic {
       // t is ms; the reference compares its seconds with the threshold, so ms compare with 1000 times it.
       const t = typeof extras.t === 'number' ? extras.t : this.#clock();
       if (t < p.timeSyncThreshold * 1000 && !p.getSession(aid)?.dictReady) {
-        extras.t = p.lastServerTime > p.timeSyncThreshold ? p.lastServerTime * 1000 : Math.trunc(this.#clock() / 1000) * 1000;
+        extras.t = p.lastServerTimeMs > 0 ? p.lastServerTimeMs : Math.trunc(this.#clock() / 1000) * 1000;
       }
     }
     const { fact, dropped } = this.standardizer.standardizeDetailed(deviceId ?? this.deviceId, status ?? 'ONLINE', sensors, extras);
@@ -234,9 +233,16 @@ export class OpenSynaptic {
     return this.protocol.classifyAndDispatch(packet, addr);
   }
 
-  /** Writes changed registries and sessions to their stores now. */
-  flush(): void {
-    this.fusion.flush();
-    this.protocol.flush();
+  /**
+   * Loads what the stores given in the options hold (the handshake's sessions and leases, the
+   * fusion registry's templates) before the node is used; resolves at once without stores.
+   */
+  async open(): Promise<void> {
+    await Promise.all([this.protocol.open(), this.fusion.registry.preload()]);
+  }
+
+  /** Writes changed registries, sessions and leases to their stores and waits until they are as durable as the stores say. */
+  async flush(): Promise<void> {
+    await Promise.all([this.fusion.flush(), this.protocol.flush()]);
   }
 }
