@@ -1,4 +1,5 @@
-import { buildSecureChannelAck } from '@opensynaptic/handshake';
+import type { TemplateKinds } from '@opensynaptic/fusion';
+import { buildSecureChannelAck, type SessionKinds } from '@opensynaptic/handshake';
 import { decodeFrame } from '@opensynaptic/packet';
 import { MemoryStore } from '@opensynaptic/store';
 import { describe, expect, it } from 'vitest';
@@ -70,7 +71,7 @@ describe('OpenSynaptic node', () => {
 
   it('opens its stores before use and flushes to them (sessions and templates survive a restart)', async () => {
     const clock = () => 1_700_000_000_000;
-    const store = new MemoryStore();
+    const store = new MemoryStore<TemplateKinds & SessionKinds>({ kinds: ['templates', 'sessions'] });
     const options = { assignedId: 1, deviceId: 'SERVER', clock, handshake: { sessionStore: store }, fusion: { registry: { store } } } as const;
     const a = new OpenSynaptic({ assignedId: 42, deviceId: 'NODE_A', clock });
     const b = new OpenSynaptic(options);
