@@ -11,14 +11,14 @@ import { expectTyped, hex, splitLengths } from './common.mjs';
 const DATA = new Set([63, 64, 170, 171, 127, 128]);
 
 let now = 1_700_000_000;
-const clock = () => now;
+const clockMs = () => now * 1000;
 
 let mgr = null;
 let uses = 0;
 
 function fresh() {
   const engine = new OSVisualFusionEngine({ backend: 'ts', clock: () => now * 1000 });
-  const m = new OSHandshakeManager({ clock, allocator: new IdAllocator({ clock, maxLeases: 64 }), parser: engine, maxSessions: 64, maxTrackedAids: 64, antiReplay: 'strict' });
+  const m = new OSHandshakeManager({ clockMs, allocator: new IdAllocator({ clockMs, maxLeases: 64 }), parser: engine, maxSessions: 64, maxTrackedAids: 64, antiReplay: 'strict' });
   engine.security = m;
   // Device 42 goes secure: its plain FULL frame, then a secure HEART with the derived key.
   const ts = now * 1000;

@@ -27,7 +27,7 @@ const WORKLOAD = {
 };
 
 const clock = () => WORKLOAD.clock * 1000;
-const opts = { deviceId: WORKLOAD.device, status: WORKLOAD.status, t: WORKLOAD.clock };
+const opts = { deviceId: WORKLOAD.device, status: WORKLOAD.status, t: WORKLOAD.clock * 1000 };
 
 /** A sender and a receiver in DIFF steady state, with two DIFF frames the receiver decodes in turn. */
 function pair(n) {

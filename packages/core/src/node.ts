@@ -80,11 +80,11 @@ export interface OpenSynapticOptions {
   /** Clock in milliseconds since 1970; every layer reads this one. Default `Date.now`. */
   clock?: () => number;
   /** Standardizer options (units library, SensorId switch, limits), or an instance. */
-  standardizer?: OpenSynapticStandardizer | Omit<StandardizerOptions, 'clock'>;
+  standardizer?: OpenSynapticStandardizer | Omit<StandardizerOptions, 'clockMs'>;
   /** Fusion options (registry cache and store, UTF-8 policy, precision). */
   fusion?: Omit<FusionEngineOptions, 'clock' | 'localId' | 'security' | 'skipTimestamp' | 'backend'>;
   /** Handshake options (allocator, session store, limits). */
-  handshake?: Omit<HandshakeManagerOptions, 'clock' | 'role' | 'parser'>;
+  handshake?: Omit<HandshakeManagerOptions, 'clockMs' | 'role' | 'parser'>;
   /**
    * Backend of this node's frame codec and fusion batches: `'ts'` or `'native'`. Default: what
    * `OPENSYNAPTIC_CORE` selects. The standardizer, body text, Base62 and handshake have one
@@ -198,7 +198,7 @@ export interface OpenSynapticEvents {
 export interface TimeSync {
   /** The server's time, ms since 1970 (the wire carries whole seconds). */
   serverTimeMs: number;
-  /** Server time minus this node's clock at the middle of the exchange, ms (±500 ms from the wire's seconds). */
+  /** Server time minus this node's clock half a round trip before the answer arrived, ms (±500 ms: the wire carries whole seconds). */
   offsetMs: number;
   /** Round trip, ms, by this node's clock. */
   rttMs: number;
@@ -314,19 +314,18 @@ export class OpenSynaptic {
   #plan: TransmitPlan | null = null;
   /** Reused by every transmit (see `#transmit`). */
   readonly #extras: StandardizeExtras = { t: undefined };
-  readonly #compressOptions: { now: () => number; sensorId: boolean } = { now: () => this.#clock() / 1000, sensorId: true };
+  readonly #compressOptions: { nowMs: () => number; sensorId: boolean } = { nowMs: () => this.#clock(), sensorId: true };
 
   constructor(options: OpenSynapticOptions = {}) {
     const clock = options.clock ?? Date.now;
     this.#clock = clock;
     this.deviceId = options.deviceId ?? 'UNKNOWN';
-    const seconds = () => clock() / 1000;
     this.standardizer =
-      options.standardizer instanceof OpenSynapticStandardizer ? options.standardizer : new OpenSynapticStandardizer({ ...options.standardizer, clock: seconds });
+      options.standardizer instanceof OpenSynapticStandardizer ? options.standardizer : new OpenSynapticStandardizer({ ...options.standardizer, clockMs: clock });
     const role = options.role ?? 'duplex';
     // One limit for both layers that read inbound packets; each checks it once on arrival.
     const limit = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
-    this.protocol = new OSHandshakeManager({ ...limit, ...options.handshake, clock: seconds, role });
+    this.protocol = new OSHandshakeManager({ ...limit, ...options.handshake, clockMs: clock, role });
     this.fusion = new OSVisualFusionEngine({
       ...limit,
       ...options.fusion,
@@ -407,8 +406,8 @@ export class OpenSynaptic {
    * nothing: the reference would send it as 0, a silently wrong value. Sensors the reference drops
    * as well are left out and listed in the result's `dropped`.
    *
-   * `options.t` is the reading's time in the reference's unit, Unix seconds (milliseconds are
-   * taken too, when 1e11 or more). Default: the node's clock.
+   * `options.t` is the reading's time in ms since 1970. Default: the node's clock, in whole
+   * seconds (as the reference's `int(time.time())`).
    */
   transmit(sensors: readonly SensorTuple[], options: TransmitOptions = {}): TransmitResult {
     if (this.idMissing) throw new IdNotAssignedError(options.deviceId ?? this.deviceId);
@@ -426,13 +425,16 @@ export class OpenSynaptic {
     return this.#transmit(sensors, options, true);
   }
 
-  /** The reading's `t` after the time guard: a time before the sync threshold is not real. */
+  /**
+   * The reading's `t` (ms) after the time guard: a time before the sync threshold is not real.
+   * The reference compares its whole seconds with the threshold (1e6 s), so ms compare with 1000 times it.
+   */
   #guardTime<T extends number | null | undefined>(t: T): T | number {
     const p = this.protocol;
-    const whole = typeof t === 'number' ? Math.trunc(t) : Math.trunc(this.#clock() / 1000);
+    const ms = typeof t === 'number' ? t : this.#clock();
     // Replaced by the server's time when known, else by the clock, unless the session is already secure.
-    if (whole < p.timeSyncThreshold && !p.getSession(this.#assignedId)?.dictReady) {
-      return p.lastServerTime > p.timeSyncThreshold ? p.lastServerTime : Math.trunc(this.#clock() / 1000);
+    if (ms < p.timeSyncThreshold * 1000 && !p.getSession(this.#assignedId)?.dictReady) {
+      return p.lastServerTimeMs > 0 ? p.lastServerTimeMs : Math.trunc(this.#clock() / 1000) * 1000;
     }
     return t;
   }
@@ -566,7 +568,8 @@ export class OpenSynaptic {
     }
     // The time exactly as the full path takes it: the guard, then the standardizer's clock.
     const guarded = this.#guardTime(tIn);
-    const t = guarded ?? Math.trunc(this.#clock() / 1000);
+    // The standardizer's clock: whole seconds, as the reference's int(time.time()).
+    const t = guarded ?? Math.trunc(this.#clock() / 1000) * 1000;
     let timestamp: number;
     if (t === plan.lastT) timestamp = plan.lastTimestamp;
     else {
@@ -710,11 +713,9 @@ export class OpenSynaptic {
    * readings stamped before the sync threshold; `time-synced` is emitted.
    */
   async syncTime(options: RequestOptions = {}): Promise<TimeSync> {
-    const sent = this.#clock();
-    const seconds = await this.requester.requestTime(options);
-    const now = this.#clock();
-    const serverTimeMs = Number(seconds) * 1000;
-    const sync: TimeSync = { serverTimeMs, offsetMs: serverTimeMs - (sent + now) / 2, rttMs: now - sent };
+    const { serverTimeMs, rttMs } = await this.requester.requestTime(options);
+    // The answer left the server about half a round trip ago.
+    const sync: TimeSync = { serverTimeMs, offsetMs: serverTimeMs - (this.#clock() - rttMs / 2), rttMs };
     this.#events.emit('time-synced', sync);
     return sync;
   }
@@ -724,16 +725,33 @@ export class OpenSynaptic {
     return this.requester.ping(options);
   }
 
-  /** Writes changed registries and sessions to their stores now. */
-  flush(): void {
-    this.fusion.flush();
-    this.protocol.flush();
+  /**
+   * Loads what the stores given in the options hold (the handshake's sessions and leases, the
+   * fusion registry's templates) before the node is used; resolves at once without stores.
+   */
+  async open(): Promise<void> {
+    await Promise.all([this.protocol.open(), this.fusion.registry.preload()]);
   }
 
-  /** Fails every request still waiting (with `reason`, default `RequestAbortedError`) and writes what changed. */
-  close(reason?: unknown): void {
+  /** Writes changed registries, sessions and leases to their stores and waits until they are as durable as the stores say. */
+  async flush(): Promise<void> {
+    await Promise.all([this.fusion.flush(), this.protocol.flush()]);
+  }
+
+  /**
+   * Writes behind what changed (registries that aged, sessions, leases) and expires what is old:
+   * the node owns no timer, so whoever drives it (a server, a transport loop) calls this about
+   * once a second. `flush()` is the call that waits for the stores.
+   */
+  sweep(): void {
+    this.fusion.registry.sweep();
+    this.protocol.sweep();
+  }
+
+  /** Fails every request still waiting (with `reason`, default `RequestAbortedError`) and flushes the stores. */
+  async close(reason?: unknown): Promise<void> {
     this.requester.cancelAll(reason);
-    this.flush();
+    await this.flush();
   }
 }
 

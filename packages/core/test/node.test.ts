@@ -1,5 +1,7 @@
-import { buildSecureChannelAck } from '@opensynaptic/handshake';
+import type { TemplateKinds } from '@opensynaptic/fusion';
+import { buildSecureChannelAck, type SessionKinds } from '@opensynaptic/handshake';
 import { decodeFrame } from '@opensynaptic/packet';
+import { MemoryStore } from '@opensynaptic/store';
 import { describe, expect, it } from 'vitest';
 import { IdNotAssignedError, OpenSynaptic, type ReceiveResult } from '../src/index.js';
 
@@ -57,9 +59,12 @@ describe('OpenSynaptic node', () => {
 
   it('replaces a timestamp before the sync threshold by the server time when it has one', () => {
     const { a } = pair();
-    a.protocol.lastServerTime = 1_700_000_500;
+    a.protocol.lastServerTimeMs = 1_700_000_500_000;
     const r = a.transmit([['T1', 'OK', 20, 'Cel']], { t: 5 });
     expect(decodeFrame(r.frame).timestamp).toBe(1_700_000_500_000);
+    // The threshold is the reference's 1e6 s: a t below 1e9 ms is no real clock either.
+    expect(decodeFrame(a.transmit([['T1', 'OK', 21, 'Cel']], { t: 999_999_999 }).frame).timestamp).toBe(1_700_000_500_000);
+    expect(decodeFrame(a.transmit([['T1', 'OK', 22, 'Cel']], { t: 1_000_000_000 }).frame).timestamp).toBe(1_000_000_000);
   });
 
   it('sends timestamp 0 for a device without a clock, and the receiver stamps it in seconds', () => {
@@ -67,7 +72,25 @@ describe('OpenSynaptic node', () => {
     const r = a.transmitNoTimestamp([['T1', 'OK', 20, 'Cel']]);
     expect(decodeFrame(r.frame).timestamp).toBe(0);
     const out = b.receive(r.frame);
-    expect(factOf(out).__packet_meta__).toMatchObject({ server_stamped: true, timestamp_raw: 1_700_000_000 });
+    expect(factOf(out).__packet_meta__).toMatchObject({ server_stamped: true, timestamp_raw: 1_700_000_000, timestampMs: 1_700_000_000_000, receiverStamped: true });
     expect(out.type === 'data' && out.timestampMs).toBe(1_700_000_000_000);
+  });
+
+  it('opens its stores before use and flushes to them (sessions and templates survive a restart)', async () => {
+    const clock = () => 1_700_000_000_000;
+    const store = new MemoryStore<TemplateKinds & SessionKinds>({ kinds: ['templates', 'sessions'] });
+    const options = { assignedId: 1, deviceId: 'SERVER', clock, handshake: { sessionStore: store }, fusion: { registry: { store } } } as const;
+    const a = new OpenSynaptic({ assignedId: 42, deviceId: 'NODE_A', clock });
+    const b = new OpenSynaptic(options);
+    const first = a.transmit([['T1', 'OK', 20, 'Cel']]);
+    expect(b.receive(first.frame)).toMatchObject({ type: 'error', error: expect.objectContaining({ code: 'ERR_HANDSHAKE_NOT_OPEN' }) });
+    await b.open();
+    expect(b.receive(first.frame).type).toBe('data');
+    await b.flush();
+    const restarted = new OpenSynaptic(options);
+    await restarted.open();
+    expect(restarted.protocol.getSession(42)?.dictReady).toBe(true);
+    expect(restarted.fusion.registry.peek(42)?.templates.size).toBe(1);
+    await new OpenSynaptic({ clock }).open(); // nothing to load
   });
 });

@@ -14,7 +14,7 @@ describe('transmit options', () => {
     const a = node();
     const s = [['T1', 'OK', 21.5, 'Cel']] as const;
     expect(decodeFrame(a.transmitNoTimestamp([...s]).frame).timestamp).toBe(0);
-    expect(decodeFrame(a.transmit([...s], { t: 1_700_000_123 }).frame).timestamp).toBe(1_700_000_123_000);
+    expect(decodeFrame(a.transmit([...s], { t: 1_700_000_123_456 }).frame).timestamp).toBe(1_700_000_123_456);
     expect(decodeFrame(a.transmit([...s]).frame).timestamp).toBe(1_700_000_000_000);
     expect(decodeFrame(a.transmit([...s], { deviceId: 'NODE_B', t: undefined }).frame).timestamp).toBe(1_700_000_000_000);
     expect(decodeFrame(node().transmit([...s], { t: 5 }).frame).timestamp).toBe(1_700_000_000_000);

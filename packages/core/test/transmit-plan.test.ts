@@ -89,7 +89,7 @@ function run(seed: number, steps: number, answer: boolean) {
       full.assignedId = id;
     }
     const sensors: SensorTuple[] = shape.map(([id, state, unit]) => [id, state, value(r), unit]);
-    const t = r.pick([undefined, undefined, Math.floor(now / 1000), 5, now + 0.5]);
+    const t = r.pick([undefined, undefined, now - 1000, 5, now + 0.5, 999_999_999]);
     const options = { deviceId: device, ...(status === undefined ? {} : { status }), ...(t === undefined ? {} : { t }) };
     const outcome = (node: OpenSynaptic, detail: boolean) => {
       try {

@@ -25,7 +25,7 @@ const WORKLOAD = {
 };
 
 function fact(n, first) {
-  const f = { id: WORKLOAD.device, s: WORKLOAD.status, t: WORKLOAD.clock };
+  const f = { id: WORKLOAD.device, s: WORKLOAD.status, t: WORKLOAD.clock * 1000 };
   WORKLOAD.sensors.slice(0, n).forEach((s, i) => {
     Object.assign(f, { [`s${i + 1}_id`]: s.input[0], [`s${i + 1}_s`]: s.input[1], [`s${i + 1}_u`]: s.unit, [`s${i + 1}_v`]: i === 0 ? first : s.value });
   });

@@ -27,7 +27,7 @@ const clock = () => CLOCK * 1000;
 const enc = new TextEncoder();
 
 function body(n, first) {
-  const f = { id: 'DEV1', s: 'ONLINE', t: CLOCK };
+  const f = { id: 'DEV1', s: 'ONLINE', t: CLOCK * 1000 };
   SENSORS.slice(0, n).forEach(([id, st, , , unit, value], i) => {
     Object.assign(f, { [`s${i + 1}_id`]: id, [`s${i + 1}_s`]: st, [`s${i + 1}_u`]: unit, [`s${i + 1}_v`]: i === 0 ? first : value });
   });

@@ -37,6 +37,8 @@ import {
   sealFrame,
   SINGLE_ROUTE_BODY_OFFSET,
   sizeLimit,
+  type StampedTimestamp,
+  stampTimestamp,
   tidText,
 } from '@opensynaptic/packet';
 import { decompose, matchShape, rebuild, type SigShape, sigShape, TS_MARK, templateFault, VALUE_MARK } from './decompose.js';
@@ -76,7 +78,10 @@ export interface FusionSecurity {
 export interface FusionEngineOptions {
   /** This node's device id (the frame's route): a number, digit string or Base62 text. Default 0 (unassigned). */
   localId?: number | string;
-  /** The registry cache, or options for a new one (store, limits, sync interval). */
+  /**
+   * The registry cache, or options for a new one (store, limits, sync interval). With a store,
+   * `await engine.registry.preload()` before the first frame.
+   */
   registry?: RegistryCache | RegistryCacheOptions;
   /** Clock in milliseconds (server stamping, cache expiry). Default `Date.now`. */
   clock?: () => number;
@@ -534,16 +539,15 @@ export class OSVisualFusionEngine {
     }
   }
 
-  #stamp(ts: number | undefined, now: number): { timestamp_raw: number; server_stamped: boolean } {
-    if (this.skipTimestamp) return { timestamp_raw: 0, server_stamped: false };
-    if (!ts) return { timestamp_raw: Math.floor(now / 1000), server_stamped: true };
-    return { timestamp_raw: ts, server_stamped: false };
+  #stamp(ts: number | undefined, now: number): StampedTimestamp {
+    return stampTimestamp(ts, now, this.skipTimestamp);
   }
 
   #meta(f: DecodedFrame, now: number): PacketMeta {
-    // `#stamp` inline: one object per frame, not two.
+    // `stampTimestamp` inline: one object per frame, not two.
     const ts = f.timestamp;
-    const stamped = !this.skipTimestamp && !ts;
+    const stamped = !ts;
+    const skip = this.skipTimestamp;
     const cmd = f.cmd;
     return {
       cmd,
@@ -551,8 +555,10 @@ export class OSVisualFusionEngine {
       secure: isSecureData(cmd),
       source_aid: f.sourceAid,
       crc16_ok: true,
-      timestamp_raw: this.skipTimestamp ? 0 : stamped ? Math.floor(now / 1000) : ts,
-      server_stamped: stamped,
+      timestamp_raw: skip ? 0 : stamped ? Math.floor(now / 1000) : ts,
+      server_stamped: !skip && stamped,
+      timestampMs: stamped ? Math.trunc(now) : ts,
+      receiverStamped: stamped,
       tid: tidText(f.tid),
       crc8_ok: true,
     };
@@ -668,9 +674,12 @@ export class OSVisualFusionEngine {
     return s;
   }
 
-  /** Writes every changed registry to the store now. */
-  flush(): void {
-    this.registry.flush();
+  /**
+   * Writes every changed registry to the registry cache's store and resolves when they are as
+   * durable as the store says (`RegistryCache.flush`); resolves at once without a store.
+   */
+  flush(): Promise<number> {
+    return this.registry.flush();
   }
 }
 

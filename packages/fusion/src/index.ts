@@ -29,10 +29,9 @@ export {
 } from '@opensynaptic/internal';
 export { NATIVE_MAX_FRAME } from './native-io.js';
 export type { FusionBatchError, FusionBatchResult } from './native-sender.js';
-export { DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID, type RegistryStore } from './registry.js';
-export { DEFAULT_MAX_REGISTRIES, MemoryRegistryStore, type MemoryRegistryStoreOptions } from './memory-store.js';
-export { FileRegistryStore, type FileRegistryStoreOptions, registryFilePath } from './file-store.js';
-export { REGISTRY_CACHE_DEFAULTS, RegistryCache, type RegistryCacheOptions, type SweepResult } from './registry-cache.js';
+export { DeviceRegistry, type FusionTemplate, MAX_TEMPLATE_ID } from './registry.js';
+export { registryFilePath } from './registry-file.js';
+export { DEFAULT_MAX_REGISTRIES, REGISTRY_CACHE_DEFAULTS, RegistryCache, type RegistryCacheOptions, type SweepResult } from './registry-cache.js';
 export * from './store-errors.js';
 export {
   type FileTemplateStoreOptions,

@@ -1,34 +1,36 @@
-import { MemoryRegistryStore } from './memory-store.js';
-import { DeviceRegistry, type RegistryStore } from './registry.js';
+import { BackgroundFlush } from '@opensynaptic/store';
+import { DeviceRegistry } from './registry.js';
 import { asStoreError, checkAid, RegistryStoreError } from './store-errors.js';
 import { registryFromRecord, registryRecord, type TemplateRecord, type TemplateStore, templateKey } from './template-store.js';
 
 /** Options of {@link RegistryCache}; every one is optional. */
 export interface RegistryCacheOptions {
   /**
-   * Where registries live outside the cache (default: a new `MemoryRegistryStore`). Either a
-   * synchronous `RegistryStore`, read and written on the frame's path, or an asynchronous
-   * `TemplateStore` of the store contract (e.g. `openFileTemplateStore`), which the cache never
-   * waits for on a frame's path: see "Asynchronous stores" on the class.
+   * Where registries live outside the cache: a `TemplateStore` of the one store contract
+   * (`@opensynaptic/store`; e.g. `openFileTemplateStore` for the reference's registry folder, or
+   * a `MemoryStore`), which the cache never waits for on a frame's path: see "Stores" on the
+   * class. `preload()` must resolve before the cache is used. Default none: the cache is all
+   * there is (in memory; a restart forgets it).
    */
-  store?: RegistryStore | TemplateStore | undefined;
+  store?: TemplateStore | undefined;
   /**
-   * Asynchronous stores only: told about each failed background load, write or flush (the
-   * registry concerned stays cached and dirty; `persist()` retries). Default: kept in
-   * `lastError` and counted in `backgroundErrors`.
+   * Told about each failed background load, write or flush of the store (the registry concerned
+   * stays cached and dirty; `flush()` retries). Default: kept in `lastError` and counted in
+   * `backgroundErrors`.
    */
   onError?: ((error: RegistryStoreError) => void) | undefined;
-  /** Asynchronous stores only: most background loads at once (integer >= 1, default 64); misses past it load nothing. */
+  /** Most background loads at once (integer >= 1, default 64); misses past it load nothing. */
   maxLoading?: number | undefined;
   /**
-   * Most registries held at once (integer >= 1, default 1024 like the reference). Past it the
-   * least recently used one leaves the cache (saved first when dirty).
+   * Most registries held at once (integer >= 1). Past it the least recently used one leaves the
+   * cache (saved first when dirty). Default: 1024 like the reference with a store; without one
+   * 1,000,000 (`DEFAULT_MAX_REGISTRIES`), since a registry that leaves is forgotten.
    */
   maxEntries?: number | undefined;
   /**
-   * A registry unused for longer than this (ms, > 0, `Infinity` allowed; default 3,600,000 =
-   * the reference's 3600 s) is dropped (saved first when dirty) when the cache next makes room
-   * or on `sweep()`.
+   * A registry unused for longer than this (ms, > 0, `Infinity` allowed) is dropped (saved first
+   * when dirty) when the cache next makes room or on `sweep()`. Default: 3,600,000 (the
+   * reference's 3600 s) with a store; `Infinity` without one, where dropping means forgetting.
    */
   ttlMs?: number | undefined;
   /**
@@ -40,7 +42,10 @@ export interface RegistryCacheOptions {
   clock?: (() => number) | undefined;
 }
 
-/** Defaults of {@link RegistryCacheOptions}. */
+/** Default `maxEntries` of a cache without a store: the registries it forgets beyond are lost. */
+export const DEFAULT_MAX_REGISTRIES = 1_000_000;
+
+/** Defaults of {@link RegistryCacheOptions} (`maxEntries` and `ttlMs` with a store). */
 export const REGISTRY_CACHE_DEFAULTS = {
   maxEntries: 1024,
   ttlMs: 3_600_000,
@@ -50,7 +55,7 @@ export const REGISTRY_CACHE_DEFAULTS = {
 
 function isTemplateStore(store: unknown): store is TemplateStore {
   const s = store as Partial<TemplateStore> | null;
-  return typeof s?.write === 'function' && typeof s.flush === 'function' && typeof s.getMany === 'function';
+  return typeof s?.write === 'function' && typeof s.flush === 'function' && typeof s.getMany === 'function' && typeof s.get === 'function' && typeof s.keys === 'function';
 }
 
 /** What one `sweep()` did. */
@@ -71,39 +76,43 @@ class Entry {
 }
 
 /**
- * The engine's bounded working set of registries, in front of a {@link RegistryStore}.
+ * The engine's bounded working set of registries, in front of an optional store of the one
+ * store contract.
  *
  * Every operation is O(1) except `flush` and `sweep` (O(size)); a hit is one Map lookup. Nothing
- * learned is lost: a dirty registry is saved before it leaves the cache, and when a save fails
- * the registry stays in the cache, still dirty, and the error (`RegistryStoreError`) is thrown.
+ * learned is lost while a store is given: a dirty registry is handed to the store before it
+ * leaves the cache, and when the store fails the registry stays dirty (the next save retries).
+ * Without a store the cache is all there is: a registry that leaves it (past `maxEntries`, or
+ * after `ttlMs` when set) is forgotten.
  *
  * The cache runs no timers: call `sweep()` from one (to save throttled changes and drop idle
  * registries) and `flush()` before shutting down. Single-threaded use only, like the engine.
  *
- * Asynchronous stores (a `TemplateStore`): the frame's path never waits on them. Call
- * `preload()` before serving to load the registries (all, or the AIDs given). A miss then
+ * Stores: the frame's path never waits on them. `await preload()` (all AIDs, or those given)
+ * before serving: until then the cache refuses use (`ERR_FUSION_STORE_NOT_OPEN`). A miss then
  * starts a background load: `find` returns `null` ("unknown yet": the frame fails as from an
  * unknown device, as it would have before the device's FULL) and `get` returns a new registry;
  * when the load lands its templates join the cache (a tid learned meanwhile wins over the
  * stored one). Saves (from `changed`, `sweep`, `flush` and evictions) go to the store's `write`
  * as copies, write-behind; `sweep` also starts the store's `flush` in the background, and
- * `persist()` resolves when every change made before it is as durable as the store promises.
+ * `flush()` resolves when every change made before it is as durable as the store promises.
  * `peek` reads only the cache.
  */
 export class RegistryCache {
-  /** The backing store. */
-  readonly store: RegistryStore | TemplateStore;
-  /** The most recent background failure of an asynchronous store, or `undefined`. */
+  /** The backing store, or `null`. */
+  readonly store: TemplateStore | null;
+  /** The most recent background failure of the store, or `undefined`. */
   lastError: RegistryStoreError | undefined;
-  /** How many background loads, writes or flushes of an asynchronous store failed. */
+  /** How many background loads, writes or flushes of the store failed. */
   backgroundErrors = 0;
-  readonly #sync: RegistryStore | null;
   readonly #async: TemplateStore | null;
   readonly #onError: ((error: RegistryStoreError) => void) | undefined;
   readonly #maxLoading: number;
   readonly #loading = new Map<number, Promise<void>>();
-  #flushing: Promise<void> | null = null;
-  #flushAgain = false;
+  readonly #reload = new Set<number>();
+  readonly #flusher: BackgroundFlush | null;
+  /** False while a store is given and `preload()` has not resolved. */
+  #ready: boolean;
   readonly maxEntries: number;
   readonly ttlMs: number;
   readonly syncIntervalMs: number;
@@ -113,28 +122,27 @@ export class RegistryCache {
   #newest: Entry | null = null;
 
   constructor(options: RegistryCacheOptions = {}) {
-    const maxEntries = options.maxEntries ?? REGISTRY_CACHE_DEFAULTS.maxEntries;
-    const ttlMs = options.ttlMs ?? REGISTRY_CACHE_DEFAULTS.ttlMs;
+    const store = options.store ?? null;
+    if (store !== null && !isTemplateStore(store)) {
+      badOption('store must be a store of the @opensynaptic/store contract (get, getMany, keys, write, flush), e.g. openFileTemplateStore(root) or new MemoryStore()');
+    }
+    const maxEntries = options.maxEntries ?? (store === null ? DEFAULT_MAX_REGISTRIES : REGISTRY_CACHE_DEFAULTS.maxEntries);
+    const ttlMs = options.ttlMs ?? (store === null ? Number.POSITIVE_INFINITY : REGISTRY_CACHE_DEFAULTS.ttlMs);
     const syncIntervalMs = options.syncIntervalMs ?? REGISTRY_CACHE_DEFAULTS.syncIntervalMs;
     const clock = options.clock ?? Date.now;
-    const store = options.store ?? new MemoryRegistryStore();
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) badOption(`maxEntries must be an integer >= 1, got ${String(maxEntries)}`);
     if (typeof ttlMs !== 'number' || !(ttlMs > 0)) badOption(`ttlMs must be a number > 0 (Infinity allowed), got ${String(ttlMs)}`);
     if (typeof syncIntervalMs !== 'number' || !Number.isFinite(syncIntervalMs) || syncIntervalMs < 0) {
       badOption(`syncIntervalMs must be a finite number >= 0, got ${String(syncIntervalMs)}`);
     }
     if (typeof clock !== 'function') badOption('clock must be a function returning milliseconds');
-    const asyncStore = isTemplateStore(store) ? store : null;
-    const syncStore = asyncStore === null ? (store as RegistryStore) : null;
-    if (syncStore !== null && (typeof syncStore?.load !== 'function' || typeof syncStore.save !== 'function' || typeof syncStore.delete !== 'function')) {
-      badOption('store must implement load, save and delete (a RegistryStore) or get, getMany, write and flush (a TemplateStore)');
-    }
     const maxLoading = options.maxLoading ?? REGISTRY_CACHE_DEFAULTS.maxLoading;
     if (!Number.isSafeInteger(maxLoading) || maxLoading < 1) badOption(`maxLoading must be an integer >= 1, got ${String(maxLoading)}`);
     if (options.onError !== undefined && typeof options.onError !== 'function') badOption('onError must be a function');
     this.store = store;
-    this.#sync = syncStore;
-    this.#async = asyncStore;
+    this.#async = store;
+    this.#ready = store === null;
+    this.#flusher = store === null ? null : new BackgroundFlush(store, (error) => this.#report(flushError(error)));
     this.#onError = options.onError;
     this.#maxLoading = maxLoading;
     this.maxEntries = maxEntries;
@@ -154,9 +162,9 @@ export class RegistryCache {
    * drops expired registries and, when full, the least recently used one, saving dirty ones.
    *
    * `now` defaults to the clock; a caller that already read the clock for this frame can pass
-   * it and spare a second read. Throws `RegistryStoreError`: `ERR_FUSION_STORE_AID` for a bad
-   * AID, the store's error when loading fails, `ERR_FUSION_STORE_WRITE` when a registry that had
-   * to leave the cache cannot be saved (the cache is then unchanged).
+   * it and spare a second read. With a store, a miss starts a background load and returns a new
+   * registry (see the class). Throws `RegistryStoreError`: `ERR_FUSION_STORE_AID` for a bad AID,
+   * `ERR_FUSION_STORE_NOT_OPEN` before `preload()` resolved.
    */
   get(aid: number, now: number = this.#clock()): DeviceRegistry {
     const entry = this.#entries.get(aid);
@@ -183,37 +191,36 @@ export class RegistryCache {
       return registry;
     }
     checkAid(aid);
-    const registry = this.#load(aid);
-    if (registry === null) return null;
-    this.#makeRoom(now, this.maxEntries - 1);
-    registry.lastSeen = now;
-    const added = new Entry(registry);
-    this.#entries.set(aid, added);
-    this.#append(added);
-    return registry;
+    if (!this.#ready) notOpen();
+    // With a store: "unknown yet" while the background load runs.
+    if (this.#async !== null) this.#loadInBackground(aid);
+    return null;
   }
 
   /**
-   * The registry of `aid` if the cache or the store has one, else `null`. Never creates one and
-   * changes nothing: no recency, no `lastSeen`, and a registry read from the store is not added
-   * to the cache (so each call reads the store again). For inspection; use `find` or `get` on a
+   * The registry of `aid` if the cache holds one, else `null`. Never creates one, reads no store
+   * and changes nothing (no recency, no `lastSeen`). For inspection; use `find` or `get` on a
    * frame's path.
    */
   peek(aid: number): DeviceRegistry | null {
     checkAid(aid);
-    const entry = this.#entries.get(aid);
-    if (entry !== undefined) return entry.registry;
-    return this.#async === null ? this.#load(aid) : null;
+    return this.#entries.get(aid)?.registry ?? null;
+  }
+
+  /** Whether the cache can be used: it has no store, or `preload()` resolved. */
+  get ready(): boolean {
+    return this.#ready;
   }
 
   /**
    * Records that `registry` changed: marks it dirty and saves it unless it was saved less than
    * `syncIntervalMs` ago (a registry never saved by this cache is saved at once). A registry
    * that is not the one cached for its AID (it left the cache meanwhile) is put back, replacing
-   * any other copy. Throws `ERR_FUSION_STORE_WRITE` (or the store's own error) when the save
-   * fails; the registry stays cached and dirty, so a later `flush` retries it.
+   * any other copy. The save is write-behind: a store that fails reports it in the background
+   * (`onError`) and the registry stays dirty, so a later save retries it.
    */
   changed(registry: DeviceRegistry, now: number = this.#clock()): void {
+    if (!this.#ready) notOpen();
     registry.dirty = true;
     const entry = this.#entries.get(registry.aid);
     if (entry === undefined || entry.registry !== registry) this.#admit(registry, entry, now);
@@ -224,47 +231,20 @@ export class RegistryCache {
   }
 
   /**
-   * Saves every dirty registry; returns how many were saved. When saves fail, the others are
-   * still attempted, the failed ones stay dirty, and the first error is thrown.
-   */
-  flush(now: number = this.#clock()): number {
-    let saved = 0;
-    let failure: unknown;
-    for (let e = this.#oldest; e !== null; e = e.next) {
-      if (!e.registry.dirty) continue;
-      try {
-        this.#save(e.registry, now);
-        saved++;
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-    if (failure !== undefined) throw failure;
-    return saved;
-  }
-
-  /**
-   * Housekeeping for a timer: saves dirty registries whose sync interval has elapsed and drops
-   * expired ones (saving them first when dirty). O(size). When saves fail, the rest is still
-   * done, the failed registries stay cached and dirty, and the first error is thrown.
+   * Housekeeping for a timer: saves dirty registries whose sync interval has elapsed (and starts
+   * the store's flush in the background) and drops expired ones (saving them first when dirty).
+   * O(size).
    */
   sweep(now: number = this.#clock()): SweepResult {
     const result: SweepResult = { saved: 0, evicted: 0 };
-    let failure: unknown;
     for (let e = this.#oldest; e !== null; ) {
       const next = e.next;
       const registry = e.registry;
       const expired = now - registry.lastSeen > this.ttlMs;
       const age = now - registry.lastSync;
       if (registry.dirty && (expired || registry.lastSync === 0 || age >= this.syncIntervalMs || age < 0)) {
-        try {
-          this.#save(registry, now);
-          result.saved++;
-        } catch (error) {
-          failure ??= error;
-          e = next;
-          continue;
-        }
+        this.#save(registry, now);
+        result.saved++;
       }
       if (expired) {
         this.#unlink(e);
@@ -273,14 +253,35 @@ export class RegistryCache {
       }
       e = next;
     }
-    if (this.#async !== null && result.saved > 0) this.#flushInBackground();
-    if (failure !== undefined) throw failure;
+    if (this.#flusher !== null && result.saved > 0) this.#flusher.request();
     return result;
+  }
+
+  /**
+   * Hands every dirty registry to the store and resolves when the store holds every change made
+   * before the call as durably as its `durability` says (`none` for a memory store, `power` for a
+   * durable file store). Returns how many registries were written (0 without a store). Rejects
+   * with `RegistryStoreError` (`ERR_FUSION_STORE_WRITE`) when the store cannot write or flush;
+   * the registries stay dirty or pending, so a later call retries.
+   */
+  async flush(now: number = this.#clock()): Promise<number> {
+    if (this.#async === null || !this.#ready) return 0;
+    const writes: Promise<void>[] = [];
+    for (let e = this.#oldest; e !== null; e = e.next) if (e.registry.dirty) writes.push(this.#save(e.registry, now));
+    const results = await Promise.allSettled(writes);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    try {
+      await this.#async.flush();
+    } catch (error) {
+      throw flushError(error);
+    }
+    return writes.length;
   }
 
   /** Forgets `aid` in the cache and in the store (unsaved changes included). */
   delete(aid: number): void {
     checkAid(aid);
+    if (!this.#ready) notOpen();
     const entry = this.#entries.get(aid);
     if (entry !== undefined) {
       this.#unlink(entry);
@@ -288,72 +289,56 @@ export class RegistryCache {
     }
     if (this.#async !== null) {
       this.#background(this.#async.write([{ op: 'delete', kind: 'templates', key: templateKey(aid) }]), 'ERR_FUSION_STORE_DELETE', 'cannot be deleted from the store', aid);
-      return;
-    }
-    try {
-      this.#sync!.delete(aid);
-    } catch (error) {
-      throw asStoreError(error, 'ERR_FUSION_STORE_DELETE', 'cannot be deleted from the store', aid);
     }
   }
 
   /**
-   * Asynchronous stores: loads the registries of `aids` (default: every AID in the store, at
-   * most `maxEntries` of them) into the cache, so the first frames of known devices decode.
-   * Returns how many were loaded. A registry already cached keeps its templates and gains the
-   * stored ones it lacks. With a synchronous store it loads through `find`.
+   * With a store: loads the registries of `aids` (default: every AID in the store, at most
+   * `maxEntries` of them) into the cache, so the first frames of known devices decode, and makes
+   * the cache ready for use (`preload([])` only does that; every AID then loads on its first
+   * miss). Returns how many were loaded. A registry already cached keeps its templates and gains
+   * the stored ones it lacks. Rejects with `RegistryStoreError` when the store cannot be read or
+   * holds a record that is not a registry (`ERR_FUSION_STORE_CORRUPT`); the cache then stays not
+   * ready. Without a store it resolves 0.
    */
   async preload(aids?: Iterable<number>): Promise<number> {
+    const store = this.#async;
     const list: number[] = [];
     if (aids !== undefined) for (const aid of aids) list.push(checkedAid(aid));
-    else if (this.#async !== null) {
-      for (const key of await this.#async.keys('templates')) {
+    if (store === null) return 0;
+    if (aids === undefined) {
+      let keys: string[];
+      try {
+        keys = await store.keys('templates');
+      } catch (error) {
+        throw asStoreError(error, 'ERR_FUSION_STORE_READ', 'cannot be listed', 0);
+      }
+      for (const key of keys) {
         if (list.length >= this.maxEntries) break;
         list.push(Number(key));
       }
-    }
-    if (this.#async === null) {
-      let n = 0;
-      for (const aid of list) if (this.find(aid) !== null) n++;
-      return n;
     }
     let n = 0;
     for (let i = 0; i < list.length; i += 256) {
       const chunk = list.slice(i, i + 256);
       let records: (TemplateRecord | undefined)[];
       try {
-        records = await this.#async.getMany('templates', chunk.map(templateKey));
+        records = await store.getMany('templates', chunk.map(templateKey));
       } catch (error) {
         throw asStoreError(error, 'ERR_FUSION_STORE_READ', 'cannot be loaded from the store', chunk[0]!);
       }
       for (let k = 0; k < chunk.length; k++) if (records[k] !== undefined && this.#landed(chunk[k]!, records[k]!)) n++;
     }
+    this.#ready = true;
     return n;
-  }
-
-  /**
-   * Saves every dirty registry and waits until the store holds them as durably as it promises
-   * (asynchronous stores: the store's `flush`; synchronous ones: `flush()`). Returns how many
-   * were saved. Rejects with `RegistryStoreError` (`ERR_FUSION_STORE_WRITE`) when the store
-   * cannot persist them; they stay dirty or pending, so a later call retries.
-   */
-  async persist(now: number = this.#clock()): Promise<number> {
-    const saved = this.flush(now);
-    if (this.#async !== null) {
-      try {
-        await this.#async.flush();
-      } catch (error) {
-        throw flushError(error);
-      }
-    }
-    return saved;
   }
 
   #miss(aid: number, now: number): DeviceRegistry {
     checkAid(aid);
-    // Room first: if a dirty registry cannot be saved, fail before anything changed.
+    if (!this.#ready) notOpen();
     this.#makeRoom(now, this.maxEntries - 1);
-    const registry = this.#load(aid) ?? new DeviceRegistry(aid);
+    if (this.#async !== null) this.#loadInBackground(aid);
+    const registry = new DeviceRegistry(aid);
     registry.lastSeen = now;
     const entry = new Entry(registry);
     this.#entries.set(aid, entry);
@@ -376,23 +361,6 @@ export class RegistryCache {
     this.#makeRoom(now, this.maxEntries);
   }
 
-  #load(aid: number): DeviceRegistry | null {
-    if (this.#async !== null) {
-      this.#loadInBackground(aid);
-      return null;
-    }
-    let registry: DeviceRegistry | null;
-    try {
-      registry = this.#sync!.load(aid);
-    } catch (error) {
-      throw asStoreError(error, 'ERR_FUSION_STORE_READ', 'cannot be loaded from the store', aid);
-    }
-    if (registry !== null && registry.aid !== aid) {
-      throw new RegistryStoreError('ERR_FUSION_STORE_READ', `the store returned the registry of aid ${registry.aid}`, { aid });
-    }
-    return registry;
-  }
-
   // Drops expired registries and, past `limit` entries, the least recently used, oldest first.
   // Expired ones sit at the old end (the list is in order of use), so this stops early.
   #makeRoom(now: number, limit: number): void {
@@ -409,7 +377,13 @@ export class RegistryCache {
 
   #loadInBackground(aid: number): void {
     const store = this.#async!;
-    if (this.#loading.has(aid) || this.#loading.size >= this.#maxLoading) return;
+    if (this.#loading.has(aid)) {
+      // A miss while a load runs: that load may have read the store before a later write of
+      // this AID (its eviction), so read once more after it.
+      this.#reload.add(aid);
+      return;
+    }
+    if (this.#loading.size >= this.#maxLoading) return;
     const done = store
       .get('templates', templateKey(aid))
       .then(
@@ -418,7 +392,10 @@ export class RegistryCache {
         },
         (error: unknown) => this.#report(asStoreError(error, 'ERR_FUSION_STORE_READ', 'cannot be loaded from the store', aid)),
       )
-      .finally(() => this.#loading.delete(aid));
+      .finally(() => {
+        this.#loading.delete(aid);
+        if (this.#reload.delete(aid)) this.#loadInBackground(aid);
+      });
     this.#loading.set(aid, done);
   }
 
@@ -436,12 +413,7 @@ export class RegistryCache {
     const entry = this.#entries.get(aid);
     if (entry === undefined) {
       const now = this.#clock();
-      try {
-        this.#makeRoom(now, this.maxEntries - 1);
-      } catch (error) {
-        this.#report(asStoreError(error, 'ERR_FUSION_STORE_WRITE', 'cannot be saved to the store', aid));
-        return false;
-      }
+      this.#makeRoom(now, this.maxEntries - 1);
       const registry = registryFromRecord(record);
       registry.lastSeen = now;
       const added = new Entry(registry);
@@ -479,39 +451,32 @@ export class RegistryCache {
     }
   }
 
-  // One background flush of the store at a time; a sweep during one asks for another after it.
-  #flushInBackground(): void {
-    if (this.#flushing !== null) {
-      this.#flushAgain = true;
-      return;
-    }
-    this.#flushing = this.#async!.flush()
-      .catch((error: unknown) => this.#report(flushError(error)))
-      .finally(() => {
-        this.#flushing = null;
-        if (this.#flushAgain) {
-          this.#flushAgain = false;
-          this.#flushInBackground();
-        }
-      });
-  }
-
-  #save(registry: DeviceRegistry, now: number): void {
-    if (this.#async !== null) {
-      // Write-behind: a copy goes to the store now (visible to its reads), the disk later.
-      this.#background(this.#async.write([{ op: 'put', kind: 'templates', key: templateKey(registry.aid), value: registryRecord(registry) }]), 'ERR_FUSION_STORE_WRITE', 'cannot be saved to the store', registry.aid, registry);
-      registry.dirty = false;
-      registry.lastSync = now;
-      return;
-    }
-    try {
-      this.#sync!.save(registry);
-    } catch (error) {
-      registry.dirty = true;
-      throw asStoreError(error, 'ERR_FUSION_STORE_WRITE', 'cannot be saved to the store', registry.aid);
-    }
+  /**
+   * Marks `registry` saved and, with a store, hands a copy to its `write` (write-behind: visible
+   * to the store's reads now, on disk after a flush). The promise rejects (with the error also
+   * reported) when the store refuses it; the registry is then dirty again. Callers that do not
+   * wait for it need not handle it.
+   */
+  #save(registry: DeviceRegistry, now: number): Promise<void> {
     registry.dirty = false;
     registry.lastSync = now;
+    const store = this.#async;
+    if (store === null) return Promise.resolve();
+    const aid = registry.aid;
+    let written: Promise<void>;
+    try {
+      written = store.write([{ op: 'put', kind: 'templates', key: templateKey(aid), value: registryRecord(registry) }]);
+    } catch (error) {
+      written = Promise.reject(error);
+    }
+    const done = written.catch((error: unknown) => {
+      registry.dirty = true;
+      const e = asStoreError(error, 'ERR_FUSION_STORE_WRITE', 'cannot be saved to the store', aid);
+      this.#report(e);
+      throw e;
+    });
+    done.catch(() => undefined);
+    return done;
   }
 
   #moveToNewest(entry: Entry): void {
@@ -537,6 +502,10 @@ export class RegistryCache {
     entry.prev = null;
     entry.next = null;
   }
+}
+
+function notOpen(): never {
+  throw new RegistryStoreError('ERR_FUSION_STORE_NOT_OPEN', 'the registry cache has a store: await preload() before use');
 }
 
 function flushError(error: unknown): RegistryStoreError {

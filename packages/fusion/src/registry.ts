@@ -105,21 +105,3 @@ export function ownValues(values: string[]): string[] {
   }
   return values;
 }
-
-/**
- * Where registries live between uses. The engine keeps recently used registries in a bounded
- * cache and calls `save` for changed ones at most once per sync interval per AID, and always
- * before dropping a changed registry from the cache, so nothing learned is lost.
- *
- * The interface is synchronous because the engine decodes frames synchronously; a store backed
- * by a network service (shared templates across receivers) keeps a local mirror and writes
- * behind.
- */
-export interface RegistryStore {
-  /** The registry of `aid`, or `null` when the store has none. */
-  load(aid: number): DeviceRegistry | null;
-  /** Persists `registry` (the whole of it). */
-  save(registry: DeviceRegistry): void;
-  /** Forgets `aid`. */
-  delete(aid: number): void;
-}

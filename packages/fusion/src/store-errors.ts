@@ -1,29 +1,30 @@
 import { brandError } from '@opensynaptic/internal';
+import { isStoreError } from '@opensynaptic/store';
 
 /**
- * Codes of the registry stores' and cache's errors.
+ * Codes of the registry cache's errors (the store's own are `StoreError`s of
+ * `@opensynaptic/store`, kept as `cause`).
  * - `ERR_FUSION_STORE_AID`: an AID that is not an integer 0..4294967295 (it would not name a
  *   device, and a file store must never turn it into a path).
  * - `ERR_FUSION_STORE_OPTION`: an option outside its documented range.
- * - `ERR_FUSION_STORE_CORRUPT`: a registry file that is not a registry file: not JSON (torn by
+ * - `ERR_FUSION_STORE_NOT_OPEN`: the cache has a store and `preload()` has not resolved yet.
+ * - `ERR_FUSION_STORE_CORRUPT`: a registry record or file that is not one: not JSON (torn by
  *   another writer, truncated by a full disk...) or JSON of another shape (edited by hand, written
  *   by another program, a value that is not base64). Never loaded as empty or repaired, so no
  *   later save overwrites what it held.
- * - `ERR_FUSION_STORE_READ`: the store could not read a registry (I/O error, or a custom store's
- *   `load` threw; `cause` holds the original error).
+ * - `ERR_FUSION_STORE_READ`: the store could not read a registry (I/O error; `cause` holds it).
  * - `ERR_FUSION_STORE_WRITE`: the store could not persist a registry; the registry stays dirty
  *   in the cache so the next flush retries it.
  * - `ERR_FUSION_STORE_DELETE`: the store could not forget a registry.
- * - `ERR_FUSION_STORE_UNSUPPORTED`: a file store on a platform without `node:fs` (browsers).
  */
 export type RegistryStoreErrorCode =
   | 'ERR_FUSION_STORE_AID'
   | 'ERR_FUSION_STORE_OPTION'
+  | 'ERR_FUSION_STORE_NOT_OPEN'
   | 'ERR_FUSION_STORE_CORRUPT'
   | 'ERR_FUSION_STORE_READ'
   | 'ERR_FUSION_STORE_WRITE'
-  | 'ERR_FUSION_STORE_DELETE'
-  | 'ERR_FUSION_STORE_UNSUPPORTED';
+  | 'ERR_FUSION_STORE_DELETE';
 
 /** What a store error is about; every field is optional. */
 export interface RegistryStoreErrorContext {
@@ -31,11 +32,11 @@ export interface RegistryStoreErrorContext {
   aid?: number | undefined;
   /** The file concerned, for file stores. */
   path?: string | undefined;
-  /** The underlying error (I/O error, JSON syntax error, a custom store's exception). */
+  /** The underlying error (the store's `StoreError`, a JSON syntax error...). */
   cause?: unknown;
 }
 
-/** A registry that cannot be loaded, saved or deleted, or a store or cache set up wrongly. */
+/** A registry that cannot be loaded, saved or deleted, or a cache set up or used wrongly. */
 export class RegistryStoreError extends Error {
   // Recognised by `isOpenSynapticError` in any build or package, where `instanceof` is not.
   static {
@@ -76,8 +77,12 @@ function describe(value: unknown): string {
   return value === null ? 'null' : typeof value;
 }
 
-/** Returns `error` when it already is a store error, else wraps it with `code`. */
+/**
+ * Returns `error` when it already is a registry error, else wraps it with `code` (a record the
+ * store reports as corrupt, `ERR_STORE_CORRUPT`, becomes `ERR_FUSION_STORE_CORRUPT`).
+ */
 export function asStoreError(error: unknown, code: RegistryStoreErrorCode, detail: string, aid: number): RegistryStoreError {
   if (error instanceof RegistryStoreError) return error;
+  if (isStoreError(error, 'ERR_STORE_CORRUPT')) return new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', error.message, { aid, cause: error });
   return new RegistryStoreError(code, detail, { aid, cause: error });
 }

@@ -1,11 +1,11 @@
 /**
  * Fusion's registries on the one store contract (`@opensynaptic/store`): the `templates` kind,
  * keyed by the AID in decimal, one record per device. `openFileTemplateStore` keeps the
- * reference node's `device_registry` layout and file format byte for byte (see `file-store.ts`),
+ * reference node's `device_registry` layout and file format byte for byte (see `registry-file.ts`),
  * so a reference node and this package can still share a registry folder.
  */
 import { FileStore, type FileStoreOptions, type FilesLayout, type Store, StoreError } from '@opensynaptic/store';
-import { decodeRegistryFile, encodeRegistryFile, registryFilePath } from './file-store.js';
+import { decodeRegistryFile, encodeRegistryFile, registryFilePath } from './registry-file.js';
 import { DeviceRegistry } from './registry.js';
 import { MAX_AID } from './store-errors.js';
 

@@ -23,7 +23,7 @@ function pair(options: { clock?: () => number } = {}) {
   };
 }
 
-function body(values: number[], t = 1_700_000_000, extra: Partial<FactInput> = {}): string {
+function body(values: number[], t = 1_700_000_000_000, extra: Partial<FactInput> = {}): string {
   const f: FactInput = { id: 'NODE_A', s: 'ONLINE', t, ...extra };
   for (const [i, v] of values.entries()) {
     Object.assign(f, { [`s${i + 1}_id`]: `S${i}`, [`s${i + 1}_s`]: 'OK', [`s${i + 1}_u`]: 'temperature', [`s${i + 1}_v`]: v });
@@ -136,8 +136,8 @@ describe('receiving', () => {
   it('rebuilds extras (geohash, url, msg) that ride in the signature', () => {
     const { tx, rx } = pair();
     const extra = { geohash: 'wx4g0ec1', url: 'https://example.com/x', msg: 'héllo' };
-    rx.decompress(tx.runEngine(body([1], 1_700_000_000, extra)));
-    const got = rx.decompress(tx.runEngine(body([2], 1_700_000_001, extra)));
+    rx.decompress(tx.runEngine(body([1], 1_700_000_000_000, extra)));
+    const got = rx.decompress(tx.runEngine(body([2], 1_700_000_001_000, extra)));
     expect(got).toMatchObject({ id: 'NODE_A', geohash: 'wx4g0ec1', url: 'https://example.com/x', msg: 'héllo', s1_v: 2, t_raw: 1_700_000_001_000 });
   });
 
@@ -186,10 +186,25 @@ describe('receiving', () => {
     expect(lossy.decompress(encode(63, 1, bad)).id).toBe('42;NODE_A');
   });
 
-  it('stamps frames sent without a timestamp with the receiver clock in seconds', () => {
+  it('stamps frames sent without a timestamp with the receiver clock in seconds, and gives timestampMs beside it', () => {
     const rx = new OSVisualFusionEngine({ localId: 1, clock: () => 1_700_000_123_750 });
     const got = rx.decompress(encode(63, 1, new TextEncoder().encode(body([1])), 0));
-    expect(got.__packet_meta__).toMatchObject({ timestamp_raw: 1_700_000_123, server_stamped: true });
+    // timestamp_raw as the reference gives it (seconds here), timestampMs always ms.
+    expect(got.__packet_meta__).toMatchObject({ timestamp_raw: 1_700_000_123, server_stamped: true, timestampMs: 1_700_000_123_750, receiverStamped: true });
+    // The same through parse (the error path too) and for a DIFF / HEART rebuilt from a template.
+    const heart = rx.parse(encode(127, 1, new Uint8Array(0), 0));
+    expect(heart.__packet_meta__).toMatchObject({ timestamp_raw: 1_700_000_123, timestampMs: 1_700_000_123_750, receiverStamped: true });
+    expect(rx.parse(encode(127, 9, new Uint8Array(0), 0)).__packet_meta__).toMatchObject({ timestampMs: 1_700_000_123_750, receiverStamped: true });
+  });
+
+  it('gives the frame timestamp as timestampMs (ms, like timestamp_raw), rx_only nodes included', () => {
+    const frame = encode(63, 1, new TextEncoder().encode(body([1])), 1_700_000_000_500);
+    const rx = new OSVisualFusionEngine({ localId: 1, clock: () => T0 + 99_000 });
+    expect(rx.parse(frame).__packet_meta__).toMatchObject({ timestamp_raw: 1_700_000_000_500, server_stamped: false, timestampMs: 1_700_000_000_500, receiverStamped: false });
+    // rx_only (skipTimestamp): the reference reports 0; the frame's time is still there in ms.
+    const rxOnly = new OSVisualFusionEngine({ localId: 1, clock: () => T0 + 99_000, skipTimestamp: true });
+    expect(rxOnly.parse(frame).__packet_meta__).toMatchObject({ timestamp_raw: 0, server_stamped: false, timestampMs: 1_700_000_000_500, receiverStamped: false });
+    expect(rxOnly.parse(encode(63, 1, new TextEncoder().encode(body([1])), 0)).__packet_meta__).toMatchObject({ timestamp_raw: 0, server_stamped: false, timestampMs: T0 + 99_000, receiverStamped: true });
   });
 
   it('encrypts when the security provider gives a key, and decodes with the receiver key', () => {

@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compileForChild, killLoop } from '@opensynaptic/config/kill-loop';
 import { compressFact } from '@opensynaptic/packet/body';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileRegistryStore, OSVisualFusionEngine, RegistryStoreError } from '../src/index.js';
+import { OSVisualFusionEngine, openFileTemplateStore, registryFilePath } from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bodyUrl = pathToFileURL(join(here, '..', '..', 'packet', 'dist', 'body.js')).href;
@@ -15,14 +15,16 @@ afterAll(() => {
 });
 
 const DEVICES = 8;
-const fact = (aid: number, v: number) => ({ id: `N${aid}`, s: 'ONLINE', t: 1_700_000_000, s1_id: 'T', s1_s: 'OK', s1_u: 'Cel', s1_v: v });
+const fact = (aid: number, v: number) => ({ id: `N${aid}`, s: 'ONLINE', t: 1_700_000_000_000, s1_id: 'T', s1_s: 'OK', s1_u: 'Cel', s1_v: v });
 
 // A receiver with `syncIntervalMs: 0` decodes FULL and DIFF frames from 8 devices as fast as it
-// can and prints each value it returned: a decoded frame is acknowledged state.
-const CHILD = (indexUrl: string) => `import { FileRegistryStore, OSVisualFusionEngine } from '${indexUrl}';
+// can, awaits flush() after each (write-behind: a value is durable once a flush covered it) and
+// prints each value it returned: a decoded, flushed frame is acknowledged state.
+const CHILD = (indexUrl: string) => `import { openFileTemplateStore, OSVisualFusionEngine } from '${indexUrl}';
 import { compressFact } from '${bodyUrl}';
 const [root, round] = process.argv.slice(2);
-const rx = new OSVisualFusionEngine({ localId: 1, registry: { store: new FileRegistryStore(root), syncIntervalMs: 0 } });
+const rx = new OSVisualFusionEngine({ localId: 1, registry: { store: await openFileTemplateStore(root), syncIntervalMs: 0 } });
+await rx.registry.preload();
 const senders = new Map();
 process.stdout.write('ready\\n');
 for (let i = 0; ; i++) {
@@ -30,15 +32,16 @@ for (let i = 0; ; i++) {
   const v = Number(round) * 1_000_000 + i;
   let tx = senders.get(aid);
   if (!tx) senders.set(aid, (tx = new OSVisualFusionEngine({ localId: aid })));
-  const f = { id: 'N' + aid, s: 'ONLINE', t: 1_700_000_000, s1_id: 'T', s1_s: 'OK', s1_u: 'Cel', s1_v: v };
+  const f = { id: 'N' + aid, s: 'ONLINE', t: 1_700_000_000_000, s1_id: 'T', s1_s: 'OK', s1_u: 'Cel', s1_v: v };
   const got = rx.decompress(tx.runEngine(aid + ';' + compressFact(f), 'DIFF'));
   if (got.s1_v !== v) throw new Error('decoded ' + JSON.stringify(got));
+  await rx.flush();
   process.stdout.write(aid + ' ' + v + '\\n');
 }
 `;
 
 describe('templates and last values across kill -9', () => {
-  it('keeps every template and value a receiver with syncIntervalMs 0 returned', { timeout: 60_000 }, async () => {
+  it('keeps every template and value a receiver returned after flush() covered it', { timeout: 60_000 }, async () => {
     const work = mkdtempSync(join(tmpdir(), 'fusion-kill-'));
     dirs.push(work);
     const [indexUrl] = compileForChild([join(here, '..', 'src', 'index.ts')], join(work, 'bundle'));
@@ -56,7 +59,7 @@ describe('templates and last values across kill -9', () => {
       minMs: 30,
       maxMs: 600,
       seed: 5,
-      check: (_round, lines) => {
+      check: async (_round, lines) => {
         for (const line of lines) {
           const [aid, v] = line.split(' ').map(Number) as [number, number];
           last.set(aid, v);
@@ -64,7 +67,9 @@ describe('templates and last values across kill -9', () => {
         }
         // A restarted receiver decodes each device's HEART with its last acknowledged value (or
         // a later one the kill cut before its line was printed).
-        const rx = new OSVisualFusionEngine({ localId: 1, registry: { store: new FileRegistryStore(root) } });
+        const store = await openFileTemplateStore(root);
+        const rx = new OSVisualFusionEngine({ localId: 1, registry: { store } });
+        await rx.registry.preload();
         for (const [aid, v] of last) {
           const tx = new OSVisualFusionEngine({ localId: aid });
           tx.runEngine(`${aid};${compressFact(fact(aid, v))}`, 'DIFF'); // FULL: teaches tx only
@@ -75,6 +80,7 @@ describe('templates and last values across kill -9', () => {
           const ok = typeof got.s1_v === 'number' && got.s1_v >= v && ((got.s1_v % 1_000_000) - (aid - 100)) % DEVICES === 0;
           if (!ok) lost++;
         }
+        await store.close();
       },
     });
     console.log(`registry kill test: ${kills} kills, ${decoded} frames decoded, ${lost} acknowledged values missing after a kill`);
@@ -84,31 +90,22 @@ describe('templates and last values across kill -9', () => {
 });
 
 describe('a registry file with an invalid value', () => {
-  it('fails the HEART that would read it, instead of decoding a wrong value', () => {
+  it('fails the restart that would read it, instead of decoding a wrong value later', async () => {
     const work = mkdtempSync(join(tmpdir(), 'fusion-star-'));
     dirs.push(work);
     const root = join(work, 'registry');
-    const rx = new OSVisualFusionEngine({ localId: 1, registry: { store: new FileRegistryStore(root), syncIntervalMs: 0 } });
+    const rx = new OSVisualFusionEngine({ localId: 1, registry: { store: await openFileTemplateStore(root), syncIntervalMs: 0 } });
+    await rx.registry.preload();
     const tx = new OSVisualFusionEngine({ localId: 77 });
     const text = `77;${compressFact(fact(77, 21))}`;
     expect(rx.decompress(tx.runEngine(text, 'DIFF'))).toMatchObject({ s1_s: 'OK', s1_v: 21 });
-    const heart = tx.runEngine(text, 'DIFF');
-    expect(heart[0]).toBe(127);
-    const store = new FileRegistryStore(root);
-    const path = store.pathOf(77);
+    await rx.flush();
+    const path = registryFilePath(root, 77);
     const file = readFileSync(path, 'utf8');
     // The first stored value (sensor 1's state) replaced by "*", which lenient base64 reads as "".
     writeFileSync(path, file.replace(/("last_vals_bin": \[\s*)"[^"]*"/, '$1"*"'));
     expect(readFileSync(path, 'utf8')).not.toBe(file);
-    const restarted = new OSVisualFusionEngine({ localId: 1, registry: { store } });
-    let outcome: unknown;
-    try {
-      outcome = restarted.decompress(heart);
-    } catch (e) {
-      outcome = e;
-    }
-    expect(outcome).toBeInstanceOf(RegistryStoreError);
-    expect((outcome as RegistryStoreError).code).toBe('ERR_FUSION_STORE_CORRUPT');
-    expect((outcome as RegistryStoreError).message).toContain('last_vals_bin[0]');
+    const restarted = new OSVisualFusionEngine({ localId: 1, registry: { store: await openFileTemplateStore(root) } });
+    await expect(restarted.registry.preload()).rejects.toMatchObject({ code: 'ERR_FUSION_STORE_CORRUPT', message: expect.stringContaining('last_vals_bin[0]') });
   });
 });

@@ -1,5 +1,6 @@
 import { DATA_DIFF } from '@opensynaptic/cmd';
 import { encodeFrame } from '@opensynaptic/packet';
+import { MemoryStore } from '@opensynaptic/store';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,9 +8,9 @@ import {
   DiffOverrunError,
   type FusionParseResult,
   type FusionStrategy,
-  MemoryRegistryStore,
   OSVisualFusionEngine,
   RegistryCache,
+  type TemplateKinds,
 } from '../src/index.js';
 const { nativeAvailable, backends } = backendInfo();
 
@@ -179,7 +180,7 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
     );
   });
 
-  it('keeps the registry exact when something else changes it between frames', () => {
+  it('keeps the registry exact when something else changes it between frames', async () => {
     const clock = () => 1_700_000_000_000;
     const shared = new RegistryCache({ clock });
     const ref = new OSVisualFusionEngine({ localId: 42, clock, backend: 'ts' });
@@ -192,17 +193,24 @@ describe.skipIf(!nativeAvailable && !process.env.CI)('native steady state (skipp
       expect(hex(by === nat ? sendOne(nat, b) : by.runEngine(b))).toBe(hex(ref.runEngine(b)));
       expect(templates(nat)).toEqual(templates(ref));
     }
-    // A registry that leaves the cache (saved) and comes back as a new object.
-    const store = new MemoryRegistryStore();
+    // A registry that leaves the cache (saved to the store) and comes back as a new object.
+    const store = new MemoryStore<TemplateKinds>({ kinds: ['templates'] });
     const small = new OSVisualFusionEngine({ localId: 42, clock, backend: 'native', registry: { store, maxEntries: 1, syncIntervalMs: 0 } });
+    await small.registry.preload();
     const ref2 = new OSVisualFusionEngine({ localId: 42, clock, backend: 'ts' });
+    const comeBack = async () => {
+      small.registry.get(1000); // evicts aid 42
+      expect(small.registry.find(42)).toBeNull(); // loads it behind
+      await small.registry.settled();
+      expect(small.registry.peek(42)).not.toBeNull();
+    };
     for (let i = 0; i < 20; i++) {
       const b = bodies[i % 3]!;
       expect(hex(sendOne(small, b))).toBe(hex(ref2.runEngine(b)));
-      small.registry.get(1000 + i); // evicts aid 42
+      await comeBack();
       const batch = utf8(b);
       expect(hex(small.runEngineBatch(batch, Uint32Array.of(0, batch.length)).frames)).toBe(hex(ref2.runEngine(b)));
-      small.registry.get(2000 + i);
+      await comeBack();
     }
   });
 

@@ -9,6 +9,7 @@ export type HandshakeErrorCode =
   | 'ERR_HANDSHAKE_JSON'
   | 'ERR_HANDSHAKE_FIELD'
   | 'ERR_HANDSHAKE_STORE'
+  | 'ERR_HANDSHAKE_NOT_OPEN'
   | 'ERR_HANDSHAKE_NACK'
   | 'ERR_HANDSHAKE_TIMEOUT'
   | 'ERR_HANDSHAKE_ABORTED'
@@ -99,15 +100,19 @@ export class HandshakeFieldError extends HandshakeError {
   }
 }
 
-/** A lease or session file that cannot be read back (corrupt, wrong shape) or written. */
+/**
+ * A lease or session store that cannot be read back (corrupt records, wrong shapes), written or
+ * flushed (`ERR_HANDSHAKE_STORE`), or an allocator or manager with a store used before its
+ * `open()` resolved (`ERR_HANDSHAKE_NOT_OPEN`).
+ */
 export class StoreError extends HandshakeError {
   override readonly name = 'StoreError';
   constructor(
     readonly path: string,
     detail: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: 'ERR_HANDSHAKE_STORE' | 'ERR_HANDSHAKE_NOT_OPEN' },
   ) {
-    super('ERR_HANDSHAKE_STORE', `${path}: ${detail}`);
+    super(options?.code ?? 'ERR_HANDSHAKE_STORE', `${path}: ${detail}`);
     if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
   }
 }

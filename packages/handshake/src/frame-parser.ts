@@ -9,7 +9,7 @@
  * without fact fields, for nodes that only relay or track sessions. It cannot report
  * `template_learned`, nor the fusion errors ("Template 01 missing for 0x7F", "No cached values").
  */
-import { decodeFrame, FrameError, frameErrorMeta, type KeyLookup, type PacketMeta, tidText } from '@opensynaptic/packet';
+import { decodeFrame, FrameError, frameErrorMeta, type KeyLookup, type PacketMeta, type StampedTimestamp, stampTimestamp, tidText } from '@opensynaptic/packet';
 
 /** The reference's `__packet_meta__` (defined by `@opensynaptic/packet`). */
 export type { PacketMeta };
@@ -28,8 +28,8 @@ export interface DataParseResult {
 export interface ParseContext {
   /** Session keys by source aid (for secure frames). */
   readonly keys: KeyLookup;
-  /** The receiver's clock, Unix seconds (stamps frames sent without a timestamp). */
-  readonly now: number;
+  /** The receiver's clock, ms since the epoch (stamps frames sent without a timestamp). */
+  readonly nowMs: number;
 }
 
 /** Decodes inbound data frames for `OSHandshakeManager`. Should not throw; if it does, the manager reports the error. */
@@ -47,11 +47,7 @@ export { tidText };
 /** The frame-level parser described in the module comment. */
 export function frameLevelParser(options: FrameLevelParserOptions = {}): DataFrameParser {
   const skip = options.skipTimestamp === true;
-  const stamp = (ts: number | undefined, now: number): { timestamp_raw: number; server_stamped: boolean } => {
-    if (skip) return { timestamp_raw: 0, server_stamped: false };
-    if (!ts) return { timestamp_raw: Math.floor(now), server_stamped: true };
-    return { timestamp_raw: ts, server_stamped: false };
-  };
+  const stamp = (ts: number | undefined, nowMs: number): StampedTimestamp => stampTimestamp(ts, nowMs, skip);
   return {
     parse(frame, ctx) {
       try {
@@ -63,14 +59,14 @@ export function frameLevelParser(options: FrameLevelParserOptions = {}): DataFra
             secure: f.secure,
             source_aid: f.sourceAid,
             crc16_ok: true,
-            ...stamp(f.timestamp, ctx.now),
+            ...stamp(f.timestamp, ctx.nowMs),
             tid: tidText(f.tid),
             crc8_ok: true,
           },
         };
       } catch (e) {
         if (!(e instanceof FrameError)) return { error: e instanceof Error ? e.message : String(e), __packet_meta__: { crc16_ok: false } };
-        return { error: e.referenceText, __packet_meta__: frameErrorMeta(e, (ts) => stamp(ts, ctx.now)) };
+        return { error: e.referenceText, __packet_meta__: frameErrorMeta(e, (ts) => stamp(ts, ctx.nowMs)) };
       }
     },
   };

@@ -23,12 +23,11 @@ export {
 } from './json.js';
 export * from './packets.js';
 export { utf8DecodeIgnore } from './utf8.js';
-export { isWriteBehind, JsonFileStore, type JsonFileStoreOptions, MemoryStore, SnapshotMirror, type SnapshotStore } from './store.js';
 export {
   addressText,
   type AllocateFailure,
   type AllocateResult,
-  DEFAULT_LEASE_SECONDS,
+  DEFAULT_LEASE_MS,
   DEFAULT_MAX_LEASES,
   DEFAULT_NEW_LEASE_LIMIT,
   DEFAULT_RESERVE_IDS,
@@ -36,8 +35,6 @@ export {
   IDENTITY_FIELDS,
   IdAllocator,
   type IdAllocatorOptions,
-  type LeaseRecord,
-  type LeaseSnapshot,
   MAX_IDENTITY_KEY_LENGTH,
   type PeerAddress,
   type PoolResult,
@@ -52,14 +49,33 @@ export {
   type ParseContext,
   tidText,
 } from './frame-parser.js';
-export type { SecureSession, SessionSnapshot, SessionState, SessionTier, StoredSession } from './sessions.js';
+export {
+  ALLOCATOR_STATE_KEY,
+  type LeaseKinds,
+  type LeaseRecord,
+  type LeaseSnapshot,
+  leaseSnapshotWrites,
+  type StoredAllocatorState,
+  type StoredLease,
+  type StoredLeaseRecord,
+} from './lease-records.js';
+export {
+  type SecureSession,
+  type SessionKinds,
+  type SessionSnapshot,
+  type SessionState,
+  type SessionTier,
+  sessionSnapshotWrites,
+  type StoredSession,
+} from './sessions.js';
 export {
   type AntiReplayPolicy,
   type CtrlResult,
   DEFAULT_MAX_PENDING_SESSIONS,
   DEFAULT_MAX_SESSIONS,
   DEFAULT_MAX_TRACKED_AIDS,
-  DEFAULT_SESSION_EXPIRE_SECONDS,
+  DEFAULT_SESSION_EXPIRE_MS,
+  DEFAULT_SESSION_SAVE_INTERVAL_MS,
   DEFAULT_TIME_SYNC_THRESHOLD,
   type DispatchOutcome,
   type DispatchType,
@@ -81,4 +97,5 @@ export {
   MIN_RESEND_INTERVAL_MS,
   type RequesterTimers,
   type RequestOptions,
+  type ServerTime,
 } from './requester.js';

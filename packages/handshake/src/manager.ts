@@ -28,7 +28,9 @@ import {
 } from '@opensynaptic/cmd';
 import { deriveSessionKey } from '@opensynaptic/crc';
 import { checkFrameSize, DEFAULT_MAX_FRAME_SIZE, type KeyLookup, sizeLimit } from '@opensynaptic/packet';
-import { HandshakeFieldError, MetaTooLargeError, TruncatedPacketError } from './errors.js';
+import type { Store } from '@opensynaptic/store';
+import { HandshakeFieldError, MetaTooLargeError, StoreError, TruncatedPacketError } from './errors.js';
+import { refuseRenamed } from './options.js';
 import type { DataFrameParser, DataParseResult } from './frame-parser.js';
 import { toHex } from './hex.js';
 import { type AllocateFailure, deviceKey, type IdAllocator, type PeerAddress } from './id-allocator.js';
@@ -56,14 +58,19 @@ import {
   SeqCounter,
   type U64,
 } from './packets.js';
-import { LruMap, MAX_SECURE_TAGS, type SecureSession, type SessionSnapshot, SessionTable } from './sessions.js';
-import { isWriteBehind, type SnapshotStore } from './store.js';
+import { LruMap, MAX_SECURE_TAGS, type SecureSession, type SessionKinds, SessionTable } from './sessions.js';
 import { utf8DecodeIgnore } from './utf8.js';
 
-/** Timestamps at or below this are "no real clock" (1e6: seconds or ms since 1970 never are). */
+/**
+ * Wire timestamps at or below this are "no real clock" (1e6: seconds or ms since 1970 never are).
+ * Compared, as by the reference, with the raw wire values: a frame's or SECURE_DICT_READY's
+ * timestamp (ms) and a server time of ID_ASSIGN / TIME_RESPONSE (seconds).
+ */
 export const DEFAULT_TIME_SYNC_THRESHOLD = 1e6;
-/** Sessions and strategy counters are forgotten after this long without traffic, in seconds. */
-export const DEFAULT_SESSION_EXPIRE_SECONDS = 86400;
+/** Sessions and strategy counters are forgotten after this long without traffic, in ms (a day). */
+export const DEFAULT_SESSION_EXPIRE_MS = 86_400_000;
+/** Sessions are written at most this often, in ms. */
+export const DEFAULT_SESSION_SAVE_INTERVAL_MS = 5000;
 /** Most established secure sessions kept at once; when full, new ones are refused, none evicted. */
 export const DEFAULT_MAX_SESSIONS = 65536;
 /**
@@ -105,13 +112,21 @@ export type Strategy = 'FULL_PACKET' | 'DIFF_PACKET';
 export interface HandshakeManagerOptions {
   /** `duplex` (default), `tx_only` or `rx_only`. */
   role?: DeviceRole;
-  /** Unix time in seconds (default `Date.now() / 1000`). */
-  clock?: () => number;
+  /**
+   * The clock, in ms since the epoch (default `Date.now`). Replaces `clock` (seconds), which is
+   * refused (`HandshakeFieldError`) so that a seconds clock is never read as ms. Converted to
+   * seconds only where the wire carries seconds (ID_ASSIGN and TIME_RESPONSE server times, the
+   * stamp of a frame without a timestamp).
+   */
+  clockMs?: () => number;
   /** Id allocator for servers; without one, ID requests are answered NACK `NO_ALLOCATOR`. */
   allocator?: IdAllocator | null;
   /** Data-frame parser; without one, data frames report "No parser attached". */
   parser?: DataFrameParser | null;
-  /** Default 1e6. */
+  /**
+   * Default 1e6: wire timestamps at or below it are "no real clock" (see
+   * `DEFAULT_TIME_SYNC_THRESHOLD`; a raw wire value, as the reference compares it).
+   */
   timeSyncThreshold?: number;
   /** JSON meta above this many bytes is refused with NACK `META_TOO_LARGE` (default 4096). */
   maxMetaBytes?: number;
@@ -122,8 +137,8 @@ export interface HandshakeManagerOptions {
    * UDP payload, `DEFAULT_MAX_FRAME_SIZE` of `@opensynaptic/packet`).
    */
   maxFrameSize?: number;
-  /** Default 86400. */
-  sessionExpireSeconds?: number;
+  /** Sessions and strategy counters unused this long are forgotten, in ms (default 86,400,000: a day). Replaces `sessionExpireSeconds`. */
+  sessionExpireMs?: number;
   /** Established sessions (own ones and receiver ones that decoded a secure frame); default 65536, refused beyond. */
   maxSessions?: number;
   /** Pending receiver sessions (plain FULL seen, no secure frame yet); default 1024, refused beyond. */
@@ -131,13 +146,14 @@ export interface HandshakeManagerOptions {
   /** Strategy counters and plain-frame anti-replay timestamps; default 65536, least recently used forgotten. */
   maxTrackedAids?: number;
   /**
-   * Where sessions persist (e.g. `new JsonFileStore('secure_sessions.json')`, or
-   * `await SnapshotMirror.open(store, 'sessions')` on the asynchronous store contract, whose
-   * writes are write-behind: durable once `persist()` resolved); default none.
+   * Where sessions persist: a store of the asynchronous contract (`@opensynaptic/store`) that
+   * keeps the `sessions` kind, one record per session; `open()` must be awaited before use.
+   * Writes are write-behind (throttled by `sessionSaveIntervalMs`, flushed in the background);
+   * `flush()` resolving means durable as the store says. Default none: sessions live in memory.
    */
-  sessionStore?: SnapshotStore<SessionSnapshot>;
-  /** Sessions are written at most this often, in seconds (default 5). */
-  sessionSaveIntervalSeconds?: number;
+  sessionStore?: Store<SessionKinds>;
+  /** Sessions are written at most this often, in ms (default 5000). Replaces `sessionSaveIntervalSeconds`. */
+  sessionSaveIntervalMs?: number;
   /**
    * Anti-replay for plain frames and frames without a session, default `off` as the reference
    * (plain frames carry no key, and a sender that restarted with its clock behind would be cut off).
@@ -149,7 +165,7 @@ export interface HandshakeManagerOptions {
    * copy of a frame already accepted with the latest timestamp. Default `reject-old`, or `strict`
    * when `antiReplay` is `strict`. `off` is the reference's behaviour: choose it only to match the
    * reference exactly, e.g. when replaying recorded traffic; `strict` when every sender transmits
-   * at most once per timestamp (the standardizer truncates t to whole seconds).
+   * at most once per timestamp (the standardizer's clock is truncated to whole seconds).
    */
   secureAntiReplay?: AntiReplayPolicy;
   /** Last sequence number handed out (default 0: the first packet has seq 1). */
@@ -216,10 +232,22 @@ function policy(name: string, v: AntiReplayPolicy): AntiReplayPolicy {
   return v;
 }
 
+function nonNegative(name: string, v: number): number {
+  if (!(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw new HandshakeFieldError(name, `${String(v)} is not a finite number >= 0`);
+  return v;
+}
+
 function positive(name: string, v: number): number {
   if (!(typeof v === 'number' && v > 0)) throw new HandshakeFieldError(name, `${String(v)} is not a positive number`);
   return v;
 }
+
+/** Options of earlier versions whose unit changed: given, they are refused rather than misread. */
+const RENAMED_MANAGER_OPTIONS = {
+  clock: 'clockMs (a clock in ms; the old one returned seconds)',
+  sessionExpireSeconds: 'sessionExpireMs (ms)',
+  sessionSaveIntervalSeconds: 'sessionSaveIntervalMs (ms)',
+} as const;
 
 export class OSHandshakeManager {
   readonly role: DeviceRole;
@@ -231,14 +259,20 @@ export class OSHandshakeManager {
   readonly maxMetaBytes: number;
   /** Largest inbound packet in bytes (see `HandshakeManagerOptions.maxFrameSize`). */
   readonly maxFrameSize: number;
-  readonly sessionExpireSeconds: number;
+  /** See `HandshakeManagerOptions.sessionExpireMs`. */
+  readonly sessionExpireMs: number;
   readonly antiReplay: AntiReplayPolicy;
   readonly secureAntiReplay: AntiReplayPolicy;
-  /** The last server time learned from ID_ASSIGN or TIME_RESPONSE (0: none yet), Unix seconds. */
-  lastServerTime = 0;
+  /**
+   * The last server time learned from ID_ASSIGN or TIME_RESPONSE, in ms since the epoch (0: none
+   * yet; the wire carries whole seconds). Only times above `timeSyncThreshold` seconds are learned.
+   */
+  lastServerTimeMs = 0;
   readonly #clock: () => number;
   readonly #sessions: SessionTable;
-  readonly #sessionStore: SnapshotStore<SessionSnapshot> | undefined;
+  #opening: Promise<void> | null = null;
+  /** True once no store needs loading (checked on every packet and transmit, so a plain field). */
+  #ready: boolean;
   readonly #strategy: LruMap<number, StrategyStatus>;
   readonly #timestamps: LruMap<string, U64>;
   readonly #cleanupInterval: number;
@@ -251,32 +285,41 @@ export class OSHandshakeManager {
     if (this.role !== 'duplex' && this.role !== 'tx_only' && this.role !== 'rx_only') {
       throw new HandshakeFieldError('role', `${String(this.role)} is not duplex, tx_only or rx_only`);
     }
-    this.#clock = options.clock ?? (() => Date.now() / 1000);
+    refuseRenamed(options, RENAMED_MANAGER_OPTIONS);
+    if (options.clockMs !== undefined && typeof options.clockMs !== 'function') throw new HandshakeFieldError('clockMs', 'expected a function returning ms');
+    this.#clock = options.clockMs ?? Date.now;
     this.seq = new SeqCounter(options.seq ?? 0);
     this.allocator = options.allocator ?? null;
     this.parser = options.parser ?? null;
     this.timeSyncThreshold = options.timeSyncThreshold ?? DEFAULT_TIME_SYNC_THRESHOLD;
     this.maxMetaBytes = options.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
     this.maxFrameSize = sizeLimit('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
-    this.sessionExpireSeconds = positive('sessionExpireSeconds', options.sessionExpireSeconds ?? DEFAULT_SESSION_EXPIRE_SECONDS);
+    this.sessionExpireMs = positive('sessionExpireMs', options.sessionExpireMs ?? DEFAULT_SESSION_EXPIRE_MS);
     this.antiReplay = policy('antiReplay', options.antiReplay ?? 'off');
     this.secureAntiReplay = policy('secureAntiReplay', options.secureAntiReplay ?? (this.antiReplay === 'strict' ? 'strict' : 'reject-old'));
-    this.#sessionStore = options.sessionStore;
+    const sessionStore = options.sessionStore;
+    if (sessionStore !== undefined && (typeof sessionStore?.getMany !== 'function' || typeof sessionStore.write !== 'function' || typeof sessionStore.flush !== 'function')) {
+      throw new HandshakeFieldError('sessionStore', 'expected a store of the @opensynaptic/store contract (keys, getMany, write, flush)');
+    }
     this.#sessions = new SessionTable(
       positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS),
       positive('maxPendingSessions', options.maxPendingSessions ?? DEFAULT_MAX_PENDING_SESSIONS),
-      options.sessionStore,
-      options.sessionSaveIntervalSeconds ?? 5,
+      sessionStore,
+      nonNegative('sessionSaveIntervalMs', options.sessionSaveIntervalMs ?? DEFAULT_SESSION_SAVE_INTERVAL_MS),
     );
+    this.#ready = sessionStore === undefined && (this.allocator?.opened ?? true);
     const maxAids = positive('maxTrackedAids', options.maxTrackedAids ?? DEFAULT_MAX_TRACKED_AIDS);
     this.#strategy = new LruMap(maxAids);
     this.#timestamps = new LruMap(maxAids);
-    this.#cleanupInterval = Math.min(this.sessionExpireSeconds, 300);
+    this.#cleanupInterval = Math.min(this.sessionExpireMs, 300_000);
     this.#lastCleanup = this.#clock();
     const sessions = this.#sessions;
     const clock = this.#clock;
     this.keys = {
-      get: (aid: number) => sessions.get(aid, clock())?.key ?? null,
+      get: (aid: number) => {
+        if (!this.#ready) this.#requireOpen();
+        return sessions.get(aid, clock())?.key ?? null;
+      },
     };
   }
 
@@ -317,6 +360,7 @@ export class OSHandshakeManager {
     const cmd = packet[0]!;
     try {
       checkFrameSize(packet, this.maxFrameSize);
+      if (!this.#ready) this.#requireOpen();
       const now = this.#clock();
       this.#maybeCleanup(now);
       if (!roleAccepts(this.role, cmd)) {
@@ -368,7 +412,8 @@ export class OSHandshakeManager {
         return ctrl({ status: 'PONG', seq: seqOf(p) });
       case TIME_REQUEST: {
         const seq = seqOf(p);
-        const t = Math.floor(now);
+        // The wire (and the reference's record) carries whole seconds.
+        const t = Math.floor(now / 1000);
         return ctrl({ status: 'TIME_REQUEST', seq, server_time: t }, buildTimeResponse(seq, t));
       }
       case TIME_RESPONSE: {
@@ -391,10 +436,10 @@ export class OSHandshakeManager {
         // Only a sender session (its own plaintext FULL, key agreed) can be confirmed; an ACK for
         // anything else, a receiver's pending session included, changes and creates nothing.
         if (s?.pendingKey && s.dictReady && s.key && !(s.state === 'SECURE' && s.decryptConfirmed)) {
-          s.lastSeen = now;
+          s.lastSeenMs = now;
           s.state = 'SECURE';
           s.decryptConfirmed = true;
-          this.#sessions.changed(now);
+          this.#sessions.changed(aid, now);
         }
         return ctrl({ status: 'SECURE_CHANNEL_ACK', assigned_id: aid });
       }
@@ -421,7 +466,7 @@ export class OSHandshakeManager {
     if (!m.ok) return [{ status: 'REJECTED', reason: 'Meta too large' }, buildNack(seq, NACK_REASONS.META_TOO_LARGE)];
     const r = this.allocator.allocate(deviceKey(m.meta, addr, now));
     if (!r.ok) return rejectFor(r.reason, seq, 'ID pool exhausted', NACK_REASONS.ID_POOL_EXHAUSTED);
-    return [{ status: 'ASSIGNED', assigned_id: r.id, addr }, buildIdAssign(seq, r.id, Math.floor(now))];
+    return [{ status: 'ASSIGNED', assigned_id: r.id, addr }, buildIdAssign(seq, r.id, Math.floor(now / 1000))];
   }
 
   #onPoolRequest(p: Uint8Array, now: number, addr: PeerAddress | null): [CtrlResult, Uint8Array] {
@@ -437,8 +482,9 @@ export class OSHandshakeManager {
     return [{ status: 'POOL_ASSIGNED', pool: r.ids, count: r.ids.length }, buildIdPoolResponse(seq, r.ids)];
   }
 
+  /** `t`: whole seconds from the wire. A bigint (beyond 2^53 s) is no real time and is not learned. */
   #learnServerTime(t: U64 | null): void {
-    if (typeof t === 'number' && t > this.timeSyncThreshold) this.lastServerTime = t;
+    if (typeof t === 'number' && t > this.timeSyncThreshold) this.lastServerTimeMs = t * 1000;
   }
 
   /**
@@ -454,7 +500,7 @@ export class OSHandshakeManager {
       const why = s ? `its session (${s.state}) has no plaintext FULL of ours pending` : 'no plaintext FULL of ours is pending for it';
       return `unsolicited SECURE_DICT_READY for aid ${aid}: ${why}`;
     }
-    s.lastSeen = now;
+    s.lastSeenMs = now;
     const key = s.pendingKey;
     const same = s.key !== null && equalBytes(s.key, key);
     s.key = key;
@@ -464,7 +510,7 @@ export class OSHandshakeManager {
       s.state = 'DICT_READY';
       s.decryptConfirmed = false;
     }
-    this.#sessions.changed(now);
+    this.#sessions.changed(aid, now);
     return null;
   }
 
@@ -479,7 +525,7 @@ export class OSHandshakeManager {
     if (!this.parser) return data({ error: 'No parser attached', raw_hex: toHex(p) });
     let result: DataParseResult;
     try {
-      result = this.parser.parse(p, { keys: this.keys, now });
+      result = this.parser.parse(p, { keys: this.keys, nowMs: now });
     } catch (e) {
       const cause = asError(e);
       return data({ error: cause.message, cause });
@@ -523,10 +569,10 @@ export class OSHandshakeManager {
       if (!s.decryptConfirmed && this.#sessions.promote(aid)) {
         s.state = 'SECURE';
         s.decryptConfirmed = true;
-        this.#sessions.changed(now);
+        this.#sessions.changed(aid, now);
         return data(result, buildSecureChannelAck(aid));
       }
-      if (changed) this.#sessions.changed(now);
+      if (changed) this.#sessions.changed(aid, now);
       return data(result);
     }
     if (this.antiReplay !== 'off' && checked) {
@@ -545,7 +591,7 @@ export class OSHandshakeManager {
       s.key = deriveSessionKey(aid, ts);
       s.firstPlaintextTs = ts;
     }
-    this.#sessions.changed(now);
+    this.#sessions.changed(aid, now);
     // A frame without a clock is answered with the time it was stamped with, so the sender can sync.
     return data(result, stamped ? buildTimeResponse(0, ts) : buildSecureDictReady(aid, ts));
   }
@@ -561,6 +607,7 @@ export class OSHandshakeManager {
    * nothing is recorded and `aid` stays plaintext.
    */
   noteLocalPlaintextSent(aid: number, ts: U64): void {
+    if (!this.#ready) this.#requireOpen();
     const now = this.#clock();
     // Our own sessions are established from the start: no inbound traffic can push them out.
     const s = this.#sessions.get(aid, now) ?? this.#sessions.create(aid, 'established', now);
@@ -568,11 +615,12 @@ export class OSHandshakeManager {
     s.pendingKey = deriveSessionKey(aid, ts);
     s.pendingTimestamp = ts;
     s.state = 'PLAINTEXT_SENT';
-    this.#sessions.changed(now);
+    this.#sessions.changed(aid, now);
   }
 
   /** The key to encrypt outbound frames for `aid`, once the dictionary is ready (shared: do not modify). */
   getTxKey(aid: number): Uint8Array | null {
+    if (!this.#ready) this.#requireOpen();
     const s = this.#sessions.get(aid, this.#clock());
     return s?.dictReady && s.key ? s.key : null;
   }
@@ -588,6 +636,7 @@ export class OSHandshakeManager {
    * a persisted template (`hasTemplate` true and no counter yet) the count starts at 3.
    */
   getStrategy(aid: number, hasTemplate: boolean): Strategy {
+    if (!this.#ready) this.#requireOpen();
     const now = this.#clock();
     this.#maybeCleanup(now);
     let st = this.#strategy.get(aid);
@@ -655,32 +704,79 @@ export class OSHandshakeManager {
 
   /** Forgets the session of `aid` (e.g. after the peer restarted); false when there was none. */
   resetSession(aid: number): boolean {
+    if (!this.#ready) this.#requireOpen();
     const now = this.#clock();
     const gone = this.#sessions.delete(aid);
-    if (gone) this.#sessions.changed(now);
+    if (gone) this.#sessions.changed(aid, now);
     return gone;
   }
 
-  /** Writes pending session changes now (they are otherwise throttled to one write per 5 s). */
-  flush(): void {
-    this.#sessions.save(this.#clock());
-    this.allocator?.flush();
+  /** Whether the manager is ready: no store is given, or `open()` resolved. */
+  get opened(): boolean {
+    return this.#sessions.opened && (this.allocator?.opened ?? true);
   }
 
   /**
-   * `flush`, then waits until write-behind stores (`SnapshotMirror`s) hold the sessions and
-   * leases durably. Rejects with `StoreError` when a store cannot flush.
+   * Loads the sessions from `sessionStore` and opens the allocator (its leases), once; resolves
+   * at once when there is nothing to load. Until it resolves, a manager with a store answers
+   * every packet `ERROR` (`ERR_HANDSHAKE_NOT_OPEN` as `cause`) and its sender-side calls throw
+   * that `StoreError`. Rejects with `StoreError` when a store cannot be read or holds records
+   * that are not sessions or leases.
    */
-  async persist(): Promise<void> {
-    this.flush();
-    if (isWriteBehind(this.#sessionStore)) await this.#sessionStore.flush();
-    await this.allocator?.persist();
+  open(): Promise<void> {
+    if (this.opened) return Promise.resolve();
+    this.#opening ??= Promise.all([this.#sessions.open(), this.allocator?.open()]).then(
+      () => undefined,
+      (e: unknown) => {
+        this.#opening = null;
+        throw e;
+      },
+    );
+    return this.#opening;
   }
 
   /**
-   * `classifyAndDispatch` for allocators on a write-behind store: an ID_REQUEST or
-   * ID_POOL_REQ whose ids are not reserved durably yet first awaits the reservation
-   * (`IdAllocator.reserveAhead`), so no ID_ASSIGN leaves before its id survives a kill -9. Every
+   * Housekeeping for a timer (the manager runs none): expires idle sessions and strategy
+   * counters, writes the session changes the save throttle held back once its interval has
+   * passed (flushed in the background), and sweeps the allocator (`IdAllocator.sweep`). `now`
+   * defaults to the clock. Without a call, held-back changes go out with the next packet.
+   */
+  sweep(now: number = this.#clock()): void {
+    if (!this.opened) return;
+    this.#lastCleanup = now;
+    const expire = this.sessionExpireMs;
+    this.#sessions.expire(now, expire);
+    for (const [aid, st] of this.#strategy.entries()) if (now - st.lastSeen >= expire) this.#strategy.delete(aid);
+    this.#sessions.maybeSave(now);
+    this.allocator?.sweep(now);
+  }
+
+  /**
+   * Writes every pending session and lease change and resolves when the stores hold them as
+   * durably as their `durability` says (at once without stores). Rejects with `StoreError` when
+   * a store cannot write or flush; the changes stay pending and the next call retries them.
+   */
+  async flush(): Promise<void> {
+    await Promise.all([this.#sessions.flush(this.#clock()), this.allocator?.flush()]);
+  }
+
+  /** `flush()`, then the allocator's `close()` (its reservation given back); waits for background flushes. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.allocator?.close();
+    await this.#sessions.idle();
+  }
+
+  /** Throws `ERR_HANDSHAKE_NOT_OPEN` until the stores are loaded; then remembers they are. */
+  #requireOpen(): void {
+    if (!this.opened) throw new StoreError('handshake stores', 'not open: await open() before use', { code: 'ERR_HANDSHAKE_NOT_OPEN' });
+    this.#ready = true;
+  }
+
+  /**
+   * `classifyAndDispatch` for allocators with a store: an ID_REQUEST or ID_POOL_REQ whose ids
+   * are not reserved durably yet first awaits the reservation (`IdAllocator.reserveAhead`), so
+   * no ID_ASSIGN leaves before its id survives a kill -9 (as far as the store's durability goes). Every
    * other packet, and ID requests whose ids are reserved (the allocator keeps a block ahead), is
    * handled synchronously and comes back in a resolved promise. Never rejects: a store that
    * cannot flush gives an ERROR outcome with no response.
@@ -702,9 +798,13 @@ export class OSHandshakeManager {
   }
 
   #maybeCleanup(now: number): void {
-    if (now - this.#lastCleanup < this.#cleanupInterval && now >= this.#lastCleanup) return;
+    if (now - this.#lastCleanup < this.#cleanupInterval && now >= this.#lastCleanup) {
+      // Throttled session changes still go out once their interval has passed.
+      this.#sessions.maybeSave(now);
+      return;
+    }
     this.#lastCleanup = now;
-    const expire = this.sessionExpireSeconds;
+    const expire = this.sessionExpireMs;
     this.#sessions.expire(now, expire);
     for (const [aid, st] of this.#strategy.entries()) if (now - st.lastSeen >= expire) this.#strategy.delete(aid);
     this.#sessions.maybeSave(now);

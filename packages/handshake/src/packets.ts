@@ -287,7 +287,7 @@ export interface IdAssignPacket {
   cmd: typeof ID_ASSIGN;
   seq: number;
   aid: number;
-  /** Unix seconds, or `null` in the short form. */
+  /** Unix seconds as on the wire (the packet parsers give wire fields), or `null` in the short form. */
   serverTime: U64 | null;
 }
 
@@ -324,6 +324,7 @@ export interface NackPacket {
 export interface TimeResponsePacket {
   cmd: typeof TIME_RESPONSE;
   seq: number;
+  /** Unix seconds as on the wire (`HandshakeRequester.requestTime` gives ms). */
   serverTime: U64;
 }
 

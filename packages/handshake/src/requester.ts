@@ -80,8 +80,25 @@ export interface RequestOptions {
 
 export interface IdAssignment {
   aid: number;
-  /** The server's Unix seconds, when the ID_ASSIGN carried them. */
-  serverTime?: U64;
+  /**
+   * The server's time, in ms since the epoch, when the ID_ASSIGN carried one (the wire carries
+   * whole seconds; a value beyond 2^53 ms is left out). Replaces `serverTime` (seconds).
+   */
+  serverTimeMs?: number;
+}
+
+/** What `requestTime` resolves to. */
+export interface ServerTime {
+  /** The server's time, in ms since the epoch (the wire carries whole seconds). */
+  serverTimeMs: number;
+  /** The round trip in ms, counted from the first send (resends included). */
+  rttMs: number;
+}
+
+/** Whole seconds from the wire → ms, or `undefined` beyond what a number holds exactly. */
+function secondsToMs(seconds: U64): number | undefined {
+  const ms = Number(seconds) * 1000;
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 const defaultTimers: RequesterTimers = {
@@ -155,7 +172,8 @@ export class HandshakeRequester {
       (p, e): IdAssignment => {
         const a = parseIdAssign(p);
         if (a.aid === 0) throw new InvalidAnswerError(e.name, e.seq, 'assigned id 0');
-        return a.serverTime === null ? { aid: a.aid } : { aid: a.aid, serverTime: a.serverTime };
+        const serverTimeMs = a.serverTime === null ? undefined : secondsToMs(a.serverTime);
+        return serverTimeMs === undefined ? { aid: a.aid } : { aid: a.aid, serverTimeMs };
       },
       options,
     );
@@ -190,9 +208,23 @@ export class HandshakeRequester {
     );
   }
 
-  /** TIME_REQUEST → TIME_RESPONSE: the server's Unix time in seconds. */
-  requestTime(options?: RequestOptions): Promise<U64> {
-    return this.#request('TIME_REQUEST', TIME_RESPONSE, buildTimeRequest, (p) => parseTimeResponse(p).serverTime, options);
+  /**
+   * TIME_REQUEST → TIME_RESPONSE: the server's time in ms (from the whole seconds on the wire) and
+   * the round trip. A time beyond 2^53 ms fails with `InvalidAnswerError`. (It resolved to the
+   * seconds themselves before; now to `{ serverTimeMs, rttMs }`.)
+   */
+  requestTime(options?: RequestOptions): Promise<ServerTime> {
+    return this.#request(
+      'TIME_REQUEST',
+      TIME_RESPONSE,
+      buildTimeRequest,
+      (p, e): ServerTime => {
+        const serverTimeMs = secondsToMs(parseTimeResponse(p).serverTime);
+        if (serverTimeMs === undefined) throw new InvalidAnswerError(e.name, e.seq, 'a server time beyond 2^53 ms');
+        return { serverTimeMs, rttMs: this.#timers.now() - e.sentAt };
+      },
+      options,
+    );
   }
 
   /**

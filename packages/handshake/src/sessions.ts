@@ -13,10 +13,10 @@
  *   (`maxPendingSessions`) is small and separate; when full, new ones are refused until some
  *   expire or are promoted, which leaves handshakes in progress intact.
  */
+import { BackgroundFlush, type Store, type StoreWrite } from '@opensynaptic/store';
 import { StoreError } from './errors.js';
-import type { U64 } from './packets.js';
 import { toHex } from './hex.js';
-import type { SnapshotStore } from './store.js';
+import type { U64 } from './packets.js';
 
 export type SessionState = 'INIT' | 'PLAINTEXT_SENT' | 'DICT_READY' | 'SECURE';
 
@@ -34,8 +34,8 @@ export interface SecureSession {
   firstPlaintextTs: U64 | null;
   /** The timestamp `pendingKey` derives from. */
   pendingTimestamp: U64 | null;
-  /** Unix seconds of the last lookup or change. */
-  lastSeen: number;
+  /** When the session was last looked up or changed, ms since the epoch. */
+  lastSeenMs: number;
   /**
    * Anti-replay watermark: the newest timestamp of a secure frame accepted under this session
    * (receiver side; null before the first). Kept with the key so that it lives, expires and
@@ -52,7 +52,11 @@ export interface SecureSession {
 /** Most frame tags kept per session for the latest timestamp. */
 export const MAX_SECURE_TAGS = 8;
 
-/** A session as persisted: keys in hex, timestamps above 2^53 as decimal strings. */
+/**
+ * A session as persisted (a record of the `sessions` kind, keyed by the AID in decimal): keys in
+ * hex, wire timestamps above 2^53 as decimal strings, `lastSeenMs` in ms (session files of
+ * version 1 had `lastSeen` in seconds instead; `sessionSnapshotWrites` converts them).
+ */
 export interface StoredSession {
   state: SessionState;
   dictReady: boolean;
@@ -61,14 +65,20 @@ export interface StoredSession {
   pendingKey: string | null;
   firstPlaintextTs: number | string | null;
   pendingTimestamp: number | string | null;
-  lastSeen: number;
+  lastSeenMs: number;
   /** Absent in files written before the watermark was kept (read as none). */
   lastSecureTs?: number | string | null;
   lastSecureTags?: number[];
 }
 
+/** The kinds of a session store. */
+export interface SessionKinds {
+  sessions: StoredSession;
+}
+
+/** Every session in one object: the shape of the old session files, and of `SessionTable.snapshot()`. Version 2: times in ms (version 1 had seconds). */
 export interface SessionSnapshot {
-  version: 1;
+  version: 2;
   sessions: Record<string, StoredSession>;
 }
 
@@ -81,7 +91,7 @@ export function newSession(now: number): SecureSession {
     pendingKey: null,
     firstPlaintextTs: null,
     pendingTimestamp: null,
-    lastSeen: now,
+    lastSeenMs: now,
     lastSecureTs: null,
     lastSecureTags: [],
   };
@@ -184,24 +194,104 @@ function tierOf(s: SecureSession): SessionTier {
   return s.pendingKey !== null || s.state === 'PLAINTEXT_SENT' || s.state === 'SECURE' ? 'established' : 'pending';
 }
 
-/** Secure sessions by AID in two bounded tables (established, pending), with expiry and throttled persistence. */
+/** Throws `StoreError` unless `value` is a stored session; `seenMs` is its last-seen time in ms (the field's name differs by version). */
+function sessionOf(where: string, aidText: string, value: unknown, seenMs: unknown): SecureSession {
+  const s = value as StoredSession | null;
+  const aid = Number(aidText);
+  if (
+    !/^(?:0|[1-9][0-9]{0,9})$/.test(aidText) ||
+    !(aid <= 0xffffffff) ||
+    !s ||
+    typeof s !== 'object' ||
+    !STATES.has(s.state) ||
+    typeof seenMs !== 'number' ||
+    !Number.isFinite(seenMs)
+  ) {
+    throw new StoreError(where, `bad session for aid ${aidText.slice(0, 40)}`);
+  }
+  return {
+    state: s.state,
+    dictReady: s.dictReady === true,
+    decryptConfirmed: s.decryptConfirmed === true,
+    key: fromHex(where, s.key ?? null),
+    pendingKey: fromHex(where, s.pendingKey ?? null),
+    firstPlaintextTs: loadTs(where, s.firstPlaintextTs),
+    pendingTimestamp: loadTs(where, s.pendingTimestamp),
+    lastSeenMs: seenMs,
+    lastSecureTs: loadTs(where, s.lastSecureTs),
+    lastSecureTags: loadTags(where, s.lastSecureTags),
+  };
+}
+
+function storedSession(s: SecureSession): StoredSession {
+  return {
+    state: s.state,
+    dictReady: s.dictReady,
+    decryptConfirmed: s.decryptConfirmed,
+    key: s.key && toHex(s.key),
+    pendingKey: s.pendingKey && toHex(s.pendingKey),
+    firstPlaintextTs: storeTs(s.firstPlaintextTs),
+    pendingTimestamp: storeTs(s.pendingTimestamp),
+    lastSeenMs: s.lastSeenMs,
+    lastSecureTs: storeTs(s.lastSecureTs),
+    lastSecureTags: s.lastSecureTags.slice(),
+  };
+}
+
+/**
+ * The store writes that hold a session snapshot: a session file of an earlier version
+ * (`JsonFileStore`, version 1, `lastSeen` in seconds) or a version 2 snapshot (`lastSeenMs`).
+ * Checked as the store's own records are (`StoreError` for anything that is not a session).
+ * Write them to the store before `OSHandshakeManager.open()`:
+ *
+ *     await store.write(sessionSnapshotWrites(JSON.parse(readFileSync('secure_sessions.json', 'utf8'))));
+ */
+export function sessionSnapshotWrites(snapshot: unknown, where = 'session snapshot'): StoreWrite<SessionKinds>[] {
+  const snap = snapshot as { version?: unknown; sessions?: unknown } | null;
+  const version = snap?.version;
+  if (!snap || typeof snap !== 'object' || (version !== 1 && version !== 2) || !snap.sessions || typeof snap.sessions !== 'object') {
+    throw new StoreError(where, 'not a session snapshot (version 1 or 2)');
+  }
+  const out: StoreWrite<SessionKinds>[] = [];
+  for (const [aidText, value] of Object.entries(snap.sessions as Record<string, unknown>)) {
+    // Version 1 kept `lastSeen` in seconds; version 2 keeps `lastSeenMs`.
+    const v = (value as Record<string, unknown> | null)?.[version === 1 ? 'lastSeen' : 'lastSeenMs'];
+    const session = sessionOf(where, aidText, value, version === 1 && typeof v === 'number' ? v * 1000 : v);
+    out.push({ op: 'put', kind: 'sessions', key: aidText, value: storedSession(session) });
+  }
+  return out;
+}
+
+/**
+ * Secure sessions by AID in two bounded tables (established, pending), with expiry and, with a
+ * store, throttled write-behind persistence: one record per changed session, written at most
+ * once per `saveIntervalMs` (what the throttle holds back goes out with the next change or
+ * `sweep`), flushed in the background.
+ */
 export class SessionTable {
   // Insertion order is creation (or promotion) order; nothing is evicted to make room.
   readonly #established = new Map<number, SecureSession>();
   readonly #pending = new Map<number, SecureSession>();
   readonly #maxEstablished: number;
   readonly #maxPending: number;
-  readonly #store: SnapshotStore<SessionSnapshot> | undefined;
+  readonly #store: Store<SessionKinds> | undefined;
+  readonly #background: BackgroundFlush | undefined;
   readonly #saveInterval: number;
-  #dirty = false;
+  /** AIDs whose record must be written (a put when the session exists, else a delete). */
+  readonly #dirty = new Set<number>();
   #lastSave = Number.NEGATIVE_INFINITY;
+  #opened: boolean;
+  #opening: Promise<void> | null = null;
+  /** The last background write or flush that failed, if any (the next write retries it). */
+  lastError: StoreError | undefined;
 
-  constructor(maxEstablished: number, maxPending: number, store: SnapshotStore<SessionSnapshot> | undefined, saveIntervalSeconds: number) {
+  constructor(maxEstablished: number, maxPending: number, store: Store<SessionKinds> | undefined, saveIntervalMs: number) {
     this.#maxEstablished = maxEstablished;
     this.#maxPending = maxPending;
     this.#store = store;
-    this.#saveInterval = saveIntervalSeconds;
-    if (store) this.#load(store);
+    this.#saveInterval = saveIntervalMs;
+    this.#opened = store === undefined;
+    this.#background = store && new BackgroundFlush(store, (e) => this.#failed(e, 'cannot be flushed'));
   }
 
   /** Sessions held in both tables. */
@@ -213,38 +303,51 @@ export class SessionTable {
     return this.#pending.size;
   }
 
-  #load(store: SnapshotStore<SessionSnapshot>): void {
-    const snap = store.load();
-    if (snap === undefined) return;
-    const where = (store as { path?: string }).path ?? 'session store';
-    if (!snap || typeof snap !== 'object' || snap.version !== 1 || !snap.sessions || typeof snap.sessions !== 'object') {
-      throw new StoreError(where, 'not a session snapshot (version 1)');
+  /** Whether the sessions are loaded (or there is no store). */
+  get opened(): boolean {
+    return this.#opened;
+  }
+
+  /** Loads the stored sessions (once). Rejects with `StoreError` for a store that cannot be read or records that are not sessions. */
+  open(): Promise<void> {
+    if (this.#opened) return Promise.resolve();
+    this.#opening ??= this.#load(this.#store!).catch((e: unknown) => {
+      this.#opening = null;
+      throw e;
+    });
+    return this.#opening;
+  }
+
+  async #load(store: Store<SessionKinds>): Promise<void> {
+    const where = 'session store';
+    let keys: string[];
+    let values: (StoredSession | undefined)[];
+    try {
+      keys = await store.keys('sessions');
+      values = await store.getMany('sessions', keys);
+    } catch (e) {
+      throw new StoreError(where, 'cannot be read', { cause: e });
     }
-    const rows = Object.entries(snap.sessions).sort((a, b) => (a[1]?.lastSeen ?? 0) - (b[1]?.lastSeen ?? 0));
-    for (const [aidText, s] of rows) {
-      const aid = Number(aidText);
-      if (!(Number.isInteger(aid) && aid >= 0 && aid <= 0xffffffff) || !s || !STATES.has(s.state) || typeof s.lastSeen !== 'number' || !Number.isFinite(s.lastSeen)) {
-        throw new StoreError(where, `bad session for aid ${aidText}`);
-      }
-      const session: SecureSession = {
-        state: s.state,
-        dictReady: s.dictReady === true,
-        decryptConfirmed: s.decryptConfirmed === true,
-        key: fromHex(where, s.key ?? null),
-        pendingKey: fromHex(where, s.pendingKey ?? null),
-        firstPlaintextTs: loadTs(where, s.firstPlaintextTs),
-        pendingTimestamp: loadTs(where, s.pendingTimestamp),
-        lastSeen: s.lastSeen,
-        lastSecureTs: loadTs(where, s.lastSecureTs),
-        lastSecureTags: loadTags(where, s.lastSecureTags),
-      };
-      // A file written with larger limits keeps its most recently seen sessions.
+    const rows: [number, SecureSession][] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const value = values[i];
+      if (value === undefined) continue;
+      rows.push([Number(keys[i]), sessionOf(where, keys[i]!, value, (value as { lastSeenMs?: unknown }).lastSeenMs)]);
+    }
+    rows.sort((a, b) => a[1].lastSeenMs - b[1].lastSeenMs);
+    for (const [aid, session] of rows) {
+      // A store written with larger limits keeps its most recently seen sessions.
       const table = tierOf(session) === 'established' ? this.#established : this.#pending;
       table.delete(aid);
       table.set(aid, session);
       const max = table === this.#established ? this.#maxEstablished : this.#maxPending;
-      if (table.size > max) table.delete(table.keys().next().value as number);
+      if (table.size > max) {
+        const dropped = table.keys().next().value as number;
+        table.delete(dropped);
+        this.#dirty.add(dropped);
+      }
     }
+    this.#opened = true;
   }
 
   /** Without refreshing it. */
@@ -252,10 +355,10 @@ export class SessionTable {
     return this.#established.get(aid) ?? this.#pending.get(aid);
   }
 
-  /** Looks up and refreshes `lastSeen`. */
+  /** Looks up and refreshes `lastSeenMs`. */
   get(aid: number, now: number): SecureSession | undefined {
     const s = this.peek(aid);
-    if (s) s.lastSeen = now;
+    if (s) s.lastSeenMs = now;
     return s;
   }
 
@@ -288,67 +391,103 @@ export class SessionTable {
   }
 
   delete(aid: number): boolean {
-    return this.#established.delete(aid) || this.#pending.delete(aid);
+    const gone = this.#established.delete(aid) || this.#pending.delete(aid);
+    if (gone && this.#store) this.#dirty.add(aid);
+    return gone;
   }
 
-  /** Forgets sessions idle for `expireSeconds`; returns how many. */
-  expire(now: number, expireSeconds: number): number {
-    return this.#expireFrom(this.#established, now, expireSeconds) + this.#expireFrom(this.#pending, now, expireSeconds);
+  /** Forgets sessions idle for `expireMs`; returns how many. */
+  expire(now: number, expireMs: number): number {
+    return this.#expireFrom(this.#established, now, expireMs) + this.#expireFrom(this.#pending, now, expireMs);
   }
 
-  #expireFrom(table: Map<number, SecureSession>, now: number, expireSeconds: number): number {
+  #expireFrom(table: Map<number, SecureSession>, now: number, expireMs: number): number {
     let n = 0;
     for (const [aid, s] of table) {
-      if (now - s.lastSeen >= expireSeconds) {
+      if (now - s.lastSeenMs >= expireMs) {
         table.delete(aid);
+        if (this.#store) this.#dirty.add(aid);
         n++;
       }
     }
-    if (n > 0) this.#dirty = true;
     return n;
   }
 
-  /** Records a change; writes when the last write is `saveIntervalSeconds` old. */
-  changed(now: number): void {
-    this.#dirty = true;
+  /** Records a change of `aid`'s session; writes when the last write is `saveIntervalMs` old. */
+  changed(aid: number, now: number): void {
+    if (!this.#store) return;
+    this.#dirty.add(aid);
     this.maybeSave(now);
   }
 
+  /** Writes the changed sessions once `saveIntervalMs` has passed since the last write. */
   maybeSave(now: number): void {
-    if (!this.#store || !this.#dirty) return;
+    if (!this.#store || this.#dirty.size === 0) return;
     const since = now - this.#lastSave;
-    if (since >= this.#saveInterval || since < 0) this.save(now);
+    if (since >= this.#saveInterval || since < 0) {
+      this.save(now).then(
+        () => this.#background!.request(),
+        () => undefined, // kept in lastError by save
+      );
+    }
   }
 
-  save(now: number): void {
-    if (!this.#store) return;
-    this.#store.save(this.snapshot());
-    this.#dirty = false;
+  /**
+   * Hands every changed session to the store (write-behind, one batch). Resolves when the store
+   * took it; on failure the sessions are marked changed again and it rejects with `StoreError`.
+   */
+  save(now: number): Promise<void> {
+    if (!this.#store || this.#dirty.size === 0) return Promise.resolve();
+    const aids = [...this.#dirty];
+    const batch: StoreWrite<SessionKinds>[] = [];
+    for (const aid of aids) {
+      const s = this.peek(aid);
+      batch.push(s ? { op: 'put', kind: 'sessions', key: String(aid), value: storedSession(s) } : { op: 'delete', kind: 'sessions', key: String(aid) });
+    }
+    this.#dirty.clear();
     this.#lastSave = now;
+    let write: Promise<void>;
+    try {
+      write = this.#store.write(batch);
+    } catch (e) {
+      write = Promise.reject(e);
+    }
+    return write.catch((e: unknown) => {
+      for (const aid of aids) this.#dirty.add(aid);
+      throw this.#failed(e, 'cannot be written');
+    });
+  }
+
+  /** `save`, then the store's flush: resolves when every change before it is as durable as the store promises. */
+  async flush(now: number): Promise<void> {
+    if (!this.#store || !this.#opened) return;
+    await this.save(now);
+    try {
+      await this.#store.flush();
+    } catch (e) {
+      throw this.#failed(e, 'cannot be flushed');
+    }
+  }
+
+  /** Resolves once no background flush runs. */
+  async idle(): Promise<void> {
+    await this.#background?.idle();
   }
 
   get dirty(): boolean {
-    return this.#dirty;
+    return this.#dirty.size > 0;
   }
 
+  #failed(e: unknown, detail: string): StoreError {
+    const error = e instanceof StoreError ? e : new StoreError('session store', detail, { cause: e });
+    this.lastError = error;
+    return error;
+  }
+
+  /** Every session in one object (for inspection). */
   snapshot(): SessionSnapshot {
     const sessions: Record<string, StoredSession> = {};
-    for (const table of [this.#established, this.#pending]) {
-      for (const [aid, s] of table) {
-        sessions[String(aid)] = {
-          state: s.state,
-          dictReady: s.dictReady,
-          decryptConfirmed: s.decryptConfirmed,
-          key: s.key && toHex(s.key),
-          pendingKey: s.pendingKey && toHex(s.pendingKey),
-          firstPlaintextTs: storeTs(s.firstPlaintextTs),
-          pendingTimestamp: storeTs(s.pendingTimestamp),
-          lastSeen: s.lastSeen,
-          lastSecureTs: storeTs(s.lastSecureTs),
-          lastSecureTags: s.lastSecureTags.slice(),
-        };
-      }
-    }
-    return { version: 1, sessions };
+    for (const table of [this.#established, this.#pending]) for (const [aid, s] of table) sessions[String(aid)] = storedSession(s);
+    return { version: 2, sessions };
   }
 }

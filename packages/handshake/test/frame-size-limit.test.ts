@@ -2,7 +2,7 @@ import { encodeFrame, FrameFieldError, FrameTooLargeError } from '@opensynaptic/
 import { describe, expect, it } from 'vitest';
 import { buildIdRequest, type DataFrameParser, IdAllocator, OSHandshakeManager } from '../src/index.js';
 
-const T0 = 1_700_000_000;
+const T0 = 1_700_000_000_000;
 
 /** A parser that records every frame it was handed. */
 function spyParser(): DataFrameParser & { seen: number } {
@@ -19,7 +19,7 @@ function spyParser(): DataFrameParser & { seen: number } {
 describe('maxFrameSize', () => {
   it('refuses a longer control packet or data frame with FrameTooLargeError before reading it', () => {
     const parser = spyParser();
-    const m = new OSHandshakeManager({ clock: () => T0, maxFrameSize: 100, parser, allocator: new IdAllocator({ clock: () => T0 }) });
+    const m = new OSHandshakeManager({ clockMs: () => T0, maxFrameSize: 100, parser, allocator: new IdAllocator({ clockMs: () => T0 }) });
     // An ID_REQUEST whose meta is within maxMetaBytes but makes the packet 101 bytes.
     const req = buildIdRequest(1, { name: 'x'.repeat(86) });
     expect(req.length).toBe(101);

@@ -123,13 +123,13 @@ it(
   `dispatches ${PACKETS} hostile packets without throwing, within its caps`,
   () => {
     let t = 1_700_000_000;
-    const clock = () => t;
+    const clockMs = () => t * 1000;
     const caps = { maxSessions: 2000, maxPendingSessions: 200, maxTrackedAids: 2000 };
-    const allocator = new IdAllocator({ start: 1, end: 0xfffffffe, clock, maxLeases: 5000, newLeaseLimit: { max: 500, windowSeconds: 10 } });
+    const allocator = new IdAllocator({ start: 1, end: 0xfffffffe, clockMs, maxLeases: 5000, newLeaseLimit: { max: 500, windowMs: 10_000 } });
     const nodes = [
-      new OSHandshakeManager({ clock, allocator, parser: frameLevelParser(), antiReplay: 'reject-old', ...caps }),
-      new OSHandshakeManager({ clock, role: 'tx_only', parser: frameLevelParser(), ...caps }),
-      new OSHandshakeManager({ clock, role: 'rx_only', parser: frameLevelParser({ skipTimestamp: true }), ...caps }),
+      new OSHandshakeManager({ clockMs, allocator, parser: frameLevelParser(), antiReplay: 'reject-old', ...caps }),
+      new OSHandshakeManager({ clockMs, role: 'tx_only', parser: frameLevelParser(), ...caps }),
+      new OSHandshakeManager({ clockMs, role: 'rx_only', parser: frameLevelParser({ skipTimestamp: true }), ...caps }),
     ];
     const counts: Record<string, number> = {};
     let heapAfterWarmup = 0;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deriveSessionKey } from '@opensynaptic/crc';
 import { encodeFrame } from '@opensynaptic/packet';
+import { FileStore, MemoryStore } from '@opensynaptic/store';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   buildIdPoolRequest,
@@ -13,12 +14,12 @@ import {
   frameLevelParser,
   IdAllocator,
   isOpenSynapticError,
-  JsonFileStore,
-  type LeaseSnapshot,
-  MemoryStore,
+  type LeaseKinds,
   OSHandshakeManager,
-  type SessionSnapshot,
+  type SessionKinds,
+  sessionSnapshotWrites,
   StoreError,
+  type StoredSession,
 } from '../src/index.js';
 
 const T0 = 1_700_000_000;
@@ -38,7 +39,7 @@ function node(options: ConstructorParameters<typeof OSHandshakeManager>[0] = {})
       t += s;
     },
   };
-  const m = new OSHandshakeManager({ clock: clock.now, parser: frameLevelParser(), ...options });
+  const m = new OSHandshakeManager({ clockMs: () => clock.now() * 1000, parser: frameLevelParser(), ...options });
   return { m, clock };
 }
 
@@ -80,11 +81,11 @@ describe('classifyAndDispatch: control packets', () => {
   it('learns the server time only above the sync threshold', () => {
     const { m } = node();
     m.classifyAndDispatch(bytes('0c0001000000000000000a'));
-    expect(m.lastServerTime).toBe(0);
+    expect(m.lastServerTimeMs).toBe(0);
     m.classifyAndDispatch(bytes('0200020000002a000000006553f2f4'));
-    expect(m.lastServerTime).toBe(1_700_000_500);
+    expect(m.lastServerTimeMs).toBe(1_700_000_500_000);
     m.classifyAndDispatch(bytes('0c0017000000006553f409'));
-    expect(m.lastServerTime).toBe(1_700_000_777);
+    expect(m.lastServerTimeMs).toBe(1_700_000_777_000);
   });
   it('numbers its own requests with the 16-bit counter', () => {
     const { m } = node({ seq: 65534 });
@@ -120,7 +121,7 @@ describe('roles', () => {
 
 describe('ID requests', () => {
   it('answers NACK META_TOO_LARGE above maxMetaBytes', () => {
-    const { m, clock } = node({ allocator: new IdAllocator({ start: 1, end: 100, clock: () => T0 }), maxMetaBytes: 64 });
+    const { m, clock } = node({ allocator: new IdAllocator({ start: 1, end: 100, clockMs: () => T0 * 1000 }), maxMetaBytes: 64 });
     const big = buildIdRequest(5, { device_id: 'A', pad: 'x'.repeat(100) }, { maxMetaBytes: 1000 });
     const out = m.classifyAndDispatch(big);
     expect(out.result).toEqual({ status: 'REJECTED', reason: 'Meta too large' });
@@ -132,8 +133,8 @@ describe('ID requests', () => {
   });
   it('answers NACK ID_RATE_LIMITED to a flood of new devices', () => {
     let t = T0;
-    const allocator = new IdAllocator({ start: 1, end: 100000, clock: () => t, newLeaseLimit: { max: 10, windowSeconds: 60 } });
-    const m = new OSHandshakeManager({ clock: () => t, allocator });
+    const allocator = new IdAllocator({ start: 1, end: 100000, clockMs: () => t * 1000, newLeaseLimit: { max: 10, windowMs: 60000 } });
+    const m = new OSHandshakeManager({ clockMs: () => t * 1000, allocator });
     const reasons = new Map<string, number>();
     for (let i = 0; i < 100; i++) {
       const out = m.classifyAndDispatch(buildIdRequest(i, { device_id: `fake${i}` }), `10.0.0.1:${i}`);
@@ -144,44 +145,38 @@ describe('ID requests', () => {
     t += 60;
     expect(m.classifyAndDispatch(buildIdRequest(1, { device_id: 'real' })).result).toMatchObject({ status: 'ASSIGNED', assigned_id: 11 });
   });
-  it('keeps the lease file bounded under a flood', () => {
+  it('keeps the lease file bounded under a flood', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hs-flood-'));
     dirs.push(dir);
-    const path = join(dir, 'leases.json');
     let t = T0;
-    const allocator = new IdAllocator({
-      start: 1,
-      end: 0xfffffffe,
-      clock: () => t,
-      store: new JsonFileStore<LeaseSnapshot>(path),
-      maxLeases: 200,
-      newLeaseLimit: { max: 1000, windowSeconds: 1 },
-    });
-    const m = new OSHandshakeManager({ clock: () => t, allocator });
+    const store = await FileStore.open<LeaseKinds>({ root: dir, kinds: ['leases'], layouts: { leases: { type: 'snapshot' } }, durable: false });
+    const allocator = new IdAllocator({ start: 1, end: 0xfffffffe, clockMs: () => t * 1000, store, maxLeases: 200, newLeaseLimit: { max: 1000, windowMs: 1000 } });
+    const m = new OSHandshakeManager({ clockMs: () => t * 1000, allocator });
+    await m.open();
     for (let i = 0; i < 5000; i++) {
       if (i % 100 === 0) t += 1;
-      m.classifyAndDispatch(buildIdRequest(i & 0xffff, { device_id: `fake-${i}-${'x'.repeat(3000)}` }));
+      await m.classifyAndDispatchAsync(buildIdRequest(i & 0xffff, { device_id: `fake-${i}-${'x'.repeat(3000)}` }));
     }
-    m.flush();
+    await m.close();
     expect(allocator.size).toBe(200);
-    const snap = JSON.parse(readFileSync(path, 'utf8')) as LeaseSnapshot;
-    expect(snap.leases.length).toBe(200);
-    expect(readFileSync(path).length).toBeLessThan(200 * 200);
-    allocator.close();
+    const file = JSON.parse(readFileSync(join(dir, 'leases.json'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(file).length).toBe(201); // the leases and the state record
+    expect(readFileSync(join(dir, 'leases.json')).length).toBeLessThan(200 * 200);
+    await store.close();
   });
   it('renews the lease of the source of every valid data frame', () => {
     let t = T0;
-    const allocator = new IdAllocator({ start: 42, end: 50, clock: () => t, leaseSeconds: 100 });
-    const m = new OSHandshakeManager({ clock: () => t, allocator, parser: frameLevelParser() });
+    const allocator = new IdAllocator({ start: 42, end: 50, clockMs: () => t * 1000, leaseMs: 100_000 });
+    const m = new OSHandshakeManager({ clockMs: () => t * 1000, allocator, parser: frameLevelParser() });
     m.classifyAndDispatch(buildIdRequest(1, { device_id: 'A' }));
     t += 90;
     m.classifyAndDispatch(frame(42, T0 * 1000));
-    expect(allocator.leaseOf(42)?.expiresAt).toBe(t + 100);
+    expect(allocator.leaseOf(42)?.expiresAtMs).toBe((t + 100) * 1000);
     t += 50;
     const bad = frame(42, T0 * 1000);
     bad[bad.length - 1]! ^= 1;
     m.classifyAndDispatch(bad);
-    expect(allocator.leaseOf(42)?.expiresAt).toBe(t + 50);
+    expect(allocator.leaseOf(42)?.expiresAtMs).toBe((t + 50) * 1000);
   });
 });
 
@@ -240,8 +235,8 @@ describe('secure sessions', () => {
     expect(m.getSession(1)?.key).toEqual(deriveSessionKey(1, 2n ** 64n - 1n));
     expect(m.getSession(1)?.firstPlaintextTs).toBe(2n ** 64n - 1n);
   });
-  it('expires idle sessions and strategy counters after sessionExpireSeconds', () => {
-    const { m, clock } = node({ sessionExpireSeconds: 1000 });
+  it('expires idle sessions and strategy counters after sessionExpireMs', () => {
+    const { m, clock } = node({ sessionExpireMs: 1_000_000 });
     m.classifyAndDispatch(frame(42, T0 * 1000));
     m.commitSuccess(42);
     m.commitSuccess(42);
@@ -277,43 +272,111 @@ describe('secure sessions', () => {
     expect(m.pendingSessionCount).toBe(7);
     expect(m.getSession(4)?.state).toBe('DICT_READY');
   });
-  it('persists sessions to a JSON file, throttled, and reads them back', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hs-sessions-'));
-    dirs.push(dir);
-    const path = join(dir, 'secure_sessions.json');
+  it('persists sessions to a store, one record each, throttled, and reads them back', async () => {
     let t = T0;
-    const opts = { clock: () => t, parser: frameLevelParser(), sessionStore: new JsonFileStore<SessionSnapshot>(path) };
+    const store = new MemoryStore<SessionKinds>({ kinds: ['sessions'] });
+    const opts = { clockMs: () => t * 1000, parser: frameLevelParser(), sessionStore: store };
     const m = new OSHandshakeManager(opts);
+    await m.open();
     m.classifyAndDispatch(frame(42, T0 * 1000));
     m.classifyAndDispatch(frame(43, T0 * 1000));
-    const first = JSON.parse(readFileSync(path, 'utf8')) as SessionSnapshot;
-    expect(Object.keys(first.sessions)).toEqual(['42']);
+    await Promise.resolve();
+    expect(await store.keys('sessions')).toEqual(['42']);
     t += 5;
     m.noteLocalPlaintextSent(44, 2n ** 60n);
     m.classifyAndDispatch(buildSecureDictReady(44, 2n ** 60n));
-    const second = JSON.parse(readFileSync(path, 'utf8')) as SessionSnapshot;
-    expect(Object.keys(second.sessions).sort()).toEqual(['42', '43', '44']);
-    expect(second.sessions['44']?.pendingTimestamp).toBe((2n ** 60n).toString());
-    m.flush();
-    const again = new OSHandshakeManager({ ...opts, sessionStore: new JsonFileStore<SessionSnapshot>(path) });
+    await Promise.resolve();
+    expect((await store.keys('sessions')).sort()).toEqual(['42', '43', '44']);
+    expect((await store.get('sessions', '44'))?.pendingTimestamp).toBe((2n ** 60n).toString());
+    expect((await store.get('sessions', '44'))?.lastSeenMs).toBe((T0 + 5) * 1000);
+    await m.flush();
+    const again = new OSHandshakeManager(opts);
+    expect(() => again.getTxKey(42)).toThrow(expect.objectContaining({ code: 'ERR_HANDSHAKE_NOT_OPEN' }));
+    expect(again.classifyAndDispatch(frame(42, T0 * 1000))).toMatchObject({ type: 'ERROR', result: { cause: expect.objectContaining({ code: 'ERR_HANDSHAKE_NOT_OPEN' }) } });
+    await again.open();
     expect(again.getSession(42)).toEqual(m.getSession(42));
     expect(again.getSession(44)?.firstPlaintextTs).toBe(2n ** 60n);
     expect(again.getTxKey(42)).toEqual(deriveSessionKey(42, T0 * 1000));
   });
-  it('refuses a corrupt session file', () => {
-    const store = new MemoryStore<SessionSnapshot>({ version: 1, sessions: { x: {} as never } });
-    expect(() => new OSHandshakeManager({ sessionStore: store })).toThrow(StoreError);
+  it('writes what the throttle held back on sweep() (it runs no timer), and deletes expired sessions', async () => {
+    let t = T0;
+    const store = new MemoryStore<SessionKinds>({ kinds: ['sessions'] });
+    const m = new OSHandshakeManager({ clockMs: () => t * 1000, parser: frameLevelParser(), sessionStore: store, sessionExpireMs: 100_000 });
+    await m.open();
+    m.classifyAndDispatch(frame(42, T0 * 1000));
+    m.classifyAndDispatch(frame(43, T0 * 1000));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await store.keys('sessions')).toEqual(['42']);
+    t += 5;
+    m.sweep();
+    await Promise.resolve();
+    expect((await store.keys('sessions')).sort()).toEqual(['42', '43']);
+    t += 200;
+    m.sweep();
+    await m.flush();
+    expect(await store.keys('sessions')).toEqual([]);
   });
-  it('refuses a session file whose values would not survive the next save', () => {
+  it('keeps sessions and leases in one file store and reopens them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hs-sessions-'));
+    dirs.push(dir);
+    const open = () => FileStore.open<SessionKinds & LeaseKinds>({ root: dir, kinds: ['sessions', 'leases'], layouts: { sessions: { type: 'snapshot' }, leases: { type: 'snapshot' } } });
+    const store = await open();
+    const clockMs = () => T0 * 1000;
+    const m = new OSHandshakeManager({ clockMs, parser: frameLevelParser(), sessionStore: store, allocator: new IdAllocator({ clockMs, store }) });
+    await m.open();
+    m.classifyAndDispatch(frame(42, T0 * 1000));
+    expect((await m.classifyAndDispatchAsync(buildIdRequest(1, { device_id: 'N' }))).result).toMatchObject({ status: 'ASSIGNED', assigned_id: 1 });
+    await m.close();
+    await store.close();
+    const again = await open();
+    const n = new OSHandshakeManager({ clockMs, parser: frameLevelParser(), sessionStore: again, allocator: new IdAllocator({ clockMs, store: again }) });
+    await n.open();
+    expect(n.getTxKey(42)).toEqual(deriveSessionKey(42, T0 * 1000));
+    expect(n.allocator?.idFor('device_id=N')).toBe(1);
+    await again.close();
+  });
+  it('refuses a store holding something that is not a session', async () => {
+    const store = new MemoryStore<Record<string, unknown>>({ kinds: ['sessions'] });
+    await store.write([{ op: 'put', kind: 'sessions', key: 'x', value: {} }]);
+    const m = new OSHandshakeManager({ sessionStore: store as never });
+    await expect(m.open()).rejects.toThrow(StoreError);
+    expect(m.opened).toBe(false);
+  });
+  it('refuses sessions whose values would not survive the next save', async () => {
     // JSON reads 1e400 as Infinity, which the next save writes as null: refused at load instead.
-    const good = { state: 'SECURE', dictReady: true, decryptConfirmed: true, key: '11'.repeat(32), pendingKey: null, firstPlaintextTs: 1, pendingTimestamp: null, lastSeen: T0 };
-    const open = (s: object) => () =>
-      new OSHandshakeManager({ sessionStore: new MemoryStore<SessionSnapshot>(JSON.parse(JSON.stringify({ version: 1, sessions: { 7: s } }).replace('"@INF@"', '1e400'))) });
-    expect(open(good)).not.toThrow();
-    expect(open({ ...good, lastSeen: '@INF@' })).toThrow(/bad session for aid 7/);
+    const good: StoredSession = { state: 'SECURE', dictReady: true, decryptConfirmed: true, key: '11'.repeat(32), pendingKey: null, firstPlaintextTs: 1, pendingTimestamp: null, lastSeenMs: T0 * 1000 };
+    const open = async (s: object) => {
+      const store = new MemoryStore<Record<string, unknown>>({ kinds: ['sessions'] });
+      await store.write([{ op: 'put', kind: 'sessions', key: '7', value: JSON.parse(JSON.stringify(s).replace('"@INF@"', '1e400')) }]);
+      await new OSHandshakeManager({ sessionStore: store as never }).open();
+    };
+    await expect(open(good)).resolves.toBeUndefined();
+    await expect(open({ ...good, lastSeenMs: '@INF@' })).rejects.toThrow(/bad session for aid 7/);
+    await expect(open({ ...good, lastSeenMs: '5' })).rejects.toThrow(/bad session for aid 7/);
     // Session keys are SHA-256 digests: any other length is not a key this node wrote.
-    expect(open({ ...good, key: '11'.repeat(200) })).toThrow(StoreError);
-    expect(open({ ...good, pendingKey: '11'.repeat(31) })).toThrow(StoreError);
+    await expect(open({ ...good, key: '11'.repeat(200) })).rejects.toThrow(StoreError);
+    await expect(open({ ...good, pendingKey: '11'.repeat(31) })).rejects.toThrow(StoreError);
+  });
+  it('converts session files of earlier versions (lastSeen in seconds) to records', async () => {
+    const v1 = { version: 1, sessions: { 7: { state: 'SECURE', dictReady: true, decryptConfirmed: true, key: '11'.repeat(32), pendingKey: null, firstPlaintextTs: 1, pendingTimestamp: null, lastSeen: T0 } } };
+    const store = new MemoryStore<SessionKinds>({ kinds: ['sessions'] });
+    await store.write(sessionSnapshotWrites(v1));
+    expect((await store.get('sessions', '7'))?.lastSeenMs).toBe(T0 * 1000);
+    const m = new OSHandshakeManager({ clockMs: () => T0 * 1000, sessionStore: store });
+    await m.open();
+    expect(m.getSession(7)?.lastSeenMs).toBe(T0 * 1000);
+    for (const bad of [{ version: 3, sessions: {} }, { version: 1, sessions: { x: {} } }, { version: 1, sessions: { 7: { ...v1.sessions[7], lastSeen: '5' } } }, { version: 2, sessions: { 7: v1.sessions[7] } }]) {
+      expect(() => sessionSnapshotWrites(bad)).toThrow(StoreError);
+    }
+  });
+  it('refuses the options of earlier versions that took seconds', () => {
+    for (const [field, options] of [
+      ['clock', { clock: () => 1 }],
+      ['sessionExpireSeconds', { sessionExpireSeconds: 86400 }],
+      ['sessionSaveIntervalSeconds', { sessionSaveIntervalSeconds: 5 }],
+    ] as const) {
+      expect(() => new OSHandshakeManager(options as never)).toThrow(expect.objectContaining({ code: 'ERR_HANDSHAKE_FIELD', field }));
+    }
   });
   it('forgets a session on resetSession', () => {
     const { m } = node();
@@ -381,17 +444,31 @@ describe('parsers', () => {
     const { m } = node({ parser: boom });
     expect(m.classifyAndDispatch(frame(42, T0 * 1000))).toEqual({ type: 'DATA', cmd: 63, result: { error: 'boom', cause: new Error('boom') }, response: null });
   });
-  it('passes the session keys and the clock to the parser', () => {
+  it('frameLevelParser: timestamp_raw as the reference gives it, timestampMs always ms beside it', () => {
+    const parser = frameLevelParser();
+    const ctx = { keys: { get: () => null }, nowMs: T0 * 1000 + 250 };
+    expect(parser.parse(frame(42, T0 * 1000 + 7), ctx).__packet_meta__).toMatchObject({ timestamp_raw: T0 * 1000 + 7, server_stamped: false, timestampMs: T0 * 1000 + 7, receiverStamped: false });
+    // No timestamp on the wire: the reference stamps whole seconds, ours gives the ms too.
+    expect(parser.parse(frame(42, 0), ctx).__packet_meta__).toMatchObject({ timestamp_raw: T0, server_stamped: true, timestampMs: T0 * 1000 + 250, receiverStamped: true });
+    expect(frameLevelParser({ skipTimestamp: true }).parse(frame(42, 0), ctx).__packet_meta__).toMatchObject({ timestamp_raw: 0, server_stamped: false, timestampMs: T0 * 1000 + 250, receiverStamped: true });
+  });
+  it('answers a frame without a timestamp TIME_RESPONSE in whole seconds, keyed from those seconds, from a ms clock', () => {
+    const { m } = node();
+    const out = m.classifyAndDispatch(frame(42, 0));
+    expect(out.response).toEqual(bytes('0c0000000000006553f100')); // TIME_RESPONSE(0, 1700000000 s)
+    expect(m.getSession(42)?.key).toEqual(deriveSessionKey(42, T0));
+  });
+  it('passes the session keys and the clock (ms) to the parser', () => {
     let ctxNow = 0;
     const spy: DataFrameParser = {
       parse(_frame, ctx) {
-        ctxNow = ctx.now;
+        ctxNow = ctx.nowMs;
         return { __packet_meta__: { crc16_ok: true, source_aid: 42, secure: false, timestamp_raw: 5_000_000 }, key: ctx.keys.get(42) };
       },
     };
     const { m } = node({ parser: spy });
     m.classifyAndDispatch(frame(42, 1));
-    expect(ctxNow).toBe(T0);
+    expect(ctxNow).toBe(T0 * 1000);
     expect(m.getSession(42)?.key).toEqual(deriveSessionKey(42, 5_000_000));
   });
 });

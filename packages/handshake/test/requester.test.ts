@@ -52,7 +52,7 @@ describe('HandshakeRequester', () => {
     expect(r.pending).toBe(1);
     const answer = buildIdAssign(1, 42, T0);
     expect(r.handle(answer)).toBe(true);
-    await expect(p).resolves.toEqual({ aid: 42, serverTime: T0 });
+    await expect(p).resolves.toEqual({ aid: 42, serverTimeMs: T0 * 1000 });
     expect(r.handle(answer)).toBe(false);
     expect(r.pending).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
@@ -69,11 +69,22 @@ describe('HandshakeRequester', () => {
     expect(r.handle(buildTimeResponse(seqOf(sent[1]!), T0))).toBe(true);
     expect(r.handle(buildIdPoolResponse(seqOf(sent[2]!), [7, 8, 9]))).toBe(true);
     await expect(ping).resolves.toBe(120);
-    await expect(time).resolves.toBe(T0);
+    await expect(time).resolves.toEqual({ serverTimeMs: T0 * 1000, rttMs: 120 });
     await expect(pool).resolves.toEqual([7, 8, 9]);
     // The short ID_ASSIGN form has no server time.
     const id = r.requestId(null);
     expect(r.handle(buildIdAssign(4, 5))).toBe(true);
+    await expect(id).resolves.toEqual({ aid: 5 });
+  });
+
+  it('gives server times in ms, and refuses one beyond 2^53 ms instead of rounding it', async () => {
+    const { r, sent } = setup();
+    const time = r.requestTime();
+    expect(r.handle(buildTimeResponse(seqOf(sent[0]!), 2 ** 50))).toBe(true);
+    await expect(time).rejects.toMatchObject({ name: 'InvalidAnswerError', code: 'ERR_HANDSHAKE_BAD_ANSWER' });
+    // An ID_ASSIGN with such a time still assigns the id, without a server time.
+    const id = r.requestId(null);
+    expect(r.handle(buildIdAssign(seqOf(sent[1]!), 5, 2n ** 60n))).toBe(true);
     await expect(id).resolves.toEqual({ aid: 5 });
   });
 
@@ -150,7 +161,7 @@ describe('HandshakeRequester', () => {
     vi.advanceTimersByTime(5000);
     expect(sent).toHaveLength(2);
     r.handle(buildTimeResponse(1, T0));
-    await expect(p).resolves.toBe(T0);
+    await expect(p).resolves.toMatchObject({ serverTimeMs: T0 * 1000 });
     vi.advanceTimersByTime(20_000);
     expect(sent).toHaveLength(2);
   });
@@ -205,7 +216,7 @@ describe('HandshakeRequester', () => {
       expect(r.handle(answer)).toBe(true);
     }
     expect((await Promise.all(ids)).map((a) => a.aid)).toEqual(ids.map((_, i) => 1000 + i + 1));
-    expect(await Promise.all(times)).toEqual(times.map((_, i) => T0 + 36 + i));
+    expect((await Promise.all(times)).map((t) => t.serverTimeMs)).toEqual(times.map((_, i) => (T0 + 36 + i) * 1000));
     expect(await Promise.all(pings)).toHaveLength(15);
     expect(r.pending).toBe(0);
   });
@@ -260,9 +271,9 @@ describe('HandshakeRequester over an in-process pair', () => {
    * queues drained on the microtask queue, as datagrams would arrive on a later tick.
    */
   function pair(options: { allocator?: boolean; drop?: (p: Uint8Array, n: number) => boolean } = {}) {
-    const clock = () => T0;
-    const server = new OSHandshakeManager({ clock, allocator: options.allocator === false ? null : new IdAllocator({ start: 1000, end: 1999, clock }) });
-    const device = new OSHandshakeManager({ clock, role: 'tx_only' });
+    const clockMs = () => T0 * 1000;
+    const server = new OSHandshakeManager({ clockMs, allocator: options.allocator === false ? null : new IdAllocator({ start: 1000, end: 1999, clockMs }) });
+    const device = new OSHandshakeManager({ clockMs, role: 'tx_only' });
     const toServer: Uint8Array[] = [];
     const toDevice: Uint8Array[] = [];
     const unclaimed: unknown[] = [];
@@ -292,13 +303,13 @@ describe('HandshakeRequester over an in-process pair', () => {
     vi.useRealTimers();
     const { requester, device, unclaimed } = pair();
     const meta = { device_id: 'NODE_A', type: 'sensor_node' };
-    await expect(requester.requestId(meta)).resolves.toEqual({ aid: 1000, serverTime: T0 });
+    await expect(requester.requestId(meta)).resolves.toEqual({ aid: 1000, serverTimeMs: T0 * 1000 });
     // The same device asking again keeps its id.
-    await expect(requester.requestId(meta)).resolves.toEqual({ aid: 1000, serverTime: T0 });
+    await expect(requester.requestId(meta)).resolves.toEqual({ aid: 1000, serverTimeMs: T0 * 1000 });
     const [other, pool] = await Promise.all([requester.requestId({ device_id: 'NODE_B' }), requester.requestIdPool(3, { device_id: 'GW' })]);
     expect(other.aid).toBe(1001);
     expect(pool).toEqual([1002, 1003, 1004]);
-    await expect(requester.requestTime()).resolves.toBe(T0);
+    await expect(requester.requestTime()).resolves.toMatchObject({ serverTimeMs: T0 * 1000 });
     expect(await requester.ping()).toBeGreaterThanOrEqual(0);
     expect(device.seq.current).toBe(6);
     expect(requester.pending).toBe(0);
@@ -318,7 +329,7 @@ describe('HandshakeRequester over an in-process pair', () => {
     await vi.advanceTimersByTimeAsync(1999);
     expect(requester.pending).toBe(1);
     await vi.advanceTimersByTimeAsync(1);
-    await expect(p).resolves.toEqual({ aid: 1000, serverTime: T0 });
+    await expect(p).resolves.toEqual({ aid: 1000, serverTimeMs: T0 * 1000 });
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import { deriveSessionKey } from '@opensynaptic/crc';
 import { encodeFrame } from '@opensynaptic/packet';
+import { MemoryStore } from '@opensynaptic/store';
 import { describe, expect, it } from 'vitest';
 import {
   buildSecureChannelAck,
@@ -8,9 +9,8 @@ import {
   type DispatchOutcome,
   frameLevelParser,
   type HandshakeManagerOptions,
-  MemoryStore,
   OSHandshakeManager,
-  type SessionSnapshot,
+  type SessionKinds,
 } from '../src/index.js';
 
 const T0 = 1_700_000_000;
@@ -25,7 +25,7 @@ function frame(aid: number, ts: number, key?: Uint8Array, cmd = key ? 64 : 63) {
 function receiver(options: HandshakeManagerOptions = {}) {
   let t = T0;
   const m = new OSHandshakeManager({
-    clock: () => t,
+    clockMs: () => t * 1000,
     parser: frameLevelParser(),
     ...options,
   });
@@ -177,15 +177,17 @@ describe('replayed secure frames', () => {
     });
   }
 
-  it('keep their watermark across a restart from the session store', () => {
-    const sessionStore = new MemoryStore<SessionSnapshot>();
+  it('keep their watermark across a restart from the session store', async () => {
+    const sessionStore = new MemoryStore<SessionKinds>({ kinds: ['sessions'] });
     const { m } = receiver({ sessionStore });
+    await m.open();
     const key = establish(m, 42);
     const old = frame(42, T0 * 1000 + 2000, key);
     m.classifyAndDispatch(old);
     m.classifyAndDispatch(frame(42, T0 * 1000 + 3000, key));
-    m.flush();
+    await m.flush();
     const restarted = receiver({ sessionStore }).m;
+    await restarted.open();
     expect(restarted.getSession(42)?.state).toBe('SECURE');
     expect(restarted.classifyAndDispatch(old).type).toBe('IGNORED');
     expect(decodedOk(restarted.classifyAndDispatch(frame(42, T0 * 1000 + 4000, key)))).toBe(true);

@@ -296,5 +296,4 @@ export function packageBackends<T extends { readonly backend: BackendName }>(
     },
   };
 }
-export * from './atomic-file.js';
 export * from './events.js';

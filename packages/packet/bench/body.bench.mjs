@@ -5,7 +5,7 @@ import { compressFact, decompressBody } from '../dist/body.js';
 // Facts as the standardizer produces them: 1 sensor and 8 sensors.
 const UNITS = ['temperature', 'pressure', 'length', 'time', 'mass', 'frequency', 'humidity', 'power'];
 function fact(n) {
-  const f = { id: 'DEV1', s: 'ONLINE', t: 1700000000 };
+  const f = { id: 'DEV1', s: 'ONLINE', t: 1_700_000_000_000 };
   for (let i = 1; i <= n; i++) Object.assign(f, { [`s${i}_id`]: `S${i}`, [`s${i}_s`]: 'OK', [`s${i}_u`]: UNITS[i - 1], [`s${i}_v`]: 294.65 + i });
   return f;
 }

@@ -26,7 +26,7 @@ export { readU16, readU32, readU48 } from './bytes.js';
 export * from './constants.js';
 export * from './errors.js';
 export { DecodedFrame, type DecodeOptions, encodeFrameInto, type FrameFields, type KeyLookup, SINGLE_ROUTE_BODY_OFFSET, sealFrame, validateFrameFields } from './frame.js';
-export { frameErrorMeta, type PacketMeta, type TimestampStamp, tidText } from './meta.js';
+export { frameErrorMeta, type PacketMeta, type StampedTimestamp, stampTimestamp, type TimestampStamp, tidText } from './meta.js';
 export { parseRouteId } from './route-id.js';
 export { checkFrameSize, sizeLimit } from './size-limit.js';
 export { decodeTimestampToken, encodeTimestampToken, TIMESTAMP_TOKEN_LENGTH } from './timestamp-token.js';

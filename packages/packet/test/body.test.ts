@@ -188,7 +188,7 @@ describe('units (reference behaviour beyond the vectors)', () => {
 });
 
 describe('compressFact edge cases', () => {
-  const base = { id: 'D', s: '1', t: 1700000000, s1_id: 'T', s1_s: 'K', s1_u: 'A', s1_v: 1 };
+  const base = { id: 'D', s: '1', t: 1_700_000_000_000, s1_id: 'T', s1_s: 'K', s1_u: 'A', s1_v: 1 };
   const c = (over: Record<string, unknown>, options = {}) => compressFact({ ...base, ...over } as FactInput, options);
 
   it('matches the reference for missing and odd fields', () => {
@@ -197,7 +197,7 @@ describe('compressFact edge cases', () => {
     expect(c({ s1_v: undefined })).toBe('D.1.AYvP5WgA|T>K.100:0|');
     expect(c({ s1_id: null })).toBe('D.1.AYvP5WgA|');
     expect(c({ t: 1.7e12 + 0.7 })).toBe('D.1.AYvP5WgA|T>K.100:2Bi|');
-    expect(c({ t: 99999999999.9 })).toBe('D.1.WvMQej-c|T>K.100:2Bi|');
+    expect(c({ t: 99_999_999_999_900.9 })).toBe('D.1.WvMQej-c|T>K.100:2Bi|');
     expect(c({ t: -0.0001 })).toBe('D.1.AAAAAAAA|T>K.100:2Bi|');
     expect(c({ geohash: '' })).toBe('D.1.AYvP5WgA|T>K.100:2Bi|&|');
     expect(c({ geohash: 5 })).toBe('D.1.AYvP5WgA|T>K.100:2Bi|&5|');
@@ -223,9 +223,26 @@ describe('compressFact edge cases', () => {
     expect(codeOf(() => c({}, { precision: 1.5 }))).toBe('ERR_BODY_FIELD');
   });
 
-  it('uses the clock in seconds when t is missing', () => {
-    expect(c({ t: undefined }, { now: () => 1700000000.25 })).toBe('D.1.AYvP5Wj6|T>K.100:2Bi|');
-    expect(c({ t: null }, { now: () => 1700000000.25 })).toBe('D.1.AYvP5Wj6|T>K.100:2Bi|');
+  it('takes t in ms whatever its size (no guessing of seconds below 1e11, as the reference does)', () => {
+    // 5 ms and 1.7e9 ms (1970-01-20): the reference would send 5000 ms and 1.7e12 ms.
+    expect(decompressBody(c({ t: 5 })).t_raw).toBe(5);
+    expect(decompressBody(c({ t: 1_700_000_000 })).t_raw).toBe(1_700_000_000);
+    expect(decompressBody(c({ t: 99_999_999_999 })).t_raw).toBe(99_999_999_999);
+  });
+
+  it('refuses the old now option (a clock in seconds) instead of reading it as ms', () => {
+    let err: unknown;
+    try {
+      c({ t: undefined }, { now: () => 1700000000 } as never);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'ERR_BODY_FIELD', field: 'options.now' });
+  });
+
+  it('uses the clock in ms (nowMs, default Date.now) when t is missing', () => {
+    expect(c({ t: undefined }, { nowMs: () => 1_700_000_000_250 })).toBe('D.1.AYvP5Wj6|T>K.100:2Bi|');
+    expect(c({ t: null }, { nowMs: () => 1_700_000_000_250.9 })).toBe('D.1.AYvP5Wj6|T>K.100:2Bi|');
     const before = Date.now();
     const stamped = decompressBody(c({ t: undefined })).t_raw;
     expect(stamped).toBeGreaterThanOrEqual(before);
@@ -421,7 +438,7 @@ describe('round trip', () => {
   const fact = fc.record({
     id: safeText(0),
     s: fc.constantFrom(...states),
-    t: fc.integer({ min: 1e11, max: 2 ** 48 - 1 }),
+    t: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
     sensors: fc.array(sensor, { maxLength: 8 }),
     geohash: fc.option(fc.stringMatching(/^[0-9b-hjkmnp-z]{0,12}$/), { nil: undefined }),
     url: fc.option(fc.webUrl().map((u) => u.replace(/^http:/, 'https:')), { nil: undefined }),
@@ -469,7 +486,7 @@ describe('round trip', () => {
       fc.property(junk, (f) => {
         let text: string;
         try {
-          text = compressFact(f as unknown as FactInput, { now: () => VECTOR_CLOCK });
+          text = compressFact(f as unknown as FactInput, { nowMs: () => VECTOR_CLOCK * 1000 });
         } catch (e) {
           expect(e).toBeInstanceOf(BodyTextError);
           return;

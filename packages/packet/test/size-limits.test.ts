@@ -63,7 +63,7 @@ describe('frame size limit helpers', () => {
     expect(e).toBeInstanceOf(FrameTooLargeError);
     expect(e).toMatchObject({ code: 'ERR_FRAME_TOO_LARGE', field: 'length', length: 11, limit: 10, header: {} });
     expect((e as Error).message).toBe('frame too large: 11 bytes, the limit (maxFrameSize) is 10');
-    expect(frameErrorMeta(e as FrameTooLargeError, () => ({ timestamp_raw: 0, server_stamped: false }))).toEqual({ crc16_ok: false });
+    expect(frameErrorMeta(e as FrameTooLargeError, () => ({ timestamp_raw: 0, server_stamped: false, timestampMs: 0, receiverStamped: false }))).toEqual({ crc16_ok: false });
   });
 
   it('sizeLimit takes positive integers and Infinity, and names anything else', () => {

@@ -14,7 +14,7 @@ const eight = [
   ['S7', 'OK', 17.777, '%'],
   ['S8', 'OK', 18.888, 'W'],
 ];
-const std = new OpenSynapticStandardizer({ clock: () => 1700000000 });
+const std = new OpenSynapticStandardizer({ clockMs: () => 1_700_000_000_000 });
 
 let sink = 0;
 const rows = await compare('@opensynaptic/standardize: ns per call (units cached after the first call, as in the reference)', [

@@ -29,12 +29,14 @@ export type UnitPart = string | number | boolean | null;
 export type SensorTuple = readonly [id: string | number, state: string | number | null, value: SensorValue, unit: string | readonly UnitPart[]];
 
 /**
- * Extra fact fields, copied after `id`, `s` and `t`: `t` replaces the clock reading (`null` leaves
- * the timestamp to the compressor's clock, as in the reference); `geohash`, `url` and `msg` travel
+ * Extra fact fields, copied after `id`, `s` and `t`: `t` (ms since the epoch) replaces the clock
+ * reading (`null` leaves the timestamp to the compressor's clock, as in the reference; the
+ * reference's `t` is seconds); `geohash`, `url` and `msg` travel
  * in the body text; other fields ride along in the fact. `undefined` fields are left out. Sensor
  * keys (`s1_v`...), `id`, `s` and `__proto__` are refused.
  */
 export interface StandardizeExtras {
+  /** Milliseconds since the epoch (not seconds as in the reference). */
   t?: number | null | undefined;
   geohash?: string | undefined;
   url?: string | undefined;
@@ -49,7 +51,11 @@ export interface StandardizeExtras {
 export interface StandardizedFact {
   id: string | number;
   s: string | number | null;
-  /** Whole seconds (the clock, truncated) unless given in the extras. */
+  /**
+   * Milliseconds since the epoch: the clock truncated to whole seconds (the reference's
+   * `int(time.time())`, so frames carry the same timestamps), unless given in the extras. The
+   * reference's fact holds the same instant in seconds.
+   */
   t: number | null;
   geohash?: string;
   url?: string;
@@ -95,8 +101,12 @@ export interface StandardizeReport {
 export interface StandardizerOptions {
   /** Units to resolve against. Default: the shared, read-only built-in library. */
   library?: UnitLibrary;
-  /** Seconds since the epoch (fractions allowed); `t` is its integer part. Default: the system clock. */
-  clock?: () => number;
+  /**
+   * The clock, in milliseconds since the epoch (default `Date.now`); `t` is its reading truncated
+   * to whole seconds, in ms. Replaces `clock` (seconds), which is refused so that a seconds clock
+   * is never read as milliseconds.
+   */
+  clockMs?: () => number;
   /** The `SensorId` payload switch: include `s{n}_id`. Default true (the reference's shipped setting). */
   sensorId?: boolean;
   /** Decimals kept on non-integral values (the reference's `engine_settings.precision`). Default 4. */
@@ -151,9 +161,9 @@ export function standardValue(x: number, unit: ResolvedUnit, precision: number):
  * shared (the cache notices when it changes).
  *
  * ```ts
- * const std = new OpenSynapticStandardizer({ clock: () => Date.now() / 1000 });
+ * const std = new OpenSynapticStandardizer({ clockMs: Date.now });
  * std.standardize('DEV1', 'ONLINE', [['T1', 'OK', 21.5, 'Cel'], ['P1', 'OK', 101.3, 'kPa']]);
- * // { id: 'DEV1', s: 'ONLINE', t: 1700000000, s1_v: 294.65, s1_u: 'temperature', s1_id: 'T1', s1_s: 'OK',
+ * // { id: 'DEV1', s: 'ONLINE', t: 1700000000000, s1_v: 294.65, s1_u: 'temperature', s1_id: 'T1', s1_s: 'OK',
  * //   s2_v: 101300, s2_u: 'pressure', s2_id: 'P1', s2_s: 'OK' }
  * ```
  */
@@ -175,8 +185,11 @@ export class OpenSynapticStandardizer {
     const d = STANDARDIZER_DEFAULTS;
     this.library = options.library ?? defaultUnitLibrary();
     if (typeof (this.library as { tryResolve?: unknown }).tryResolve !== 'function') throw new StandardizeInputError('options.library', 'expected a UnitLibrary');
-    if (options.clock !== undefined && typeof options.clock !== 'function') throw new StandardizeInputError('options.clock', 'expected a function returning seconds');
-    this.#clock = options.clock ?? (() => Date.now() / 1000);
+    if ((options as { clock?: unknown }).clock !== undefined) {
+      throw new StandardizeInputError('options.clock', 'was a clock in seconds and is gone; pass clockMs, a clock in milliseconds (e.g. Date.now)');
+    }
+    if (options.clockMs !== undefined && typeof options.clockMs !== 'function') throw new StandardizeInputError('options.clockMs', 'expected a function returning milliseconds');
+    this.#clock = options.clockMs ?? Date.now;
     if (options.sensorId !== undefined && typeof options.sensorId !== 'boolean') throw new StandardizeInputError('options.sensorId', `expected a boolean, got ${describe(options.sensorId)}`);
     this.sensorId = options.sensorId ?? d.sensorId;
     this.precision = wholeNumberOption(options.precision, d.precision, 'precision', 22);
@@ -257,8 +270,9 @@ export class OpenSynapticStandardizer {
     const tGiven = this.#copyExtras(fact, extras);
     if (!tGiven) {
       const now = this.#clock();
-      if (typeof now !== 'number' || !Number.isFinite(now)) throw new StandardizeInputError('clock', `returned ${describe(now)}, not a finite number of seconds`);
-      fact.t = Math.trunc(now) + 0;
+      if (typeof now !== 'number' || !Number.isFinite(now)) throw new StandardizeInputError('clockMs', `returned ${describe(now)}, not a finite number of milliseconds`);
+      // Whole seconds, as the reference's int(time.time()): the same instants go on the wire.
+      fact.t = Math.trunc(now / 1000) * 1000 + 0;
     }
     this.#syncCache();
 

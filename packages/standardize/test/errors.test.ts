@@ -11,8 +11,8 @@ import {
   UnknownUnitError,
 } from '../src/index.js';
 
-const std = new OpenSynapticStandardizer({ clock: () => 1700000000 });
-const strict = new OpenSynapticStandardizer({ clock: () => 1700000000, invalidSensors: 'throw' });
+const std = new OpenSynapticStandardizer({ clockMs: () => 1_700_000_000_000 });
+const strict = new OpenSynapticStandardizer({ clockMs: () => 1_700_000_000_000, invalidSensors: 'throw' });
 const sensors = (list: unknown[]) => list as SensorTuple[];
 
 describe('dropped sensors, reported with typed errors', () => {
@@ -86,7 +86,7 @@ describe('dropped sensors, reported with typed errors', () => {
   });
 
   it('treats a too long label or list as unknown / invalid', () => {
-    const s = new OpenSynapticStandardizer({ clock: () => 0, maxUnitLength: 8, maxUnitParts: 2 });
+    const s = new OpenSynapticStandardizer({ clockMs: () => 0, maxUnitLength: 8, maxUnitParts: 2 });
     const r = s.standardizeDetailed('D', 'ON', sensors([['A', 'OK', 1, 'k       m'], ['B', 'OK', 1, ['m', 's', 's']], ['C', 'OK', 1, 'k  m']]));
     expect(r.dropped.map((d) => d.error.message)).toEqual(['unknown unit "k       m" (too-long)', 'sensor 1: the unit list has 3 elements, more than maxUnitParts (2)']);
     expect(r.fact).toMatchObject({ s1_v: 1000, s1_id: 'C' });
@@ -94,7 +94,7 @@ describe('dropped sensors, reported with typed errors', () => {
   });
 
   it('does not check ids when the SensorId switch is off (they are not sent)', () => {
-    const off = new OpenSynapticStandardizer({ clock: () => 0, sensorId: false });
+    const off = new OpenSynapticStandardizer({ clockMs: () => 0, sensorId: false });
     expect(off.standardize('D', 'ON', sensors([[null, 'OK', 1, 'Pa']]))).toEqual({ id: 'D', s: 'ON', t: 0, s1_v: 1, s1_u: 'pressure', s1_s: 'OK' });
   });
 });
@@ -127,8 +127,11 @@ describe('calls refused as a whole: StandardizeInputError (ERR_STD_INPUT), in ev
     ['extras __proto__', () => std.standardize('D', 'ON', [], JSON.parse('{"__proto__": {"polluted": 1}}')), 'extras.__proto__'],
     ['extras t text', () => std.standardize('D', 'ON', [], { t: '5' as never }), 'extras.t'],
     ['extras t infinite', () => std.standardize('D', 'ON', [], { t: Number.POSITIVE_INFINITY }), 'extras.t'],
-    ['clock NaN', () => new OpenSynapticStandardizer({ clock: () => Number.NaN }).standardize('D', 'ON', []), 'clock'],
-    ['clock not a number', () => new OpenSynapticStandardizer({ clock: (() => '1') as never }).standardize('D', 'ON', []), 'clock'],
+    ['clock NaN', () => new OpenSynapticStandardizer({ clockMs: () => Number.NaN }).standardize('D', 'ON', []), 'clockMs'],
+    ['clock not a number', () => new OpenSynapticStandardizer({ clockMs: (() => '1') as never }).standardize('D', 'ON', []), 'clockMs'],
+    ['clockMs not a function', () => new OpenSynapticStandardizer({ clockMs: 5 as never }), 'options.clockMs'],
+    // The old option was a clock in seconds: refused, never read as milliseconds.
+    ['the old clock option (seconds)', () => new OpenSynapticStandardizer({ clock: () => 1700000000 } as never), 'options.clock'],
     ['bad option', () => new OpenSynapticStandardizer({ invalidSensors: 'ignore' as never }), 'options.invalidSensors'],
     ['bad cache size', () => new OpenSynapticStandardizer({ cacheSize: -1 }), 'options.cacheSize'],
     ['SensorId switch as text', () => new OpenSynapticStandardizer({ sensorId: 'false' as never }), 'options.sensorId'],
@@ -148,13 +151,22 @@ describe('calls refused as a whole: StandardizeInputError (ERR_STD_INPUT), in ev
 });
 
 describe('the fact around the sensors', () => {
-  it('t is the clock truncated to whole seconds, unless the extras give it', () => {
-    const s = new OpenSynapticStandardizer({ clock: () => 1700000123.9 });
-    expect(s.standardize('D', 'ON', []).t).toBe(1700000123);
-    expect(s.standardize('D', 'ON', [], { t: 5 }).t).toBe(5);
+  it('t is the clock in ms truncated to whole seconds, unless the extras give it (ms, kept as given)', () => {
+    const s = new OpenSynapticStandardizer({ clockMs: () => 1_700_000_123_900 });
+    expect(s.standardize('D', 'ON', []).t).toBe(1_700_000_123_000);
+    expect(s.standardize('D', 'ON', [], { t: 1_700_000_123_456 }).t).toBe(1_700_000_123_456);
     // null leaves the timestamp to the compressor's clock, as the reference's t=None does.
     expect(s.standardize('D', 'ON', [], { t: null }).t).toBeNull();
-    expect(new OpenSynapticStandardizer({ clock: () => -0.5 }).standardize('D', 'ON', []).t).toBe(0);
+    expect(new OpenSynapticStandardizer({ clockMs: () => -500 }).standardize('D', 'ON', []).t).toBe(0);
+    expect(Object.is(new OpenSynapticStandardizer({ clockMs: () => -500 }).standardize('D', 'ON', []).t, -0)).toBe(false);
+  });
+
+  it('the default clock is Date.now, in ms', () => {
+    const before = Math.trunc(Date.now() / 1000) * 1000;
+    const t = new OpenSynapticStandardizer().standardize('D', 'ON', []).t as number;
+    expect(t % 1000).toBe(0);
+    expect(t).toBeGreaterThanOrEqual(before);
+    expect(t).toBeLessThanOrEqual(Date.now());
   });
 
   it('puts the extras after id, s and t and before the sensors; undefined extras are left out', () => {
@@ -164,6 +176,6 @@ describe('the fact around the sensors', () => {
   });
 
   it('keeps numeric ids and states as numbers, and a null state', () => {
-    expect(std.standardize(42, null, [[7, null, 1, 'Pa']])).toEqual({ id: 42, s: null, t: 1700000000, s1_v: 1, s1_u: 'pressure', s1_id: 7, s1_s: null });
+    expect(std.standardize(42, null, [[7, null, 1, 'Pa']])).toEqual({ id: 42, s: null, t: 1_700_000_000_000, s1_v: 1, s1_u: 'pressure', s1_id: 7, s1_s: null });
   });
 });

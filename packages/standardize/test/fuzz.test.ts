@@ -35,7 +35,7 @@ const sensor = fc.oneof(
 
 describe('no input crashes untyped', () => {
   it('standardizeDetailed: only StandardizeError, and every sensor kept or dropped once, values finite', () => {
-    const std = new OpenSynapticStandardizer({ clock: () => 1700000000, cacheSize: 64 });
+    const std = new OpenSynapticStandardizer({ clockMs: () => 1_700_000_000_000, cacheSize: 64 });
     fc.assert(
       fc.property(fc.oneof(fc.array(sensor, { maxLength: 8 }), fc.anything()), fc.oneof(fc.constant(undefined), fc.dictionary(fc.string(), fc.anything())), (sensors, extras) => {
         let r: ReturnType<OpenSynapticStandardizer['standardizeDetailed']>;
@@ -63,7 +63,7 @@ describe('no input crashes untyped', () => {
   });
 
   it('with invalidSensors: "throw", a call either returns every sensor or throws a StandardizeError', () => {
-    const std = new OpenSynapticStandardizer({ clock: () => 0, invalidSensors: 'throw' });
+    const std = new OpenSynapticStandardizer({ clockMs: () => 0, invalidSensors: 'throw' });
     fc.assert(
       fc.property(fc.array(sensor, { maxLength: 5 }), (sensors) => {
         try {

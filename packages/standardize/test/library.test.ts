@@ -10,7 +10,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('extending the unit library without a code change', () => {
   it('resolves a unit added in this package\'s shape, with prefixes, powers and its UCUM code', () => {
     const lib = UnitLibrary.builtin().add([{ key: 'lx', attribute: 'illuminance', ucum: 'lux' }]);
-    const std = new OpenSynapticStandardizer({ library: lib, clock: () => 1700000000 });
+    const std = new OpenSynapticStandardizer({ library: lib, clockMs: () => 1_700_000_000_000 });
     const f = std.standardize('D', 'ON', [
       ['L1', 'OK', 120, 'lx'],
       ['L2', 'OK', 1.5, 'klx'],
@@ -32,7 +32,7 @@ describe('extending the unit library without a code change', () => {
     expect(lib.get('kn')).toMatchObject({ factor: 0.5144444444444445, offset: 0, prefixable: true, ucum: null });
     // No physical_attribute: the reference names it "Unknown".
     expect(lib.get('bare')).toMatchObject({ attribute: 'Unknown', factor: 1, offset: 0, prefixable: true });
-    const f = new OpenSynapticStandardizer({ library: lib, clock: () => 0 }).standardize('D', 'ON', [['V', 'OK', 36, 'km/h']]);
+    const f = new OpenSynapticStandardizer({ library: lib, clockMs: () => 0 }).standardize('D', 'ON', [['V', 'OK', 36, 'km/h']]);
     expect(f).toMatchObject({ s1_v: 10, s1_u: 'speed' });
   });
 
@@ -118,7 +118,7 @@ describe('extending the unit library without a code change', () => {
 describe('the resolution cache', () => {
   it('notices a library change, so a unit added later resolves', () => {
     const lib = UnitLibrary.builtin();
-    const std = new OpenSynapticStandardizer({ library: lib, clock: () => 0 });
+    const std = new OpenSynapticStandardizer({ library: lib, clockMs: () => 0 });
     expect(std.standardize('D', 'ON', [['S', 'OK', 1, 'lux']])).not.toHaveProperty('s1_v');
     lib.add([{ key: 'lux', attribute: 'illuminance' }]);
     expect(std.standardize('D', 'ON', [['S', 'OK', 1, 'lux']])).toMatchObject({ s1_v: 1, s1_u: 'illuminance' });
@@ -132,7 +132,7 @@ describe('the resolution cache', () => {
       calls++;
       return original(label);
     };
-    const std = new OpenSynapticStandardizer({ library: lib, cacheSize: 2, clock: () => 0 });
+    const std = new OpenSynapticStandardizer({ library: lib, cacheSize: 2, clockMs: () => 0 });
     const run = (u: string) => std.standardize('D', 'ON', [['S', 'OK', 1, u]]);
     run('m');
     run('s');
@@ -143,7 +143,7 @@ describe('the resolution cache', () => {
     expect(calls).toBe(3);
     run('m');
     expect(calls).toBe(4);
-    const off = new OpenSynapticStandardizer({ library: lib, cacheSize: 0, clock: () => 0 });
+    const off = new OpenSynapticStandardizer({ library: lib, cacheSize: 0, clockMs: () => 0 });
     off.standardize('D', 'ON', [['S', 'OK', 1, 'm']]);
     off.standardize('D', 'ON', [['S', 'OK', 1, 'm']]);
     expect(calls).toBe(6);

@@ -3,7 +3,7 @@ import { OpenSynapticStandardizer, type ResolvedUnit, type SensorTuple, UnitLibr
 
 const lib = UnitLibrary.builtin();
 const resolve = (label: string) => lib.resolve(label);
-const std = new OpenSynapticStandardizer({ clock: () => 1700000000 });
+const std = new OpenSynapticStandardizer({ clockMs: () => 1_700_000_000_000 });
 /** `[value, unit text]` of one sensor, or `null` when it is dropped. */
 function one(value: unknown, unit: unknown): [unknown, unknown] | null {
   const f = std.standardize('D', 'ON', [['S', 'OK', value, unit] as unknown as SensorTuple]);
@@ -152,7 +152,7 @@ describe('values and unit texts in the fact (observed on the reference 1.4.2)', 
       { key: 'nan', attribute: 'not a number' },
       { key: '2.', attribute: 'two', factor: 2 },
     ]);
-    const s = new OpenSynapticStandardizer({ library: custom, clock: () => 0 });
+    const s = new OpenSynapticStandardizer({ library: custom, clockMs: () => 0 });
     const f = s.standardize('D', 'ON', [['S', 'OK', 1, ['m', null, true, Number.NaN, 2.5]]]);
     // str(2.5) is "2.5": a trailing 5 is a power, so it reads as the unit "2." to the fifth.
     expect(f.s1_u).toBe('length/nothing/truth/not a number/32two');
@@ -161,7 +161,7 @@ describe('values and unit texts in the fact (observed on the reference 1.4.2)', 
 
 describe('the README examples', () => {
   it('standardizes the quick-start readings', () => {
-    const s = new OpenSynapticStandardizer({ clock: () => 1700000000 });
+    const s = new OpenSynapticStandardizer({ clockMs: () => 1_700_000_000_000 });
     expect(
       s.standardize('DEV1', 'ONLINE', [
         ['T1', 'OK', 21.5, 'Cel'],
@@ -172,7 +172,7 @@ describe('the README examples', () => {
     ).toEqual({
       id: 'DEV1',
       s: 'ONLINE',
-      t: 1700000000,
+      t: 1_700_000_000_000,
       s1_v: 294.65,
       s1_u: 'temperature',
       s1_id: 'T1',
@@ -194,7 +194,7 @@ describe('the README examples', () => {
       .add({ units: { kn: { physical_attribute: 'speed', to_standard_factor: 0.5144444444444445, can_take_prefix: false } } });
     units.addPrefixes([{ symbol: 'Pi', factor: 2 ** 50 }]);
     units.addAlias('kelvins', 'K');
-    const s = new OpenSynapticStandardizer({ library: units, clock: () => 0 });
+    const s = new OpenSynapticStandardizer({ library: units, clockMs: () => 0 });
     expect(s.standardize('D', 'ON', [['L1', 'OK', 1.5, 'klx']])).toMatchObject({ s1_v: 1500, s1_u: 'illuminance' });
     expect(units.resolve(' Kelvins ')).toMatchObject({ unit: 'K', alias: 'K' });
     expect(units.resolve('PiBy').factor).toBe(2 ** 53);

@@ -23,7 +23,7 @@ function referenceRound(x: number, d: number): number {
   return x < 0 ? -v : v;
 }
 
-const std = new OpenSynapticStandardizer({ clock: () => 0 });
+const std = new OpenSynapticStandardizer({ clockMs: () => 0 });
 const value = (x: number, unit = 'Pa') => std.standardizeDetailed('D', 'ON', [['S', 'OK', x, unit]]).sensors[0]!;
 
 describe('Python round(x, 4)', () => {
@@ -91,7 +91,7 @@ describe('int or float, as the reference types the value', () => {
   });
 
   it('honours the precision option', () => {
-    const s = new OpenSynapticStandardizer({ clock: () => 0, precision: 2 });
+    const s = new OpenSynapticStandardizer({ clockMs: () => 0, precision: 2 });
     expect(s.standardize('D', 'ON', [['S', 'OK', 0.125, 'Pa']]).s1_v).toBe(0.12);
     expect(() => new OpenSynapticStandardizer({ precision: 23 })).toThrow(expect.objectContaining({ code: 'ERR_STD_INPUT' }));
   });

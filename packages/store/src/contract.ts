@@ -56,8 +56,12 @@ export type StoreDurability = 'none' | 'process' | 'power';
 export interface Store<K extends object = Record<string, unknown>> {
   /** What a resolved `flush()` promises. */
   readonly durability: StoreDurability;
-  /** The kinds this store keeps; others are `ERR_STORE_KIND`. */
-  readonly kinds: readonly (keyof K & string)[];
+  /**
+   * The kinds this store keeps; others are `ERR_STORE_KIND`. Typed as names rather than `keyof K`
+   * so that one store keeping several kinds serves every caller that needs one of them (a
+   * `Store<TemplateKinds & SessionKinds>` is a `Store<SessionKinds>`).
+   */
+  readonly kinds: readonly string[];
   /** The record of `key`, or `undefined`. */
   get<N extends keyof K & string>(kind: N, key: string): Promise<K[N] | undefined>;
   /** The records of `keys`, in order (`undefined` where there is none). */

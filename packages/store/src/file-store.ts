@@ -7,14 +7,8 @@
  * `write` never touches the disk and `flush` does its I/O in the thread pool, so the event loop
  * keeps serving frames while the disk works.
  */
-import {
-  type AtomicFs,
-  type AtomicFsPromises,
-  nodeBuiltin,
-  removeStaleTempFiles,
-  syncDirAsync,
-  writeFileAtomicAsync,
-} from '@opensynaptic/internal';
+import { nodeBuiltin } from '@opensynaptic/internal';
+import { type AtomicFsPromises, removeStaleTempFiles, syncDirAsync, writeFileAtomicAsync } from './atomic-file.js';
 import { checkBatch, checkKey, checkKind, kindSet, type Store, type StoreDurability, type StoreWrite } from './contract.js';
 import { StoreError } from './errors.js';
 
@@ -81,6 +75,7 @@ export interface FileStoreOptions<K extends object> {
 
 interface NodeFsPromises extends AtomicFsPromises {
   readFile(path: string): Promise<Uint8Array>;
+  readdir(path: string): Promise<string[]>;
   readdir(path: string, options: { withFileTypes: true }): Promise<{ name: string; isDirectory(): boolean; isFile(): boolean }[]>;
 }
 
@@ -211,8 +206,7 @@ export class FileStore<K extends object = Record<string, unknown>> implements St
       layouts.set(kind, given ?? jsonFiles(kind));
     }
     const fs = nodeBuiltin<NodeFsPromises>('node:fs/promises');
-    const syncFs = nodeBuiltin<AtomicFs>('node:fs');
-    if (!fs || !syncFs) throw new StoreError('ERR_STORE_UNSUPPORTED', 'node:fs is not available on this platform; use MemoryStore or another Store', { path: options.root });
+    if (!fs) throw new StoreError('ERR_STORE_UNSUPPORTED', 'node:fs is not available on this platform; use MemoryStore or another Store', { path: options.root });
     const root = options.root.replace(/[\\/]+$/, '') || '/';
     // Once, before any hot path: the folders the layouts write into.
     const removed: string[] = [];
@@ -224,7 +218,7 @@ export class FileStore<K extends object = Record<string, unknown>> implements St
       }
       for (const d of dirs) {
         const abs = d === '' ? root : `${root}/${d}`;
-        for (const name of removeStaleTempFiles(syncFs, abs, () => true, stale)) removed.push(d === '' ? name : `${d}/${name}`);
+        for (const name of await removeStaleTempFiles(fs, abs, () => true, stale)) removed.push(d === '' ? name : `${d}/${name}`);
       }
     }
     const store = new FileStore<K>(fs, options, kinds, layouts, removed);

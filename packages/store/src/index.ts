@@ -1,3 +1,4 @@
+export * from './background-flush.js';
 export * from './contract.js';
 export * from './errors.js';
 export * from './file-store.js';

@@ -3,12 +3,12 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AtomicFs, nodeBuiltin, writeFileAtomic } from '@opensynaptic/internal';
+import { nodeBuiltin } from '@opensynaptic/internal';
 import { FileStore } from '../src/index.js';
 
 // The CommonJS `node:fs` object is the one `process.getBuiltinModule` hands to the store.
 const fs = createRequire(import.meta.url)('node:fs') as Record<string, unknown>;
-const SYNC_IO = ['openSync', 'writeSync', 'fsyncSync', 'renameSync', 'readFileSync', 'closeSync', 'mkdirSync', 'rmSync'] as const;
+const SYNC_IO = ['openSync', 'writeSync', 'fsyncSync', 'renameSync', 'readFileSync', 'closeSync', 'mkdirSync', 'rmSync', 'readdirSync', 'statSync', 'writeFileSync'] as const;
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -35,11 +35,12 @@ async function countingSyncIo(body: () => Promise<void>): Promise<string[]> {
 }
 
 describe('FileStore I/O stays off the event loop', () => {
-  it('writes, flushes (fsync included), reads and lists with no synchronous file call', async () => {
+  it('opens (stale temporary files removed), writes, flushes (fsync included), reads and lists with no synchronous file call', async () => {
     const root = mkdtempSync(join(tmpdir(), 'store-nosync-'));
     dirs.push(root);
-    const store = await FileStore.open<Record<string, unknown>>({ root, layouts: { sessions: { type: 'snapshot' } } });
+    let store!: FileStore<Record<string, unknown>>;
     const calls = await countingSyncIo(async () => {
+      store = await FileStore.open<Record<string, unknown>>({ root, layouts: { sessions: { type: 'snapshot' } } });
       await store.write([
         { op: 'put', kind: 'templates', key: 'a', value: { n: 1 } },
         { op: 'put', kind: 'sessions', key: 's', value: { n: 2 } },
@@ -49,17 +50,23 @@ describe('FileStore I/O stays off the event loop', () => {
       await store.flush();
       expect(await store.get('templates', 'a')).toBeUndefined();
       expect(await store.keys('templates')).toEqual([]);
+      await store.close();
+      // Reopened: the stale-file scan and the snapshot read.
+      store = await FileStore.open<Record<string, unknown>>({ root, layouts: { sessions: { type: 'snapshot' } }, staleTempMs: 0 });
+      expect(await store.get('sessions', 's')).toEqual({ n: 2 });
     });
     expect(calls).toEqual([]);
     await store.close();
   });
 
-  it('catches the synchronous writer on the same fs object the store gets', async () => {
+  it('catches synchronous calls on the same fs object the store would get', async () => {
     const root = mkdtempSync(join(tmpdir(), 'store-nosync-'));
     dirs.push(root);
     const calls = await countingSyncIo(async () => {
-      writeFileAtomic(nodeBuiltin<AtomicFs>('node:fs')!, join(root, 'x.json'), new Uint8Array([1]));
+      const sync = nodeBuiltin<{ writeFileSync(p: string, d: Uint8Array): void; readdirSync(p: string): string[] }>('node:fs')!;
+      sync.writeFileSync(join(root, 'x.json'), new Uint8Array([1]));
+      sync.readdirSync(root);
     });
-    expect(calls).toEqual(expect.arrayContaining(['openSync', 'writeSync', 'fsyncSync', 'renameSync']));
+    expect(calls).toEqual(expect.arrayContaining(['writeFileSync', 'readdirSync']));
   });
 });

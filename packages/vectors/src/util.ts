@@ -74,3 +74,18 @@ export function isOurError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return e instanceof Error && typeof code === 'string' && code.startsWith('ERR_');
 }
+
+/**
+ * The boundary between the reference's clock units and ours. The reference's clocks and its
+ * standardized `t` are seconds, and its compressor takes a `t` below 1e11 as seconds (multiplied
+ * by 1000) and anything else as ms; every API of ours takes ms, without guessing. Cases recorded
+ * from the reference are converted here, never in the library.
+ */
+export const referenceTime = {
+  /** A reference clock reading (seconds) → ms. */
+  clockMs: (seconds: number): number => seconds * 1000,
+  /** A `t` as the reference's compressor reads it → the ms it sends; null and undefined pass. */
+  tMs<T extends number | null | undefined>(t: T): T {
+    return (typeof t === 'number' && t < 1e11 ? t * 1000 : t) as T;
+  },
+};

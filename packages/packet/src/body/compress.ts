@@ -27,7 +27,10 @@ export interface FactInput {
   id: FactText;
   /** Device state; missing means `"U"`. */
   s?: FactText | null;
-  /** Timestamp: seconds when below 1e11, else milliseconds. Missing means the clock. */
+  /**
+   * Timestamp in milliseconds since the epoch (fractions truncated). Missing means the clock.
+   * The reference's compressor guesses (below 1e11 it multiplies by 1000); this one does not.
+   */
   t?: number | null;
   geohash?: FactText | null;
   /** Sent without a leading `https://`, which the receiver puts back. */
@@ -41,8 +44,11 @@ export interface FactInput {
 export interface CompressOptions {
   /** Decimal places of sensor values (and of non-integral unit coefficients). Default 4. */
   precision?: number;
-  /** Clock for a fact without `t`, in seconds (fractions kept to the millisecond). Default: the system clock. */
-  now?: () => number;
+  /**
+   * Clock for a fact without `t`, in milliseconds since the epoch (fractions truncated). Default
+   * `Date.now`. Replaces `now`, which took seconds and is refused (`ERR_BODY_FIELD`).
+   */
+  nowMs?: () => number;
   /**
    * The `SensorId` payload switch. When false no sensor is sent at all: the reference's
    * standardizer then leaves out `s{i}_id`, and its compressor stops at the first missing id.
@@ -63,6 +69,9 @@ const TWO_64 = 2 ** 64;
 export function compressFact(fact: FactInput | Readonly<Record<string, unknown>>, options?: CompressOptions): string {
   if (typeof fact !== 'object' || fact === null) throw new BodyTextError('ERR_BODY_FIELD', 'fact', 'expected an object');
   const precision = options?.precision ?? DEFAULT_BODY_PRECISION;
+  if ((options as { now?: unknown } | undefined)?.now !== undefined) {
+    throw new BodyTextError('ERR_BODY_FIELD', 'options.now', 'was a clock in seconds and is gone; pass nowMs, a clock in milliseconds (e.g. Date.now)');
+  }
   if (precision !== DEFAULT_BODY_PRECISION && !(Number.isInteger(precision) && precision >= 0 && precision <= 22)) {
     throw new BodyTextError('ERR_BODY_FIELD', 'precision', `${precision} is not an integer in 0..22`);
   }
@@ -77,9 +86,7 @@ export function compressFact(fact: FactInput | Readonly<Record<string, unknown>>
   const state = encodeState(sRaw === undefined || sRaw === null ? 'U' : text(sRaw, 's'), 's');
   checkTemplateMarks(state, 's', true);
   let tRaw = f.t;
-  // Without an injected clock, Date.now() is already whole ms (≥ 1e11, so taken as ms); going
-  // through seconds could lose a millisecond to rounding.
-  if (tRaw === undefined || tRaw === null) tRaw = options?.now ? options.now() : Date.now();
+  if (tRaw === undefined || tRaw === null) tRaw = options?.nowMs ? options.nowMs() : Date.now();
   let out = `${id}.${state}.${timestampToken(tRaw)}|`;
 
   if (options?.sensorId !== false) {
@@ -234,11 +241,11 @@ export function encodeValue(v: unknown, precision: number, field: string): strin
 let lastMs = Number.NaN;
 let lastToken = '';
 
-/** A fact's `t` (seconds below 1e11, else ms) → the 8-character token of its low 48 bits. */
+/** A fact's `t` (ms) → the 8-character token of its low 48 bits. */
 export function timestampToken(t: unknown): string {
   if (typeof t !== 'number') throw new BodyTextError('ERR_BODY_FIELD', 't', `expected a number, got ${typeof t}`);
   if (!Number.isFinite(t)) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} is not a finite number`);
-  const ms = Math.trunc(t < 1e11 ? t * 1000 : t);
+  const ms = Math.trunc(t);
   if (ms === lastMs) return lastToken;
   if (ms < 0) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} is negative`);
   if (ms >= TWO_64) throw new BodyTextError('ERR_BODY_RANGE', 't', `${t} ms does not fit 64 bits`);

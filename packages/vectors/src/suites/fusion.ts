@@ -3,13 +3,40 @@ import type { CaseResult, Suite, VectorCase } from '../types.js';
 import { bytesToHex, Checker, hexToBytes, isOurError, same } from '../util.js';
 
 /** Recursive equality of JSON-shaped values (numbers through `same`). */
+/** Fields of `__packet_meta__` that are ours only (the reference has no such fields). */
+const OUR_META_FIELDS = new Set(['timestampMs', 'receiverStamped']);
+
+/**
+ * Our `timestampMs` / `receiverStamped` beside the reference's `timestamp_raw` / `server_stamped`:
+ * the same instant, always in ms. `null` when they agree (or the meta has no timestamp).
+ */
+function ourTimestampProblem(g: Record<string, unknown>, path: string): string | null {
+  const ms = g.timestampMs;
+  const stamped = g.receiverStamped;
+  if (!('timestamp_raw' in g)) return ms === undefined && stamped === undefined ? null : `${path}: timestampMs without timestamp_raw`;
+  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 0 || typeof stamped !== 'boolean') {
+    return `${path}: timestampMs ${JSON.stringify(ms)} / receiverStamped ${JSON.stringify(stamped)} are not a time in ms and a boolean`;
+  }
+  const raw = g.timestamp_raw;
+  // Server-stamped: the reference's whole seconds of the same reading.
+  if (g.server_stamped === true && !(stamped && Math.floor(ms / 1000) === raw)) return `${path}: timestampMs ${ms} is not the receiver's stamp ${String(raw)} s`;
+  if (g.server_stamped !== true && raw !== 0 && (stamped || ms !== raw)) return `${path}: timestampMs ${ms} is not the frame's ${String(raw)} ms`;
+  return null;
+}
+
 export function deepDiff(got: unknown, want: unknown, path = ''): string | null {
   if (want !== null && typeof want === 'object' && !Array.isArray(want)) {
     if (got === null || typeof got !== 'object' || Array.isArray(got)) return `${path || 'value'}: got ${JSON.stringify(got)}, expected an object`;
     const g = got as Record<string, unknown>;
     const w = want as Record<string, unknown>;
+    const isMeta = path === '__packet_meta__' || path.endsWith('.__packet_meta__');
+    if (isMeta) {
+      const problem = ourTimestampProblem(g, path);
+      if (problem) return problem;
+    }
     for (const k of new Set([...Object.keys(g), ...Object.keys(w)])) {
       if (k === 'cause') continue; // ours only: the typed error behind `error`
+      if (isMeta && OUR_META_FIELDS.has(k) && !(k in w)) continue; // ours only, checked above
       const d = deepDiff(g[k], w[k], path ? `${path}.${k}` : k);
       if (d) return d;
     }

@@ -15,7 +15,7 @@ import {
   type SessionView,
 } from '@opensynaptic/handshake';
 import type { CaseResult, Suite, VectorCase } from '../types.js';
-import { bytesToHex, Checker, hexToBytes, isOurError } from '../util.js';
+import { bytesToHex, Checker, hexToBytes, isOurError, referenceTime } from '../util.js';
 import { deepDiff } from './fusion.js';
 
 /** Our values in the vectors' JSON shape: bytes as hex, bigint as number, typed errors dropped. */
@@ -94,10 +94,10 @@ export function handshakeShape(input: Record<string, unknown>): Shape | null {
  * run two `OpenSynaptic` nodes through transmit and their handshake managers' classifyAndDispatch (the reference's receive_via_protocol).
  */
 function replay(cases: VectorCase[], backend: 'ts' | 'native'): CaseResult[] {
+  // The cases' clocks are the reference's seconds; every clock of ours is ms.
   let clock = 1_700_000_000;
-  const seconds = () => clock;
-  const ms = () => clock * 1000;
-  const builder = new OSHandshakeManager({ clock: seconds });
+  const ms = () => referenceTime.clockMs(clock);
+  const builder = new OSHandshakeManager({ clockMs: ms });
   const managers = new Map<string, { m: OSHandshakeManager; calls: number }>();
   return cases.map((c) => {
     const k = new Checker();
@@ -142,8 +142,8 @@ function replay(cases: VectorCase[], backend: 'ts' | 'native'): CaseResult[] {
           const range = i.allocator ?? ALLOCATORS[i.manager];
           const m = new OSHandshakeManager({
             role: i.role,
-            clock: seconds,
-            allocator: range ? new IdAllocator({ start: range[0], end: range[1], clock: seconds }) : null,
+            clockMs: ms,
+            allocator: range ? new IdAllocator({ start: range[0], end: range[1], clockMs: ms }) : null,
           });
           if (i.has_parser) m.parser = new OSVisualFusionEngine({ localId: 1, clock: ms, security: m, skipTimestamp: i.role === 'rx_only', backend });
           entry = { m, calls: 0 };
@@ -156,14 +156,15 @@ function replay(cases: VectorCase[], backend: 'ts' | 'native'): CaseResult[] {
         compareOutcome(k, '', entry.m.classifyAndDispatch(packet), c.expected);
         const state = c.expected.state_after as Record<string, unknown> | null | undefined;
         if (state !== undefined) {
-          if (state && 'last_server_time' in state) k.eq('last_server_time', () => entry.m.lastServerTime, state.last_server_time);
+          // The reference keeps the server's seconds; ours keeps ms.
+          if (state && 'last_server_time' in state) k.eq('last_server_time', () => entry.m.lastServerTimeMs, referenceTime.clockMs(state.last_server_time as number));
           else {
             const d = deepDiff(sessionRecord(entry.m.getSession(aidOf(packet))), state);
             if (d) k.fail(`session ${d}`);
           }
         }
       } else if (shape === 'timestamps') {
-        const m = new OSHandshakeManager({ clock: seconds });
+        const m = new OSHandshakeManager({ clockMs: ms });
         const calls = c.input.calls as [number | string, number | null][];
         const d = deepDiff(
           calls.map(([aid, ts]) => m.checkTimestamp(aid, ts)),
@@ -192,6 +193,8 @@ interface ScriptAction {
 /** The reference's transmit keywords → ours. */
 export function transmitOptions(kwargs: Record<string, unknown>): Record<string, unknown> {
   const { device_id, device_status, ...rest } = kwargs;
+  // The reference's t is seconds below 1e11 (its compressor's rule), ours ms.
+  if (typeof rest.t === 'number') rest.t = referenceTime.tMs(rest.t);
   return {
     ...rest,
     ...(device_id === undefined ? {} : { deviceId: device_id }),

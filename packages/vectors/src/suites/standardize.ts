@@ -1,7 +1,7 @@
 import { OpenSynapticStandardizer, type SensorTuple, type StandardizeExtras } from '@opensynaptic/standardize';
 import { compressFact } from '@opensynaptic/packet/body';
 import type { Suite } from '../types.js';
-import { Checker, same } from '../util.js';
+import { Checker, referenceTime, same } from '../util.js';
 
 /** The clock the reference recorded these cases with, unless a case gives its own. */
 const VECTOR_CLOCK = 1_700_000_000;
@@ -37,21 +37,24 @@ export const standardizeSuite: Suite = {
       const i = c.input as unknown as StdInput;
       const e = c.expected as unknown as StdExpected;
       const k = new Checker();
-      const clock = i.clock ?? VECTOR_CLOCK;
-      const std = new OpenSynapticStandardizer({ clock: () => clock, sensorId: i['payload_switches.SensorId'] ?? true });
+      const clockMs = referenceTime.clockMs(i.clock ?? VECTOR_CLOCK);
+      const std = new OpenSynapticStandardizer({ clockMs: () => clockMs, sensorId: i['payload_switches.SensorId'] ?? true });
+      // The reference's t (extras and fact) is seconds, ours ms.
+      const kwargs = i.kwargs && 't' in i.kwargs ? { ...i.kwargs, t: referenceTime.tMs(i.kwargs.t) } : i.kwargs;
+      const wantFact = 't' in e.fact ? { ...e.fact, t: referenceTime.tMs(e.fact.t as number | null) } : e.fact;
       let report: ReturnType<OpenSynapticStandardizer['standardizeDetailed']>;
       try {
-        report = std.standardizeDetailed(i.device_id, i.status, i.sensors, i.kwargs);
+        report = std.standardizeDetailed(i.device_id, i.status, i.sensors, kwargs);
       } catch (x) {
         k.fail(`standardize threw ${(x as Error).name}: ${(x as Error).message}`);
         return k.result(c.id);
       }
       const fact = report.fact as Record<string, unknown>;
       const got = Object.keys(fact).join(',');
-      const want = Object.keys(e.fact).join(',');
+      const want = Object.keys(wantFact).join(',');
       if (got !== want) k.fail(`keys ${got}; expected ${want}`);
-      for (const key of Object.keys(e.fact)) {
-        if (!same(fact[key], e.fact[key])) k.fail(`${key}: got ${JSON.stringify(fact[key])}, expected ${JSON.stringify(e.fact[key])}`);
+      for (const key of Object.keys(wantFact)) {
+        if (!same(fact[key], wantFact[key])) k.fail(`${key}: got ${JSON.stringify(fact[key])}, expected ${JSON.stringify(wantFact[key])}`);
       }
       const valueTypes = new Map(report.sensors.map((s) => [`s${s.slot}_v`, s.valueType]));
       for (const [key, type] of Object.entries(e.types)) {
@@ -65,7 +68,7 @@ export const standardizeSuite: Suite = {
       if (kept !== expectedKept || kept + report.dropped.length !== i.sensors.length) {
         k.fail(`${kept} sensors kept and ${report.dropped.length} dropped; expected ${expectedKept} kept of ${i.sensors.length}`);
       }
-      if (e.compressed !== undefined) k.eq('compress', () => compressFact(report.fact, { now: () => clock }), e.compressed);
+      if (e.compressed !== undefined) k.eq('compress', () => compressFact(report.fact, { nowMs: () => clockMs }), e.compressed);
       return k.result(c.id);
     });
   },

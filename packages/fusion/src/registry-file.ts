@@ -1,6 +1,7 @@
 /**
- * Registries as JSON files, one per AID, in the reference node's layout and format, so a
- * reference node and this package can share (or hand over) a registry directory.
+ * The reference node's registry files: one JSON file per AID, in its layout and format, so a
+ * reference node and this package can share (or hand over) a registry directory. The store
+ * itself is the one file store of `@opensynaptic/store` with the layout of `template-store.ts`.
  *
  * Layout: the AID zero-padded to 10 digits names two folder levels, the file keeps the plain
  * AID: aid 42 → `<root>/00/00/42.json`, aid 4294967295 → `<root>/42/94/4294967295.json`.
@@ -23,9 +24,8 @@
  * Template ids are at least two digits; values are standard (not URL-safe) base64 of their UTF-8
  * bytes; a template whose values are unknown has no `last_vals_bin`.
  */
-import { type AtomicFs, nodeBuiltin, removeStaleTempFiles, writeFileAtomic } from '@opensynaptic/internal';
 import { base64Decode, base64Encode } from '@opensynaptic/packet/body';
-import { DeviceRegistry, MAX_TEMPLATE_ID, type RegistryStore } from './registry.js';
+import { DeviceRegistry, MAX_TEMPLATE_ID } from './registry.js';
 import { checkAid, RegistryStoreError } from './store-errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -284,185 +284,4 @@ function parseJsonOrdered(text: string): unknown {
   skipWhitespace();
   if (i !== n) fail('unexpected data after the JSON value');
   return result;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Store
-
-interface NodeFs extends AtomicFs {
-  readFileSync(path: string): Uint8Array;
-}
-
-/** Options of {@link FileRegistryStore}. */
-export interface FileRegistryStoreOptions {
-  /**
-   * Directory of the registries (the reference's `data/device_registry`, or its
-   * `RESOURCES.registry` setting). Sub-folders are created on first save.
-   */
-  root: string;
-  /**
-   * What `load` does with a file that is not a registry file: not UTF-8, not JSON, or JSON of
-   * another shape (see {@link decodeRegistryFile}):
-   * - `"throw"` (default): throws `ERR_FUSION_STORE_CORRUPT` naming the file and leaves it in
-   *   place, so nothing is overwritten before someone looks at it. Loads of that AID keep failing
-   *   until the file is fixed or removed.
-   * - `"quarantine"`: renames it to `<aid>.json.corrupt-<ms>-<n>` beside the original, reports it
-   *   to `onQuarantine`, and loads the AID as unknown (the reference instead silently starts
-   *   over and overwrites the file at its next sync).
-   */
-  onCorrupt?: 'throw' | 'quarantine' | undefined;
-  /** Told about each file moved aside in `"quarantine"` mode, with the error it would have thrown. */
-  onQuarantine?: ((error: RegistryStoreError, movedTo: string) => void) | undefined;
-  /**
-   * `true` (default): each save is flushed to the device (`fsync` of the file and of its folder)
-   * before `save` returns, so it survives a power cut. `false` skips the flushes: a crash of the
-   * process still never leaves a torn file, a power cut may lose the latest saves.
-   */
-  durable?: boolean | undefined;
-  /**
-   * When the store opens, temporary files of killed writers (`.<aid>.json.<pid>.<n>.tmp`) are
-   * removed from the registry folders if their writer's pid no longer runs or they are this old,
-   * in milliseconds (default 600000, ten minutes). `false` skips the scan (it reads every folder
-   * once, which a very large registry may want to avoid).
-   */
-  staleTempMs?: number | false | undefined;
-}
-let quarantineCounter = 0;
-
-function errnoCode(e: unknown): string | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/**
- * Registries as JSON files in the reference's layout and format (see the module comment). Node
- * only: it reaches `node:fs` at construction, so importing the package in a browser is fine but
- * constructing this store there throws `ERR_FUSION_STORE_UNSUPPORTED`.
- *
- * Each save writes a temporary file in the target's folder (`.<aid>.json.<pid>.<n>.tmp`), flushes
- * it, and renames it over the target: readers, including a reference node sharing the folder,
- * see the old file or the new one, never a torn one, even if the process is killed mid-write. A
- * kill can leave a temporary file behind; nothing reads those, and the next store to open the
- * folder removes the stale ones (`staleTempMs`). The reference's `<aid>.json.lock` files are neither needed nor touched.
- */
-export class FileRegistryStore implements RegistryStore {
-  /** The root directory, as given. */
-  readonly root: string;
-  readonly #fs: NodeFs;
-  readonly #quarantine: boolean;
-  readonly #onQuarantine: ((error: RegistryStoreError, movedTo: string) => void) | undefined;
-  readonly #durable: boolean;
-  /** Names (relative to `root`) of the stale temporary files removed when the store opened. */
-  readonly removedTempFiles: readonly string[];
-
-  constructor(options: FileRegistryStoreOptions | string) {
-    const opts = typeof options === 'string' ? { root: options } : options;
-    if (typeof opts.root !== 'string' || opts.root === '') {
-      throw new RegistryStoreError('ERR_FUSION_STORE_OPTION', 'root must be a non-empty directory path');
-    }
-    const onCorrupt = opts.onCorrupt ?? 'throw';
-    if (onCorrupt !== 'throw' && onCorrupt !== 'quarantine') {
-      throw new RegistryStoreError('ERR_FUSION_STORE_OPTION', `onCorrupt must be "throw" or "quarantine", got ${JSON.stringify(onCorrupt)}`);
-    }
-    const fs = nodeBuiltin<NodeFs>('node:fs');
-    if (!fs) {
-      throw new RegistryStoreError('ERR_FUSION_STORE_UNSUPPORTED', 'node:fs is not available on this platform; use MemoryRegistryStore or another RegistryStore', {
-        path: opts.root,
-      });
-    }
-    this.root = opts.root;
-    this.#fs = fs;
-    this.#quarantine = onCorrupt === 'quarantine';
-    this.#onQuarantine = opts.onQuarantine;
-    this.#durable = opts.durable ?? true;
-    const stale = opts.staleTempMs ?? undefined;
-    if (stale !== undefined && stale !== false && !(typeof stale === 'number' && stale >= 0)) {
-      throw new RegistryStoreError('ERR_FUSION_STORE_OPTION', `staleTempMs must be a number >= 0 or false, got ${String(stale)}`);
-    }
-    this.removedTempFiles = stale === false ? [] : this.#removeStaleTempFiles(stale);
-  }
-
-  #removeStaleTempFiles(maxAgeMs: number | undefined): string[] {
-    // Only the two folder levels of the layout, only temporary files of registry files.
-    const removed: string[] = [];
-    const isRegistry = (target: string): boolean => /^[0-9]{1,10}\.json$/.test(target);
-    const twoDigits = /^[0-9]{2}$/;
-    const list = (dir: string): string[] => {
-      try {
-        return this.#fs.readdirSync(dir).filter((n) => twoDigits.test(n));
-      } catch {
-        return [];
-      }
-    };
-    const root = withSeparator(this.root);
-    for (const a of list(root)) {
-      for (const b of list(`${root}${a}`)) {
-        for (const name of removeStaleTempFiles(this.#fs, `${root}${a}/${b}`, isRegistry, maxAgeMs)) removed.push(`${a}/${b}/${name}`);
-      }
-    }
-    return removed;
-  }
-
-  /** The file of `aid` (it may not exist). Throws `ERR_FUSION_STORE_AID` for a bad AID. */
-  pathOf(aid: number): string {
-    return registryFilePath(this.root, aid);
-  }
-
-  /**
-   * The registry of `aid`, or `null` when it has no file. A file that is not a registry file
-   * (not JSON, or JSON of the wrong shape: see {@link decodeRegistryFile}) is handled as
-   * `onCorrupt` says, never loaded as empty and overwritten; other read failures throw
-   * `ERR_FUSION_STORE_READ`.
-   */
-  load(aid: number): DeviceRegistry | null {
-    const path = this.pathOf(aid);
-    let bytes: Uint8Array;
-    try {
-      bytes = this.#fs.readFileSync(path);
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return null;
-      throw new RegistryStoreError('ERR_FUSION_STORE_READ', 'cannot be read', { aid, path, cause: e });
-    }
-    try {
-      return decodeRegistryFile(aid, utf8Decoder.decode(bytes));
-    } catch (e) {
-      const why = e instanceof RegistryStoreError ? e.message.replace(/^aid \d+: /, '') : 'is not UTF-8';
-      const error = new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', `is not a registry file (${why})`, { aid, path, cause: e });
-      if (!this.#quarantine) throw error;
-      const movedTo = `${path}.corrupt-${Date.now()}-${++quarantineCounter}`;
-      try {
-        this.#fs.renameSync(path, movedTo);
-      } catch (renameError) {
-        throw new RegistryStoreError('ERR_FUSION_STORE_CORRUPT', 'is not a registry file and cannot be moved aside', {
-          aid,
-          path,
-          cause: renameError,
-        });
-      }
-      this.#onQuarantine?.(error, movedTo);
-      return null;
-    }
-  }
-
-  /** Writes `registry` atomically. Throws `ERR_FUSION_STORE_WRITE` (the old file stays intact). */
-  save(registry: DeviceRegistry): void {
-    const aid = registry.aid;
-    const path = this.pathOf(aid);
-    const data = utf8Encoder.encode(encodeRegistryFile(registry));
-    try {
-      writeFileAtomic(this.#fs, path, data, { durable: this.#durable });
-    } catch (e) {
-      throw new RegistryStoreError('ERR_FUSION_STORE_WRITE', 'cannot be written', { aid, path, cause: e });
-    }
-  }
-
-  /** Deletes the file of `aid` (nothing happens when there is none). */
-  delete(aid: number): void {
-    const path = this.pathOf(aid);
-    try {
-      this.#fs.rmSync(path, { force: true });
-    } catch (e) {
-      throw new RegistryStoreError('ERR_FUSION_STORE_DELETE', 'cannot be deleted', { aid, path, cause: e });
-    }
-  }
 }
