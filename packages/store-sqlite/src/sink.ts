@@ -124,6 +124,7 @@ interface Fs {
 class SqliteReadingsBackend implements ReadingsBackend {
   readonly name = 'sqlite';
   readonly durability: StoreDurability;
+  readonly readonly: boolean;
   readonly location: string;
   readonly #conn: SqliteConnection;
   readonly #commit: ((batch: ReadingsBatch) => void) | undefined;
@@ -134,6 +135,7 @@ class SqliteReadingsBackend implements ReadingsBackend {
     this.#conn = conn;
     this.durability = conn.durability;
     this.location = conn.path;
+    this.readonly = conn.readonly;
     const db = conn.db;
     this.#status = db.prepare<[], { readings: number; devices: number }>('SELECT coalesce(sum(readings), 0) AS readings, count(*) AS devices FROM os_devices');
     this.#lastWrite = db.prepare<[], { value: string }>("SELECT value FROM os_meta WHERE key = 'last_write_ms'");

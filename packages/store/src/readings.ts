@@ -218,6 +218,8 @@ export interface ReadingsBackend {
   readonly name: string;
   readonly location: string;
   readonly durability: StoreDurability;
+  /** A backend opened for queries only: the core refuses every write up front (`ERR_STORE_WRITE`). */
+  readonly readonly?: boolean | undefined;
   /** Stores the batch's readings and device changes in one transaction, all or nothing. */
   commit(batch: ReadingsBatch): Promise<void>;
   query(query: CheckedReadingQuery): Promise<Reading[]>;
@@ -464,7 +466,7 @@ export class BufferedReadingsSink implements ReadingsSink {
 
   write(frames: readonly ReadingFrame[]): Promise<number> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const readings = checkFrames(frames);
       const units = this.#units(frames, readings);
       // FIFO: a write never overtakes one that waits for room.
@@ -476,7 +478,7 @@ export class BufferedReadingsSink implements ReadingsSink {
   }
 
   tryWrite(frames: readonly ReadingFrame[]): number | false {
-    this.#checkOpen();
+    this.#checkWritable();
     const readings = checkFrames(frames);
     const units = this.#units(frames, readings);
     if (this.#waiters.length > 0 || this.#buffered + units > this.#maxBuffered) return false;
@@ -694,6 +696,11 @@ export class BufferedReadingsSink implements ReadingsSink {
 
   #checkOpen(): void {
     if (this.#closed || this.#closing) throw this.#closedError();
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (this.#backend.readonly === true) throw new StoreError('ERR_STORE_WRITE', `the sink (${this.#backend.location}) was opened read-only`);
   }
 }
 
