@@ -2,10 +2,10 @@
 // apt-get when missing), a throw-away cluster in a temporary folder on a free loopback port, run
 // by a non-root user (initdb and postgres refuse root), stopped and removed by `stop()`.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const PG_ROOT = '/usr/lib/postgresql';
 
@@ -70,7 +70,21 @@ function userIds(name) {
 }
 
 /**
- * Starts a private cluster and resolves to `{ url, port, version, dataDir, stop }`. As root it
+ * `start` or `stop` (fast shutdown: connections are cut, data kept) the server of a cluster made
+ * by {@link startPostgres}, from any process: for fault tests that take the database down.
+ */
+export function controlPostgres(dataDir, action) {
+  const bin = findPostgresBin();
+  if (bin === undefined) throw new Error('PostgreSQL is not installed');
+  const args = action === 'start' ? ['-D', dataDir, '-l', join(dirname(dataDir), 'server.log'), '-w', '-t', '60', 'start'] : ['-D', dataDir, '-m', 'fast', '-w', 'stop'];
+  const cmd = join(bin, 'pg_ctl');
+  if (process.getuid?.() === 0) run('runuser', ['-u', 'postgres', '--', cmd, ...args], { cwd: dirname(dataDir), timeoutMs: 90_000 });
+  else run(cmd, args, { cwd: dirname(dataDir), timeoutMs: 90_000 });
+}
+
+/**
+ * Starts a private cluster and resolves to `{ url, port, version, dataDir, stop, stopServer,
+ * startServer }` (the last two take the server down and back up on the same port, for fault tests). As root it
  * runs the server as the `postgres` system user (created by Debian's package; made with
  * `useradd` if missing); otherwise as the current user. Authentication is `trust` on
  * 127.0.0.1 only. Options: `log(msg)`, `fsync` (default true: commits are as durable as on a
@@ -105,12 +119,21 @@ export async function startPostgres({ log = () => {}, fsync = true } = {}) {
   try {
     as(join(bin, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
     const port = await freePort();
-    const settings = ['-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=60'];
-    if (!fsync) settings.push('-c', 'fsync=off', '-c', 'synchronous_commit=off');
-    as(join(bin, 'pg_ctl'), ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', settings.join(' '), 'start'], { timeoutMs: 90_000 });
-    started = true;
+    // In postgresql.conf, so a later pg_ctl start (controlPostgres) needs nothing but the folder.
+    const settings = [`port = ${port}`, `unix_socket_directories = '${dir}'`, "listen_addresses = '127.0.0.1'", 'max_connections = 60'];
+    if (!fsync) settings.push('fsync = off', 'synchronous_commit = off');
+    appendFileSync(join(dataDir, 'postgresql.conf'), `\n# opensynaptic test server\n${settings.join('\n')}\n`);
+    const startServer = () => {
+      controlPostgres(dataDir, 'start');
+      started = true;
+    };
+    const stopServer = () => {
+      controlPostgres(dataDir, 'stop');
+      started = false;
+    };
+    startServer();
     log(`${version} on 127.0.0.1:${port} (${dataDir})`);
-    return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, version, dataDir, stop };
+    return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, version, dataDir, stop, stopServer, startServer };
   } catch (e) {
     const serverLog = existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8').slice(-1500) : '';
     stop();

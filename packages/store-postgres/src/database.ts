@@ -109,6 +109,12 @@ export function openPool(options: PostgresOptions): PostgresPool {
 /** Runs `body` in one transaction on one client (rolled back when it throws; a client that failed is discarded, not reused). */
 export async function inTransaction<T>(p: PostgresPool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await p.pool.connect();
+  // A connection that dies while checked out emits 'error' on the client, which would crash the
+  // process without a listener; the query in flight (if any) rejects on its own.
+  const onError = (e: Error) => {
+    p.lastIdleError = e;
+  };
+  client.on('error', onError);
   let failed: unknown;
   try {
     await client.query('BEGIN');
@@ -120,6 +126,7 @@ export async function inTransaction<T>(p: PostgresPool, body: (client: pg.PoolCl
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   } finally {
+    client.off('error', onError);
     client.release(failed === undefined ? undefined : true);
   }
 }

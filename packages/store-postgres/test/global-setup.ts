@@ -7,6 +7,7 @@ import type { TestProject } from 'vitest/node';
 declare module 'vitest' {
   export interface ProvidedContext {
     pgUrl: string;
+    pgDataDir: string;
     pgUnavailable: string;
   }
 }
@@ -15,6 +16,7 @@ export default async function setup(project: TestProject): Promise<() => void> {
   try {
     const server = await startPostgres({ log: (m) => console.log(`postgres: ${m}`) });
     project.provide('pgUrl', server.url);
+    project.provide('pgDataDir', server.dataDir);
     project.provide('pgUnavailable', '');
     return () => server.stop();
   } catch (e) {
@@ -22,6 +24,7 @@ export default async function setup(project: TestProject): Promise<() => void> {
     if (process.env.CI) throw new Error(reason);
     console.warn(`postgres: ${reason}\npostgres: the PostgreSQL tests are SKIPPED (CI fails instead)`);
     project.provide('pgUrl', '');
+    project.provide('pgDataDir', '');
     project.provide('pgUnavailable', reason);
     return () => {};
   }

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileForChild, killLoop } from '@opensynaptic/config/kill-loop';
+import { controlPostgres } from '@opensynaptic/config/postgres';
 import { deviceDeltas, isStoreError } from '@opensynaptic/store';
 import { abstractReadingsSinkSuite, abstractStoreSuite, sampleFrame } from '@opensynaptic/store/testing';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { openPostgresReadingsBackend, openPostgresReadingsSink, openPostgresStore } from '../src/index.js';
 import { sample } from './fixtures/child.js';
 
@@ -73,4 +74,28 @@ describe.skipIf(unavailable !== '')('PostgreSQL', () => {
       await backend.close();
     }
   });
+
+  it('keeps what it accepted while the server is down, writes it once the server is back, and never crashes', async () => {
+    const errors: string[] = [];
+    const sink = await openPostgresReadingsSink({ connection: url, schema: newSchema(), retryMinMs: 50, retryMaxMs: 200, connectTimeoutMs: 1000, onError: (e) => errors.push(e.message) });
+    try {
+      await sink.write([sampleFrame(9, 1)]);
+      await sink.flush();
+      controlPostgres(inject('pgDataDir'), 'stop');
+      try {
+        await sink.write([sampleFrame(9, 2), sampleFrame(9, 3)]);
+        await expect(sink.flush()).rejects.toSatisfy((e) => isStoreError(e, 'ERR_STORE_WRITE'));
+        expect((await sink.status().catch((e) => e)).code).toBe('ERR_STORE_READ');
+      } finally {
+        controlPostgres(inject('pgDataDir'), 'start');
+      }
+      await vi.waitFor(async () => expect((await sink.status()).committed).toBe(6), { timeout: 20_000, interval: 50 });
+      await sink.flush();
+      const st = await sink.status();
+      expect([st.stored.readings, st.lost, st.failedAttempts > 0, errors.length > 0]).toEqual([6, 0, true, true]);
+      expect((await sink.query({ aid: 9 })).map((r) => r.value)).toEqual([1, 1.1, 2, 2.1, 3, 3.1]);
+    } finally {
+      await sink.close();
+    }
+  }, 60_000);
 });
