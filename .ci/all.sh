@@ -23,6 +23,16 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# better-sqlite3 compiles from source where no prebuilt binary can be downloaded: point node-gyp
+# at the headers of the Node that runs, when they are installed beside it, instead of downloading them.
+if [ -z "${npm_config_nodedir:-}" ]; then
+  NODE_PREFIX=$(node -p "require('node:path').dirname(require('node:path').dirname(process.execPath))")
+  if [ -f "$NODE_PREFIX/include/node/node.h" ]; then
+    npm_config_nodedir="$NODE_PREFIX"
+    export npm_config_nodedir
+  fi
+fi
+
 pnpm install --frozen-lockfile
 pnpm turbo run build lint typecheck package-check --output-logs=errors-only
 # Full logs for the tests, so every package's counts show.

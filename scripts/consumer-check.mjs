@@ -10,7 +10,8 @@
  *    workspace's TypeScript;
  * 3. runs the consumer (scripts/consumer/round-trip.ts: a frame encoded and decoded, two nodes
  *    going secure through transmit → receive) as ESM (backend auto, ts and native) and as
- *    CommonJS, and compares their results;
+ *    CommonJS, and compares their results; runs the SQLite store and readings sink (its native
+ *    driver, better-sqlite3, is compiled by the install where no prebuilt binary downloads);
  * 4. bundles it for the browser with esbuild (`platform: 'browser'`), fails if anything in the
  *    bundle needs a Node built-in, and runs it in headless Chromium (Debian's `chromium`, installed
  *    with apt-get when /usr/bin/chromium is missing; never a downloaded browser), driven through
@@ -226,6 +227,41 @@ function nodeRuns(project) {
   return auto;
 }
 
+/**
+ * The database packages from their tarballs: the SQLite sink and store (better-sqlite3 built or
+ * fetched by the install) write, flush and read back a reading in a file, as ESM and as CommonJS.
+ * PostgreSQL needs a server: its package is typechecked and imported above, run by its own tests.
+ */
+function storageRuns(project) {
+  const body = (m) => `
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consumer-sqlite-'));
+try {
+  const file = path.join(dir, 'os.db');
+  const sink = await ${m}.openSqliteReadingsSink({ path: file });
+  await sink.write([{ aid: 7, deviceId: 'dev-7', strategy: 'FULL', timestampMs: 1, receivedAtMs: 2, sensors: [{ id: 't1', state: 'U', value: 294.15, unit: 'K' }] }]);
+  await sink.close();
+  const again = await ${m}.openSqliteReadingsSink({ path: file, readonly: true });
+  const [r] = await again.query({ aid: 7 });
+  await again.close();
+  const store = await ${m}.openSqliteStore({ path: file });
+  await store.write([{ op: 'put', kind: 'leases', key: 'dev-7', value: { id: 7 } }]);
+  await store.close();
+  console.log(JSON.stringify({ value: r?.value, durability: sink.durability }));
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+`;
+  writeFileSync(join(project, 'esm', 'storage.mjs'), `import fs from 'node:fs'; import os from 'node:os'; import path from 'node:path';\nimport * as sqlite from '@opensynaptic/store-sqlite';\n${body('sqlite')}`);
+  writeFileSync(join(project, 'cjs', 'storage.cjs'), `const fs = require('node:fs'); const os = require('node:os'); const path = require('node:path');\nconst sqlite = require('@opensynaptic/store-sqlite');\n(async () => {${body('sqlite')}})().catch((e) => { console.error(e); process.exit(1); });\n`);
+  for (const file of ['esm/storage.mjs', 'cjs/storage.cjs']) {
+    const r = run(process.execPath, [join(project, file)], { cwd: project, allowFailure: true });
+    if (r.status !== 0) fail(`${file} failed:\n${r.stdout}${r.stderr}`);
+    const res = JSON.parse(r.stdout.trim().split('\n').pop());
+    if (res.value !== 294.15 || res.durability !== 'power') fail(`${file}: read back ${JSON.stringify(res)}`);
+    log(`  ${file}: a reading stored in SQLite and read back (durability ${res.durability}); a lease stored`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function bundleForBrowser(project) {
@@ -337,6 +373,7 @@ async function main() {
     await step('typecheck the consumer (strict, skipLibCheck off; node16 ESM and CJS, bundler)', () => typecheck(project, imports));
     await compileNode(project);
     const expected = await step('run the consumer on Node as ESM and as CommonJS', () => nodeRuns(project));
+    await step('run the SQLite store and sink from their tarballs (ESM and CommonJS)', () => storageRuns(project));
     const web = await step('bundle the node layer for the browser (esbuild, platform browser)', () => bundleForBrowser(project));
     await step('run the bundle in headless Chromium', () => runInBrowser(web, expected));
     ok = true;

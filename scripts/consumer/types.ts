@@ -14,7 +14,9 @@ import { OSHandshakeManager } from '@opensynaptic/handshake';
 import { type DecodedFrame, decodeFrame, backendInfo as packetInfo } from '@opensynaptic/packet';
 import { compressFact } from '@opensynaptic/packet/body';
 import { OpenSynapticStandardizer, StandardizeError } from '@opensynaptic/standardize';
-import { MemoryStore, StoreError } from '@opensynaptic/store';
+import { MemoryStore, MemoryReadingsSink, type ReadingFrame, StoreError } from '@opensynaptic/store';
+import { openPostgresReadingsSink } from '@opensynaptic/store-postgres';
+import { openSqliteReadingsSink, openSqliteStore } from '@opensynaptic/store-sqlite';
 
 // @ts-expect-error a function
 export const a2: number = base62Encode;
@@ -62,3 +64,13 @@ export const a22: number = StoreError;
 // And the backend facts are the backend names.
 export const backendNames: ('ts' | 'native' | 'mixed')[] = [fusionInfo().backend, crcInfo().backend, packetInfo().backend, crcInfo().backends.crc16 ?? 'ts'];
 export const mode: 'ts' | 'native' | 'auto' = backendReport().fusion.backendMode;
+// @ts-expect-error a class
+export const a23: number = MemoryReadingsSink;
+// @ts-expect-error an interface
+export const a24: ReadingFrame = 0;
+// @ts-expect-error a function
+export const a25: number = openSqliteReadingsSink;
+// @ts-expect-error a function
+export const a26: number = openSqliteStore;
+// @ts-expect-error a function
+export const a27: number = openPostgresReadingsSink;

@@ -7,7 +7,9 @@ import { brandError } from '@opensynaptic/internal';
  * - `ERR_STORE_KEY`: a key that is not a non-empty string of at most `MAX_KEY_LENGTH` characters,
  *   or one the kind's layout cannot name (a file store never turns a bad key into a path).
  * - `ERR_STORE_VALUE`: a value the store cannot keep (`undefined`, or one its codec rejects).
- * - `ERR_STORE_BATCH`: a write batch of the wrong shape (not a list, an unknown `op`).
+ * - `ERR_STORE_BATCH`: a write batch of the wrong shape (not a list, an unknown `op`), or a
+ *   readings write larger than the sink's whole buffer.
+ * - `ERR_STORE_QUERY`: a readings or devices query with a field outside its range.
  * - `ERR_STORE_CORRUPT`: a stored record that does not decode; never read as missing, so no
  *   later write overwrites what it held unseen.
  * - `ERR_STORE_READ`: the store could not read (I/O error; `cause` holds it).
@@ -22,6 +24,7 @@ export type StoreErrorCode =
   | 'ERR_STORE_KEY'
   | 'ERR_STORE_VALUE'
   | 'ERR_STORE_BATCH'
+  | 'ERR_STORE_QUERY'
   | 'ERR_STORE_CORRUPT'
   | 'ERR_STORE_READ'
   | 'ERR_STORE_WRITE'

@@ -1,0 +1,100 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compileForChild, killLoop } from '@opensynaptic/config/kill-loop';
+import { isStoreError } from '@opensynaptic/store';
+import { abstractReadingsSinkSuite, abstractStoreSuite, sampleFrame } from '@opensynaptic/store/testing';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { openSqliteReadingsSink, openSqliteStore } from '../src/index.js';
+import { sample } from './fixtures/child.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const tempDir = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+const dbFile = () => join(tempDir('sqlite-store-'), 'os.db');
+const killChild = (() => {
+  const work = tempDir('sqlite-kill-');
+  const [moduleUrl] = compileForChild([join(here, 'fixtures', 'child.ts')], join(work, 'bundle'));
+  return { killLoop, moduleUrl: moduleUrl!, workDir: work };
+})();
+
+abstractStoreSuite({ describe, it }, {
+  name: 'SQLite store (synchronous full)',
+  newLocation: dbFile,
+  open: (path) => openSqliteStore({ path }),
+  persistent: true,
+  kinds: ['templates', 'leases'],
+  sample,
+  index: (_kind, v) => (v as { n: number }).n,
+  kill: killChild,
+});
+
+abstractStoreSuite({ describe, it }, {
+  name: 'SQLite store (synchronous normal)',
+  newLocation: dbFile,
+  open: (path) => openSqliteStore({ path, synchronous: 'normal', kinds: ['sessions', 'leases'] }),
+  persistent: true,
+  kinds: ['sessions', 'leases'],
+  sample,
+  index: (_kind, v) => (v as { n: number }).n,
+});
+
+abstractReadingsSinkSuite({ describe, it }, {
+  name: 'SQLite readings sink',
+  newLocation: dbFile,
+  open: (path, options) => openSqliteReadingsSink({ path, ...options }),
+  persistent: true,
+  kill: killChild,
+});
+
+describe('SQLite readings sink: failures', () => {
+  it('retries a batch the database refused (locked by another connection), reporting the error, and stores it once', async () => {
+    const path = dbFile();
+    const errors: string[] = [];
+    const sink = await openSqliteReadingsSink({ path, busyTimeoutMs: 0, retryMinMs: 5, retryMaxMs: 20, onError: (e) => errors.push(e.code) });
+    const { default: Database } = await import('better-sqlite3');
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE'); // holds the write lock
+    await sink.write([sampleFrame(1, 1), sampleFrame(1, 2)]);
+    await expect(sink.flush()).rejects.toSatisfy((e) => isStoreError(e, 'ERR_STORE_WRITE') && /SQLITE_BUSY/.test((e as Error).message));
+    other.exec('ROLLBACK');
+    other.close();
+    await vi.waitFor(async () => expect((await sink.status()).committed).toBe(4), { timeout: 5000, interval: 10 });
+    await sink.flush();
+    const st = await sink.status();
+    expect([st.stored.readings, st.lost, st.failedAttempts > 0, st.lastError?.code]).toEqual([4, 0, true, 'ERR_STORE_WRITE']);
+    expect(errors[0]).toBe('ERR_STORE_WRITE');
+    await sink.close();
+  });
+
+  it('reports a file that is not a SQLite database as ERR_STORE_CORRUPT naming it, for the store and the sink', async () => {
+    const path = dbFile();
+    writeFileSync(path, 'this is not a database, just some text long enough to be read as a header '.repeat(20));
+    for (const open of [() => openSqliteReadingsSink({ path }), () => openSqliteStore({ path })]) {
+      const err = await open().catch((e) => e);
+      expect(isStoreError(err, 'ERR_STORE_CORRUPT') && err.message.includes(path)).toBe(true);
+    }
+  });
+
+  it('opens read-only beside a writer: queries and status work, writes are refused', async () => {
+    const path = dbFile();
+    const writer = await openSqliteReadingsSink({ path });
+    await writer.write([sampleFrame(2, 1)]);
+    await writer.flush();
+    const reader = await openSqliteReadingsSink({ path, readonly: true });
+    expect((await reader.status()).stored.readings).toBe(2);
+    expect((await reader.query({ aid: 2 })).length).toBe(2);
+    await expect(reader.write([sampleFrame(2, 2)])).rejects.toSatisfy((e) => isStoreError(e, 'ERR_STORE_WRITE') && /read-only/.test((e as Error).message));
+    expect(() => reader.tryWrite([sampleFrame(2, 2)])).toThrow(expect.objectContaining({ code: 'ERR_STORE_WRITE' }));
+    await reader.close();
+    await writer.close();
+  });
+});

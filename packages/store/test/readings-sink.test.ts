@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { isStoreError, type LostEvent, MemoryReadingsSink, type StoreError } from '../src/index.js';
+import { abstractReadingsSinkSuite, sampleFrame } from '../src/testing.js';
+
+abstractReadingsSinkSuite({ describe, it }, {
+  name: 'MemoryReadingsSink',
+  newLocation: () => 'memory',
+  open: async (_location, options) => new MemoryReadingsSink(options),
+  persistent: false,
+});
+
+describe('BufferedReadingsSink: failed commits', () => {
+  it('retries a failed batch, rejecting the flush that waited for it, and stores it once', async () => {
+    const errors: [StoreError, number][] = [];
+    const sink = new MemoryReadingsSink({ retryMinMs: 1, retryMaxMs: 2, onError: (e, attempt) => errors.push([e, attempt]) });
+    sink.backend.failNext = 2;
+    await sink.write([sampleFrame(1, 1), sampleFrame(1, 2)]);
+    await expect(sink.flush()).rejects.toSatisfy((e) => isStoreError(e, 'ERR_STORE_WRITE'));
+    // The batch is retried in the background; a later flush resolves once it lands.
+    for (let i = 0; i < 50 && (await sink.status()).committed < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    await sink.flush();
+    const st = await sink.status();
+    expect([st.committed, st.lost, st.failedAttempts, st.stored.readings, st.batches]).toEqual([4, 0, 2, 4, 1]);
+    expect(st.lastError?.code).toBe('ERR_STORE_WRITE');
+    expect(errors.map(([, a]) => a)).toEqual([1, 2]);
+    await sink.close();
+  });
+
+  it('counts a batch lost after maxAttempts and tells onLost the frames', async () => {
+    const lost: LostEvent[] = [];
+    const sink = new MemoryReadingsSink({ maxAttempts: 2, retryMinMs: 1, onLost: (e) => lost.push(e) });
+    sink.backend.failNext = 2;
+    const frames = [sampleFrame(1, 1, { sensors: 3 })];
+    await sink.write(frames);
+    await expect(sink.flush()).rejects.toSatisfy((e) => isStoreError(e, 'ERR_STORE_WRITE'));
+    for (let i = 0; i < 50 && lost.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(lost.map((e) => [e.readings, e.frames, e.throughSeq, e.lostFrames[0]])).toEqual([[3, 1, 1, frames[0]]]);
+    await sink.write([sampleFrame(1, 2)]);
+    await sink.flush();
+    const st = await sink.status();
+    expect([st.accepted, st.committed, st.lost, st.buffered, st.stored.readings]).toEqual([5, 2, 3, 0, 2]);
+    await sink.close();
+  });
+
+  it('close gives up after closeTimeoutMs, counts what is left lost and says so', async () => {
+    const lost: LostEvent[] = [];
+    const sink = new MemoryReadingsSink({ retryMinMs: 5, retryMaxMs: 5, closeTimeoutMs: 30, onLost: (e) => lost.push(e) });
+    sink.backend.failNext = 1_000_000;
+    await sink.write([sampleFrame(1, 1, { sensors: 2 })]);
+    await sink.write([sampleFrame(2, 1, { sensors: 2 })]);
+    await expect(sink.close()).rejects.toSatisfy((e) => isStoreError(e, 'ERR_STORE_WRITE') && /4 readings/.test((e as Error).message));
+    expect(lost.reduce((n, e) => n + e.readings, 0)).toBe(4);
+    expect(sink.backend.readings.length).toBe(0);
+  });
+
+  it('commits a partial batch after flushIntervalMs without a flush', async () => {
+    const sink = new MemoryReadingsSink({ flushIntervalMs: 1, batchSize: 1000 });
+    await sink.write([sampleFrame(1, 1)]);
+    for (let i = 0; i < 100 && sink.backend.readings.length === 0; i++) await new Promise((r) => setTimeout(r, 2));
+    expect(sink.backend.readings.length).toBe(2);
+    await sink.close();
+  });
+
+  it('rejects options outside their range', () => {
+    for (const o of [{ maxBuffered: 0 }, { batchSize: 1.5 }, { flushIntervalMs: -1 }, { maxAttempts: 0 }, { closeTimeoutMs: Number.NaN }]) {
+      expect(() => new MemoryReadingsSink(o)).toThrow(expect.objectContaining({ code: 'ERR_STORE_OPTION' }));
+    }
+    expect(() => new MemoryReadingsSink({ maxAttempts: Number.POSITIVE_INFINITY })).not.toThrow();
+  });
+});
