@@ -25,6 +25,7 @@ import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDebianPackages } from '../packages/config/apt.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = join(ROOT, 'scripts', 'consumer');
@@ -268,13 +269,11 @@ async function bundleForBrowser(project) {
 }
 
 function ensureChromium() {
-  if (existsSync(CHROMIUM)) return;
-  log(`  ${CHROMIUM} missing: installing Debian's chromium (apt-get update && apt-get install -y chromium)`);
-  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
-  const apt = (args) => run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  apt(['update', '-qq']);
-  apt(['install', '-y', '-qq', 'chromium']);
-  if (!existsSync(CHROMIUM)) fail(`apt-get installed chromium, but ${CHROMIUM} is still missing`);
+  try {
+    ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }], (m) => log(`  ${m}`));
+  } catch (e) {
+    fail(e.message);
+  }
 }
 
 async function runInBrowser(web, expected) {

@@ -13,6 +13,7 @@ export default defineConfig({
     ],
   },
   test: {
+    globalSetup: ['./test/setup/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

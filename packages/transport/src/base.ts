@@ -1,5 +1,6 @@
 import { Emitter } from './emitter.js';
 import {
+  DriverError,
   FrameError,
   isTransportError,
   QueueFullError,
@@ -472,4 +473,24 @@ export function backoffDelay(b: Backoff, attempt: number): number {
 /** A closed-transport error for sends still queued when a transport is destroyed. */
 export function closedError(medium: string, what = 'the transport was destroyed before the frame was sent'): TransportStateError {
   return new TransportStateError('ERR_TRANSPORT_CLOSED', what, 'destroyed', { medium });
+}
+
+function isNotFound(error: unknown, pkg: string): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') && String(e.message).includes(pkg);
+}
+
+/**
+ * Loads a driver's optional peer dependency (`mqtt`, `ws`, `serialport`) when the driver starts,
+ * never at import: a user who does not use that driver need not install it. The specifier is not
+ * a literal, so bundlers leave it alone. Missing: `ERR_TRANSPORT_DEPENDENCY` saying what to install.
+ */
+export async function importOptional<T>(driver: string, pkg: string, range: string): Promise<T> {
+  const specifier = pkg;
+  try {
+    return (await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier)) as T;
+  } catch (e) {
+    if (isNotFound(e, pkg)) throw new DriverError('ERR_TRANSPORT_DEPENDENCY', driver, `the ${driver} driver needs its optional peer dependency ${pkg} ${range}: npm install ${pkg}`, e);
+    throw new DriverError('ERR_TRANSPORT_DRIVER', driver, `${pkg} failed to load`, e);
+  }
 }

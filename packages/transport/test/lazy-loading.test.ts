@@ -78,6 +78,24 @@ await u.destroy();
     expect(ours(urls)).toEqual(['index.cjs', 'udp.cjs']);
     expect(foreign(urls)).toEqual([]);
   });
+
+  it('without the optional mqtt package, the mqtt driver loads but start() says what to install (ERR_TRANSPORT_DEPENDENCY)', () => {
+    const { urls, out } = run(
+      `
+const m = await t.createTransport('mqtt', { url: 'mqtt://127.0.0.1:1' });
+const e = await m.start().catch((x) => x);
+out.code = e.code;
+out.message = e.message;
+out.state = m.state;
+`,
+      ['mqtt'],
+    );
+    expect(out.code).toBe('ERR_TRANSPORT_DEPENDENCY');
+    expect(out.message).toMatch(/npm install mqtt/);
+    expect(out.state).toBe('stopped');
+    expect(ours(urls)).toEqual(['index.js', 'mqtt.js']);
+    expect(foreign(urls)).toEqual([]);
+  });
 });
 
 it.skipIf(built)('lazy-loading tests need the build', () => {
