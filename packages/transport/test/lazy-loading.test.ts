@@ -96,6 +96,27 @@ out.state = m.state;
     expect(ours(urls)).toEqual(['index.js', 'mqtt.js']);
     expect(foreign(urls)).toEqual([]);
   });
+
+  it('the WebSocket client and the main entry bundle for browsers with no Node built-in (esbuild, platform browser)', async () => {
+    const esbuild = await import('esbuild');
+    const result = await esbuild.build({
+      // The published files (not the sources the package's tsconfig maps the name to).
+      tsconfigRaw: '{}',
+      stdin: {
+        contents: "import { createWebSocketTransport } from '@opensynaptic/transport/websocket'; import { createInProcessPair, drivers } from '@opensynaptic/transport'; globalThis.x = [createWebSocketTransport, createInProcessPair, drivers];",
+        resolveDir: fileURLToPath(new URL('..', import.meta.url)),
+      },
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const imports = Object.values(result.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
+    expect(imports.filter((p) => p.startsWith('node:') || ['dgram', 'net', 'fs', 'ws', 'mqtt', 'serialport'].includes(p))).toEqual([]);
+    expect(Object.keys(result.metafile.inputs).some((f) => f.endsWith('dist/websocket.js'))).toBe(true);
+  });
 });
 
 it.skipIf(built)('lazy-loading tests need the build', () => {
