@@ -200,7 +200,9 @@ export class CobsDecoder implements FrameDecoder {
   readonly #maxFrameBytes: number;
   #buf: Uint8Array;
   #fill = 0;
+  /** Bytes skipped since the line overran the limit, until the next delimiter. */
   #discarding = false;
+  #skipped = 0;
 
   constructor(maxFrameBytes: number) {
     this.#maxFrameBytes = maxFrameBytes;
@@ -211,6 +213,7 @@ export class CobsDecoder implements FrameDecoder {
   reset(): void {
     this.#fill = 0;
     this.#discarding = false;
+    this.#skipped = 0;
   }
 
   push(chunk: Uint8Array, sink: DecoderSink): void {
@@ -228,10 +231,13 @@ export class CobsDecoder implements FrameDecoder {
         this.#fill = 0;
         continue;
       }
-      if (this.#discarding) continue;
+      if (this.#discarding) {
+        this.#skipped++;
+        continue;
+      }
       if (this.#fill === this.#maxEncoded) {
         // No delimiter within the largest frame's encoding: line noise; skip to the next 00.
-        sink.drop('noise', this.#fill + 1, `no frame delimiter within ${this.#maxEncoded} bytes`);
+        this.#skipped += this.#fill + 1;
         this.#fill = 0;
         this.#discarding = true;
         continue;
@@ -242,6 +248,11 @@ export class CobsDecoder implements FrameDecoder {
         this.#buf = bigger;
       }
       this.#buf[this.#fill++] = b;
+    }
+    // Skipped noise is reported per chunk, so a line that never sends a delimiter is still counted.
+    if (this.#skipped > 0) {
+      sink.drop('noise', this.#skipped, `no frame delimiter within ${this.#maxEncoded} bytes`);
+      this.#skipped = 0;
     }
   }
 }
@@ -281,6 +292,7 @@ export class SlipDecoder implements FrameDecoder {
   #escaped = false;
   #bad = false;
   #discarding = false;
+  #skipped = 0;
 
   constructor(maxFrameBytes: number) {
     this.#max = maxFrameBytes;
@@ -292,6 +304,7 @@ export class SlipDecoder implements FrameDecoder {
     this.#escaped = false;
     this.#bad = false;
     this.#discarding = false;
+    this.#skipped = 0;
   }
 
   push(chunk: Uint8Array, sink: DecoderSink): void {
@@ -306,7 +319,10 @@ export class SlipDecoder implements FrameDecoder {
         this.#bad = false;
         continue;
       }
-      if (this.#discarding) continue;
+      if (this.#discarding) {
+        this.#skipped++;
+        continue;
+      }
       if (this.#escaped) {
         this.#escaped = false;
         if (b === SLIP_ESC_END) b = SLIP_END;
@@ -317,7 +333,7 @@ export class SlipDecoder implements FrameDecoder {
         continue;
       }
       if (this.#fill === this.#max) {
-        sink.drop('noise', this.#fill + 1, `no frame delimiter within ${this.#max} bytes`);
+        this.#skipped += this.#fill + 1;
         this.#fill = 0;
         this.#bad = false;
         this.#discarding = true;
@@ -329,6 +345,10 @@ export class SlipDecoder implements FrameDecoder {
         this.#buf = bigger;
       }
       this.#buf[this.#fill++] = b;
+    }
+    if (this.#skipped > 0) {
+      sink.drop('noise', this.#skipped, `no frame delimiter within ${this.#max} bytes`);
+      this.#skipped = 0;
     }
   }
 }

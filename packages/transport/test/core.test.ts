@@ -435,7 +435,7 @@ describe('framings', () => {
     d.push(cobsEncode(new Uint8Array([4])), s);
     expect(s.frames).toEqual([[1, 2, 3], [4]]);
     expect(s.drops[0]).toBe('protocol:3');
-    expect(s.drops.slice(1)).toEqual(['protocol:2', 'noise:103']);
+    expect(s.drops.slice(1)).toEqual(['protocol:2', 'noise:5000']);
   });
 
   it('SLIP: escapes C0 and DB, drops a bad escape, bounds a line with no delimiter', () => {
@@ -448,7 +448,7 @@ describe('framings', () => {
     d.push(new Uint8Array(500).fill(0x42), s);
     d.push(slipEncode(new Uint8Array([5])), s);
     expect(s.frames).toEqual([[...f], [5]]);
-    expect(s.drops).toEqual(['protocol:2', 'noise:51']);
+    expect(s.drops).toEqual(['protocol:2', 'noise:500']);
   });
 
   it('STX/ETX: as the reference listener (noise skipped, STX inside is data), refuses to send a frame holding 03, bounds a frame with no ETX', () => {
