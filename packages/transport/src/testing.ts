@@ -191,27 +191,31 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Sends frames `from..to-1` keeping at most `window` sends in flight; resolves with the failures. */
+/** Sends frames `from..from+count-1` keeping at most `window` sends in flight; resolves with the failures. */
 async function stream(t: Transport, to: PeerLike | undefined, from: number, count: number, size: number, window: number, forbidden: ReadonlySet<number>): Promise<unknown[]> {
   const failures: unknown[] = [];
-  const inflight = new Set<Promise<void>>();
+  let inflight = 0;
+  let room: (() => void) | undefined;
+  const settled = () => {
+    inflight--;
+    room?.();
+  };
+  const wait = () =>
+    new Promise<void>((r) => {
+      room = r;
+    });
   for (let i = from; i < from + count; i++) {
-    const p: Promise<void> = t.send(indexed(i, size, forbidden), to).then(
-      () => {
-        inflight.delete(p);
-      },
-      (e: unknown) => {
-        inflight.delete(p);
-        failures.push(e);
-      },
-    );
-    inflight.add(p);
-    if (inflight.size >= window) await Promise.race(inflight);
+    inflight++;
+    t.send(indexed(i, size, forbidden), to).then(settled, (e: unknown) => {
+      failures.push(e);
+      settled();
+    });
+    while (inflight >= window) await wait();
     // A macrotask per window: a receiver in this same process gets to read (sends that complete
     // at once call back in microtasks, which would otherwise starve it).
     if ((i - from) % window === window - 1) await sleep(0);
   }
-  await Promise.all(inflight);
+  while (inflight > 0) await wait();
   return failures;
 }
 
