@@ -15,6 +15,10 @@ import { type DecodedFrame, decodeFrame, backendInfo as packetInfo } from '@open
 import { compressFact } from '@opensynaptic/packet/body';
 import { OpenSynapticStandardizer, StandardizeError } from '@opensynaptic/standardize';
 import { MemoryStore, StoreError } from '@opensynaptic/store';
+import { createTransport, type Transport, TransportError, TransporterManager } from '@opensynaptic/transport';
+import { transportConformanceSuite } from '@opensynaptic/transport/testing';
+import { createUdpTransport } from '@opensynaptic/transport/udp';
+import { createWebSocketTransport } from '@opensynaptic/transport/websocket';
 
 // @ts-expect-error a backend name is 'ts' | 'native' | 'mixed'
 export const a1: number = base62Info().backend;
@@ -60,6 +64,20 @@ export const a20: number = StandardizeError;
 export const a21: number = MemoryStore;
 // @ts-expect-error a class
 export const a22: number = StoreError;
+// @ts-expect-error a function
+export const a23: number = createTransport;
+// @ts-expect-error an interface
+export const a24: Transport = 0;
+// @ts-expect-error a class
+export const a25: number = TransportError;
+// @ts-expect-error a class
+export const a26: number = TransporterManager;
+// @ts-expect-error a function
+export const a27: number = transportConformanceSuite;
+// @ts-expect-error a function
+export const a28: number = createUdpTransport;
+// @ts-expect-error a function
+export const a29: number = createWebSocketTransport;
 
 // And the backend facts are the backend names.
 export const backendNames: ('ts' | 'native' | 'mixed')[] = [base62Info().backend, crcInfo().backend, packetInfo().backend, crcInfo().backends.crc16 ?? 'ts'];
