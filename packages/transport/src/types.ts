@@ -72,8 +72,9 @@ export interface TransportEventMap {
    */
   dropped: { readonly reason: DropReason; readonly count: number; readonly peer?: Peer | undefined; readonly error?: TransportError | undefined };
   /**
-   * A queue crossed its limit (`active: true`: reading paused, or sends refused) or came back
-   * under its low-water mark (`active: false`).
+   * Inbound: the queue filled (`active: true`, reading paused or frames dropped) or came back to
+   * half its limits (`active: false`). Outbound: a send was refused because a bound (pending
+   * sends, bytes not yet written) was reached (`active: true` only; the next send may succeed).
    */
   backpressure: { readonly direction: 'inbound' | 'outbound'; readonly active: boolean; readonly queued: number; readonly limit: number; readonly peer?: Peer | undefined };
   /** An error that belongs to no call (a peer's protocol error, a socket failure). */
