@@ -2,7 +2,8 @@
 # The project's one test command (`npm test`): installs pnpm and the workspace, builds the Rust
 # addon and every package, then runs lint, type checks, unit tests, package checks and the
 # golden vectors on both backends, and the consumer check of the packed packages. Needs Node 20.16+,
-# npm and a Rust toolchain (cargo); Debian's chromium, which it installs with apt-get when missing.
+# npm and a Rust toolchain (cargo); Debian's chromium, mosquitto and socat, which it installs with apt-get
+# when missing (the transport tests start a real broker and a pseudo-terminal pair).
 set -eu
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 cd "$(dirname "$0")/.."

@@ -26,6 +26,7 @@ import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDebianPackages } from '../packages/config/apt.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCES = join(ROOT, 'scripts', 'consumer');
@@ -171,7 +172,7 @@ async function compileNode(project) {
     // Transpile only: the imports stay bare, for Node to resolve from node_modules.
     await esbuild.build({ entryPoints: [join(project, 'round-trip.ts')], outfile: join(project, out), format, platform: 'node', target: 'node20', bundle: false, logLevel: 'error' });
   }
-  const names = ['base62', 'cmd', 'core', 'crc', 'fusion', 'handshake', 'packet', 'standardize', 'store'].map((n) => `@opensynaptic/${n}`);
+  const names = ['base62', 'cmd', 'core', 'crc', 'fusion', 'handshake', 'packet', 'standardize', 'store', 'transport'].map((n) => `@opensynaptic/${n}`);
   writeFileSync(join(project, 'esm', 'run.mjs'), [
     "import { roundTrip } from './round-trip.mjs';",
     `const resolved = ${JSON.stringify(names)}.map((n) => new URL(import.meta.resolve(n)).pathname);`,
@@ -304,13 +305,11 @@ async function bundleForBrowser(project) {
 }
 
 function ensureChromium() {
-  if (existsSync(CHROMIUM)) return;
-  log(`  ${CHROMIUM} missing: installing Debian's chromium (apt-get update && apt-get install -y chromium)`);
-  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
-  const apt = (args) => run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  apt(['update', '-qq']);
-  apt(['install', '-y', '-qq', 'chromium']);
-  if (!existsSync(CHROMIUM)) fail(`apt-get installed chromium, but ${CHROMIUM} is still missing`);
+  try {
+    ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }], (m) => log(`  ${m}`));
+  } catch (e) {
+    fail(e.message);
+  }
 }
 
 async function runInBrowser(web, expected) {

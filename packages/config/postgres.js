@@ -6,6 +6,7 @@ import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readdirS
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ensureDebianPackages } from './apt.js';
 
 const PG_ROOT = '/usr/lib/postgresql';
 
@@ -25,27 +26,10 @@ export function findPostgresBin() {
   return versions.length > 0 ? join(PG_ROOT, versions[0], 'bin') : undefined;
 }
 
-/** Installs Debian's `postgresql` with apt-get (as root, or through `sudo -n`); returns its bin folder. */
+/** Installs Debian's `postgresql` with apt-get (as root, or through `sudo -n`) when missing; returns its bin folder. */
 export function installPostgres(log = () => {}) {
-  const found = findPostgresBin();
-  if (found !== undefined) return found;
-  const asRoot = process.getuid?.() === 0;
-  const apt = (args) =>
-    run(asRoot ? 'apt-get' : 'sudo', asRoot ? args : ['-n', 'apt-get', ...args], {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      timeoutMs: 600_000,
-      allowFailure: true,
-    });
-  log(`PostgreSQL is not installed under ${PG_ROOT}: apt-get install -y postgresql`);
-  let r = apt(['install', '-y', '-qq', 'postgresql']);
-  if (r.status !== 0) {
-    // The package lists may be missing or stale on a fresh machine.
-    apt(['update', '-qq']);
-    r = apt(['install', '-y', '-qq', 'postgresql']);
-  }
-  const bin = findPostgresBin();
-  if (bin === undefined) throw new Error(`apt-get could not install postgresql (exit ${r.status}): ${`${r.stdout}${r.stderr}`.trim().slice(-1500)}`);
-  return bin;
+  ensureDebianPackages([{ program: `${PG_ROOT}/<version>/bin/initdb`, pkg: 'postgresql', present: () => findPostgresBin() !== undefined }], log);
+  return /** @type {string} */ (findPostgresBin());
 }
 
 function freePort() {

@@ -17,6 +17,10 @@ import { OpenSynapticStandardizer, StandardizeError } from '@opensynaptic/standa
 import { MemoryStore, MemoryReadingsSink, type ReadingFrame, StoreError } from '@opensynaptic/store';
 import { openPostgresReadingsSink } from '@opensynaptic/store-postgres';
 import { openSqliteReadingsSink, openSqliteStore } from '@opensynaptic/store-sqlite';
+import { createTransport, type Transport, TransportError, TransporterManager } from '@opensynaptic/transport';
+import { transportConformanceSuite } from '@opensynaptic/transport/testing';
+import { createUdpTransport } from '@opensynaptic/transport/udp';
+import { createWebSocketTransport } from '@opensynaptic/transport/websocket';
 
 // @ts-expect-error a function
 export const a2: number = base62Encode;
@@ -60,6 +64,20 @@ export const a20: number = StandardizeError;
 export const a21: number = MemoryStore;
 // @ts-expect-error a class
 export const a22: number = StoreError;
+// @ts-expect-error a function
+export const a23: number = createTransport;
+// @ts-expect-error an interface
+export const a24: Transport = 0;
+// @ts-expect-error a class
+export const a25: number = TransportError;
+// @ts-expect-error a class
+export const a26: number = TransporterManager;
+// @ts-expect-error a function
+export const a27: number = transportConformanceSuite;
+// @ts-expect-error a function
+export const a28: number = createUdpTransport;
+// @ts-expect-error a function
+export const a29: number = createWebSocketTransport;
 
 // And the backend facts are the backend names.
 export const backendNames: ('ts' | 'native' | 'mixed')[] = [fusionInfo().backend, crcInfo().backend, packetInfo().backend, crcInfo().backends.crc16 ?? 'ts'];

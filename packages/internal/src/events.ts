@@ -40,6 +40,11 @@ export class TypedEvents<M extends { [K in keyof M]: unknown }> {
     else this.#listeners.set(name, next);
   }
 
+  /** Removes every listener (a destroyed object keeps none alive). */
+  clear(): void {
+    this.#listeners.clear();
+  }
+
   /** Whether anything listens to `name` (lets callers skip building an event nobody reads). */
   has(name: keyof M): boolean {
     return this.#listeners.has(name);

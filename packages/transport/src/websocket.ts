@@ -1,0 +1,473 @@
+/**
+ * WebSocket, binary messages only (one message, one frame; a text message is a protocol error:
+ * reported, and the connection closed with 1003). Two sides:
+ *
+ * - a server (`listen`), with the `ws` package (an optional peer dependency: `npm install ws`,
+ *   loaded when the transport starts); it pauses its connections when the inbound queue is full
+ *   and pings them to find half-open ones;
+ * - a client (`url`), with the standard `WebSocket` class: the browser's, Node 22's, or one given
+ *   as `WebSocket` (on Node 20, `ws`'s). The client path uses no Node built-in, so it bundles for
+ *   browsers. It reconnects with back-off; sends made meanwhile wait in a bounded queue.
+ */
+import {
+  type Backoff,
+  backoffDelay,
+  backoffOf,
+  closedError,
+  DriverError,
+  importOptional,
+  ipPeer,
+  OfflineQueue,
+  type OfflineQueueOptions,
+  type Peer,
+  PeerError,
+  type PeerLike,
+  positiveInt,
+  QueueFullError,
+  type ReconnectOptions,
+  type TransportDriver,
+  TransportBase,
+  type TransportError,
+  TransportIoError,
+  TransportOptionError,
+  type TransportOptions,
+  TransportProtocolError,
+  TransportTimeoutError,
+} from '@opensynaptic/transport';
+
+export const DEFAULT_WEBSOCKET_MAX_FRAME_BYTES = 1024 * 1024;
+/** The close code for a text message: "unsupported data" (RFC 6455). */
+export const CLOSE_UNSUPPORTED_DATA = 1003;
+
+/** The part of the standard `WebSocket` class the client uses. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketClass = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export interface WebSocketOptions extends TransportOptions {
+  /** Client: the server's URL (`ws://host:port/path`, `wss://...`). */
+  url?: string | undefined;
+  /** Client: the WebSocket class (default `globalThis.WebSocket`; on Node 20 pass `ws`'s `WebSocket`). */
+  WebSocket?: WebSocketClass | undefined;
+  /** Client: subprotocols to ask for. */
+  protocols?: string | string[] | undefined;
+  /** Server: where to listen (host default `0.0.0.0`, port default 8081, `path` default any). */
+  listen?: { readonly host?: string | undefined; readonly port?: number | undefined; readonly path?: string | undefined } | undefined;
+  /** Largest frame (default 1 MiB); a larger message closes the connection (1009) and is reported. */
+  maxFrameBytes?: number | undefined;
+  /** Server: connections open at once (default 1024). */
+  maxConnections?: number | undefined;
+  /** Bytes buffered but not yet sent, per connection, before sends are refused (default 8 MiB). */
+  maxPendingBytes?: number | undefined;
+  /** Server: ping each connection this often and close one that did not answer the last ping (default 30000 ms; 0: never). */
+  pingIntervalMs?: number | undefined;
+  /** Client: back-off of reconnections (default 100 ms doubling to 5 s); `false`: none. */
+  reconnect?: ReconnectOptions | false | undefined;
+  /** Client: sends made while disconnected (default 1024 frames, 10 s each). */
+  offlineQueue?: OfflineQueueOptions | undefined;
+  /** Client: how long `start()` waits for the first connection (default 10000 ms). */
+  connectTimeoutMs?: number | undefined;
+}
+
+export const DEFAULT_WEBSOCKET_PORT = 8081;
+
+const OPEN = 1;
+
+// The part of `ws` the server uses (its types are not in the published declarations: it is optional).
+interface WsSocket {
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+  on(event: 'message', listener: (data: Uint8Array, isBinary: boolean) => void): this;
+  on(event: 'close', listener: (code: number, reason: Uint8Array) => void): this;
+  on(event: 'error', listener: (err: Error & { code?: string }) => void): this;
+  on(event: 'pong', listener: () => void): this;
+  send(data: Uint8Array, options: { binary: boolean }, cb: (err?: Error) => void): void;
+  ping(): void;
+  pause(): void;
+  resume(): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+}
+interface WsServer {
+  on(event: 'connection', listener: (ws: WsSocket, req: { socket: { remoteAddress?: string; remotePort?: number; remoteFamily?: string } }) => void): this;
+  on(event: 'error' | 'listening', listener: (err?: Error) => void): this;
+  once(event: 'error' | 'listening', listener: (err?: Error) => void): this;
+  close(cb?: () => void): void;
+  address(): { address: string; port: number } | string;
+}
+interface WsModule {
+  WebSocketServer: new (options: object) => WsServer;
+}
+
+interface Conn {
+  peer: Peer;
+  ws: WsSocket;
+  alive: boolean;
+  pending: Set<{ reject: (e: Error) => void }>;
+}
+
+export class WebSocketTransport extends TransportBase {
+  readonly reliable = true;
+  readonly #url: string | undefined;
+  readonly #WebSocket: WebSocketClass | undefined;
+  readonly #protocols: string | string[] | undefined;
+  readonly #listen: { host: string; port: number; path: string | undefined } | undefined;
+  readonly #maxConnections: number;
+  readonly #maxPendingBytes: number;
+  readonly #pingIntervalMs: number;
+  readonly #backoff: Backoff | false;
+  readonly #offline: OfflineQueue;
+  readonly #connectTimeoutMs: number;
+  #server: WsServer | undefined;
+  #conns = new Map<string, Conn>();
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #paused = false;
+  // Client side
+  #socket: WebSocketLike | undefined;
+  #clientPeer: Peer | undefined;
+  #clientOpen = false;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #closing = false;
+  #firstConnect: { resolve: () => void; reject: (e: TransportError) => void } | undefined;
+
+  constructor(options: WebSocketOptions) {
+    super('websocket', positiveInt('maxFrameBytes', options.maxFrameBytes, DEFAULT_WEBSOCKET_MAX_FRAME_BYTES, 'websocket', 1, 0x7fff_ffff), options);
+    const m = { medium: 'websocket' };
+    if (options.url !== undefined && (typeof options.url !== 'string' || !/^wss?:\/\/[^/]+/.test(options.url))) throw new TransportOptionError('url', options.url, 'a ws:// or wss:// URL', m);
+    this.#url = options.url;
+    this.#WebSocket = options.WebSocket;
+    if (this.#WebSocket !== undefined && typeof this.#WebSocket !== 'function') throw new TransportOptionError('WebSocket', this.#WebSocket, 'a WebSocket class', m);
+    this.#protocols = options.protocols;
+    if (options.listen !== undefined) {
+      const l = options.listen as { host?: unknown; port?: unknown; path?: unknown };
+      if (typeof l !== 'object' || l === null) throw new TransportOptionError('listen', l, 'an object { host, port, path }', m);
+      const host = l.host ?? '0.0.0.0';
+      if (typeof host !== 'string' || host === '') throw new TransportOptionError('listen.host', l.host, 'a non-empty host', m);
+      if (l.path !== undefined && (typeof l.path !== 'string' || !l.path.startsWith('/'))) throw new TransportOptionError('listen.path', l.path, 'a path starting with /', m);
+      this.#listen = { host, port: positiveInt('listen.port', l.port, DEFAULT_WEBSOCKET_PORT, 'websocket', 0, 65535), path: l.path as string | undefined };
+    }
+    if (this.#url === undefined && this.#listen === undefined) throw new TransportOptionError('url / listen', undefined, 'a url (client) or listen (server)', m);
+    this.#maxConnections = positiveInt('maxConnections', options.maxConnections, 1024, 'websocket');
+    this.#maxPendingBytes = positiveInt('maxPendingBytes', options.maxPendingBytes, 8 * 1024 * 1024, 'websocket');
+    this.#pingIntervalMs = positiveInt('pingIntervalMs', options.pingIntervalMs, 30_000, 'websocket', 0);
+    this.#backoff = backoffOf(options.reconnect, 'websocket');
+    this.#offline = new OfflineQueue('websocket', options.offlineQueue);
+    this.#connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs, 10_000, 'websocket', 1);
+  }
+
+  /** The server's address after `start()` (the port picked for `port: 0`). */
+  get address(): { address: string; port: number } | undefined {
+    const a = this.#server?.address();
+    return typeof a === 'object' && a !== null ? { address: a.address, port: a.port } : undefined;
+  }
+
+  /** Peers connected to the server now. */
+  peers(): Peer[] {
+    return [...this.#conns.values()].map((c) => c.peer);
+  }
+
+  protected override connectionCount(): number {
+    return this.#conns.size + (this.#clientOpen ? 1 : 0);
+  }
+
+  protected async open(): Promise<void> {
+    if (this.#listen !== undefined) await this.#startServer(this.#listen);
+    if (this.#url !== undefined) {
+      const WS = this.#WebSocket ?? (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
+      if (WS === undefined) {
+        throw new DriverError('ERR_TRANSPORT_UNSUPPORTED', 'websocket', 'no WebSocket class here (Node 20 has none): pass the WebSocket option, e.g. the ws package\'s WebSocket');
+      }
+      this.#clientPeer = { medium: 'websocket', key: `websocket:${this.#url}`, address: this.#url };
+      const first = new Promise<void>((resolve, reject) => {
+        this.#firstConnect = { resolve, reject };
+      });
+      const timer = setTimeout(() => this.#firstConnect?.reject(new TransportTimeoutError(`connecting to ${this.#url}`, this.#connectTimeoutMs, { medium: 'websocket' })), this.#connectTimeoutMs);
+      this.#dial(WS);
+      try {
+        await first;
+      } finally {
+        clearTimeout(timer);
+        this.#firstConnect = undefined;
+      }
+    }
+  }
+
+  // --- server ----------------------------------------------------------------------------------
+
+  async #startServer(where: { host: string; port: number; path: string | undefined }): Promise<void> {
+    const ws = await importOptional<WsModule & { default?: WsModule }>('websocket', 'ws', '^8');
+    const WebSocketServer = ws.WebSocketServer ?? ws.default?.WebSocketServer;
+    const server = new WebSocketServer({ host: where.host, port: where.port, path: where.path, maxPayload: this.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new TransportIoError(`could not listen on ${where.host}:${where.port}`, err, { medium: 'websocket' })));
+      server.once('listening', () => resolve());
+    });
+    this.#server = server;
+    server.on('error', (err) => this.reportError(new TransportIoError('server error', err, { medium: 'websocket' })));
+    server.on('connection', (socket, req) => this.#accept(socket, req.socket));
+    const a = this.address!;
+    this.events.emit('listening', { address: a.address, port: a.port });
+    if (this.#pingIntervalMs > 0) {
+      this.#pingTimer = setInterval(() => this.#ping(), this.#pingIntervalMs);
+      (this.#pingTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  #accept(ws: WsSocket, socket: { remoteAddress?: string; remotePort?: number; remoteFamily?: string }): void {
+    if (!this.accepting || this.#closing) {
+      ws.terminate();
+      return;
+    }
+    if (this.#conns.size >= this.#maxConnections) {
+      ws.terminate();
+      this.reportError(new QueueFullError('inbound', this.#maxConnections, 'frames', { medium: 'websocket', peer: 'a new connection (maxConnections reached)' }));
+      return;
+    }
+    const peer = ipPeer('websocket', socket.remoteAddress ?? '?', socket.remotePort ?? 0, socket.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4');
+    const conn: Conn = { peer, ws, alive: true, pending: new Set() };
+    this.#conns.set(peer.key, conn);
+    if (this.#paused) ws.pause();
+    let error: TransportError | undefined;
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('message', (data, isBinary) => {
+      conn.alive = true;
+      if (!isBinary) {
+        error = this.#textMessage(peer);
+        ws.close(CLOSE_UNSUPPORTED_DATA, 'binary frames only');
+        return;
+      }
+      const frame = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      if (!this.deliver(frame, peer, true)) this.#pauseAll();
+    });
+    ws.on('error', (err) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        error = new TransportProtocolError(`a message over maxFrameBytes (${this.maxFrameBytes}); connection closed (1009)`, { medium: 'websocket', peer: peer.key });
+        this.drop('oversize', 1, peer, error);
+        this.reportError(error);
+      } else {
+        error ??= new TransportIoError('connection error', err, { medium: 'websocket', peer: peer.key });
+      }
+    });
+    ws.on('close', () => {
+      this.#conns.delete(peer.key);
+      const e = error ?? new PeerError('the connection closed before the frame was sent', { medium: 'websocket', peer: peer.key });
+      for (const p of conn.pending) p.reject(e);
+      conn.pending.clear();
+      this.events.emit('disconnected', error ? { peer, error } : { peer });
+    });
+    this.events.emit('connected', { peer });
+  }
+
+  #textMessage(peer: Peer): TransportProtocolError {
+    const error = new TransportProtocolError('a text message; frames travel as binary messages only (connection closed, 1003)', { medium: 'websocket', peer: peer.key });
+    this.drop('protocol', 1, peer, error);
+    this.reportError(error);
+    return error;
+  }
+
+  #ping(): void {
+    for (const conn of this.#conns.values()) {
+      if (!conn.alive) {
+        // No pong (nor message) since the last ping: half-open.
+        const error = new TransportTimeoutError('no answer to a ping (half-open connection)', this.#pingIntervalMs, { medium: 'websocket', peer: conn.peer.key });
+        this.reportError(error);
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      try {
+        conn.ws.ping();
+      } catch {
+        // Closing already.
+      }
+    }
+  }
+
+  #pauseAll(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    for (const c of this.#conns.values()) c.ws.pause();
+    (this.#socket as { pause?: () => void } | undefined)?.pause?.();
+  }
+
+  protected override onInboundPressure(active: boolean): void {
+    if (active) {
+      this.#pauseAll();
+      return;
+    }
+    if (!this.#paused) return;
+    this.#paused = false;
+    for (const c of this.#conns.values()) {
+      c.alive = true;
+      c.ws.resume();
+    }
+    (this.#socket as { resume?: () => void } | undefined)?.resume?.();
+  }
+
+  // --- client ----------------------------------------------------------------------------------
+
+  #dial(WS: WebSocketClass): void {
+    if (!this.accepting || this.#closing) return;
+    let socket: WebSocketLike;
+    try {
+      socket = new WS(this.#url!, this.#protocols);
+    } catch (e) {
+      const error = new TransportIoError(`could not open ${this.#url}`, e, { medium: 'websocket' });
+      this.#firstConnect?.reject(error);
+      return;
+    }
+    this.#socket = socket;
+    socket.binaryType = 'arraybuffer';
+    const peer = this.#clientPeer!;
+    let opened = false;
+    let error: TransportError | undefined;
+    socket.onopen = () => {
+      opened = true;
+      this.#clientOpen = true;
+      this.#attempt = 0;
+      if (this.#paused) (socket as { pause?: () => void }).pause?.();
+      this.events.emit('connected', { peer });
+      this.#firstConnect?.resolve();
+      this.#offline.flush((f) => this.#clientSend(f));
+    };
+    socket.onmessage = (ev) => {
+      const data = ev.data;
+      if (typeof data === 'string') {
+        error = this.#textMessage(peer);
+        socket.close(CLOSE_UNSUPPORTED_DATA, 'binary frames only');
+        return;
+      }
+      const frame = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined;
+      if (frame === undefined || frame.byteLength === 0) return;
+      if (frame.byteLength > this.maxFrameBytes) {
+        this.drop('oversize', 1, peer);
+        return;
+      }
+      // The standard API cannot pause a socket (ws's can): without it a full queue drops, counted.
+      const pausable = typeof (socket as { pause?: unknown }).pause === 'function';
+      if (!this.deliver(frame, peer, pausable) && pausable) this.#pauseAll();
+    };
+    socket.onerror = () => {
+      error ??= new TransportIoError(opened ? 'connection error' : `could not connect to ${this.#url}`, undefined, { medium: 'websocket', peer: peer.key });
+    };
+    socket.onclose = (ev) => {
+      this.#clientOpen = false;
+      if (this.#socket === socket) this.#socket = undefined;
+      if (opened) this.events.emit('disconnected', error ? { peer, error } : { peer });
+      const why = error ?? (ev.code === 1000 ? undefined : new TransportIoError(`connection closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`, undefined, { medium: 'websocket', peer: peer.key }));
+      if (!opened && this.#backoff === false) this.#firstConnect?.reject(why ?? new TransportIoError(`could not connect to ${this.#url}`, undefined, { medium: 'websocket' }));
+      this.#scheduleReconnect(WS, why);
+    };
+  }
+
+  #scheduleReconnect(WS: WebSocketClass, error: TransportError | undefined): void {
+    if (!this.accepting || this.#closing) return;
+    if (this.#backoff === false) {
+      this.#offline.rejectAll(error ?? new PeerError('the connection closed and reconnect is off', { medium: 'websocket' }));
+      return;
+    }
+    const attempt = ++this.#attempt;
+    const delayMs = backoffDelay(this.#backoff, attempt);
+    this.events.emit('reconnecting', error ? { attempt, delayMs, error } : { attempt, delayMs });
+    this.#reconnectTimer = setTimeout(() => this.#dial(WS), delayMs);
+  }
+
+  #clientSend(frame: Uint8Array): Promise<void> {
+    const socket = this.#socket;
+    if (socket === undefined || socket.readyState !== OPEN) return Promise.reject(new PeerError('the connection is not open', { medium: 'websocket', peer: this.#clientPeer?.key }));
+    if (socket.bufferedAmount + frame.byteLength > this.#maxPendingBytes) {
+      this.events.emit('backpressure', { direction: 'outbound', active: true, queued: socket.bufferedAmount, limit: this.#maxPendingBytes, peer: this.#clientPeer });
+      return Promise.reject(new QueueFullError('outbound', this.#maxPendingBytes, 'bytes', { medium: 'websocket' }));
+    }
+    try {
+      // The standard API has no completion callback: the frame is in the socket's buffer.
+      socket.send(frame);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(new TransportIoError('send failed', e, { medium: 'websocket' }));
+    }
+  }
+
+  // --- sending ---------------------------------------------------------------------------------
+
+  protected write(frame: Uint8Array, to: PeerLike | undefined, signal: AbortSignal | undefined): Promise<void> {
+    if (to === undefined || (this.#clientPeer !== undefined && (to as Peer).key === this.#clientPeer.key)) {
+      if (this.#url === undefined) return Promise.reject(new PeerError('no destination: a server sends to a Peer (from a received frame or peers())', { medium: 'websocket' }));
+      if (!this.#clientOpen) return this.#offline.wait(frame, signal, 'send');
+      return this.#clientSend(frame);
+    }
+    const key = (to as Peer).key;
+    const conn = typeof key === 'string' ? this.#conns.get(key) : undefined;
+    if (conn === undefined || conn.ws.readyState !== OPEN) return Promise.reject(new PeerError(`no open connection to ${String(key)}`, { medium: 'websocket', peer: key }));
+    if (conn.ws.bufferedAmount + frame.byteLength > this.#maxPendingBytes) {
+      this.events.emit('backpressure', { direction: 'outbound', active: true, queued: conn.ws.bufferedAmount, limit: this.#maxPendingBytes, peer: conn.peer });
+      return Promise.reject(new QueueFullError('outbound', this.#maxPendingBytes, 'bytes', { medium: 'websocket', peer: key }));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const entry = { reject };
+      conn.pending.add(entry);
+      conn.ws.send(frame, { binary: true }, (err) => {
+        if (!conn.pending.delete(entry)) return;
+        if (err) reject(new TransportIoError('send failed', err, { medium: 'websocket', peer: key }));
+        else resolve();
+      });
+    });
+  }
+
+  protected async close(drain: boolean): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#reconnectTimer);
+    this.#firstConnect?.reject(closedError('websocket', 'the transport closed before it connected'));
+    this.#offline.rejectAll(closedError('websocket', 'the transport closed before it (re)connected'));
+    const socket = this.#socket;
+    this.#socket = undefined;
+    if (socket !== undefined) {
+      // A stop waits for what the browser still buffers, a little.
+      if (drain) for (let i = 0; i < 100 && socket.readyState === OPEN && socket.bufferedAmount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      socket.onclose = null;
+      socket.onmessage = null;
+      try {
+        socket.close(1000, 'closing');
+      } catch {
+        // Closed already.
+      }
+      this.#clientOpen = false;
+    }
+    const conns = [...this.#conns.values()];
+    const error = closedError('websocket');
+    for (const c of conns) {
+      for (const p of c.pending) p.reject(error);
+      c.pending.clear();
+      if (drain) c.ws.close(1001, 'going away');
+      else c.ws.terminate();
+    }
+    const server = this.#server;
+    this.#server = undefined;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (drain) {
+      // Give closing handshakes a moment, then cut what is left.
+      for (let i = 0; i < 50 && this.#conns.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      for (const c of this.#conns.values()) c.ws.terminate();
+    }
+  }
+}
+
+export function createWebSocketTransport(options: WebSocketOptions): WebSocketTransport {
+  return new WebSocketTransport(options);
+}
+
+/** The registry's `websocket` (and `ws`) driver. */
+export const websocketDriver: TransportDriver = { name: 'websocket', create: (options) => new WebSocketTransport(options as WebSocketOptions) };

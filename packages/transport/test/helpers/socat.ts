@@ -1,0 +1,47 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SOCAT } from './programs.js';
+
+/**
+ * A pseudo-terminal pair joined by Debian's socat, started by the test: what is written to one
+ * end is read from the other, as over a null-modem cable. `a` and `b` are stable links to the
+ * two /dev/pts devices.
+ */
+export class PtyPair {
+  readonly a: string;
+  readonly b: string;
+  readonly #dir: string;
+  readonly #child: ChildProcess;
+
+  private constructor(dir: string, child: ChildProcess) {
+    this.#dir = dir;
+    this.a = join(dir, 'a');
+    this.b = join(dir, 'b');
+    this.#child = child;
+  }
+
+  static async start(): Promise<PtyPair> {
+    const dir = mkdtempSync(join(tmpdir(), 'os-pty-'));
+    const child = spawn(SOCAT, [`pty,raw,echo=0,link=${join(dir, 'a')}`, `pty,raw,echo=0,link=${join(dir, 'b')}`], { stdio: 'ignore' });
+    const pair = new PtyPair(dir, child);
+    const end = Date.now() + 5000;
+    while (!(existsSync(pair.a) && existsSync(pair.b))) {
+      if (child.exitCode !== null) throw new Error(`socat exited with ${child.exitCode}`);
+      if (Date.now() > end) throw new Error('socat made no pty pair within 5 s');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return pair;
+  }
+
+  async close(): Promise<void> {
+    if (this.#child.exitCode === null) {
+      await new Promise<void>((resolve) => {
+        this.#child.once('exit', () => resolve());
+        this.#child.kill('SIGTERM');
+      });
+    }
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+}
