@@ -1,0 +1,143 @@
+import { Command, CommanderError, Option } from 'commander';
+import pc from 'picocolors';
+import * as c from './commands.js';
+import { completionScript } from './completion.js';
+import { CliError, EXIT, type ExitCode } from './errors.js';
+import { Output, type OutputStreams } from './output.js';
+import { errorJson, exitCodeOf, stringify } from './util.js';
+
+const EXIT_HELP = `
+Exit codes:
+  0    done
+  1    unexpected failure
+  2    bad command line (unknown command or option, malformed argument)
+  3    bad input data (a frame that does not decode, a refused reading, bad hex or JSON)
+  4    timeout (no answer from the server; watch got too few readings)
+  5    unavailable (file or database missing or damaged, socket cannot bind or send)
+  6    refused by the peer (NACK)
+  130  interrupted (Ctrl-C)`;
+
+/** Builds the `os-node` program; `run` gives it its streams, its signal and the exit code. */
+export function buildProgram(io: OutputStreams, signal: AbortSignal, done: (code: ExitCode) => void): Command {
+  const program = new Command('os-node')
+    .description('OpenSynaptic from the command line: decode and build frames, send and watch readings, query the store')
+    .version(VERSION)
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', EXIT_HELP)
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  const json = (cmd: Command) => cmd.option('--json', 'machine-readable output (JSON; NDJSON for streams)', false);
+  const net = (cmd: Command, port: string) => cmd.option('--host <host>', 'server address', '127.0.0.1').option('--port <port>', 'server UDP port', port);
+  const reading = (cmd: Command) =>
+    cmd
+      .argument('[sensors...]', 'sensors as ID:VALUE:UNIT[:STATE] (state OK by default), e.g. T1:21.5:Cel H1:40:%')
+      .option('--sensors-json <json>', 'sensors as a JSON array of [id, state, value, unit]')
+      .requiredOption('--aid <aid>', 'the device id number on the wire (1..4294967294)')
+      .option('--device <id>', 'device id text of the FULL body', 'os-node')
+      .option('--count <n>', 'readings to build', '1');
+  const act = <A extends unknown[]>(fn: (out: Output, ...args: A) => unknown) =>
+    async function (this: Command, ...args: unknown[]) {
+      const out = new Output(this.opts().json === true, io);
+      // commander passes the positional arguments, then the options, then the command.
+      await fn(out, ...(args.slice(0, -1) as A));
+      done(EXIT.OK);
+    };
+
+  json(program.command('decode').description('decode frames (hex arguments, --file, or stdin; one frame per line) to facts'))
+    .argument('[hex...]', 'frames as hex, decoded in order (a DIFF after its FULL)')
+    .option('--file <path>', 'read frames from a file ("-": stdin)')
+    .option('--binary', 'the input is one raw frame, not hex text', false)
+    .action(act((out, hex: string[], opts: c.DecodeOptions) => c.decode(out, hex, opts)));
+
+  json(reading(program.command('inject').description('show each stage of a reading: standardized fact, body text, frame bytes, sizes against the same reading as JSON')))
+    .action(act((out, specs: string[], opts: c.ReadingOptions) => c.inject(out, specs, opts)));
+
+  json(net(reading(program.command('transmit').description('send readings to a host over UDP (FULL, then DIFF and HEART)')), '8080'))
+    .option('--interval-ms <ms>', 'pause between readings', '100')
+    .action(act((out, specs: string[], opts: c.TransmitOptions) => c.transmit(out, specs, opts, signal)));
+
+  json(program.command('watch').description('listen on UDP and print decoded readings live'))
+    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .option('--port <port>', 'UDP port to listen on (0: any free port)', '8080')
+    .option('--count <n>', 'stop after this many readings')
+    .option('--timeout-ms <ms>', 'stop after this long (exit 4 if --count was not reached)')
+    .option('--no-reply', 'do not answer control traffic and secure-session offers')
+    .action(act((out, opts: c.WatchOptions) => c.watch(out, opts, signal)));
+
+  for (const [name, description, fn] of [
+    ['ensure-id', 'ask a server for a device id over UDP (ID_REQUEST, ID_ASSIGN)', c.ensureId],
+    ['time-sync', "ask a server for its time over UDP (TIME_REQUEST, TIME_RESPONSE)", c.timeSync],
+  ] as const) {
+    json(net(program.command(name).description(description), '8080'))
+      .option('--device <id>', 'device id text', 'os-node')
+      .option('--timeout-ms <ms>', 'give up after this long (the request is resent meanwhile)', '5000')
+      .action(act((out, opts: c.RequestCliOptions) => fn(out, opts)));
+  }
+
+  const db = program.command('db').description('the SQLite readings store (opened read-only)');
+  json(db.command('status').description('readings, devices, size and last write of a database file'))
+    .argument('<file>', 'the SQLite file')
+    .action(act((out, file: string) => c.dbStatus(out, file)));
+  json(db.command('query').description('readings by device, sensor and time range'))
+    .argument('<file>', 'the SQLite file')
+    .option('--aid <aid>', 'device id number')
+    .option('--device <id>', 'device id text')
+    .option('--sensor <id>', 'sensor id')
+    .option('--from <time>', 'earliest timestamp, inclusive (Unix ms or ISO 8601)')
+    .option('--to <time>', 'latest timestamp, exclusive (Unix ms or ISO 8601)')
+    .option('--limit <n>', 'most readings (default 1000)')
+    .addOption(new Option('--order <order>', 'by timestamp').choices(['asc', 'desc']))
+    .addOption(new Option('--format <format>', 'output format (default table, or json with --json)').choices(['csv', 'json', 'table']))
+    .action(act((out, file: string, opts: c.QueryCliOptions) => c.dbQuery(out, file, opts)));
+
+  json(program.command('native-check').description('which backend (TypeScript or native) each operation uses, and why'))
+    .action(act((out) => c.nativeCheck(out)));
+
+  json(program.command('bench').description('a short in-process transmit and receive measurement (ns/op)'))
+    .option('--sensors <n>', 'sensors per reading', '1')
+    .option('--ms <ms>', 'time per operation', '500')
+    .action(act((out, opts: { sensors?: string; ms?: string }) => c.bench(out, opts)));
+
+  program
+    .command('completion')
+    .description('print a shell completion script (bash or zsh): eval "$(os-node completion bash)"')
+    .addArgument(new Command().createArgument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+    .action((shell: 'bash' | 'zsh') => {
+      io.stdout.write(completionScript(program, shell));
+      done(EXIT.OK);
+    });
+
+  for (const cmd of [program, ...allCommands(program)]) cmd.exitOverride();
+  return program;
+}
+
+/** Every command below `cmd`, depth first. */
+export function allCommands(cmd: Command): Command[] {
+  return cmd.commands.flatMap((sub) => [sub, ...allCommands(sub)]);
+}
+
+declare const __CLI_VERSION__: string | undefined;
+const VERSION = typeof __CLI_VERSION__ === 'string' ? __CLI_VERSION__ : '0.0.0';
+
+/**
+ * Runs `os-node` with `argv` (without the node and script paths) and resolves to the exit code;
+ * never throws. Errors go to stderr: a line of text, or `{"error":{code,message}}` with `--json`.
+ */
+export async function run(argv: readonly string[], io: OutputStreams = { stdout: process.stdout, stderr: process.stderr }, signal: AbortSignal = new AbortController().signal): Promise<ExitCode> {
+  let code: ExitCode = EXIT.OK;
+  const program = buildProgram(io, signal, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version end with exit code 0 through the same path; every other parse error is usage.
+      return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    const exit = signal.aborted ? EXIT.INTERRUPTED : exitCodeOf(e);
+    if (argv.includes('--json')) io.stderr.write(`${stringify({ error: errorJson(e), exitCode: exit })}\n`);
+    else io.stderr.write(`${pc.red('error')}: ${e instanceof Error ? e.message : String(e)}${exit === EXIT.FAILURE && e instanceof Error && !(e instanceof CliError) ? `\n${e.stack ?? ''}` : ''}\n`);
+    return exit;
+  }
+}

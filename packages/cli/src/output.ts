@@ -1,0 +1,49 @@
+import { Presets, SingleBar } from 'cli-progress';
+import { stringify } from './util.js';
+
+export interface OutputStreams {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/**
+ * Where a command's output goes. Human text by default; with `--json` the result is one JSON
+ * document on stdout (streaming commands print one JSON object per line, NDJSON, ending with
+ * the result), and the progress bar, which only ever goes to a terminal's stderr, is off.
+ */
+export class Output {
+  readonly json: boolean;
+  readonly #io: OutputStreams;
+  constructor(json: boolean, io: OutputStreams) {
+    this.json = json;
+    this.#io = io;
+  }
+  /** A line of human output (stdout). */
+  line(text: string): void {
+    if (!this.json) this.#io.stdout.write(`${text}\n`);
+  }
+  /** Text as it is (CSV, a completion script). */
+  raw(text: string): void {
+    this.#io.stdout.write(text);
+  }
+  /** A status line beside the data (stderr, so that piping the data stays clean). */
+  status(text: string): void {
+    if (!this.json) this.#io.stderr.write(`${text}\n`);
+  }
+  /** One NDJSON event of a streaming command (only with `--json`). */
+  event(data: Record<string, unknown>): void {
+    if (this.json) this.#io.stdout.write(`${stringify(data)}\n`);
+  }
+  /** The command's result: JSON with `--json`, else what `human` prints. */
+  result(data: unknown, human: () => void): void {
+    if (this.json) this.#io.stdout.write(`${stringify(data, 2)}\n`);
+    else human();
+  }
+  /** A progress bar with a live rate on a terminal's stderr, or `null` (not a terminal, or `--json`). */
+  progress(total: number, unit: string): SingleBar | null {
+    if (this.json || !this.#io.stderr.isTTY || total < 2) return null;
+    const bar = new SingleBar({ stream: this.#io.stderr, format: `{bar} {value}/{total} ${unit} | {percentage}% | {eta}s left`, hideCursor: true }, Presets.shades_classic);
+    bar.start(total, 0);
+    return bar;
+  }
+}
