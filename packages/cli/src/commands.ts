@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { backendReport, OpenSynaptic, type SensorTuple, type TransmitResult } from '@opensynaptic/core';
 import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
 import { createTransport, type Transport } from '@opensynaptic/transport';
@@ -305,7 +305,8 @@ export async function timeSync(out: Output, options: RequestCliOptions): Promise
 
 async function openDb(path: string) {
   try {
-    readFileSync(path, { flag: 'r' }).subarray(0, 0);
+    // Read-only never creates the file: say so plainly rather than as a driver error.
+    accessSync(path, constants.R_OK);
   } catch (e) {
     throw new CliError('ERR_CLI_UNAVAILABLE', `${path}: cannot open the database (${(e as Error).message})`, { cause: e });
   }

@@ -18,7 +18,9 @@ export function completionScript(program: Command, shell: 'bash' | 'zsh'): strin
   const cases = list.map((e) => `    "${e.path}") words="${e.words.join(' ')}" ;;`).join('\n');
   const known = list.filter((e) => e.path !== '').map((e) => `'${e.path}'`).join('|');
   const fn = `_os_node_words() {
-  # The longest known command path among the words typed so far (options skipped).
+  # The longest known command path among the words typed so far (options skipped). zsh's
+  # bashcompinit hands over COMP_WORDS as a zsh array (from 1): read it from 0, as bash does.
+  [[ -n "\${ZSH_VERSION:-}" ]] && setopt localoptions ksharrays
   local path="" w i
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
@@ -41,11 +43,14 @@ complete -o default -F _os_node os-node
   }
   return `#compdef os-node
 # os-node completion for zsh: eval "$(os-node completion zsh)", or save as _os_node in your $fpath
+(( $+functions[compdef] )) || { autoload -U +X compinit && compinit -u; }
 autoload -U +X bashcompinit && bashcompinit
 ${fn}_os_node() {
-  local words=""
+  # bashcompinit's compgen does not filter here: match the typed prefix directly.
+  local words="" cur="\${COMP_WORDS[COMP_CWORD+1]}" w
   _os_node_words
-  COMPREPLY=($(compgen -W "$words" -- "\${COMP_WORDS[COMP_CWORD]}"))
+  COMPREPLY=()
+  for w in \${=words}; do [[ "$w" == "$cur"* ]] && COMPREPLY+=("$w"); done
 }
 complete -o default -F _os_node os-node
 `;

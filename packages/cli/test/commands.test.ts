@@ -1,0 +1,84 @@
+import { backendReport } from '@opensynaptic/core';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { allCommands, buildProgram } from '../src/cli.js';
+import { BIN, osNode } from './helpers/run.js';
+
+// Every command path the program defines (from its own definition, so a new command is covered).
+const program = buildProgram({ stdout: process.stdout, stderr: process.stderr }, new AbortController().signal, () => {});
+const paths = allCommands(program).map((c) => {
+  const names: string[] = [];
+  for (let cmd: typeof c | null = c; cmd?.parent; cmd = cmd.parent) names.unshift(cmd.name());
+  return names;
+});
+
+describe('--help and usage errors', () => {
+  it('every command has --help (exit 0, its usage on stdout)', async () => {
+    expect(paths.length).toBeGreaterThanOrEqual(12);
+    for (const path of [[], ...paths]) {
+      const r = await osNode([...path, '--help']);
+      expect(r.code, path.join(' ')).toBe(0);
+      expect(r.stdout).toContain(`Usage: os-node${path.length > 0 ? ` ${path.join(' ')}` : ''}`);
+      // Every command but the help ones takes --json.
+      if (path.length > 0 && path[0] !== 'completion' && path.join(' ') !== 'db') expect(r.stdout, path.join(' ')).toContain('--json');
+    }
+  });
+
+  it('an unknown command or option, or a bad argument, exits 2', async () => {
+    for (const args of [['frobnicate'], ['decode', '--frobnicate'], ['watch', '--port', 'eighty'], ['transmit', '--aid', '1', '--port', '70000', 'T1:1:Cel'], ['completion', 'fish']]) {
+      const r = await osNode(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('native-check and bench', () => {
+  it('native-check --json is the backendReport() of core in the same environment', async () => {
+    for (const mode of ['ts', undefined]) {
+      const env = { ...process.env };
+      if (mode === undefined) delete env.OPENSYNAPTIC_CORE;
+      else env.OPENSYNAPTIC_CORE = mode;
+      const r = await osNode(['native-check', '--json'], { env });
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.stdout);
+      if (mode === 'ts') for (const info of Object.values(report) as { backend: string; backendMode: string }[]) expect([info.backendMode, info.backend]).toEqual(['ts', 'ts']);
+      else if (process.env.OPENSYNAPTIC_CORE === undefined) expect(report).toEqual(JSON.parse(JSON.stringify(backendReport())));
+      const human = await osNode(['native-check'], { env });
+      expect(human.stdout).toContain('@opensynaptic/fusion');
+    }
+  });
+
+  it('bench measures transmit and receive in ns/op, every received frame decoded', async () => {
+    const r = await osNode(['bench', '--ms', '100', '--json']);
+    expect(r.code).toBe(0);
+    const b = JSON.parse(r.stdout);
+    for (const op of [b.transmit, b.receive]) {
+      expect(op.ops).toBeGreaterThan(0);
+      expect(op.nsPerOp).toBeGreaterThan(0);
+    }
+    expect(b.receive.decoded).toBe(b.receive.ops);
+  });
+});
+
+describe('shell completion', () => {
+  it('the bash script completes commands, subcommands and options', () => {
+    const complete = (words: string[]) =>
+      execFileSync('bash', ['-c', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} completion bash)"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _os_node; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' }).trim().split(/\s+/);
+    expect(complete(['os-node', 'd'])).toEqual(['decode', 'db']);
+    expect(complete(['os-node', 'db', 'q'])).toEqual(['query']);
+    expect(complete(['os-node', 'db', 'query', 'x.db', '--fo'])).toEqual(['--format']);
+    expect(complete(['os-node', 'watch', '--port', '9', '--co'])).toEqual(['--count']);
+  });
+
+  // zsh is not on every machine (Debian's `zsh` package); the script is checked wherever it is.
+  const zsh = spawnSync('zsh', ['--version']).status === 0;
+  it.skipIf(!zsh)('the zsh script completes the same way (needs zsh)', () => {
+    // bashcompinit hands the words over as a zsh array from 1, COMP_CWORD counted from 0.
+    const complete = (words: string[]) =>
+      execFileSync('zsh', ['-fc', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} completion zsh)"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _os_node; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' }).trim().split(/\s+/);
+    expect(complete(['os-node', 'd'])).toEqual(['decode', 'db']);
+    expect(complete(['os-node', 'db', 'q'])).toEqual(['query']);
+    expect(complete(['os-node', 'watch', '--port', '9', '--co'])).toEqual(['--count']);
+  });
+});

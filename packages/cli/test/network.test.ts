@@ -1,0 +1,116 @@
+import { OpenSynaptic } from '@opensynaptic/core';
+import { IdAllocator } from '@opensynaptic/handshake';
+import { createTransport, type Transport } from '@opensynaptic/transport';
+import { afterEach, describe, expect, it } from 'vitest';
+import { osNode, startOsNode } from './helpers/run.js';
+
+interface FrameEvent {
+  event: string;
+  type?: string;
+  aid?: number;
+  cmdName?: string;
+  port?: number;
+  sensors?: { id: string; value: number; unit: string }[];
+}
+
+const opened: Transport[] = [];
+afterEach(async () => {
+  for (const t of opened.splice(0)) await t.destroy();
+});
+
+/** An in-test server on a free UDP port: it assigns ids and answers time requests, as a server does. */
+async function server(): Promise<number> {
+  const node = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', handshake: { allocator: new IdAllocator({ start: 5000, end: 5999, clockMs: Date.now }) } });
+  const t = await createTransport('udp', { host: '127.0.0.1', port: 0 });
+  opened.push(t);
+  let port = 0;
+  t.on('listening', (e) => {
+    port = e.port ?? 0;
+  });
+  await t.start();
+  void (async () => {
+    for await (const { frame, peer } of t) {
+      const out = node.receive(frame);
+      if (out.response) await t.send(out.response, peer).catch(() => {});
+    }
+  })();
+  return port;
+}
+
+describe('transmit → watch over UDP on loopback', () => {
+  it('watch prints every reading transmit sent, decoded to the standardized values', async () => {
+    const watch = startOsNode(['watch', '--host', '127.0.0.1', '--port', '0', '--count', '8', '--timeout-ms', '20000', '--json']);
+    const first = JSON.parse((await watch.lines.next()).value as string) as FrameEvent;
+    expect(first.event).toBe('listening');
+    const port = first.port as number;
+    expect(port).toBeGreaterThan(0);
+    const tx = await osNode(['transmit', '--port', String(port), '--aid', '42', '--device', 'NODE_A', 'T1:21.5:Cel', 'H1:40:%', '--count', '8', '--interval-ms', '20', '--json']);
+    expect(tx.stderr).toBe('');
+    expect(tx.code).toBe(0);
+    const txLines = tx.stdout.trim().split('\n');
+    const sent = txLines.filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l) as { kind: string; frameHex: string });
+    expect(sent).toHaveLength(8);
+    const summary = JSON.parse(txLines.slice(sent.length).join('\n'));
+    expect(summary.sent).toBe(8);
+    const w = await watch.done;
+    expect(w.code).toBe(0);
+    const events = w.stdout.trim().split('\n').filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l) as FrameEvent);
+    const data = events.filter((e) => e.event === 'frame' && e.type === 'data');
+    expect(data).toHaveLength(8);
+    // The first value steps by 0.1 every other reading (FULL, then DIFF and HEART); Cel is stored in K.
+    const expected = sent.map((_, i) => Number((21.5 + 273.15 + (Math.floor(i / 2) % 10) / 10).toFixed(2)));
+    expect(data.map((e) => Number(Number(e.sensors?.[0]?.value).toFixed(2)))).toEqual(expected);
+    expect(data.every((e) => e.aid === 42 && e.sensors?.[1]?.value === 40)).toBe(true);
+    // What watch printed is what the library decodes from the frames transmit reported sending.
+    const receiver = new OpenSynaptic({ assignedId: 1, deviceId: 'R' });
+    const lib = sent.map((s) => receiver.receive(Buffer.from(s.frameHex, 'hex')));
+    expect(data.map((e) => e.sensors?.map((x) => x.unit))).toEqual(lib.map((d) => (d.type === 'data' ? [d.fact.s1_u, d.fact.s2_u] : d.type)));
+    expect(new Set(sent.map((s) => s.kind))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+  });
+
+  it('watch --timeout-ms with too few readings exits 4; a port in use exits 5', async () => {
+    const r = await osNode(['watch', '--host', '127.0.0.1', '--port', '0', '--count', '1', '--timeout-ms', '300']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/0 of 1 reading/);
+    const port = await server();
+    const busy = await osNode(['watch', '--host', '127.0.0.1', '--port', String(port), '--timeout-ms', '300', '--json']);
+    expect(busy.code).toBe(5);
+    expect(JSON.parse(busy.stderr.trim()).error.code).toMatch(/^ERR_TRANSPORT_/);
+  });
+});
+
+describe('ensure-id and time-sync against a server over UDP', () => {
+  it("ensure-id gets an id from the server's pool; time-sync its time", async () => {
+    const port = await server();
+    const id = await osNode(['ensure-id', '--port', String(port), '--device', 'dev-1', '--json']);
+    expect(id.stderr).toBe('');
+    expect(id.code).toBe(0);
+    const { aid } = JSON.parse(id.stdout);
+    expect(aid).toBeGreaterThanOrEqual(5000);
+    expect(aid).toBeLessThanOrEqual(5999);
+    const before = Date.now();
+    const ts = await osNode(['time-sync', '--port', String(port), '--json']);
+    expect(ts.code).toBe(0);
+    const sync = JSON.parse(ts.stdout);
+    // The wire carries whole seconds.
+    expect(sync.serverTimeMs).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
+    expect(sync.serverTimeMs).toBeLessThanOrEqual(Date.now() + 1000);
+    expect(sync.rttMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('with nobody answering, both exit 4 after --timeout-ms', async () => {
+    // A bound socket that never answers.
+    const silent = await createTransport('udp', { host: '127.0.0.1', port: 0 });
+    opened.push(silent);
+    let port = 0;
+    silent.on('listening', (e) => {
+      port = e.port ?? 0;
+    });
+    await silent.start();
+    for (const cmd of ['ensure-id', 'time-sync']) {
+      const r = await osNode([cmd, '--port', String(port), '--timeout-ms', '300', '--json']);
+      expect(r.code, cmd).toBe(4);
+      expect(JSON.parse(r.stderr.trim()).error.code).toBe('ERR_HANDSHAKE_TIMEOUT');
+    }
+  });
+});
