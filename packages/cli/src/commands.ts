@@ -1,6 +1,5 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { backendReport, OpenSynaptic, type SensorTuple, type TransmitResult } from '@opensynaptic/core';
-import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
 import { createTransport, type Transport } from '@opensynaptic/transport';
 import pc from 'picocolors';
 import { CliError } from './errors.js';
@@ -310,6 +309,8 @@ async function openDb(path: string) {
   } catch (e) {
     throw new CliError('ERR_CLI_UNAVAILABLE', `${path}: cannot open the database (${(e as Error).message})`, { cause: e });
   }
+  // Loaded here: only the db commands need the SQLite driver (a native addon) at start-up.
+  const { openSqliteReadingsSink } = await import('@opensynaptic/store-sqlite');
   return openSqliteReadingsSink({ path, readonly: true });
 }
 

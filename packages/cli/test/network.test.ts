@@ -19,8 +19,8 @@ afterEach(async () => {
 });
 
 /** An in-test server on a free UDP port: it assigns ids and answers time requests, as a server does. */
-async function server(): Promise<number> {
-  const node = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', handshake: { allocator: new IdAllocator({ start: 5000, end: 5999, clockMs: Date.now }) } });
+async function server(pool: { start: number; end: number } = { start: 5000, end: 5999 }): Promise<number> {
+  const node = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', handshake: { allocator: new IdAllocator({ ...pool, clockMs: Date.now }) } });
   const t = await createTransport('udp', { host: '127.0.0.1', port: 0 });
   opened.push(t);
   let port = 0;
@@ -79,6 +79,21 @@ describe('transmit → watch over UDP on loopback', () => {
   });
 });
 
+describe('Ctrl-C', () => {
+  it('stops a transmit run: sockets closed, the summary printed, exit 130', async () => {
+    const port = await server();
+    const tx = startOsNode(['transmit', '--port', String(port), '--aid', '42', 'T1:1:Cel', '--count', '100000', '--interval-ms', '10', '--json']);
+    await tx.lines.next(); // the first frame went out
+    tx.child.kill('SIGINT');
+    const r = await tx.done;
+    expect(r.code).toBe(130);
+    const summary = JSON.parse(r.stdout.slice(r.stdout.indexOf('\n{\n') + 1));
+    expect(summary.interrupted).toBe(true);
+    expect(summary.sent).toBeGreaterThan(0);
+    expect(summary.sent).toBeLessThan(100000);
+  });
+});
+
 describe('ensure-id and time-sync against a server over UDP', () => {
   it("ensure-id gets an id from the server's pool; time-sync its time", async () => {
     const port = await server();
@@ -96,6 +111,15 @@ describe('ensure-id and time-sync against a server over UDP', () => {
     expect(sync.serverTimeMs).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
     expect(sync.serverTimeMs).toBeLessThanOrEqual(Date.now() + 1000);
     expect(sync.rttMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a refusal (no id left in the pool) exits 6', async () => {
+    const port = await server({ start: 7000, end: 7000 });
+    const first = await osNode(['ensure-id', '--port', String(port), '--device', 'a', '--json']);
+    expect(JSON.parse(first.stdout).aid).toBe(7000);
+    const second = await osNode(['ensure-id', '--port', String(port), '--device', 'b', '--json']);
+    expect(second.code).toBe(6);
+    expect(JSON.parse(second.stderr.trim()).error.code).toBe('ERR_HANDSHAKE_NACK');
   });
 
   it('with nobody answering, both exit 4 after --timeout-ms', async () => {
