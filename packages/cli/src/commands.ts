@@ -288,7 +288,9 @@ async function withRequester<T>(options: RequestCliOptions, run: (node: OpenSyna
 
 /** ID_REQUEST → ID_ASSIGN against a server over UDP. */
 export async function ensureId(out: Output, options: RequestCliOptions): Promise<void> {
-  const aid = await withRequester(options, (node, timeoutMs) => node.requestId({ timeoutMs }));
+  // The device id in the meta is what the server's allocator knows the device by: the same
+  // device asking again gets its id back, another device another id.
+  const aid = await withRequester(options, (node, timeoutMs) => node.requestId({ timeoutMs, meta: { device_id: options.device } }));
   out.result({ aid, device: options.device, server: `${options.host}:${options.port}` }, () => out.line(`${pc.green('assigned')} aid ${aid} to ${options.device}`));
 }
 

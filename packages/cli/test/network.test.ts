@@ -117,6 +117,9 @@ describe('ensure-id and time-sync against a server over UDP', () => {
     const port = await server({ start: 7000, end: 7000 });
     const first = await osNode(['ensure-id', '--port', String(port), '--device', 'a', '--json']);
     expect(JSON.parse(first.stdout).aid).toBe(7000);
+    // The same device asking again gets its id back.
+    const again = await osNode(['ensure-id', '--port', String(port), '--device', 'a', '--json']);
+    expect(JSON.parse(again.stdout).aid).toBe(7000);
     const second = await osNode(['ensure-id', '--port', String(port), '--device', 'b', '--json']);
     expect(second.code).toBe(6);
     expect(JSON.parse(second.stderr.trim()).error.code).toBe('ERR_HANDSHAKE_NACK');
