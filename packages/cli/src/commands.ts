@@ -1,10 +1,12 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { DATA_CMDS, cmdName } from '@opensynaptic/cmd';
 import { backendReport, OpenSynaptic, type SensorTuple, type TransmitResult } from '@opensynaptic/core';
+import { parseControlPacket } from '@opensynaptic/handshake';
 import { createTransport, type Transport } from '@opensynaptic/transport';
 import pc from 'picocolors';
 import { CliError } from './errors.js';
 import type { Output } from './output.js';
-import { cmdName, type Described, describeReceive, type SensorView, fromHex, intOption, parseSensors, toHex } from './util.js';
+import { cmdLabel, type Described, describeReceive, errorJson, type SensorView, fromHex, intOption, parseSensors, toHex } from './util.js';
 
 /** The receiving node the decoding commands use: it only decodes (no allocator, no store). */
 function receiver(): OpenSynaptic {
@@ -46,7 +48,7 @@ export async function decode(out: Output, hex: readonly string[], options: Decod
     frames = lines.map((l, i) => fromHex(l, `frame ${i + 1}`));
   }
   const node = receiver();
-  const results: (Described & { index: number; bytes: number })[] = frames.map((frame, i) => ({ index: i + 1, bytes: frame.length, ...describeReceive(node.receive(frame)) }));
+  const results: (Described & { index: number; bytes: number })[] = frames.map((frame, i) => ({ index: i + 1, bytes: frame.length, ...decodeOne(node, frame) }));
   out.result({ frames: results }, () => {
     for (const r of results) {
       const head = `${pc.bold(`#${r.index}`)} ${r.cmdName} (${r.bytes} bytes)`;
@@ -60,6 +62,20 @@ export async function decode(out: Output, hex: readonly string[], options: Decod
   });
   const bad = results.find((r) => r.type === 'error' || r.type === 'ignored');
   if (bad) throw new CliError('ERR_CLI_INPUT', `frame ${bad.index} did not decode: ${bad.type === 'error' ? (bad.error as { message: string }).message : String(bad.reason)}`);
+}
+
+/**
+ * A data frame goes through the node (it needs the templates of the frames before it); a
+ * control packet is parsed, not executed (a node would answer an ID_REQUEST, for instance).
+ */
+function decodeOne(node: OpenSynaptic, frame: Uint8Array): Described {
+  const cmd = frame[0] as number;
+  if (DATA_CMDS.has(cmd) || cmdName(cmd) === undefined) return describeReceive(node.receive(frame));
+  try {
+    return { type: 'control', cmd, cmdName: cmdLabel(cmd), result: parseControlPacket(frame) };
+  } catch (error) {
+    return { type: 'error', cmd, cmdName: cmdLabel(cmd), error: errorJson(error) };
+  }
 }
 
 function readInput(path: string): Buffer {
@@ -192,7 +208,7 @@ export async function transmit(out: Output, specs: readonly string[], options: T
     await transport.stop();
     await done;
   }
-  out.result({ sent, bytes, kinds, to: `${remote.address}:${remote.port}`, interrupted: signal.aborted }, () => {
+  out.summary({ sent, bytes, kinds, to: `${remote.address}:${remote.port}`, interrupted: signal.aborted }, () => {
     out.line(`${pc.green('sent')} ${sent} frame(s), ${bytes} bytes to ${remote.address}:${remote.port} (FULL ${kinds.FULL}, DIFF ${kinds.DIFF}, HEART ${kinds.HEART})`);
   });
   if (signal.aborted) throw new CliError('ERR_CLI_USAGE', 'interrupted');
@@ -250,7 +266,7 @@ export async function watch(out: Output, options: WatchOptions, signal: AbortSig
       if (out.json) out.event({ event: 'frame', from: peer.key, receivedAt, bytes: frame.length, ...d });
       else if (r.type === 'data') {
         const sensors = (d.sensors as SensorView[]).map((s) => `${s.id}=${String(s.value)} ${s.unit}`).join('  ');
-        out.line(`${pc.dim(new Date(r.timestampMs).toISOString())} ${pc.cyan(`aid ${r.aid}`)} ${cmdName(r.cmd)} ${String(r.fact.id)}  ${sensors}`);
+        out.line(`${pc.dim(new Date(r.timestampMs).toISOString())} ${pc.cyan(`aid ${r.aid}`)} ${cmdLabel(r.cmd)} ${String(r.fact.id)}  ${sensors}`);
       } else out.line(pc.dim(`${new Date(receivedAt).toISOString()} ${peer.key} ${d.cmdName} ${r.type}${r.type === 'error' ? `: ${r.error.message}` : r.type === 'ignored' ? `: ${r.reason}` : ''}`));
       if (count !== undefined && readings >= count) break;
     }
@@ -259,7 +275,7 @@ export async function watch(out: Output, options: WatchOptions, signal: AbortSig
     signal.removeEventListener('abort', stop);
     await transport.stop();
   }
-  out.result({ frames, readings, ignored, errors }, () => out.status(`${frames} frame(s): ${readings} reading(s), ${ignored} ignored, ${errors} error(s)`));
+  out.summary({ frames, readings, ignored, errors }, () => out.status(`${frames} frame(s): ${readings} reading(s), ${ignored} ignored, ${errors} error(s)`));
   if (count !== undefined && readings < count) {
     if (signal.aborted) throw new CliError('ERR_CLI_USAGE', 'interrupted');
     throw new CliError('ERR_CLI_TIMEOUT', `received ${readings} of ${count} reading(s) before --timeout-ms ${timeoutMs}`);

@@ -39,6 +39,11 @@ export class Output {
     if (this.json) this.#io.stdout.write(`${stringify(data, 2)}\n`);
     else human();
   }
+  /** A streaming command's closing summary: the last NDJSON line (`"event":"summary"`) with `--json`. */
+  summary(data: Record<string, unknown>, human: () => void): void {
+    if (this.json) this.event({ event: 'summary', ...data });
+    else human();
+  }
   /** A progress bar with a live rate on a terminal's stderr, or `null` (not a terminal, or `--json`). */
   progress(total: number, unit: string): SingleBar | null {
     if (this.json || !this.#io.stderr.isTTY || total < 2) return null;

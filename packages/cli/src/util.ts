@@ -1,13 +1,11 @@
-import { CMD } from '@opensynaptic/cmd';
+import { cmdName } from '@opensynaptic/cmd';
 import type { ReceiveResult, SensorTuple } from '@opensynaptic/core';
 import { isOpenSynapticError } from '@opensynaptic/internal';
 import { CliError, EXIT, type ExitCode } from './errors.js';
 
-const CMD_NAMES = new Map<number, string>(Object.entries(CMD).map(([name, value]) => [value, name]));
-
 /** The reference's name of a command byte, or its number in hex. */
-export function cmdName(cmd: number): string {
-  return CMD_NAMES.get(cmd) ?? `0x${cmd.toString(16).padStart(2, '0')}`;
+export function cmdLabel(cmd: number): string {
+  return cmdName(cmd) ?? `0x${cmd.toString(16).padStart(2, '0')}`;
 }
 
 export function toHex(bytes: Uint8Array): string {
@@ -93,7 +91,7 @@ export interface Described {
 }
 
 export function describeReceive(out: ReceiveResult): Described {
-  const base = { type: out.type, cmd: out.cmd, cmdName: cmdName(out.cmd) };
+  const base = { type: out.type, cmd: out.cmd, cmdName: cmdLabel(out.cmd) };
   switch (out.type) {
     case 'data':
       return { ...base, aid: out.aid, timestampMs: out.timestampMs, deviceId: out.fact.id, sensors: factSensors(out.fact as unknown as Record<string, unknown>), fact: out.fact };

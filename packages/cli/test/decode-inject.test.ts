@@ -1,4 +1,5 @@
 import { OpenSynaptic } from '@opensynaptic/core';
+import { buildIdRequest, buildPing, parseControlPacket } from '@opensynaptic/handshake';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +58,16 @@ describe('decode', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toContain('aid 42');
     expect(human.stdout).toContain('T1 OK 294.65');
+  });
+
+  it('parses control packets without acting on them', async () => {
+    const request = buildIdRequest(7, { device_id: 'NODE_A' });
+    const r = await osNode(['decode', hex(request), hex(buildPing(9)), '--json']);
+    expect(r.code).toBe(0);
+    const [id, ping] = JSON.parse(r.stdout).frames;
+    expect(id).toMatchObject({ type: 'control', cmdName: 'ID_REQUEST', result: JSON.parse(JSON.stringify(parseControlPacket(request))) });
+    expect(id.result.meta).toEqual({ device_id: 'NODE_A' });
+    expect(ping).toMatchObject({ type: 'control', cmdName: 'PING', result: { seq: 9 } });
   });
 
   it('refuses bad input with exit code 3 (bad data) or 5 (unreadable file), naming the problem', async () => {

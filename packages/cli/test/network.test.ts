@@ -48,13 +48,15 @@ describe('transmit → watch over UDP on loopback', () => {
     expect(tx.stderr).toBe('');
     expect(tx.code).toBe(0);
     const txLines = tx.stdout.trim().split('\n');
-    const sent = txLines.filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l) as { kind: string; frameHex: string });
+    // NDJSON: every line one object, the summary last.
+    const txEvents = txLines.map((l) => JSON.parse(l) as { event: string; kind: string; frameHex: string; sent?: number });
+    const sent = txEvents.filter((e) => e.event === 'sent');
     expect(sent).toHaveLength(8);
-    const summary = JSON.parse(txLines.slice(sent.length).join('\n'));
-    expect(summary.sent).toBe(8);
+    expect(txEvents.at(-1)).toMatchObject({ event: 'summary', sent: 8 });
     const w = await watch.done;
     expect(w.code).toBe(0);
-    const events = w.stdout.trim().split('\n').filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l) as FrameEvent);
+    const events = w.stdout.trim().split('\n').map((l) => JSON.parse(l) as FrameEvent);
+    expect(events.at(-1)).toMatchObject({ event: 'summary', readings: 8 });
     const data = events.filter((e) => e.event === 'frame' && e.type === 'data');
     expect(data).toHaveLength(8);
     // The first value steps by 0.1 every other reading (FULL, then DIFF and HEART); Cel is stored in K.
@@ -87,7 +89,8 @@ describe('Ctrl-C', () => {
     tx.child.kill('SIGINT');
     const r = await tx.done;
     expect(r.code).toBe(130);
-    const summary = JSON.parse(r.stdout.slice(r.stdout.indexOf('\n{\n') + 1));
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
+    expect(summary.event).toBe('summary');
     expect(summary.interrupted).toBe(true);
     expect(summary.sent).toBeGreaterThan(0);
     expect(summary.sent).toBeLessThan(100000);
