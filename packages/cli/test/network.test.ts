@@ -70,6 +70,16 @@ describe('transmit → watch over UDP on loopback', () => {
     expect(new Set(sent.map((s) => s.kind))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
   });
 
+  it('watch ends quietly (exit 0) when its reader goes away, as `| head` does', async () => {
+    const watch = startOsNode(['watch', '--host', '127.0.0.1', '--port', '0', '--timeout-ms', '20000', '--json']);
+    const port = (JSON.parse((await watch.lines.next()).value as string) as FrameEvent).port as number;
+    watch.child.stdout?.destroy();
+    await osNode(['transmit', '--port', String(port), '--aid', '42', 'T1:1:Cel', '--count', '3', '--interval-ms', '10']);
+    const r = await watch.done;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
   it('watch --timeout-ms with too few readings exits 4; a port in use exits 5', async () => {
     const r = await osNode(['watch', '--host', '127.0.0.1', '--port', '0', '--count', '1', '--timeout-ms', '300']);
     expect(r.code).toBe(4);
