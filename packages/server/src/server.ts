@@ -39,6 +39,8 @@ export interface OpenSynapticServerOptions {
    * (`receiveAsync`). Default none: leases and sessions live in memory and a restart forgets them.
    */
   store?: Store<LeaseKinds & SessionKinds> | null;
+  /** Close `store` after the node, on `stop()` and `destroy()` (default false: the caller closes it). */
+  ownStore?: boolean;
   /** Ids handed out (default 1..4294967294, the reference's `Start_ID`/`End_ID`) and lease length (default 30 days). */
   ids?: { start?: number; end?: number; leaseMs?: number };
   /** Readings sinks, each registered as a storage service (`storage`, `storage-2`...). */
@@ -168,6 +170,7 @@ export class OpenSynapticServer implements AsyncDisposable {
   readonly overflow: 'wait' | 'drop';
   readonly sweepIntervalMs: number;
   readonly #ownNode: boolean;
+  readonly #ownedStore: Store<LeaseKinds & SessionKinds> | null;
   readonly #specs: readonly ServerTransportSpec[];
   readonly #entries: TransportEntry[] = [];
   readonly #byName = new Map<string, Transport>();
@@ -200,6 +203,7 @@ export class OpenSynapticServer implements AsyncDisposable {
       if (names.has(name)) throw optionError(`transports[${i}].name`, `"${name}" is used twice`);
       names.add(name);
     }
+    this.#ownedStore = options.ownStore === true ? (options.store ?? null) : null;
     if (options.node instanceof OpenSynaptic) {
       this.node = options.node;
       this.#ownNode = false;
@@ -473,6 +477,11 @@ export class OpenSynapticServer implements AsyncDisposable {
     } catch (error) {
       errors.push(error);
     }
+    try {
+      await this.#ownedStore?.close();
+    } catch (error) {
+      errors.push(error);
+    }
     this.#endIterators();
     this.#unsubscribe();
     this.#setState('stopped');
@@ -490,6 +499,7 @@ export class OpenSynapticServer implements AsyncDisposable {
     for (const service of this.services.list().reverse()) await Promise.resolve(service.destroy?.()).catch(() => undefined);
     this.#started = [];
     if (this.#ownNode && !wasStopped) await this.node.close('server destroyed').catch(() => undefined);
+    if (!wasStopped) await this.#ownedStore?.close().catch(() => undefined);
     this.#endIterators();
     this.#unsubscribe();
     this.#events.emit('state', { state: 'destroyed' });

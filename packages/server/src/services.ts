@@ -1,8 +1,9 @@
 import { isData } from '@opensynaptic/cmd';
-import type { ReadingFrame, ReadingsSink, ReadingsSinkStatus } from '@opensynaptic/store';
+import type { LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
+import type { ReadingFrame, ReadingsSink, ReadingsSinkStatus, Store } from '@opensynaptic/store';
 import type { Inbound, PeerLike, Transport } from '@opensynaptic/transport';
 import type { ForwardRuleConfig } from './config.js';
-import { optionError } from './errors.js';
+import { optionError, ServerError } from './errors.js';
 
 /** What a service sees of the server it runs in. */
 export interface ServiceHost {
@@ -115,21 +116,27 @@ export class SinkService implements Service {
   }
 }
 
+interface SqliteModule {
+  openSqliteReadingsSink(options: object): Promise<ReadingsSink>;
+  openSqliteStore(options: object): Promise<Store<LeaseKinds & SessionKinds>>;
+}
+
 /**
- * Opens the SQLite readings sink by name, so that the server itself does not depend on a
- * database driver: `@opensynaptic/store-sqlite` must be installed (`ERR_SERVER_DEPENDENCY`
- * otherwise).
+ * Loads `@opensynaptic/store-sqlite` by name, so that the server itself does not depend on a
+ * database driver (`ERR_SERVER_DEPENDENCY` saying what to install when it is missing).
  */
-export async function openSqliteSink(options: { path: string; [option: string]: unknown }): Promise<ReadingsSink> {
+export async function loadSqlite(): Promise<SqliteModule> {
   const name = '@opensynaptic/store-sqlite';
-  let mod: { openSqliteReadingsSink(o: object): Promise<ReadingsSink> };
   try {
-    mod = (await import(/* @vite-ignore */ name)) as typeof mod;
+    return (await import(/* @vite-ignore */ name)) as SqliteModule;
   } catch (e) {
-    const { ServerError } = await import('./errors.js');
     throw new ServerError('ERR_SERVER_DEPENDENCY', `storage.driver "sqlite" needs ${name}: install it beside @opensynaptic/server`, { key: 'storage.driver', cause: e });
   }
-  return mod.openSqliteReadingsSink(options);
+}
+
+/** Opens the SQLite readings sink of `@opensynaptic/store-sqlite` (loaded by name). */
+export async function openSqliteSink(options: { path: string; [option: string]: unknown }): Promise<ReadingsSink> {
+  return (await loadSqlite()).openSqliteReadingsSink(options);
 }
 
 /** Counters of the port forwarder. */
