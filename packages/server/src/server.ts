@@ -59,6 +59,13 @@ export interface OpenSynapticServerOptions {
    * `'drop'` drops the reading for that sink or iterator and counts it in `status().dropped`.
    */
   overflow?: 'wait' | 'drop';
+  /**
+   * How long `stop()` waits for the loops to deliver what the transports had received, ms
+   * (default 30000). A loop still held by a sink that takes nothing (a database down) is then let
+   * go: the services stop (the storage sink counts what it cannot write as lost), and the
+   * reading the loop held is counted `dropped.rejected` when the closed sink refuses it.
+   */
+  stopTimeoutMs?: number;
   /** How often `node.sweep()` runs, ms (default 1000; 0: never, the caller sweeps). */
   sweepIntervalMs?: number;
   timers?: ServerTimers;
@@ -119,6 +126,7 @@ interface TransportEntry {
 
 const DEFAULT_READINGS_BUFFER = 4096;
 const DEFAULT_SWEEP_MS = 1000;
+const DEFAULT_STOP_TIMEOUT_MS = 30_000;
 
 function checkInt(key: string, value: number | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -169,6 +177,7 @@ export class OpenSynapticServer implements AsyncDisposable {
   readonly readingsBuffer: number;
   readonly overflow: 'wait' | 'drop';
   readonly sweepIntervalMs: number;
+  readonly stopTimeoutMs: number;
   readonly #ownNode: boolean;
   readonly #ownedStore: Store<LeaseKinds & SessionKinds> | null;
   readonly #specs: readonly ServerTransportSpec[];
@@ -190,6 +199,7 @@ export class OpenSynapticServer implements AsyncDisposable {
     if (!Array.isArray(options?.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
     this.readingsBuffer = checkInt('readingsBuffer', options.readingsBuffer, DEFAULT_READINGS_BUFFER, 1);
     this.sweepIntervalMs = checkInt('sweepIntervalMs', options.sweepIntervalMs, DEFAULT_SWEEP_MS, 0);
+    this.stopTimeoutMs = checkInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS, 0);
     const overflow = options.overflow ?? 'wait';
     if (overflow !== 'wait' && overflow !== 'drop') throw optionError('overflow', `${String(overflow)} is not 'wait' or 'drop'`);
     this.overflow = overflow;
@@ -461,7 +471,15 @@ export class OpenSynapticServer implements AsyncDisposable {
     this.#clearSweep();
     const errors: unknown[] = [];
     await Promise.all(this.#entries.map((e) => e.transport.stop().catch((err: unknown) => errors.push(err))));
-    await Promise.all(this.#entries.map((e) => e.loop));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      Promise.all(this.#entries.map((e) => e.loop)).then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.stopTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!drained) errors.push(new ServerError('ERR_SERVER_STATE', `stop(): the loops did not drain within ${this.stopTimeoutMs} ms (a sink that takes no readings); what they held is counted`));
     for (const service of this.#started.reverse()) {
       try {
         await service.stop?.();

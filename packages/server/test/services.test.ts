@@ -149,3 +149,20 @@ describe('services', () => {
     expect(t.state).toBe('stopped');
   });
 });
+
+describe('stop with a sink that never takes readings', () => {
+  it('stop() lets the held loop go after stopTimeoutMs and says so, instead of hanging', async () => {
+    const { GateSink } = await import('./helpers.js');
+    const gate = new GateSink();
+    const transport = await udp();
+    const server = new OpenSynapticServer({ transports: [{ transport }], sinks: [gate], stopTimeoutMs: 50 });
+    cleanup.push(() => server.destroy());
+    await server.start();
+    const sender = await udp({ remote: { address: '127.0.0.1', port: portOf(transport) } });
+    cleanup.push(() => sender.destroy());
+    await sender.send(new OpenSynaptic({ assignedId: 9, deviceId: 'S' }).transmit([['T1', 'OK', 1, 'Cel']]).frame);
+    await until(() => gate.writesWaiting === 1, 'the loop held by the sink');
+    await expect(server.stop()).rejects.toSatisfy((e) => isOpenSynapticError(e, 'ERR_SERVER_SERVICE') && (e as Error).message.includes('did not drain'));
+    expect(server.state).toBe('stopped');
+  });
+});
