@@ -2,7 +2,7 @@ import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, isSecureData } from
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
 import { IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
-import { createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
+import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
 import { ServerError, optionError } from './errors.js';
 import { Emitter } from './events.js';
 import { BoundedQueue } from './queue.js';
@@ -171,7 +171,8 @@ export function sensorsOf(fact: Record<string, unknown>): ReadingFrame['sensors'
  * sinks, with backpressure (see `overflow`), and sweeps the node on a timer. Runs once:
  * `start()` → `stop()` (drains) → `destroy()`; `await using` destroys.
  */
-export class OpenSynapticServer implements AsyncDisposable {
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface below only types `[Symbol.asyncDispose]`, defined on the prototype after the class
+export class OpenSynapticServer {
   readonly node: OpenSynaptic;
   readonly services = new ServiceRegistry();
   readonly readingsBuffer: number;
@@ -523,10 +524,6 @@ export class OpenSynapticServer implements AsyncDisposable {
     this.#events.emit('state', { state: 'destroyed' });
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.destroy();
-  }
-
   #clearSweep(): void {
     if (this.#sweep !== null) this.#timers.clearInterval(this.#sweep);
     this.#sweep = null;
@@ -540,4 +537,18 @@ export class OpenSynapticServer implements AsyncDisposable {
   #unsubscribe(): void {
     for (const e of this.#entries) for (const off of e.offs.splice(0)) off();
   }
+}
+
+// `await using` support as the transports have it: the method lives under the platform's
+// `Symbol.asyncDispose` where there is one, typed only where the consumer's TypeScript lib has it.
+export interface OpenSynapticServer extends AsyncDisposableLike {}
+const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
+if (asyncDispose !== undefined) {
+  Object.defineProperty(OpenSynapticServer.prototype, asyncDispose, {
+    configurable: true,
+    writable: true,
+    value(this: OpenSynapticServer) {
+      return this.destroy();
+    },
+  });
 }

@@ -166,3 +166,15 @@ describe('stop with a sink that never takes readings', () => {
     expect(server.state).toBe('stopped');
   });
 });
+
+describe('await using', () => {
+  it('destroys the server at the end of the scope', async () => {
+    let server: OpenSynapticServer | undefined;
+    {
+      await using s = new OpenSynapticServer({ transports: [{ transport: await udp() }] });
+      server = s;
+      await s.start();
+    }
+    expect(server.state).toBe('destroyed');
+  });
+});
