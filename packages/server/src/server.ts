@@ -66,6 +66,12 @@ export interface OpenSynapticServerOptions {
    * reading the loop held is counted `dropped.rejected` when the closed sink refuses it.
    */
   stopTimeoutMs?: number;
+  /**
+   * Most readings given to the sinks in one write (default 256): a loop collects the readings of
+   * the frames already waiting in its transport's queue and writes them at once when the queue
+   * is empty or this many wait, so a burst costs one sink call instead of one per frame.
+   */
+  sinkBatch?: number;
   /** How often `node.sweep()` runs, ms (default 1000; 0: never, the caller sweeps). */
   sweepIntervalMs?: number;
   timers?: ServerTimers;
@@ -122,6 +128,8 @@ interface TransportEntry {
   transport: Transport;
   loop: Promise<void> | null;
   offs: (() => void)[];
+  /** Readings of this transport waiting to go to the sinks in one write. */
+  batch: ServerReading[];
 }
 
 const DEFAULT_READINGS_BUFFER = 4096;
@@ -179,6 +187,7 @@ export class OpenSynapticServer {
   readonly overflow: 'wait' | 'drop';
   readonly sweepIntervalMs: number;
   readonly stopTimeoutMs: number;
+  readonly sinkBatch: number;
   readonly #ownNode: boolean;
   readonly #ownedStore: Store<LeaseKinds & SessionKinds> | null;
   readonly #specs: readonly ServerTransportSpec[];
@@ -200,6 +209,7 @@ export class OpenSynapticServer {
     if (!Array.isArray(options?.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
     this.readingsBuffer = checkInt('readingsBuffer', options.readingsBuffer, DEFAULT_READINGS_BUFFER, 1);
     this.sweepIntervalMs = checkInt('sweepIntervalMs', options.sweepIntervalMs, DEFAULT_SWEEP_MS, 0);
+    this.sinkBatch = checkInt('sinkBatch', options.sinkBatch, 256, 1);
     this.stopTimeoutMs = checkInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS, 0);
     const overflow = options.overflow ?? 'wait';
     if (overflow !== 'wait' && overflow !== 'drop') throw optionError('overflow', `${String(overflow)} is not 'wait' or 'drop'`);
@@ -264,7 +274,7 @@ export class OpenSynapticServer {
       for (const spec of this.#specs) {
         const transport = 'transport' in spec ? spec.transport : await createTransport(spec.medium, spec.options ?? {});
         const name = spec.name ?? transport.medium;
-        this.#entries.push({ name, transport, loop: null, offs: [] });
+        this.#entries.push({ name, transport, loop: null, offs: [], batch: [] });
         this.#byName.set(name, transport);
       }
       const host: ServiceHost = { transport: (n) => this.#byName.get(n), reportError: (service, error) => this.#events.emit('service-error', { service, error }) };
@@ -300,6 +310,7 @@ export class OpenSynapticServer {
       for await (const inbound of entry.transport) {
         await this.#handle(entry, inbound);
       }
+      await this.#flushBatch(entry);
     } catch (error) {
       // The iterator failed (destroyed mid-read): the loop ends, the others keep serving.
       if (this.#state === 'running') this.#events.emit('transport-error', { via: entry.name, error });
@@ -331,7 +342,7 @@ export class OpenSynapticServer {
     switch (out.type) {
       case 'data':
         this.#counters.readings++;
-        await this.#deliver({
+        await this.#deliver(entry, {
           aid: out.aid,
           deviceId: deviceIdOf(String(out.fact.id), out.aid),
           strategy: strategyOf(out.cmd),
@@ -381,7 +392,7 @@ export class OpenSynapticServer {
     });
   }
 
-  async #deliver(reading: ServerReading): Promise<void> {
+  async #deliver(entry: TransportEntry, reading: ServerReading): Promise<void> {
     for (const hook of this.#hooks) {
       if (hook.onReading === undefined) continue;
       try {
@@ -398,25 +409,50 @@ export class OpenSynapticServer {
       }
       while (!queue.push(reading)) await queue.space();
     }
+    if (this.#sinks.length === 0) return;
+    entry.batch.push(reading);
+    if (entry.batch.length >= this.sinkBatch || entry.transport.stats().inboundQueued === 0) await this.#flushBatch(entry);
+  }
+
+  async #flushBatch(entry: TransportEntry): Promise<void> {
+    if (entry.batch.length === 0) return;
+    const batch = entry.batch;
+    entry.batch = [];
     for (const service of this.#sinks) {
       const sink = service.sink as ReadingsSink;
       try {
-        if (sink.tryWrite([reading]) !== false) continue;
+        if (sink.tryWrite(batch) !== false) continue;
         if (this.overflow === 'drop') {
-          this.#dropped('sink');
+          this.#dropped('sink', batch.length);
           continue;
         }
-        await sink.write([reading]);
+        await sink.write(batch);
       } catch (error) {
-        // A reading the sink refuses (bad text, a closed sink): counted, never silent.
-        this.#dropped('rejected');
-        this.#events.emit('service-error', { service: service.name, error });
+        // The sink refused the batch whole (a bad field, a closed sink): offer the readings one by
+        // one, so one bad reading costs only itself; each refused one is counted, never silent.
+        await this.#writeEach(service, batch, error);
       }
     }
   }
 
-  #dropped(kind: keyof ServerCounters['dropped']): void {
-    this.#counters.dropped[kind]++;
+  async #writeEach(service: SinkService, batch: readonly ServerReading[], first: unknown): Promise<void> {
+    const sink = service.sink;
+    let reported = false;
+    for (const reading of batch) {
+      try {
+        if (sink.tryWrite([reading]) !== false) continue;
+        if (this.overflow === 'drop') this.#dropped('sink');
+        else await sink.write([reading]);
+      } catch (error) {
+        this.#dropped('rejected');
+        if (!reported) this.#events.emit('service-error', { service: service.name, error: batch.length === 1 ? error : (first ?? error) });
+        reported = true;
+      }
+    }
+  }
+
+  #dropped(kind: keyof ServerCounters['dropped'], count = 1): void {
+    this.#counters.dropped[kind] += count;
     if (this.#dropReport) return;
     this.#dropReport = true;
     queueMicrotask(() => {

@@ -178,3 +178,35 @@ describe('await using', () => {
     expect(server.state).toBe('destroyed');
   });
 });
+
+describe('a sink that refuses some readings', () => {
+  it('counts each refused reading (dropped.rejected) and stores the others of the same burst', async () => {
+    const { GateSink } = await import('./helpers.js');
+    const picky = new GateSink();
+    picky.blocked = false;
+    const tryWrite = picky.tryWrite.bind(picky);
+    picky.tryWrite = (frames) => {
+      if (frames.some((f) => f.deviceId === 'BAD')) throw new Error('ERR_STORE_VALUE: deviceId BAD');
+      return tryWrite(frames);
+    };
+    const transport = await udp();
+    const server = new OpenSynapticServer({ transports: [{ transport }], sinks: [picky] });
+    cleanup.push(() => server.destroy());
+    const errors: unknown[] = [];
+    server.on('service-error', (e) => errors.push(e.error));
+    await server.start();
+    const sender = await udp({ remote: { address: '127.0.0.1', port: portOf(transport) } });
+    cleanup.push(() => sender.destroy());
+    const good = new OpenSynaptic({ assignedId: 11, deviceId: 'GOOD' });
+    const bad = new OpenSynaptic({ assignedId: 12, deviceId: 'BAD' });
+    for (let i = 0; i < 40; i++) {
+      const node = i % 4 === 0 ? bad : good;
+      await sender.send(node.transmit([['T1', 'OK', i, 'Cel']], { t: 1.7e12 + i * 1000 }).frame);
+    }
+    await until(async () => (await server.status()).readings === 40, 'every frame read');
+    await until(async () => picky.frames.length + (await server.status()).dropped.rejected === 40, 'every reading settled');
+    expect((await server.status()).dropped.rejected).toBe(10);
+    expect(picky.frames.every((f) => f.deviceId === 'GOOD')).toBe(true);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+});
