@@ -172,7 +172,7 @@ async function compileNode(project) {
     // Transpile only: the imports stay bare, for Node to resolve from node_modules.
     await esbuild.build({ entryPoints: [join(project, 'round-trip.ts')], outfile: join(project, out), format, platform: 'node', target: 'node20', bundle: false, logLevel: 'error' });
   }
-  const names = ['base62', 'cmd', 'core', 'crc', 'fusion', 'handshake', 'packet', 'standardize', 'store', 'transport'].map((n) => `@opensynaptic/${n}`);
+  const names = ['base62', 'cmd', 'core', 'crc', 'fusion', 'handshake', 'packet', 'server', 'standardize', 'store', 'transport'].map((n) => `@opensynaptic/${n}`);
   writeFileSync(join(project, 'esm', 'run.mjs'), [
     "import { roundTrip } from './round-trip.mjs';",
     `const resolved = ${JSON.stringify(names)}.map((n) => new URL(import.meta.resolve(n)).pathname);`,

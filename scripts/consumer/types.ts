@@ -21,6 +21,9 @@ import { createTransport, type Transport, TransportError, TransporterManager } f
 import { transportConformanceSuite } from '@opensynaptic/transport/testing';
 import { createUdpTransport } from '@opensynaptic/transport/udp';
 import { createWebSocketTransport } from '@opensynaptic/transport/websocket';
+import { OpenSynapticServer, type ServerReading, ServerError } from '@opensynaptic/server';
+import { ConfigSchema, loadConfig, validateConfig } from '@opensynaptic/server/config';
+import { ensureId, ensureTime, linkNode } from '@opensynaptic/server/device';
 
 // @ts-expect-error a function
 export const a2: number = base62Encode;
@@ -92,3 +95,22 @@ export const a25: number = openSqliteReadingsSink;
 export const a26: number = openSqliteStore;
 // @ts-expect-error a function
 export const a27: number = openPostgresReadingsSink;
+// The server and its entries: a class, an interface, the configuration and the device helpers.
+// @ts-expect-error a class
+export const s1: number = OpenSynapticServer;
+// @ts-expect-error an interface
+export const s2: ServerReading = 0;
+// @ts-expect-error a class
+export const s3: number = ServerError;
+// @ts-expect-error a schema object
+export const s4: number = ConfigSchema;
+// @ts-expect-error a function
+export const s5: number = loadConfig;
+// @ts-expect-error a function
+export const s6: number = validateConfig;
+// @ts-expect-error a function
+export const s7: number = ensureId;
+// @ts-expect-error a function
+export const s8: number = ensureTime;
+// @ts-expect-error a function
+export const s9: number = linkNode;

@@ -1,0 +1,42 @@
+import type { LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
+import { MemoryReadingsSink, type ReadingsSink, type Store } from '@opensynaptic/store';
+import { type Config, transportsOf } from './config.js';
+import { OpenSynapticServer, type OpenSynapticServerOptions } from './server.js';
+import { loadSqlite, PortForwarder } from './services.js';
+
+/**
+ * A server as a validated configuration describes it (not started): its transports, the storage
+ * (`sqlite`: the readings sink and the lease and session store in one file, through
+ * `@opensynaptic/store-sqlite` loaded by name; `memory`: a `MemoryReadingsSink`, leases in memory;
+ * `none`), the id range, the readings options, the sweep and the port forwarder. `overrides` win
+ * (more services, a clock, timers...).
+ */
+export async function serverFromConfig(config: Config, overrides: Partial<OpenSynapticServerOptions> = {}): Promise<OpenSynapticServer> {
+  const sinks: ReadingsSink[] = [];
+  let store: Store<LeaseKinds & SessionKinds> | null = null;
+  const { storage } = config;
+  if (storage.driver === 'sqlite') {
+    const sqlite = await loadSqlite();
+    const common = { path: storage.path, synchronous: storage.synchronous };
+    store = await sqlite.openSqliteStore({ ...common, kinds: ['leases', 'sessions'] });
+    sinks.push(await sqlite.openSqliteReadingsSink({ ...common, maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
+  } else if (storage.driver === 'memory') {
+    sinks.push(new MemoryReadingsSink({ maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
+  }
+  const services = [...(overrides.services ?? [])];
+  if (config.portForwarder.enabled && config.portForwarder.rules.length > 0) services.unshift(new PortForwarder(config.portForwarder.rules));
+  const server = new OpenSynapticServer({
+    transports: transportsOf(config).map((t) => ({ name: t.name ?? t.medium, medium: t.medium, options: t.options })),
+    node: { assignedId: config.assignedId, deviceId: config.deviceId, fusion: { precision: config.engine.precision } },
+    store,
+    ownStore: store !== null,
+    ids: { start: config.server.startId, end: config.server.endId, leaseMs: config.server.leaseMs },
+    sinks,
+    readingsBuffer: config.readings.buffer,
+    overflow: config.readings.overflow,
+    sweepIntervalMs: config.sweepIntervalMs,
+    ...overrides,
+    services,
+  });
+  return server;
+}

@@ -1,0 +1,590 @@
+import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, isSecureData } from '@opensynaptic/cmd';
+import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
+import { IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
+import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
+import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
+import { ServerError, optionError } from './errors.js';
+import { Emitter } from './events.js';
+import { BoundedQueue } from './queue.js';
+import { type Service, type ServiceHost, ServiceRegistry, SinkService } from './services.js';
+
+/** A decoded reading as the server delivers it: a sink's `ReadingFrame`, and where it came from. */
+export interface ServerReading extends ReadingFrame {
+  /** The frame was secure (body XORed with the session key). */
+  secure: boolean;
+  /** The transport's name. */
+  via: string;
+  peer: Peer;
+}
+
+/** A transport to listen on: an instance, or a registry driver name and its options. */
+export type ServerTransportSpec = { name?: string; transport: Transport } | { name?: string; medium: string; options?: object };
+
+/** Where the server's timer comes from (tests inject their own). */
+export interface ServerTimers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export type ServerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'destroyed';
+
+export interface OpenSynapticServerOptions {
+  /** Transports to listen on (at least one). Names default to the medium; they must be unique. */
+  transports: readonly ServerTransportSpec[];
+  /** The node that reads frames, or options for the one the server makes (it then owns and closes it). */
+  node?: OpenSynaptic | OpenSynapticOptions;
+  /**
+   * Durable store for id leases and secure sessions (e.g. `openSqliteStore` or `FileStore`), used
+   * by the node the server makes: an ID_ASSIGN leaves only once its lease is durable
+   * (`receiveAsync`). Default none: leases and sessions live in memory and a restart forgets them.
+   */
+  store?: Store<LeaseKinds & SessionKinds> | null;
+  /** Close `store` after the node, on `stop()` and `destroy()` (default false: the caller closes it). */
+  ownStore?: boolean;
+  /** Ids handed out (default 1..4294967294, the reference's `Start_ID`/`End_ID`) and lease length (default 30 days). */
+  ids?: { start?: number; end?: number; leaseMs?: number };
+  /** Readings sinks, each registered as a storage service (`storage`, `storage-2`...). */
+  sinks?: readonly ReadingsSink[];
+  /** More services, registered after the sinks in this order. */
+  services?: readonly Service[];
+  /**
+   * Readings each `readings()` iterator holds for a slow consumer (default 4096 frames). When it
+   * is full, `overflow` decides.
+   */
+  readingsBuffer?: number;
+  /**
+   * What a full sink or iterator does (default `'wait'`): `'wait'` holds the transport's loop
+   * until there is room, so the pressure reaches the transport (a pausable medium stops reading;
+   * UDP fills its inbound queue and counts its drops, reported in `status().transports`);
+   * `'drop'` drops the reading for that sink or iterator and counts it in `status().dropped`.
+   */
+  overflow?: 'wait' | 'drop';
+  /**
+   * How long `stop()` waits for the loops to deliver what the transports had received, ms
+   * (default 30000). A loop still held by a sink that takes nothing (a database down) is then let
+   * go: the services stop (the storage sink counts what it cannot write as lost), and the
+   * reading the loop held is counted `dropped.rejected` when the closed sink refuses it.
+   */
+  stopTimeoutMs?: number;
+  /**
+   * Most readings given to the sinks in one write (default 256): a loop collects the readings of
+   * the frames already waiting in its transport's queue and writes them at once when the queue
+   * is empty or this many wait, so a burst costs one sink call instead of one per frame.
+   */
+  sinkBatch?: number;
+  /** How often `node.sweep()` runs, ms (default 1000; 0: never, the caller sweeps). */
+  sweepIntervalMs?: number;
+  timers?: ServerTimers;
+  /** The clock (ms) of the node the server makes and of `receivedAtMs` (default `Date.now`). */
+  clock?: () => number;
+}
+
+/** Counters of `status()`; everything the server did not deliver is counted here. */
+export interface ServerCounters {
+  /** Frames taken off the transports. */
+  frames: number;
+  /** Data frames decoded into readings. */
+  readings: number;
+  /** Control packets answered or taken (ID, time, ping, secure-session). */
+  control: number;
+  /** Responses sent back to peers, and sends that failed. */
+  responses: number;
+  responseErrors: number;
+  /** Frames the node ignored, by code (unsolicited, replayed...). */
+  ignored: Record<string, number>;
+  /** Frames the node refused, by error code (CRC, unknown device's DIFF, junk...). */
+  errors: Record<string, number>;
+  /** Readings dropped: `iterator` (a full `readings()` consumer, `overflow: 'drop'`), `sink` (a full sink, `'drop'`), `rejected` (a sink refused the reading as invalid). */
+  dropped: { iterator: number; sink: number; rejected: number };
+}
+
+export interface ServerStatus extends ServerCounters {
+  state: ServerState;
+  /** Each transport's own counters (its drops included: `dropped['queue-full']` for a UDP queue overflow). */
+  transports: Record<string, TransportStats & { medium: string; state: string }>;
+  /** Each service's own status. */
+  services: Record<string, unknown>;
+  /** Readings waiting in `readings()` iterators. */
+  queued: number;
+}
+
+/** Typed events of the server (`on`). */
+export interface ServerEvents {
+  state: { state: ServerState };
+  /** Readings were dropped (coalesced: at most one event per tick, with the totals). */
+  dropped: { iterator: number; sink: number; rejected: number };
+  /** A frame the node refused (the server keeps serving). */
+  'frame-error': { via: string; peer: Peer; code: string; error: Error };
+  /** A transport reported an error, or a response could not be sent. */
+  'transport-error': { via: string; error: unknown };
+  /** A service failed (start, stop, a hook, a sink write). */
+  'service-error': { service: string; error: unknown };
+  /** `node.sweep()` failed. */
+  'sweep-error': { error: unknown };
+}
+
+interface TransportEntry {
+  name: string;
+  transport: Transport;
+  loop: Promise<void> | null;
+  offs: (() => void)[];
+  /** Readings of this transport waiting to go to the sinks in one write. */
+  batch: ServerReading[];
+}
+
+const DEFAULT_READINGS_BUFFER = 4096;
+const DEFAULT_SWEEP_MS = 1000;
+const DEFAULT_STOP_TIMEOUT_MS = 30_000;
+
+function checkInt(key: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min) throw optionError(key, `${String(value)} is not an integer >= ${min}`);
+  return value;
+}
+
+function strategyOf(cmd: number): ReadingFrame['strategy'] {
+  if (cmd === DATA_FULL || cmd === DATA_FULL_SEC) return 'FULL';
+  if (cmd === DATA_DIFF || cmd === DATA_DIFF_SEC) return 'DIFF';
+  return 'HEART';
+}
+
+/**
+ * The device id of a fact: a FULL body decodes with the sender's `"{aid};"` prefix in its id (the
+ * reference's text), a DIFF or HEART without it; readings carry it without, so one device is one id.
+ */
+export function deviceIdOf(id: string, aid: number): string {
+  const prefix = `${aid};`;
+  if (id.startsWith(prefix) && id.length > prefix.length) return id.slice(prefix.length);
+  const semi = id.indexOf(';');
+  // A digit-text id ("0042;NODE") is the same aid written with leading zeros.
+  if (semi > 0 && semi < id.length - 1 && /^\d+$/.test(id.slice(0, semi)) && Number(id.slice(0, semi)) === aid) return id.slice(semi + 1);
+  return id;
+}
+
+/** The sensors of a decoded fact (`s1_id`, `s1_s`, `s1_v`, `s1_u`, ...). */
+export function sensorsOf(fact: Record<string, unknown>): ReadingFrame['sensors'] {
+  const sensors: { id: string; state: string; value: number; unit: string }[] = [];
+  for (let i = 1; ; i++) {
+    const id = fact[`s${i}_id`];
+    if (id === undefined) break;
+    sensors.push({ id: String(id), state: String(fact[`s${i}_s`] ?? ''), value: Number(fact[`s${i}_v`]), unit: String(fact[`s${i}_u`] ?? '') });
+  }
+  return sensors;
+}
+
+/**
+ * The server: listens on its transports, feeds every inbound frame to the node's receive path
+ * (`receiveAsync`, so an id is durable before its ID_ASSIGN leaves), sends the node's response
+ * back to the peer it came from, decodes data frames into readings for `readings()` and the
+ * sinks, with backpressure (see `overflow`), and sweeps the node on a timer. Runs once:
+ * `start()` → `stop()` (drains) → `destroy()`; `await using` destroys.
+ */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface below only types `[Symbol.asyncDispose]`, defined on the prototype after the class
+export class OpenSynapticServer {
+  readonly node: OpenSynaptic;
+  readonly services = new ServiceRegistry();
+  readonly readingsBuffer: number;
+  readonly overflow: 'wait' | 'drop';
+  readonly sweepIntervalMs: number;
+  readonly stopTimeoutMs: number;
+  readonly sinkBatch: number;
+  readonly #ownNode: boolean;
+  readonly #ownedStore: Store<LeaseKinds & SessionKinds> | null;
+  readonly #specs: readonly ServerTransportSpec[];
+  readonly #entries: TransportEntry[] = [];
+  readonly #byName = new Map<string, Transport>();
+  readonly #iterators = new Set<BoundedQueue<ServerReading>>();
+  readonly #events = new Emitter<ServerEvents>();
+  readonly #timers: ServerTimers;
+  readonly #clock: () => number;
+  readonly #counters: ServerCounters = { frames: 0, readings: 0, control: 0, responses: 0, responseErrors: 0, ignored: {}, errors: {}, dropped: { iterator: 0, sink: 0, rejected: 0 } };
+  #sinks: SinkService[] = [];
+  #hooks: Service[] = [];
+  #state: ServerState = 'created';
+  #sweep: unknown = null;
+  #dropReport = false;
+  #started: Service[] = [];
+
+  constructor(options: OpenSynapticServerOptions) {
+    if (!Array.isArray(options?.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
+    this.readingsBuffer = checkInt('readingsBuffer', options.readingsBuffer, DEFAULT_READINGS_BUFFER, 1);
+    this.sweepIntervalMs = checkInt('sweepIntervalMs', options.sweepIntervalMs, DEFAULT_SWEEP_MS, 0);
+    this.sinkBatch = checkInt('sinkBatch', options.sinkBatch, 256, 1);
+    this.stopTimeoutMs = checkInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS, 0);
+    const overflow = options.overflow ?? 'wait';
+    if (overflow !== 'wait' && overflow !== 'drop') throw optionError('overflow', `${String(overflow)} is not 'wait' or 'drop'`);
+    this.overflow = overflow;
+    this.#timers = options.timers ?? { setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>) };
+    this.#clock = options.clock ?? Date.now;
+    this.#specs = options.transports;
+    const names = new Set<string>();
+    for (const [i, spec] of options.transports.entries()) {
+      const name = spec.name ?? ('transport' in spec ? spec.transport.medium : spec.medium);
+      if (typeof name !== 'string' || name === '') throw optionError(`transports[${i}]`, 'needs a medium or a transport');
+      if (names.has(name)) throw optionError(`transports[${i}].name`, `"${name}" is used twice`);
+      names.add(name);
+    }
+    this.#ownedStore = options.ownStore === true ? (options.store ?? null) : null;
+    if (options.node instanceof OpenSynaptic) {
+      this.node = options.node;
+      this.#ownNode = false;
+    } else {
+      const nodeOptions: OpenSynapticOptions = { assignedId: 1, deviceId: 'SERVER', clock: this.#clock, ...options.node };
+      const store = options.store ?? null;
+      const handshake = { ...nodeOptions.handshake };
+      // One store keeps both kinds; each caller sees the kind it uses (the store type is invariant).
+      handshake.allocator ??= new IdAllocator({ ...options.ids, clockMs: this.#clock, store: store as Store<LeaseKinds> | null });
+      if (store !== null && handshake.sessionStore === undefined) handshake.sessionStore = store as unknown as Store<SessionKinds>;
+      nodeOptions.handshake = handshake;
+      this.node = new OpenSynaptic(nodeOptions);
+      this.#ownNode = true;
+    }
+    for (const [i, sink] of (options.sinks ?? []).entries()) this.services.register(new SinkService(sink, { name: i === 0 ? 'storage' : `storage-${i + 1}` }));
+    for (const service of options.services ?? []) this.services.register(service);
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  on<K extends keyof ServerEvents>(type: K, listener: (event: ServerEvents[K]) => void): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  off<K extends keyof ServerEvents>(type: K, listener: (event: ServerEvents[K]) => void): void {
+    this.#events.off(type, listener);
+  }
+
+  /** The transport of that name (after `start()`). */
+  transport(name: string): Transport | undefined {
+    return this.#byName.get(name);
+  }
+
+  #setState(state: ServerState): void {
+    this.#state = state;
+    this.#events.emit('state', { state });
+  }
+
+  /** Opens the node, starts the services, then the transports, then the loops and the sweep timer. */
+  async start(): Promise<void> {
+    if (this.#state !== 'created') throw new ServerError('ERR_SERVER_STATE', `start() in state ${this.#state}: a server runs once`);
+    this.#setState('starting');
+    try {
+      await this.node.open();
+      for (const spec of this.#specs) {
+        const transport = 'transport' in spec ? spec.transport : await createTransport(spec.medium, spec.options ?? {});
+        const name = spec.name ?? transport.medium;
+        this.#entries.push({ name, transport, loop: null, offs: [], batch: [] });
+        this.#byName.set(name, transport);
+      }
+      const host: ServiceHost = { transport: (n) => this.#byName.get(n), reportError: (service, error) => this.#events.emit('service-error', { service, error }) };
+      this.#sinks = this.services.list().filter((s): s is SinkService => s instanceof SinkService || s.sink !== undefined) as SinkService[];
+      this.#hooks = this.services.list().filter((s) => s.onFrame !== undefined || s.onReading !== undefined);
+      for (const service of this.services.list()) {
+        await service.start?.(host);
+        this.#started.push(service);
+      }
+      for (const entry of this.#entries) {
+        entry.offs.push(entry.transport.on('error', (e) => this.#events.emit('transport-error', { via: entry.name, error: 'error' in e ? e.error : e })));
+        if (entry.transport.state === 'created') await entry.transport.start();
+      }
+    } catch (e) {
+      await this.destroy();
+      throw e;
+    }
+    for (const entry of this.#entries) entry.loop = this.#pump(entry);
+    if (this.sweepIntervalMs > 0) this.#sweep = this.#timers.setInterval(() => this.#runSweep(), this.sweepIntervalMs);
+    this.#setState('running');
+  }
+
+  #runSweep(): void {
+    try {
+      this.node.sweep();
+    } catch (error) {
+      this.#events.emit('sweep-error', { error });
+    }
+  }
+
+  async #pump(entry: TransportEntry): Promise<void> {
+    try {
+      for await (const inbound of entry.transport) {
+        await this.#handle(entry, inbound);
+      }
+      await this.#flushBatch(entry);
+    } catch (error) {
+      // The iterator failed (destroyed mid-read): the loop ends, the others keep serving.
+      if (this.#state === 'running') this.#events.emit('transport-error', { via: entry.name, error });
+    }
+  }
+
+  async #handle(entry: TransportEntry, inbound: Inbound): Promise<void> {
+    this.#counters.frames++;
+    for (const hook of this.#hooks) {
+      if (hook.onFrame === undefined) continue;
+      try {
+        hook.onFrame(inbound, entry.name);
+      } catch (error) {
+        this.#events.emit('service-error', { service: hook.name, error });
+      }
+    }
+    const peer = inbound.peer;
+    const address = peer.address !== undefined && peer.port !== undefined ? { host: peer.address, port: peer.port } : undefined;
+    let out: ReceiveResult;
+    try {
+      out = await this.node.receiveAsync(inbound.frame, address);
+    } catch (error) {
+      // receiveAsync does not throw; an injected store's failure may still surface here.
+      this.#count(this.#counters.errors, 'ERR_SERVER_RECEIVE');
+      this.#events.emit('frame-error', { via: entry.name, peer, code: 'ERR_SERVER_RECEIVE', error: error as Error });
+      return;
+    }
+    if (out.response !== null) this.#respond(entry, out.response, peer);
+    switch (out.type) {
+      case 'data':
+        this.#counters.readings++;
+        await this.#deliver(entry, {
+          aid: out.aid,
+          deviceId: deviceIdOf(String(out.fact.id), out.aid),
+          strategy: strategyOf(out.cmd),
+          timestampMs: out.timestampMs,
+          receivedAtMs: Math.trunc(inbound.receivedAt),
+          sensors: sensorsOf(out.fact as unknown as Record<string, unknown>),
+          secure: isSecureData(out.cmd),
+          via: entry.name,
+          peer,
+        });
+        break;
+      case 'control':
+        this.#counters.control++;
+        break;
+      case 'ignored':
+        this.#count(this.#counters.ignored, out.code ?? out.reason);
+        break;
+      case 'error': {
+        const code = (out.error as { code?: unknown }).code;
+        const key = typeof code === 'string' ? code : out.error.name;
+        this.#count(this.#counters.errors, key);
+        this.#events.emit('frame-error', { via: entry.name, peer, code: key, error: out.error });
+        break;
+      }
+    }
+  }
+
+  #count(map: Record<string, number>, key: string): void {
+    map[key] = (map[key] ?? 0) + 1;
+  }
+
+  #respond(entry: TransportEntry, response: Uint8Array, peer: Peer): void {
+    // Not awaited: a slow peer must not hold the loop; the transport bounds pending sends.
+    let sent: Promise<void>;
+    try {
+      sent = entry.transport.send(response, peer);
+    } catch (error) {
+      this.#counters.responseErrors++;
+      this.#events.emit('transport-error', { via: entry.name, error });
+      return;
+    }
+    this.#counters.responses++;
+    sent.catch((error: unknown) => {
+      this.#counters.responses--;
+      this.#counters.responseErrors++;
+      this.#events.emit('transport-error', { via: entry.name, error });
+    });
+  }
+
+  async #deliver(entry: TransportEntry, reading: ServerReading): Promise<void> {
+    for (const hook of this.#hooks) {
+      if (hook.onReading === undefined) continue;
+      try {
+        hook.onReading(reading);
+      } catch (error) {
+        this.#events.emit('service-error', { service: hook.name, error });
+      }
+    }
+    for (const queue of this.#iterators) {
+      if (queue.push(reading)) continue;
+      if (this.overflow === 'drop') {
+        this.#dropped('iterator');
+        continue;
+      }
+      while (!queue.push(reading)) await queue.space();
+    }
+    if (this.#sinks.length === 0) return;
+    entry.batch.push(reading);
+    if (entry.batch.length >= this.sinkBatch || entry.transport.stats().inboundQueued === 0) await this.#flushBatch(entry);
+  }
+
+  async #flushBatch(entry: TransportEntry): Promise<void> {
+    if (entry.batch.length === 0) return;
+    const batch = entry.batch;
+    entry.batch = [];
+    for (const service of this.#sinks) {
+      const sink = service.sink as ReadingsSink;
+      try {
+        if (sink.tryWrite(batch) !== false) continue;
+        if (this.overflow === 'drop') {
+          this.#dropped('sink', batch.length);
+          continue;
+        }
+        await sink.write(batch);
+      } catch (error) {
+        // The sink refused the batch whole (a bad field, a closed sink): offer the readings one by
+        // one, so one bad reading costs only itself; each refused one is counted, never silent.
+        await this.#writeEach(service, batch, error);
+      }
+    }
+  }
+
+  async #writeEach(service: SinkService, batch: readonly ServerReading[], first: unknown): Promise<void> {
+    const sink = service.sink;
+    let reported = false;
+    for (const reading of batch) {
+      try {
+        if (sink.tryWrite([reading]) !== false) continue;
+        if (this.overflow === 'drop') this.#dropped('sink');
+        else await sink.write([reading]);
+      } catch (error) {
+        this.#dropped('rejected');
+        if (!reported) this.#events.emit('service-error', { service: service.name, error: batch.length === 1 ? error : (first ?? error) });
+        reported = true;
+      }
+    }
+  }
+
+  #dropped(kind: keyof ServerCounters['dropped'], count = 1): void {
+    this.#counters.dropped[kind] += count;
+    if (this.#dropReport) return;
+    this.#dropReport = true;
+    queueMicrotask(() => {
+      this.#dropReport = false;
+      this.#events.emit('dropped', { ...this.#counters.dropped });
+    });
+  }
+
+  /**
+   * The decoded readings from now on, as an async iterator (each call: its own iterator; one
+   * consumer each). It ends after the last reading once the server stopped. See `readingsBuffer`.
+   */
+  readings(): AsyncIterableIterator<ServerReading> {
+    const queue = new BoundedQueue<ServerReading>(this.readingsBuffer);
+    if (this.#state === 'stopped' || this.#state === 'destroyed') queue.end();
+    else {
+      this.#iterators.add(queue);
+      queue.onReturn = () => this.#iterators.delete(queue);
+    }
+    return queue;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<ServerReading> {
+    return this.readings();
+  }
+
+  /** Counters, each transport's and each service's status. */
+  async status(): Promise<ServerStatus> {
+    const transports: ServerStatus['transports'] = {};
+    for (const e of this.#entries) transports[e.name] = { ...e.transport.stats(), medium: e.transport.medium, state: e.transport.state };
+    const services: Record<string, unknown> = {};
+    for (const s of this.services.list()) {
+      try {
+        services[s.name] = s instanceof SinkService ? await s.currentStatus() : s.status?.();
+      } catch (error) {
+        services[s.name] = { error: error instanceof Error ? error.message : String(error) };
+      }
+    }
+    let queued = 0;
+    for (const q of this.#iterators) queued += q.size;
+    return { ...structuredClone(this.#counters), state: this.#state, transports, services, queued };
+  }
+
+  /**
+   * Drains: stops the transports (each delivers what it had received, then its loop ends), stops
+   * the services in reverse order (the storage sink flushes and closes), flushes (and, when the
+   * server made it, closes) the node, then ends the readings iterators after what they hold.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'destroyed') return;
+    if (this.#state !== 'running') throw new ServerError('ERR_SERVER_STATE', `stop() in state ${this.#state}`);
+    this.#setState('stopping');
+    this.#clearSweep();
+    const errors: unknown[] = [];
+    await Promise.all(this.#entries.map((e) => e.transport.stop().catch((err: unknown) => errors.push(err))));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      Promise.all(this.#entries.map((e) => e.loop)).then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.stopTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!drained) errors.push(new ServerError('ERR_SERVER_STATE', `stop(): the loops did not drain within ${this.stopTimeoutMs} ms (a sink that takes no readings); what they held is counted`));
+    for (const service of this.#started.reverse()) {
+      try {
+        await service.stop?.();
+      } catch (error) {
+        errors.push(error);
+        this.#events.emit('service-error', { service: service.name, error });
+      }
+    }
+    this.#started = [];
+    try {
+      if (this.#ownNode) await this.node.close('server stopped');
+      else await this.node.flush();
+    } catch (error) {
+      errors.push(error);
+    }
+    try {
+      await this.#ownedStore?.close();
+    } catch (error) {
+      errors.push(error);
+    }
+    this.#endIterators();
+    this.#unsubscribe();
+    this.#setState('stopped');
+    if (errors.length > 0) throw new ServerError('ERR_SERVER_SERVICE', `stop(): ${errors.length} part(s) failed: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`, { cause: errors[0] });
+  }
+
+  /** Frees everything at once: transports and services destroyed, the node closed; idempotent. */
+  async destroy(): Promise<void> {
+    if (this.#state === 'destroyed') return;
+    const wasStopped = this.#state === 'stopped';
+    this.#state = 'destroyed';
+    this.#clearSweep();
+    await Promise.all(this.#entries.map((e) => e.transport.destroy().catch(() => undefined)));
+    // Every service, started or not, stopped or not: destroy is idempotent for each.
+    for (const service of this.services.list().reverse()) await Promise.resolve(service.destroy?.()).catch(() => undefined);
+    this.#started = [];
+    if (this.#ownNode && !wasStopped) await this.node.close('server destroyed').catch(() => undefined);
+    if (!wasStopped) await this.#ownedStore?.close().catch(() => undefined);
+    this.#endIterators();
+    this.#unsubscribe();
+    this.#events.emit('state', { state: 'destroyed' });
+  }
+
+  #clearSweep(): void {
+    if (this.#sweep !== null) this.#timers.clearInterval(this.#sweep);
+    this.#sweep = null;
+  }
+
+  #endIterators(): void {
+    for (const q of this.#iterators) q.end();
+    this.#iterators.clear();
+  }
+
+  #unsubscribe(): void {
+    for (const e of this.#entries) for (const off of e.offs.splice(0)) off();
+  }
+}
+
+// `await using` support as the transports have it: the method lives under the platform's
+// `Symbol.asyncDispose` where there is one, typed only where the consumer's TypeScript lib has it.
+export interface OpenSynapticServer extends AsyncDisposableLike {}
+const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
+if (asyncDispose !== undefined) {
+  Object.defineProperty(OpenSynapticServer.prototype, asyncDispose, {
+    configurable: true,
+    writable: true,
+    value(this: OpenSynapticServer) {
+      return this.destroy();
+    },
+  });
+}
