@@ -1,9 +1,18 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { stringify } from './util.js';
 
+/**
+ * A text stream the CLI writes to; `process.stdout` and `process.stderr` fit. Typed here rather
+ * than as Node's stream type, so the published types need no `@types/node`.
+ */
+export interface TextStream {
+  write(text: string): unknown;
+  readonly isTTY?: boolean | undefined;
+}
+
 export interface OutputStreams {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdout: TextStream;
+  stderr: TextStream;
 }
 
 /**
@@ -47,7 +56,7 @@ export class Output {
   /** A progress bar with a live rate on a terminal's stderr, or `null` (not a terminal, or `--json`). */
   progress(total: number, unit: string): SingleBar | null {
     if (this.json || !this.#io.stderr.isTTY || total < 2) return null;
-    const bar = new SingleBar({ stream: this.#io.stderr, format: `{bar} {value}/{total} ${unit} | {percentage}% | {eta}s left`, hideCursor: true }, Presets.shades_classic);
+    const bar = new SingleBar({ stream: this.#io.stderr as NodeJS.WritableStream, format: `{bar} {value}/{total} ${unit} | {percentage}% | {eta}s left`, hideCursor: true }, Presets.shades_classic);
     bar.start(total, 0);
     return bar;
   }
