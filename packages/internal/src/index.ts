@@ -297,3 +297,4 @@ export function packageBackends<T extends { readonly backend: BackendName }>(
   };
 }
 export * from './events.js';
+export * from './dispose.js';

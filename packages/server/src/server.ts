@@ -1,3 +1,4 @@
+import { installAsyncDispose } from '@opensynaptic/internal';
 import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, isSecureData } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
 import { IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
@@ -578,13 +579,4 @@ export class OpenSynapticServer {
 // `await using` support as the transports have it: the method lives under the platform's
 // `Symbol.asyncDispose` where there is one, typed only where the consumer's TypeScript lib has it.
 export interface OpenSynapticServer extends AsyncDisposableLike {}
-const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
-if (asyncDispose !== undefined) {
-  Object.defineProperty(OpenSynapticServer.prototype, asyncDispose, {
-    configurable: true,
-    writable: true,
-    value(this: OpenSynapticServer) {
-      return this.destroy();
-    },
-  });
-}
+installAsyncDispose(OpenSynapticServer);

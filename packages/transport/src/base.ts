@@ -1,3 +1,4 @@
+import { installAsyncDispose } from '@opensynaptic/internal';
 import { Emitter } from './emitter.js';
 import {
   DriverError,
@@ -332,16 +333,7 @@ export abstract class TransportBase implements Transport {
 // `await using` support: the method lives under the platform's `Symbol.asyncDispose` where there
 // is one, and is typed through AsyncDisposableLike (only where the consumer's lib has the symbol).
 export interface TransportBase extends AsyncDisposableLike {}
-const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
-if (asyncDispose !== undefined) {
-  Object.defineProperty(TransportBase.prototype, asyncDispose, {
-    configurable: true,
-    writable: true,
-    value(this: TransportBase) {
-      return this.destroy();
-    },
-  });
-}
+installAsyncDispose(TransportBase);
 
 /** Rejects with `TransportAbortError` when `signal` fires; `cleanup` removes the listener. */
 export function onAbort(signal: AbortSignal | undefined, medium: string, what: string, abort: (error: TransportAbortError) => void): () => void {

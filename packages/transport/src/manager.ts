@@ -1,3 +1,4 @@
+import { installAsyncDispose } from '@opensynaptic/internal';
 import { onAbort } from './base.js';
 import {
   type DispatchAttempt,
@@ -230,16 +231,7 @@ export class TransporterManager implements AsyncIterable<ManagedInbound>, AsyncD
 }
 
 export interface TransporterManager extends AsyncDisposableLike {}
-const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
-if (asyncDispose !== undefined) {
-  Object.defineProperty(TransporterManager.prototype, asyncDispose, {
-    configurable: true,
-    writable: true,
-    value(this: TransporterManager) {
-      return this.destroy();
-    },
-  });
-}
+installAsyncDispose(TransporterManager);
 
 /** `to` is one destination (it has a `key`, `address` or `topic` text) or a map by medium name. */
 function destinationFor(to: DispatchOptions['to'], medium: string): PeerLike | undefined {
