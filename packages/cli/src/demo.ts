@@ -268,7 +268,9 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
   const wire = devices.reduce((n, d) => n + d.wireBytes, 0);
   const json = devices.reduce((n, d) => n + d.jsonBytes, 0);
   const first = devices[0];
-  const query = `os-node db query ${shellQuote(db)}${first ? ` --aid ${first.aid}` : ''} --limit 20`;
+  // `npm run demo` has no os-node on PATH: scripts/demo.sh names the command that runs it.
+  const osNode = process.env.OS_NODE_COMMAND ?? 'os-node';
+  const query = `${osNode} db query ${shellQuote(db)}${first ? ` --aid ${first.aid}` : ''} --limit 20`;
   const summary = {
     interrupted: signal.aborted,
     seconds,
@@ -292,7 +294,7 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
     out.line(`stored in SQLite: ${stored.readings} sensor value(s) of ${decoded.values} decoded, ${stored.devices} device(s)`);
     out.line(`the data: ${db}`);
     out.line(`query it: ${pc.bold(query)}`);
-    out.line(`          os-node snapshot --db ${shellQuote(db)}`);
+    out.line(`          ${osNode} snapshot --db ${shellQuote(db)}`);
   });
   if (signal.aborted) throw new CliError('ERR_CLI_USAGE', 'interrupted');
 }
