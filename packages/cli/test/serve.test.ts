@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpenSynaptic } from '@opensynaptic/core';
@@ -135,10 +135,23 @@ describe('serve, transport-status and snapshot', () => {
     expect(snapHuman.stdout).toContain('dev-a');
   });
 
-  it('serves a reference Config.json (its ignored keys in a warning); Ctrl-C stops it with exit 130 after the flush', async () => {
+  it('serves the Config.json the reference wrote (its ignored keys in a warning); Ctrl-C stops it with exit 130 after the flush', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-ref-'));
     const config = join(dir, 'Config.json');
-    writeFileSync(config, JSON.stringify({ device_id: 'GW', assigned_id: 1, OpenSynaptic_Setting: { default_medium: 'UDP' }, Server_Core: { host: '127.0.0.1', port: 0, Start_ID: 100, End_ID: 200 }, security_settings: {}, first_run: true }, null, 4));
+    // Recorded from the live reference: what OpenSynaptic 1.4.2 writes when it creates its Config.json.
+    const recorded = readFileSync(new URL('./fixtures/reference-Config.json', import.meta.url), 'utf8');
+    writeFileSync(config, recorded);
+    // Its own keys, set with config set: the rest of the file stays as the reference wrote it.
+    for (const [key, value] of [['RESOURCES.transport_config.udp.port', '0'], ['Server_Core.Start_ID', '100'], ['Server_Core.End_ID', '200']] as const) {
+      const set = await osNode(['config', 'set', key, value, '--config', config]);
+      expect(set.code, key).toBe(0);
+    }
+    const written = JSON.parse(readFileSync(config, 'utf8'));
+    const expected = JSON.parse(recorded);
+    expected.RESOURCES.transport_config.udp.port = 0;
+    expected.Server_Core.Start_ID = 100;
+    expected.Server_Core.End_ID = 200;
+    expect(written).toEqual(expected);
     const db = join(dir, 'ref.db');
     const serve = startOsNode(['serve', '--config', config, '--db', db, '--json', '--status-interval-ms', '200']);
     const warning = await nextEvent(serve.lines, (e) => e.event === 'warning');
