@@ -53,7 +53,7 @@ describe('config get, set and validate', () => {
       ['server.port', '70000', /server\.port: 70000 is not allowed \(expected <=65535/],
       ['readings.overflow', 'sideways', /readings\.overflow: "sideways" is not allowed \(expected \("wait" \| "drop"\)/],
       ['storage.driver', 'oracle', /storage\.driver: "oracle" is not allowed/],
-      ['server.prot', '1', /server\.prot: .*unknown key/],
+      ['server.prot', '1', /server\.prot: 1 is not allowed \(unknown key; the keys here are host, port, startId, endId, leaseMs\)/],
     ];
     for (const [key, value, message] of cases) {
       const r = await osNode(['config', 'set', key, value, '--json'], { cwd });
