@@ -123,7 +123,7 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
   const meta = { config: null, database: db, startedAtMs: Date.now(), intervalMs: 1000 };
   out.event({ event: 'started', database: db, statusFile, udp: { host: '127.0.0.1', port: udpPort }, mqtt: broker.url, note: broker.note, seconds });
   out.line(`${pc.bold('OpenSynaptic demo')}: a server on udp 127.0.0.1:${udpPort}${broker.url === null ? '' : ` and mqtt ${broker.url}`}, storing into ${db}`);
-  out.line(pc.dim(`${broker.note}; ${count} UDP device(s)${broker.url === null ? '' : ' + 1 over MQTT'}, ${secureCount} in secure sessions; ${seconds} s (Ctrl-C stops)`));
+  out.line(pc.dim(`${broker.note}; ${count} UDP device(s), ${secureCount} of them in secure sessions${broker.url === null ? '' : ', and 1 over MQTT in a secure session'}; ${seconds} s (Ctrl-C stops)`));
 
   const live = out.live('{counters}');
   // What each frame sent weighed, to show beside its decoded reading (by device and timestamp).
