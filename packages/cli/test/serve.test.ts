@@ -172,6 +172,20 @@ describe('serve, transport-status and snapshot', () => {
     expect(summary.storage.committed).toBe(16);
   });
 
+  it('human output (not a terminal): the transports, counters as plain lines, the totals; --seconds ends it with exit 0', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'os-cli-serve-human-'));
+    // os-node.json in the working directory is the configuration when --config is not given.
+    writeFileSync(join(cwd, 'os-node.json'), JSON.stringify({ server: { port: 0 }, storage: { path: 'h.db' } }));
+    const r = await osNode(['serve', '--seconds', '1', '--status-interval-ms', '100'], { cwd });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^listening udp \(udp\) 127\.0\.0\.1:\d+$/m);
+    expect(r.stdout).toContain(`database ${join(cwd, 'h.db')}`);
+    expect(r.stdout).toMatch(/^frames 0 \| readings 0 \(0\/s\) \| control 0 \| devices 0 \| stored 0/m);
+    expect(r.stdout).toContain('stopped (seconds): 0 frame(s)');
+    expect(r.stdout).toContain(`query: os-node db query ${join(cwd, 'h.db')}`);
+  });
+
   it('refuses a missing configuration (5), a bad one naming the key (3), --port beside listed transports (2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-bad-'));
     const missing = await osNode(['serve', '--config', join(dir, 'none.json')]);
