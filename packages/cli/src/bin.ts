@@ -3,11 +3,15 @@ import { run } from './cli.js';
 import { EXIT } from './errors.js';
 
 // Ctrl-C stops a long command cleanly (sockets closed, result printed); a second one exits at once.
+// SIGTERM stops the same way (serve then ends with 0: the normal stop of a service); the reason
+// tells the command which one it was.
 const controller = new AbortController();
-process.once('SIGINT', () => {
-  controller.abort();
-  process.once('SIGINT', () => process.exit(EXIT.INTERRUPTED));
-});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    controller.abort(sig);
+    process.once(sig, () => process.exit(EXIT.INTERRUPTED));
+  });
+}
 // A reader that went away (`os-node watch | head -3`) ends the command quietly, as Unix tools do.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(EXIT.OK);

@@ -2,6 +2,10 @@ import { Command, CommanderError, Option } from 'commander';
 import pc from 'picocolors';
 import * as c from './commands.js';
 import { completionScript } from './completion.js';
+import { configGet, configSet, configValidate } from './config-cmd.js';
+import { demo, type DemoOptions } from './demo.js';
+import { serve, type ServeOptions, transportStatus, type TransportStatusOptions } from './serve.js';
+import { snapshot } from './snapshot.js';
 import { CliError, EXIT, type ExitCode } from './errors.js';
 import { Output, type OutputStreams } from './output.js';
 import { errorJson, exitCodeOf, stringify } from './util.js';
@@ -15,7 +19,7 @@ Exit codes:
   4    timeout (no answer from the server; watch got too few readings)
   5    unavailable (file or database missing or damaged, socket cannot bind or send)
   6    refused by the peer (NACK)
-  130  interrupted (Ctrl-C)`;
+  130  interrupted (Ctrl-C; serve ends with 0 on SIGTERM)`;
 
 /** Builds the `os-node` program; `run` gives it its streams, its signal and the exit code. */
 export function buildProgram(io: OutputStreams, signal: AbortSignal, done: (code: ExitCode) => void): Command {
@@ -88,6 +92,52 @@ export function buildProgram(io: OutputStreams, signal: AbortSignal, done: (code
     .addOption(new Option('--order <order>', 'by timestamp').choices(['asc', 'desc']))
     .addOption(new Option('--format <format>', 'output format (default table, or json with --json)').choices(['csv', 'json', 'table']))
     .action(act((out, file: string, opts: c.QueryCliOptions) => c.dbQuery(out, file, opts)));
+
+  const configured = (cmd: Command) =>
+    cmd
+      .option('--config <file>', 'configuration file, ours or a reference Config.json (default: os-node.json when present, else the defaults)')
+      .option('--db <file>', 'the SQLite file (overrides storage.path)');
+  const statusFileOpt = (cmd: Command) => cmd.option('--status-file <file>', 'the status file (default: <storage.path>.status.json)');
+
+  json(program.command('demo').description('a server and simulated sensor devices on loopback (UDP, and MQTT with a broker): ids, FULL/DIFF/HEART, secure sessions, stored in SQLite'))
+    .option('--seconds <n>', 'stop after this long', '20')
+    .option('--devices <n>', 'simulated UDP devices', '4')
+    .option('--secure <n>', 'how many of them take a secure session (default: half, rounded up)')
+    .option('--interval-ms <ms>', 'pause between a device\'s readings', '250')
+    .option('--db <file>', 'the SQLite file (default: a new one in a temporary folder)')
+    .option('--mqtt <url>', 'an MQTT broker to use (default: start Debian\'s mosquitto when installed)')
+    .option('--no-mqtt', 'UDP only')
+    .action(act((out, opts: DemoOptions) => demo(out, opts, signal)));
+
+  json(statusFileOpt(configured(program.command('serve').description('run the server of a configuration: its transports, SQLite storage, live counters; Ctrl-C or SIGTERM stops it cleanly'))))
+    .option('--host <host>', 'address of the default transport (server.host)')
+    .option('--port <port>', 'port of the default transport (server.port; 0: any free port)')
+    .option('--status-interval-ms <ms>', 'how often the counters and the status file are updated', '1000')
+    .option('--seconds <n>', 'stop after this long (default: run until stopped)')
+    .option('--readings', 'print every decoded reading', false)
+    .action(act((out, opts: ServeOptions) => serve(out, opts, signal)));
+
+  json(statusFileOpt(configured(program.command('snapshot').description('devices, templates, sessions and id leases in the database of a configuration (read-only)'))))
+    .action(act((out, opts: { config?: string; db?: string; statusFile?: string }) => snapshot(out, opts)));
+
+  json(statusFileOpt(configured(program.command('transport-status').description('each configured transport, its state and counters, from the status file of the running server (exit 5 when none runs)'))))
+    .action(act((out, opts: TransportStatusOptions) => transportStatus(out, opts)));
+
+  const config = program.command('config').description('read, change and check a configuration file (default os-node.json)');
+  json(config.command('get').description('the value of a dotted key (defaults filled in; --raw: as the file has it)'))
+    .argument('<key>', 'dotted key, e.g. server.port or transports.0.options.port')
+    .option('--config <file>', 'the configuration file (default: os-node.json; missing: the defaults)')
+    .option('--raw', 'the key of the file as written (a reference Config.json\'s own keys)', false)
+    .action(act((out, key: string, opts: { config?: string; raw?: boolean }) => configGet(out, key, opts)));
+  json(config.command('set').description('set a dotted key (value as JSON, else text), validate, write the file back keeping the rest'))
+    .argument('<key>', 'dotted key, e.g. server.port')
+    .argument('<value>', 'the value: JSON (9000, true, [1,2], "text") or plain text')
+    .option('--config <file>', 'the configuration file (created when missing)', 'os-node.json')
+    .action(act((out, key: string, value: string, opts: { config?: string }) => configSet(out, key, value, opts)));
+  json(config.command('validate').description('check a file (ours or a reference Config.json): every bad key with its value and what is allowed (exit 3)'))
+    .argument('[file]', 'the file (default: --config)')
+    .option('--config <file>', 'the configuration file', 'os-node.json')
+    .action(act((out, file: string | undefined, opts: { config?: string }) => configValidate(out, file, opts)));
 
   json(program.command('native-check').description('which backend (TypeScript or native) each operation uses, and why'))
     .action(act((out) => c.nativeCheck(out)));

@@ -6,7 +6,7 @@ import { createTransport, type Transport } from '@opensynaptic/transport';
 import pc from 'picocolors';
 import { CliError } from './errors.js';
 import type { Output } from './output.js';
-import { cmdLabel, type Described, describeReceive, errorJson, type SensorView, fromHex, intOption, parseSensors, toHex } from './util.js';
+import { cmdLabel, type Described, describeReceive, errorJson, type SensorView, fromHex, intOption, parseSensors, readingJson, toHex } from './util.js';
 
 /** The receiving node the decoding commands use: it only decodes (no allocator, no store). */
 function receiver(): OpenSynaptic {
@@ -98,11 +98,6 @@ export interface ReadingOptions {
 function sendingNode(options: ReadingOptions): OpenSynaptic {
   const aid = intOption(options.aid, '--aid', 1, 0xffff_fffe) as number;
   return new OpenSynaptic({ assignedId: aid, deviceId: options.device });
-}
-
-/** The same reading as a JSON message would carry it: what the frame is compared with. */
-function readingJson(deviceId: string, sensors: readonly SensorTuple[], timestampMs: number): string {
-  return JSON.stringify({ device: deviceId, t: timestampMs, sensors: sensors.map(([id, state, value, unit]) => ({ id, state, value, unit })) });
 }
 
 /** Each stage of `count` consecutive readings: standardized fact, body text, frame, sizes. */

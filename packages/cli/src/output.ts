@@ -1,4 +1,4 @@
-import { Presets, SingleBar } from 'cli-progress';
+import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { stringify } from './util.js';
 
 /**
@@ -8,6 +8,13 @@ import { stringify } from './util.js';
 export interface TextStream {
   write(text: string): unknown;
   readonly isTTY?: boolean | undefined;
+}
+
+/** See `Output.live`. */
+export interface Live {
+  update(payload: Record<string, unknown>): void;
+  log(line: string): void;
+  stop(): void;
 }
 
 export interface OutputStreams {
@@ -52,6 +59,49 @@ export class Output {
   summary(data: Record<string, unknown>, human: () => void): void {
     if (this.json) this.event({ event: 'summary', ...data });
     else human();
+  }
+  /**
+   * A live view for long runs: lines that scroll (`log`) above one line of counters that is
+   * redrawn in place (`update`, with the `format`'s `{fields}`), drawn by cli-progress on a
+   * terminal's stdout. Not a terminal: `log` prints plain lines and `update` one counters line
+   * every `plainEveryMs` (5 s). With `--json` both are silent (the command prints events).
+   */
+  live(format: string, plainEveryMs = 5000): Live {
+    if (this.json) return { update() {}, log() {}, stop() {} };
+    const stdout = this.#io.stdout;
+    if (!stdout.isTTY) {
+      let lastAt = 0;
+      let pending: string | null = null;
+      const render = (payload: Record<string, unknown>) => format.replace(/\{(\w+)\}/g, (_m, k: string) => String(payload[k] ?? ''));
+      return {
+        update(payload) {
+          pending = render(payload);
+          if (Date.now() - lastAt < plainEveryMs) return;
+          lastAt = Date.now();
+          stdout.write(`${pending}\n`);
+          pending = null;
+        },
+        log(line) {
+          stdout.write(`${line}\n`);
+        },
+        stop() {
+          if (pending !== null) stdout.write(`${pending}\n`);
+        },
+      };
+    }
+    const multi = new MultiBar({ stream: stdout as NodeJS.WritableStream, format, hideCursor: true, clearOnComplete: false, linewrap: false, fps: 10, forceRedraw: true }, Presets.shades_classic);
+    const bar = multi.create(1, 0, {});
+    return {
+      update(payload) {
+        bar.update(0, payload);
+      },
+      log(line) {
+        multi.log(`${line}\n`);
+      },
+      stop() {
+        multi.stop();
+      },
+    };
   }
   /** A progress bar with a live rate on a terminal's stderr, or `null` (not a terminal, or `--json`). */
   progress(total: number, unit: string): SingleBar | null {

@@ -65,6 +65,11 @@ export function parseSensors(specs: readonly string[], json: string | undefined)
   return out;
 }
 
+/** The same reading as a JSON message would carry it: what a frame's size is compared with. */
+export function readingJson(deviceId: string, sensors: readonly SensorTuple[], timestampMs: number): string {
+  return JSON.stringify({ device: deviceId, t: timestampMs, sensors: sensors.map(([id, state, value, unit]) => ({ id, state, value, unit })) });
+}
+
 export interface SensorView {
   id: string;
   state: string;

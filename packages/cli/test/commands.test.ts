@@ -15,13 +15,14 @@ const paths = allCommands(program).map((c) => {
 
 describe('--help and usage errors', () => {
   it('every command has --help (exit 0, its usage on stdout)', async () => {
-    expect(paths.length).toBeGreaterThanOrEqual(12);
+    expect(paths.length).toBeGreaterThanOrEqual(19);
+    for (const cmd of ['demo', 'serve', 'snapshot', 'transport-status', 'config get', 'config set', 'config validate']) expect(paths.map((p) => p.join(' '))).toContain(cmd);
     for (const path of [[], ...paths]) {
       const r = await osNode([...path, '--help']);
       expect(r.code, path.join(' ')).toBe(0);
       expect(r.stdout).toContain(`Usage: os-node${path.length > 0 ? ` ${path.join(' ')}` : ''}`);
       // Every command but the help ones takes --json.
-      if (path.length > 0 && path[0] !== 'completion' && path.join(' ') !== 'db') expect(r.stdout, path.join(' ')).toContain('--json');
+      if (path.length > 0 && path[0] !== 'completion' && path.join(' ') !== 'db' && path.join(' ') !== 'config') expect(r.stdout, path.join(' ')).toContain('--json');
     }
   });
 
@@ -66,10 +67,18 @@ describe('shell completion', () => {
   it('the bash script completes commands, subcommands and options', () => {
     const complete = (words: string[]) =>
       execFileSync('bash', ['-c', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} completion bash)"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _os_node; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' }).trim().split(/\s+/);
-    expect(complete(['os-node', 'd'])).toEqual(['decode', 'db']);
+    expect(complete(['os-node', 'd'])).toEqual(['decode', 'db', 'demo']);
     expect(complete(['os-node', 'db', 'q'])).toEqual(['query']);
     expect(complete(['os-node', 'db', 'query', 'x.db', '--fo'])).toEqual(['--format']);
     expect(complete(['os-node', 'watch', '--port', '9', '--co'])).toEqual(['--count']);
+    // The server commands: serve, snapshot, transport-status, demo, config and its subcommands.
+    expect(complete(['os-node', 's'])).toEqual(['serve', 'snapshot']);
+    expect(complete(['os-node', 't'])).toEqual(['transmit', 'time-sync', 'transport-status']);
+    expect(complete(['os-node', 'de'])).toEqual(['decode', 'demo']);
+    expect(complete(['os-node', 'config', ''])).toEqual(['get', 'set', 'validate', '--help']);
+    expect(complete(['os-node', 'config', 'set', '--c'])).toEqual(['--config']);
+    expect(complete(['os-node', 'serve', '--status-'])).toEqual(['--status-file', '--status-interval-ms']);
+    expect(complete(['os-node', 'demo', '--no'])).toEqual(['--no-mqtt']);
   });
 
   it('the zsh script completes the same way', () => {
@@ -78,8 +87,10 @@ describe('shell completion', () => {
     // bashcompinit hands the words over as a zsh array from 1, COMP_CWORD counted from 0.
     const complete = (words: string[]) =>
       execFileSync('zsh', ['-fc', `eval "$(${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} completion zsh)"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _os_node; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' }).trim().split(/\s+/);
-    expect(complete(['os-node', 'd'])).toEqual(['decode', 'db']);
+    expect(complete(['os-node', 'd'])).toEqual(['decode', 'db', 'demo']);
     expect(complete(['os-node', 'db', 'q'])).toEqual(['query']);
     expect(complete(['os-node', 'watch', '--port', '9', '--co'])).toEqual(['--count']);
+    expect(complete(['os-node', 'config', 'v'])).toEqual(['validate']);
+    expect(complete(['os-node', 'transport-status', '--st'])).toEqual(['--status-file']);
   });
 });

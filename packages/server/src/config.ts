@@ -128,15 +128,35 @@ export interface ValidatedConfig {
   format: 'opensynaptic-js' | 'reference';
 }
 
+/** The keys an object of the schema has at `path` (through optional wrappers and arrays), for the message of an unknown key. */
+function keysAt(path: readonly unknown[]): string[] {
+  let schema: unknown = ConfigSchema;
+  for (const key of path) {
+    for (;;) {
+      const s = schema as { type?: string; wrapped?: unknown; item?: unknown };
+      if (s.type === 'optional') schema = s.wrapped;
+      else break;
+    }
+    const s = schema as { type?: string; entries?: Record<string, unknown>; item?: unknown };
+    if (s.type === 'array' && typeof key === 'number') schema = s.item;
+    else if (s.entries !== undefined && typeof key === 'string') schema = s.entries[key];
+    else return [];
+  }
+  while ((schema as { type?: string }).type === 'optional') schema = (schema as { wrapped: unknown }).wrapped;
+  const entries = (schema as { entries?: Record<string, unknown> }).entries;
+  return entries === undefined ? [] : Object.keys(entries);
+}
+
 function issuesOf(result: v.SafeParseResult<typeof ConfigSchema>): ConfigIssue[] {
   return (result.issues ?? []).map((issue) => {
-    const key = (issue.path ?? []).map((p) => String(p.key)).join('.') || '(root)';
-    const unknownKey = issue.type === 'strict_object';
-    return {
-      key,
-      value: issue.input,
-      allowed: unknownKey ? 'unknown key' : `expected ${issue.expected ?? 'a valid value'}: ${issue.message}`,
-    };
+    const path = issue.path ?? [];
+    const key = path.map((p) => String(p.key)).join('.') || '(root)';
+    if (issue.type === 'strict_object' && path.length > 0) {
+      // The value is the unknown key's (valibot's input is its name); allowed: the keys there are.
+      const known = keysAt(path.slice(0, -1).map((p) => p.key));
+      return { key, value: path[path.length - 1]?.value, allowed: `unknown key${known.length > 0 ? `; the keys here are ${known.join(', ')}` : ''}` };
+    }
+    return { key, value: issue.input, allowed: `expected ${issue.expected ?? 'a valid value'}: ${issue.message}` };
   });
 }
 

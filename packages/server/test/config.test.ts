@@ -66,7 +66,12 @@ describe('configuration', () => {
     expect(keys).toEqual(expect.arrayContaining(['server.port', 'readings.overflow', 'storage.drivr']));
     expect(e.message).toMatch(/server\.port: 70000 .*65535/);
     expect(e.message).toMatch(/readings\.overflow: "block" .*"wait" \| "drop"/);
-    expect(e.issues.find((i) => i.key === 'storage.drivr')?.allowed).toBe('unknown key');
+    // An unknown key: its value, and the keys that place has.
+    expect(e.issues.find((i) => i.key === 'storage.drivr')).toEqual({ key: 'storage.drivr', value: 'x', allowed: 'unknown key; the keys here are driver, path, maxBuffered, batchSize, synchronous' });
+    expect(e.message).toContain('storage.drivr: "x" is not allowed (unknown key; the keys here are driver, path');
+    const deep = issueOf(() => validateConfig({ transports: [{ medium: 'udp' }, { medium: 'udp', opts: {} }], deviceid: 'x' })).issues;
+    expect(deep.find((i) => i.key === 'transports.1.opts')?.allowed).toBe('unknown key; the keys here are name, medium, enabled, options');
+    expect(deep.find((i) => i.key === 'deviceid')?.allowed).toMatch(/^unknown key; the keys here are deviceId, assignedId, /);
     expect(issueOf(() => validateConfig({ server: { startId: 10, endId: 5 } })).issues[0]?.key).toBe('server.endId');
     expect(issueOf(() => validateConfig([])).issues[0]?.key).toBe('(root)');
   });

@@ -13,9 +13,9 @@ export interface Ran {
 }
 
 /** Runs `os-node args…` to its end, with `input` on stdin. */
-export function osNode(args: readonly string[], options: { input?: string | Uint8Array; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+export function osNode(args: readonly string[], options: { input?: string | Uint8Array; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...options.env }, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -31,8 +31,8 @@ export function osNode(args: readonly string[], options: { input?: string | Uint
 }
 
 /** Starts `os-node args…` and hands back the child and its stdout lines as they come. */
-export function startOsNode(args: readonly string[]): { child: ChildProcess; lines: AsyncIterator<string>; done: Promise<Ran> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startOsNode(args: readonly string[], options: { cwd?: string } = {}): { child: ChildProcess; lines: AsyncIterator<string>; done: Promise<Ran> } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' }, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const queue: string[] = [];

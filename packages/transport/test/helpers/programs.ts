@@ -1,3 +1,3 @@
 /** Where Debian installs the programs the tests start. */
-export const MOSQUITTO = '/usr/sbin/mosquitto';
+export { MOSQUITTO } from '@opensynaptic/config/mosquitto';
 export const SOCAT = '/usr/bin/socat';
