@@ -20,7 +20,8 @@ const LONG = process.env.BENCH_LONG === '1';
 const RUNS = Number(process.env.BENCH_RUNS ?? (LONG ? 5 : 3));
 const SCALE = LONG ? 5 : 1;
 const UDP_RATE = Number(process.env.BENCH_UDP_RATE ?? 200_000);
-const SIZES = [22, 138];
+const SIZES = (process.env.BENCH_SIZES ?? '22,138').split(',').map(Number);
+const MEDIA = (process.env.BENCH_MEDIA ?? 'udp,tcp,websocket,mqtt').split(',');
 const now = () => performance.timeOrigin + performance.now();
 
 /** Frames per medium and phase (kept small: each run takes well under a second). */
@@ -405,7 +406,7 @@ async function main() {
   const plainName = { udp: 'node:dgram', tcp: 'node:net', websocket: 'ws', mqtt: 'mqtt.js' };
   const rows = [];
   try {
-    for (const medium of ['udp', 'tcp', 'websocket', 'mqtt']) {
+    for (const medium of MEDIA) {
       for (const size of SIZES) {
         const res = {};
         for (const impl of ['ours', 'plain']) res[impl] = await runCase(medium, impl, size, broker);

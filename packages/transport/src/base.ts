@@ -276,11 +276,12 @@ export abstract class TransportBase implements Transport {
   /**
    * Queues a received frame. Media that cannot pause (`pausable` false) drop it when the queue
    * is full (counted, reported); pausable ones always queue it and must pause reading when this
-   * returns false (the queue is full), until `onInboundPressure(false)`.
+   * returns false (the queue is full), until `onInboundPressure(false)`. `receivedAt` defaults
+   * to the clock now.
    */
-  protected deliver(frame: Uint8Array, peer: Peer, pausable = false): boolean {
+  protected deliver(frame: Uint8Array, peer: Peer, pausable = false, receivedAt: number = this.#now()): boolean {
     if (!this.accepting) return false;
-    const item: Inbound = { frame, peer, receivedAt: this.#now() };
+    const item: Inbound = { frame, peer, receivedAt };
     if (pausable) {
       if (!this.inbound.pushForce(item)) return false;
       this.#framesIn++;
@@ -294,6 +295,11 @@ export abstract class TransportBase implements Transport {
     this.#framesIn++;
     this.#bytesIn += frame.byteLength;
     return true;
+  }
+
+  /** The clock of `receivedAt`, for drivers that stamp a batch of frames with one reading. */
+  protected clock(): number {
+    return this.#now();
   }
 
   /** Counts dropped frames (bytes for `noise`) and reports them in a coalesced `dropped` event. */
