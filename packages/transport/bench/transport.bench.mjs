@@ -2,9 +2,9 @@
  * Frames per second and one-way latency (p50/p99) on loopback for UDP, TCP streaming, WebSocket
  * and MQTT QoS 0 through mosquitto, with 22- and 138-byte frames, beside the plain library each
  * one stands on (node:dgram, node:net with the same framing, ws, mqtt.js) measured in the same
- * run, so that our overhead is a ratio. The sender runs in a worker thread (UDP: in a child
- * process, so that the receiver has its own core and the sender's kernel work is not charged to
- * it), the receiver in the main thread. UDP runs our transport on each backend (`native`, the
+ * run, so that our overhead is a ratio. The sender runs in a child process (BENCH_THREAD=1: a
+ * worker thread), so that the receiver has its own core and its CPU time per frame, printed
+ * beside the rates, is its own: on a shared machine that is steadier than a rate. UDP runs our transport on each backend (`native`, the
  * addon's recvmmsg/sendmmsg socket, and `ts`, node:dgram) beside plain node:dgram.
  *
  * - throughput: the sender sends `N` frames as fast as the medium takes them (UDP: paced at
@@ -28,6 +28,8 @@ const channel = CHILD
   : { on: (f) => parentPort?.on('message', f), post: (m) => parentPort.postMessage(m) };
 
 const LONG = process.env.BENCH_LONG === '1';
+/** BENCH_THREAD=1: the sender in a worker thread of the receiver's process, as before (default: a child process). */
+const IN_THREAD = process.env.BENCH_THREAD === '1';
 const RUNS = Number(process.env.BENCH_RUNS ?? (LONG ? 5 : 3));
 const SCALE = LONG ? 5 : 1;
 const UDP_RATE = Number(process.env.BENCH_UDP_RATE ?? 200_000);
@@ -72,6 +74,7 @@ async function sender() {
     const { phase, mode, n } = await next();
     if (mode === 'end') break;
     const t0 = now();
+    const cpu0 = process.cpuUsage();
     if (mode === 'latency') {
       // One frame in flight end to end: the next leaves once the receiver has the previous.
       for (let i = 0; i < n; i++) {
@@ -102,7 +105,9 @@ async function sender() {
       }
       while (inflight > 0) await new Promise((r) => (room = r));
     }
-    channel.post({ t0 });
+    const cpu = process.cpuUsage(cpu0);
+    // The sending process's CPU per frame sent, and its pace (frames/s offered).
+    channel.post({ t0, txCpu: (cpu.user + cpu.system) / n, offered: n / ((now() - t0) / 1000) });
   }
   await send.close();
   channel.post({ closed: true });
@@ -296,7 +301,7 @@ async function openReceiver(medium, impl, broker) {
 async function runCase(medium, impl, size, broker) {
   const rx = await openReceiver(medium, impl, broker);
   const data = { medium, impl, size, target: rx.target, rate: UDP_RATE };
-  const worker = medium === 'udp' ? childSender(data) : new Worker(new URL(import.meta.url), { workerData: data });
+  const worker = IN_THREAD ? new Worker(new URL(import.meta.url), { workerData: data }) : childSender(data);
   const replies = [];
   let wake;
   worker.on('message', (m) => {
@@ -332,7 +337,7 @@ async function runCase(medium, impl, size, broker) {
     if (got === lat?.length || got === expected) done();
   });
   let expected = 0;
-  const out = { rate: [], lost: [], p50: [], p99: [] };
+  const out = { rate: [], lost: [], p50: [], p99: [], cpu: [], txCpu: [], offered: [] };
   try {
     await reply();
     for (const m of ['throughput', 'latency']) {
@@ -345,8 +350,9 @@ async function runCase(medium, impl, size, broker) {
         const all = new Promise((resolve) => {
           done = resolve;
         });
+        const cpu0 = process.cpuUsage();
         worker.postMessage({ phase, mode: m, n: expected });
-        const { t0 } = await reply();
+        const { t0, txCpu, offered } = await reply();
         // UDP may lose frames: wait until they stop coming.
         const deadline = now() + 20_000;
         while (got < expected && now() < deadline) {
@@ -355,8 +361,13 @@ async function runCase(medium, impl, size, broker) {
           if (medium === 'udp' && got === before) break;
         }
         if (m === 'throughput') {
+          const cpu = process.cpuUsage(cpu0);
           out.rate.push(got / ((last - t0) / 1000));
           out.lost.push((expected - got) / expected);
+          // The receiver's CPU (every thread of its process) per frame: steadier than a rate on a shared machine.
+          if (!IN_THREAD && got > 0) out.cpu.push((cpu.user + cpu.system) / got);
+          if (!IN_THREAD) out.txCpu.push(txCpu);
+          out.offered.push(offered);
         } else {
           const sorted = Array.from(lat.subarray(0, got)).sort((a, b) => a - b);
           out.p50.push(sorted[Math.floor(sorted.length * 0.5)] * 1000);
@@ -370,7 +381,7 @@ async function runCase(medium, impl, size, broker) {
     await worker.terminate();
     await rx.close();
   }
-  return { rate: median(out.rate), lost: median(out.lost), p50: median(out.p50), p99: median(out.p99) };
+  return { rate: median(out.rate), lost: median(out.lost), p50: median(out.p50), p99: median(out.p99), cpu: out.cpu.length ? median(out.cpu) : Number.NaN, txCpu: out.txCpu.length ? median(out.txCpu) : Number.NaN, offered: median(out.offered) };
 }
 
 /** A sender in a child process with a worker's interface (UDP: the receiver keeps its core). */
@@ -461,6 +472,9 @@ async function main() {
             'frames/s': Math.round(o.rate).toLocaleString('en-US'),
             [`plain frames/s`]: `${Math.round(p.rate).toLocaleString('en-US')} (${plainName[medium]})`,
             'ours/plain': (o.rate / p.rate).toFixed(2),
+            'rx CPU µs/frame (ours/plain)': `${o.cpu.toFixed(2)} / ${p.cpu.toFixed(2)}`,
+            'tx CPU µs/frame (ours/plain)': `${o.txCpu.toFixed(2)} / ${p.txCpu.toFixed(2)}`,
+            ...(medium === 'udp' ? { 'offered/s (ours/plain)': `${Math.round(o.offered / 1000)}k / ${Math.round(p.offered / 1000)}k` } : {}),
             'p50 µs': o.p50.toFixed(0),
             'p99 µs': o.p99.toFixed(0),
             'plain p50/p99 µs': `${p.p50.toFixed(0)} / ${p.p99.toFixed(0)}`,
@@ -474,7 +488,7 @@ async function main() {
     await broker?.close();
   }
   const load = (l) => l.map((x) => x.toFixed(2)).join(' ');
-  console.log(`\nTransports on loopback, medians of ${RUNS} runs; UDP paced at ${UDP_RATE.toLocaleString('en-US')} frames/s offered, the sender in a child process; the others' sender in a worker thread.`);
+  console.log(`\nTransports on loopback, medians of ${RUNS} runs; UDP paced at ${UDP_RATE.toLocaleString('en-US')} frames/s offered; the sender in ${IN_THREAD ? 'a worker thread' : 'a child process'}; rx CPU: the receiving process's CPU time per frame received.`);
   console.table(rows);
   console.log(`${((Date.now() - started) / 1000).toFixed(1)} s; load average before ${load(loadBefore)}, after ${load(loadavg())}`);
 }
