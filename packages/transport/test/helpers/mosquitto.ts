@@ -97,6 +97,12 @@ export class Mosquitto {
     });
   }
 
+  /** Starts the broker again on its port after `stop()`. */
+  async resume(): Promise<void> {
+    if (this.#child !== undefined) return;
+    await this.#spawn();
+  }
+
   async restart(pauseMs = 200): Promise<void> {
     await this.stop();
     await new Promise((r) => setTimeout(r, pauseMs));
