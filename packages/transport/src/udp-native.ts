@@ -121,7 +121,7 @@ export function ipv6Text(w: Uint32Array | readonly number[], at = 0): string {
     if (out !== '' && !out.endsWith(':')) out += ':';
     out += g[i]!.toString(16);
   }
-  if (tail !== undefined) out += tail;
+  if (tail !== undefined) out += (out.endsWith(':') ? '' : ':') + tail;
   return out;
 }
 
