@@ -127,6 +127,8 @@ export class MqttTransport extends TransportBase {
   readonly #noLocal: boolean;
   readonly #connectTimeoutMs: number;
   readonly #backoff: Backoff | false;
+  /** One options object for every publish (mqtt.js copies it). */
+  readonly #publishOptions: { qos: 0 | 1 };
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #client: MqttClient | undefined;
   #connected = false;
@@ -143,6 +145,7 @@ export class MqttTransport extends TransportBase {
     const qos = options.qos ?? 0;
     if (qos !== 0 && qos !== 1) throw new TransportOptionError('qos', qos, '0 or 1', { medium: 'mqtt' });
     this.qos = qos;
+    this.#publishOptions = { qos };
     this.reliable = qos === 1;
     const protocolVersion = options.protocolVersion ?? 5;
     if (protocolVersion !== 4 && protocolVersion !== 5) throw new TransportOptionError('protocolVersion', protocolVersion, '4 (MQTT 3.1.1) or 5', { medium: 'mqtt' });
@@ -301,14 +304,15 @@ export class MqttTransport extends TransportBase {
     } else {
       topic = (to as { topic?: string }).topic as string;
     }
-    if (typeof topic !== 'string' || topic === '' || topic.includes('+') || topic.includes('#') || topic.includes('\u0000')) {
+    // The configured topic was checked once, in the constructor.
+    if (topic !== this.#publishTopic && (typeof topic !== 'string' || topic === '' || topic.includes('+') || topic.includes('#') || topic.includes('\u0000'))) {
       return Promise.reject(new PeerError(`an MQTT destination needs a topic without wildcards; got ${JSON.stringify(topic)}`, { medium: 'mqtt' }));
     }
     const payload = this.#Buffer ? this.#Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength) : frame;
     return new Promise<void>((resolve, reject) => {
       const entry: PendingPublish = { resolve, reject };
       this.#pending.add(entry);
-      client.publish(topic, payload, { qos: this.qos }, (err) => {
+      client.publish(topic, payload, this.#publishOptions, (err) => {
         if (!this.#pending.delete(entry)) return;
         if (err) reject(new TransportIoError(`publish to ${topic} failed: ${err.message}`, err, { medium: 'mqtt', peer: `mqtt:${topic}` }));
         else resolve();
