@@ -248,7 +248,7 @@ mod imp {
     }
 
     /// `ip`:`port` as a socket address; its length.
-    fn sockaddr(
+    pub(super) fn sockaddr(
         ip: IpAddr,
         port: u16,
         v6_socket: bool,
@@ -287,7 +287,7 @@ mod imp {
     }
 
     /// The address in `sa` as the batch's words (`PORT`, `FAMILY`, `ADDRESS`..).
-    fn peer_words(sa: &libc::sockaddr_storage, words: &mut [u32]) {
+    pub(super) fn peer_words(sa: &libc::sockaddr_storage, words: &mut [u32]) {
         match i32::from(sa.ss_family) {
             libc::AF_INET => {
                 // SAFETY: the family says this is a sockaddr_in.
@@ -313,7 +313,7 @@ mod imp {
         }
     }
 
-    fn words_ip(words: &[u32]) -> Option<IpAddr> {
+    pub(super) fn words_ip(words: &[u32]) -> Option<IpAddr> {
         let a = ub::ADDRESS as usize;
         match words[ub::FAMILY as usize] {
             udp_family::IPV4 => Some(IpAddr::V4(Ipv4Addr::from(words[a]))),
@@ -779,5 +779,70 @@ mod imp {
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::imp::*;
+    use opensynaptic_contract::{udp_batch as ub, udp_family};
+    use std::net::{IpAddr, UdpSocket};
+
+    #[test]
+    fn addresses_survive_the_batch_words_both_ways() {
+        for text in [
+            "127.0.0.1",
+            "10.20.30.40",
+            "::1",
+            "2001:db8::1:0:0:1",
+            "::ffff:192.0.2.7",
+        ] {
+            let ip: IpAddr = text.parse().unwrap();
+            // SAFETY: a zeroed sockaddr_storage is valid.
+            let mut sa: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+            sockaddr(ip, 4242, ip.is_ipv6(), &mut sa);
+            let mut w = [0u32; ub::COUNT as usize];
+            peer_words(&sa, &mut w);
+            assert_eq!(w[ub::PORT as usize], 4242, "{text}");
+            assert_eq!(words_ip(&w), Some(ip), "{text}");
+        }
+    }
+
+    #[test]
+    fn send_batch_sends_each_datagram_to_its_destination_and_checks_the_layout() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let tx = Socket::bind("127.0.0.1", 0, udp_family::IPV4, None).unwrap();
+        let data = b"abcdef";
+        let mut meta = vec![0u32; 2 * ub::COUNT as usize];
+        for (i, (off, len)) in [(0u32, 2u32), (2, 4)].into_iter().enumerate() {
+            let w = &mut meta[i * ub::COUNT as usize..];
+            w[ub::OFFSET as usize] = off;
+            w[ub::LENGTH as usize] = len;
+            w[ub::PORT as usize] = u32::from(port);
+            w[ub::FAMILY as usize] = udp_family::IPV4;
+            w[ub::ADDRESS as usize] = 0x7f00_0001;
+        }
+        assert_eq!(tx.send_batch(data, &meta, 0, 2).unwrap(), 2);
+        let mut buf = [0u8; 16];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ab");
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"cdef");
+        // A record past the data, or more records than the array holds, is the caller's defect.
+        meta[ub::LENGTH as usize] = 99;
+        assert!(tx.send_batch(data, &meta, 0, 1).is_err());
+        assert!(tx.send_batch(data, &meta, 1, 2).is_err());
+    }
+
+    #[test]
+    fn binding_a_port_in_use_names_the_error() {
+        let held = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u32::from(held.local_addr().unwrap().port());
+        let err = Socket::bind("127.0.0.1", port, udp_family::IPV4, None)
+            .err()
+            .unwrap();
+        assert!(err.reason.starts_with("EADDRINUSE:"), "{}", err.reason);
+        assert!(Socket::bind("localhost", 0, udp_family::IPV4, None).is_err());
     }
 }
