@@ -113,6 +113,8 @@ export interface NativeUdpOptions {
   ipv6Only?: boolean
   recvBufferSize?: number
   sendBufferSize?: number
+  /** Send runs of equal-size datagrams to one peer as one GSO send (default true). */
+  gso?: boolean
 }
 
 /**

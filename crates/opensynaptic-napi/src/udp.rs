@@ -30,6 +30,8 @@ pub struct NativeUdpOptions {
     pub ipv6_only: Option<bool>,
     pub recv_buffer_size: Option<u32>,
     pub send_buffer_size: Option<u32>,
+    /// Send runs of equal-size datagrams to one peer as one GSO send (default true).
+    pub gso: Option<bool>,
 }
 
 /// The bound address.
@@ -146,6 +148,7 @@ mod imp {
     };
     use napi::Status;
     use opensynaptic_contract::{udp_batch as ub, udp_family};
+    use std::cell::Cell;
     use std::mem::{size_of, zeroed};
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -184,7 +187,22 @@ mod imp {
         fd: Option<OwnedFd>,
         family: u32,
         receiver: Option<Receiver>,
+        /// The kernel hands over runs of datagrams coalesced (UDP_GRO): receive slots must hold 64 KiB.
+        gro: bool,
+        /// Runs of equal-size datagrams to one destination go out as one GSO send (UDP_SEGMENT),
+        /// until the kernel refuses one (an old kernel, a route whose MTU is below the size).
+        gso: Cell<bool>,
     }
+
+    /// `linux/udp.h`: send a buffer as segments of this size; receive coalesced runs.
+    const UDP_SEGMENT: i32 = 103;
+    const UDP_GRO: i32 = 104;
+    /// Segments one GSO send may carry (the kernel's UDP_MAX_SEGMENTS is 64 on older kernels).
+    const GSO_MAX_SEGMENTS: usize = 64;
+    /// Bytes one GSO send may carry (the datagram limit applies to the whole run).
+    const GSO_MAX_BYTES: usize = 65_000;
+    /// Largest datagram payload: the receive slot when the kernel coalesces.
+    const MAX_DATAGRAM: usize = 65_535;
 
     fn errno() -> i32 {
         std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -373,6 +391,7 @@ mod imp {
                 ipv6_only: None,
                 recv_buffer_size: None,
                 send_buffer_size: None,
+                gso: None,
             });
             if o.reuse_addr == Some(true) {
                 set_int(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1, "SO_REUSEADDR")?;
@@ -406,6 +425,9 @@ mod imp {
             }
             // Each received datagram then carries the kernel's count of drops for want of buffer.
             set_int(raw, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1, "SO_RXQ_OVFL")?;
+            // Coalesced receive of runs from one sender (kernels from 5.0; without it, one
+            // datagram per slot as before).
+            let gro = set_int(raw, libc::SOL_UDP, UDP_GRO, 1, "UDP_GRO").is_ok();
             // SAFETY: zeroed sockaddr_storage is valid; filled by `sockaddr`.
             let mut sa: libc::sockaddr_storage = unsafe { zeroed() };
             let len = sockaddr(ip, port, v6, &mut sa);
@@ -417,6 +439,8 @@ mod imp {
                 fd: Some(fd),
                 family,
                 receiver: None,
+                gro,
+                gso: Cell::new(o.gso != Some(false)),
             })
         }
 
@@ -511,7 +535,12 @@ mod imp {
                 wake: wake.as_raw_fd(),
                 stop: Arc::clone(&stop),
                 flow: Arc::clone(&flow),
-                slot: max_frame_bytes as usize,
+                // A coalesced run is up to 64 KiB whatever the frame limit (JS drops longer frames).
+                slot: if self.gro {
+                    MAX_DATAGRAM
+                } else {
+                    max_frame_bytes as usize
+                },
                 batch: batch as usize,
                 max_queued,
             };
@@ -551,17 +580,11 @@ mod imp {
                 return Ok(0);
             }
             let v6 = self.family == udp_family::IPV6;
-            // SAFETY: zeroed socket addresses and message headers are valid; each is filled below.
+            // Each record checked, its destination as a socket address.
+            // SAFETY: zeroed socket addresses are valid; each is filled below.
             let mut names: Vec<libc::sockaddr_storage> = vec![unsafe { zeroed() }; n];
-            let mut iovs: Vec<libc::iovec> = vec![
-                libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0
-                };
-                n
-            ];
-            let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; n];
-            for j in 0..n {
+            let mut spans: Vec<(usize, usize)> = Vec::with_capacity(n);
+            for (j, name) in names.iter_mut().enumerate() {
                 let i = start + j;
                 let w = &meta[i * WORDS..][..WORDS];
                 let (off, len) = (
@@ -584,36 +607,108 @@ mod imp {
                 }
                 let port = u16::try_from(w[ub::PORT as usize])
                     .map_err(|_| crate::arg_error(format_args!("datagram {i}: port past 65535")))?;
-                sockaddr(ip, port, v6, &mut names[j]);
-                // The kernel only reads through this pointer (sendmmsg).
-                iovs[j] = libc::iovec {
-                    iov_base: data[off..].as_ptr() as *mut libc::c_void,
-                    iov_len: len,
-                };
+                sockaddr(ip, port, v6, name);
+                spans.push((off, len));
             }
-            for j in 0..n {
-                let h = &mut msgs[j].msg_hdr;
-                h.msg_name = (&mut names[j] as *mut libc::sockaddr_storage).cast();
-                h.msg_namelen = if i32::from(names[j].ss_family) == libc::AF_INET6 {
-                    size_of::<libc::sockaddr_in6>() as libc::socklen_t
-                } else {
-                    size_of::<libc::sockaddr_in>() as libc::socklen_t
-                };
-                h.msg_iov = &mut iovs[j];
-                h.msg_iovlen = 1;
-            }
+            let same_peer = |a: usize, b: usize| {
+                let (x, y) = (
+                    &meta[(start + a) * WORDS..][..WORDS],
+                    &meta[(start + b) * WORDS..][..WORDS],
+                );
+                x[ub::PORT as usize..ub::FLAGS as usize] == y[ub::PORT as usize..ub::FLAGS as usize]
+            };
             loop {
-                // SAFETY: `msgs` point into `names`, `iovs` and `data`, all alive for the call.
+                // Runs of equal-size datagrams to one peer, contiguous in `data`, become one GSO
+                // send: (first record, records, bytes, segment size).
+                let gso = self.gso.get();
+                let mut groups: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(n);
+                let mut j = 0;
+                while j < n {
+                    let (off, len) = spans[j];
+                    let mut k = j + 1;
+                    let mut bytes = len;
+                    if gso && len > 0 {
+                        while k < n
+                            && k - j < GSO_MAX_SEGMENTS
+                            && spans[k].0 == off + bytes
+                            && spans[k].1 > 0
+                            && spans[k].1 <= len
+                            && bytes + spans[k].1 <= GSO_MAX_BYTES
+                            && same_peer(j, k)
+                        {
+                            bytes += spans[k].1;
+                            k += 1;
+                            // Only the last segment may be shorter.
+                            if spans[k - 1].1 < len {
+                                break;
+                            }
+                        }
+                    }
+                    groups.push((j, k - j, bytes, len));
+                    j = k;
+                }
+                let g = groups.len();
+                let mut iovs: Vec<libc::iovec> = Vec::with_capacity(g);
+                // One UDP_SEGMENT control message per GSO send (a u16, in a u64-aligned buffer).
+                let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+                let mut ctrl = vec![0u64; g * space.div_ceil(8)];
+                // SAFETY: zeroed message headers are valid; each is filled below.
+                let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; g];
+                for &(first, _, bytes, _) in &groups {
+                    // The kernel only reads through this pointer (sendmmsg).
+                    iovs.push(libc::iovec {
+                        iov_base: data[spans[first].0..].as_ptr() as *mut libc::c_void,
+                        iov_len: bytes,
+                    });
+                }
+                for (q, &(first, records, _, segment)) in groups.iter().enumerate() {
+                    let h = &mut msgs[q].msg_hdr;
+                    h.msg_name = (&mut names[first] as *mut libc::sockaddr_storage).cast();
+                    h.msg_namelen = if i32::from(names[first].ss_family) == libc::AF_INET6 {
+                        size_of::<libc::sockaddr_in6>() as libc::socklen_t
+                    } else {
+                        size_of::<libc::sockaddr_in>() as libc::socklen_t
+                    };
+                    h.msg_iov = &mut iovs[q];
+                    h.msg_iovlen = 1;
+                    if records > 1 {
+                        let at = q * space.div_ceil(8);
+                        h.msg_control = ctrl[at..].as_mut_ptr().cast();
+                        h.msg_controllen = space;
+                        // SAFETY: the control buffer holds `space` bytes for one cmsghdr and a u16.
+                        unsafe {
+                            let c = libc::CMSG_FIRSTHDR(h);
+                            (*c).cmsg_level = libc::SOL_UDP;
+                            (*c).cmsg_type = UDP_SEGMENT;
+                            (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as usize;
+                            std::ptr::write_unaligned(
+                                libc::CMSG_DATA(c).cast::<u16>(),
+                                segment as u16,
+                            );
+                        }
+                    }
+                }
+                // SAFETY: `msgs` point into `names`, `iovs`, `ctrl` and `data`, all alive for the call.
                 let r =
-                    unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
+                    unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), g as u32, libc::MSG_DONTWAIT) };
                 if r >= 0 {
-                    return Ok(r as u32);
+                    return Ok(groups[..r as usize]
+                        .iter()
+                        .map(|&(_, records, _, _)| records as u32)
+                        .sum());
                 }
                 match errno() {
                     libc::EINTR => continue,
                     // The send buffer is full: nothing sent, try again later.
                     libc::EAGAIN | libc::ENOBUFS => return Ok(0),
-                    // sendmmsg fails only when its first datagram does.
+                    // A GSO send refused (a kernel without it, a route whose MTU is below the
+                    // segment): this socket sends one datagram per message from now on.
+                    libc::EINVAL | libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP
+                        if groups[0].1 > 1 =>
+                    {
+                        self.gso.set(false)
+                    }
+                    // sendmmsg fails only when its first message does.
                     _ => return Err(io_error(format_args!("sendmmsg of datagram {start}"))),
                 }
             }
@@ -629,6 +724,14 @@ mod imp {
                 let _ = r.thread.join();
             }
             self.fd = None;
+        }
+    }
+
+    #[cfg(test)]
+    impl Socket {
+        /// Whether GSO sends are still on (a refused one turns them off).
+        pub fn gso_active(&self) -> bool {
+            self.gso.get()
         }
     }
 
@@ -745,17 +848,9 @@ mod imp {
                     }
                 }
                 let mut data = Vec::with_capacity(total);
-                let mut meta = vec![0u32; n * WORDS];
+                let mut meta = Vec::with_capacity(n * WORDS);
                 for (i, m) in msgs[..n].iter().enumerate() {
-                    let w = &mut meta[i * WORDS..][..WORDS];
-                    w[ub::OFFSET as usize] = data.len() as u32;
-                    w[ub::LENGTH as usize] = m.msg_len;
-                    if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
-                        w[ub::FLAGS as usize] = ub::TRUNCATED;
-                    } else {
-                        data.extend_from_slice(&buf[i * slot..i * slot + m.msg_len as usize]);
-                    }
-                    peer_words(&names[i], w);
+                    let mut segment = 0usize;
                     // SAFETY: the kernel wrote `msg_controllen` bytes of control messages.
                     unsafe {
                         let mut c = libc::CMSG_FIRSTHDR(&m.msg_hdr);
@@ -764,8 +859,37 @@ mod imp {
                                 && (*c).cmsg_type == libc::SO_RXQ_OVFL
                             {
                                 drops = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>());
+                            } else if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO
+                            {
+                                segment = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>())
+                                    .max(0) as usize;
                             }
                             c = libc::CMSG_NXTHDR(&m.msg_hdr, c);
+                        }
+                    }
+                    let mut w = [0u32; WORDS];
+                    peer_words(&names[i], &mut w);
+                    let len = m.msg_len as usize;
+                    if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                        w[ub::OFFSET as usize] = data.len() as u32;
+                        w[ub::LENGTH as usize] = m.msg_len;
+                        w[ub::FLAGS as usize] = ub::TRUNCATED;
+                        meta.extend_from_slice(&w);
+                        continue;
+                    }
+                    // A coalesced run: datagrams of `segment` bytes each, the last possibly shorter.
+                    let step = if segment > 0 { segment } else { len.max(1) };
+                    let bytes = &buf[i * slot..i * slot + len];
+                    let mut at = 0;
+                    loop {
+                        let part = step.min(len - at);
+                        w[ub::OFFSET as usize] = data.len() as u32;
+                        w[ub::LENGTH as usize] = part as u32;
+                        data.extend_from_slice(&bytes[at..at + part]);
+                        meta.extend_from_slice(&w);
+                        at += part;
+                        if at >= len {
+                            break;
                         }
                     }
                 }
@@ -833,6 +957,34 @@ mod tests {
         meta[ub::LENGTH as usize] = 99;
         assert!(tx.send_batch(data, &meta, 0, 1).is_err());
         assert!(tx.send_batch(data, &meta, 1, 2).is_err());
+    }
+
+    #[test]
+    fn a_run_of_equal_sizes_to_one_peer_goes_as_one_gso_send_and_arrives_as_datagrams() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let tx = Socket::bind("127.0.0.1", 0, udp_family::IPV4, None).unwrap();
+        // Three of 3 bytes and a last one of 2, contiguous, to one peer.
+        let data = b"aaabbbcccdd";
+        let mut meta = vec![0u32; 4 * ub::COUNT as usize];
+        for (i, (off, len)) in [(0u32, 3u32), (3, 3), (6, 3), (9, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            let w = &mut meta[i * ub::COUNT as usize..];
+            w[ub::OFFSET as usize] = off;
+            w[ub::LENGTH as usize] = len;
+            w[ub::PORT as usize] = u32::from(port);
+            w[ub::FAMILY as usize] = udp_family::IPV4;
+            w[ub::ADDRESS as usize] = 0x7f00_0001;
+        }
+        assert_eq!(tx.send_batch(data, &meta, 0, 4).unwrap(), 4);
+        assert!(tx.gso_active(), "the kernel took the GSO send");
+        let mut buf = [0u8; 16];
+        for want in [&b"aaa"[..], b"bbb", b"ccc", b"dd"] {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want);
+        }
     }
 
     #[test]

@@ -120,7 +120,7 @@ async function openSender(medium, impl, target) {
   if (impl !== 'plain') {
     const dist = new URL('../dist/', import.meta.url);
     let t;
-    if (medium === 'udp') t = (await import(new URL('udp.js', dist))).createUdpTransport({ host: '127.0.0.1', port: 0, remote: target, maxPendingSends: 1 << 20, sendBufferSize: 4 << 20, backend: BACKEND[impl] });
+    if (medium === 'udp') t = (await import(new URL('udp.js', dist))).createUdpTransport({ host: '127.0.0.1', port: 0, remote: target, maxPendingSends: 1 << 20, sendBufferSize: 4 << 20, backend: BACKEND[impl], gso: impl !== 'ours-native-nogso' });
     if (medium === 'tcp') t = (await import(new URL('tcp.js', dist))).createTcpTransport({ connect: target, maxPendingSends: 1 << 20 });
     if (medium === 'websocket') {
       const { WebSocket } = await import('ws');
@@ -209,7 +209,7 @@ async function openSender(medium, impl, target) {
 // The receiver (main thread)
 
 /** Our transport's UDP backend per implementation name. */
-const BACKEND = { ours: 'auto', 'ours-native': 'native', 'ours-ts': 'ts' };
+const BACKEND = { ours: 'auto', 'ours-native': 'native', 'ours-native-nogso': 'native', 'ours-ts': 'ts' };
 
 async function openReceiver(medium, impl, broker) {
   const dist = new URL('../dist/', import.meta.url);
@@ -458,7 +458,8 @@ async function main() {
   const broker = MEDIA.includes('mqtt') ? await startBroker() : undefined;
   const plainName = { udp: 'node:dgram', tcp: 'node:net', websocket: 'ws', mqtt: 'mqtt.js' };
   // UDP: our transport on each backend (the addon's batched socket, node:dgram), beside plain dgram.
-  const ours = { udp: ['ours-native', 'ours-ts'], tcp: ['ours'], websocket: ['ours'], mqtt: ['ours'] };
+  // ours-native-nogso: one datagram per message, as from many devices (nothing for the kernel to coalesce).
+  const ours = { udp: ['ours-native', 'ours-native-nogso', 'ours-ts'], tcp: ['ours'], websocket: ['ours'], mqtt: ['ours'] };
   const rows = [];
   try {
     for (const medium of MEDIA) {
@@ -468,7 +469,7 @@ async function main() {
         const p = res.plain;
         for (const impl of ours[medium]) {
           const o = res[impl];
-          const label = { udp: `udp (${impl.slice(5)})`, tcp: 'tcp stream', websocket: 'websocket', mqtt: 'mqtt QoS0 (mosquitto)' }[medium];
+          const label = { udp: `udp (${impl.slice(5).replace('-nogso', ', no GSO')})`, tcp: 'tcp stream', websocket: 'websocket', mqtt: 'mqtt QoS0 (mosquitto)' }[medium];
           rows.push({
             medium: label,
             bytes: size,

@@ -83,9 +83,10 @@ export interface UdpOptions extends TransportOptions {
    */
   backend?: BackendMode | undefined;
   /**
-   * Native backend: datagrams per receive batch, one system call and one JS call (default 64,
-   * at most 1024). The receive thread holds `recvBatch × maxFrameBytes` bytes of slots (4 MiB
-   * at the defaults; lower `maxFrameBytes` to shrink it).
+   * Native backend: datagrams per receive call (`recvmmsg`), one JS call per batch (default 64,
+   * at most 1024). The receive thread holds `recvBatch` slots of 64 KiB (4 MiB at the default):
+   * where the kernel coalesces runs from one sender (UDP GRO) a slot holds a whole run; without
+   * GRO, slots of `maxFrameBytes`.
    */
   recvBatch?: number | undefined;
   /**
@@ -94,6 +95,12 @@ export interface UdpOptions extends TransportOptions {
    * counted as `queue-full`.
    */
   maxQueuedBatches?: number | undefined;
+  /**
+   * Native backend: frames of one size queued in one tick for one destination leave as one GSO
+   * send (UDP_SEGMENT: the kernel cuts them into datagrams; one pass through the stack for up to
+   * 64). Default true; a kernel or route that refuses it turns it off for the socket.
+   */
+  gso?: boolean | undefined;
 }
 
 /** Default datagrams per native receive batch. */
@@ -152,6 +159,7 @@ export class UdpTransport extends TransportBase {
   readonly #mode: BackendMode;
   readonly #recvBatch: number;
   readonly #maxQueuedBatches: number;
+  readonly #gso: boolean;
   #backend: 'native' | 'ts' | undefined;
   #socket: DgramSocket | undefined;
   #native: NativeUdpSocket | undefined;
@@ -194,6 +202,8 @@ export class UdpTransport extends TransportBase {
     }
     this.#recvBatch = positiveInt('recvBatch', options.recvBatch, DEFAULT_RECV_BATCH, 'udp', 1, MAX_BATCH);
     this.#maxQueuedBatches = positiveInt('maxQueuedBatches', options.maxQueuedBatches, DEFAULT_MAX_QUEUED_BATCHES, 'udp', 1, 1024);
+    if (options.gso !== undefined && typeof options.gso !== 'boolean') throw new TransportOptionError('gso', options.gso, 'a boolean', { medium: 'udp' });
+    this.#gso = options.gso ?? true;
   }
 
   /** The socket in use once started: `native` (the addon's batched one) or `ts` (`node:dgram`). */
@@ -252,6 +262,7 @@ export class UdpTransport extends TransportBase {
     if (o.ipv6Only !== undefined) options.ipv6Only = o.ipv6Only;
     if (o.recvBufferSize !== undefined) options.recvBufferSize = o.recvBufferSize;
     if (o.sendBufferSize !== undefined) options.sendBufferSize = o.sendBufferSize;
+    options.gso = this.#gso;
     let socket: NativeUdpSocket | null;
     try {
       socket = backend.bind(host, this.#port, family, options);
@@ -299,11 +310,12 @@ export class UdpTransport extends TransportBase {
       const n = meta.length / W;
       for (let w = 0; w < n * W; w += W) {
         const peer = this.#nativePeer(meta, w);
-        if ((meta[w + FLAGS]! & TRUNCATED) !== 0) {
+        const length = meta[w + LENGTH]!;
+        // Cut by the kernel (longer than the receive slot), or longer than the limit.
+        if ((meta[w + FLAGS]! & TRUNCATED) !== 0 || length > this.maxFrameBytes) {
           this.drop('oversize', 1, peer);
           continue;
         }
-        const length = meta[w + LENGTH]!;
         if (length === 0) continue;
         const offset = meta[w + OFFSET]!;
         this.deliver(data.subarray(offset, offset + length), peer, false, receivedAt);

@@ -115,6 +115,32 @@ describe('udp native backend', () => {
     again.close();
   });
 
+  it('a run of equal-size frames leaves as one GSO send and arrives as separate datagrams, on a native (GRO) and a node:dgram receiver', async () => {
+    const rx = createUdpTransport({ backend: 'native', host: '127.0.0.1', port: 0, recvBufferSize: 1 << 20 });
+    await rx.start();
+    const raw = createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
+    await new Promise<void>((r) => raw.bind(0, '127.0.0.1', () => r()));
+    const rawGot: Uint8Array[] = [];
+    raw.on('message', (m) => rawGot.push(new Uint8Array(m)));
+    const tx = createUdpTransport({ backend: 'native', host: '127.0.0.1', port: 0 });
+    await tx.start();
+    // 150 frames of 50 bytes, then a shorter one: runs of 64 and the last one shorter.
+    const frames = Array.from({ length: 151 }, (_, i) => new Uint8Array(i === 150 ? 20 : 50).fill(i & 0xff));
+    try {
+      for (const to of [{ address: '127.0.0.1', port: rx.address!.port }, { address: '127.0.0.1', port: raw.address().port }]) {
+        await Promise.all(frames.map((f) => tx.send(f, to)));
+      }
+      const got: Uint8Array[] = [];
+      const it = rx.frames();
+      while (got.length < frames.length) got.push((await it.next()).value!.frame);
+      await until(() => rawGot.length >= frames.length);
+      for (const received of [got, rawGot]) expect(received.map((f) => [f.byteLength, f[0]])).toEqual(frames.map((f) => [f.byteLength, f[0]]));
+    } finally {
+      raw.close();
+      await Promise.all([tx.destroy(), rx.destroy()]);
+    }
+  });
+
   it('sends to a host name (resolved per send, as node:dgram does) and refuses zoned IPv6 destinations with a typed error', async () => {
     const b = createUdpTransport({ backend: 'native', host: '127.0.0.1', port: 0 });
     await b.start();
