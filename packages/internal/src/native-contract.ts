@@ -199,7 +199,11 @@ export const UdpBatch = Object.freeze({
   COUNT: 9,
   /** Flag: the datagram was larger than the receive slot and was cut (dropped as oversize). */
   TRUNCATED: 1,
-  /** Datagrams one receive batch holds at most (one `recvmmsg`). */
+  /**
+   * Most messages one `recvmmsg` reads (`recvBatch`) and most records one `sendBatch`
+   * call takes. A receive batch holds more records where the kernel coalesced runs of
+   * datagrams from one sender (UDP GRO): each run comes back as its datagrams.
+   */
   MAX_BATCH: 1024,
 } as const);
 
