@@ -74,8 +74,8 @@ const FRAMES = ['3f010000002a00000001', '00010203ff', 'aa'.repeat(300)];
 const hex = (f: Uint8Array) => Buffer.from(f).toString('hex');
 
 describe.skipIf(python === null)('interop with the reference (opensynaptic 1.4.2)', () => {
-  it('UDP: the reference sender reaches our receiver, and ours reaches its listener', async () => {
-    const ours = createUdpTransport({ host: '127.0.0.1', port: 0 });
+  it.each(['native', 'ts'] as const)('UDP (%s socket): the reference sender reaches our receiver, and ours reaches its listener', async (backend) => {
+    const ours = createUdpTransport({ host: '127.0.0.1', port: 0, backend });
     await ours.start();
     try {
       const sent = await runPy({ mode: 'send', proto: 'udp', port: ours.address!.port, frames: FRAMES }).result;
