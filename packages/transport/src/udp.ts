@@ -91,8 +91,8 @@ export interface UdpOptions extends TransportOptions {
   recvBatch?: number | undefined;
   /**
    * Native backend: batches received and not yet taken by the JS thread before the receive
-   * thread stops reading (default 4); the kernel's buffer then fills and drops, which is
-   * counted as `queue-full`.
+   * thread stops reading (default 4, at most 64; a batch holds at most `recvBatch` messages of
+   * up to 64 KiB); the kernel's buffer then fills and drops, which is counted as `queue-full`.
    */
   maxQueuedBatches?: number | undefined;
   /**
@@ -201,7 +201,7 @@ export class UdpTransport extends TransportBase {
       throw new TransportOptionError('backend', options.backend, '"auto", "native" or "ts"', { medium: 'udp' });
     }
     this.#recvBatch = positiveInt('recvBatch', options.recvBatch, DEFAULT_RECV_BATCH, 'udp', 1, MAX_BATCH);
-    this.#maxQueuedBatches = positiveInt('maxQueuedBatches', options.maxQueuedBatches, DEFAULT_MAX_QUEUED_BATCHES, 'udp', 1, 1024);
+    this.#maxQueuedBatches = positiveInt('maxQueuedBatches', options.maxQueuedBatches, DEFAULT_MAX_QUEUED_BATCHES, 'udp', 1, 64);
     if (options.gso !== undefined && typeof options.gso !== 'boolean') throw new TransportOptionError('gso', options.gso, 'a boolean', { medium: 'udp' });
     this.#gso = options.gso ?? true;
   }
