@@ -546,6 +546,8 @@ mod imp {
             };
             let thread = std::thread::Builder::new()
                 .name("opensynaptic-udp".into())
+                // Its buffers are on the heap: a small stack keeps many sockets cheap.
+                .stack_size(128 * 1024)
                 .spawn(move || loop_.run(tsfn))
                 .map_err(|e| {
                     fail(
