@@ -9,6 +9,32 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A bound UDP socket with batched receive and send. */
+export declare class NativeUdp {
+  /** Binds `host` (an IP literal) and `port`; `family` is a `UdpFamily`. */
+  constructor(host: string, port: number, family: number, options?: NativeUdpOptions | undefined | null)
+  /** The bound address and port. */
+  localAddress(): NativeUdpAddress
+  /**
+   * Starts the receive thread: `callback(data, meta, kernelDrops)` per batch,
+   * `kernelDrops` the socket's running count of datagrams the kernel dropped
+   * for want of buffer space. Datagrams over `max_frame_bytes` come flagged
+   * `TRUNCATED` with no bytes. At most `batch` datagrams per batch and
+   * `max_queued` batches waiting for JS.
+   */
+  startReceive(callback: (arg0: Uint8Array, arg1: Uint32Array, arg2: number) => void, maxFrameBytes: number, batch: number, maxQueued: number): void
+  /**
+   * Sends datagrams `start..start + count` of `meta` (bytes in `data`, at
+   * most `UdpBatch.MAX_BATCH`) with one `sendmmsg`; returns how many the
+   * kernel took, in order (fewer, or 0, when its send buffer is full: send
+   * the rest later). `OSN_IO` means datagram `start` was refused and none
+   * was sent.
+   */
+  sendBatch(data: Uint8Array, meta: Uint32Array, start: number, count: number): number
+  /** Stops the receive thread, joins it and closes the socket; idempotent. */
+  close(): void
+}
+
 /** CRC-16/CCITT-FALSE. */
 export declare function crc16(data: Uint8Array): number
 
@@ -72,6 +98,24 @@ export declare function fusionSenderLoad(io: Uint8Array): void
 
 /** A new fusion sender (one template copy); returns its id. */
 export declare function fusionSenderNew(): number
+
+/** The bound address. */
+export interface NativeUdpAddress {
+  address: string
+  port: number
+  /** A `UdpFamily`. */
+  family: number
+}
+
+/** Socket options of [`NativeUdp`] (as `node:dgram`'s `createSocket` takes them). */
+export interface NativeUdpOptions {
+  reuseAddr?: boolean
+  ipv6Only?: boolean
+  recvBufferSize?: number
+  sendBufferSize?: number
+  /** Send runs of equal-size datagrams to one peer as one GSO send (default true). */
+  gso?: boolean
+}
 
 /**
  * Secure-body XOR (its own inverse): `out[i] = payload[i] ^ key[(i + off) % key.length] ^ off`

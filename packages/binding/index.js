@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeUdp = nativeBinding.NativeUdp
 module.exports.crc16 = nativeBinding.crc16
 module.exports.crc16Batch = nativeBinding.crc16Batch
 module.exports.crc8 = nativeBinding.crc8

@@ -27,6 +27,7 @@ use opensynaptic_core::frame::{self, FrameError, FrameErrorKind, FrameHeader, MA
 use opensynaptic_core::{crc, security};
 
 pub mod fusion;
+pub mod udp;
 
 /// Number of `f64` slots per frame in the decode output arrays.
 const DECODE_FIELDS: usize = field::COUNT as usize;

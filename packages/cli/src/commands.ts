@@ -3,6 +3,7 @@ import { DATA_CMDS, cmdName } from '@opensynaptic/cmd';
 import { backendReport, OpenSynaptic, type SensorTuple, type TransmitResult } from '@opensynaptic/core';
 import { parseControlPacket } from '@opensynaptic/handshake';
 import { createTransport, type Transport } from '@opensynaptic/transport';
+import { backendInfo as udpBackendInfo } from '@opensynaptic/transport/udp';
 import pc from 'picocolors';
 import { CliError } from './errors.js';
 import type { Output } from './output.js';
@@ -401,7 +402,8 @@ export async function dbQuery(out: Output, path: string, options: QueryCliOption
 // ------------------------------------------------------------------------------- native-check
 
 export function nativeCheck(out: Output): void {
-  const report = backendReport();
+  // Core's accelerated packages, and the transport's UDP socket (node:dgram or the addon's batched one).
+  const report = { ...backendReport(), transport: udpBackendInfo() };
   out.result(report, () => {
     for (const info of Object.values(report)) {
       const why =

@@ -1,4 +1,5 @@
 import { backendReport } from '@opensynaptic/core';
+import { backendInfo as udpBackendInfo } from '@opensynaptic/transport/udp';
 import { ensureDebianPackages } from '@opensynaptic/config/apt';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -36,7 +37,7 @@ describe('--help and usage errors', () => {
 });
 
 describe('native-check and bench', () => {
-  it('native-check --json is the backendReport() of core in the same environment', async () => {
+  it('native-check --json is the backendReport() of core and the transport UDP backendInfo() in the same environment', async () => {
     for (const mode of ['ts', undefined]) {
       const env = { ...process.env };
       if (mode === undefined) delete env.OPENSYNAPTIC_CORE;
@@ -45,9 +46,10 @@ describe('native-check and bench', () => {
       expect(r.code).toBe(0);
       const report = JSON.parse(r.stdout);
       if (mode === 'ts') for (const info of Object.values(report) as { backend: string; backendMode: string }[]) expect([info.backendMode, info.backend]).toEqual(['ts', 'ts']);
-      else if (process.env.OPENSYNAPTIC_CORE === undefined) expect(report).toEqual(JSON.parse(JSON.stringify(backendReport())));
+      else if (process.env.OPENSYNAPTIC_CORE === undefined) expect(report).toEqual(JSON.parse(JSON.stringify({ ...backendReport(), transport: udpBackendInfo() })));
       const human = await osNode(['native-check'], { env });
       expect(human.stdout).toContain('@opensynaptic/fusion');
+      expect(human.stdout).toContain('@opensynaptic/transport');
     }
   });
 

@@ -175,6 +175,47 @@ export const Fallback = Object.freeze({
 } as const);
 
 /**
+ * The native UDP socket's batches (`NativeUdp`): each datagram a receive batch holds, and
+ * each one a send batch carries, is `COUNT` native-endian `u32` words in the batch's `meta`
+ * array (datagram i at `i * COUNT`); its bytes are `data[OFFSET..OFFSET + LENGTH)`.
+ */
+export const UdpBatch = Object.freeze({
+  /** Where the datagram's bytes start in `data`. */
+  OFFSET: 0,
+  /** Bytes of the datagram (received: over the receive limit when it was cut, see `TRUNCATED`). */
+  LENGTH: 1,
+  /** The peer's port (received: the source; sent: the destination). */
+  PORT: 2,
+  /** The peer's address family, a `UdpFamily`. */
+  FAMILY: 3,
+  /**
+   * The peer's address: IPv4 in word `ADDRESS` (first octet in the high byte), IPv6 in four
+   * words from `ADDRESS` (each word four octets, the first in its high byte).
+   */
+  ADDRESS: 4,
+  /** Flags of a received datagram: `TRUNCATED` when it was larger than the receive limit. */
+  FLAGS: 8,
+  /** Words per datagram. */
+  COUNT: 9,
+  /** Flag: the datagram was larger than the receive slot and was cut (dropped as oversize). */
+  TRUNCATED: 1,
+  /**
+   * Most messages one `recvmmsg` reads (`recvBatch`) and most records one `sendBatch`
+   * call takes. A receive batch holds more records where the kernel coalesced runs of
+   * datagrams from one sender (UDP GRO): each run comes back as its datagrams.
+   */
+  MAX_BATCH: 1024,
+} as const);
+
+/** Address families of `UdpBatch.FAMILY` and of the socket. */
+export const UdpFamily = Object.freeze({
+  /** IPv4. */
+  IPV4: 4,
+  /** IPv6 (an IPv4 peer of a dual-stack socket is its mapped `::ffff:a.b.c.d` address). */
+  IPV6: 6,
+} as const);
+
+/**
  * The `code` of every error the addon throws (its message is for people). The JavaScript
  * side builds its typed errors from the code and its own inputs, never from the message.
  */
@@ -195,4 +236,13 @@ export const NativeErrorCode = Object.freeze({
   FRAME_BUFFER: 'OSN_FRAME_BUFFER',
   /** No fusion sender with that id. */
   NO_SENDER: 'OSN_NO_SENDER',
+  /**
+   * A socket call failed; the message starts with the platform's error name and a colon
+   * (`EADDRINUSE: bind 127.0.0.1:8080`), which the JavaScript side reads as the `errno`.
+   */
+  IO: 'OSN_IO',
+  /** The native socket is not built for this platform (no `recvmmsg`/`sendmmsg`). */
+  UNSUPPORTED: 'OSN_UNSUPPORTED',
+  /** The native socket was closed. */
+  CLOSED: 'OSN_CLOSED',
 } as const);

@@ -2,8 +2,10 @@
  * Frames per second and one-way latency (p50/p99) on loopback for UDP, TCP streaming, WebSocket
  * and MQTT QoS 0 through mosquitto, with 22- and 138-byte frames, beside the plain library each
  * one stands on (node:dgram, node:net with the same framing, ws, mqtt.js) measured in the same
- * run, so that our overhead is a ratio. The sender runs in a worker thread, the receiver in the
- * main thread (each has its event loop; on a machine with two or more cores, each its core).
+ * run, so that our overhead is a ratio. The sender runs in a child process (BENCH_THREAD=1: a
+ * worker thread), so that the receiver has its own core and its CPU time per frame, printed
+ * beside the rates, is its own: on a shared machine that is steadier than a rate. UDP runs our transport on each backend (`native`, the
+ * addon's recvmmsg/sendmmsg socket, and `ts`, node:dgram) beside plain node:dgram.
  *
  * - throughput: the sender sends `N` frames as fast as the medium takes them (UDP: paced at
  *   BENCH_UDP_RATE frames/s, default 200,000, and the loss at that rate is reported);
@@ -13,14 +15,27 @@
  * Medians of BENCH_RUNS runs (default 3) on one connection per case. Under a minute by default; BENCH_LONG=1 sends five
  * times as many frames and makes 5 runs.
  */
+import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { isMainThread, parentPort, Worker, workerData as threadData } from 'node:worker_threads';
+
+// The sender's parameters and channel: a worker thread's, or a child process's (UDP).
+const CHILD = process.env.BENCH_SENDER;
+const workerData = CHILD ? JSON.parse(CHILD) : threadData;
+const channel = CHILD
+  ? { on: (f) => process.on('message', f), post: (m) => process.send(m) }
+  : { on: (f) => parentPort?.on('message', f), post: (m) => parentPort.postMessage(m) };
 
 const LONG = process.env.BENCH_LONG === '1';
+/** BENCH_THREAD=1: the sender in a worker thread of the receiver's process, as before (default: a child process). */
+const IN_THREAD = process.env.BENCH_THREAD === '1';
 const RUNS = Number(process.env.BENCH_RUNS ?? (LONG ? 5 : 3));
 const SCALE = LONG ? 5 : 1;
 const UDP_RATE = Number(process.env.BENCH_UDP_RATE ?? 200_000);
-const SIZES = [22, 138];
+const UDP_BURST = 256;
+const SIZES = (process.env.BENCH_SIZES ?? '22,138').split(',').map(Number);
+const MEDIA = (process.env.BENCH_MEDIA ?? 'udp,tcp,websocket,mqtt').split(',');
 const now = () => performance.timeOrigin + performance.now();
 
 /** Frames per medium and phase (kept small: each run takes well under a second). */
@@ -47,7 +62,7 @@ async function sender() {
   const send = await openSender(medium, impl, target);
   const inbox = [];
   let wake;
-  parentPort.on('message', (m) => {
+  channel.on((m) => {
     inbox.push(m);
     wake?.();
   });
@@ -55,11 +70,12 @@ async function sender() {
     while (inbox.length === 0) await new Promise((r) => (wake = r));
     return inbox.shift();
   };
-  parentPort.postMessage({ ready: true });
+  channel.post({ ready: true });
   for (;;) {
     const { phase, mode, n } = await next();
     if (mode === 'end') break;
     const t0 = now();
+    const cpu0 = process.cpuUsage();
     if (mode === 'latency') {
       // One frame in flight end to end: the next leaves once the receiver has the previous.
       for (let i = 0; i < n; i++) {
@@ -70,7 +86,9 @@ async function sender() {
       // Paced: \`rate\` frames/s, in small bursts.
       let i = 0;
       while (i < n) {
-        const due = Math.min(n, Math.floor(((now() - t0) / 1000) * rate) + 1);
+        // At most UDP_BURST per turn: a sender that fell behind catches up in steps, not in one
+        // burst of thousands of pending sends (whose promises and GC then cost more than the sends).
+        const due = Math.min(n, i + UDP_BURST, Math.floor(((now() - t0) / 1000) * rate) + 1);
         while (i < due) send.fire(frameOf(size, phase, i++, now()));
         await new Promise((r) => setImmediate(r));
       }
@@ -90,17 +108,19 @@ async function sender() {
       }
       while (inflight > 0) await new Promise((r) => (room = r));
     }
-    parentPort.postMessage({ t0 });
+    const cpu = process.cpuUsage(cpu0);
+    // The sending process's CPU per frame sent, and its pace (frames/s offered).
+    channel.post({ t0, txCpu: (cpu.user + cpu.system) / n, offered: n / ((now() - t0) / 1000) });
   }
   await send.close();
-  parentPort.postMessage({ closed: true });
+  channel.post({ closed: true });
 }
 
 async function openSender(medium, impl, target) {
-  if (impl === 'ours') {
+  if (impl !== 'plain') {
     const dist = new URL('../dist/', import.meta.url);
     let t;
-    if (medium === 'udp') t = (await import(new URL('udp.js', dist))).createUdpTransport({ host: '127.0.0.1', port: 0, remote: target, maxPendingSends: 1 << 20, sendBufferSize: 4 << 20 });
+    if (medium === 'udp') t = (await import(new URL('udp.js', dist))).createUdpTransport({ host: '127.0.0.1', port: 0, remote: target, maxPendingSends: 1 << 20, sendBufferSize: 4 << 20, backend: BACKEND[impl], gso: impl !== 'ours-native-nogso' });
     if (medium === 'tcp') t = (await import(new URL('tcp.js', dist))).createTcpTransport({ connect: target, maxPendingSends: 1 << 20 });
     if (medium === 'websocket') {
       const { WebSocket } = await import('ws');
@@ -188,14 +208,17 @@ async function openSender(medium, impl, target) {
 // ---------------------------------------------------------------------------------------------
 // The receiver (main thread)
 
+/** Our transport's UDP backend per implementation name. */
+const BACKEND = { ours: 'auto', 'ours-native': 'native', 'ours-native-nogso': 'native', 'ours-ts': 'ts' };
+
 async function openReceiver(medium, impl, broker) {
   const dist = new URL('../dist/', import.meta.url);
-  if (impl === 'ours') {
+  if (impl !== 'plain') {
     let t;
     let target;
     const inbound = { maxFrames: 1 << 16, maxBytes: 64 << 20 };
     if (medium === 'udp') {
-      t = (await import(new URL('udp.js', dist))).createUdpTransport({ host: '127.0.0.1', port: 0, recvBufferSize: 4 << 20, inbound });
+      t = (await import(new URL('udp.js', dist))).createUdpTransport({ host: '127.0.0.1', port: 0, recvBufferSize: 4 << 20, inbound, backend: BACKEND[impl] });
       await t.start();
       target = { address: '127.0.0.1', port: t.address.port };
     } else if (medium === 'tcp') {
@@ -280,7 +303,8 @@ async function openReceiver(medium, impl, broker) {
 /** One medium, implementation and size: RUNS throughput phases and RUNS latency phases on one connection. */
 async function runCase(medium, impl, size, broker) {
   const rx = await openReceiver(medium, impl, broker);
-  const worker = new Worker(new URL(import.meta.url), { workerData: { medium, impl, size, target: rx.target, rate: UDP_RATE } });
+  const data = { medium, impl, size, target: rx.target, rate: UDP_RATE };
+  const worker = IN_THREAD ? new Worker(new URL(import.meta.url), { workerData: data }) : childSender(data);
   const replies = [];
   let wake;
   worker.on('message', (m) => {
@@ -316,7 +340,7 @@ async function runCase(medium, impl, size, broker) {
     if (got === lat?.length || got === expected) done();
   });
   let expected = 0;
-  const out = { rate: [], lost: [], p50: [], p99: [] };
+  const out = { rate: [], lost: [], p50: [], p99: [], cpu: [], txCpu: [], offered: [] };
   try {
     await reply();
     for (const m of ['throughput', 'latency']) {
@@ -329,8 +353,9 @@ async function runCase(medium, impl, size, broker) {
         const all = new Promise((resolve) => {
           done = resolve;
         });
+        const cpu0 = process.cpuUsage();
         worker.postMessage({ phase, mode: m, n: expected });
-        const { t0 } = await reply();
+        const { t0, txCpu, offered } = await reply();
         // UDP may lose frames: wait until they stop coming.
         const deadline = now() + 20_000;
         while (got < expected && now() < deadline) {
@@ -339,8 +364,13 @@ async function runCase(medium, impl, size, broker) {
           if (medium === 'udp' && got === before) break;
         }
         if (m === 'throughput') {
+          const cpu = process.cpuUsage(cpu0);
           out.rate.push(got / ((last - t0) / 1000));
           out.lost.push((expected - got) / expected);
+          // The receiver's CPU (every thread of its process) per frame: steadier than a rate on a shared machine.
+          if (!IN_THREAD && got > 0) out.cpu.push((cpu.user + cpu.system) / got);
+          if (!IN_THREAD) out.txCpu.push(txCpu);
+          out.offered.push(offered);
         } else {
           const sorted = Array.from(lat.subarray(0, got)).sort((a, b) => a - b);
           out.p50.push(sorted[Math.floor(sorted.length * 0.5)] * 1000);
@@ -354,7 +384,29 @@ async function runCase(medium, impl, size, broker) {
     await worker.terminate();
     await rx.close();
   }
-  return { rate: median(out.rate), lost: median(out.lost), p50: median(out.p50), p99: median(out.p99) };
+  return { rate: median(out.rate), lost: median(out.lost), p50: median(out.p50), p99: median(out.p99), cpu: out.cpu.length ? median(out.cpu) : Number.NaN, txCpu: out.txCpu.length ? median(out.txCpu) : Number.NaN, offered: median(out.offered) };
+}
+
+/** A sender in a child process with a worker's interface (UDP: the receiver keeps its core). */
+function childSender(data) {
+  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, BENCH_SENDER: JSON.stringify(data) }, stdio: 'inherit' });
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  return {
+    on(event, f) {
+      if (event === 'message') child.on('message', f);
+      else if (event === 'error') child.on('error', f);
+    },
+    postMessage: (m) => child.send(m),
+    terminate: async () => {
+      if (!exited) {
+        child.kill();
+        await new Promise((r) => child.once('exit', r));
+      }
+    },
+  };
 }
 
 const median = (xs) => {
@@ -401,37 +453,52 @@ async function startBroker() {
 
 async function main() {
   const started = Date.now();
-  const broker = await startBroker();
+  const { loadavg } = await import('node:os');
+  const loadBefore = loadavg();
+  const broker = MEDIA.includes('mqtt') ? await startBroker() : undefined;
   const plainName = { udp: 'node:dgram', tcp: 'node:net', websocket: 'ws', mqtt: 'mqtt.js' };
+  // UDP: our transport on each backend (the addon's batched socket, node:dgram), beside plain dgram.
+  // ours-native-nogso: one datagram per message, as from many devices (nothing for the kernel to coalesce).
+  const ours = { udp: ['ours-native', 'ours-native-nogso', 'ours-ts'], tcp: ['ours'], websocket: ['ours'], mqtt: ['ours'] };
   const rows = [];
   try {
-    for (const medium of ['udp', 'tcp', 'websocket', 'mqtt']) {
+    for (const medium of MEDIA) {
       for (const size of SIZES) {
         const res = {};
-        for (const impl of ['ours', 'plain']) res[impl] = await runCase(medium, impl, size, broker);
-        const o = res.ours;
+        for (const impl of [...ours[medium], 'plain']) res[impl] = await runCase(medium, impl, size, broker);
         const p = res.plain;
-        rows.push({
-          medium: medium === 'mqtt' ? 'mqtt QoS0 (mosquitto)' : medium === 'tcp' ? 'tcp stream' : medium,
-          bytes: size,
-          'frames/s': Math.round(o.rate).toLocaleString('en-US'),
-          [`plain frames/s`]: `${Math.round(p.rate).toLocaleString('en-US')} (${plainName[medium]})`,
-          'ours/plain': (o.rate / p.rate).toFixed(2),
-          'p50 µs': o.p50.toFixed(0),
-          'p99 µs': o.p99.toFixed(0),
-          'plain p50/p99 µs': `${p.p50.toFixed(0)} / ${p.p99.toFixed(0)}`,
-          ...(medium === 'udp' ? { 'udp loss (ours/plain)': `${(o.lost * 100).toFixed(2)}% / ${(p.lost * 100).toFixed(2)}%` } : {}),
-        });
+        for (const impl of ours[medium]) {
+          const o = res[impl];
+          const label = { udp: `udp (${impl.slice(5).replace('-nogso', ', no GSO')})`, tcp: 'tcp stream', websocket: 'websocket', mqtt: 'mqtt QoS0 (mosquitto)' }[medium];
+          rows.push({
+            medium: label,
+            bytes: size,
+            'frames/s': Math.round(o.rate).toLocaleString('en-US'),
+            [`plain frames/s`]: `${Math.round(p.rate).toLocaleString('en-US')} (${plainName[medium]})`,
+            'ours/plain': (o.rate / p.rate).toFixed(2),
+            'rx CPU µs/frame (ours/plain)': `${o.cpu.toFixed(2)} / ${p.cpu.toFixed(2)}`,
+            'tx CPU µs/frame (ours/plain)': `${o.txCpu.toFixed(2)} / ${p.txCpu.toFixed(2)}`,
+            ...(medium === 'udp' ? { 'offered/s (ours/plain)': `${Math.round(o.offered / 1000)}k / ${Math.round(p.offered / 1000)}k` } : {}),
+            'p50 µs': o.p50.toFixed(0),
+            'p99 µs': o.p99.toFixed(0),
+            'plain p50/p99 µs': `${p.p50.toFixed(0)} / ${p.p99.toFixed(0)}`,
+            ...(medium === 'udp' ? { 'udp loss (ours/plain)': `${(o.lost * 100).toFixed(2)}% / ${(p.lost * 100).toFixed(2)}%` } : {}),
+          });
+        }
         console.error(`bench: ${medium} ${size} B done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
       }
     }
   } finally {
-    await broker.close();
+    await broker?.close();
   }
-  console.log(`\nTransports on loopback, medians of ${RUNS} runs; UDP paced at ${UDP_RATE.toLocaleString('en-US')} frames/s offered; the sender in a worker thread.`);
+  const load = (l) => l.map((x) => x.toFixed(2)).join(' ');
+  console.log(`\nTransports on loopback, medians of ${RUNS} runs; UDP paced at ${UDP_RATE.toLocaleString('en-US')} frames/s offered; the sender in ${IN_THREAD ? 'a worker thread' : 'a child process'}; rx CPU: the receiving process's CPU time per frame received.`);
   console.table(rows);
-  console.log(`${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`${((Date.now() - started) / 1000).toFixed(1)} s; load average before ${load(loadBefore)}, after ${load(loadavg())}`);
 }
 
-if (isMainThread) await main();
-else await sender();
+if (isMainThread && !CHILD) await main();
+else {
+  await sender();
+  if (CHILD) process.exit(0);
+}

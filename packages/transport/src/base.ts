@@ -276,11 +276,12 @@ export abstract class TransportBase implements Transport {
   /**
    * Queues a received frame. Media that cannot pause (`pausable` false) drop it when the queue
    * is full (counted, reported); pausable ones always queue it and must pause reading when this
-   * returns false (the queue is full), until `onInboundPressure(false)`.
+   * returns false (the queue is full), until `onInboundPressure(false)`. `receivedAt` defaults
+   * to the clock now.
    */
-  protected deliver(frame: Uint8Array, peer: Peer, pausable = false): boolean {
+  protected deliver(frame: Uint8Array, peer: Peer, pausable = false, receivedAt: number = this.#now()): boolean {
     if (!this.accepting) return false;
-    const item: Inbound = { frame, peer, receivedAt: this.#now() };
+    const item: Inbound = { frame, peer, receivedAt };
     if (pausable) {
       if (!this.inbound.pushForce(item)) return false;
       this.#framesIn++;
@@ -294,6 +295,11 @@ export abstract class TransportBase implements Transport {
     this.#framesIn++;
     this.#bytesIn += frame.byteLength;
     return true;
+  }
+
+  /** The clock of `receivedAt`, for drivers that stamp a batch of frames with one reading. */
+  protected clock(): number {
+    return this.#now();
   }
 
   /** Counts dropped frames (bytes for `noise`) and reports them in a coalesced `dropped` event. */
@@ -433,33 +439,45 @@ export class OfflineQueue {
 
 /** Exponential back-off of a client's reconnections. */
 export interface ReconnectOptions {
-  /** First delay (default 100 ms). */
+  /** First delay (default 100 ms; MQTT 1000 ms). */
   initialDelayMs?: number | undefined;
-  /** Largest delay (default 5000 ms). */
+  /** Largest delay (default 5000 ms; MQTT 30000 ms). */
   maxDelayMs?: number | undefined;
-  /** Growth per failed attempt (default 2). */
+  /** The multiplier per failed attempt (default 2). */
   factor?: number | undefined;
+  /**
+   * Random spread, 0..1: each delay is drawn from `[d × (1 − jitter), d]` so that clients cut
+   * off together do not come back together (default 0; MQTT 0.2).
+   */
+  jitter?: number | undefined;
 }
 
 export interface Backoff {
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
   readonly factor: number;
+  readonly jitter: number;
 }
 
-export function backoffOf(options: ReconnectOptions | false | undefined, medium: string): Backoff | false {
+/** The defaults of the TCP and WebSocket clients. */
+export const DEFAULT_BACKOFF: Backoff = Object.freeze({ initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0 });
+
+export function backoffOf(options: ReconnectOptions | false | undefined, medium: string, defaults: Backoff = DEFAULT_BACKOFF): Backoff | false {
   if (options === false) return false;
   const o = options ?? {};
-  const initialDelayMs = positiveInt('reconnect.initialDelayMs', o.initialDelayMs, 100, medium, 1);
-  const maxDelayMs = positiveInt('reconnect.maxDelayMs', o.maxDelayMs, 5000, medium, initialDelayMs);
-  const factor = o.factor ?? 2;
+  const initialDelayMs = positiveInt('reconnect.initialDelayMs', o.initialDelayMs, defaults.initialDelayMs, medium, 1);
+  const maxDelayMs = positiveInt('reconnect.maxDelayMs', o.maxDelayMs, Math.max(defaults.maxDelayMs, initialDelayMs), medium, initialDelayMs);
+  const factor = o.factor ?? defaults.factor;
   if (typeof factor !== 'number' || !(factor >= 1 && factor <= 10)) throw new TransportOptionError('reconnect.factor', factor, 'a number in 1..10', { medium });
-  return { initialDelayMs, maxDelayMs, factor };
+  const jitter = o.jitter ?? defaults.jitter;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) throw new TransportOptionError('reconnect.jitter', jitter, 'a number in 0..1', { medium });
+  return { initialDelayMs, maxDelayMs, factor, jitter };
 }
 
-/** The delay before reconnection attempt `attempt` (1-based). */
-export function backoffDelay(b: Backoff, attempt: number): number {
-  return Math.min(b.maxDelayMs, Math.round(b.initialDelayMs * b.factor ** (attempt - 1)));
+/** The delay before reconnection attempt `attempt` (1-based); `random` in [0, 1) draws the jitter. */
+export function backoffDelay(b: Backoff, attempt: number, random: () => number = Math.random): number {
+  const d = Math.min(b.maxDelayMs, b.initialDelayMs * b.factor ** (attempt - 1));
+  return Math.max(1, Math.round(b.jitter === 0 ? d : d * (1 - b.jitter * random())));
 }
 
 /** A closed-transport error for sends still queued when a transport is destroyed. */

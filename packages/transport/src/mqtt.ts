@@ -3,18 +3,23 @@
  * when the transport starts). By default the reference's topics: frames are published to
  * `os/sensors/raw` and received from `os/sensors/#`. MQTT 5 by default (3.1.1 with
  * `protocolVersion: 4`), where `noLocal` keeps a client from receiving its own frames. QoS 0 (the
- * reference's) or 1; with QoS 1 a send resolves on the broker's PUBACK. mqtt.js reconnects and
- * restores the subscriptions; frames published while the broker is away wait in its queue and
+ * reference's) or 1; with QoS 1 a send resolves on the broker's PUBACK. A lost connection is
+ * retried with exponential back-off and jitter (`reconnect`), and mqtt.js restores the
+ * subscriptions and resends unacknowledged QoS 1 frames; frames published while the broker is away wait in its queue and
  * go out on reconnection, and with `clean: false` the broker keeps QoS 1 frames for this client
  * while it is away. A full inbound queue holds back mqtt.js (and so the broker) rather than drop.
  */
 import {
+  type Backoff,
+  backoffDelay,
+  backoffOf,
   closedError,
   importOptional,
   type Peer,
   PeerError,
   type PeerLike,
   positiveInt,
+  type ReconnectOptions,
   type TransportDriver,
   TransportBase,
   TransportIoError,
@@ -28,6 +33,10 @@ import {
 export const REFERENCE_PUBLISH_TOPIC = 'os/sensors/raw';
 export const REFERENCE_SUBSCRIBE_TOPIC = 'os/sensors/#';
 export const DEFAULT_MQTT_MAX_FRAME_BYTES = 1024 * 1024;
+/** The back-off of MQTT reconnections: 1 s doubling to 30 s, each delay up to 20% shorter at random. */
+export const DEFAULT_MQTT_RECONNECT: Backoff = Object.freeze({ initialDelayMs: 1000, maxDelayMs: 30_000, factor: 2, jitter: 0.2 });
+/** mqtt.js's own reconnection timer, parked: positive (so it keeps the subscriptions to restore), never due. */
+const PARKED_RECONNECT_PERIOD = 2_147_483_647;
 
 export interface MqttOptions extends TransportOptions {
   /** The broker (`mqtt://host:port`, `mqtts://...`); default `mqtt://127.0.0.1:1883`. */
@@ -50,7 +59,13 @@ export interface MqttOptions extends TransportOptions {
   noLocal?: boolean | undefined;
   /** Keep-alive interval (default 60 s, the reference's). */
   keepaliveSeconds?: number | undefined;
-  /** Wait between reconnection attempts (default 1000 ms); 0: no reconnection. */
+  /**
+   * Back-off of reconnections after a lost connection: `initialDelayMs` (default 1000),
+   * `maxDelayMs` (30000), `factor` (the multiplier, 2), `jitter` (0.2: each delay drawn from
+   * `[d × 0.8, d]`); `false`: no reconnection. Subscriptions are restored on reconnection.
+   */
+  reconnect?: ReconnectOptions | false | undefined;
+  /** The first reconnection delay, as `reconnect.initialDelayMs` (kept from earlier versions); 0: no reconnection. */
   reconnectPeriodMs?: number | undefined;
   /** How long `start()` waits for the broker (default 10000 ms). */
   connectTimeoutMs?: number | undefined;
@@ -72,6 +87,10 @@ interface MqttClient {
   on(event: 'error', listener: (err: Error) => void): this;
   removeAllListeners(): this;
   subscribe(topics: Record<string, { qos: 0 | 1; nl?: boolean }>, cb: (err: Error | null | undefined, granted?: { topic: string; qos: number }[]) => void): this;
+  /** Connects again; given its own stores, it keeps the QoS 1 frames not yet acknowledged. */
+  reconnect(stores: { incomingStore: unknown; outgoingStore: unknown }): this;
+  incomingStore: unknown;
+  outgoingStore: unknown;
   publish(topic: string, payload: Uint8Array, options: { qos: 0 | 1 }, cb: (err?: Error) => void): this;
   end(force: boolean, options: object, cb: () => void): this;
 }
@@ -107,6 +126,10 @@ export class MqttTransport extends TransportBase {
   readonly #subscribe: readonly string[];
   readonly #noLocal: boolean;
   readonly #connectTimeoutMs: number;
+  readonly #backoff: Backoff | false;
+  /** One options object for every publish (mqtt.js copies it). */
+  readonly #publishOptions: { qos: 0 | 1 };
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #client: MqttClient | undefined;
   #connected = false;
   #attempt = 0;
@@ -122,6 +145,7 @@ export class MqttTransport extends TransportBase {
     const qos = options.qos ?? 0;
     if (qos !== 0 && qos !== 1) throw new TransportOptionError('qos', qos, '0 or 1', { medium: 'mqtt' });
     this.qos = qos;
+    this.#publishOptions = { qos };
     this.reliable = qos === 1;
     const protocolVersion = options.protocolVersion ?? 5;
     if (protocolVersion !== 4 && protocolVersion !== 5) throw new TransportOptionError('protocolVersion', protocolVersion, '4 (MQTT 3.1.1) or 5', { medium: 'mqtt' });
@@ -137,14 +161,17 @@ export class MqttTransport extends TransportBase {
     this.#subscribe = subscribe.map((t, i) => checkTopic(t, `subscribe[${i}]`, true));
     this.#noLocal = options.noLocal ?? true;
     this.#connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs, 10_000, 'mqtt', 1);
-    const reconnectPeriod = positiveInt('reconnectPeriodMs', options.reconnectPeriodMs, 1000, 'mqtt', 0);
+    const reconnectPeriod = positiveInt('reconnectPeriodMs', options.reconnectPeriodMs, DEFAULT_MQTT_RECONNECT.initialDelayMs, 'mqtt', 0);
+    // The back-off is ours (mqtt.js retries at one fixed period): its own timer stays parked.
+    const reconnect = options.reconnect ?? (reconnectPeriod === 0 ? false : { initialDelayMs: reconnectPeriod });
+    this.#backoff = backoffOf(reconnect === false || reconnectPeriod === 0 ? false : reconnect, 'mqtt', DEFAULT_MQTT_RECONNECT);
     const keepalive = positiveInt('keepaliveSeconds', options.keepaliveSeconds, 60, 'mqtt', 0, 65535);
     this.#clientOptions = {
       clientId,
       clean,
       protocolVersion,
       keepalive,
-      reconnectPeriod,
+      reconnectPeriod: this.#backoff === false ? 0 : PARKED_RECONNECT_PERIOD,
       connectTimeout: this.#connectTimeoutMs,
       resubscribe: true,
       // Frames published while the broker is away wait (bounded by maxPendingSends) and go out on reconnection.
@@ -204,13 +231,26 @@ export class MqttTransport extends TransportBase {
       });
     });
     client.on('close', () => {
-      if (!this.#connected) return;
-      this.#connected = false;
-      this.events.emit('disconnected', { peer: broker });
+      if (this.#connected) {
+        this.#connected = false;
+        this.events.emit('disconnected', { peer: broker });
+      }
+      // After a lost connection and after each failed attempt: the next one, later.
+      this.#scheduleReconnect(client);
     });
-    client.on('reconnect', () => {
-      this.events.emit('reconnecting', { attempt: ++this.#attempt, delayMs: this.#clientOptions.reconnectPeriod as number });
-    });
+  }
+
+  #scheduleReconnect(client: MqttClient): void {
+    if (this.#backoff === false || this.#client !== client || this.#reconnectTimer !== undefined) return;
+    const attempt = ++this.#attempt;
+    const delayMs = backoffDelay(this.#backoff, attempt);
+    this.events.emit('reconnecting', { attempt, delayMs });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#client !== client) return;
+      // Its own stores: the QoS 1 frames the broker has not acknowledged go out again.
+      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+    }, delayMs);
   }
 
   #subscribeAll(client: MqttClient): Promise<void> {
@@ -264,14 +304,15 @@ export class MqttTransport extends TransportBase {
     } else {
       topic = (to as { topic?: string }).topic as string;
     }
-    if (typeof topic !== 'string' || topic === '' || topic.includes('+') || topic.includes('#') || topic.includes('\u0000')) {
+    // The configured topic was checked once, in the constructor.
+    if (topic !== this.#publishTopic && (typeof topic !== 'string' || topic === '' || topic.includes('+') || topic.includes('#') || topic.includes('\u0000'))) {
       return Promise.reject(new PeerError(`an MQTT destination needs a topic without wildcards; got ${JSON.stringify(topic)}`, { medium: 'mqtt' }));
     }
     const payload = this.#Buffer ? this.#Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength) : frame;
     return new Promise<void>((resolve, reject) => {
       const entry: PendingPublish = { resolve, reject };
       this.#pending.add(entry);
-      client.publish(topic, payload, { qos: this.qos }, (err) => {
+      client.publish(topic, payload, this.#publishOptions, (err) => {
         if (!this.#pending.delete(entry)) return;
         if (err) reject(new TransportIoError(`publish to ${topic} failed: ${err.message}`, err, { medium: 'mqtt', peer: `mqtt:${topic}` }));
         else resolve();
@@ -282,6 +323,8 @@ export class MqttTransport extends TransportBase {
   protected async close(drain: boolean): Promise<void> {
     const client = this.#client;
     this.#client = undefined;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
     if (client !== undefined) {
       await new Promise<void>((resolve) => {
         // A stop lets mqtt.js finish what is in flight; a destroy does not wait.

@@ -3,8 +3,11 @@
  * as the reference's receiver) serves every peer, sending and receiving. IPv4 (`udp4`) or IPv6
  * (`udp6`, dual-stack unless `ipv6Only`). Each datagram is one frame; a received frame is a view
  * of the datagram's bytes (no copy). Unreliable: a full inbound queue drops (counted, reported).
+ *
+ * Two backends behind the same driver: `node:dgram` (`ts`) and the addon's batched socket
+ * (`native`, Linux: `recvmmsg`/`sendmmsg`, one JS call per batch of datagrams; see udp-native.ts).
  */
-import { nodeBuiltin } from '@opensynaptic/internal';
+import { type BackendMode, nodeBuiltin } from '@opensynaptic/internal';
 import {
   closedError,
   DriverError,
@@ -19,6 +22,30 @@ import {
   TransportOptionError,
   type TransportOptions,
 } from '@opensynaptic/transport';
+import {
+  ADDRESS,
+  FAMILY,
+  FLAGS,
+  IPV4,
+  IPV6,
+  ipv4Text,
+  ipv6Text,
+  isUnsupported,
+  LENGTH,
+  MAX_BATCH,
+  type NativeUdpOptions,
+  type NativeUdpSocket,
+  nativeIoCause,
+  OFFSET,
+  PORT,
+  parseBackendMode,
+  parseIp,
+  TRUNCATED,
+  udpBackend,
+  W,
+} from './udp-native.js';
+
+export { backendInfo } from './udp-native.js';
 
 /** The reference's UDP port (its receiver and its client's `server_port`). */
 export const DEFAULT_UDP_PORT = 8080;
@@ -48,7 +75,40 @@ export interface UdpOptions extends TransportOptions {
   /** The socket's receive and send buffer sizes (SO_RCVBUF / SO_SNDBUF; default the system's). */
   recvBufferSize?: number | undefined;
   sendBufferSize?: number | undefined;
+  /**
+   * The socket: `native`, the addon's batched one (Linux; `recvmmsg`/`sendmmsg` on a thread of
+   * its own), `ts`, `node:dgram`, or `auto` (default): `OPENSYNAPTIC_CORE` when set, else the
+   * package's choice (`backendInfo().backends.udp`: native where the addon is installed and the
+   * platform has it). `native` without the addon is `ERR_TRANSPORT_UNSUPPORTED`.
+   */
+  backend?: BackendMode | undefined;
+  /**
+   * Native backend: datagrams per receive call (`recvmmsg`), one JS call per batch (default 64,
+   * at most 1024). The receive thread holds `recvBatch` slots of 64 KiB (4 MiB at the default):
+   * where the kernel coalesces runs from one sender (UDP GRO) a slot holds a whole run; without
+   * GRO, slots of `maxFrameBytes`.
+   */
+  recvBatch?: number | undefined;
+  /**
+   * Native backend: batches received and not yet taken by the JS thread before the receive
+   * thread stops reading (default 4, at most 64; a batch holds at most `recvBatch` messages of
+   * up to 64 KiB); the kernel's buffer then fills and drops, which is counted as `queue-full`.
+   */
+  maxQueuedBatches?: number | undefined;
+  /**
+   * Native backend: frames of one size queued in one tick for one destination leave as one GSO
+   * send (UDP_SEGMENT: the kernel cuts them into datagrams; one pass through the stack for up to
+   * 64). Default true; a kernel or route that refuses it turns it off for the socket.
+   */
+  gso?: boolean | undefined;
 }
+
+/** Default datagrams per native receive batch. */
+export const DEFAULT_RECV_BATCH = 64;
+/** Default native receive batches waiting for the JS thread. */
+export const DEFAULT_MAX_QUEUED_BATCHES = 4;
+/** Bytes of the native send path's staging buffer (a batch is as many queued frames as fit). */
+const SEND_STAGE_BYTES = 256 * 1024;
 
 // The part of `node:dgram` used here (no @types/node in the published declarations).
 interface RemoteInfo {
@@ -71,10 +131,20 @@ interface Dgram {
   createSocket(options: { type: 'udp4' | 'udp6'; reuseAddr?: boolean; ipv6Only?: boolean; recvBufferSize?: number; sendBufferSize?: number }): DgramSocket;
 }
 
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const IPV4_TEXT = /^\d{1,3}(\.\d{1,3}){3}$/;
 const PEER_CACHE_MAX = 4096;
 
 interface PendingSend {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/** A frame queued for the native socket's next `sendmmsg`. */
+interface NativeSend {
+  frame: Uint8Array;
+  family: number;
+  words: readonly number[];
+  port: number;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -86,9 +156,24 @@ export class UdpTransport extends TransportBase {
   readonly #port: number;
   readonly #remote: { address: string; port: number } | undefined;
   readonly #socketOptions: { type: 'udp4' | 'udp6'; reuseAddr?: boolean; ipv6Only?: boolean; recvBufferSize?: number; sendBufferSize?: number };
+  readonly #mode: BackendMode;
+  readonly #recvBatch: number;
+  readonly #maxQueuedBatches: number;
+  readonly #gso: boolean;
+  #backend: 'native' | 'ts' | undefined;
   #socket: DgramSocket | undefined;
+  #native: NativeUdpSocket | undefined;
   #pending = new Set<PendingSend>();
   #peers = new Map<string, Peer>();
+  #lastPeer: Peer | undefined;
+  #nativePeers = new Map<number | string, Peer>();
+  #kernelDrops = 0;
+  #sendQueue: NativeSend[] = [];
+  #sendHead = 0;
+  #flushing = false;
+  #stage: Uint8Array | undefined;
+  #stageMeta: Uint32Array | undefined;
+  #ips = new Map<string, { family: number; words: readonly number[] }>();
 
   constructor(options: UdpOptions = {}) {
     const host = options.host;
@@ -110,19 +195,39 @@ export class UdpTransport extends TransportBase {
     if (type === 'udp6' && options.ipv6Only !== undefined) this.#socketOptions.ipv6Only = options.ipv6Only === true;
     if (options.recvBufferSize !== undefined) this.#socketOptions.recvBufferSize = positiveInt('recvBufferSize', options.recvBufferSize, 0, 'udp');
     if (options.sendBufferSize !== undefined) this.#socketOptions.sendBufferSize = positiveInt('sendBufferSize', options.sendBufferSize, 0, 'udp');
+    try {
+      this.#mode = parseBackendMode(options.backend, 'backend');
+    } catch {
+      throw new TransportOptionError('backend', options.backend, '"auto", "native" or "ts"', { medium: 'udp' });
+    }
+    this.#recvBatch = positiveInt('recvBatch', options.recvBatch, DEFAULT_RECV_BATCH, 'udp', 1, MAX_BATCH);
+    this.#maxQueuedBatches = positiveInt('maxQueuedBatches', options.maxQueuedBatches, DEFAULT_MAX_QUEUED_BATCHES, 'udp', 1, 64);
+    if (options.gso !== undefined && typeof options.gso !== 'boolean') throw new TransportOptionError('gso', options.gso, 'a boolean', { medium: 'udp' });
+    this.#gso = options.gso ?? true;
+  }
+
+  /** The socket in use once started: `native` (the addon's batched one) or `ts` (`node:dgram`). */
+  get backend(): 'native' | 'ts' | undefined {
+    return this.#backend;
   }
 
   /** The bound address (after `start()`): the port the system picked for `port: 0`. */
   get address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } | undefined {
+    if (this.#native !== undefined) {
+      const n = this.#native.localAddress();
+      return { address: n.address, port: n.port, family: n.family === IPV6 ? 'IPv6' : 'IPv4' };
+    }
     const a = this.#socket?.address();
     return a === undefined ? undefined : { address: a.address, port: a.port, family: a.family === 'IPv6' || (a.family as unknown) === 6 ? 'IPv6' : 'IPv4' };
   }
 
   protected async open(): Promise<void> {
+    if (await this.#openNative()) return;
     const dgram = nodeBuiltin<Dgram>('node:dgram');
     if (dgram === undefined) throw new DriverError('ERR_TRANSPORT_UNSUPPORTED', 'udp', 'UDP needs node:dgram (Node.js 20.16 or later, Deno, Bun); this platform has none');
     const socket = dgram.createSocket(this.#socketOptions);
     this.#socket = socket;
+    this.#backend = 'ts';
     await new Promise<void>((resolve, reject) => {
       const failed = (err: Error) => reject(new TransportIoError(`could not bind ${this.#host}:${this.#port}`, err, { medium: 'udp' }));
       socket.once('error', failed);
@@ -138,6 +243,103 @@ export class UdpTransport extends TransportBase {
     this.events.emit('listening', { address: a.address, port: a.port });
   }
 
+  /** Binds the addon's socket when the backend is native; false to use `node:dgram`. */
+  async #openNative(): Promise<boolean> {
+    let backend: ReturnType<typeof udpBackend>;
+    try {
+      backend = udpBackend(this.#mode);
+    } catch (e) {
+      throw new DriverError('ERR_TRANSPORT_UNSUPPORTED', 'udp', `the native UDP backend is not available: ${(e as Error).message}`, e);
+    }
+    // The ts backend binds nothing (`null`): node:dgram then. (In `auto`, `backend.backend` names
+    // the package's base implementation, not the one `bind` comes from.)
+    if (backend.bind === udpBackend('ts').bind) return false;
+    const family = this.type === 'udp6' ? IPV6 : IPV4;
+    const host = parseIp(this.#host) === undefined ? await this.#lookup(this.#host) : this.#host;
+    const o = this.#socketOptions;
+    const options: NativeUdpOptions = {};
+    if (o.reuseAddr !== undefined) options.reuseAddr = o.reuseAddr;
+    if (o.ipv6Only !== undefined) options.ipv6Only = o.ipv6Only;
+    if (o.recvBufferSize !== undefined) options.recvBufferSize = o.recvBufferSize;
+    if (o.sendBufferSize !== undefined) options.sendBufferSize = o.sendBufferSize;
+    options.gso = this.#gso;
+    let socket: NativeUdpSocket | null;
+    try {
+      socket = backend.bind(host, this.#port, family, options);
+    } catch (e) {
+      if (this.#mode === 'auto' && isUnsupported(e)) return false;
+      if (isUnsupported(e)) throw new DriverError('ERR_TRANSPORT_UNSUPPORTED', 'udp', (e as Error).message, e);
+      throw new TransportIoError(`could not bind ${this.#host}:${this.#port}`, nativeIoCause(e), { medium: 'udp' });
+    }
+    if (socket === null) return false;
+    this.#native = socket;
+    this.#backend = 'native';
+    this.#stage = new Uint8Array(SEND_STAGE_BYTES);
+    this.#stageMeta = new Uint32Array(MAX_BATCH * W);
+    socket.startReceive((data, meta, drops) => this.#receiveBatch(socket, data, meta, drops), this.maxFrameBytes, this.#recvBatch, this.#maxQueuedBatches);
+    const a = this.address!;
+    this.events.emit('listening', { address: a.address, port: a.port });
+    return true;
+  }
+
+  /** A host name's address of the socket's family (the native socket takes IP literals only). */
+  async #lookup(name: string): Promise<string> {
+    const dns = nodeBuiltin<{ promises: { lookup(host: string, options: { family: number }): Promise<{ address: string }> } }>('node:dns');
+    if (dns === undefined) throw new PeerError(`cannot resolve ${JSON.stringify(name)}: no node:dns`, { medium: 'udp' });
+    try {
+      let { address } = await dns.promises.lookup(name, { family: this.type === 'udp6' ? 6 : 4 });
+      if (this.type === 'udp6' && IPV4_TEXT.test(address)) address = `::ffff:${address}`;
+      return address;
+    } catch (e) {
+      throw new TransportIoError(`cannot resolve ${JSON.stringify(name)}`, e, { medium: 'udp' });
+    }
+  }
+
+  /** One batch from the native receive thread: its datagrams are views of `data` (no copy). */
+  #receiveBatch(socket: NativeUdpSocket, data: Uint8Array, meta: Uint32Array, kernelDrops: number): void {
+    // Batches already on their way when the socket closed are not wanted.
+    if (this.#native !== socket) return;
+    try {
+      if (kernelDrops !== this.#kernelDrops) {
+        // The kernel's running count of datagrams it dropped for want of receive buffer.
+        const lost = (kernelDrops - this.#kernelDrops) >>> 0;
+        this.#kernelDrops = kernelDrops;
+        this.drop('queue-full', lost);
+      }
+      const receivedAt = this.clock();
+      const n = meta.length / W;
+      for (let w = 0; w < n * W; w += W) {
+        const peer = this.#nativePeer(meta, w);
+        const length = meta[w + LENGTH]!;
+        // Cut by the kernel (longer than the receive slot), or longer than the limit.
+        if ((meta[w + FLAGS]! & TRUNCATED) !== 0 || length > this.maxFrameBytes) {
+          this.drop('oversize', 1, peer);
+          continue;
+        }
+        if (length === 0) continue;
+        const offset = meta[w + OFFSET]!;
+        this.deliver(data.subarray(offset, offset + length), peer, false, receivedAt);
+      }
+    } catch (e) {
+      // Called from the addon: an exception here would be fatal to the process.
+      this.reportError(new TransportIoError('receive failed', e, { medium: 'udp' }));
+    }
+  }
+
+  /** The peer of datagram `w` of a native batch, from a bounded cache keyed by its numbers. */
+  #nativePeer(meta: Uint32Array, w: number): Peer {
+    const port = meta[w + PORT]!;
+    const v4 = meta[w + FAMILY] === IPV4;
+    const key = v4 ? meta[w + ADDRESS]! * 65536 + port : `${meta[w + ADDRESS]},${meta[w + ADDRESS + 1]},${meta[w + ADDRESS + 2]},${meta[w + ADDRESS + 3]},${port}`;
+    let peer = this.#nativePeers.get(key);
+    if (peer === undefined) {
+      if (this.#nativePeers.size >= PEER_CACHE_MAX) this.#nativePeers.clear();
+      peer = v4 ? ipPeer('udp', ipv4Text(meta[w + ADDRESS]!), port, 'IPv4') : ipPeer('udp', ipv6Text(meta, w + ADDRESS), port, 'IPv6');
+      this.#nativePeers.set(key, peer);
+    }
+    return peer;
+  }
+
   #receive(msg: Uint8Array, rinfo: RemoteInfo): void {
     const peer = this.#peerOf(rinfo);
     // A plain Uint8Array view of the datagram (no copy): no Buffer reaches the consumer.
@@ -151,6 +353,9 @@ export class UdpTransport extends TransportBase {
   }
 
   #peerOf(rinfo: RemoteInfo): Peer {
+    // Most datagrams come from the peer of the one before: no key to build for those.
+    const last = this.#lastPeer;
+    if (last !== undefined && last.port === rinfo.port && last.address === rinfo.address) return last;
     const id = `${rinfo.address}|${rinfo.port}`;
     let peer = this.#peers.get(id);
     if (peer === undefined) {
@@ -159,6 +364,7 @@ export class UdpTransport extends TransportBase {
       peer = ipPeer('udp', rinfo.address, rinfo.port, rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4');
       this.#peers.set(id, peer);
     }
+    this.#lastPeer = peer;
     return peer;
   }
 
@@ -168,11 +374,12 @@ export class UdpTransport extends TransportBase {
     if (typeof d.address !== 'string' || d.address === '') throw new PeerError(`a UDP destination needs an address; got ${JSON.stringify(d.address)}`, { medium: 'udp' });
     if (typeof d.port !== 'number' || !Number.isInteger(d.port) || d.port < 1 || d.port > 65535) throw new PeerError(`a UDP destination needs a port in 1..65535; got ${String(d.port)}`, { medium: 'udp' });
     // A dual-stack IPv6 socket reaches IPv4 peers through their mapped address.
-    const address = this.type === 'udp6' && IPV4.test(d.address) ? `::ffff:${d.address}` : d.address;
+    const address = this.type === 'udp6' && IPV4_TEXT.test(d.address) ? `::ffff:${d.address}` : d.address;
     return { address, port: d.port };
   }
 
   protected write(frame: Uint8Array, to: PeerLike | undefined): Promise<void> {
+    if (this.#native !== undefined) return this.#writeNative(frame, to);
     const socket = this.#socket;
     if (socket === undefined) return Promise.reject(closedError('udp'));
     const { address, port } = this.#destination(to);
@@ -187,12 +394,108 @@ export class UdpTransport extends TransportBase {
     });
   }
 
+  /** Queues a frame for the next `sendmmsg` (the frames sent in one tick leave in one call). */
+  #writeNative(frame: Uint8Array, to: PeerLike | undefined): Promise<void> {
+    const { address, port } = this.#destination(to);
+    const ip = this.#ipOf(address);
+    if (ip === undefined) {
+      if (address.includes('%')) return Promise.reject(new PeerError(`the native UDP socket does not take zoned IPv6 addresses (${address}); use backend: 'ts'`, { medium: 'udp' }));
+      // A host name: resolved for this send, as node:dgram does.
+      return this.#lookup(address).then((resolved) => this.#enqueue(frame, this.#ipOf(resolved)!, port));
+    }
+    return this.#enqueue(frame, ip, port);
+  }
+
+  #ipOf(address: string): { family: number; words: readonly number[] } | undefined {
+    let ip = this.#ips.get(address);
+    if (ip === undefined) {
+      ip = parseIp(address);
+      if (ip === undefined) return undefined;
+      if (this.#ips.size >= PEER_CACHE_MAX) this.#ips.clear();
+      this.#ips.set(address, ip);
+    }
+    return ip;
+  }
+
+  #enqueue(frame: Uint8Array, ip: { family: number; words: readonly number[] }, port: number): Promise<void> {
+    if (this.#native === undefined) return Promise.reject(closedError('udp'));
+    if (ip.family === IPV6 && this.type === 'udp4') return Promise.reject(new PeerError('an IPv6 destination on an IPv4 (udp4) socket', { medium: 'udp' }));
+    return new Promise<void>((resolve, reject) => {
+      this.#sendQueue.push({ frame, family: ip.family, words: ip.words, port, resolve, reject });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        queueMicrotask(this.#flush);
+      }
+    });
+  }
+
+  /** Sends the queued frames in batches of `sendmmsg`; a full send buffer retries on the next turn. */
+  #flush = (): void => {
+    this.#flushing = false;
+    const socket = this.#native;
+    const stage = this.#stage;
+    const meta = this.#stageMeta;
+    if (socket === undefined || stage === undefined || meta === undefined) return;
+    const q = this.#sendQueue;
+    while (this.#sendHead < q.length) {
+      let n = 0;
+      let bytes = 0;
+      for (let i = this.#sendHead; i < q.length && n < MAX_BATCH; i++) {
+        const s = q[i]!;
+        const size = s.frame.byteLength;
+        if (bytes + size > stage.byteLength) break;
+        stage.set(s.frame, bytes);
+        const w = n * W;
+        meta[w + OFFSET] = bytes;
+        meta[w + LENGTH] = size;
+        meta[w + PORT] = s.port;
+        meta[w + FAMILY] = s.family;
+        for (let k = 0; k < s.words.length; k++) meta[w + ADDRESS + k] = s.words[k]!;
+        bytes += size;
+        n++;
+      }
+      let sent: number;
+      try {
+        sent = socket.sendBatch(stage, meta, 0, n);
+      } catch (e) {
+        // The first datagram was refused (none sent): it fails, the rest go on.
+        const s = q[this.#sendHead++]!;
+        s.reject(new TransportIoError(`send to port ${s.port} failed`, nativeIoCause(e), { medium: 'udp' }));
+        continue;
+      }
+      for (let k = 0; k < sent; k++) q[this.#sendHead++]!.resolve();
+      if (sent < n) {
+        // The socket's send buffer is full: the rest on the next turn of the event loop.
+        this.#flushing = true;
+        setImmediate(this.#flush);
+        break;
+      }
+    }
+    if (this.#sendHead === q.length) {
+      q.length = 0;
+      this.#sendHead = 0;
+    } else if (this.#sendHead >= 1024) {
+      this.#sendQueue = q.slice(this.#sendHead);
+      this.#sendHead = 0;
+    }
+  };
+
   protected async close(_drain: boolean): Promise<void> {
     const socket = this.#socket;
     this.#socket = undefined;
     // Sends the socket has not confirmed are settled here: a closed socket may never call back.
     for (const p of this.#pending) p.reject(closedError('udp', 'the socket closed before the datagram was sent'));
     this.#pending.clear();
+    const native = this.#native;
+    this.#native = undefined;
+    if (native !== undefined) {
+      const left = this.#sendQueue.slice(this.#sendHead);
+      this.#sendQueue = [];
+      this.#sendHead = 0;
+      for (const s of left) s.reject(closedError('udp', 'the socket closed before the datagram was sent'));
+      // Stops and joins the receive thread, then closes the socket.
+      native.close();
+    }
     if (socket !== undefined) await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 }

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { referencePython } from '@opensynaptic/config/reference';
 import { describe, expect, it } from 'vitest';
 import { createTcpTransport, type StreamSocketTransport } from '../src/tcp.js';
-import { createUdpTransport } from '../src/udp.js';
+import { backendInfo, createUdpTransport } from '../src/udp.js';
 
 // Interoperability with the reference implementation (opensynaptic 1.4.2, Python): its own UDP and
 // TCP transporters (core/transport_layer/protocols) send to ours and receive from ours.
@@ -74,8 +74,8 @@ const FRAMES = ['3f010000002a00000001', '00010203ff', 'aa'.repeat(300)];
 const hex = (f: Uint8Array) => Buffer.from(f).toString('hex');
 
 describe.skipIf(python === null)('interop with the reference (opensynaptic 1.4.2)', () => {
-  it('UDP: the reference sender reaches our receiver, and ours reaches its listener', async () => {
-    const ours = createUdpTransport({ host: '127.0.0.1', port: 0 });
+  it.each(backendInfo().nativeAvailable ? (['native', 'ts'] as const) : (['ts'] as const))('UDP (%s socket): the reference sender reaches our receiver, and ours reaches its listener', async (backend) => {
+    const ours = createUdpTransport({ host: '127.0.0.1', port: 0, backend });
     await ours.start();
     try {
       const sent = await runPy({ mode: 'send', proto: 'udp', port: ours.address!.port, frames: FRAMES }).result;

@@ -122,6 +122,59 @@ describe('mqtt', () => {
     }
   });
 
+  it('retries with exponential back-off while the broker is down, then restores its subscriptions', async () => {
+    const rx = createMqttTransport({ url: broker.url, subscribe: ['backoff/#'], reconnect: { initialDelayMs: 40, maxDelayMs: 300, factor: 2, jitter: 0 } });
+    const delays: number[] = [];
+    let connected = 0;
+    rx.on('reconnecting', (e) => delays.push(e.delayMs));
+    rx.on('connected', () => connected++);
+    await rx.start();
+    try {
+      await broker.stop();
+      // Attempts fail while the broker is away: 40, 80, 160, then 300 (the cap) each time.
+      const deadline = Date.now() + 10_000;
+      while (delays.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await broker.resume();
+      while (connected < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(delays.slice(0, 6)).toEqual([40, 80, 160, 300, 300, 300]);
+      expect(connected).toBe(2);
+      const tx = createMqttTransport({ url: broker.url, subscribe: false, publishTopic: 'backoff/x', qos: 1 });
+      await tx.start();
+      // mqtt.js resubscribes right after the CONNACK: allow it the round trip.
+      await new Promise((r) => setTimeout(r, 200));
+      await tx.send(new Uint8Array([9]));
+      expect([...(await rx.frames().next()).value!.frame]).toEqual([9]);
+      await tx.destroy();
+    } finally {
+      await broker.resume();
+      await rx.destroy();
+    }
+  });
+
+  it('draws each reconnection delay within its jitter and refuses a bad back-off naming the field', async () => {
+    const { backoffDelay, backoffOf } = await import('../src/index.js');
+    const b = backoffOf({ initialDelayMs: 1000, maxDelayMs: 8000, factor: 3, jitter: 0.5 }, 'mqtt');
+    if (b === false) throw new Error('expected a back-off');
+    for (const [attempt, full] of [[1, 1000], [2, 3000], [3, 8000]] as const) {
+      expect(backoffDelay(b, attempt, () => 0)).toBe(full);
+      expect(backoffDelay(b, attempt, () => 0.999_999)).toBe(Math.round(full * 0.5));
+    }
+    for (const [reconnect, option] of [
+      [{ jitter: 2 }, 'reconnect.jitter'],
+      [{ factor: 0.5 }, 'reconnect.factor'],
+      [{ initialDelayMs: 0 }, 'reconnect.initialDelayMs'],
+    ] as const) {
+      let error: unknown;
+      try {
+        createMqttTransport({ url: broker.url, reconnect });
+      } catch (e) {
+        error = e;
+      }
+      expect(isTransportError(error, 'ERR_TRANSPORT_OPTION'), option).toBe(true);
+      expect((error as { option: string }).option).toBe(option);
+    }
+  });
+
   it('drops received messages over maxFrameBytes (counted, reported), ignores empty ones, keeps serving', async () => {
     const rx = createMqttTransport({ url: broker.url, subscribe: ['big/#'], maxFrameBytes: 1024 });
     const dropped: TransportEvent<'dropped'>[] = [];
