@@ -11,9 +11,13 @@ import {
   BufferedReadingsSink,
   type CheckedDeviceQuery,
   type CheckedReadingQuery,
+  type DeviceRow,
   type DeviceSummary,
+  deviceFromRow,
   type Reading,
+  type ReadingRow,
   type ReadingsBackend,
+  readingFromRow,
   type ReadingsBatch,
   type ReadingsSinkOptions,
   type StoreDurability,
@@ -55,29 +59,6 @@ CREATE TABLE IF NOT EXISTS $schema.os_sink_batches (id text PRIMARY KEY, committ
 
 /** How long ids of committed batches are kept (a retry comes within seconds): one day. */
 const BATCH_ID_KEEP_MS = 86_400_000;
-
-interface ReadingRow {
-  aid: number;
-  device_id: string;
-  sensor_id: string;
-  state: string;
-  value: number;
-  unit: string;
-  ts_ms: number;
-  received_ms: number;
-}
-
-interface DeviceRow {
-  aid: number;
-  device_id: string;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  templates: number | null;
-  full_frames: number;
-  diff_frames: number;
-  heart_frames: number;
-  readings: number;
-}
 
 class PostgresReadingsBackend implements ReadingsBackend {
   readonly name = 'postgres';
@@ -169,7 +150,7 @@ class PostgresReadingsBackend implements ReadingsBackend {
     const sql = `SELECT aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms FROM ${this.#p.schema}.os_readings${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ts_ms ${dir}, seq ${dir} LIMIT $${params.length}`;
     try {
       const r = await this.#p.pool.query<ReadingRow>(sql, params);
-      return r.rows.map((x) => ({ aid: x.aid, deviceId: x.device_id, sensorId: x.sensor_id, state: x.state, value: x.value, unit: x.unit, timestampMs: x.ts_ms, receivedAtMs: x.received_ms }));
+      return r.rows.map(readingFromRow);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_READ', 'readings cannot be queried', this.location);
     }
@@ -190,15 +171,7 @@ class PostgresReadingsBackend implements ReadingsBackend {
     const sql = `SELECT * FROM ${this.#p.schema}.os_devices${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY aid, device_id COLLATE "C" LIMIT $${params.length}`;
     try {
       const r = await this.#p.pool.query<DeviceRow>(sql, params);
-      return r.rows.map((x) => ({
-        aid: x.aid,
-        deviceId: x.device_id,
-        firstSeenMs: x.first_seen_ms,
-        lastSeenMs: x.last_seen_ms,
-        templates: x.templates,
-        frames: { FULL: x.full_frames, DIFF: x.diff_frames, HEART: x.heart_frames },
-        readings: x.readings,
-      }));
+      return r.rows.map(deviceFromRow);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_READ', 'devices cannot be queried', this.location);
     }

@@ -12,9 +12,13 @@ import {
   BufferedReadingsSink,
   type CheckedDeviceQuery,
   type CheckedReadingQuery,
+  type DeviceRow,
   type DeviceSummary,
+  deviceFromRow,
   type Reading,
+  type ReadingRow,
   type ReadingsBackend,
+  readingFromRow,
   type ReadingsBatch,
   type ReadingsSinkOptions,
   type StoreDurability,
@@ -72,50 +76,6 @@ ON CONFLICT (aid, device_id) DO UPDATE SET
   diff_frames = diff_frames + excluded.diff_frames,
   heart_frames = heart_frames + excluded.heart_frames,
   readings = readings + excluded.readings`;
-
-interface ReadingRow {
-  aid: number;
-  device_id: string;
-  sensor_id: string;
-  state: string;
-  value: number;
-  unit: string;
-  ts_ms: number;
-  received_ms: number;
-}
-
-interface DeviceRow {
-  aid: number;
-  device_id: string;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  templates: number | null;
-  full_frames: number;
-  diff_frames: number;
-  heart_frames: number;
-  readings: number;
-}
-
-const toReading = (r: ReadingRow): Reading => ({
-  aid: r.aid,
-  deviceId: r.device_id,
-  sensorId: r.sensor_id,
-  state: r.state,
-  value: r.value,
-  unit: r.unit,
-  timestampMs: r.ts_ms,
-  receivedAtMs: r.received_ms,
-});
-
-const toDevice = (r: DeviceRow): DeviceSummary => ({
-  aid: r.aid,
-  deviceId: r.device_id,
-  firstSeenMs: r.first_seen_ms,
-  lastSeenMs: r.last_seen_ms,
-  templates: r.templates,
-  frames: { FULL: r.full_frames, DIFF: r.diff_frames, HEART: r.heart_frames },
-  readings: r.readings,
-});
 
 interface Fs {
   statSync(path: string, options: { throwIfNoEntry: false }): { size: number } | undefined;
@@ -205,7 +165,7 @@ class SqliteReadingsBackend implements ReadingsBackend {
     const sql = `SELECT aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms FROM os_readings${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ts_ms ${dir}, seq ${dir} LIMIT ?`;
     params.push(q.limit);
     try {
-      return (this.#conn.db.prepare(sql).all(params) as ReadingRow[]).map(toReading);
+      return (this.#conn.db.prepare(sql).all(params) as ReadingRow[]).map(readingFromRow);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_READ', 'readings cannot be queried', this.location);
     }
@@ -225,7 +185,7 @@ class SqliteReadingsBackend implements ReadingsBackend {
     params.push(q.limit);
     const sql = `SELECT * FROM os_devices${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY aid, device_id LIMIT ?`;
     try {
-      return (this.#conn.db.prepare(sql).all(params) as DeviceRow[]).map(toDevice);
+      return (this.#conn.db.prepare(sql).all(params) as DeviceRow[]).map(deviceFromRow);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_READ', 'devices cannot be queried', this.location);
     }

@@ -74,6 +74,52 @@ export interface DeviceSummary {
   readonly readings: number;
 }
 
+/**
+ * A reading as the SQL backends store it (`os_readings`, snake_case columns): one row type and
+ * one conversion for SQLite and PostgreSQL, so the two cannot drift apart.
+ */
+export interface ReadingRow {
+  aid: number;
+  device_id: string;
+  sensor_id: string;
+  state: string;
+  value: number;
+  unit: string;
+  ts_ms: number;
+  received_ms: number;
+}
+
+/** A device as the SQL backends store it (`os_devices`). */
+export interface DeviceRow {
+  aid: number;
+  device_id: string;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  templates: number | null;
+  full_frames: number;
+  diff_frames: number;
+  heart_frames: number;
+  readings: number;
+}
+
+/** A stored row as a {@link Reading}. */
+export function readingFromRow(r: ReadingRow): Reading {
+  return { aid: r.aid, deviceId: r.device_id, sensorId: r.sensor_id, state: r.state, value: r.value, unit: r.unit, timestampMs: r.ts_ms, receivedAtMs: r.received_ms };
+}
+
+/** A stored row as a {@link DeviceSummary}. */
+export function deviceFromRow(r: DeviceRow): DeviceSummary {
+  return {
+    aid: r.aid,
+    deviceId: r.device_id,
+    firstSeenMs: r.first_seen_ms,
+    lastSeenMs: r.last_seen_ms,
+    templates: r.templates,
+    frames: { FULL: r.full_frames, DIFF: r.diff_frames, HEART: r.heart_frames },
+    readings: r.readings,
+  };
+}
+
 /** A query of readings: every given field must match; readings come ordered by timestamp (then insertion). */
 export interface ReadingQuery {
   aid?: number | undefined;
