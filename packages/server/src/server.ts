@@ -1,5 +1,5 @@
 import { installAsyncDispose } from '@opensynaptic/internal';
-import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, isSecureData } from '@opensynaptic/cmd';
+import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC, isSecureData } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
 import { IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
@@ -7,7 +7,7 @@ import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, typ
 import { ServerError, optionError } from './errors.js';
 import { Emitter } from './events.js';
 import { BoundedQueue } from './queue.js';
-import { type Service, type ServiceHost, ServiceRegistry, SinkService } from './services.js';
+import { frameAid, type Service, type ServiceHost, ServiceRegistry, SinkService } from './services.js';
 
 /** A decoded reading as the server delivers it: a sink's `ReadingFrame`, and where it came from. */
 export interface ServerReading extends ReadingFrame {
@@ -149,6 +149,11 @@ function strategyOf(cmd: number): ReadingFrame['strategy'] {
   return 'HEART';
 }
 
+const NEEDS_TEMPLATE = new Set<number>([DATA_DIFF, DATA_DIFF_SEC, DATA_HEART, DATA_HEART_SEC]);
+/** How long an aid the template store did not have is not asked for again (a flood of unknown DIFFs costs one read per second each). */
+const ABSENT_TEMPLATE_MS = 1000;
+const ABSENT_TEMPLATE_MAX = 4096;
+
 /**
  * The device id of a fact: a FULL body decodes with the sender's `"{aid};"` prefix in its id (the
  * reference's text), a DIFF or HEART without it; readings carry it without, so one device is one id.
@@ -205,6 +210,8 @@ export class OpenSynapticServer {
   #sweep: unknown = null;
   #dropReport = false;
   #started: Service[] = [];
+  /** Aids the template store did not have, and when it was asked (see `ABSENT_TEMPLATE_MS`). */
+  readonly #absentTemplates = new Map<number, number>();
 
   constructor(options: OpenSynapticServerOptions) {
     if (!Array.isArray(options?.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
@@ -328,11 +335,13 @@ export class OpenSynapticServer {
         this.#events.emit('service-error', { service: hook.name, error });
       }
     }
+    const frame = inbound.frame;
+    if (NEEDS_TEMPLATE.has(frame[0]!) && this.node.fusion.registry.store !== null) await this.#loadTemplates(frame);
     const peer = inbound.peer;
     const address = peer.address !== undefined && peer.port !== undefined ? { host: peer.address, port: peer.port } : undefined;
     let out: ReceiveResult;
     try {
-      out = await this.node.receiveAsync(inbound.frame, address);
+      out = await this.node.receiveAsync(frame, address);
     } catch (error) {
       // receiveAsync does not throw; an injected store's failure may still surface here.
       this.#count(this.#counters.errors, 'ERR_SERVER_RECEIVE');
@@ -369,6 +378,31 @@ export class OpenSynapticServer {
         break;
       }
     }
+  }
+
+  /**
+   * A DIFF or HEART of a device whose templates are not cached (evicted, or not preloaded) but
+   * may be in the template store: the cache would only start a background load and refuse this
+   * frame as unknown, so the server waits for the load first.
+   */
+  async #loadTemplates(frame: Uint8Array): Promise<void> {
+    const registry = this.node.fusion.registry;
+    const aid = frameAid(frame);
+    if (aid === undefined || registry.peek(aid) !== null) return;
+    const absent = this.#absentTemplates.get(aid);
+    const now = this.#clock();
+    if (absent !== undefined && now - absent < ABSENT_TEMPLATE_MS) return;
+    try {
+      if ((await registry.preload([aid])) > 0) {
+        this.#absentTemplates.delete(aid);
+        return;
+      }
+    } catch {
+      // The store failed: the frame is decoded without it (and fails as from an unknown device,
+      // counted); the registry cache reports the store's failure itself.
+    }
+    if (this.#absentTemplates.size >= ABSENT_TEMPLATE_MAX) this.#absentTemplates.clear();
+    this.#absentTemplates.set(aid, now);
   }
 
   #count(map: Record<string, number>, key: string): void {
