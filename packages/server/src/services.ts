@@ -121,17 +121,31 @@ interface SqliteModule {
   openSqliteStore(options: object): Promise<Store<LeaseKinds & SessionKinds>>;
 }
 
+interface PostgresModule {
+  openPostgresReadingsSink(options: object): Promise<ReadingsSink>;
+  openPostgresStore(options: object): Promise<Store<LeaseKinds & SessionKinds>>;
+}
+
+/** Loads a storage driver package by name (`ERR_SERVER_DEPENDENCY` saying what to install when it is missing). */
+async function loadDriver<T>(name: string, driver: string): Promise<T> {
+  try {
+    return (await import(/* @vite-ignore */ name)) as T;
+  } catch (e) {
+    throw new ServerError('ERR_SERVER_DEPENDENCY', `storage.driver "${driver}" needs ${name}: install it beside @opensynaptic/server`, { key: 'storage.driver', cause: e });
+  }
+}
+
 /**
  * Loads `@opensynaptic/store-sqlite` by name, so that the server itself does not depend on a
  * database driver (`ERR_SERVER_DEPENDENCY` saying what to install when it is missing).
  */
-export async function loadSqlite(): Promise<SqliteModule> {
-  const name = '@opensynaptic/store-sqlite';
-  try {
-    return (await import(/* @vite-ignore */ name)) as SqliteModule;
-  } catch (e) {
-    throw new ServerError('ERR_SERVER_DEPENDENCY', `storage.driver "sqlite" needs ${name}: install it beside @opensynaptic/server`, { key: 'storage.driver', cause: e });
-  }
+export function loadSqlite(): Promise<SqliteModule> {
+  return loadDriver('@opensynaptic/store-sqlite', 'sqlite');
+}
+
+/** Loads `@opensynaptic/store-postgres` (and so `pg`) by name, only when a configuration asks for it. */
+export function loadPostgres(): Promise<PostgresModule> {
+  return loadDriver('@opensynaptic/store-postgres', 'postgres');
 }
 
 /** Opens the SQLite readings sink of `@opensynaptic/store-sqlite` (loaded by name). */
