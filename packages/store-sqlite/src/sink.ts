@@ -26,10 +26,19 @@ import {
   type StoredStatus,
 } from '@opensynaptic/store';
 import { nodeBuiltin } from '@opensynaptic/internal';
-import { ensureSchema, openConnection, type SqliteConnection, type SqliteOptions, storeError } from './database.js';
+import { connectionPragmas, ensureSchema, openConnection, type SqliteConnection, type SqliteOptions, storeError } from './database.js';
 
 /** Options of {@link openSqliteReadingsSink}: the file's and the buffering core's. */
-export interface SqliteReadingsSinkOptions extends SqliteOptions, ReadingsSinkOptions {}
+export interface SqliteReadingsSinkOptions extends SqliteOptions, ReadingsSinkOptions {
+  /**
+   * Commit in a worker thread (default true for a file, false for `':memory:'`, which a second
+   * thread cannot see): the thread that calls `write` only hands each batch over and carries on
+   * (decoding the next frames, on a server) while the worker inserts and waits for the fsync, so
+   * both use a core. Queries and `status` read on the caller's thread (WAL: readers never wait
+   * for the writer). `false`: commits run on the caller's thread, blocking it for their duration.
+   */
+  worker?: boolean | undefined;
+}
 
 const READINGS_DDL = `
 CREATE TABLE IF NOT EXISTS os_readings (
@@ -59,13 +68,47 @@ CREATE TABLE IF NOT EXISTS os_devices (
 ) WITHOUT ROWID;
 `;
 
-// Readings go in statements of up to 64 rows: fewer statement steps than one row each, and the
-// parameter count (8 per row) stays far below SQLite's limit.
-const ROWS_PER_INSERT = 64;
-const insertSql = (rows: number) =>
-  `INSERT INTO os_readings (aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`;
+/** A batch as the writer takes it: flat rows (8 values per reading, 9 per device), cheap to hand to a worker. */
+interface PackedBatch {
+  readonly rows: (string | number)[];
+  readonly devices: (string | number | null)[];
+  readonly atMs: number;
+}
 
-const DEVICE_UPSERT = `
+function pack(batch: ReadingsBatch): PackedBatch {
+  const rows = new Array<string | number>(batch.readings * 8);
+  let i = 0;
+  for (const f of batch.frames) {
+    for (const x of f.sensors) {
+      rows[i++] = f.aid;
+      rows[i++] = f.deviceId;
+      rows[i++] = x.id;
+      rows[i++] = x.state;
+      rows[i++] = x.value;
+      rows[i++] = x.unit;
+      rows[i++] = f.timestampMs;
+      rows[i++] = f.receivedAtMs;
+    }
+  }
+  const devices: (string | number | null)[] = [];
+  for (const d of batch.devices) devices.push(d.aid, d.deviceId, d.firstSeenMs, d.lastSeenMs, d.templates, d.full, d.diff, d.heart, d.readings);
+  return { rows, devices, atMs: batch.atMs };
+}
+
+/**
+ * The writing half of the backend: prepares its statements on `db` and returns the commit of a
+ * packed batch (one `BEGIN IMMEDIATE` transaction). Self-contained (no outer names): the worker
+ * thread runs this very function from its source text, so the two modes share one definition.
+ */
+function sqliteWriter(db: { prepare(sql: string): { run(...params: unknown[]): unknown }; transaction<T>(fn: (b: T) => void): { immediate(b: T): void } }): (batch: PackedBatch) => void {
+  // Readings go in statements of up to 256 rows: fewer statement steps than one row each, and
+  // the parameter count (8 per row) stays far below SQLite's limit of 32766.
+  const ROWS = 256;
+  const insert = (rows: number) =>
+    `INSERT INTO os_readings (aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`;
+  const many = db.prepare(insert(ROWS));
+  const one = db.prepare(insert(1));
+  const upsert = db.prepare(`
 INSERT INTO os_devices (aid, device_id, first_seen_ms, last_seen_ms, templates, full_frames, diff_frames, heart_frames, readings)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (aid, device_id) DO UPDATE SET
@@ -75,7 +118,156 @@ ON CONFLICT (aid, device_id) DO UPDATE SET
   full_frames = full_frames + excluded.full_frames,
   diff_frames = diff_frames + excluded.diff_frames,
   heart_frames = heart_frames + excluded.heart_frames,
-  readings = readings + excluded.readings`;
+  readings = readings + excluded.readings`);
+  const meta = db.prepare("INSERT INTO os_meta (key, value) VALUES ('last_write_ms', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+  const tx = db.transaction((b: PackedBatch) => {
+    const r = b.rows;
+    const step = ROWS * 8;
+    let i = 0;
+    for (; i + step <= r.length; i += step) many.run(r.slice(i, i + step));
+    for (; i < r.length; i += 8) one.run(r.slice(i, i + 8));
+    const d = b.devices;
+    for (let j = 0; j < d.length; j += 9) upsert.run(d.slice(j, j + 9));
+    meta.run(String(b.atMs));
+  });
+  return (b) => tx.immediate(b);
+}
+
+/** The worker thread's program (CommonJS, run with `eval`): opens its own connection, then commits what it is sent. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+let commit;
+try {
+  const db = new Database(workerData.path, { timeout: workerData.busyTimeoutMs });
+  for (const p of workerData.pragmas) db.pragma(p);
+  commit = (${sqliteWriter.toString()})(db);
+  parentPort.on('message', (m) => {
+    if (m.close) {
+      db.close();
+      parentPort.postMessage({ closed: true });
+      return;
+    }
+    try {
+      commit(m.batch);
+      parentPort.postMessage({ id: m.id });
+    } catch (e) {
+      parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && typeof e.code === 'string' ? e.code : '' } });
+    }
+  });
+  parentPort.postMessage({ ready: true });
+} catch (e) {
+  parentPort.postMessage({ failed: { message: String(e && e.message), code: e && typeof e.code === 'string' ? e.code : '' } });
+}
+`;
+
+// The part of node:worker_threads used here (no @types/node in the published declarations).
+interface WorkerLike {
+  on(event: 'message', listener: (m: WorkerMessage) => void): void;
+  on(event: 'error', listener: (e: Error) => void): void;
+  on(event: 'exit', listener: (code: number) => void): void;
+  postMessage(m: unknown): void;
+  ref(): void;
+  unref(): void;
+  terminate(): Promise<number>;
+}
+interface WorkerThreads {
+  Worker: new (source: string, options: { eval: true; workerData: unknown }) => WorkerLike;
+}
+interface ModuleBuiltin {
+  createRequire(from: string): { resolve(id: string): string };
+}
+type WorkerMessage = { ready?: true; closed?: true; id?: number; error?: { message: string; code: string }; failed?: { message: string; code: string } };
+
+/** A SQLite error as better-sqlite3 throws it, rebuilt from what the worker sent. */
+function sqliteError(e: { message: string; code: string }): Error {
+  return Object.assign(new Error(e.message), { code: e.code });
+}
+
+/**
+ * The writer thread: one connection of its own, batches in order, one at a time (the buffering
+ * core commits one batch at a time). A worker that dies fails the commit in flight (the core
+ * retries it) and is started again for the next.
+ */
+class WriterThread {
+  readonly #data: object;
+  readonly #location: string;
+  #worker: WorkerLike | undefined;
+  #ready: Promise<void> | undefined;
+  #next = 0;
+  readonly #pending = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>();
+  #closing: (() => void) | undefined;
+
+  constructor(data: object, location: string) {
+    this.#data = data;
+    this.#location = location;
+  }
+
+  #start(): Promise<void> {
+    if (this.#ready !== undefined) return this.#ready;
+    const threads = nodeBuiltin<WorkerThreads>('node:worker_threads');
+    if (threads === undefined) return Promise.reject(new StoreError('ERR_STORE_OPTION', 'worker: true needs node:worker_threads', { path: this.#location }));
+    const worker = new threads.Worker(WORKER_SOURCE, { eval: true, workerData: this.#data });
+    this.#worker = worker;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m) => {
+        if (m.ready) {
+          // Idle, the thread does not keep the process alive (a connection would not either).
+          if (this.#pending.size === 0) worker.unref();
+          resolve();
+        }
+        else if (m.failed) reject(sqliteError(m.failed));
+        else if (m.closed) this.#closing?.();
+        else if (m.id !== undefined) {
+          const p = this.#pending.get(m.id);
+          this.#pending.delete(m.id);
+          if (this.#pending.size === 0) worker.unref();
+          if (m.error === undefined) p?.resolve();
+          else p?.reject(sqliteError(m.error));
+        }
+      });
+      const gone = (why: unknown) => {
+        reject(why);
+        for (const p of this.#pending.values()) p.reject(why);
+        this.#pending.clear();
+        this.#worker = undefined;
+        this.#ready = undefined;
+        this.#closing?.();
+      };
+      worker.on('error', gone);
+      worker.on('exit', (code) => gone(new Error(`the SQLite writer thread exited (${code})`)));
+    });
+    // A failed start is retried by the next commit.
+    this.#ready.catch(() => {
+      this.#ready = undefined;
+    });
+    return this.#ready;
+  }
+
+  async commit(batch: PackedBatch): Promise<void> {
+    await this.#start();
+    const id = ++this.#next;
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      // A commit in flight keeps the process alive until it lands.
+      this.#worker!.ref();
+      this.#worker!.postMessage({ id, batch });
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.#worker;
+    if (worker === undefined || this.#ready === undefined) return;
+    await this.#ready.catch(() => undefined);
+    await new Promise<void>((resolve) => {
+      this.#closing = resolve;
+      worker.ref();
+      worker.postMessage({ close: true });
+    });
+    await worker.terminate();
+    this.#worker = undefined;
+  }
+}
 
 interface Fs {
   statSync(path: string, options: { throwIfNoEntry: false }): { size: number } | undefined;
@@ -87,11 +279,12 @@ class SqliteReadingsBackend implements ReadingsBackend {
   readonly readonly: boolean;
   readonly location: string;
   readonly #conn: SqliteConnection;
-  readonly #commit: ((batch: ReadingsBatch) => void) | undefined;
+  readonly #commit: ((batch: PackedBatch) => void) | undefined;
+  readonly #writer: WriterThread | undefined;
   readonly #status;
   readonly #lastWrite;
 
-  constructor(conn: SqliteConnection) {
+  constructor(conn: SqliteConnection, writer: WriterThread | undefined) {
     this.#conn = conn;
     this.durability = conn.durability;
     this.location = conn.path;
@@ -100,35 +293,16 @@ class SqliteReadingsBackend implements ReadingsBackend {
     this.#status = db.prepare<[], { readings: number; devices: number }>('SELECT coalesce(sum(readings), 0) AS readings, count(*) AS devices FROM os_devices');
     this.#lastWrite = db.prepare<[], { value: string }>("SELECT value FROM os_meta WHERE key = 'last_write_ms'");
     if (conn.readonly) return;
-    const insertFull = db.prepare(insertSql(ROWS_PER_INSERT));
-    const insertOne = db.prepare(insertSql(1));
-    const upsert = db.prepare(DEVICE_UPSERT);
-    const meta = db.prepare("INSERT INTO os_meta (key, value) VALUES ('last_write_ms', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    const params: (string | number)[] = [];
-    const tx = db.transaction((batch: ReadingsBatch) => {
-      let rows = 0;
-      params.length = 0;
-      for (const f of batch.frames) {
-        for (const s of f.sensors) {
-          params.push(f.aid, f.deviceId, s.id, s.state, s.value, s.unit, f.timestampMs, f.receivedAtMs);
-          if (++rows === ROWS_PER_INSERT) {
-            insertFull.run(params);
-            params.length = 0;
-            rows = 0;
-          }
-        }
-      }
-      for (let i = 0; i < rows; i++) insertOne.run(params.slice(i * 8, i * 8 + 8));
-      for (const d of batch.devices) upsert.run(d.aid, d.deviceId, d.firstSeenMs, d.lastSeenMs, d.templates, d.full, d.diff, d.heart, d.readings);
-      meta.run(String(batch.atMs));
-    });
-    this.#commit = (batch) => tx.immediate(batch);
+    this.#writer = writer;
+    if (writer === undefined) this.#commit = sqliteWriter(db as unknown as Parameters<typeof sqliteWriter>[0]);
   }
 
   async commit(batch: ReadingsBatch): Promise<void> {
-    if (this.#commit === undefined) throw new StoreError('ERR_STORE_WRITE', 'was opened read-only', { path: this.location });
+    if (this.readonly) throw new StoreError('ERR_STORE_WRITE', 'was opened read-only', { path: this.location });
     try {
-      this.#commit(batch);
+      const packed = pack(batch);
+      if (this.#writer !== undefined) await this.#writer.commit(packed);
+      else this.#commit!(packed);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_WRITE', `a batch of ${batch.readings} readings cannot be committed`, this.location);
     }
@@ -208,7 +382,11 @@ class SqliteReadingsBackend implements ReadingsBackend {
   }
 
   async close(): Promise<void> {
-    this.#conn.db.close();
+    try {
+      await this.#writer?.close();
+    } finally {
+      this.#conn.db.close();
+    }
   }
 }
 
@@ -221,9 +399,22 @@ export async function openSqliteReadingsSink(options: SqliteReadingsSinkOptions)
   const conn = openConnection(options);
   try {
     ensureSchema(conn, 'readings', 1, READINGS_DDL);
-    return new BufferedReadingsSink(new SqliteReadingsBackend(conn), options);
+    const worker = options.worker ?? conn.path !== ':memory:';
+    if (typeof worker !== 'boolean') throw new StoreError('ERR_STORE_OPTION', `worker must be true or false, got ${String(worker)}`);
+    if (worker && conn.path === ':memory:') throw new StoreError('ERR_STORE_OPTION', 'worker: true needs a file (a second thread cannot see a \':memory:\' database)');
+    const writer = worker && !conn.readonly ? new WriterThread(writerData(conn, options), conn.path) : undefined;
+    return new BufferedReadingsSink(new SqliteReadingsBackend(conn, writer), options);
   } catch (e) {
     conn.db.close();
     throw e;
   }
+}
+
+/** What the writer thread needs to open its connection as `openConnection` opened the caller's. */
+function writerData(conn: SqliteConnection, options: SqliteOptions): object {
+  const module = nodeBuiltin<ModuleBuiltin>('node:module');
+  if (module === undefined) throw new StoreError('ERR_STORE_OPTION', 'worker: true needs node:module', { path: conn.path });
+  // The worker loads the same better-sqlite3 this package resolves (by file, whatever the cwd).
+  const driver = module.createRequire(import.meta.url).resolve('better-sqlite3');
+  return { driver, path: conn.path, busyTimeoutMs: options.busyTimeoutMs ?? 5000, pragmas: connectionPragmas(options) };
 }
