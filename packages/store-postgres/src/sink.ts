@@ -223,13 +223,18 @@ export async function openPostgresReadingsBackend(options: PostgresOptions): Pro
 /**
  * Opens the readings sink in `options.schema` (default `public`) of a PostgreSQL database (see
  * the module comment). `durability: 'power'`: a resolved `flush` is a committed transaction.
+ * `concurrency` defaults to `maxConnections - 1` (3): that many batches are committed at once,
+ * each in its own transaction on its own connection, so they may land out of order (`seq`
+ * order in the table differs from the accept order); they settle in order (`onCommit`, `flush`).
  * Rejects with `ERR_STORE_READ` when the server cannot be reached at open; later failures are
  * retried batch by batch (see the buffering options).
  */
 export async function openPostgresReadingsSink(options: PostgresReadingsSinkOptions): Promise<BufferedReadingsSink> {
   const backend = await openPostgresReadingsBackend(options);
   try {
-    return new BufferedReadingsSink(backend, options);
+    // Batches in flight: one per connection of the pool but one, kept for queries and status.
+    const concurrency = Math.max(1, (options.maxConnections ?? 4) - 1);
+    return new BufferedReadingsSink(backend, { concurrency, ...options });
   } catch (e) {
     await backend.close().catch(() => undefined);
     throw e;
