@@ -77,6 +77,8 @@ class PostgresReadingsBackend implements ReadingsBackend {
       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::bigint[], $8::bigint[])`;
     this.#upsertDevices = `INSERT INTO ${s}.os_devices AS d (aid, device_id, first_seen_ms, last_seen_ms, templates, full_frames, diff_frames, heart_frames, readings)
       SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+        AS u (aid, device_id, first_seen_ms, last_seen_ms, templates, full_frames, diff_frames, heart_frames, readings)
+      ORDER BY aid, device_id COLLATE "C"
       ON CONFLICT (aid, device_id) DO UPDATE SET
         first_seen_ms = LEAST(d.first_seen_ms, excluded.first_seen_ms),
         templates = CASE WHEN excluded.templates IS NOT NULL AND (excluded.last_seen_ms >= d.last_seen_ms OR d.templates IS NULL) THEN excluded.templates ELSE d.templates END,
