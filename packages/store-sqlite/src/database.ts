@@ -26,6 +26,12 @@ export interface SqliteOptions {
    * a size cap, and for testing what a full disk does.
    */
   maxPages?: number | undefined;
+  /**
+   * The connection's page cache, MiB (default 64; SQLite's own default is 2). The readings
+   * indexes take pages all over the file; with a small cache each batch reads them back and
+   * writes more of them to the WAL. Memory is taken as pages are used, up to this.
+   */
+  cacheMiB?: number | undefined;
   /** Open an existing database read-only (queries and status only, e.g. beside a running server): every write rejects. */
   readonly?: boolean | undefined;
 }
@@ -56,7 +62,7 @@ export function storeError(e: unknown, code: StoreErrorCode, detail: string, pat
 /** The pragmas of a writable connection (the caller's, and the sink's writer thread's). */
 export function connectionPragmas(options: SqliteOptions): string[] {
   // WAL: readers never block the writer, and a commit appends to one log file.
-  const out = ['journal_mode = WAL', `synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`];
+  const out = ['journal_mode = WAL', `synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`, `cache_size = -${(options.cacheMiB ?? 64) * 1024}`];
   // A page count cap makes SQLite refuse to grow the file past it (SQLITE_FULL), as a full disk would.
   if (options.maxPages !== undefined) out.push(`max_page_count = ${options.maxPages}`);
   return out;
@@ -73,6 +79,9 @@ export function openConnection(options: SqliteOptions): SqliteConnection {
   if (!Number.isSafeInteger(busy) || busy < 0) throw new StoreError('ERR_STORE_OPTION', `busyTimeoutMs must be an integer >= 0, got ${String(busy)}`);
   if (options.maxPages !== undefined && (!Number.isSafeInteger(options.maxPages) || options.maxPages < 1)) {
     throw new StoreError('ERR_STORE_OPTION', `maxPages must be an integer >= 1, got ${String(options.maxPages)}`);
+  }
+  if (options.cacheMiB !== undefined && (!Number.isSafeInteger(options.cacheMiB) || options.cacheMiB < 1)) {
+    throw new StoreError('ERR_STORE_OPTION', `cacheMiB must be an integer >= 1, got ${String(options.cacheMiB)}`);
   }
   const path = options.path;
   const ro = options.readonly === true;

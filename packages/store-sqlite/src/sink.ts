@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS os_devices (
 ) WITHOUT ROWID;
 `;
 
+/** Readings per transaction by default (`batchSize`). */
+export const SQLITE_BATCH_SIZE = 4096;
+
 /** A batch as the writer takes it: flat rows (8 values per reading, 9 per device), cheap to hand to a worker. */
 interface PackedBatch {
   readonly rows: (string | number)[];
@@ -403,7 +406,9 @@ export async function openSqliteReadingsSink(options: SqliteReadingsSinkOptions)
     if (typeof worker !== 'boolean') throw new StoreError('ERR_STORE_OPTION', `worker must be true or false, got ${String(worker)}`);
     if (worker && conn.path === ':memory:') throw new StoreError('ERR_STORE_OPTION', 'worker: true needs a file (a second thread cannot see a \':memory:\' database)');
     const writer = worker && !conn.readonly ? new WriterThread(writerData(conn, options), conn.path) : undefined;
-    return new BufferedReadingsSink(new SqliteReadingsBackend(conn, writer), options);
+    // Larger transactions than the core's default: each one writes the index pages it touches
+    // once, however many of its rows land on them (about 3x the rate of 1000-row ones measured).
+    return new BufferedReadingsSink(new SqliteReadingsBackend(conn, writer), { ...options, batchSize: options.batchSize ?? SQLITE_BATCH_SIZE });
   } catch (e) {
     conn.db.close();
     throw e;
