@@ -6,7 +6,7 @@ import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
 import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
 import { ServerError, optionError } from './errors.js';
 import { Emitter } from './events.js';
-import { BoundedQueue } from './queue.js';
+import { BoundedQueue, FairQueue } from './queue.js';
 import { frameAid, type Service, type ServiceHost, ServiceRegistry, SinkService } from './services.js';
 
 /** A decoded reading as the server delivers it: a sink's `ReadingFrame`, and where it came from. */
@@ -73,6 +73,19 @@ export interface OpenSynapticServerOptions {
    * is empty or this many wait, so a burst costs one sink call instead of one per frame.
    */
   sinkBatch?: number;
+  /**
+   * Frames one device may have waiting in the server's intake queue of an unreliable transport
+   * (UDP, MQTT QoS 0; default 256). The intake takes frames off the transport as they come and
+   * the server reads them round-robin, one per device (a data frame's source aid, else the peer)
+   * in turn, so a device that floods gets no more turns than the others; its frames past this
+   * bound are dropped, counted in `status().dropped.device` and per device in
+   * `status().devices`. A reliable transport (TCP, serial) drops nothing: its intake waits.
+   */
+  deviceQueue?: number;
+  /** Frames of all devices in one transport's intake queue (default 8192); when full, the intake waits and the pressure reaches the transport. */
+  queueFrames?: number;
+  /** Devices `status().devices` keeps counters for (default 1024; the others are summed under `*`). */
+  maxTrackedDevices?: number;
   /** How often `node.sweep()` runs, ms (default 1000; 0: never, the caller sweeps). */
   sweepIntervalMs?: number;
   timers?: ServerTimers;
@@ -95,8 +108,18 @@ export interface ServerCounters {
   ignored: Record<string, number>;
   /** Frames the node refused, by error code (CRC, unknown device's DIFF, junk...). */
   errors: Record<string, number>;
-  /** Readings dropped: `iterator` (a full `readings()` consumer, `overflow: 'drop'`), `sink` (a full sink, `'drop'`), `rejected` (a sink refused the reading as invalid). */
-  dropped: { iterator: number; sink: number; rejected: number };
+  /**
+   * Dropped: `iterator` (readings: a full `readings()` consumer, `overflow: 'drop'`), `sink`
+   * (readings: a full sink, `'drop'`), `rejected` (readings a sink refused as invalid), `device`
+   * (frames: a device over its `deviceQueue` share of the intake queue).
+   */
+  dropped: { iterator: number; sink: number; rejected: number; device: number };
+}
+
+/** A device's trouble counters in `status().devices`: frames dropped at intake, frames refused (unknown device, bad frame...). */
+export interface DeviceCounters {
+  dropped: number;
+  errors: number;
 }
 
 export interface ServerStatus extends ServerCounters {
@@ -107,13 +130,20 @@ export interface ServerStatus extends ServerCounters {
   services: Record<string, unknown>;
   /** Readings waiting in `readings()` iterators. */
   queued: number;
+  /** Frames waiting in the intake queues. */
+  intake: number;
+  /**
+   * Per device (its aid, or the peer for frames without one) that had frames dropped or refused:
+   * a flood or an unknown device shows up here by name; bounded (`maxTrackedDevices`).
+   */
+  devices: Record<string, DeviceCounters>;
 }
 
 /** Typed events of the server (`on`). */
 export interface ServerEvents {
   state: { state: ServerState };
   /** Readings were dropped (coalesced: at most one event per tick, with the totals). */
-  dropped: { iterator: number; sink: number; rejected: number };
+  dropped: { iterator: number; sink: number; rejected: number; device: number };
   /** A frame the node refused (the server keeps serving). */
   'frame-error': { via: string; peer: Peer; code: string; error: Error };
   /** A transport reported an error, or a response could not be sent. */
@@ -131,6 +161,9 @@ interface TransportEntry {
   offs: (() => void)[];
   /** Readings of this transport waiting to go to the sinks in one write. */
   batch: ServerReading[];
+  /** Frames taken off the transport, waiting their device's turn. */
+  queue: FairQueue<Inbound>;
+  intakeDone: boolean;
 }
 
 const DEFAULT_READINGS_BUFFER = 4096;
@@ -194,6 +227,10 @@ export class OpenSynapticServer {
   readonly sweepIntervalMs: number;
   readonly stopTimeoutMs: number;
   readonly sinkBatch: number;
+  readonly deviceQueue: number;
+  readonly queueFrames: number;
+  readonly maxTrackedDevices: number;
+  readonly #devices = new Map<string, DeviceCounters>();
   readonly #ownNode: boolean;
   readonly #ownedStore: Store<LeaseKinds & SessionKinds> | null;
   readonly #specs: readonly ServerTransportSpec[];
@@ -203,7 +240,7 @@ export class OpenSynapticServer {
   readonly #events = new Emitter<ServerEvents>();
   readonly #timers: ServerTimers;
   readonly #clock: () => number;
-  readonly #counters: ServerCounters = { frames: 0, readings: 0, control: 0, responses: 0, responseErrors: 0, ignored: {}, errors: {}, dropped: { iterator: 0, sink: 0, rejected: 0 } };
+  readonly #counters: ServerCounters = { frames: 0, readings: 0, control: 0, responses: 0, responseErrors: 0, ignored: {}, errors: {}, dropped: { iterator: 0, sink: 0, rejected: 0, device: 0 } };
   #sinks: SinkService[] = [];
   #hooks: Service[] = [];
   #state: ServerState = 'created';
@@ -219,6 +256,9 @@ export class OpenSynapticServer {
     this.sweepIntervalMs = checkInt('sweepIntervalMs', options.sweepIntervalMs, DEFAULT_SWEEP_MS, 0);
     this.sinkBatch = checkInt('sinkBatch', options.sinkBatch, 256, 1);
     this.stopTimeoutMs = checkInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS, 0);
+    this.deviceQueue = checkInt('deviceQueue', options.deviceQueue, 256, 1);
+    this.queueFrames = checkInt('queueFrames', options.queueFrames, 8192, 1);
+    this.maxTrackedDevices = checkInt('maxTrackedDevices', options.maxTrackedDevices, 1024, 1);
     const overflow = options.overflow ?? 'wait';
     if (overflow !== 'wait' && overflow !== 'drop') throw optionError('overflow', `${String(overflow)} is not 'wait' or 'drop'`);
     this.overflow = overflow;
@@ -282,7 +322,9 @@ export class OpenSynapticServer {
       for (const spec of this.#specs) {
         const transport = 'transport' in spec ? spec.transport : await createTransport(spec.medium, spec.options ?? {});
         const name = spec.name ?? transport.medium;
-        this.#entries.push({ name, transport, loop: null, offs: [], batch: [] });
+        // Reliable media must not lose frames: their intake waits instead of dropping.
+        const perDevice = transport.reliable ? Number.POSITIVE_INFINITY : this.deviceQueue;
+        this.#entries.push({ name, transport, loop: null, offs: [], batch: [], queue: new FairQueue<Inbound>(perDevice, this.queueFrames), intakeDone: false });
         this.#byName.set(name, transport);
       }
       const host: ServiceHost = { transport: (n) => this.#byName.get(n), reportError: (service, error) => this.#events.emit('service-error', { service, error }) };
@@ -313,16 +355,64 @@ export class OpenSynapticServer {
     }
   }
 
-  async #pump(entry: TransportEntry): Promise<void> {
+  #pump(entry: TransportEntry): Promise<void> {
+    return Promise.all([this.#intake(entry), this.#process(entry)]).then(() => undefined);
+  }
+
+  /** Takes frames off the transport into the fair queue as they come (see `deviceQueue`). */
+  async #intake(entry: TransportEntry): Promise<void> {
+    const queue = entry.queue;
     try {
       for await (const inbound of entry.transport) {
-        await this.#handle(entry, inbound);
+        const aid = frameAid(inbound.frame);
+        if (!queue.push(aid ?? inbound.peer.key, inbound)) {
+          this.#counters.frames++;
+          this.#device(aid === undefined ? inbound.peer.key : String(aid)).dropped++;
+          this.#dropped('device');
+          continue;
+        }
+        if (queue.full) await queue.space();
       }
-      await this.#flushBatch(entry);
     } catch (error) {
       // The iterator failed (destroyed mid-read): the loop ends, the others keep serving.
       if (this.#state === 'running') this.#events.emit('transport-error', { via: entry.name, error });
+    } finally {
+      entry.intakeDone = true;
+      queue.wake();
     }
+  }
+
+  /** Handles the queued frames, one device after the other. */
+  async #process(entry: TransportEntry): Promise<void> {
+    const queue = entry.queue;
+    try {
+      while (this.#state !== 'destroyed') {
+        const inbound = queue.shift();
+        if (inbound !== undefined) {
+          await this.#handle(entry, inbound);
+          continue;
+        }
+        if (entry.intakeDone) break;
+        await queue.readable();
+      }
+      await this.#flushBatch(entry);
+    } catch (error) {
+      if (this.#state === 'running') this.#events.emit('transport-error', { via: entry.name, error });
+    }
+  }
+
+  /** The trouble counters of a device (bounded: past `maxTrackedDevices`, the rest share `*`). */
+  #device(key: string): DeviceCounters {
+    let c = this.#devices.get(key);
+    if (c === undefined) {
+      const k = this.#devices.size >= this.maxTrackedDevices ? '*' : key;
+      c = this.#devices.get(k);
+      if (c === undefined) {
+        c = { dropped: 0, errors: 0 };
+        this.#devices.set(k, c);
+      }
+    }
+    return c;
   }
 
   async #handle(entry: TransportEntry, inbound: Inbound): Promise<void> {
@@ -374,6 +464,8 @@ export class OpenSynapticServer {
         const code = (out.error as { code?: unknown }).code;
         const key = typeof code === 'string' ? code : out.error.name;
         this.#count(this.#counters.errors, key);
+        const aid = frameAid(frame);
+        this.#device(aid === undefined ? peer.key : String(aid)).errors++;
         this.#events.emit('frame-error', { via: entry.name, peer, code: key, error: out.error });
         break;
       }
@@ -446,7 +538,7 @@ export class OpenSynapticServer {
     }
     if (this.#sinks.length === 0) return;
     entry.batch.push(reading);
-    if (entry.batch.length >= this.sinkBatch || entry.transport.stats().inboundQueued === 0) await this.#flushBatch(entry);
+    if (entry.batch.length >= this.sinkBatch || (entry.queue.size === 0 && entry.transport.stats().inboundQueued === 0)) await this.#flushBatch(entry);
   }
 
   async #flushBatch(entry: TransportEntry): Promise<void> {
@@ -528,7 +620,11 @@ export class OpenSynapticServer {
     }
     let queued = 0;
     for (const q of this.#iterators) queued += q.size;
-    return { ...structuredClone(this.#counters), state: this.#state, transports, services, queued };
+    let intake = 0;
+    for (const e of this.#entries) intake += e.queue.size;
+    const devices: Record<string, DeviceCounters> = {};
+    for (const [k, c] of this.#devices) devices[k] = { ...c };
+    return { ...structuredClone(this.#counters), state: this.#state, transports, services, queued, intake, devices };
   }
 
   /**
