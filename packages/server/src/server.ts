@@ -7,7 +7,7 @@ import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, typ
 import { ServerError, optionError } from './errors.js';
 import { Emitter } from './events.js';
 import { BoundedQueue, FairQueue } from './queue.js';
-import { frameAid, type Service, type ServiceHost, ServiceRegistry, SinkService } from './services.js';
+import { frameAid, type Service, type ServiceHost, ServiceRegistry, SinkService, type StorageChange } from './services.js';
 
 /** A decoded reading as the server delivers it: a sink's `ReadingFrame`, and where it came from. */
 export interface ServerReading extends ReadingFrame {
@@ -152,6 +152,8 @@ export interface ServerEvents {
   'service-error': { service: string; error: unknown };
   /** `node.sweep()` failed. */
   'sweep-error': { error: unknown };
+  /** A storage service's health changed (checked on the sweep timer): failing, recovered, readings lost. */
+  storage: StorageChange & { service: string };
 }
 
 interface TransportEntry {
@@ -352,6 +354,15 @@ export class OpenSynapticServer {
       this.node.sweep();
     } catch (error) {
       this.#events.emit('sweep-error', { error });
+    }
+    for (const service of this.#sinks) {
+      if (!(service instanceof SinkService)) continue;
+      service.check().then(
+        (change) => {
+          if (change !== null) this.#events.emit('storage', { service: service.name, ...change });
+        },
+        () => undefined,
+      );
     }
   }
 

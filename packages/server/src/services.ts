@@ -60,6 +60,20 @@ export class ServiceRegistry {
   }
 }
 
+/**
+ * A change of a storage service's health (the server's `storage` event): `failing` (commits
+ * fail and are retried with backoff, or the status cannot be read: the database is down or
+ * full), `recovered` (commits land again; what was buffered is being written), `lost` (readings
+ * given up on, `lost` of them since the last event).
+ */
+export interface StorageChange {
+  state: 'failing' | 'recovered' | 'lost';
+  error: string | null;
+  /** Readings accepted and not yet committed, when known. */
+  buffered: number | null;
+  lost: number | null;
+}
+
 /** Options of {@link SinkService}. */
 export interface SinkServiceOptions {
   /** Service name (default `storage`). */
@@ -79,6 +93,8 @@ export class SinkService implements Service {
   readonly #own: boolean;
   #closed = false;
   #last: ReadingsSinkStatus | null = null;
+  #failing = false;
+  #seen: { failed: number; committed: number; lost: number } | null = null;
 
   constructor(sink: ReadingsSink, options: SinkServiceOptions = {}) {
     if (typeof sink?.tryWrite !== 'function' || typeof sink.write !== 'function') throw optionError('sink', 'not a readings sink (write, tryWrite, flush, status, close)');
@@ -102,6 +118,38 @@ export class SinkService implements Service {
       this.#closed = true;
       await this.sink.close().catch(() => undefined); // what it could not write is counted lost in its status
     }
+  }
+
+  /**
+   * Compares the sink's status with the last check and says what changed: its commits started
+   * failing (a database down or full; or its status cannot be read), it recovered (commits land
+   * again), or it counted readings lost. The server calls this on its sweep timer and emits the
+   * answer as a `storage` event.
+   */
+  async check(): Promise<StorageChange | null> {
+    if (this.#closed) return null;
+    let st: ReadingsSinkStatus;
+    try {
+      st = await this.sink.status();
+    } catch (error) {
+      if (this.#failing) return null;
+      this.#failing = true;
+      return { state: 'failing', error: error instanceof Error ? error.message : String(error), buffered: null, lost: null };
+    }
+    this.#last = st;
+    const prev = this.#seen;
+    this.#seen = { failed: st.failedAttempts, committed: st.committed, lost: st.lost };
+    if (prev === null) return null;
+    if (st.lost > prev.lost) return { state: 'lost', error: st.lastError?.message ?? null, buffered: st.buffered, lost: st.lost - prev.lost };
+    if (!this.#failing && st.failedAttempts > prev.failed) {
+      this.#failing = true;
+      return { state: 'failing', error: st.lastError?.message ?? null, buffered: st.buffered, lost: null };
+    }
+    if (this.#failing && st.failedAttempts === prev.failed && (st.committed > prev.committed || st.buffered === 0)) {
+      this.#failing = false;
+      return { state: 'recovered', error: null, buffered: st.buffered, lost: null };
+    }
+    return null;
   }
 
   /** The sink's status (`status()` of the sink, last known once closed). */

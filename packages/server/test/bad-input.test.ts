@@ -1,7 +1,12 @@
 import { MemoryReadingsSink, MemoryStore, type ReadingFrame } from '@opensynaptic/store';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureId } from '../src/device.js';
-import { OpenSynapticServer } from '../src/server.js';
+import { OpenSynapticServer, type ServerEvents } from '../src/server.js';
 import { type Device, device, portOf, tick, udp, until } from './helpers.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -95,5 +100,33 @@ describe('bad input: the server keeps serving everyone else', () => {
     expect(status.state).toBe('running');
     await sink.flush();
     expect((await sink.status()).committed).toBe(1);
+  });
+
+  it('a full SQLite database: a storage event, the server keeps serving, nothing partial; writing resumes when there is room', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'server-full-')), 'os.db');
+    const sink = await openSqliteReadingsSink({ path, maxPages: 40, batchSize: 32, retryMinMs: 10, retryMaxMs: 50 });
+    const { server, port } = await startServer({ sinks: [sink], sweepIntervalMs: 50 });
+    const events: ServerEvents['storage'][] = [];
+    server.on('storage', (e) => events.push(e));
+    const [d] = await fleet(['FILLER'], port);
+    let sent = 0;
+    while (!events.some((e) => e.state === 'failing') && sent < 20_000) {
+      for (let i = 0; i < 32; i++, sent++) await d!.transport.send(d!.node.transmit([['T1', 'OK', sent % 9, 'Cel']], { t: 1.7e12 + sent * 1000 }).frame);
+      await tick(20);
+    }
+    const failing = events.find((e) => e.state === 'failing');
+    expect(failing?.error).toMatch(/SQLITE_FULL/);
+    // Still serving: control traffic is answered and the state is running.
+    expect(await d!.node.ping({ timeoutMs: 2000 })).toBeGreaterThanOrEqual(0);
+    expect(server.state).toBe('running');
+    await until(async () => (await server.status()).readings === sent, 'every frame decoded');
+    // Room again (another connection deletes old readings, as freeing disk space would).
+    const other = new Database(path);
+    other.exec('DELETE FROM os_readings');
+    other.close();
+    await until(() => events.some((e) => e.state === 'recovered'), 'a storage recovered event', 20_000);
+    await until(async () => (await sink.status()).buffered === 0, 'what was buffered written', 20_000);
+    const st = await sink.status();
+    expect([st.committed, st.lost, st.buffered]).toEqual([sent, 0, 0]);
   });
 });
