@@ -71,31 +71,50 @@ CREATE TABLE IF NOT EXISTS os_devices (
 /** Readings per transaction by default (`batchSize`). */
 export const SQLITE_BATCH_SIZE = 4096;
 
-/** A batch as the writer takes it: flat rows (8 values per reading, 9 per device), cheap to hand to a worker. */
+/**
+ * A batch as the writer takes it, cheap to hand to a worker: every reading is 8 numbers in one
+ * Float64Array (aid, device id, sensor id, state, value, unit, timestamp, receive time), the
+ * texts as indexes into `texts` (a batch repeats a few device ids, sensor ids, states and units
+ * over and over), so the rows cross to the worker as one transferred buffer instead of a
+ * structured clone of every value; the device rows are few and go as they are.
+ */
 interface PackedBatch {
-  readonly rows: (string | number)[];
+  readonly rows: Float64Array;
+  readonly texts: string[];
   readonly devices: (string | number | null)[];
   readonly atMs: number;
 }
 
 function pack(batch: ReadingsBatch): PackedBatch {
-  const rows = new Array<string | number>(batch.readings * 8);
+  const rows = new Float64Array(batch.readings * 8);
+  const texts: string[] = [];
+  const index = new Map<string, number>();
+  const text = (t: string): number => {
+    let k = index.get(t);
+    if (k === undefined) {
+      k = texts.length;
+      texts.push(t);
+      index.set(t, k);
+    }
+    return k;
+  };
   let i = 0;
   for (const f of batch.frames) {
+    const dev = text(f.deviceId);
     for (const x of f.sensors) {
       rows[i++] = f.aid;
-      rows[i++] = f.deviceId;
-      rows[i++] = x.id;
-      rows[i++] = x.state;
+      rows[i++] = dev;
+      rows[i++] = text(x.id);
+      rows[i++] = text(x.state);
       rows[i++] = x.value;
-      rows[i++] = x.unit;
+      rows[i++] = text(x.unit);
       rows[i++] = f.timestampMs;
       rows[i++] = f.receivedAtMs;
     }
   }
   const devices: (string | number | null)[] = [];
   for (const d of batch.devices) devices.push(d.aid, d.deviceId, d.firstSeenMs, d.lastSeenMs, d.templates, d.full, d.diff, d.heart, d.readings);
-  return { rows, devices, atMs: batch.atMs };
+  return { rows, texts, devices, atMs: batch.atMs };
 }
 
 /**
@@ -123,12 +142,21 @@ ON CONFLICT (aid, device_id) DO UPDATE SET
   heart_frames = heart_frames + excluded.heart_frames,
   readings = readings + excluded.readings`);
   const meta = db.prepare("INSERT INTO os_meta (key, value) VALUES ('last_write_ms', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-  const tx = db.transaction((b: PackedBatch) => {
+  const params: (string | number)[] = [];
+  // One statement's parameters from the packed rows `from`..`to` (texts looked up, integers kept integers).
+  const bind = (b: PackedBatch, from: number, to: number) => {
+    params.length = 0;
     const r = b.rows;
+    const t = b.texts;
+    for (let i = from; i < to; i += 8) params.push(r[i]!, t[r[i + 1]!]!, t[r[i + 2]!]!, t[r[i + 3]!]!, r[i + 4]!, t[r[i + 5]!]!, r[i + 6]!, r[i + 7]!);
+    return params;
+  };
+  const tx = db.transaction((b: PackedBatch) => {
+    const n = b.rows.length;
     const step = ROWS * 8;
     let i = 0;
-    for (; i + step <= r.length; i += step) many.run(r.slice(i, i + step));
-    for (; i < r.length; i += 8) one.run(r.slice(i, i + 8));
+    for (; i + step <= n; i += step) many.run(bind(b, i, i + step));
+    for (; i < n; i += 8) one.run(bind(b, i, i + 8));
     const d = b.devices;
     for (let j = 0; j < d.length; j += 9) upsert.run(d.slice(j, j + 9));
     meta.run(String(b.atMs));
@@ -169,7 +197,7 @@ interface WorkerLike {
   on(event: 'message', listener: (m: WorkerMessage) => void): void;
   on(event: 'error', listener: (e: Error) => void): void;
   on(event: 'exit', listener: (code: number) => void): void;
-  postMessage(m: unknown): void;
+  postMessage(m: unknown, transfer?: unknown[]): void;
   ref(): void;
   unref(): void;
   terminate(): Promise<number>;
@@ -254,7 +282,8 @@ class WriterThread {
       this.#pending.set(id, { resolve, reject });
       // A commit in flight keeps the process alive until it lands.
       this.#worker!.ref();
-      this.#worker!.postMessage({ id, batch });
+      // The rows' buffer is moved, not copied (the batch is not used here again).
+      this.#worker!.postMessage({ id, batch }, [batch.rows.buffer]);
     });
   }
 
