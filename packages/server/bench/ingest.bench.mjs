@@ -196,7 +196,7 @@ async function ingest(name, openSink, rate, seconds) {
     'CPU µs/reading': ((cpu.user + cpu.system) / Math.max(1, readings)).toFixed(2),
   };
   const where = `kernel buffer ${Number.isNaN(drops) ? '?' : drops} (machine-wide), transport ${transportDrops}, server ${status.dropped.iterator + status.dropped.sink + status.dropped.rejected}, errors ${Object.values(status.errors).reduce((a, b) => a + b, 0)}, sink lost ${after?.lost ?? st?.lost ?? '?'}`;
-  return { row, detail: `${row.case}: loss by place: ${where}; memory start/middle/end ${memory}; ${fmt(sent.seconds)} s sent` };
+  return { row, detail: `${row.case}: loss by place: ${where}; ${after?.batches ?? '?'} transactions; memory start/middle/end ${memory}; ${fmt(sent.seconds)} s sent` };
 }
 
 // ------------------------------------------------------------------------------- sinks
