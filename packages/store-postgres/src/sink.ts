@@ -60,6 +60,21 @@ CREATE TABLE IF NOT EXISTS $schema.os_sink_batches (id text PRIMARY KEY, committ
 /** How long ids of committed batches are kept (a retry comes within seconds): one day. */
 const BATCH_ID_KEEP_MS = 86_400_000;
 
+/** A PostgreSQL array literal of finite numbers (the shortest text that reads back to the same double). */
+function numbers(a: readonly number[]): string {
+  return `{${a.join(',')}}`;
+}
+
+/** A PostgreSQL array literal of texts: each quoted, `"` and `\\` escaped (the texts hold no NUL). */
+function textArray(a: readonly string[]): string {
+  let out = '{';
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    out += `${i === 0 ? '' : ','}"${/["\\]/.test(x) ? x.replace(/["\\]/g, '\\$&') : x}"`;
+  }
+  return `${out}}`;
+}
+
 class PostgresReadingsBackend implements ReadingsBackend {
   readonly name = 'postgres';
   readonly durability: StoreDurability = 'power';
@@ -73,8 +88,14 @@ class PostgresReadingsBackend implements ReadingsBackend {
     this.#p = p;
     this.location = p.location;
     const s = p.schema;
+    // The readings as numeric column arrays, their texts as 1-based indexes into one text array
+    // ($9): a batch repeats a few device ids, sensor ids, states and units, and array literals of
+    // numbers are cheap to build here and to parse there (pg's own array encoding of every text
+    // value cost about 4 µs per reading on the caller's thread).
     this.#insertReadings = `INSERT INTO ${s}.os_readings (aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms)
-      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::bigint[], $8::bigint[])`;
+      SELECT x.a, t.v[x.d], t.v[x.s], t.v[x.st], x.val, t.v[x.u], x.ts, x.r
+      FROM (SELECT $9::text[] AS v) t,
+        unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::float8[], $6::int[], $7::bigint[], $8::bigint[]) AS x (a, d, s, st, val, u, ts, r)`;
     this.#upsertDevices = `INSERT INTO ${s}.os_devices AS d (aid, device_id, first_seen_ms, last_seen_ms, templates, full_frames, diff_frames, heart_frames, readings)
       SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
         AS u (aid, device_id, first_seen_ms, last_seen_ms, templates, full_frames, diff_frames, heart_frames, readings)
@@ -91,16 +112,28 @@ class PostgresReadingsBackend implements ReadingsBackend {
 
   async commit(batch: ReadingsBatch): Promise<void> {
     const n = batch.readings;
-    const cols = { aid: new Array<number>(n), dev: new Array<string>(n), sid: new Array<string>(n), st: new Array<string>(n), v: new Array<number>(n), u: new Array<string>(n), t: new Array<number>(n), r: new Array<number>(n) };
+    const cols = { aid: new Array<number>(n), dev: new Array<number>(n), sid: new Array<number>(n), st: new Array<number>(n), v: new Array<number>(n), u: new Array<number>(n), t: new Array<number>(n), r: new Array<number>(n) };
+    const texts: string[] = [];
+    const index = new Map<string, number>();
+    const text = (x: string): number => {
+      let k = index.get(x);
+      if (k === undefined) {
+        texts.push(x);
+        k = texts.length;
+        index.set(x, k);
+      }
+      return k;
+    };
     let i = 0;
     for (const f of batch.frames) {
+      const dev = text(f.deviceId);
       for (const x of f.sensors) {
         cols.aid[i] = f.aid;
-        cols.dev[i] = f.deviceId;
-        cols.sid[i] = x.id;
-        cols.st[i] = x.state;
+        cols.dev[i] = dev;
+        cols.sid[i] = text(x.id);
+        cols.st[i] = text(x.state);
         cols.v[i] = x.value;
-        cols.u[i] = x.unit;
+        cols.u[i] = text(x.unit);
         cols.t[i] = f.timestampMs;
         cols.r[i] = f.receivedAtMs;
         i++;
@@ -113,7 +146,10 @@ class PostgresReadingsBackend implements ReadingsBackend {
       await inTransaction(this.#p, async (c) => {
         const fresh = await c.query(`INSERT INTO ${s}.os_sink_batches (id, committed_ms) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, [batch.id, batch.atMs]);
         if (fresh.rowCount === 0) return; // a retry of a commit that landed
-        if (n > 0) await c.query(this.#insertReadings, [cols.aid, cols.dev, cols.sid, cols.st, cols.v, cols.u, cols.t, cols.r]);
+        if (n > 0) {
+          const { aid, dev, sid, st, v, u, t, r } = cols;
+          await c.query(this.#insertReadings, [numbers(aid), numbers(dev), numbers(sid), numbers(st), numbers(v), numbers(u), numbers(t), numbers(r), textArray(texts)]);
+        }
         await c.query(this.#upsertDevices, [
           d.map((x) => x.aid),
           d.map((x) => x.deviceId),
