@@ -246,12 +246,22 @@ async function split() {
     await new Promise((r) => setTimeout(r, 200));
     const c0 = count();
     const t0 = wall();
+    const cpu0 = process.cpuUsage();
     const sent = await sendRun({ port, rate: Number.POSITIVE_INFINITY, seconds: SPLIT_SECONDS, full: false });
     await new Promise((r) => setTimeout(r, 300));
+    const cpu = process.cpuUsage(cpu0);
     const got = count() - c0;
     const elapsed = (wall() - t0 - 300) / 1000;
     await close();
-    rows.push({ stage: what, 'sent/s': fmt(sent.sent / sent.seconds), 'taken/s': fmt(got / elapsed), taken: got, sent: sent.sent, 'not taken': sent.sent - got });
+    rows.push({
+      stage: what,
+      'sent/s': fmt(sent.sent / sent.seconds),
+      'taken/s': fmt(got / elapsed),
+      taken: got,
+      sent: sent.sent,
+      'not taken': sent.sent - got,
+      'CPU µs/frame': ((cpu.user + cpu.system) / Math.max(1, got)).toFixed(2),
+    });
   };
   await measure('node:dgram socket (receive only)', async () => {
     const s = createSocket({ type: 'udp4', recvBufferSize: RECV_BUFFER });

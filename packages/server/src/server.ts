@@ -1,5 +1,5 @@
 import { installAsyncDispose } from '@opensynaptic/internal';
-import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC, isSecureData } from '@opensynaptic/cmd';
+import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC, isData, isSecureData } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
 import { IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
@@ -206,12 +206,17 @@ export function deviceIdOf(id: string, aid: number): string {
 export function sensorsOf(fact: Record<string, unknown>): ReadingFrame['sensors'] {
   const sensors: { id: string; state: string; value: number; unit: string }[] = [];
   for (let i = 1; ; i++) {
-    const id = fact[`s${i}_id`];
+    const k = i < SENSOR_KEYS.length ? SENSOR_KEYS[i]! : sensorKeys(i);
+    const id = fact[k[0]];
     if (id === undefined) break;
-    sensors.push({ id: String(id), state: String(fact[`s${i}_s`] ?? ''), value: Number(fact[`s${i}_v`]), unit: String(fact[`s${i}_u`] ?? '') });
+    sensors.push({ id: String(id), state: String(fact[k[1]] ?? ''), value: Number(fact[k[2]]), unit: String(fact[k[3]] ?? '') });
   }
   return sensors;
 }
+
+const sensorKeys = (i: number): readonly [string, string, string, string] => [`s${i}_id`, `s${i}_s`, `s${i}_v`, `s${i}_u`];
+/** The fact keys of sensors 1..64, made once (a frame's path would build four strings per sensor). */
+const SENSOR_KEYS = Array.from({ length: 65 }, (_, i) => sensorKeys(i));
 
 /**
  * The server: listens on its transports, feeds every inbound frame to the node's receive path
@@ -400,7 +405,8 @@ export class OpenSynapticServer {
       while (this.#state !== 'destroyed') {
         const inbound = queue.shift();
         if (inbound !== undefined) {
-          await this.#handle(entry, inbound);
+          const waiting = this.#handle(entry, inbound);
+          if (waiting !== undefined) await waiting;
           continue;
         }
         if (entry.intakeDone) break;
@@ -426,7 +432,11 @@ export class OpenSynapticServer {
     return c;
   }
 
-  async #handle(entry: TransportEntry, inbound: Inbound): Promise<void> {
+  /**
+   * One frame: a promise only when something must be waited for (a template load, an id
+   * assignment made durable, a full sink), so that the common data frame costs no promise.
+   */
+  #handle(entry: TransportEntry, inbound: Inbound): Promise<void> | undefined {
     this.#counters.frames++;
     for (const hook of this.#hooks) {
       if (hook.onFrame === undefined) continue;
@@ -437,23 +447,51 @@ export class OpenSynapticServer {
       }
     }
     const frame = inbound.frame;
-    if (NEEDS_TEMPLATE.has(frame[0]!) && this.node.fusion.registry.store !== null) await this.#loadTemplates(frame);
+    const cmd = frame[0]!;
+    if (NEEDS_TEMPLATE.has(cmd) && this.#mayLoadTemplates(frame)) return this.#loadTemplates(frame).then(() => this.#receiveAsync(entry, inbound));
+    // A data frame is handled as receiveAsync would, without its promise: only an ID_REQUEST
+    // waits there (for its lease to be durable).
+    if (isData(cmd)) {
+      const peer = inbound.peer;
+      const address = peer.address !== undefined && peer.port !== undefined ? { host: peer.address, port: peer.port } : undefined;
+      let out: ReceiveResult;
+      try {
+        out = this.node.receive(frame, address);
+      } catch (error) {
+        this.#receiveFailed(entry, peer, error);
+        return undefined;
+      }
+      return this.#received(entry, inbound, out);
+    }
+    return this.#receiveAsync(entry, inbound);
+  }
+
+  async #receiveAsync(entry: TransportEntry, inbound: Inbound): Promise<void> {
     const peer = inbound.peer;
     const address = peer.address !== undefined && peer.port !== undefined ? { host: peer.address, port: peer.port } : undefined;
     let out: ReceiveResult;
     try {
-      out = await this.node.receiveAsync(frame, address);
+      out = await this.node.receiveAsync(inbound.frame, address);
     } catch (error) {
-      // receiveAsync does not throw; an injected store's failure may still surface here.
-      this.#count(this.#counters.errors, 'ERR_SERVER_RECEIVE');
-      this.#events.emit('frame-error', { via: entry.name, peer, code: 'ERR_SERVER_RECEIVE', error: error as Error });
+      this.#receiveFailed(entry, peer, error);
       return;
     }
+    await this.#received(entry, inbound, out);
+  }
+
+  #receiveFailed(entry: TransportEntry, peer: Peer, error: unknown): void {
+    // The node's receive does not throw; an injected store's failure may still surface here.
+    this.#count(this.#counters.errors, 'ERR_SERVER_RECEIVE');
+    this.#events.emit('frame-error', { via: entry.name, peer, code: 'ERR_SERVER_RECEIVE', error: error as Error });
+  }
+
+  #received(entry: TransportEntry, inbound: Inbound, out: ReceiveResult): Promise<void> | undefined {
+    const peer = inbound.peer;
     if (out.response !== null) this.#respond(entry, out.response, peer);
     switch (out.type) {
       case 'data':
         this.#counters.readings++;
-        await this.#deliver(entry, {
+        return this.#deliver(entry, {
           aid: out.aid,
           deviceId: deviceIdOf(String(out.fact.id), out.aid),
           strategy: strategyOf(out.cmd),
@@ -464,7 +502,6 @@ export class OpenSynapticServer {
           via: entry.name,
           peer,
         });
-        break;
       case 'control':
         this.#counters.control++;
         break;
@@ -475,12 +512,23 @@ export class OpenSynapticServer {
         const code = (out.error as { code?: unknown }).code;
         const key = typeof code === 'string' ? code : out.error.name;
         this.#count(this.#counters.errors, key);
-        const aid = frameAid(frame);
+        const aid = frameAid(inbound.frame);
         this.#device(aid === undefined ? peer.key : String(aid)).errors++;
         this.#events.emit('frame-error', { via: entry.name, peer, code: key, error: out.error });
         break;
       }
     }
+    return undefined;
+  }
+
+  /** Whether a DIFF or HEART must wait for its device's templates to load from the template store. */
+  #mayLoadTemplates(frame: Uint8Array): boolean {
+    const registry = this.node.fusion.registry;
+    if (registry.store === null) return false;
+    const aid = frameAid(frame);
+    if (aid === undefined || registry.peek(aid) !== null) return false;
+    const absent = this.#absentTemplates.get(aid);
+    return absent === undefined || this.#clock() - absent >= ABSENT_TEMPLATE_MS;
   }
 
   /**
@@ -490,11 +538,8 @@ export class OpenSynapticServer {
    */
   async #loadTemplates(frame: Uint8Array): Promise<void> {
     const registry = this.node.fusion.registry;
-    const aid = frameAid(frame);
-    if (aid === undefined || registry.peek(aid) !== null) return;
-    const absent = this.#absentTemplates.get(aid);
+    const aid = frameAid(frame)!;
     const now = this.#clock();
-    if (absent !== undefined && now - absent < ABSENT_TEMPLATE_MS) return;
     try {
       if ((await registry.preload([aid])) > 0) {
         this.#absentTemplates.delete(aid);
@@ -530,7 +575,7 @@ export class OpenSynapticServer {
     });
   }
 
-  async #deliver(entry: TransportEntry, reading: ServerReading): Promise<void> {
+  #deliver(entry: TransportEntry, reading: ServerReading): Promise<void> | undefined {
     for (const hook of this.#hooks) {
       if (hook.onReading === undefined) continue;
       try {
@@ -539,17 +584,41 @@ export class OpenSynapticServer {
         this.#events.emit('service-error', { service: hook.name, error });
       }
     }
+    let k = 0;
     for (const queue of this.#iterators) {
-      if (queue.push(reading)) continue;
+      if (queue.push(reading)) {
+        k++;
+        continue;
+      }
       if (this.overflow === 'drop') {
         this.#dropped('iterator');
+        k++;
+        continue;
+      }
+      // A full iterator: wait for its room, then the iterators after it and the sinks.
+      return this.#deliverSlow(entry, reading, k);
+    }
+    return this.#toSinks(entry, reading);
+  }
+
+  async #deliverSlow(entry: TransportEntry, reading: ServerReading, from: number): Promise<void> {
+    const queues = [...this.#iterators];
+    for (let k = from; k < queues.length; k++) {
+      const queue = queues[k]!;
+      if (this.overflow === 'drop') {
+        if (!queue.push(reading)) this.#dropped('iterator');
         continue;
       }
       while (!queue.push(reading)) await queue.space();
     }
-    if (this.#sinks.length === 0) return;
+    await this.#toSinks(entry, reading);
+  }
+
+  #toSinks(entry: TransportEntry, reading: ServerReading): Promise<void> | undefined {
+    if (this.#sinks.length === 0) return undefined;
     entry.batch.push(reading);
-    if (entry.batch.length >= this.sinkBatch || (entry.queue.size === 0 && entry.transport.stats().inboundQueued === 0)) await this.#flushBatch(entry);
+    if (entry.batch.length >= this.sinkBatch || (entry.queue.size === 0 && entry.transport.stats().inboundQueued === 0)) return this.#flushBatch(entry);
+    return undefined;
   }
 
   async #flushBatch(entry: TransportEntry): Promise<void> {
