@@ -103,14 +103,34 @@ export class SinkService implements Service {
     this.#own = options.own ?? true;
   }
 
+  /**
+   * Flushes, then (when it owns the sink) closes it. A flush that fails (the database down or
+   * full) does not skip the close: the close keeps retrying for the sink's `closeTimeoutMs` and
+   * then counts what it could not commit as lost, which the final status shows; the error is
+   * rethrown after.
+   */
   async stop(): Promise<void> {
-    await this.sink.flush();
-    this.#last = await this.sink.status();
+    let failed: unknown;
+    try {
+      await this.sink.flush();
+    } catch (error) {
+      failed = error;
+    }
+    this.#last = await this.sink.status().catch(() => this.#last);
     if (this.#own && !this.#closed) {
       this.#closed = true;
-      await this.sink.close();
-      this.#last = await this.sink.status().catch(() => this.#last);
+      try {
+        await this.sink.close();
+        failed = undefined; // everything got committed in the end
+      } catch (error) {
+        failed = error;
+      } finally {
+        // The sink's counters after the close (its status() is closed now), over the last status read.
+        const counts = (this.sink as { counts?: Partial<ReadingsSinkStatus> }).counts;
+        if (counts !== undefined) this.#last = { ...(this.#last ?? {}), ...counts } as ReadingsSinkStatus;
+      }
     }
+    if (failed !== undefined) throw failed;
   }
 
   async destroy(): Promise<void> {

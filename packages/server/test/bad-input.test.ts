@@ -129,4 +129,30 @@ describe('bad input: the server keeps serving everyone else', () => {
     const st = await sink.status();
     expect([st.committed, st.lost, st.buffered]).toEqual([sent, 0, 0]);
   });
+
+  it('a stop while the database is full: what cannot be committed is counted lost and stop() says how many; committed + lost = accepted', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'server-stop-full-')), 'os.db');
+    const sink = await openSqliteReadingsSink({ path, maxPages: 40, batchSize: 32, retryMinMs: 10, retryMaxMs: 50, closeTimeoutMs: 300 });
+    const { server, port } = await startServer({ sinks: [sink], sweepIntervalMs: 50 });
+    const events: ServerEvents['storage'][] = [];
+    server.on('storage', (e) => events.push(e));
+    const [d] = await fleet(['STOPPER'], port);
+    let sent = 0;
+    while (!events.some((e) => e.state === 'failing') && sent < 20_000) {
+      for (let i = 0; i < 32; i++, sent++) await d!.transport.send(d!.node.transmit([['T1', 'OK', sent % 9, 'Cel']], { t: 1.7e12 + sent * 1000 }).frame);
+      await tick(20);
+    }
+    await until(async () => (await server.status()).readings === sent, 'every frame decoded');
+    const err = await server.stop().catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/\d+ readings could not be committed/);
+    const st = (await server.status()).services.storage as { accepted: number; committed: number; lost: number; buffered: number };
+    expect(st.lost).toBeGreaterThan(0);
+    expect(st.committed + st.lost).toBe(st.accepted);
+    expect(st.accepted).toBe(sent);
+    // What the file holds is what was committed, whole transactions only.
+    const reader = await openSqliteReadingsSink({ path, readonly: true });
+    expect((await reader.status()).stored.readings).toBe(st.committed);
+    await reader.close();
+  });
 });

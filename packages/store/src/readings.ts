@@ -593,6 +593,14 @@ export class BufferedReadingsSink implements ReadingsSink {
     };
   }
 
+  /**
+   * This sink's own counters, read without the database (so also after `close`, when `status`
+   * rejects): what a caller needs to report the final accepted / committed / lost figures.
+   */
+  get counts(): { readonly accepted: number; readonly committed: number; readonly lost: number; readonly buffered: number; readonly batches: number; readonly failedAttempts: number } {
+    return { ...this.#stats, buffered: this.#buffered };
+  }
+
   async close(): Promise<void> {
     if (this.#closed || this.#closing) return this.#closingPromise;
     this.#closing = true;
