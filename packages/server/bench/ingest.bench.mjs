@@ -28,7 +28,7 @@ import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { startPostgres } from '@opensynaptic/config/postgres';
 import { REFERENCE_VERSION, referencePython } from '@opensynaptic/config/reference';
 import { OpenSynapticServer } from '@opensynaptic/server';
@@ -161,6 +161,9 @@ async function ingest(name, openSink, rate, seconds) {
   latency.firstMs = 0;
   const drops0 = kernelUdpDrops();
   const mem = memorySampler();
+  // Stalls of the server's thread: while it does not read the socket, the kernel's buffer fills.
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   const cpu0 = process.cpuUsage();
   const sent = await sendRun({ port: portOf(transport), rate, seconds, full: false });
   // Until the transport's queue and the server are idle, then stop (the sink flushes and closes).
@@ -175,6 +178,7 @@ async function ingest(name, openSink, rate, seconds) {
   await server.stop();
   const cpu = process.cpuUsage(cpu0);
   const memory = mem.stop();
+  loop.disable();
   const drops = kernelUdpDrops() - drops0;
   const st = status.services.storage;
   const after = server.services.get('storage').status();
@@ -194,6 +198,7 @@ async function ingest(name, openSink, rate, seconds) {
     'p50 ms': latency.quantile(0.5).toFixed(1),
     'p99 ms': latency.quantile(0.99).toFixed(1),
     'CPU µs/reading': ((cpu.user + cpu.system) / Math.max(1, readings)).toFixed(2),
+    'loop delay p99/max ms': `${(loop.percentile(99) / 1e6).toFixed(0)}/${(loop.max / 1e6).toFixed(0)}`,
   };
   const where = `kernel buffer ${Number.isNaN(drops) ? '?' : drops} (machine-wide), transport ${transportDrops}, server ${status.dropped.iterator + status.dropped.sink + status.dropped.rejected}, errors ${Object.values(status.errors).reduce((a, b) => a + b, 0)}, sink lost ${after?.lost ?? st?.lost ?? '?'}`;
   return { row, detail: `${row.case}: loss by place: ${where}; ${after?.batches ?? '?'} transactions; memory start/middle/end ${memory}; ${fmt(sent.seconds)} s sent` };
