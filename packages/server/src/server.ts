@@ -412,7 +412,8 @@ export class OpenSynapticServer {
         if (entry.intakeDone) break;
         await queue.readable();
       }
-      await this.#flushBatch(entry);
+      // Destroyed: the sinks are gone with it; only a drained loop hands them its last batch.
+      if (this.#state !== 'destroyed') await this.#flushBatch(entry);
     } catch (error) {
       if (this.#state === 'running') this.#events.emit('transport-error', { via: entry.name, error });
     }
