@@ -184,6 +184,12 @@ function strategyOf(cmd: number): ReadingFrame['strategy'] {
   return 'HEART';
 }
 
+/** Frames a loop handles in a row before it lets the event loop run (see `#process`). */
+const YIELD_EVERY = 256;
+// setImmediate runs right after the event loop's poll phase (where sockets are read); where there is none, a timer.
+const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => (immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0)));
+
 const NEEDS_TEMPLATE = new Set<number>([DATA_DIFF, DATA_DIFF_SEC, DATA_HEART, DATA_HEART_SEC]);
 /** How long an aid the template store did not have is not asked for again (a flood of unknown DIFFs costs one read per second each). */
 const ABSENT_TEMPLATE_MS = 1000;
@@ -401,12 +407,19 @@ export class OpenSynapticServer {
   /** Handles the queued frames, one device after the other. */
   async #process(entry: TransportEntry): Promise<void> {
     const queue = entry.queue;
+    let run = 0;
     try {
       while (this.#state !== 'destroyed') {
         const inbound = queue.shift();
         if (inbound !== undefined) {
           const waiting = this.#handle(entry, inbound);
           if (waiting !== undefined) await waiting;
+          // A long run of frames handled without waiting would keep the event loop from reading
+          // the sockets, and a datagram socket's kernel buffer is small: let it read now and then.
+          else if (++run >= YIELD_EVERY) {
+            run = 0;
+            await yieldToEventLoop();
+          }
           continue;
         }
         if (entry.intakeDone) break;
