@@ -85,15 +85,31 @@ export const ConfigSchema = v.strictObject({
   ),
   /** Transports the server listens on; empty: one of `defaultMedium` on `server.host`:`server.port`. */
   transports: v.optional(v.array(TransportConfigSchema), []),
-  /** Where readings go: `sqlite` (loads `@opensynaptic/store-sqlite`), `memory`, or `none`. */
+  /**
+   * Where readings go: `sqlite` (loads `@opensynaptic/store-sqlite`), `postgres` (loads
+   * `@opensynaptic/store-postgres`; `url` needed), `memory`, or `none`.
+   */
   storage: v.optional(
-    v.strictObject({
-      driver: v.optional(v.picklist(['sqlite', 'memory', 'none']), 'sqlite'),
-      path: v.optional(text, 'data/opensynaptic.db'),
-      maxBuffered: v.optional(positiveInt, 100_000),
-      batchSize: v.optional(positiveInt, 1000),
-      synchronous: v.optional(v.picklist(['full', 'normal']), 'full'),
-    }),
+    v.pipe(
+      v.strictObject({
+        driver: v.optional(v.picklist(['sqlite', 'postgres', 'memory', 'none']), 'sqlite'),
+        path: v.optional(text, 'data/opensynaptic.db'),
+        /** `postgres`: the server, `postgres://user:password@host:port/database`. */
+        url: v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\/./, 'a postgres:// URL'))),
+        /** `postgres`: the schema holding the tables (created when missing). */
+        schema: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_]{0,62}$/, '1..63 characters a-z, 0-9 or _, starting with a letter or _')), 'public'),
+        /** `postgres`: most connections of the readings sink's pool (and batches in flight). */
+        maxConnections: v.optional(positiveInt, 4),
+        maxBuffered: v.optional(positiveInt, 100_000),
+        /** Readings per transaction; default the driver's (SQLite and PostgreSQL 4096, memory 1000). */
+        batchSize: v.optional(positiveInt),
+        synchronous: v.optional(v.picklist(['full', 'normal']), 'full'),
+      }),
+      v.forward(
+        v.check((s) => s.driver !== 'postgres' || s.url !== undefined, 'a postgres:// URL (storage.driver "postgres" needs one)'),
+        ['url'],
+      ),
+    ),
     {},
   ),
   /** Delivery of decoded readings (see the server's `readingsBuffer` and `overflow` options). */

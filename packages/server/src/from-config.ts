@@ -2,12 +2,14 @@ import type { LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
 import { MemoryReadingsSink, type ReadingsSink, type Store } from '@opensynaptic/store';
 import { type Config, transportsOf } from './config.js';
 import { OpenSynapticServer, type OpenSynapticServerOptions } from './server.js';
-import { loadSqlite, PortForwarder } from './services.js';
+import { loadPostgres, loadSqlite, PortForwarder } from './services.js';
 
 /**
  * A server as a validated configuration describes it (not started): its transports, the storage
  * (`sqlite`: the readings sink and the lease and session store in one file, through
- * `@opensynaptic/store-sqlite` loaded by name; `memory`: a `MemoryReadingsSink`, leases in memory;
+ * `@opensynaptic/store-sqlite` loaded by name; `postgres`: the same in `storage.schema` of the
+ * database at `storage.url`, through `@opensynaptic/store-postgres` loaded by name only then, so
+ * SQLite-only users never load `pg`; `memory`: a `MemoryReadingsSink`, leases in memory;
  * `none`), the id range, the readings options, the sweep and the port forwarder. `overrides` win
  * (more services, a clock, timers...).
  */
@@ -20,6 +22,16 @@ export async function serverFromConfig(config: Config, overrides: Partial<OpenSy
     const common = { path: storage.path, synchronous: storage.synchronous };
     store = await sqlite.openSqliteStore({ ...common, kinds: ['leases', 'sessions'] });
     sinks.push(await sqlite.openSqliteReadingsSink({ ...common, maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
+  } else if (storage.driver === 'postgres') {
+    const postgres = await loadPostgres();
+    const common = { connection: storage.url, schema: storage.schema };
+    store = await postgres.openPostgresStore({ ...common, kinds: ['leases', 'sessions'] });
+    try {
+      sinks.push(await postgres.openPostgresReadingsSink({ ...common, maxConnections: storage.maxConnections, maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e;
+    }
   } else if (storage.driver === 'memory') {
     sinks.push(new MemoryReadingsSink({ maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
   }

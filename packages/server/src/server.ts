@@ -1,13 +1,13 @@
 import { installAsyncDispose } from '@opensynaptic/internal';
-import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, isSecureData } from '@opensynaptic/cmd';
+import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC, isData, isSecureData } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
 import { IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
 import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
 import { ServerError, optionError } from './errors.js';
 import { Emitter } from './events.js';
-import { BoundedQueue } from './queue.js';
-import { type Service, type ServiceHost, ServiceRegistry, SinkService } from './services.js';
+import { BoundedQueue, FairQueue } from './queue.js';
+import { frameAid, type Service, type ServiceHost, ServiceRegistry, SinkService, type StorageChange } from './services.js';
 
 /** A decoded reading as the server delivers it: a sink's `ReadingFrame`, and where it came from. */
 export interface ServerReading extends ReadingFrame {
@@ -73,6 +73,19 @@ export interface OpenSynapticServerOptions {
    * is empty or this many wait, so a burst costs one sink call instead of one per frame.
    */
   sinkBatch?: number;
+  /**
+   * Frames one device may have waiting in the server's intake queue of an unreliable transport
+   * (UDP, MQTT QoS 0; default 256). The intake takes frames off the transport as they come and
+   * the server reads them round-robin, one per device (a data frame's source aid, else the peer)
+   * in turn, so a device that floods gets no more turns than the others; its frames past this
+   * bound are dropped, counted in `status().dropped.device` and per device in
+   * `status().devices`. A reliable transport (TCP, serial) drops nothing: its intake waits.
+   */
+  deviceQueue?: number;
+  /** Frames of all devices in one transport's intake queue (default 8192); when full, the intake waits and the pressure reaches the transport. */
+  queueFrames?: number;
+  /** Devices `status().devices` keeps counters for (default 1024; the others are summed under `*`). */
+  maxTrackedDevices?: number;
   /** How often `node.sweep()` runs, ms (default 1000; 0: never, the caller sweeps). */
   sweepIntervalMs?: number;
   timers?: ServerTimers;
@@ -95,8 +108,18 @@ export interface ServerCounters {
   ignored: Record<string, number>;
   /** Frames the node refused, by error code (CRC, unknown device's DIFF, junk...). */
   errors: Record<string, number>;
-  /** Readings dropped: `iterator` (a full `readings()` consumer, `overflow: 'drop'`), `sink` (a full sink, `'drop'`), `rejected` (a sink refused the reading as invalid). */
-  dropped: { iterator: number; sink: number; rejected: number };
+  /**
+   * Dropped: `iterator` (readings: a full `readings()` consumer, `overflow: 'drop'`), `sink`
+   * (readings: a full sink, `'drop'`), `rejected` (readings a sink refused as invalid), `device`
+   * (frames: a device over its `deviceQueue` share of the intake queue).
+   */
+  dropped: { iterator: number; sink: number; rejected: number; device: number };
+}
+
+/** A device's trouble counters in `status().devices`: frames dropped at intake, frames refused (unknown device, bad frame...). */
+export interface DeviceCounters {
+  dropped: number;
+  errors: number;
 }
 
 export interface ServerStatus extends ServerCounters {
@@ -107,13 +130,20 @@ export interface ServerStatus extends ServerCounters {
   services: Record<string, unknown>;
   /** Readings waiting in `readings()` iterators. */
   queued: number;
+  /** Frames waiting in the intake queues. */
+  intake: number;
+  /**
+   * Per device (its aid, or the peer for frames without one) that had frames dropped or refused:
+   * a flood or an unknown device shows up here by name; bounded (`maxTrackedDevices`).
+   */
+  devices: Record<string, DeviceCounters>;
 }
 
 /** Typed events of the server (`on`). */
 export interface ServerEvents {
   state: { state: ServerState };
   /** Readings were dropped (coalesced: at most one event per tick, with the totals). */
-  dropped: { iterator: number; sink: number; rejected: number };
+  dropped: { iterator: number; sink: number; rejected: number; device: number };
   /** A frame the node refused (the server keeps serving). */
   'frame-error': { via: string; peer: Peer; code: string; error: Error };
   /** A transport reported an error, or a response could not be sent. */
@@ -122,6 +152,8 @@ export interface ServerEvents {
   'service-error': { service: string; error: unknown };
   /** `node.sweep()` failed. */
   'sweep-error': { error: unknown };
+  /** A storage service's health changed (checked on the sweep timer): failing, recovered, readings lost. */
+  storage: StorageChange & { service: string };
 }
 
 interface TransportEntry {
@@ -131,6 +163,9 @@ interface TransportEntry {
   offs: (() => void)[];
   /** Readings of this transport waiting to go to the sinks in one write. */
   batch: ServerReading[];
+  /** Frames taken off the transport, waiting their device's turn. */
+  queue: FairQueue<Inbound>;
+  intakeDone: boolean;
 }
 
 const DEFAULT_READINGS_BUFFER = 4096;
@@ -149,6 +184,17 @@ function strategyOf(cmd: number): ReadingFrame['strategy'] {
   return 'HEART';
 }
 
+/** Frames a loop handles in a row before it lets the event loop run (see `#process`). */
+const YIELD_EVERY = 256;
+// setImmediate runs right after the event loop's poll phase (where sockets are read); where there is none, a timer.
+const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => (immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0)));
+
+const NEEDS_TEMPLATE = new Set<number>([DATA_DIFF, DATA_DIFF_SEC, DATA_HEART, DATA_HEART_SEC]);
+/** How long an aid the template store did not have is not asked for again (a flood of unknown DIFFs costs one read per second each). */
+const ABSENT_TEMPLATE_MS = 1000;
+const ABSENT_TEMPLATE_MAX = 4096;
+
 /**
  * The device id of a fact: a FULL body decodes with the sender's `"{aid};"` prefix in its id (the
  * reference's text), a DIFF or HEART without it; readings carry it without, so one device is one id.
@@ -166,12 +212,17 @@ export function deviceIdOf(id: string, aid: number): string {
 export function sensorsOf(fact: Record<string, unknown>): ReadingFrame['sensors'] {
   const sensors: { id: string; state: string; value: number; unit: string }[] = [];
   for (let i = 1; ; i++) {
-    const id = fact[`s${i}_id`];
+    const k = i < SENSOR_KEYS.length ? SENSOR_KEYS[i]! : sensorKeys(i);
+    const id = fact[k[0]];
     if (id === undefined) break;
-    sensors.push({ id: String(id), state: String(fact[`s${i}_s`] ?? ''), value: Number(fact[`s${i}_v`]), unit: String(fact[`s${i}_u`] ?? '') });
+    sensors.push({ id: String(id), state: String(fact[k[1]] ?? ''), value: Number(fact[k[2]]), unit: String(fact[k[3]] ?? '') });
   }
   return sensors;
 }
+
+const sensorKeys = (i: number): readonly [string, string, string, string] => [`s${i}_id`, `s${i}_s`, `s${i}_v`, `s${i}_u`];
+/** The fact keys of sensors 1..64, made once (a frame's path would build four strings per sensor). */
+const SENSOR_KEYS = Array.from({ length: 65 }, (_, i) => sensorKeys(i));
 
 /**
  * The server: listens on its transports, feeds every inbound frame to the node's receive path
@@ -189,6 +240,10 @@ export class OpenSynapticServer {
   readonly sweepIntervalMs: number;
   readonly stopTimeoutMs: number;
   readonly sinkBatch: number;
+  readonly deviceQueue: number;
+  readonly queueFrames: number;
+  readonly maxTrackedDevices: number;
+  readonly #devices = new Map<string, DeviceCounters>();
   readonly #ownNode: boolean;
   readonly #ownedStore: Store<LeaseKinds & SessionKinds> | null;
   readonly #specs: readonly ServerTransportSpec[];
@@ -198,13 +253,15 @@ export class OpenSynapticServer {
   readonly #events = new Emitter<ServerEvents>();
   readonly #timers: ServerTimers;
   readonly #clock: () => number;
-  readonly #counters: ServerCounters = { frames: 0, readings: 0, control: 0, responses: 0, responseErrors: 0, ignored: {}, errors: {}, dropped: { iterator: 0, sink: 0, rejected: 0 } };
+  readonly #counters: ServerCounters = { frames: 0, readings: 0, control: 0, responses: 0, responseErrors: 0, ignored: {}, errors: {}, dropped: { iterator: 0, sink: 0, rejected: 0, device: 0 } };
   #sinks: SinkService[] = [];
   #hooks: Service[] = [];
   #state: ServerState = 'created';
   #sweep: unknown = null;
   #dropReport = false;
   #started: Service[] = [];
+  /** Aids the template store did not have, and when it was asked (see `ABSENT_TEMPLATE_MS`). */
+  readonly #absentTemplates = new Map<number, number>();
 
   constructor(options: OpenSynapticServerOptions) {
     if (!Array.isArray(options?.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
@@ -212,6 +269,9 @@ export class OpenSynapticServer {
     this.sweepIntervalMs = checkInt('sweepIntervalMs', options.sweepIntervalMs, DEFAULT_SWEEP_MS, 0);
     this.sinkBatch = checkInt('sinkBatch', options.sinkBatch, 256, 1);
     this.stopTimeoutMs = checkInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS, 0);
+    this.deviceQueue = checkInt('deviceQueue', options.deviceQueue, 256, 1);
+    this.queueFrames = checkInt('queueFrames', options.queueFrames, 8192, 1);
+    this.maxTrackedDevices = checkInt('maxTrackedDevices', options.maxTrackedDevices, 1024, 1);
     const overflow = options.overflow ?? 'wait';
     if (overflow !== 'wait' && overflow !== 'drop') throw optionError('overflow', `${String(overflow)} is not 'wait' or 'drop'`);
     this.overflow = overflow;
@@ -275,7 +335,9 @@ export class OpenSynapticServer {
       for (const spec of this.#specs) {
         const transport = 'transport' in spec ? spec.transport : await createTransport(spec.medium, spec.options ?? {});
         const name = spec.name ?? transport.medium;
-        this.#entries.push({ name, transport, loop: null, offs: [], batch: [] });
+        // Reliable media must not lose frames: their intake waits instead of dropping.
+        const perDevice = transport.reliable ? Number.POSITIVE_INFINITY : this.deviceQueue;
+        this.#entries.push({ name, transport, loop: null, offs: [], batch: [], queue: new FairQueue<Inbound>(perDevice, this.queueFrames), intakeDone: false });
         this.#byName.set(name, transport);
       }
       const host: ServiceHost = { transport: (n) => this.#byName.get(n), reportError: (service, error) => this.#events.emit('service-error', { service, error }) };
@@ -304,21 +366,91 @@ export class OpenSynapticServer {
     } catch (error) {
       this.#events.emit('sweep-error', { error });
     }
+    for (const service of this.#sinks) {
+      if (!(service instanceof SinkService)) continue;
+      service.check().then(
+        (change) => {
+          if (change !== null) this.#events.emit('storage', { service: service.name, ...change });
+        },
+        () => undefined,
+      );
+    }
   }
 
-  async #pump(entry: TransportEntry): Promise<void> {
+  #pump(entry: TransportEntry): Promise<void> {
+    return Promise.all([this.#intake(entry), this.#process(entry)]).then(() => undefined);
+  }
+
+  /** Takes frames off the transport into the fair queue as they come (see `deviceQueue`). */
+  async #intake(entry: TransportEntry): Promise<void> {
+    const queue = entry.queue;
     try {
       for await (const inbound of entry.transport) {
-        await this.#handle(entry, inbound);
+        const aid = frameAid(inbound.frame);
+        if (!queue.push(aid ?? inbound.peer.key, inbound)) {
+          this.#counters.frames++;
+          this.#device(aid === undefined ? inbound.peer.key : String(aid)).dropped++;
+          this.#dropped('device');
+          continue;
+        }
+        if (queue.full) await queue.space();
       }
-      await this.#flushBatch(entry);
     } catch (error) {
       // The iterator failed (destroyed mid-read): the loop ends, the others keep serving.
+      if (this.#state === 'running') this.#events.emit('transport-error', { via: entry.name, error });
+    } finally {
+      entry.intakeDone = true;
+      queue.wake();
+    }
+  }
+
+  /** Handles the queued frames, one device after the other. */
+  async #process(entry: TransportEntry): Promise<void> {
+    const queue = entry.queue;
+    let run = 0;
+    try {
+      while (this.#state !== 'destroyed') {
+        const inbound = queue.shift();
+        if (inbound !== undefined) {
+          const waiting = this.#handle(entry, inbound);
+          if (waiting !== undefined) await waiting;
+          // A long run of frames handled without waiting would keep the event loop from reading
+          // the sockets, and a datagram socket's kernel buffer is small: let it read now and then.
+          else if (++run >= YIELD_EVERY) {
+            run = 0;
+            await yieldToEventLoop();
+          }
+          continue;
+        }
+        if (entry.intakeDone) break;
+        await queue.readable();
+      }
+      // Destroyed: the sinks are gone with it; only a drained loop hands them its last batch.
+      if (this.#state !== 'destroyed') await this.#flushBatch(entry);
+    } catch (error) {
       if (this.#state === 'running') this.#events.emit('transport-error', { via: entry.name, error });
     }
   }
 
-  async #handle(entry: TransportEntry, inbound: Inbound): Promise<void> {
+  /** The trouble counters of a device (bounded: past `maxTrackedDevices`, the rest share `*`). */
+  #device(key: string): DeviceCounters {
+    let c = this.#devices.get(key);
+    if (c === undefined) {
+      const k = this.#devices.size >= this.maxTrackedDevices ? '*' : key;
+      c = this.#devices.get(k);
+      if (c === undefined) {
+        c = { dropped: 0, errors: 0 };
+        this.#devices.set(k, c);
+      }
+    }
+    return c;
+  }
+
+  /**
+   * One frame: a promise only when something must be waited for (a template load, an id
+   * assignment made durable, a full sink), so that the common data frame costs no promise.
+   */
+  #handle(entry: TransportEntry, inbound: Inbound): Promise<void> | undefined {
     this.#counters.frames++;
     for (const hook of this.#hooks) {
       if (hook.onFrame === undefined) continue;
@@ -328,22 +460,52 @@ export class OpenSynapticServer {
         this.#events.emit('service-error', { service: hook.name, error });
       }
     }
+    const frame = inbound.frame;
+    const cmd = frame[0]!;
+    if (NEEDS_TEMPLATE.has(cmd) && this.#mayLoadTemplates(frame)) return this.#loadTemplates(frame).then(() => this.#receiveAsync(entry, inbound));
+    // A data frame is handled as receiveAsync would, without its promise: only an ID_REQUEST
+    // waits there (for its lease to be durable).
+    if (isData(cmd)) {
+      const peer = inbound.peer;
+      const address = peer.address !== undefined && peer.port !== undefined ? { host: peer.address, port: peer.port } : undefined;
+      let out: ReceiveResult;
+      try {
+        out = this.node.receive(frame, address);
+      } catch (error) {
+        this.#receiveFailed(entry, peer, error);
+        return undefined;
+      }
+      return this.#received(entry, inbound, out);
+    }
+    return this.#receiveAsync(entry, inbound);
+  }
+
+  async #receiveAsync(entry: TransportEntry, inbound: Inbound): Promise<void> {
     const peer = inbound.peer;
     const address = peer.address !== undefined && peer.port !== undefined ? { host: peer.address, port: peer.port } : undefined;
     let out: ReceiveResult;
     try {
       out = await this.node.receiveAsync(inbound.frame, address);
     } catch (error) {
-      // receiveAsync does not throw; an injected store's failure may still surface here.
-      this.#count(this.#counters.errors, 'ERR_SERVER_RECEIVE');
-      this.#events.emit('frame-error', { via: entry.name, peer, code: 'ERR_SERVER_RECEIVE', error: error as Error });
+      this.#receiveFailed(entry, peer, error);
       return;
     }
+    await this.#received(entry, inbound, out);
+  }
+
+  #receiveFailed(entry: TransportEntry, peer: Peer, error: unknown): void {
+    // The node's receive does not throw; an injected store's failure may still surface here.
+    this.#count(this.#counters.errors, 'ERR_SERVER_RECEIVE');
+    this.#events.emit('frame-error', { via: entry.name, peer, code: 'ERR_SERVER_RECEIVE', error: error as Error });
+  }
+
+  #received(entry: TransportEntry, inbound: Inbound, out: ReceiveResult): Promise<void> | undefined {
+    const peer = inbound.peer;
     if (out.response !== null) this.#respond(entry, out.response, peer);
     switch (out.type) {
       case 'data':
         this.#counters.readings++;
-        await this.#deliver(entry, {
+        return this.#deliver(entry, {
           aid: out.aid,
           deviceId: deviceIdOf(String(out.fact.id), out.aid),
           strategy: strategyOf(out.cmd),
@@ -354,7 +516,6 @@ export class OpenSynapticServer {
           via: entry.name,
           peer,
         });
-        break;
       case 'control':
         this.#counters.control++;
         break;
@@ -365,10 +526,45 @@ export class OpenSynapticServer {
         const code = (out.error as { code?: unknown }).code;
         const key = typeof code === 'string' ? code : out.error.name;
         this.#count(this.#counters.errors, key);
+        const aid = frameAid(inbound.frame);
+        this.#device(aid === undefined ? peer.key : String(aid)).errors++;
         this.#events.emit('frame-error', { via: entry.name, peer, code: key, error: out.error });
         break;
       }
     }
+    return undefined;
+  }
+
+  /** Whether a DIFF or HEART must wait for its device's templates to load from the template store. */
+  #mayLoadTemplates(frame: Uint8Array): boolean {
+    const registry = this.node.fusion.registry;
+    if (registry.store === null) return false;
+    const aid = frameAid(frame);
+    if (aid === undefined || registry.peek(aid) !== null) return false;
+    const absent = this.#absentTemplates.get(aid);
+    return absent === undefined || this.#clock() - absent >= ABSENT_TEMPLATE_MS;
+  }
+
+  /**
+   * A DIFF or HEART of a device whose templates are not cached (evicted, or not preloaded) but
+   * may be in the template store: the cache would only start a background load and refuse this
+   * frame as unknown, so the server waits for the load first.
+   */
+  async #loadTemplates(frame: Uint8Array): Promise<void> {
+    const registry = this.node.fusion.registry;
+    const aid = frameAid(frame)!;
+    const now = this.#clock();
+    try {
+      if ((await registry.preload([aid])) > 0) {
+        this.#absentTemplates.delete(aid);
+        return;
+      }
+    } catch {
+      // The store failed: the frame is decoded without it (and fails as from an unknown device,
+      // counted); the registry cache reports the store's failure itself.
+    }
+    if (this.#absentTemplates.size >= ABSENT_TEMPLATE_MAX) this.#absentTemplates.clear();
+    this.#absentTemplates.set(aid, now);
   }
 
   #count(map: Record<string, number>, key: string): void {
@@ -393,7 +589,7 @@ export class OpenSynapticServer {
     });
   }
 
-  async #deliver(entry: TransportEntry, reading: ServerReading): Promise<void> {
+  #deliver(entry: TransportEntry, reading: ServerReading): Promise<void> | undefined {
     for (const hook of this.#hooks) {
       if (hook.onReading === undefined) continue;
       try {
@@ -402,17 +598,41 @@ export class OpenSynapticServer {
         this.#events.emit('service-error', { service: hook.name, error });
       }
     }
+    let k = 0;
     for (const queue of this.#iterators) {
-      if (queue.push(reading)) continue;
+      if (queue.push(reading)) {
+        k++;
+        continue;
+      }
       if (this.overflow === 'drop') {
         this.#dropped('iterator');
+        k++;
+        continue;
+      }
+      // A full iterator: wait for its room, then the iterators after it and the sinks.
+      return this.#deliverSlow(entry, reading, k);
+    }
+    return this.#toSinks(entry, reading);
+  }
+
+  async #deliverSlow(entry: TransportEntry, reading: ServerReading, from: number): Promise<void> {
+    const queues = [...this.#iterators];
+    for (let k = from; k < queues.length; k++) {
+      const queue = queues[k]!;
+      if (this.overflow === 'drop') {
+        if (!queue.push(reading)) this.#dropped('iterator');
         continue;
       }
       while (!queue.push(reading)) await queue.space();
     }
-    if (this.#sinks.length === 0) return;
+    await this.#toSinks(entry, reading);
+  }
+
+  #toSinks(entry: TransportEntry, reading: ServerReading): Promise<void> | undefined {
+    if (this.#sinks.length === 0) return undefined;
     entry.batch.push(reading);
-    if (entry.batch.length >= this.sinkBatch || entry.transport.stats().inboundQueued === 0) await this.#flushBatch(entry);
+    if (entry.batch.length >= this.sinkBatch || (entry.queue.size === 0 && entry.transport.stats().inboundQueued === 0)) return this.#flushBatch(entry);
+    return undefined;
   }
 
   async #flushBatch(entry: TransportEntry): Promise<void> {
@@ -494,7 +714,11 @@ export class OpenSynapticServer {
     }
     let queued = 0;
     for (const q of this.#iterators) queued += q.size;
-    return { ...structuredClone(this.#counters), state: this.#state, transports, services, queued };
+    let intake = 0;
+    for (const e of this.#entries) intake += e.queue.size;
+    const devices: Record<string, DeviceCounters> = {};
+    for (const [k, c] of this.#devices) devices[k] = { ...c };
+    return { ...structuredClone(this.#counters), state: this.#state, transports, services, queued, intake, devices };
   }
 
   /**

@@ -60,6 +60,20 @@ export class ServiceRegistry {
   }
 }
 
+/**
+ * A change of a storage service's health (the server's `storage` event): `failing` (commits
+ * fail and are retried with backoff, or the status cannot be read: the database is down or
+ * full), `recovered` (commits land again; what was buffered is being written), `lost` (readings
+ * given up on, `lost` of them since the last event).
+ */
+export interface StorageChange {
+  state: 'failing' | 'recovered' | 'lost';
+  error: string | null;
+  /** Readings accepted and not yet committed, when known. */
+  buffered: number | null;
+  lost: number | null;
+}
+
 /** Options of {@link SinkService}. */
 export interface SinkServiceOptions {
   /** Service name (default `storage`). */
@@ -79,6 +93,8 @@ export class SinkService implements Service {
   readonly #own: boolean;
   #closed = false;
   #last: ReadingsSinkStatus | null = null;
+  #failing = false;
+  #seen: { failed: number; committed: number; lost: number } | null = null;
 
   constructor(sink: ReadingsSink, options: SinkServiceOptions = {}) {
     if (typeof sink?.tryWrite !== 'function' || typeof sink.write !== 'function') throw optionError('sink', 'not a readings sink (write, tryWrite, flush, status, close)');
@@ -87,14 +103,34 @@ export class SinkService implements Service {
     this.#own = options.own ?? true;
   }
 
+  /**
+   * Flushes, then (when it owns the sink) closes it. A flush that fails (the database down or
+   * full) does not skip the close: the close keeps retrying for the sink's `closeTimeoutMs` and
+   * then counts what it could not commit as lost, which the final status shows; the error is
+   * rethrown after.
+   */
   async stop(): Promise<void> {
-    await this.sink.flush();
-    this.#last = await this.sink.status();
+    let failed: unknown;
+    try {
+      await this.sink.flush();
+    } catch (error) {
+      failed = error;
+    }
+    this.#last = await this.sink.status().catch(() => this.#last);
     if (this.#own && !this.#closed) {
       this.#closed = true;
-      await this.sink.close();
-      this.#last = await this.sink.status().catch(() => this.#last);
+      try {
+        await this.sink.close();
+        failed = undefined; // everything got committed in the end
+      } catch (error) {
+        failed = error;
+      } finally {
+        // The sink's counters after the close (its status() is closed now), over the last status read.
+        const counts = (this.sink as { counts?: Partial<ReadingsSinkStatus> }).counts;
+        if (counts !== undefined) this.#last = { ...(this.#last ?? {}), ...counts } as ReadingsSinkStatus;
+      }
     }
+    if (failed !== undefined) throw failed;
   }
 
   async destroy(): Promise<void> {
@@ -102,6 +138,38 @@ export class SinkService implements Service {
       this.#closed = true;
       await this.sink.close().catch(() => undefined); // what it could not write is counted lost in its status
     }
+  }
+
+  /**
+   * Compares the sink's status with the last check and says what changed: its commits started
+   * failing (a database down or full; or its status cannot be read), it recovered (commits land
+   * again), or it counted readings lost. The server calls this on its sweep timer and emits the
+   * answer as a `storage` event.
+   */
+  async check(): Promise<StorageChange | null> {
+    if (this.#closed) return null;
+    let st: ReadingsSinkStatus;
+    try {
+      st = await this.sink.status();
+    } catch (error) {
+      if (this.#failing) return null;
+      this.#failing = true;
+      return { state: 'failing', error: error instanceof Error ? error.message : String(error), buffered: null, lost: null };
+    }
+    this.#last = st;
+    const prev = this.#seen;
+    this.#seen = { failed: st.failedAttempts, committed: st.committed, lost: st.lost };
+    if (prev === null) return null;
+    if (st.lost > prev.lost) return { state: 'lost', error: st.lastError?.message ?? null, buffered: st.buffered, lost: st.lost - prev.lost };
+    if (!this.#failing && st.failedAttempts > prev.failed) {
+      this.#failing = true;
+      return { state: 'failing', error: st.lastError?.message ?? null, buffered: st.buffered, lost: null };
+    }
+    if (this.#failing && st.failedAttempts === prev.failed && (st.committed > prev.committed || st.buffered === 0)) {
+      this.#failing = false;
+      return { state: 'recovered', error: null, buffered: st.buffered, lost: null };
+    }
+    return null;
   }
 
   /** The sink's status (`status()` of the sink, last known once closed). */
@@ -121,17 +189,31 @@ interface SqliteModule {
   openSqliteStore(options: object): Promise<Store<LeaseKinds & SessionKinds>>;
 }
 
+interface PostgresModule {
+  openPostgresReadingsSink(options: object): Promise<ReadingsSink>;
+  openPostgresStore(options: object): Promise<Store<LeaseKinds & SessionKinds>>;
+}
+
+/** Loads a storage driver package by name (`ERR_SERVER_DEPENDENCY` saying what to install when it is missing). */
+async function loadDriver<T>(name: string, driver: string): Promise<T> {
+  try {
+    return (await import(/* @vite-ignore */ name)) as T;
+  } catch (e) {
+    throw new ServerError('ERR_SERVER_DEPENDENCY', `storage.driver "${driver}" needs ${name}: install it beside @opensynaptic/server`, { key: 'storage.driver', cause: e });
+  }
+}
+
 /**
  * Loads `@opensynaptic/store-sqlite` by name, so that the server itself does not depend on a
  * database driver (`ERR_SERVER_DEPENDENCY` saying what to install when it is missing).
  */
-export async function loadSqlite(): Promise<SqliteModule> {
-  const name = '@opensynaptic/store-sqlite';
-  try {
-    return (await import(/* @vite-ignore */ name)) as SqliteModule;
-  } catch (e) {
-    throw new ServerError('ERR_SERVER_DEPENDENCY', `storage.driver "sqlite" needs ${name}: install it beside @opensynaptic/server`, { key: 'storage.driver', cause: e });
-  }
+export function loadSqlite(): Promise<SqliteModule> {
+  return loadDriver('@opensynaptic/store-sqlite', 'sqlite');
+}
+
+/** Loads `@opensynaptic/store-postgres` (and so `pg`) by name, only when a configuration asks for it. */
+export function loadPostgres(): Promise<PostgresModule> {
+  return loadDriver('@opensynaptic/store-postgres', 'postgres');
 }
 
 /** Opens the SQLite readings sink of `@opensynaptic/store-sqlite` (loaded by name). */

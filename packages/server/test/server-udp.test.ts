@@ -95,7 +95,7 @@ describe('OpenSynapticServer over UDP loopback', () => {
     }
     const status = await server.status();
     expect(status.readings).toBe(sent);
-    expect(status.dropped).toEqual({ iterator: 0, sink: 0, rejected: 0 });
+    expect(status.dropped).toEqual({ iterator: 0, sink: 0, rejected: 0, device: 0 });
     expect(status.control).toBeGreaterThanOrEqual(5);
   });
 
@@ -166,7 +166,9 @@ describe('OpenSynapticServer over UDP loopback', () => {
 
   it("a blocked sink with overflow 'wait' holds the loop: the UDP queue fills and its drops are counted, nothing silent", async () => {
     const gate = new GateSink();
-    const { server, port } = await startServer({ sinks: [gate], inbound: { maxFrames: 16 } });
+    // The server's intake holds 16 frames in all (and more than that per device): once full, it
+    // stops taking frames and the transport's queue fills.
+    const { server, port } = await startServer({ sinks: [gate], inbound: { maxFrames: 16 }, queueFrames: 16, deviceQueue: 1000 });
     const seen = collect(server);
     const [d] = await devices(1, port);
     await ensureId(d!.node, { timeoutMs: 1000 });

@@ -11,9 +11,13 @@ import {
   BufferedReadingsSink,
   type CheckedDeviceQuery,
   type CheckedReadingQuery,
+  type DeviceRow,
   type DeviceSummary,
+  deviceFromRow,
   type Reading,
+  type ReadingRow,
   type ReadingsBackend,
+  readingFromRow,
   type ReadingsBatch,
   type ReadingsSinkOptions,
   type StoreDurability,
@@ -53,30 +57,25 @@ CREATE TABLE IF NOT EXISTS $schema.os_devices (
 CREATE TABLE IF NOT EXISTS $schema.os_sink_batches (id text PRIMARY KEY, committed_ms bigint NOT NULL);
 `;
 
+/** Readings per transaction by default (`batchSize`). */
+export const POSTGRES_BATCH_SIZE = 4096;
+
 /** How long ids of committed batches are kept (a retry comes within seconds): one day. */
 const BATCH_ID_KEEP_MS = 86_400_000;
 
-interface ReadingRow {
-  aid: number;
-  device_id: string;
-  sensor_id: string;
-  state: string;
-  value: number;
-  unit: string;
-  ts_ms: number;
-  received_ms: number;
+/** A PostgreSQL array literal of finite numbers (the shortest text that reads back to the same double). */
+function numbers(a: readonly number[]): string {
+  return `{${a.join(',')}}`;
 }
 
-interface DeviceRow {
-  aid: number;
-  device_id: string;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  templates: number | null;
-  full_frames: number;
-  diff_frames: number;
-  heart_frames: number;
-  readings: number;
+/** A PostgreSQL array literal of texts: each quoted, `"` and `\\` escaped (the texts hold no NUL). */
+function textArray(a: readonly string[]): string {
+  let out = '{';
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    out += `${i === 0 ? '' : ','}"${/["\\]/.test(x) ? x.replace(/["\\]/g, '\\$&') : x}"`;
+  }
+  return `${out}}`;
 }
 
 class PostgresReadingsBackend implements ReadingsBackend {
@@ -92,10 +91,18 @@ class PostgresReadingsBackend implements ReadingsBackend {
     this.#p = p;
     this.location = p.location;
     const s = p.schema;
+    // The readings as numeric column arrays, their texts as 1-based indexes into one text array
+    // ($9): a batch repeats a few device ids, sensor ids, states and units, and array literals of
+    // numbers are cheap to build here and to parse there (pg's own array encoding of every text
+    // value cost about 4 µs per reading on the caller's thread).
     this.#insertReadings = `INSERT INTO ${s}.os_readings (aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms)
-      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::bigint[], $8::bigint[])`;
+      SELECT x.a, t.v[x.d], t.v[x.s], t.v[x.st], x.val, t.v[x.u], x.ts, x.r
+      FROM (SELECT $9::text[] AS v) t,
+        unnest($1::bigint[], $2::int[], $3::int[], $4::int[], $5::float8[], $6::int[], $7::bigint[], $8::bigint[]) AS x (a, d, s, st, val, u, ts, r)`;
     this.#upsertDevices = `INSERT INTO ${s}.os_devices AS d (aid, device_id, first_seen_ms, last_seen_ms, templates, full_frames, diff_frames, heart_frames, readings)
       SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+        AS u (aid, device_id, first_seen_ms, last_seen_ms, templates, full_frames, diff_frames, heart_frames, readings)
+      ORDER BY aid, device_id COLLATE "C"
       ON CONFLICT (aid, device_id) DO UPDATE SET
         first_seen_ms = LEAST(d.first_seen_ms, excluded.first_seen_ms),
         templates = CASE WHEN excluded.templates IS NOT NULL AND (excluded.last_seen_ms >= d.last_seen_ms OR d.templates IS NULL) THEN excluded.templates ELSE d.templates END,
@@ -108,16 +115,28 @@ class PostgresReadingsBackend implements ReadingsBackend {
 
   async commit(batch: ReadingsBatch): Promise<void> {
     const n = batch.readings;
-    const cols = { aid: new Array<number>(n), dev: new Array<string>(n), sid: new Array<string>(n), st: new Array<string>(n), v: new Array<number>(n), u: new Array<string>(n), t: new Array<number>(n), r: new Array<number>(n) };
+    const cols = { aid: new Array<number>(n), dev: new Array<number>(n), sid: new Array<number>(n), st: new Array<number>(n), v: new Array<number>(n), u: new Array<number>(n), t: new Array<number>(n), r: new Array<number>(n) };
+    const texts: string[] = [];
+    const index = new Map<string, number>();
+    const text = (x: string): number => {
+      let k = index.get(x);
+      if (k === undefined) {
+        texts.push(x);
+        k = texts.length;
+        index.set(x, k);
+      }
+      return k;
+    };
     let i = 0;
     for (const f of batch.frames) {
+      const dev = text(f.deviceId);
       for (const x of f.sensors) {
         cols.aid[i] = f.aid;
-        cols.dev[i] = f.deviceId;
-        cols.sid[i] = x.id;
-        cols.st[i] = x.state;
+        cols.dev[i] = dev;
+        cols.sid[i] = text(x.id);
+        cols.st[i] = text(x.state);
         cols.v[i] = x.value;
-        cols.u[i] = x.unit;
+        cols.u[i] = text(x.unit);
         cols.t[i] = f.timestampMs;
         cols.r[i] = f.receivedAtMs;
         i++;
@@ -130,7 +149,10 @@ class PostgresReadingsBackend implements ReadingsBackend {
       await inTransaction(this.#p, async (c) => {
         const fresh = await c.query(`INSERT INTO ${s}.os_sink_batches (id, committed_ms) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, [batch.id, batch.atMs]);
         if (fresh.rowCount === 0) return; // a retry of a commit that landed
-        if (n > 0) await c.query(this.#insertReadings, [cols.aid, cols.dev, cols.sid, cols.st, cols.v, cols.u, cols.t, cols.r]);
+        if (n > 0) {
+          const { aid, dev, sid, st, v, u, t, r } = cols;
+          await c.query(this.#insertReadings, [numbers(aid), numbers(dev), numbers(sid), numbers(st), numbers(v), numbers(u), numbers(t), numbers(r), textArray(texts)]);
+        }
         await c.query(this.#upsertDevices, [
           d.map((x) => x.aid),
           d.map((x) => x.deviceId),
@@ -169,7 +191,7 @@ class PostgresReadingsBackend implements ReadingsBackend {
     const sql = `SELECT aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms FROM ${this.#p.schema}.os_readings${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ts_ms ${dir}, seq ${dir} LIMIT $${params.length}`;
     try {
       const r = await this.#p.pool.query<ReadingRow>(sql, params);
-      return r.rows.map((x) => ({ aid: x.aid, deviceId: x.device_id, sensorId: x.sensor_id, state: x.state, value: x.value, unit: x.unit, timestampMs: x.ts_ms, receivedAtMs: x.received_ms }));
+      return r.rows.map(readingFromRow);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_READ', 'readings cannot be queried', this.location);
     }
@@ -190,15 +212,7 @@ class PostgresReadingsBackend implements ReadingsBackend {
     const sql = `SELECT * FROM ${this.#p.schema}.os_devices${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY aid, device_id COLLATE "C" LIMIT $${params.length}`;
     try {
       const r = await this.#p.pool.query<DeviceRow>(sql, params);
-      return r.rows.map((x) => ({
-        aid: x.aid,
-        deviceId: x.device_id,
-        firstSeenMs: x.first_seen_ms,
-        lastSeenMs: x.last_seen_ms,
-        templates: x.templates,
-        frames: { FULL: x.full_frames, DIFF: x.diff_frames, HEART: x.heart_frames },
-        readings: x.readings,
-      }));
+      return r.rows.map(deviceFromRow);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_READ', 'devices cannot be queried', this.location);
     }
@@ -250,13 +264,20 @@ export async function openPostgresReadingsBackend(options: PostgresOptions): Pro
 /**
  * Opens the readings sink in `options.schema` (default `public`) of a PostgreSQL database (see
  * the module comment). `durability: 'power'`: a resolved `flush` is a committed transaction.
+ * `concurrency` defaults to `maxConnections - 1` (3): that many batches are committed at once,
+ * each in its own transaction on its own connection, so they may land out of order (`seq`
+ * order in the table differs from the accept order); they settle in order (`onCommit`, `flush`).
  * Rejects with `ERR_STORE_READ` when the server cannot be reached at open; later failures are
  * retried batch by batch (see the buffering options).
  */
 export async function openPostgresReadingsSink(options: PostgresReadingsSinkOptions): Promise<BufferedReadingsSink> {
   const backend = await openPostgresReadingsBackend(options);
   try {
-    return new BufferedReadingsSink(backend, options);
+    // Batches in flight: one per connection of the pool but one, kept for queries and status.
+    const concurrency = Math.max(1, (options.maxConnections ?? 4) - 1);
+    // Larger transactions than the core's default (76,000 against 48,000 readings/s measured
+    // with 3 in flight; each statement's fixed costs and the commit spread over more rows).
+    return new BufferedReadingsSink(backend, { concurrency, ...options, batchSize: options.batchSize ?? POSTGRES_BATCH_SIZE });
   } catch (e) {
     await backend.close().catch(() => undefined);
     throw e;

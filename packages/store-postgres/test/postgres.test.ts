@@ -98,4 +98,21 @@ describe.skipIf(unavailable !== '')('PostgreSQL', () => {
       await sink.close();
     }
   }, 60_000);
+
+  it('batches in flight at once that touch the same devices in any order commit without deadlocks', async () => {
+    const errors: string[] = [];
+    const sink = await openPostgresReadingsSink({ connection: url, schema: newSchema(), maxConnections: 5, batchSize: 40, onError: (e) => errors.push(e.message) });
+    let n = 0;
+    for (let round = 0; round < 40; round++) {
+      // Forty devices per batch, in rising then falling order: two transactions in flight take
+      // the same device rows in opposite orders unless the upsert orders them.
+      const aids = Array.from({ length: 40 }, (_, i) => (round % 2 === 0 ? i : 39 - i));
+      await sink.write(aids.map((aid) => sampleFrame(aid, n++, { sensors: 1 })));
+    }
+    await sink.flush();
+    const st = await sink.status();
+    expect(errors).toEqual([]);
+    expect([st.committed, st.stored.readings, st.failedAttempts]).toEqual([n, n, 0]);
+    await sink.close();
+  });
 });

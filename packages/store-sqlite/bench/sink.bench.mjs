@@ -1,5 +1,6 @@
-// Readings into SQLite through the sink: batch sizes 1, 100 and 1000 with synchronous full (the
-// default), and 1000 with synchronous normal. BENCH_SECONDS per case (default 4).
+// Readings into SQLite through the sink (its writer thread, the default): batch sizes 1, 100,
+// 1000 and 4096 (the default) with synchronous full (the default), 4096 with synchronous normal,
+// and 4096 committed on the caller's thread (worker: false). BENCH_SECONDS per case (default 4).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,13 +9,15 @@ import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
 
 const dir = mkdtempSync(join(tmpdir(), 'sqlite-bench-'));
 let n = 0;
-const open = (synchronous) => (options) => openSqliteReadingsSink({ path: join(dir, `bench-${++n}.db`), synchronous, ...options });
+const open = (synchronous, extra = {}) => (options) => openSqliteReadingsSink({ path: join(dir, `bench-${++n}.db`), synchronous, ...options, ...extra });
 try {
   await benchSink(`SQLite readings sink (${dir}, WAL)`, [
     { name: 'sqlite full', batchSize: 1, open: open('full') },
     { name: 'sqlite full', batchSize: 100, open: open('full') },
     { name: 'sqlite full', batchSize: 1000, open: open('full') },
-    { name: 'sqlite normal', batchSize: 1000, open: open('normal') },
+    { name: 'sqlite full', batchSize: 4096, open: open('full') },
+    { name: 'sqlite normal', batchSize: 4096, open: open('normal') },
+    { name: 'sqlite full, caller thread', batchSize: 4096, open: open('full', { worker: false }) },
   ]);
 } finally {
   rmSync(dir, { recursive: true, force: true });

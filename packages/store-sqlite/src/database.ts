@@ -20,6 +20,18 @@ export interface SqliteOptions {
   synchronous?: 'full' | 'normal' | undefined;
   /** How long a write waits for another connection's lock on the same file (ms, default 5000). */
   busyTimeoutMs?: number | undefined;
+  /**
+   * Most pages the file may grow to (SQLite's `max_page_count`; default none: as large as the
+   * disk allows). A write past it fails as on a full disk (`ERR_STORE_WRITE`, SQLITE_FULL): for
+   * a size cap, and for testing what a full disk does.
+   */
+  maxPages?: number | undefined;
+  /**
+   * The connection's page cache, MiB (default 64; SQLite's own default is 2). The readings
+   * indexes take pages all over the file; with a small cache each batch reads them back and
+   * writes more of them to the WAL. Memory is taken as pages are used, up to this.
+   */
+  cacheMiB?: number | undefined;
   /** Open an existing database read-only (queries and status only, e.g. beside a running server): every write rejects. */
   readonly?: boolean | undefined;
 }
@@ -47,6 +59,15 @@ export function storeError(e: unknown, code: StoreErrorCode, detail: string, pat
   return new StoreError(code, `${detail} (${sc === '' ? why : `${sc}: ${why}`})`, { path, cause: e });
 }
 
+/** The pragmas of a writable connection (the caller's, and the sink's writer thread's). */
+export function connectionPragmas(options: SqliteOptions): string[] {
+  // WAL: readers never block the writer, and a commit appends to one log file.
+  const out = ['journal_mode = WAL', `synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`, `cache_size = -${(options.cacheMiB ?? 64) * 1024}`];
+  // A page count cap makes SQLite refuse to grow the file past it (SQLITE_FULL), as a full disk would.
+  if (options.maxPages !== undefined) out.push(`max_page_count = ${options.maxPages}`);
+  return out;
+}
+
 /** Opens (and for a writable one, prepares) the connection; `ERR_STORE_OPTION` for bad options. */
 export function openConnection(options: SqliteOptions): SqliteConnection {
   if (typeof options !== 'object' || options === null || typeof options.path !== 'string' || options.path === '') {
@@ -56,6 +77,12 @@ export function openConnection(options: SqliteOptions): SqliteConnection {
   if (sync !== 'full' && sync !== 'normal') throw new StoreError('ERR_STORE_OPTION', `synchronous must be "full" or "normal", got ${JSON.stringify(sync)}`);
   const busy = options.busyTimeoutMs ?? 5000;
   if (!Number.isSafeInteger(busy) || busy < 0) throw new StoreError('ERR_STORE_OPTION', `busyTimeoutMs must be an integer >= 0, got ${String(busy)}`);
+  if (options.maxPages !== undefined && (!Number.isSafeInteger(options.maxPages) || options.maxPages < 1)) {
+    throw new StoreError('ERR_STORE_OPTION', `maxPages must be an integer >= 1, got ${String(options.maxPages)}`);
+  }
+  if (options.cacheMiB !== undefined && (!Number.isSafeInteger(options.cacheMiB) || options.cacheMiB < 1)) {
+    throw new StoreError('ERR_STORE_OPTION', `cacheMiB must be an integer >= 1, got ${String(options.cacheMiB)}`);
+  }
   const path = options.path;
   const ro = options.readonly === true;
   let db: Database.Database;
@@ -65,11 +92,7 @@ export function openConnection(options: SqliteOptions): SqliteConnection {
     throw storeError(e, 'ERR_STORE_READ', 'cannot be opened', path);
   }
   try {
-    if (!ro) {
-      // WAL: readers never block the writer, and a commit appends to one log file.
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
-    }
+    if (!ro) for (const p of connectionPragmas(options)) db.pragma(p);
     // Reading the schema now finds a damaged or foreign file at open, not at the first write.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
   } catch (e) {

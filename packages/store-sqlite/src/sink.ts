@@ -12,9 +12,13 @@ import {
   BufferedReadingsSink,
   type CheckedDeviceQuery,
   type CheckedReadingQuery,
+  type DeviceRow,
   type DeviceSummary,
+  deviceFromRow,
   type Reading,
+  type ReadingRow,
   type ReadingsBackend,
+  readingFromRow,
   type ReadingsBatch,
   type ReadingsSinkOptions,
   type StoreDurability,
@@ -22,10 +26,19 @@ import {
   type StoredStatus,
 } from '@opensynaptic/store';
 import { nodeBuiltin } from '@opensynaptic/internal';
-import { ensureSchema, openConnection, type SqliteConnection, type SqliteOptions, storeError } from './database.js';
+import { connectionPragmas, ensureSchema, openConnection, type SqliteConnection, type SqliteOptions, storeError } from './database.js';
 
 /** Options of {@link openSqliteReadingsSink}: the file's and the buffering core's. */
-export interface SqliteReadingsSinkOptions extends SqliteOptions, ReadingsSinkOptions {}
+export interface SqliteReadingsSinkOptions extends SqliteOptions, ReadingsSinkOptions {
+  /**
+   * Commit in a worker thread (default true for a file, false for `':memory:'`, which a second
+   * thread cannot see): the thread that calls `write` only hands each batch over and carries on
+   * (decoding the next frames, on a server) while the worker inserts and waits for the fsync, so
+   * both use a core. Queries and `status` read on the caller's thread (WAL: readers never wait
+   * for the writer). `false`: commits run on the caller's thread, blocking it for their duration.
+   */
+  worker?: boolean | undefined;
+}
 
 const READINGS_DDL = `
 CREATE TABLE IF NOT EXISTS os_readings (
@@ -55,13 +68,69 @@ CREATE TABLE IF NOT EXISTS os_devices (
 ) WITHOUT ROWID;
 `;
 
-// Readings go in statements of up to 64 rows: fewer statement steps than one row each, and the
-// parameter count (8 per row) stays far below SQLite's limit.
-const ROWS_PER_INSERT = 64;
-const insertSql = (rows: number) =>
-  `INSERT INTO os_readings (aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`;
+/** Readings per transaction by default (`batchSize`). */
+export const SQLITE_BATCH_SIZE = 4096;
 
-const DEVICE_UPSERT = `
+/**
+ * A batch as the writer takes it, cheap to hand to a worker: every reading is 8 numbers in one
+ * Float64Array (aid, device id, sensor id, state, value, unit, timestamp, receive time), the
+ * texts as indexes into `texts` (a batch repeats a few device ids, sensor ids, states and units
+ * over and over), so the rows cross to the worker as one transferred buffer instead of a
+ * structured clone of every value; the device rows are few and go as they are.
+ */
+interface PackedBatch {
+  readonly rows: Float64Array;
+  readonly texts: string[];
+  readonly devices: (string | number | null)[];
+  readonly atMs: number;
+}
+
+function pack(batch: ReadingsBatch): PackedBatch {
+  const rows = new Float64Array(batch.readings * 8);
+  const texts: string[] = [];
+  const index = new Map<string, number>();
+  const text = (t: string): number => {
+    let k = index.get(t);
+    if (k === undefined) {
+      k = texts.length;
+      texts.push(t);
+      index.set(t, k);
+    }
+    return k;
+  };
+  let i = 0;
+  for (const f of batch.frames) {
+    const dev = text(f.deviceId);
+    for (const x of f.sensors) {
+      rows[i++] = f.aid;
+      rows[i++] = dev;
+      rows[i++] = text(x.id);
+      rows[i++] = text(x.state);
+      rows[i++] = x.value;
+      rows[i++] = text(x.unit);
+      rows[i++] = f.timestampMs;
+      rows[i++] = f.receivedAtMs;
+    }
+  }
+  const devices: (string | number | null)[] = [];
+  for (const d of batch.devices) devices.push(d.aid, d.deviceId, d.firstSeenMs, d.lastSeenMs, d.templates, d.full, d.diff, d.heart, d.readings);
+  return { rows, texts, devices, atMs: batch.atMs };
+}
+
+/**
+ * The writing half of the backend: prepares its statements on `db` and returns the commit of a
+ * packed batch (one `BEGIN IMMEDIATE` transaction). Self-contained (no outer names): the worker
+ * thread runs this very function from its source text, so the two modes share one definition.
+ */
+function sqliteWriter(db: { prepare(sql: string): { run(...params: unknown[]): unknown }; transaction<T>(fn: (b: T) => void): { immediate(b: T): void } }): (batch: PackedBatch) => void {
+  // Readings go in statements of up to 256 rows: fewer statement steps than one row each, and
+  // the parameter count (8 per row) stays far below SQLite's limit of 32766.
+  const ROWS = 256;
+  const insert = (rows: number) =>
+    `INSERT INTO os_readings (aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`;
+  const many = db.prepare(insert(ROWS));
+  const one = db.prepare(insert(1));
+  const upsert = db.prepare(`
 INSERT INTO os_devices (aid, device_id, first_seen_ms, last_seen_ms, templates, full_frames, diff_frames, heart_frames, readings)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (aid, device_id) DO UPDATE SET
@@ -71,51 +140,166 @@ ON CONFLICT (aid, device_id) DO UPDATE SET
   full_frames = full_frames + excluded.full_frames,
   diff_frames = diff_frames + excluded.diff_frames,
   heart_frames = heart_frames + excluded.heart_frames,
-  readings = readings + excluded.readings`;
-
-interface ReadingRow {
-  aid: number;
-  device_id: string;
-  sensor_id: string;
-  state: string;
-  value: number;
-  unit: string;
-  ts_ms: number;
-  received_ms: number;
+  readings = readings + excluded.readings`);
+  const meta = db.prepare("INSERT INTO os_meta (key, value) VALUES ('last_write_ms', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+  const params: (string | number)[] = [];
+  // One statement's parameters from the packed rows `from`..`to` (texts looked up, integers kept integers).
+  const bind = (b: PackedBatch, from: number, to: number) => {
+    params.length = 0;
+    const r = b.rows;
+    const t = b.texts;
+    for (let i = from; i < to; i += 8) params.push(r[i]!, t[r[i + 1]!]!, t[r[i + 2]!]!, t[r[i + 3]!]!, r[i + 4]!, t[r[i + 5]!]!, r[i + 6]!, r[i + 7]!);
+    return params;
+  };
+  const tx = db.transaction((b: PackedBatch) => {
+    const n = b.rows.length;
+    const step = ROWS * 8;
+    let i = 0;
+    for (; i + step <= n; i += step) many.run(bind(b, i, i + step));
+    for (; i < n; i += 8) one.run(bind(b, i, i + 8));
+    const d = b.devices;
+    for (let j = 0; j < d.length; j += 9) upsert.run(d.slice(j, j + 9));
+    meta.run(String(b.atMs));
+  });
+  return (b) => tx.immediate(b);
 }
 
-interface DeviceRow {
-  aid: number;
-  device_id: string;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  templates: number | null;
-  full_frames: number;
-  diff_frames: number;
-  heart_frames: number;
-  readings: number;
+/** The worker thread's program (CommonJS, run with `eval`): opens its own connection, then commits what it is sent. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+let commit;
+try {
+  const db = new Database(workerData.path, { timeout: workerData.busyTimeoutMs });
+  for (const p of workerData.pragmas) db.pragma(p);
+  commit = (${sqliteWriter.toString()})(db);
+  parentPort.on('message', (m) => {
+    if (m.close) {
+      db.close();
+      parentPort.postMessage({ closed: true });
+      return;
+    }
+    try {
+      commit(m.batch);
+      parentPort.postMessage({ id: m.id });
+    } catch (e) {
+      parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && typeof e.code === 'string' ? e.code : '' } });
+    }
+  });
+  parentPort.postMessage({ ready: true });
+} catch (e) {
+  parentPort.postMessage({ failed: { message: String(e && e.message), code: e && typeof e.code === 'string' ? e.code : '' } });
+}
+`;
+
+// The part of node:worker_threads used here (no @types/node in the published declarations).
+interface WorkerLike {
+  on(event: 'message', listener: (m: WorkerMessage) => void): void;
+  on(event: 'error', listener: (e: Error) => void): void;
+  on(event: 'exit', listener: (code: number) => void): void;
+  postMessage(m: unknown, transfer?: unknown[]): void;
+  ref(): void;
+  unref(): void;
+  terminate(): Promise<number>;
+}
+interface WorkerThreads {
+  Worker: new (source: string, options: { eval: true; workerData: unknown }) => WorkerLike;
+}
+interface ModuleBuiltin {
+  createRequire(from: string): { resolve(id: string): string };
+}
+type WorkerMessage = { ready?: true; closed?: true; id?: number; error?: { message: string; code: string }; failed?: { message: string; code: string } };
+
+/** A SQLite error as better-sqlite3 throws it, rebuilt from what the worker sent. */
+function sqliteError(e: { message: string; code: string }): Error {
+  return Object.assign(new Error(e.message), { code: e.code });
 }
 
-const toReading = (r: ReadingRow): Reading => ({
-  aid: r.aid,
-  deviceId: r.device_id,
-  sensorId: r.sensor_id,
-  state: r.state,
-  value: r.value,
-  unit: r.unit,
-  timestampMs: r.ts_ms,
-  receivedAtMs: r.received_ms,
-});
+/**
+ * The writer thread: one connection of its own, batches in order, one at a time (the buffering
+ * core commits one batch at a time). A worker that dies fails the commit in flight (the core
+ * retries it) and is started again for the next.
+ */
+class WriterThread {
+  readonly #data: object;
+  readonly #location: string;
+  #worker: WorkerLike | undefined;
+  #ready: Promise<void> | undefined;
+  #next = 0;
+  readonly #pending = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>();
+  #closing: (() => void) | undefined;
 
-const toDevice = (r: DeviceRow): DeviceSummary => ({
-  aid: r.aid,
-  deviceId: r.device_id,
-  firstSeenMs: r.first_seen_ms,
-  lastSeenMs: r.last_seen_ms,
-  templates: r.templates,
-  frames: { FULL: r.full_frames, DIFF: r.diff_frames, HEART: r.heart_frames },
-  readings: r.readings,
-});
+  constructor(data: object, location: string) {
+    this.#data = data;
+    this.#location = location;
+  }
+
+  #start(): Promise<void> {
+    if (this.#ready !== undefined) return this.#ready;
+    const threads = nodeBuiltin<WorkerThreads>('node:worker_threads');
+    if (threads === undefined) return Promise.reject(new StoreError('ERR_STORE_OPTION', 'worker: true needs node:worker_threads', { path: this.#location }));
+    const worker = new threads.Worker(WORKER_SOURCE, { eval: true, workerData: this.#data });
+    this.#worker = worker;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      worker.on('message', (m) => {
+        if (m.ready) {
+          // Idle, the thread does not keep the process alive (a connection would not either).
+          if (this.#pending.size === 0) worker.unref();
+          resolve();
+        }
+        else if (m.failed) reject(sqliteError(m.failed));
+        else if (m.closed) this.#closing?.();
+        else if (m.id !== undefined) {
+          const p = this.#pending.get(m.id);
+          this.#pending.delete(m.id);
+          if (this.#pending.size === 0) worker.unref();
+          if (m.error === undefined) p?.resolve();
+          else p?.reject(sqliteError(m.error));
+        }
+      });
+      const gone = (why: unknown) => {
+        reject(why);
+        for (const p of this.#pending.values()) p.reject(why);
+        this.#pending.clear();
+        this.#worker = undefined;
+        this.#ready = undefined;
+        this.#closing?.();
+      };
+      worker.on('error', gone);
+      worker.on('exit', (code) => gone(new Error(`the SQLite writer thread exited (${code})`)));
+    });
+    // A failed start is retried by the next commit.
+    this.#ready.catch(() => {
+      this.#ready = undefined;
+    });
+    return this.#ready;
+  }
+
+  async commit(batch: PackedBatch): Promise<void> {
+    await this.#start();
+    const id = ++this.#next;
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      // A commit in flight keeps the process alive until it lands.
+      this.#worker!.ref();
+      // The rows' buffer is moved, not copied (the batch is not used here again).
+      this.#worker!.postMessage({ id, batch }, [batch.rows.buffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.#worker;
+    if (worker === undefined || this.#ready === undefined) return;
+    await this.#ready.catch(() => undefined);
+    await new Promise<void>((resolve) => {
+      this.#closing = resolve;
+      worker.ref();
+      worker.postMessage({ close: true });
+    });
+    await worker.terminate();
+    this.#worker = undefined;
+  }
+}
 
 interface Fs {
   statSync(path: string, options: { throwIfNoEntry: false }): { size: number } | undefined;
@@ -127,11 +311,12 @@ class SqliteReadingsBackend implements ReadingsBackend {
   readonly readonly: boolean;
   readonly location: string;
   readonly #conn: SqliteConnection;
-  readonly #commit: ((batch: ReadingsBatch) => void) | undefined;
+  readonly #commit: ((batch: PackedBatch) => void) | undefined;
+  readonly #writer: WriterThread | undefined;
   readonly #status;
   readonly #lastWrite;
 
-  constructor(conn: SqliteConnection) {
+  constructor(conn: SqliteConnection, writer: WriterThread | undefined) {
     this.#conn = conn;
     this.durability = conn.durability;
     this.location = conn.path;
@@ -140,35 +325,16 @@ class SqliteReadingsBackend implements ReadingsBackend {
     this.#status = db.prepare<[], { readings: number; devices: number }>('SELECT coalesce(sum(readings), 0) AS readings, count(*) AS devices FROM os_devices');
     this.#lastWrite = db.prepare<[], { value: string }>("SELECT value FROM os_meta WHERE key = 'last_write_ms'");
     if (conn.readonly) return;
-    const insertFull = db.prepare(insertSql(ROWS_PER_INSERT));
-    const insertOne = db.prepare(insertSql(1));
-    const upsert = db.prepare(DEVICE_UPSERT);
-    const meta = db.prepare("INSERT INTO os_meta (key, value) VALUES ('last_write_ms', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    const params: (string | number)[] = [];
-    const tx = db.transaction((batch: ReadingsBatch) => {
-      let rows = 0;
-      params.length = 0;
-      for (const f of batch.frames) {
-        for (const s of f.sensors) {
-          params.push(f.aid, f.deviceId, s.id, s.state, s.value, s.unit, f.timestampMs, f.receivedAtMs);
-          if (++rows === ROWS_PER_INSERT) {
-            insertFull.run(params);
-            params.length = 0;
-            rows = 0;
-          }
-        }
-      }
-      for (let i = 0; i < rows; i++) insertOne.run(params.slice(i * 8, i * 8 + 8));
-      for (const d of batch.devices) upsert.run(d.aid, d.deviceId, d.firstSeenMs, d.lastSeenMs, d.templates, d.full, d.diff, d.heart, d.readings);
-      meta.run(String(batch.atMs));
-    });
-    this.#commit = (batch) => tx.immediate(batch);
+    this.#writer = writer;
+    if (writer === undefined) this.#commit = sqliteWriter(db as unknown as Parameters<typeof sqliteWriter>[0]);
   }
 
   async commit(batch: ReadingsBatch): Promise<void> {
-    if (this.#commit === undefined) throw new StoreError('ERR_STORE_WRITE', 'was opened read-only', { path: this.location });
+    if (this.readonly) throw new StoreError('ERR_STORE_WRITE', 'was opened read-only', { path: this.location });
     try {
-      this.#commit(batch);
+      const packed = pack(batch);
+      if (this.#writer !== undefined) await this.#writer.commit(packed);
+      else this.#commit!(packed);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_WRITE', `a batch of ${batch.readings} readings cannot be committed`, this.location);
     }
@@ -205,7 +371,7 @@ class SqliteReadingsBackend implements ReadingsBackend {
     const sql = `SELECT aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms FROM os_readings${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ts_ms ${dir}, seq ${dir} LIMIT ?`;
     params.push(q.limit);
     try {
-      return (this.#conn.db.prepare(sql).all(params) as ReadingRow[]).map(toReading);
+      return (this.#conn.db.prepare(sql).all(params) as ReadingRow[]).map(readingFromRow);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_READ', 'readings cannot be queried', this.location);
     }
@@ -225,7 +391,7 @@ class SqliteReadingsBackend implements ReadingsBackend {
     params.push(q.limit);
     const sql = `SELECT * FROM os_devices${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY aid, device_id LIMIT ?`;
     try {
-      return (this.#conn.db.prepare(sql).all(params) as DeviceRow[]).map(toDevice);
+      return (this.#conn.db.prepare(sql).all(params) as DeviceRow[]).map(deviceFromRow);
     } catch (e) {
       throw storeError(e, 'ERR_STORE_READ', 'devices cannot be queried', this.location);
     }
@@ -248,7 +414,11 @@ class SqliteReadingsBackend implements ReadingsBackend {
   }
 
   async close(): Promise<void> {
-    this.#conn.db.close();
+    try {
+      await this.#writer?.close();
+    } finally {
+      this.#conn.db.close();
+    }
   }
 }
 
@@ -261,9 +431,24 @@ export async function openSqliteReadingsSink(options: SqliteReadingsSinkOptions)
   const conn = openConnection(options);
   try {
     ensureSchema(conn, 'readings', 1, READINGS_DDL);
-    return new BufferedReadingsSink(new SqliteReadingsBackend(conn), options);
+    const worker = options.worker ?? conn.path !== ':memory:';
+    if (typeof worker !== 'boolean') throw new StoreError('ERR_STORE_OPTION', `worker must be true or false, got ${String(worker)}`);
+    if (worker && conn.path === ':memory:') throw new StoreError('ERR_STORE_OPTION', 'worker: true needs a file (a second thread cannot see a \':memory:\' database)');
+    const writer = worker && !conn.readonly ? new WriterThread(writerData(conn, options), conn.path) : undefined;
+    // Larger transactions than the core's default: each one writes the index pages it touches
+    // once, however many of its rows land on them (about 3x the rate of 1000-row ones measured).
+    return new BufferedReadingsSink(new SqliteReadingsBackend(conn, writer), { ...options, batchSize: options.batchSize ?? SQLITE_BATCH_SIZE });
   } catch (e) {
     conn.db.close();
     throw e;
   }
+}
+
+/** What the writer thread needs to open its connection as `openConnection` opened the caller's. */
+function writerData(conn: SqliteConnection, options: SqliteOptions): object {
+  const module = nodeBuiltin<ModuleBuiltin>('node:module');
+  if (module === undefined) throw new StoreError('ERR_STORE_OPTION', 'worker: true needs node:module', { path: conn.path });
+  // The worker loads the same better-sqlite3 this package resolves (by file, whatever the cwd).
+  const driver = module.createRequire(import.meta.url).resolve('better-sqlite3');
+  return { driver, path: conn.path, busyTimeoutMs: options.busyTimeoutMs ?? 5000, pragmas: connectionPragmas(options) };
 }

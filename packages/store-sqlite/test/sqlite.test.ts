@@ -48,14 +48,58 @@ abstractStoreSuite({ describe, it }, {
 });
 
 abstractReadingsSinkSuite({ describe, it }, {
-  name: 'SQLite readings sink',
+  name: 'SQLite readings sink (writer thread)',
   newLocation: dbFile,
   open: (path, options) => openSqliteReadingsSink({ path, ...options }),
   persistent: true,
   kill: killChild,
 });
 
+abstractReadingsSinkSuite({ describe, it }, {
+  name: 'SQLite readings sink (commits on the caller thread)',
+  newLocation: dbFile,
+  open: (path, options) => openSqliteReadingsSink({ path, worker: false, ...options }),
+  persistent: true,
+});
+
 describe('SQLite readings sink: failures', () => {
+  it('a full database (maxPages): ERR_STORE_WRITE naming SQLITE_FULL, retried, nothing partial stored; writes resume once there is room', async () => {
+    const path = dbFile();
+    const errors: string[] = [];
+    // Small enough that a few hundred readings fill it.
+    const sink = await openSqliteReadingsSink({ path, maxPages: 40, batchSize: 50, retryMinMs: 5, retryMaxMs: 20, onError: (e) => errors.push(e.message) });
+    let n = 0;
+    const room = async () => (await sink.status()).lastError === null;
+    while ((await room()) && n < 20_000) {
+      await sink.write([sampleFrame(1, n++, { sensors: 1 })]);
+      if (n % 50 === 0) await sink.flush().catch(() => undefined);
+    }
+    const st = await sink.status();
+    expect(st.lastError?.code).toBe('ERR_STORE_WRITE');
+    expect(errors[0]).toMatch(/SQLITE_FULL/);
+    expect(st.lost).toBe(0);
+    // Each batch is all or nothing: what is stored is what was committed.
+    expect(st.stored.readings).toBe(st.committed);
+    expect(st.buffered).toBeGreaterThan(0);
+    // Room again (the cap lifted on the writer's connection, as freeing disk space would): the retried batch lands.
+    const { default: Database } = await import('better-sqlite3');
+    const other = new Database(path);
+    other.exec('DELETE FROM os_readings WHERE seq <= 200');
+    other.close();
+    await vi.waitFor(async () => expect((await sink.status()).buffered).toBe(0), { timeout: 10_000, interval: 20 });
+    const end = await sink.status();
+    expect(end.committed).toBe(n);
+    expect(end.lost).toBe(0);
+    await sink.close();
+  });
+
+  it('worker: true on an in-memory database is refused (ERR_STORE_OPTION); maxPages is checked', async () => {
+    const a = await openSqliteReadingsSink({ path: ':memory:', worker: true }).catch((e) => e);
+    expect(isStoreError(a, 'ERR_STORE_OPTION')).toBe(true);
+    const b = await openSqliteReadingsSink({ path: dbFile(), maxPages: 0 }).catch((e) => e);
+    expect(isStoreError(b, 'ERR_STORE_OPTION') && /maxPages/.test(b.message)).toBe(true);
+  });
+
   it('retries a batch the database refused (locked by another connection), reporting the error, and stores it once', async () => {
     const path = dbFile();
     const errors: string[] = [];

@@ -74,6 +74,52 @@ export interface DeviceSummary {
   readonly readings: number;
 }
 
+/**
+ * A reading as the SQL backends store it (`os_readings`, snake_case columns): one row type and
+ * one conversion for SQLite and PostgreSQL, so the two cannot drift apart.
+ */
+export interface ReadingRow {
+  aid: number;
+  device_id: string;
+  sensor_id: string;
+  state: string;
+  value: number;
+  unit: string;
+  ts_ms: number;
+  received_ms: number;
+}
+
+/** A device as the SQL backends store it (`os_devices`). */
+export interface DeviceRow {
+  aid: number;
+  device_id: string;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  templates: number | null;
+  full_frames: number;
+  diff_frames: number;
+  heart_frames: number;
+  readings: number;
+}
+
+/** A stored row as a {@link Reading}. */
+export function readingFromRow(r: ReadingRow): Reading {
+  return { aid: r.aid, deviceId: r.device_id, sensorId: r.sensor_id, state: r.state, value: r.value, unit: r.unit, timestampMs: r.ts_ms, receivedAtMs: r.received_ms };
+}
+
+/** A stored row as a {@link DeviceSummary}. */
+export function deviceFromRow(r: DeviceRow): DeviceSummary {
+  return {
+    aid: r.aid,
+    deviceId: r.device_id,
+    firstSeenMs: r.first_seen_ms,
+    lastSeenMs: r.last_seen_ms,
+    templates: r.templates,
+    frames: { FULL: r.full_frames, DIFF: r.diff_frames, HEART: r.heart_frames },
+    readings: r.readings,
+  };
+}
+
 /** A query of readings: every given field must match; readings come ordered by timestamp (then insertion). */
 export interface ReadingQuery {
   aid?: number | undefined;
@@ -243,6 +289,14 @@ export interface ReadingsSinkOptions {
   retryMaxMs?: number | undefined;
   /** How long `close` keeps retrying failed batches before it counts them lost (ms, default 10000). */
   closeTimeoutMs?: number | undefined;
+  /**
+   * Batches committed at once (integer >= 1, default 1). Above 1 (a database with a pool, e.g.
+   * PostgreSQL), the next batch is sent while earlier ones are in flight, so the network and the
+   * server's work overlap; the batches may then land in the database out of order (their rows'
+   * insertion order differs from the accept order), but they settle in order: `onCommit`,
+   * `onLost` and `flush` still see every frame up to `throughSeq` committed or lost.
+   */
+  concurrency?: number | undefined;
   /** Each committed batch. */
   onCommit?: ((event: CommitEvent) => void) | undefined;
   /** Each batch given up on. */
@@ -393,6 +447,15 @@ interface Entry {
   readonly seq: number;
 }
 
+/** A batch being committed: its outcome is set when it lands (or is given up on), then it settles in order. */
+interface InFlight {
+  readonly frames: readonly ReadingFrame[];
+  readonly readings: number;
+  readonly units: number;
+  readonly throughSeq: number;
+  outcome: 'committed' | StoreError | null;
+}
+
 interface Waiter {
   readonly frames: readonly ReadingFrame[];
   readonly readings: number;
@@ -424,6 +487,7 @@ export class BufferedReadingsSink implements ReadingsSink {
   readonly #retryMinMs: number;
   readonly #retryMaxMs: number;
   readonly #closeTimeoutMs: number;
+  readonly #concurrency: number;
   readonly #onCommit: ((event: CommitEvent) => void) | undefined;
   readonly #onLost: ((event: LostEvent) => void) | undefined;
   readonly #onError: ((error: StoreError, attempt: number) => void) | undefined;
@@ -440,11 +504,16 @@ export class BufferedReadingsSink implements ReadingsSink {
   #flushWaiters: FlushWaiter[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
+  /** Batches taken and not yet settled, in take order (they settle from the front). */
+  #inflight: InFlight[] = [];
+  #committing = 0;
+  #signal: (() => void) | undefined;
   #urgent = false;
   #closing = false;
   #closed = false;
   #closeDeadline = 0;
-  #wake: (() => void) | undefined;
+  /** Retry waits to cut short when a close's deadline comes (one per batch waiting to retry). */
+  readonly #wakers = new Set<() => void>();
   #stats = { accepted: 0, committed: 0, lost: 0, batches: 0, failedAttempts: 0 };
   #lastError: { code: string; message: string; atMs: number } | null = null;
   #closingPromise: Promise<void> = Promise.resolve();
@@ -459,6 +528,7 @@ export class BufferedReadingsSink implements ReadingsSink {
     this.#retryMinMs = checkOption('retryMinMs', options.retryMinMs, 100, 0);
     this.#retryMaxMs = checkOption('retryMaxMs', options.retryMaxMs, 5000, 0);
     this.#closeTimeoutMs = checkOption('closeTimeoutMs', options.closeTimeoutMs, 10_000, 0);
+    this.#concurrency = checkOption('concurrency', options.concurrency, 1, 1);
     this.#onCommit = options.onCommit;
     this.#onLost = options.onLost;
     this.#onError = options.onError;
@@ -523,6 +593,14 @@ export class BufferedReadingsSink implements ReadingsSink {
     };
   }
 
+  /**
+   * This sink's own counters, read without the database (so also after `close`, when `status`
+   * rejects): what a caller needs to report the final accepted / committed / lost figures.
+   */
+  get counts(): { readonly accepted: number; readonly committed: number; readonly lost: number; readonly buffered: number; readonly batches: number; readonly failedAttempts: number } {
+    return { ...this.#stats, buffered: this.#buffered };
+  }
+
   async close(): Promise<void> {
     if (this.#closed || this.#closing) return this.#closingPromise;
     this.#closing = true;
@@ -566,7 +644,8 @@ export class BufferedReadingsSink implements ReadingsSink {
 
   #kick(): void {
     if (this.#running) {
-      this.#wake?.();
+      for (const w of this.#wakers) w();
+      this.#notify();
       return;
     }
     if (this.#queueHead >= this.#queue.length) return;
@@ -586,20 +665,69 @@ export class BufferedReadingsSink implements ReadingsSink {
     }
   }
 
-  /** Commits batches one at a time while there is a reason to. */
+  #notify(): void {
+    const signal = this.#signal;
+    this.#signal = undefined;
+    signal?.();
+  }
+
+  /** Commits batches, up to `concurrency` at once, while there is a reason to. */
   async #pump(): Promise<void> {
     try {
-      while (this.#queueHead < this.#queue.length) {
-        if (!(this.#urgent || this.#closing || this.#queued >= this.#batchSize)) break;
-        const entries = this.#takeBatch();
-        await this.#commit(entries);
-        if (this.#queueHead >= this.#queue.length) this.#urgent = false;
+      for (;;) {
+        const due = this.#queueHead < this.#queue.length && (this.#urgent || this.#closing || this.#queued >= this.#batchSize);
+        if (due && this.#committing < this.#concurrency) {
+          this.#start(this.#takeBatch());
+          continue;
+        }
+        if (this.#committing === 0) break;
+        // A batch settled, or new frames came: look again.
+        await new Promise<void>((resolve) => {
+          this.#signal = resolve;
+        });
       }
     } finally {
       this.#running = false;
     }
     // Anything left that is not due yet waits for the timer.
     this.#kick();
+  }
+
+  #start(entries: Entry[]): void {
+    const job: InFlight = {
+      frames: entries.length === 1 ? entries[0]!.frames : entries.flatMap((e) => e.frames),
+      readings: entries.reduce((n, e) => n + e.readings, 0),
+      units: entries.reduce((n, e) => n + e.units, 0),
+      throughSeq: entries[entries.length - 1]!.seq,
+      outcome: null,
+    };
+    this.#inflight.push(job);
+    this.#committing++;
+    void this.#commit(job).then(() => {
+      this.#committing--;
+      this.#settleInOrder();
+      if (this.#queueHead >= this.#queue.length) this.#urgent = false;
+      this.#notify();
+    });
+  }
+
+  /** Settles the batches at the front that are done, in order. */
+  #settleInOrder(): void {
+    while (this.#inflight.length > 0 && this.#inflight[0]!.outcome !== null) {
+      const job = this.#inflight.shift()!;
+      const { frames, readings, units, throughSeq } = job;
+      const outcome = job.outcome!;
+      if (outcome === 'committed') {
+        this.#stats.committed += readings;
+        this.#stats.batches++;
+        this.#settle(units, throughSeq);
+        this.#onCommit?.({ frames: frames.length, readings, throughSeq });
+      } else {
+        this.#stats.lost += readings;
+        this.#settle(units, throughSeq);
+        this.#onLost?.({ frames: frames.length, readings, throughSeq, error: outcome, lostFrames: frames });
+      }
+    }
   }
 
   #takeBatch(): Entry[] {
@@ -618,21 +746,16 @@ export class BufferedReadingsSink implements ReadingsSink {
     return out;
   }
 
-  async #commit(entries: Entry[]): Promise<void> {
-    const frames = entries.length === 1 ? entries[0]!.frames : entries.flatMap((e) => e.frames);
-    const readings = entries.reduce((n, e) => n + e.readings, 0);
-    const units = entries.reduce((n, e) => n + e.units, 0);
-    const throughSeq = entries[entries.length - 1]!.seq;
+  /** Commits one batch, retrying with backoff, until it lands or is given up on; the outcome is settled in order by the caller. */
+  async #commit(job: InFlight): Promise<void> {
+    const { frames, readings } = job;
     const id = `${this.#tag}-${++this.#batchNo}`;
     const devices = deviceDeltas(frames);
     let delay = this.#retryMinMs;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#backend.commit({ id, frames, readings, devices, atMs: Date.now() });
-        this.#stats.committed += readings;
-        this.#stats.batches++;
-        this.#settle(units, throughSeq);
-        this.#onCommit?.({ frames: frames.length, readings, throughSeq });
+        job.outcome = 'committed';
         return;
       } catch (e) {
         const error = isStoreError(e) ? e : new StoreError('ERR_STORE_WRITE', `a batch of ${readings} readings cannot be committed to ${this.#backend.location}`, { cause: e });
@@ -643,24 +766,23 @@ export class BufferedReadingsSink implements ReadingsSink {
         for (const w of this.#flushWaiters.splice(0)) w.reject(error);
         const giveUp = attempt >= this.#maxAttempts || (this.#closing && Date.now() + delay > this.#closeDeadline);
         if (giveUp) {
-          this.#stats.lost += readings;
-          this.#settle(units, throughSeq);
-          this.#onLost?.({ frames: frames.length, readings, throughSeq, error, lostFrames: frames });
+          job.outcome = error;
           return;
         }
         await new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            this.#wake = undefined;
-            resolve();
-          }, delay);
-          // A close cuts the wait short so its deadline is kept.
-          this.#wake = () => {
+          const wake = () => {
+            // A close cuts the wait short so its deadline is kept.
             if (this.#closing && Date.now() + delay > this.#closeDeadline) {
               clearTimeout(t);
-              this.#wake = undefined;
+              this.#wakers.delete(wake);
               resolve();
             }
           };
+          const t = setTimeout(() => {
+            this.#wakers.delete(wake);
+            resolve();
+          }, delay);
+          this.#wakers.add(wake);
         });
         delay = Math.min(this.#retryMaxMs, Math.max(1, delay * 2));
       }

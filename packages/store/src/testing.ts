@@ -536,6 +536,31 @@ export function abstractReadingsSinkSuite(api: SuiteApi, factory: ReadingsSinkFa
         check(st.stored.readings === 12 && st.committed === 12 && st.lost === 0 && st.buffered === 0, `after draining: ${JSON.stringify(st)}`);
       }));
 
+    api.it('keeps odd texts and extreme values intact (quotes, backslashes, braces, commas, newlines, non-ASCII, limits)', () =>
+      withSink({}, async (s) => {
+        const texts = ['"', '\\', '{a,b}', 'x,y', 'line\nbreak\ttab', 'é😀', 'NULL', ' ', '', "'", 'x'.repeat(256)];
+        const values = [0, -1.5, 1e-300, 1.7976931348623157e308, -273.15, 123456789.123456, 4294967295];
+        const frames: ReadingFrame[] = texts.map((t, i) => ({
+          aid: i === 0 ? 4294967295 : i,
+          deviceId: t === '' ? 'nonempty' : t,
+          strategy: 'FULL',
+          timestampMs: 1_700_000_000_000 + i,
+          receivedAtMs: 1_700_000_000_500 + i,
+          sensors: [{ id: t, state: texts[(i + 1) % texts.length]!, value: values[i % values.length]!, unit: texts[(i + 2) % texts.length]! }],
+        }));
+        await s.write(frames);
+        await s.flush();
+        const got = await s.query({ limit: 100 });
+        check(got.length === frames.length, `${got.length} readings back`);
+        for (let i = 0; i < frames.length; i++) {
+          const f = frames[i]!;
+          const r = got[i]!;
+          const x = f.sensors[0]!;
+          const same = r.aid === f.aid && r.deviceId === f.deviceId && r.sensorId === x.id && r.state === x.state && r.unit === x.unit && r.value === x.value && r.timestampMs === f.timestampMs && r.receivedAtMs === f.receivedAtMs;
+          check(same, `reading ${i} came back as ${JSON.stringify(r)}, written ${JSON.stringify({ ...f, sensors: undefined, ...x })}`);
+        }
+      }));
+
     api.it('commits in batches of batchSize readings and tells each commit in order', () => {
       const events: { frames: number; readings: number; throughSeq: number }[] = [];
       return withSink({ batchSize: 100, onCommit: (e) => events.push(e) }, async (s) => {

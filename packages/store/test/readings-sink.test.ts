@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isStoreError, type LostEvent, MemoryReadingsSink, type StoreError } from '../src/index.js';
+import { isStoreError, type LostEvent, MemoryReadingsBackend, MemoryReadingsSink, type ReadingsBatch, type StoreError } from '../src/index.js';
 import { abstractReadingsSinkSuite, sampleFrame } from '../src/testing.js';
 
 abstractReadingsSinkSuite({ describe, it }, {
@@ -66,5 +66,49 @@ describe('BufferedReadingsSink: failed commits', () => {
       expect(() => new MemoryReadingsSink(o)).toThrow(expect.objectContaining({ code: 'ERR_STORE_OPTION' }));
     }
     expect(() => new MemoryReadingsSink({ maxAttempts: Number.POSITIVE_INFINITY })).not.toThrow();
+  });
+});
+
+describe('BufferedReadingsSink: concurrency', () => {
+  /** A memory backend whose commits wait until the test lets each one finish, in any order. */
+  class HeldBackend extends MemoryReadingsBackend {
+    held: { batch: ReadingsBatch; release: () => void }[] = [];
+    override commit(batch: ReadingsBatch): Promise<void> {
+      return new Promise((resolve) => {
+        this.held.push({ batch, release: () => resolve(super.commit(batch)) });
+      });
+    }
+  }
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 2));
+    expect(done()).toBe(true);
+  };
+
+  it('commits up to `concurrency` batches at once and settles them in order when they land out of order', async () => {
+    const backend = new HeldBackend();
+    const commits: number[] = [];
+    const sink = new MemoryReadingsSink({ batchSize: 2, concurrency: 3, onCommit: (e) => commits.push(e.throughSeq) }, backend);
+    for (let i = 0; i < 8; i++) await sink.write([sampleFrame(1, i, { sensors: 1 })]);
+    await until(() => backend.held.length === 3);
+    expect(backend.held.length).toBe(3); // the fourth waits for a free slot
+    // The third lands first, then the second: nothing settles before the first.
+    backend.held[2]!.release();
+    backend.held[1]!.release();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(commits).toEqual([]);
+    expect((await sink.status()).committed).toBe(0);
+    const flushed = sink.flush();
+    backend.held[0]!.release();
+    await until(() => backend.held.length === 4);
+    backend.held[3]!.release();
+    await flushed;
+    expect(commits).toEqual([2, 4, 6, 8]);
+    const st = await sink.status();
+    expect([st.committed, st.batches, st.buffered, st.stored.readings]).toEqual([8, 4, 0, 8]);
+    await sink.close();
+  });
+
+  it('checks the option (ERR_STORE_OPTION)', () => {
+    expect(() => new MemoryReadingsSink({ concurrency: 0 })).toThrow(/concurrency/);
   });
 });

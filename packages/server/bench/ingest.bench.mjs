@@ -1,0 +1,348 @@
+/**
+ * Server ingest over UDP on loopback, the sender in another process (sender.mjs, forked), into
+ * SQLite and into PostgreSQL (a private server started here, fsync on), with the reference's
+ * receive rate measured in the same run. Run after the build: `pnpm --filter @opensynaptic/server bench`.
+ *
+ * Per sink, two sustained runs: paced at the target rate (SQLite 100,000/s, PostgreSQL 50,000/s)
+ * and as fast as the sender goes. Each prints readings/s stored (first receive to last commit),
+ * count sent = count stored with any loss as a number and where it went (kernel socket buffer,
+ * transport queue, server, sink), memory (RSS and heap at start, middle, end, and the highest),
+ * p50/p99 from receive to committed (the sink's onCommit; receive times are the transport's, in
+ * whole ms), and CPU per reading (process.cpuUsage of this process, all its threads, / readings).
+ * Then the split: what plain node:dgram receives, what our UDP transport delivers, what the
+ * server decodes without a sink, each at the sender's full rate, so a ceiling is measured, not
+ * guessed. Then the reference (opensynaptic 1.4.2) receiving and decoding the same frames.
+ *
+ * Environment (defaults in brackets):
+ *   BENCH_SECONDS [60]        length of each sustained run (use 5..10 on a shared machine)
+ *   BENCH_SINKS [sqlite,postgres]
+ *   BENCH_SQLITE_RATE [100000], BENCH_PG_RATE [50000]  paced runs' target (frames/s)
+ *   BENCH_MAX [1]             also a run at the sender's full rate per sink (0: paced only)
+ *   BENCH_DEVICES [100], BENCH_SENSORS [1]  devices sending, sensors per frame (readings/frame)
+ *   BENCH_SYNCHRONOUS [full]  SQLite synchronous (full: every commit fsynced; normal)
+ *   BENCH_SPLIT [1], BENCH_SPLIT_SECONDS [5]  the receive / decode split
+ *   BENCH_REFERENCE [1], BENCH_REF_SECONDS [5]  the reference receiver
+ */
+import { spawn, fork } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { startPostgres } from '@opensynaptic/config/postgres';
+import { REFERENCE_VERSION, referencePython } from '@opensynaptic/config/reference';
+import { OpenSynapticServer } from '@opensynaptic/server';
+import { createTransport } from '@opensynaptic/transport';
+
+const env = process.env;
+const SECONDS = Number(env.BENCH_SECONDS ?? 60);
+const SINKS = (env.BENCH_SINKS ?? 'sqlite,postgres').split(',').filter(Boolean);
+const RATES = { sqlite: Number(env.BENCH_SQLITE_RATE ?? 100_000), postgres: Number(env.BENCH_PG_RATE ?? 50_000) };
+const MAX = env.BENCH_MAX !== '0';
+const SYNC = env.BENCH_SYNCHRONOUS ?? 'full';
+const SPLIT = env.BENCH_SPLIT !== '0';
+const SPLIT_SECONDS = Number(env.BENCH_SPLIT_SECONDS ?? 5);
+const REFERENCE = env.BENCH_REFERENCE !== '0';
+const REF_SECONDS = Number(env.BENCH_REF_SECONDS ?? 5);
+const RECV_BUFFER = 4 * 1024 * 1024;
+const wall = () => performance.timeOrigin + performance.now();
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const mb = (b) => (b / 1048576).toFixed(0);
+
+// ------------------------------------------------------------------------------ the sender
+
+const child = fork(new URL('./sender.mjs', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const replies = [];
+let wakeReply;
+child.on('message', (m) => {
+  replies.push(m);
+  wakeReply?.();
+});
+async function reply() {
+  while (replies.length === 0) await new Promise((r) => (wakeReply = r));
+  return replies.shift();
+}
+const { ready } = await reply();
+const sendRun = async (run) => {
+  child.send({ run });
+  return (await reply()).done;
+};
+
+/** The machine's UDP receive-buffer drops so far (all sockets of the machine: others' too). */
+function kernelUdpDrops() {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
+    return Number(values[names.indexOf('RcvbufErrors')]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const udpTransport = async () => {
+  const t = await createTransport('udp', { host: '127.0.0.1', port: 0, recvBufferSize: RECV_BUFFER });
+  return t;
+};
+const portOf = (t) => t.address.port;
+
+// ---------------------------------------------------------------------- receive-to-commit
+
+/**
+ * Receive times of the readings given to the sink, in sink order (one transport, so the order
+ * of `onReading` is the order of the sink's sequence numbers), settled by `onCommit`: a fixed
+ * ring and a histogram of 0.1 ms bins, so measuring costs no memory growth.
+ */
+class Latency {
+  ring = new Float64Array(1 << 21);
+  hist = new Uint32Array(200_000);
+  written = 0;
+  settled = 0;
+  firstMs = 0;
+  lastCommitMs = 0;
+  onReading = (r) => {
+    if (this.firstMs === 0) this.firstMs = r.receivedAtMs;
+    this.ring[this.written++ & (this.ring.length - 1)] = r.receivedAtMs;
+  };
+  onCommit = (e) => {
+    const now = wall();
+    this.lastCommitMs = now;
+    for (; this.settled < e.throughSeq && this.settled < this.written; this.settled++) {
+      const bin = Math.max(0, Math.round((now - this.ring[this.settled & (this.ring.length - 1)]) * 10));
+      this.hist[Math.min(bin, this.hist.length - 1)]++;
+    }
+  };
+  quantile(q) {
+    const total = this.hist.reduce((a, b) => a + b, 0);
+    let acc = 0;
+    for (let i = 0; i < this.hist.length; i++) {
+      acc += this.hist[i];
+      if (acc >= q * total && total > 0) return i / 10;
+    }
+    return Number.NaN;
+  }
+}
+
+function memorySampler() {
+  const samples = [];
+  const take = () => {
+    const m = process.memoryUsage();
+    samples.push({ rss: m.rss, heap: m.heapUsed });
+  };
+  take();
+  const timer = setInterval(take, 500);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      const mid = samples[Math.floor(samples.length / 2)];
+      const max = samples.reduce((a, s) => ({ rss: Math.max(a.rss, s.rss), heap: Math.max(a.heap, s.heap) }), { rss: 0, heap: 0 });
+      const [a, z] = [samples[0], samples[samples.length - 1]];
+      return `RSS ${mb(a.rss)}/${mb(mid.rss)}/${mb(z.rss)} (max ${mb(max.rss)}), heap ${mb(a.heap)}/${mb(mid.heap)}/${mb(z.heap)} (max ${mb(max.heap)}) MB`;
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------- one run
+
+async function ingest(name, openSink, rate, seconds) {
+  const latency = new Latency();
+  const sink = await openSink({ onCommit: latency.onCommit });
+  const transport = await udpTransport();
+  const server = new OpenSynapticServer({
+    transports: [{ name: 'udp', transport }],
+    sinks: [sink],
+    services: [{ name: 'bench-latency', onReading: latency.onReading }],
+  });
+  await server.start();
+  // The FULLs first, untimed: every device has its template before the sustained part.
+  await sendRun({ port: portOf(transport), rate: 0, seconds: 0, full: true });
+  while ((await server.status()).frames < ready.fullFrames) await new Promise((r) => setTimeout(r, 10));
+  const base = { frames: (await server.status()).frames, written: latency.written };
+  latency.firstMs = 0;
+  const drops0 = kernelUdpDrops();
+  const mem = memorySampler();
+  // Stalls of the server's thread: while it does not read the socket, the kernel's buffer fills.
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  const cpu0 = process.cpuUsage();
+  const sent = await sendRun({ port: portOf(transport), rate, seconds, full: false });
+  // Until the transport's queue and the server are idle, then stop (the sink flushes and closes).
+  let last = -1;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const s = await server.status();
+    if (s.frames === last && s.transports.udp.inboundQueued === 0) break;
+    last = s.frames;
+  }
+  const status = await server.status();
+  await server.stop();
+  const cpu = process.cpuUsage(cpu0);
+  const memory = mem.stop();
+  loop.disable();
+  const drops = kernelUdpDrops() - drops0;
+  const st = status.services.storage;
+  const after = server.services.get('storage').status();
+  const expected = (sent.sent + ready.fullFrames) * ready.sensors;
+  const stored = await countStored(name);
+  const readings = stored - base.written * ready.sensors;
+  const elapsed = (latency.lastCommitMs - (latency.firstMs || latency.lastCommitMs)) / 1000;
+  const td = status.transports.udp.dropped ?? {};
+  const transportDrops = Object.values(td).reduce((a, b) => a + b, 0);
+  const row = {
+    case: `${name} ${Number.isFinite(rate) ? `paced ${fmt(rate)}/s` : 'max rate'}`,
+    'sent/s': fmt(sent.sent / sent.seconds),
+    'readings/s stored': fmt(readings / elapsed),
+    sent: expected,
+    stored,
+    lost: expected - stored,
+    'p50 ms': latency.quantile(0.5).toFixed(1),
+    'p99 ms': latency.quantile(0.99).toFixed(1),
+    'CPU µs/reading': ((cpu.user + cpu.system) / Math.max(1, readings)).toFixed(2),
+    'loop delay p99/max ms': `${(loop.percentile(99) / 1e6).toFixed(0)}/${(loop.max / 1e6).toFixed(0)}`,
+  };
+  const where = `kernel buffer ${Number.isNaN(drops) ? '?' : drops} (machine-wide), transport ${transportDrops}, server ${status.dropped.iterator + status.dropped.sink + status.dropped.rejected}, errors ${Object.values(status.errors).reduce((a, b) => a + b, 0)}, sink lost ${after?.lost ?? st?.lost ?? '?'}`;
+  return { row, detail: `${row.case}: loss by place: ${where}; ${after?.batches ?? '?'} transactions; memory start/middle/end ${memory}; ${fmt(sent.seconds)} s sent` };
+}
+
+// ------------------------------------------------------------------------------- sinks
+
+const tmp = mkdtempSync(join(tmpdir(), 'os-ingest-bench-'));
+let pg;
+let n = 0;
+const counters = {};
+const openers = {
+  sqlite: async () => {
+    const { openSqliteReadingsSink } = await import('@opensynaptic/store-sqlite');
+    return (extra) => {
+      const path = join(tmp, `ingest-${++n}.db`);
+      counters.sqlite = async () => {
+        const r = await openSqliteReadingsSink({ path, readonly: true });
+        const s = await r.status();
+        await r.close();
+        return s.stored.readings;
+      };
+      return openSqliteReadingsSink({ path, synchronous: SYNC, ...extra });
+    };
+  },
+  postgres: async () => {
+    const { openPostgresReadingsSink } = await import('@opensynaptic/store-postgres');
+    pg = await startPostgres({ log: (m) => console.log(`postgres: ${m}`) });
+    return (extra) => {
+      const schema = `ingest_${++n}`;
+      counters.postgres = async () => {
+        const r = await openPostgresReadingsSink({ connection: pg.url, schema });
+        const s = await r.status();
+        await r.close();
+        return s.stored.readings;
+      };
+      return openPostgresReadingsSink({ connection: pg.url, schema, ...extra });
+    };
+  },
+};
+const countStored = (name) => counters[name]();
+
+// ------------------------------------------------------------------------------- split
+
+async function split() {
+  const rows = [];
+  const measure = async (what, open) => {
+    const { port, count, close } = await open();
+    await sendRun({ port, rate: 0, seconds: 0, full: true });
+    await new Promise((r) => setTimeout(r, 200));
+    const c0 = count();
+    const t0 = wall();
+    const cpu0 = process.cpuUsage();
+    const sent = await sendRun({ port, rate: Number.POSITIVE_INFINITY, seconds: SPLIT_SECONDS, full: false });
+    await new Promise((r) => setTimeout(r, 300));
+    const cpu = process.cpuUsage(cpu0);
+    const got = count() - c0;
+    const elapsed = (wall() - t0 - 300) / 1000;
+    await close();
+    rows.push({
+      stage: what,
+      'sent/s': fmt(sent.sent / sent.seconds),
+      'taken/s': fmt(got / elapsed),
+      taken: got,
+      sent: sent.sent,
+      'not taken': sent.sent - got,
+      'CPU µs/frame': ((cpu.user + cpu.system) / Math.max(1, got)).toFixed(2),
+    });
+  };
+  await measure('node:dgram socket (receive only)', async () => {
+    const s = createSocket({ type: 'udp4', recvBufferSize: RECV_BUFFER });
+    let k = 0;
+    s.on('message', () => k++);
+    await new Promise((r) => s.bind(0, '127.0.0.1', r));
+    return { port: s.address().port, count: () => k, close: () => new Promise((r) => s.close(r)) };
+  });
+  await measure('our UDP transport (iterated)', async () => {
+    const t = await udpTransport();
+    await t.start();
+    let k = 0;
+    void (async () => {
+      for await (const _ of t) k++;
+    })();
+    return { port: portOf(t), count: () => k, close: () => t.destroy() };
+  });
+  await measure('server, decode, no sink', async () => {
+    const t = await udpTransport();
+    const server = new OpenSynapticServer({ transports: [{ name: 'udp', transport: t }] });
+    await server.start();
+    let k = 0;
+    const it = server.readings();
+    void (async () => {
+      for await (const _ of it) k++;
+    })();
+    return { port: portOf(t), count: () => k, close: () => server.destroy() };
+  });
+  return rows;
+}
+
+// ------------------------------------------------------------------------------- reference
+
+async function reference() {
+  const ref = await referencePython();
+  if (ref.python === null) return `reference: ${ref.reason}`;
+  const prelude = readFileSync(new URL('../../config/reference-prelude.py', import.meta.url), 'utf8');
+  const script = readFileSync(new URL('./reference-receiver.py', import.meta.url), 'utf8');
+  const py = spawn(ref.python, ['-c', `${prelude}\n${script}`, String(REF_SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  py.stdout.on('data', (d) => (out += d));
+  while (!out.includes('\n')) await new Promise((r) => setTimeout(r, 20));
+  const { port } = JSON.parse(out.split('\n')[0]);
+  await sendRun({ port, rate: 0, seconds: 0, full: true });
+  const sent = await sendRun({ port, rate: Number.POSITIVE_INFINITY, seconds: REF_SECONDS, full: false });
+  await new Promise((r) => py.on('close', r));
+  const result = JSON.parse(out.trim().split('\n').pop());
+  return `reference ${REFERENCE_VERSION} receiver (receive_via_protocol on a UDP socket, same frames, sender at ${fmt(sent.sent / sent.seconds)}/s): decoded ${fmt(result.per_second)} frames/s (${fmt(result.decoded)} of ${fmt(result.received)} received, ${fmt(sent.sent)} sent)`;
+}
+
+// ------------------------------------------------------------------------------- main
+
+const load0 = loadavg();
+console.log(`ingest bench: node ${process.version}, ${ready.devices} devices, ${ready.sensors} sensor(s)/frame, ${SECONDS} s per run, SQLite synchronous ${SYNC}; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+const rows = [];
+const details = [];
+try {
+  for (const name of SINKS) {
+    const open = await openers[name]();
+    for (const rate of MAX ? [RATES[name], Number.POSITIVE_INFINITY] : [RATES[name]]) {
+      const { row, detail } = await ingest(name, open, rate, SECONDS);
+      rows.push(row);
+      details.push(detail);
+      console.log(detail);
+    }
+  }
+  console.log('\nserver ingest over UDP loopback (sender in another process)');
+  console.table(rows);
+  if (SPLIT) {
+    console.log('\nthe split: each stage alone, sender at its full rate');
+    console.table(await split());
+  }
+  if (REFERENCE) console.log(await reference());
+} finally {
+  child.send({ exit: true });
+  pg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+}
+console.log(`load average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
