@@ -1,0 +1,373 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { referencePython, spawnReference } from '@opensynaptic/config/reference';
+import { OpenSynaptic, type SensorTuple } from '@opensynaptic/core';
+import { MemoryReadingsSink, MemoryStore, type Reading, type ReadingsSink } from '@opensynaptic/store';
+import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
+import { createTransport, type Transport } from '@opensynaptic/transport';
+import { afterEach, describe, expect, it } from 'vitest';
+import { linkNode } from '../src/device.js';
+import { OpenSynapticServer } from '../src/server.js';
+import { portOf, tick, until } from './helpers.js';
+
+// Server-level interoperability with the reference implementation (opensynaptic 1.4.2 from PyPI,
+// in the virtualenv @opensynaptic/config makes): reference nodes send to our server, our node
+// sends to reference receivers, ids and time come from our server, secure sessions both ways.
+// The reference side is reference-peer.py, run as a child process (see there for the APIs).
+const found = await referencePython();
+const python = found.python;
+const why = python === null ? found.reason : '';
+if (python === null) console.log(`server interop with the reference NOT RUN: no Python with opensynaptic 1.4.2 (${why})`);
+const PEER = readFileSync(new URL('./reference-peer.py', import.meta.url), 'utf8');
+
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
+});
+
+/** A fact as the reference decodes it (receive_via_protocol's `result`). */
+interface RefFact {
+  id?: string;
+  error?: string;
+  __packet_meta__: { cmd: number; base_cmd: number; source_aid: number; timestamp_raw: number; secure: boolean; server_stamped?: boolean };
+  [key: string]: unknown;
+}
+interface RefOutcome {
+  type: string;
+  cmd: number;
+  result: RefFact;
+  response: string | null;
+}
+interface RefFrame {
+  round: number;
+  hex: string;
+  cmd: number;
+  reply?: string | null;
+  sent?: boolean;
+  decoded: RefOutcome;
+}
+interface RefDevice {
+  deviceId: string;
+  aid: number;
+  ensureId?: boolean;
+  serverTime?: number | null;
+  clockAtSync?: [number, number];
+  lastServerTime?: number;
+  frames: RefFrame[];
+}
+interface RefReceived {
+  got: (RefOutcome & { hex: string; addr: string })[];
+  complete: boolean;
+}
+
+function runPeer<Result>(job: object, timeoutMs = 60_000) {
+  const peer = spawnReference<{ port?: number } | null, Result>(python!, PEER, [JSON.stringify(job)], { timeoutMs });
+  cleanup.push(() => peer.stop());
+  return peer;
+}
+
+/** The readings a reference-decoded fact holds, as our sinks store them (one row per sensor). */
+function expectedRows(fact: RefFact): Omit<Reading, 'receivedAtMs'>[] {
+  const meta = fact.__packet_meta__;
+  const aid = meta.source_aid;
+  // The reference's FULL facts carry the sender's "{aid};" before the device name (its DIFF and
+  // HEART facts do not); a device is one id in our store, without it.
+  const id = String(fact.id);
+  const deviceId = id.startsWith(`${aid};`) ? id.slice(`${aid};`.length) : id;
+  const rows: Omit<Reading, 'receivedAtMs'>[] = [];
+  for (let i = 1; fact[`s${i}_id`] !== undefined; i++) {
+    rows.push({
+      aid,
+      deviceId,
+      sensorId: String(fact[`s${i}_id`]),
+      state: String(fact[`s${i}_s`]),
+      value: Number(fact[`s${i}_v`]),
+      unit: String(fact[`s${i}_u`]),
+      // The reference's engine runs with use_ms: timestamp_raw is the frame's time in ms.
+      timestampMs: meta.timestamp_raw,
+    });
+  }
+  return rows;
+}
+
+const byTime = (a: { timestampMs: number; sensorId: string }, b: { timestampMs: number; sensorId: string }) => a.timestampMs - b.timestampMs || a.sensorId.localeCompare(b.sensorId);
+const strip = ({ receivedAtMs: _r, ...rest }: Reading) => rest;
+
+async function server(transport: Transport, sink: ReadingsSink, options: Partial<ConstructorParameters<typeof OpenSynapticServer>[0]> = {}) {
+  const s = new OpenSynapticServer({ transports: [{ name: transport.medium, transport }], sinks: [sink], store: new MemoryStore({ kinds: ['leases', 'sessions'] }), ...options });
+  cleanup.push(() => s.destroy());
+  await s.start();
+  return s;
+}
+
+async function udp(options: object = {}): Promise<Transport> {
+  const t = await createTransport('udp', { host: '127.0.0.1', port: 0, ...options });
+  cleanup.push(() => t.destroy());
+  return t;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const t = await createTransport('udp', { host: '127.0.0.1', port: 0 });
+  await t.start();
+  const port = portOf(t);
+  await t.destroy();
+  return port;
+}
+
+async function freeTcpPort(): Promise<number> {
+  const t = await createTransport('tcp', { listen: { host: '127.0.0.1', port: 0 } });
+  await t.start();
+  const port = portOf(t);
+  await t.destroy();
+  return port;
+}
+
+/** Several devices, several sensors, values that change (DIFF) and stay (HEART); t in seconds, some with ms. */
+function fleetRounds(devices: number, rounds: number, base: number) {
+  const out: { sensors: SensorTuple[]; t: number }[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    const row: { sensors: SensorTuple[]; t: number }[] = [];
+    for (let d = 0; d < devices; d++) {
+      // Device 0 changes every round, device 1 every other round, the others hold their values.
+      const step = d === 0 ? r : d === 1 ? Math.floor(r / 2) : 0;
+      row.push({
+        t: base + r + (r % 3 === 1 ? 0.25 : 0),
+        sensors: [
+          ['T1', 'OK', 20 + step * 0.5 + d, 'Cel'],
+          ['H1', r === 4 && d === 0 ? 'WARN' : 'OK', 40 + d, '%'],
+          ['P1', 'OK', 101.3 + d / 10, 'kPa'],
+        ],
+      });
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+/** Sent frame kinds by command byte. */
+const KINDS: Record<number, string> = { 63: 'FULL', 64: 'FULL', 170: 'DIFF', 171: 'DIFF', 127: 'HEART', 128: 'HEART' };
+
+/** Our server stores exactly what the reference's receiver decoded from the same frames. */
+async function expectStoredAsReferenceDecoded(devices: RefDevice[], sink: ReadingsSink) {
+  for (const d of devices) {
+    const want = d.frames.flatMap((f) => {
+      expect(f.decoded.type, `the reference decoded frame ${f.hex}`).toBe('DATA');
+      expect(f.decoded.result.error, `the reference decoded frame ${f.hex}`).toBeUndefined();
+      return expectedRows(f.decoded.result);
+    });
+    const stored = (await sink.query({ aid: d.aid, limit: 10_000 })).map(strip);
+    expect(stored.sort(byTime)).toEqual(want.sort(byTime));
+  }
+}
+
+describe.skipIf(python === null)(`server interop with the reference (opensynaptic 1.4.2)${why ? ` NOT RUN: ${why}` : ''}`, () => {
+  it('(a) UDP: reference nodes send FULL, DIFF and HEART to our server, which stores what the reference receiver decodes from the same frames', async () => {
+    const transport = await udp();
+    const dir = mkdtempSync(join(tmpdir(), 'os-interop-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const sink = await openSqliteReadingsSink({ path: join(dir, 'readings.db') });
+    const s = await server(transport, sink);
+    const base = Math.floor(Date.now() / 1000);
+    const devices = [101, 102, 103].map((aid, i) => ({ aid, deviceId: `REF_DEV_${i}` }));
+    const { devices: sent } = await runPeer<{ devices: RefDevice[] }>({ mode: 'transmit', proto: 'udp', host: '127.0.0.1', port: portOf(transport), devices, rounds: fleetRounds(3, 8, base) }).result;
+    const frames = sent.flatMap((d) => d.frames);
+    expect(frames.every((f) => f.sent)).toBe(true);
+    // The reference's own strategy: FULL until its sync count, then DIFF for changes, HEART for none.
+    expect(new Set(frames.map((f) => KINDS[f.cmd]))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+    await until(async () => (await s.status()).readings >= frames.length, 'every reference frame read');
+    await sink.flush();
+    const status = await s.status();
+    expect(status.readings).toBe(frames.length);
+    expect(status.errors).toEqual({});
+    await expectStoredAsReferenceDecoded(sent, sink);
+  });
+
+  it('(b) UDP: our node sends to the reference ReceiverRuntime, which decodes every frame to what we sent', async () => {
+    const port = await freeUdpPort();
+    const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'runtime', port, count: 8 });
+    await receiver.ready;
+    const transport = await udp({ remote: { address: '127.0.0.1', port } });
+    await transport.start();
+    const node = new OpenSynaptic({ assignedId: 77, deviceId: 'OUR_NODE' });
+    const base = Math.floor(Date.now() / 1000) * 1000;
+    const sent: { kind: string; timestampMs: number; fact: Record<string, unknown> }[] = [];
+    for (let k = 0; k < 8; k++) {
+      const r = node.transmit(
+        [
+          ['T1', 'OK', k < 5 ? 20 + k : 24, 'Cel'],
+          ['H1', 'OK', 55, '%'],
+        ],
+        { t: base + k * 1000 + (k % 2) * 125, detail: true },
+      );
+      sent.push({ kind: r.kind, timestampMs: r.timestampMs, fact: r.fact as unknown as Record<string, unknown> });
+      await transport.send(r.frame);
+      await tick(20);
+    }
+    const { got, complete } = await receiver.result;
+    expect(complete).toBe(true);
+    expect(new Set(sent.map((x) => x.kind))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+    expect(got.map((g) => g.type)).toEqual(sent.map(() => 'DATA'));
+    for (const [i, g] of got.entries()) {
+      const f = g.result;
+      expect(f.error, `frame ${i}`).toBeUndefined();
+      expect(f.__packet_meta__).toMatchObject({ source_aid: 77, timestamp_raw: sent[i]!.timestampMs, base_cmd: g.cmd, secure: false });
+      expect(KINDS[g.cmd]).toBe(sent[i]!.kind);
+      const ours = sent[i]!.fact;
+      expect(String(f.id).replace(/^77;/, '')).toBe(ours.id);
+      for (const key of ['s1_id', 's1_s', 's1_u', 's1_v', 's2_id', 's2_s', 's2_u', 's2_v']) expect(f[key], `frame ${i} ${key}`).toEqual(ours[key]);
+    }
+  });
+
+  it('(c) our server assigns an id to a reference client (ensure_id) and gives it the time (ensure_time); its readings are stored under that id', async () => {
+    const transport = await udp();
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink);
+    const base = Math.floor(Date.now() / 1000);
+    const job = {
+      mode: 'transmit',
+      proto: 'udp',
+      host: '127.0.0.1',
+      port: portOf(transport),
+      devices: [
+        { deviceId: 'REF_NEW_0', ensureId: true, ensureTime: true, meta: { mac: 'aa:bb:cc:00:00:01' } },
+        { deviceId: 'REF_NEW_1', ensureId: true, meta: { mac: 'aa:bb:cc:00:00:02' } },
+      ],
+      rounds: fleetRounds(2, 4, base),
+    };
+    const { devices } = await runPeer<{ devices: RefDevice[] }>(job).result;
+    const [a, b] = devices as [RefDevice, RefDevice];
+    expect([a.ensureId, b.ensureId]).toEqual([true, true]);
+    expect(a.aid).toBeGreaterThanOrEqual(1);
+    expect(b.aid).toBeGreaterThanOrEqual(1);
+    expect(a.aid).not.toBe(b.aid);
+    // Our server's allocator holds the leases it handed out, keyed by the device_id the
+    // reference adds to the request's meta.
+    const allocator = s.node.protocol.allocator!;
+    expect(allocator.leaseOf(a.aid)?.key).toBe('device_id=REF_NEW_0');
+    expect(allocator.leaseOf(b.aid)?.key).toBe('device_id=REF_NEW_1');
+    // The reference took our time (whole seconds) as its server time, between its clock readings.
+    const [before, after] = a.clockAtSync!;
+    expect(a.serverTime).toBeGreaterThanOrEqual(Math.floor(before) - 1);
+    expect(a.serverTime).toBeLessThanOrEqual(Math.ceil(after) + 1);
+    expect(a.lastServerTime).toBe(a.serverTime);
+    const frames = devices.flatMap((d) => d.frames);
+    await until(async () => (await s.status()).readings >= frames.length, 'every reference frame read');
+    await expectStoredAsReferenceDecoded(devices, sink);
+  });
+
+  it('(d) secure both ways: a reference client goes secure with our server, and our node with a reference server; secure frames decode on the other side', async () => {
+    // Reference client → our server: dispatch_with_reply hands our answers to its handshake.
+    const transport = await udp();
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink);
+    const base = Math.floor(Date.now() / 1000);
+    const { devices } = await runPeer<{ devices: RefDevice[] }>({
+      mode: 'transmit',
+      proto: 'udp',
+      host: '127.0.0.1',
+      port: portOf(transport),
+      replies: true,
+      devices: [{ aid: 201, deviceId: 'REF_SEC' }],
+      rounds: fleetRounds(1, 6, base),
+    }).result;
+    const frames = devices[0]!.frames;
+    // Our SECURE_DICT_READY (13) answers its plaintext FULL; then it sends secure frames, and our
+    // SECURE_CHANNEL_ACK (14) answers the first.
+    expect(frames[0]!.cmd).toBe(63);
+    expect(frames[0]!.reply?.slice(0, 2)).toBe('0d');
+    expect(frames.slice(1).every((f) => f.cmd === 64 || f.cmd === 171 || f.cmd === 128)).toBe(true);
+    expect(frames[1]!.reply?.slice(0, 2)).toBe('0e');
+    await until(async () => (await s.status()).readings >= frames.length, 'every reference frame read');
+    expect((await s.status()).errors).toEqual({});
+    await expectStoredAsReferenceDecoded(devices, sink);
+    expect(s.node.protocol.getSession(201)).toMatchObject({ state: 'SECURE', decryptConfirmed: true });
+
+    // Our node → a reference server on its handshake (listen + classify_and_dispatch, answers sent back).
+    const port = await freeUdpPort();
+    const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'udp', replies: true, port, count: 6 });
+    await receiver.ready;
+    const ours = await udp({ remote: { address: '127.0.0.1', port } });
+    await ours.start();
+    const node = new OpenSynaptic({ assignedId: 88, deviceId: 'OUR_SEC' });
+    const secure: boolean[] = [];
+    node.on('session-secure', (e) => secure.push(e.role === 'sender'));
+    linkNode(node, ours);
+    const baseMs = Math.floor(Date.now() / 1000) * 1000;
+    const sentFacts: { secure: boolean; fact: Record<string, unknown>; timestampMs: number }[] = [];
+    for (let k = 0; k < 6; k++) {
+      const r = node.transmit([['T1', 'OK', 20 + k, 'Cel']], { t: baseMs + k * 1000, detail: true });
+      sentFacts.push({ secure: r.secure, fact: r.fact as unknown as Record<string, unknown>, timestampMs: r.timestampMs });
+      await ours.send(r.frame);
+      if (k === 0) await until(() => secure.length > 0, 'the reference server answering our FULL');
+      await tick(20);
+    }
+    const { got } = await receiver.result;
+    expect(sentFacts[0]!.secure).toBe(false);
+    expect(sentFacts.slice(1).every((x) => x.secure)).toBe(true);
+    expect(got.map((g) => g.type)).toEqual(sentFacts.map(() => 'DATA'));
+    for (const [i, g] of got.entries()) {
+      expect(g.result.error, `frame ${i}`).toBeUndefined();
+      expect(g.result.__packet_meta__).toMatchObject({ source_aid: 88, secure: sentFacts[i]!.secure, timestamp_raw: sentFacts[i]!.timestampMs });
+      expect(g.result.s1_v).toBeCloseTo(sentFacts[i]!.fact.s1_v as number, 9);
+    }
+    // The reference answered our plaintext FULL (13) and our first secure frame (14).
+    expect(got[0]!.response?.slice(0, 2)).toBe('0d');
+    expect(got[1]!.response?.slice(0, 2)).toBe('0e');
+  });
+
+  it('(e) TCP in the reference-compatible mode (one frame per connection): reference nodes to our server, and our node to the reference listener', async () => {
+    const transport = await createTransport('tcp', { mode: 'reference', listen: { host: '127.0.0.1', port: 0 } });
+    cleanup.push(() => transport.destroy());
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink);
+    const base = Math.floor(Date.now() / 1000);
+    const { devices } = await runPeer<{ devices: RefDevice[] }>({
+      mode: 'transmit',
+      proto: 'tcp',
+      host: '127.0.0.1',
+      port: portOf(transport),
+      devices: [
+        { aid: 301, deviceId: 'REF_TCP_0' },
+        { aid: 302, deviceId: 'REF_TCP_1' },
+      ],
+      rounds: fleetRounds(2, 6, base),
+      pause: 0.01,
+    }).result;
+    const frames = devices.flatMap((d) => d.frames);
+    expect(frames.every((f) => f.sent)).toBe(true);
+    expect(new Set(frames.map((f) => KINDS[f.cmd]))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+    await until(async () => (await s.status()).readings >= frames.length, 'every reference frame read');
+    await expectStoredAsReferenceDecoded(devices, sink);
+
+    const port = await freeTcpPort();
+    const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'tcp', port, count: 6 });
+    await receiver.ready;
+    const ours = await createTransport('tcp', { mode: 'reference', connect: { host: '127.0.0.1', port } });
+    cleanup.push(() => ours.destroy());
+    await ours.start();
+    const node = new OpenSynaptic({ assignedId: 99, deviceId: 'OUR_TCP' });
+    const baseMs = Math.floor(Date.now() / 1000) * 1000;
+    const sent: { kind: string; fact: Record<string, unknown>; timestampMs: number }[] = [];
+    for (let k = 0; k < 6; k++) {
+      const r = node.transmit(
+        [
+          ['T1', 'OK', k < 4 ? 20 + k : 23, 'Cel'],
+          ['P1', 'OK', 99.5, 'kPa'],
+        ],
+        { t: baseMs + k * 1000, detail: true },
+      );
+      sent.push({ kind: r.kind, fact: r.fact as unknown as Record<string, unknown>, timestampMs: r.timestampMs });
+      await ours.send(r.frame);
+      await tick(20);
+    }
+    const { got } = await receiver.result;
+    expect(new Set(sent.map((x) => x.kind))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+    expect(got.map((g) => g.type)).toEqual(sent.map(() => 'DATA'));
+    for (const [i, g] of got.entries()) {
+      expect(g.result.error, `frame ${i}`).toBeUndefined();
+      expect(g.result.__packet_meta__).toMatchObject({ source_aid: 99, timestamp_raw: sent[i]!.timestampMs });
+      for (const key of ['s1_id', 's1_s', 's1_u', 's1_v', 's2_id', 's2_s', 's2_u', 's2_v']) expect(g.result[key], `frame ${i} ${key}`).toEqual(sent[i]!.fact[key]);
+    }
+  });
+});

@@ -1,0 +1,168 @@
+# A peer made of the reference implementation (opensynaptic 1.4.2 pycore), driven by the server's
+# interop tests. Runs after @opensynaptic/config's reference-prelude.py (write_config, logging off).
+# argv[1] is a JSON job; prints "READY <json>" once it listens and "RESULT <json>" at the end.
+#
+# Jobs (`mode`):
+#   transmit  reference nodes (OpenSynaptic, one per device) send readings to our server:
+#             ensure_id / ensure_time when asked, transmit() per reading, the frame out through the
+#             reference's UDP or TCP transporter (core/transport_layer/protocols) or, with
+#             `replies`, through dispatch_with_reply (the server's answer is fed back into the
+#             node's classify_and_dispatch, so secure sessions come up). Each frame is also read
+#             by a reference receiver node (receive_via_protocol): what the reference decodes.
+#   receive   a reference receiver for frames of our node: `runtime` (the reference's
+#             ReceiverRuntime, core/Receiver.py, on UDP), `udp`/`tcp` (the reference's listen()
+#             with a callback into receive_via_protocol; `replies` sends its responses back, as a
+#             server on the reference's handshake would), or `uart` (the reference's UART
+#             listener, STX/ETX over a serial device, pyserial).
+import contextlib
+import io
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+job = json.loads(sys.argv[1])
+with contextlib.redirect_stdout(io.StringIO()):
+    from opensynaptic.core.pycore.core import OpenSynaptic
+root = tempfile.mkdtemp(prefix='osyn-interop-')
+
+
+def node(name, assigned_id, role='duplex'):
+    """A reference node with a config and registry of its own (its constructor prints)."""
+    path = write_config(os.path.join(root, name), assigned_id)
+    if role != 'duplex':
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg['OpenSynaptic_Setting'] = {'device_role': role}
+        with open(path, 'w') as f:
+            json.dump(cfg, f)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return OpenSynaptic(path)
+
+
+def plain(value):
+    """JSON-safe copy of a decoded fact (bytes as hex)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def outcome(d):
+    return {'type': d.get('type'), 'cmd': d.get('cmd'), 'result': plain(d.get('result')), 'response': plain(d.get('response'))}
+
+
+def transmit():
+    host, port, proto = job['host'], job['port'], job['proto']
+    from opensynaptic.core.transport_layer.protocols import tcp, udp
+    transporter = {'tcp': tcp, 'udp': udp}[proto]
+    cfg = {'transport_options': {'host': host, 'port': port}}
+    receiver = node('reference-receiver', 1)
+    devices = []
+    for i, d in enumerate(job['devices']):
+        n = node(f'dev-{i}', d.get('aid', 4294967295))
+        n.device_id = d['deviceId']
+        info = {'deviceId': d['deviceId'], 'frames': []}
+        if d.get('ensureId'):
+            info['ensureId'] = bool(n.ensure_id(host, port, device_meta=dict(d.get('meta') or {}), timeout=5.0))
+        if d.get('ensureTime'):
+            before = time.time()
+            info['serverTime'] = n.ensure_time(host, port, timeout=3.0)
+            info['clockAtSync'] = [before, time.time()]
+            info['lastServerTime'] = getattr(n.protocol, 'last_server_time', 0)
+        info['aid'] = n._normalize_assigned_id(n.assigned_id)
+        devices.append((n, info))
+    # Round by round, device after device: the frames interleave as a fleet's do.
+    for r, readings in enumerate(job['rounds']):
+        for (n, info), reading in zip(devices, readings):
+            if reading is None:
+                continue
+            kw = {'device_id': info['deviceId']}
+            if reading.get('t') is not None:
+                kw['t'] = reading['t']
+            if reading.get('noTimestamp'):
+                frame = n.transmit_notimestamp(reading['sensors'], **kw)[0]
+            else:
+                frame = n.transmit(reading['sensors'], **kw)[0]
+            frame = bytes(frame)
+            entry = {'round': r, 'hex': frame.hex(), 'cmd': frame[0]}
+            if job.get('replies') and proto == 'udp':
+                # The reference's own request/answer path: the answer goes to the node's handshake.
+                reply = n.dispatch_with_reply(frame, host, port, timeout=job.get('replyTimeout', 0.5))
+                entry['reply'] = None if reply is None else bytes(reply).hex()
+            else:
+                entry['sent'] = bool(transporter.send(frame, cfg))
+            entry['decoded'] = outcome(receiver.receive_via_protocol(frame, ('127.0.0.1', 40000 + r)))
+            info['frames'].append(entry)
+            if job.get('pause'):
+                time.sleep(job['pause'])
+    print('RESULT ' + json.dumps({'devices': [info for _, info in devices]}), flush=True)
+
+
+def receive():
+    kind = job['kind']
+    rx = node('reference-server', job.get('aid', 1), job.get('role', 'duplex'))
+    got = []
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def record(data, addr, d):
+        with lock:
+            got.append({'hex': bytes(data).hex(), 'addr': str(addr), **outcome(d)})
+            if len(got) >= job['count']:
+                done.set()
+
+    port = job.get('port', 0)
+    if kind == 'runtime':
+        from opensynaptic.core.Receiver import ReceiverRuntime
+        dispatch = rx.protocol.classify_and_dispatch
+
+        def observed(data, addr=None):
+            d = dispatch(data, addr)
+            record(data, addr, d)
+            return d
+        rx.protocol.classify_and_dispatch = observed
+        runtime = ReceiverRuntime(node=rx, listen_ip='127.0.0.1', listen_port=port, shard_count=1, queue_size=256)
+        runtime.start()
+        ready = {'port': port}
+    elif kind in ('udp', 'tcp'):
+        from opensynaptic.core.transport_layer.protocols import tcp, udp
+        proto = {'tcp': tcp, 'udp': udp}[kind]
+        reply_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+        def on_frame(data, addr):
+            d = rx.receive_via_protocol(bytes(data), addr)
+            if job.get('replies') and d.get('response'):
+                # The listener gives no socket to answer on; answers go to the sender's port.
+                reply_sock.sendto(bytes(d['response']), (addr[0], job.get('replyPort') or addr[1]))
+            record(data, addr, d)
+        cfg = {'transport_options': {'listen_host': '127.0.0.1', 'listen_port': port}}
+        threading.Thread(target=proto.listen, args=(cfg, on_frame), daemon=True).start()
+        ready = {'port': port}
+    elif kind == 'uart':
+        from opensynaptic.core.physical_layer.protocols import uart
+
+        def on_frame(data, addr):
+            record(data, addr, rx.receive_via_protocol(bytes(data), addr))
+        cfg = {'physical_options': {'port': job['path'], 'baudrate': job.get('baudrate', 115200)}}
+        threading.Thread(target=uart.listen, args=(cfg, on_frame), daemon=True).start()
+        ready = {'path': job['path']}
+    else:
+        raise SystemExit(f'unknown receiver kind {kind}')
+    time.sleep(0.3)
+    print('READY ' + json.dumps(ready), flush=True)
+    done.wait(job.get('timeout', 20))
+    with lock:
+        print('RESULT ' + json.dumps({'got': got, 'complete': done.is_set()}), flush=True)
+    os._exit(0)
+
+
+{'transmit': transmit, 'receive': receive}[job['mode']]()
