@@ -316,6 +316,40 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     expect(got[1]!.response?.slice(0, 2)).toBe('0e');
   });
 
+  it('(a) an RTC-less reference device (transmit_notimestamp): our server stamps its frames with its clock to the ms and answers TIME_RESPONSE as the reference receiver does', async () => {
+    const transport = await udp();
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink);
+    const rounds = fleetRounds(1, 5, 0).map((row) => row.map((x) => ({ sensors: x.sensors, noTimestamp: true })));
+    const { devices } = await runPeer<{ devices: RefDevice[] }>({
+      mode: 'transmit',
+      proto: 'udp',
+      host: '127.0.0.1',
+      port: portOf(transport),
+      replies: true,
+      replyTimeout: 0.3,
+      devices: [{ aid: 401, deviceId: 'REF_NO_RTC' }],
+      rounds,
+    }).result;
+    const frames = devices[0]!.frames;
+    await until(async () => (await s.status()).readings >= frames.length, 'every reference frame read');
+    const stored = await sink.query({ aid: 401, limit: 1000 });
+    expect(stored.length).toBe(frames.length * 3);
+    for (const f of frames) expect(f.decoded.result.__packet_meta__.server_stamped).toBe(true);
+    // The reference receiver answers the first such frame with TIME_RESPONSE (12: seq 0, its time
+    // in seconds) and no later one (its session is then ready); ours answers the same frames alike.
+    expect(frames.map((f) => f.decoded.response?.slice(0, 6) ?? null)).toEqual(['0c0000', ...frames.slice(1).map(() => null)]);
+    expect(frames.map((f) => f.reply?.slice(0, 6) ?? null)).toEqual(frames.map((f) => f.decoded.response?.slice(0, 6) ?? null));
+    const first = frames[0]!.reply!;
+    const serverSeconds = Number.parseInt(first.slice(6), 16);
+    // Stamped by our clock when the frame arrived, to the ms (not whole seconds), the sensors as the reference decodes them.
+    for (const r of stored) expect(Math.abs(r.timestampMs - r.receivedAtMs)).toBeLessThan(1000);
+    expect(stored.some((r) => r.timestampMs % 1000 !== 0)).toBe(true);
+    expect(Math.abs(serverSeconds * 1000 - stored[0]!.timestampMs)).toBeLessThan(2000);
+    const want = frames.flatMap((f) => expectedRows(f.decoded.result).map(({ timestampMs: _t, ...rest }) => rest));
+    expect(stored.map(({ timestampMs: _t, receivedAtMs: _r, ...rest }) => rest)).toEqual(want);
+  });
+
   it('(e) TCP in the reference-compatible mode (one frame per connection): reference nodes to our server, and our node to the reference listener', async () => {
     const transport = await createTransport('tcp', { mode: 'reference', listen: { host: '127.0.0.1', port: 0 } });
     cleanup.push(() => transport.destroy());
