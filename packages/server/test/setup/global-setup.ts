@@ -1,0 +1,7 @@
+import { ensureTestPrograms } from '@opensynaptic/config/test-services';
+
+// The MQTT test starts Debian's mosquitto and the serial interop test a socat pseudo-terminal
+// pair: installed here, once per run, when missing, so a fresh machine needs nothing by hand.
+export default function setup(): void {
+  ensureTestPrograms((m) => console.log(`server tests: ${m}`));
+}

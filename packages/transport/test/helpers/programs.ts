@@ -1,3 +1,0 @@
-/** Where Debian installs the programs the tests start. */
-export const MOSQUITTO = '/usr/sbin/mosquitto';
-export const SOCAT = '/usr/bin/socat';
