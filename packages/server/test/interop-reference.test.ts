@@ -198,6 +198,39 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     await expectStoredAsReferenceDecoded(sent, sink);
   });
 
+  it('(a) UDP: many units and awkward values (negative, tiny, large, zero, long ids) from a reference node are stored as the reference decodes them', async () => {
+    const transport = await udp();
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink);
+    const base = Math.floor(Date.now() / 1000);
+    const values = [
+      [-40.5, 0.0001, 123456.789, 0, 3.14159265, -0.001, 98.6, 7, 1e-7, 65535.5, 12.3456789],
+      [-40.25, 0.0002, 123456.789, 0, 2.71828182, -0.001, 99.1, 7, 2e-7, 65535.5, 12.3456789],
+      [-40.25, 0.0002, 123456.789, 0, 2.71828182, -0.001, 99.1, 7, 2e-7, 65535.5, 12.3456789],
+      [1e6, -1e6, 0.5, 1, -1, 0.1, 0.2, 0.3, 1234.5678, -98765.4321, 42],
+    ];
+    const units = ['degF', 'mA', 'bar', 'psi', 'min', 'rpm', 'kg', 'Ohm', 'J', 'mbar', 'Cel'];
+    const states = ['OK', 'WARN', 'ALARM', 'OK', 'LOW', 'HIGH', 'OK', 'ERR', 'OK', 'OK', 'OFFLINE'];
+    const rounds = [0, 1, 2, 3, 4, 5].map((r) => [
+      {
+        t: base + r,
+        sensors: units.map((u, i) => [`sensor_${i}_${'x'.repeat(i)}`, states[i], values[Math.min(r, values.length - 1)]![i], u]),
+      },
+    ]);
+    const { devices } = await runPeer<{ devices: RefDevice[] }>({
+      mode: 'transmit',
+      proto: 'udp',
+      host: '127.0.0.1',
+      port: portOf(transport),
+      devices: [{ aid: 0x01020304, deviceId: 'REF-ODD_device_with-a-long-name-0123456789' }],
+      rounds,
+    }).result;
+    const frames = devices[0]!.frames;
+    await untilStored(s, sink, frames.length, rowCount(devices));
+    expect((await s.status()).errors).toEqual({});
+    await expectStoredAsReferenceDecoded(devices, sink);
+  });
+
   it('(b) UDP: our node sends to the reference ReceiverRuntime, which decodes every frame to what we sent', async () => {
     const port = await freeUdpPort();
     const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'runtime', port, count: 8 });
@@ -231,6 +264,48 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
       const ours = sent[i]!.fact;
       expect(String(f.id).replace(/^77;/, '')).toBe(ours.id);
       for (const key of ['s1_id', 's1_s', 's1_u', 's1_v', 's2_id', 's2_s', 's2_u', 's2_v']) expect(f[key], `frame ${i} ${key}`).toEqual(ours[key]);
+    }
+  });
+
+  it('(b) UDP: our node\'s frames with many units and awkward values decode on the reference listener as on our own receiver', async () => {
+    const port = await freeUdpPort();
+    const rounds = 6;
+    const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'udp', port, count: rounds });
+    await receiver.ready;
+    const transport = await udp({ remote: { address: '127.0.0.1', port } });
+    await transport.start();
+    const node = new OpenSynaptic({ assignedId: 0x0a0b0c0d, deviceId: 'OUR_ODD-device_with_a_long_name_0123456789' });
+    const ours = new OpenSynaptic({ assignedId: 1, deviceId: 'OUR_RX' });
+    const units = ['degF', 'mA', 'bar', 'psi', 'min', 'rpm', 'kg', 'Ohm', 'J', 'mbar', 'Cel'];
+    const values = [
+      [-40.5, 0.0001, 123456.789, 0, 3.14159265, -0.001, 98.6, 7, 1e-7, 65535.5, 12.3456789],
+      [-40.25, 0.0002, 123456.789, 0, 2.71828182, -0.001, 99.1, 7, 2e-7, 65535.5, 12.3456789],
+      [-40.25, 0.0002, 123456.789, 0, 2.71828182, -0.001, 99.1, 7, 2e-7, 65535.5, 12.3456789],
+      [1e6, -1e6, 0.5, 1, -1, 0.1, 0.2, 0.3, 1234.5678, -98765.4321, 42],
+      [1e6, -1e6, 0.5, 1, -1, 0.1, 0.2, 0.3, 1234.5678, -98765.4321, 43],
+      [1e6, -1e6, 0.5, 1, -1, 0.1, 0.2, 0.3, 1234.5678, -98765.4321, 43],
+    ];
+    const baseMs = Math.floor(Date.now() / 1000) * 1000;
+    const decoded: Record<string, unknown>[] = [];
+    const kinds: string[] = [];
+    for (let k = 0; k < rounds; k++) {
+      const sensors = units.map((u, i): SensorTuple => [`s_${i}_${'y'.repeat(i)}`, i % 2 ? 'WARN' : 'OK', values[k]![i]!, u]);
+      const r = node.transmit(sensors, { t: baseMs + k * 1000 + 7 });
+      kinds.push(r.kind);
+      const mine = ours.receive(r.frame);
+      expect(mine.type).toBe('data');
+      decoded.push(mine.type === 'data' ? (mine.fact as unknown as Record<string, unknown>) : {});
+      await transport.send(r.frame);
+      await tick(20);
+    }
+    const { got } = await receiver.result;
+    expect(new Set(kinds)).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+    expect(got.map((g) => g.type)).toEqual(decoded.map(() => 'DATA'));
+    for (const [i, g] of got.entries()) {
+      expect(g.result.error, `frame ${i}`).toBeUndefined();
+      const fields = Object.keys(decoded[i]!).filter((key) => /^s\d+_(id|s|u|v)$/.test(key) || key === 'id' || key === 's');
+      expect(fields.length).toBe(2 + 4 * units.length);
+      for (const key of fields) expect(g.result[key], `frame ${i} ${key}`).toEqual(decoded[i]![key]);
     }
   });
 
