@@ -8,7 +8,7 @@ import { MemoryReadingsSink, MemoryStore, type Reading, type ReadingsSink } from
 import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
 import { createTransport, type Transport } from '@opensynaptic/transport';
 import { afterEach, describe, expect, it } from 'vitest';
-import { linkNode } from '../src/device.js';
+import { ensureId, ensureTime, linkNode } from '../src/device.js';
 import { OpenSynapticServer } from '../src/server.js';
 import { portOf, tick, until } from './helpers.js';
 
@@ -58,11 +58,14 @@ interface RefDevice {
   serverTime?: number | null;
   clockAtSync?: [number, number];
   lastServerTime?: number;
+  ping?: { sent: string; reply: string | null };
   frames: RefFrame[];
 }
 interface RefReceived {
   got: (RefOutcome & { hex: string; addr: string })[];
   complete: boolean;
+  /** The reference allocator's leases by id (the ReceiverRuntime). */
+  leases: Record<string, Record<string, unknown>>;
 }
 
 function runPeer<Result>(job: object, timeoutMs = 60_000) {
@@ -320,7 +323,7 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
       host: '127.0.0.1',
       port: portOf(transport),
       devices: [
-        { deviceId: 'REF_NEW_0', ensureId: true, ensureTime: true, meta: { mac: 'aa:bb:cc:00:00:01' } },
+        { deviceId: 'REF_NEW_0', ensureId: true, ensureTime: true, ping: true, meta: { mac: 'aa:bb:cc:00:00:01' } },
         { deviceId: 'REF_NEW_1', ensureId: true, meta: { mac: 'aa:bb:cc:00:00:02' } },
       ],
       rounds: fleetRounds(2, 4, base),
@@ -341,7 +344,63 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     expect(a.serverTime).toBeGreaterThanOrEqual(Math.floor(before) - 1);
     expect(a.serverTime).toBeLessThanOrEqual(Math.ceil(after) + 1);
     expect(a.lastServerTime).toBe(a.serverTime);
+    // Our PONG (10) answers its PING (9) with the same sequence number.
+    expect(a.ping!.reply).toBe(`0a${a.ping!.sent.slice(2, 6)}`);
     const frames = devices.flatMap((d) => d.frames);
+    await untilStored(s, sink, frames.length, rowCount(devices));
+    await expectStoredAsReferenceDecoded(devices, sink);
+  });
+
+  it('(c) our node gets its id (ensureId) and the time (ensureTime) from the reference ReceiverRuntime, then its readings decode there', async () => {
+    const port = await freeUdpPort();
+    const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'runtime', port, count: 7 });
+    await receiver.ready;
+    const transport = await udp({ remote: { address: '127.0.0.1', port } });
+    await transport.start();
+    const node = new OpenSynaptic({ deviceId: 'OUR_NEW', requestTimeoutMs: 2000 });
+    linkNode(node, transport);
+    const before = Date.now();
+    const aid = await ensureId(node, { timeoutMs: 2000, meta: { serial: 'OUR-SN-1' } });
+    expect(aid).toBeGreaterThanOrEqual(1);
+    expect(node.assignedId).toBe(aid);
+    const sync = await ensureTime(node, { timeoutMs: 2000 });
+    // The reference answers in whole seconds.
+    expect(sync.serverTimeMs % 1000).toBe(0);
+    expect(sync.serverTimeMs).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
+    expect(sync.serverTimeMs).toBeLessThanOrEqual(Date.now() + 1000);
+    const pong = await node.ping({ timeoutMs: 2000 });
+    expect(pong).toBeGreaterThanOrEqual(0);
+    const base = Math.floor(Date.now() / 1000) * 1000;
+    for (let k = 0; k < 3; k++) {
+      await transport.send(node.transmit([['T1', 'OK', 30 + k, 'Cel']], { t: base + k * 1000 }).frame);
+      await tick(20);
+    }
+    const { got, leases } = await receiver.result;
+    // Its allocator leased that id to our request (and the data frames renewed it: the reference
+    // then keys the lease by the sender's address, not the meta it was requested with).
+    expect(Object.keys(leases)).toEqual([String(aid)]);
+    expect(leases[String(aid)]).toMatchObject({ state: 'active' });
+    // ID_REQUEST, the node's ACK (5) of the ID_ASSIGN (the answer our link sends back, where the
+    // reference's own client sends none), TIME_REQUEST, PING, then the data frames.
+    expect(got.map((g) => g.cmd)).toEqual([1, 5, 11, 9, 63, 63, 63]);
+    for (const g of got.slice(4)) expect(g.result.__packet_meta__).toMatchObject({ source_aid: aid });
+    expect(got.slice(4).map((g) => g.result.s1_v)).toEqual([303.15, 304.15, 305.15]);
+  });
+
+  it('(a) an rx_only server of ours stores a reference node\'s readings with the frames\' time, as the reference decodes them', async () => {
+    const transport = await udp();
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink, { node: { role: 'rx_only' } });
+    const base = Math.floor(Date.now() / 1000);
+    const { devices } = await runPeer<{ devices: RefDevice[] }>({
+      mode: 'transmit',
+      proto: 'udp',
+      host: '127.0.0.1',
+      port: portOf(transport),
+      devices: [{ aid: 501, deviceId: 'REF_TO_RX_ONLY' }],
+      rounds: fleetRounds(1, 5, base),
+    }).result;
+    const frames = devices[0]!.frames;
     await untilStored(s, sink, frames.length, rowCount(devices));
     await expectStoredAsReferenceDecoded(devices, sink);
   });

@@ -78,6 +78,11 @@ def transmit():
             info['serverTime'] = n.ensure_time(host, port, timeout=3.0)
             info['clockAtSync'] = [before, time.time()]
             info['lastServerTime'] = getattr(n.protocol, 'last_server_time', 0)
+        if d.get('ping'):
+            # PING through the reference's request/answer path; the answer goes to its handshake.
+            ping = n.protocol.build_ping()
+            reply = n.dispatch_with_reply(ping, host, port, timeout=3.0)
+            info['ping'] = {'sent': bytes(ping).hex(), 'reply': None if reply is None else bytes(reply).hex()}
         info['aid'] = n._normalize_assigned_id(n.assigned_id)
         devices.append((n, info))
     # Round by round, device after device: the frames interleave as a fleet's do.
@@ -161,7 +166,9 @@ def receive():
     print('READY ' + json.dumps(ready), flush=True)
     done.wait(job.get('timeout', 20))
     with lock:
-        print('RESULT ' + json.dumps({'got': got, 'complete': done.is_set()}), flush=True)
+        # What its id allocator handed out (to our node's ID_REQUEST), by id.
+        leases = {str(k): plain(v) for k, v in (getattr(rx.id_allocator, '_allocated', None) or {}).items()}
+        print('RESULT ' + json.dumps({'got': got, 'complete': done.is_set(), 'leases': leases}), flush=True)
     os._exit(0)
 
 
