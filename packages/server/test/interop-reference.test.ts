@@ -522,6 +522,9 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     expect(new Set(frames.map((f) => KINDS[f.cmd]))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
     await untilStored(s, sink, frames.length, rowCount(devices));
     await expectStoredAsReferenceDecoded(devices, sink);
+    // The answer to each device's first plaintext FULL (SECURE_DICT_READY) has no way back: the
+    // reference's sender closed its connection, and it has no listener. Counted, never sent.
+    expect(await s.status()).toMatchObject({ errors: {}, responses: 0, responseErrors: devices.length });
 
     const port = await freeTcpPort();
     const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'tcp', port, count: 6 });
