@@ -499,6 +499,39 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     expect(stored.map(({ timestampMs: _t, receivedAtMs: _r, ...rest }) => rest)).toEqual(want);
   });
 
+  it('(d) a reference device that restarts (same id, state lost) after its session went secure: our answers and stored rows match the reference receiver\'s', async () => {
+    const transport = await udp();
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink);
+    const base = Math.floor(Date.now() / 1000);
+    const rows = fleetRounds(1, 8, base).map((row) => row[0]!);
+    // Two reference nodes with aid 601: the first runs rounds 0-3, the second (the same device
+    // restarted with nothing kept) rounds 4-7.
+    const rounds = rows.map((r, k) => (k < 4 ? [r, null] : [null, r]));
+    const { devices } = await runPeer<{ devices: RefDevice[] }>({
+      mode: 'transmit',
+      proto: 'udp',
+      host: '127.0.0.1',
+      port: portOf(transport),
+      replies: true,
+      replyTimeout: 0.3,
+      devices: [
+        { aid: 601, deviceId: 'REF_RESTART' },
+        { aid: 601, deviceId: 'REF_RESTART' },
+      ],
+      rounds,
+    }).result;
+    const frames = devices.flatMap((d) => d.frames);
+    // Secure after our first answer; after the restart plaintext again (FULL until its sync count,
+    // then DIFF), and neither side answers: the receiver's session is still the old one.
+    expect(frames.map((f) => f.cmd)).toEqual([63, 171, 171, 171, 63, 63, 63, 170]);
+    // Ours answers exactly the frames the reference receiver answers, with the same command.
+    expect(frames.map((f) => f.reply?.slice(0, 2) ?? null)).toEqual(frames.map((f) => f.decoded.response?.slice(0, 2) ?? null));
+    await untilStored(s, sink, frames.length, rowCount(devices));
+    expect((await s.status()).errors).toEqual({});
+    await expectStoredAsReferenceDecoded([{ ...devices[0]!, frames }], sink);
+  });
+
   it('(e) TCP in the reference-compatible mode (one frame per connection): reference nodes to our server, and our node to the reference listener', async () => {
     const transport = await createTransport('tcp', { mode: 'reference', listen: { host: '127.0.0.1', port: 0 } });
     cleanup.push(() => transport.destroy());
