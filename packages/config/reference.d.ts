@@ -2,7 +2,7 @@
 export declare const REFERENCE_PACKAGE: 'opensynaptic';
 export declare const REFERENCE_VERSION: '1.4.2';
 
-/** Installed into the reference's virtualenv beside it, pinned (`pyserial` for its UART listener). */
+/** Installed into the reference's virtualenv beside it, pinned (`pyserial` for its UART listener, `paho-mqtt` 1.x for its MQTT transporter). */
 export declare const REFERENCE_EXTRAS: readonly { spec: string; distribution: string; version: string; module: string }[];
 
 /** `extrasMissing`: each of `REFERENCE_EXTRAS` (by spec) that could not be had, and why. */

@@ -8,10 +8,14 @@ export const REFERENCE_PACKAGE = 'opensynaptic';
 export const REFERENCE_VERSION = '1.4.2';
 
 /**
- * What the interop tests need in the reference's virtualenv besides the reference, pinned: the
- * reference's UART listener imports pyserial, which its package does not depend on.
+ * What the interop tests need in the reference's virtualenv besides the reference, pinned: its UART
+ * listener imports pyserial and its MQTT transporter paho-mqtt (the 1.x client API it is written
+ * for), neither of which its package depends on.
  */
-export const REFERENCE_EXTRAS = Object.freeze([{ spec: 'pyserial==3.5', distribution: 'pyserial', version: '3.5', module: 'serial' }]);
+export const REFERENCE_EXTRAS = Object.freeze([
+  { spec: 'pyserial==3.5', distribution: 'pyserial', version: '3.5', module: 'serial' },
+  { spec: 'paho-mqtt==1.6.1', distribution: 'paho-mqtt', version: '1.6.1', module: 'paho.mqtt.client' },
+]);
 
 const CHECK_IMPORT = `
 import importlib, importlib.metadata, json, logging, sys

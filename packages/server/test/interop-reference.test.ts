@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referencePython, spawnReference } from '@opensynaptic/config/reference';
-import { PtyPair } from '@opensynaptic/config/test-services';
+import { Mosquitto, PtyPair } from '@opensynaptic/config/test-services';
 import { OpenSynaptic, type SensorTuple } from '@opensynaptic/core';
 import { MemoryReadingsSink, MemoryStore, type Reading, type ReadingsSink } from '@opensynaptic/store';
 import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
@@ -21,8 +21,11 @@ const python = found.python;
 const why = python === null ? found.reason : '';
 if (python === null) console.log(`server interop with the reference NOT RUN: no Python with opensynaptic 1.4.2 (${why})`);
 // The reference's UART listener needs pyserial, which its package does not install.
-const noSerial = python === null ? why : Object.entries(found.extrasMissing).map(([spec, reason]) => `${spec}: ${reason}`).join('; ');
+const noSerial = python === null ? why : Object.entries(found.extrasMissing).filter(([spec]) => spec.startsWith('pyserial')).map(([spec, reason]) => `${spec}: ${reason}`).join('; ');
 if (python !== null && noSerial) console.log(`serial interop with the reference NOT RUN: ${noSerial}`);
+// Its MQTT transporter needs paho-mqtt (1.x), which its package does not install either.
+const noMqtt = python === null ? why : Object.entries(found.extrasMissing).filter(([spec]) => spec.startsWith('paho-mqtt')).map(([spec, reason]) => `${spec}: ${reason}`).join('; ');
+if (python !== null && noMqtt) console.log(`MQTT interop with the reference NOT RUN: ${noMqtt}`);
 const PEER = readFileSync(new URL('./reference-peer.py', import.meta.url), 'utf8');
 
 const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -631,5 +634,59 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     }
     // A frame holding 0x03 is refused before it reaches the line, with a typed error.
     await expect(serial.send(new Uint8Array([0x3f, 0x03]))).rejects.toMatchObject({ code: 'ERR_TRANSPORT_FRAME' });
+  });
+
+  it.skipIf(noMqtt !== '')(`MQTT through mosquitto: reference nodes publish to our server, our node publishes to the reference MQTT listener${noMqtt ? ` NOT RUN: ${noMqtt}` : ''}`, async () => {
+    const broker = await Mosquitto.start();
+    cleanup.push(() => broker.close());
+    const transport = await createTransport('mqtt', { url: broker.url, reconnectPeriodMs: 100 });
+    cleanup.push(() => transport.destroy());
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink);
+    const base = Math.floor(Date.now() / 1000);
+    const { devices } = await runPeer<{ devices: RefDevice[] }>({
+      mode: 'transmit',
+      proto: 'mqtt',
+      host: '127.0.0.1',
+      port: broker.port,
+      devices: [
+        { aid: 701, deviceId: 'REF_MQTT_0' },
+        { aid: 702, deviceId: 'REF_MQTT_1' },
+      ],
+      rounds: fleetRounds(2, 6, base),
+    }).result;
+    const frames = devices.flatMap((d) => d.frames);
+    expect(frames.every((f) => f.sent)).toBe(true);
+    expect(new Set(frames.map((f) => KINDS[f.cmd]))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+    await untilStored(s, sink, frames.length, rowCount(devices));
+    expect((await s.status()).errors).toEqual({});
+    await expectStoredAsReferenceDecoded(devices, sink);
+
+    // Our node on the reference's publish topic, to its listener on os/sensors/#. Our server goes
+    // first: on the shared topics its answers to our node would reach that listener too.
+    await s.stop();
+    const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'mqtt', port: broker.port, count: 5 });
+    await receiver.ready;
+    const ours = await createTransport('mqtt', { url: broker.url, subscribe: false });
+    cleanup.push(() => ours.destroy());
+    await ours.start();
+    const node = new OpenSynaptic({ assignedId: 703, deviceId: 'OUR_MQTT' });
+    const baseMs = base * 1000;
+    const sent: { kind: string; fact: Record<string, unknown>; timestampMs: number }[] = [];
+    for (let k = 0; k < 5; k++) {
+      const r = node.transmit([['T1', 'OK', k < 4 ? 20 + k : 23, 'Cel']], { t: baseMs + k * 1000, detail: true });
+      sent.push({ kind: r.kind, fact: r.fact as unknown as Record<string, unknown>, timestampMs: r.timestampMs });
+      await ours.send(r.frame);
+      await tick(20);
+    }
+    const { got, complete } = await receiver.result;
+    expect(complete).toBe(true);
+    expect(new Set(sent.map((x) => x.kind))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+    for (const [i, g] of got.entries()) {
+      expect(g.type, `frame ${i}`).toBe('DATA');
+      expect(g.result.error, `frame ${i}`).toBeUndefined();
+      expect(g.result.__packet_meta__).toMatchObject({ source_aid: 703, timestamp_raw: sent[i]!.timestampMs });
+      expect(g.result.s1_v).toEqual(sent[i]!.fact.s1_v);
+    }
   });
 });

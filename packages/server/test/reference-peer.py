@@ -5,14 +5,16 @@
 # Jobs (`mode`):
 #   transmit  reference nodes (OpenSynaptic, one per device) send readings to our server:
 #             ensure_id / ensure_time when asked, transmit() per reading, the frame out through the
-#             reference's UDP or TCP transporter (core/transport_layer/protocols) or, with
+#             reference's UDP or TCP transporter (core/transport_layer/protocols), its MQTT
+#             transporter (services/transporters/drivers/mqtt, paho-mqtt) or, with
 #             `replies`, through dispatch_with_reply (the server's answer is fed back into the
 #             node's classify_and_dispatch, so secure sessions come up). Each frame is also read
 #             by a reference receiver node (receive_via_protocol): what the reference decodes.
 #   receive   a reference receiver for frames of our node: `runtime` (the reference's
 #             ReceiverRuntime, core/Receiver.py, on UDP), `udp`/`tcp` (the reference's listen()
 #             with a callback into receive_via_protocol; `replies` sends its responses back, as a
-#             server on the reference's handshake would), or `uart` (the reference's UART
+#             server on the reference's handshake would), `mqtt` (its MQTT transporter's
+#             listen(), subscribed through a broker), or `uart` (the reference's UART
 #             listener, STX/ETX over a serial device, pyserial).
 import contextlib
 import io
@@ -63,8 +65,11 @@ def outcome(d):
 def transmit():
     host, port, proto = job['host'], job['port'], job['proto']
     from opensynaptic.core.transport_layer.protocols import tcp, udp
-    transporter = {'tcp': tcp, 'udp': udp}[proto]
-    cfg = {'transport_options': {'host': host, 'port': port}}
+    if proto == 'mqtt':
+        from opensynaptic.services.transporters.drivers import mqtt as transporter
+    else:
+        transporter = {'tcp': tcp, 'udp': udp}[proto]
+    cfg = {'transport_options': {'host': host, 'port': port}, 'application_options': {'host': host, 'port': port, 'topic': job.get('topic', 'os/sensors/raw')}}
     receiver = node('reference-receiver', 1)
     devices = []
     for i, d in enumerate(job['devices']):
@@ -152,6 +157,14 @@ def receive():
         cfg = {'transport_options': {'listen_host': '127.0.0.1', 'listen_port': port}}
         threading.Thread(target=proto.listen, args=(cfg, on_frame), daemon=True).start()
         ready = {'port': port}
+    elif kind == 'mqtt':
+        from opensynaptic.services.transporters.drivers import mqtt
+
+        def on_frame(data, addr):
+            record(data, addr, rx.receive_via_protocol(bytes(data), addr))
+        cfg = {'application_options': {'host': '127.0.0.1', 'port': port, 'topic': job.get('topic', 'os/sensors/#')}}
+        threading.Thread(target=mqtt.listen, args=(cfg, on_frame), daemon=True).start()
+        ready = {'port': port}
     elif kind == 'uart':
         from opensynaptic.core.physical_layer.protocols import uart
 
@@ -162,7 +175,8 @@ def receive():
         ready = {'path': job['path']}
     else:
         raise SystemExit(f'unknown receiver kind {kind}')
-    time.sleep(0.3)
+    # The MQTT listener subscribes once connected (it gives no hook to wait on).
+    time.sleep(1.0 if kind == 'mqtt' else 0.3)
     print('READY ' + json.dumps(ready), flush=True)
     done.wait(job.get('timeout', 20))
     with lock:
