@@ -328,12 +328,18 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
       devices: [
         { deviceId: 'REF_NEW_0', ensureId: true, ensureTime: true, ping: true, meta: { mac: 'aa:bb:cc:00:00:01' } },
         { deviceId: 'REF_NEW_1', ensureId: true, meta: { mac: 'aa:bb:cc:00:00:02' } },
+        // REF_NEW_0 again with nothing kept (a restart, another MAC): the same id, as the
+        // reference's allocator keys leases by device_id first too. It sends no readings.
+        { deviceId: 'REF_NEW_0', ensureId: true, meta: { mac: 'aa:bb:cc:00:00:09' } },
       ],
       rounds: fleetRounds(2, 4, base),
     };
-    const { devices } = await runPeer<{ devices: RefDevice[] }>(job).result;
-    const [a, b] = devices as [RefDevice, RefDevice];
-    expect([a.ensureId, b.ensureId]).toEqual([true, true]);
+    const { devices: all } = await runPeer<{ devices: RefDevice[] }>(job).result;
+    const [a, b, again] = all as [RefDevice, RefDevice, RefDevice];
+    expect([a.ensureId, b.ensureId, again.ensureId]).toEqual([true, true, true]);
+    expect(again.aid).toBe(a.aid);
+    expect(again.frames).toEqual([]);
+    const devices = [a, b];
     expect(a.aid).toBeGreaterThanOrEqual(1);
     expect(b.aid).toBeGreaterThanOrEqual(1);
     expect(a.aid).not.toBe(b.aid);
