@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,11 +81,46 @@ function run(file, args, timeout) {
   });
 }
 
+/** A lock older than this is left over from a killed run: taken over. */
+const STALE_LOCK_MS = 30 * 60_000;
+
+/** Runs `fn` holding the directory lock `lock` (mkdir is atomic), waiting for another holder. */
+async function withLock(lock, log, fn) {
+  let told = false;
+  mkdirSync(dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock, { recursive: false });
+      break;
+    } catch (e) {
+      if (e?.code !== 'EEXIST') throw e;
+      let age = 0;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      if (age > STALE_LOCK_MS) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (!told) log(`waiting for another process installing into the reference virtualenv (${lock})`);
+      told = true;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /**
  * A Python that can import the reference implementation (`opensynaptic` 1.4.2), creating the
  * virtualenv `<repo>/.cache/reference-venv` on first use, with `REFERENCE_EXTRAS` installed into
  * it (idempotent: each is installed only when it does not import at its pinned version). Never
- * rejects. `extrasMissing` maps each extra that could not be had to why (the tests that need it
+ * rejects; one process installs at a time (a lock directory beside the virtualenv). `extrasMissing` maps each extra that could not be had to why (the tests that need it
  * print that); a Python named by `OPENSYNAPTIC_REFERENCE_PYTHON` is checked, never installed into.
  *
  * @param {{ venv?: string, basePython?: string, log?: (message: string) => void }} [options]
@@ -109,37 +144,42 @@ export async function referencePython(options = {}) {
     const python = process.platform === 'win32' ? join(venv, 'Scripts', 'python.exe') : join(venv, 'bin', 'python');
     const off = process.env.OPENSYNAPTIC_REFERENCE === 'off';
     let state = existsSync(python) ? await check(python) : { ok: false, error: 'no virtualenv' };
-    if (!state.ok) {
-      if (off) return { python: null, reason: `OPENSYNAPTIC_REFERENCE=off and no usable virtualenv at ${venv}` };
-      const started = Date.now();
-      if (!existsSync(python)) {
-        const base = options.basePython ?? (process.platform === 'win32' ? 'python' : 'python3');
-        log(`creating a virtualenv at ${venv} (${base} -m venv)`);
-        // --clear: a half-made venv from an interrupted run is replaced, not patched.
-        const made = await run(base, ['-m', 'venv', '--clear', venv], 300_000);
-        if (!made.ok) return { python: null, reason: made.error };
-      }
-      log(`installing ${REFERENCE_PACKAGE}==${REFERENCE_VERSION} into it; this takes a while, once`);
-      const spec = `${REFERENCE_PACKAGE}==${REFERENCE_VERSION}`;
-      const installed = await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', spec], 900_000);
-      if (!installed.ok) return { python: null, reason: installed.error };
-      state = await check(python);
-      if (!state.ok) return { python: null, reason: `${spec} installed but does not import: ${state.error}` };
-      log(`ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (state.ok && state.missing.length === 0) return { python, extrasMissing: {} };
+    if (off) {
+      if (!state.ok) return { python: null, reason: `OPENSYNAPTIC_REFERENCE=off and no usable virtualenv at ${venv}` };
+      return { python, extrasMissing: Object.fromEntries(state.missing.map((spec) => [spec, `OPENSYNAPTIC_REFERENCE=off: not installed into ${venv}`])) };
     }
-    const extrasMissing = {};
-    if (state.missing.length > 0) {
-      if (off) {
-        for (const spec of state.missing) extrasMissing[spec] = `OPENSYNAPTIC_REFERENCE=off: not installed into ${venv}`;
-      } else {
+    // One installer at a time (test files and packages may ask at once); the others wait, then
+    // find the virtualenv made.
+    return await withLock(`${venv}.lock`, log, async () => {
+      state = existsSync(python) ? await check(python) : { ok: false, error: 'no virtualenv' };
+      if (!state.ok) {
+        const started = Date.now();
+        if (!existsSync(python)) {
+          const base = options.basePython ?? (process.platform === 'win32' ? 'python' : 'python3');
+          log(`creating a virtualenv at ${venv} (${base} -m venv)`);
+          // --clear: a half-made venv from an interrupted run is replaced, not patched.
+          const made = await run(base, ['-m', 'venv', '--clear', venv], 300_000);
+          if (!made.ok) return { python: null, reason: made.error };
+        }
+        log(`installing ${REFERENCE_PACKAGE}==${REFERENCE_VERSION} into it; this takes a while, once`);
+        const spec = `${REFERENCE_PACKAGE}==${REFERENCE_VERSION}`;
+        const installed = await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', spec], 900_000);
+        if (!installed.ok) return { python: null, reason: installed.error };
+        state = await check(python);
+        if (!state.ok) return { python: null, reason: `${spec} installed but does not import: ${state.error}` };
+        log(`ready in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      }
+      const extrasMissing = {};
+      if (state.missing.length > 0) {
         log(`installing ${state.missing.join(', ')} into ${venv}`);
         const installed = await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', ...state.missing], 300_000);
         const after = await check(python);
         const still = after.ok ? after.missing : state.missing;
         for (const spec of still) extrasMissing[spec] = installed.ok ? `${spec} installed but does not import` : installed.error;
       }
-    }
-    return { python, extrasMissing };
+      return { python, extrasMissing };
+    });
   } catch (e) {
     return { python: null, reason: e instanceof Error ? e.message : String(e) };
   }
