@@ -117,6 +117,26 @@ def transmit():
     print('RESULT ' + json.dumps({'devices': [info for _, info in devices]}), flush=True)
 
 
+def wait_bound(kind, port, within=15.0):
+    """Until the listener thread has bound its port, read from /proc/net (probing by binding
+    the port ourselves could make its bind fail); elsewhere a pause."""
+    table = '/proc/net/tcp' if kind == 'tcp' else '/proc/net/udp'
+    if not os.path.exists(table):
+        time.sleep(0.5)
+        return
+    want = f':{port:04X}'
+    end = time.time() + within
+    while time.time() < end:
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                # local address, and for TCP the LISTEN state (0A)
+                if cols[1].endswith(want) and (kind != 'tcp' or cols[3] == '0A'):
+                    return
+        time.sleep(0.02)
+    raise SystemExit(f'the reference {kind} listener did not bind 127.0.0.1:{port} within {within} s')
+
+
 def receive():
     kind = job['kind']
     rx = node('reference-server', job.get('aid', 1), job.get('role', 'duplex'))
@@ -158,12 +178,23 @@ def receive():
         threading.Thread(target=proto.listen, args=(cfg, on_frame), daemon=True).start()
         ready = {'port': port}
     elif kind == 'mqtt':
+        import paho.mqtt.client as paho
         from opensynaptic.services.transporters.drivers import mqtt
+        # listen() gives no hook for "subscribed": watch for the broker's SUBACK on its client.
+        subscribed = threading.Event()
+        init = paho.Client.__init__
+
+        def watched(self, *a, **kw):
+            init(self, *a, **kw)
+            self.on_subscribe = lambda *_: subscribed.set()
+        paho.Client.__init__ = watched
 
         def on_frame(data, addr):
             record(data, addr, rx.receive_via_protocol(bytes(data), addr))
         cfg = {'application_options': {'host': '127.0.0.1', 'port': port, 'topic': job.get('topic', 'os/sensors/#')}}
         threading.Thread(target=mqtt.listen, args=(cfg, on_frame), daemon=True).start()
+        if not subscribed.wait(15):
+            raise SystemExit('the reference MQTT listener did not subscribe within 15 s')
         ready = {'port': port}
     elif kind == 'uart':
         from opensynaptic.core.physical_layer.protocols import uart
@@ -175,8 +206,8 @@ def receive():
         ready = {'path': job['path']}
     else:
         raise SystemExit(f'unknown receiver kind {kind}')
-    # The MQTT listener subscribes once connected (it gives no hook to wait on).
-    time.sleep(1.0 if kind == 'mqtt' else 0.3)
+    if kind in ('runtime', 'udp', 'tcp'):
+        wait_bound(kind, port)
     print('READY ' + json.dumps(ready), flush=True)
     done.wait(job.get('timeout', 20))
     with lock:
