@@ -109,6 +109,11 @@ def transmit():
                 reply = n.dispatch_with_reply(frame, host, port, timeout=job.get('replyTimeout', 0.5))
                 entry['reply'] = None if reply is None else bytes(reply).hex()
             else:
+                if proto == 'mqtt':
+                    # Its MQTT transporter connects, publishes and disconnects per frame, with one
+                    # fixed client id by default: a broker then lets the next connection take the
+                    # session over, and a publish not read yet is lost. One id per frame.
+                    cfg['application_options']['client_id'] = f'ref-{info["deviceId"]}-{r}'
                 entry['sent'] = bool(transporter.send(frame, cfg))
             entry['decoded'] = outcome(receiver.receive_via_protocol(frame, ('127.0.0.1', 40000 + r)))
             info['frames'].append(entry)
