@@ -426,10 +426,13 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
       host: '127.0.0.1',
       port: portOf(transport),
       replies: true,
-      devices: [{ aid: 201, deviceId: 'REF_SEC' }],
+      // No id: it asks ours first (the whole flow of a new device), then streams.
+      devices: [{ deviceId: 'REF_SEC', ensureId: true }],
       rounds: fleetRounds(1, 6, base),
     }).result;
     const frames = devices[0]!.frames;
+    const refAid = devices[0]!.aid;
+    expect(devices[0]!.ensureId).toBe(true);
     // Our SECURE_DICT_READY (13) answers its plaintext FULL; then it sends secure frames, and our
     // SECURE_CHANNEL_ACK (14) answers the first.
     expect(frames[0]!.cmd).toBe(63);
@@ -439,7 +442,7 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     await untilStored(s, sink, frames.length, rowCount(devices));
     expect((await s.status()).errors).toEqual({});
     await expectStoredAsReferenceDecoded(devices, sink);
-    expect(s.node.protocol.getSession(201)).toMatchObject({ state: 'SECURE', decryptConfirmed: true });
+    expect(s.node.protocol.getSession(refAid)).toMatchObject({ state: 'SECURE', decryptConfirmed: true });
 
     // Our node → a reference server on its handshake (listen + classify_and_dispatch, answers sent back).
     const port = await freeUdpPort();
