@@ -414,6 +414,44 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     await expectStoredAsReferenceDecoded(devices, sink);
   });
 
+  it('(c) control packets, good and malformed, from a reference client: our server answers each as the reference receiver answers the same bytes', async () => {
+    const transport = await udp();
+    const sink = new MemoryReadingsSink();
+    const s = await server(transport, sink);
+    const probes = [
+      '0900ab', // PING seq 0x00ab
+      '0b1234', // TIME_REQUEST
+      '01000a' + Buffer.from(JSON.stringify({ device_id: 'PROBE_1' })).toString('hex'), // ID_REQUEST with meta
+      '01000b', // ID_REQUEST without meta
+      '01000c7b6e6f74206a736f6e', // ID_REQUEST with meta that is not JSON
+      'ee0102', // an unknown command
+      '09', // PING without its sequence number
+      '0500ab', // an ACK nobody asked for
+      '3f00', // a data frame far too short
+    ];
+    const { probes: got } = await runPeer<{ probes: { hex: string; ours: string | null; reference: RefOutcome }[] }>({
+      mode: 'transmit',
+      proto: 'udp',
+      host: '127.0.0.1',
+      port: portOf(transport),
+      devices: [],
+      rounds: [],
+      probes,
+      probeTimeout: 0.3,
+    }).result;
+    expect(got.map((p) => p.hex)).toEqual(probes);
+    for (const p of got) {
+      const ref = p.reference.response;
+      // Times differ (ours and its clock) and an anonymous request's lease is keyed by the
+      // second it came in: TIME_RESPONSE and ID_ASSIGN compared by command and sequence number.
+      const head = (x: string | null) => (x === null ? null : x.startsWith('0c') || x.startsWith('02') ? x.slice(0, 6) : x);
+      expect(head(p.ours), `answer to ${p.hex}`).toBe(head(ref));
+    }
+    // The first id either allocator hands out, to the device that named itself.
+    expect([got[2]!.ours!.slice(6, 14), got[2]!.reference.response!.slice(6, 14)]).toEqual(['00000001', '00000001']);
+    expect((await s.status()).frames).toBe(probes.length);
+  });
+
   it('(d) secure both ways: a reference client goes secure with our server, and our node with a reference server; secure frames decode on the other side', async () => {
     // Reference client → our server: dispatch_with_reply hands our answers to its handshake.
     const transport = await udp();

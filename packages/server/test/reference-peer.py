@@ -90,6 +90,24 @@ def transmit():
             info['ping'] = {'sent': bytes(ping).hex(), 'reply': None if reply is None else bytes(reply).hex()}
         info['aid'] = n._normalize_assigned_id(n.assigned_id)
         devices.append((n, info))
+    # Raw packets to our server from one socket (one device), and the same bytes from the same
+    # address to the reference receiver: both answers.
+    probes = []
+    if job.get('probes'):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(('127.0.0.1', 0))
+        addr = sock.getsockname()
+        for h in job['probes']:
+            packet = bytes.fromhex(h)
+            sock.sendto(packet, (host, port))
+            sock.settimeout(job.get('probeTimeout', 0.5))
+            try:
+                reply = sock.recvfrom(4096)[0]
+            except socket.timeout:
+                reply = None
+            d = receiver.receive_via_protocol(packet, addr)
+            probes.append({'hex': h, 'ours': None if reply is None else bytes(reply).hex(), 'reference': outcome(d)})
+        sock.close()
     # Round by round, device after device: the frames interleave as a fleet's do.
     for r, readings in enumerate(job['rounds']):
         for (n, info), reading in zip(devices, readings):
@@ -119,7 +137,7 @@ def transmit():
             info['frames'].append(entry)
             if job.get('pause'):
                 time.sleep(job['pause'])
-    print('RESULT ' + json.dumps({'devices': [info for _, info in devices]}), flush=True)
+    print('RESULT ' + json.dumps({'devices': [info for _, info in devices], 'probes': probes}), flush=True)
 
 
 def wait_bound(kind, port, within=15.0):
