@@ -736,4 +736,33 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
       expect(g.result.s1_v).toEqual(sent[i]!.fact.s1_v);
     }
   });
+
+  it.skipIf(noSerial !== '')(`serial: the reference's RS-485 sender reaches our stx-etx serial transport with its LRC byte before the ETX${noSerial ? ` NOT RUN: ${noSerial}` : ''}`, async () => {
+    const pty = await PtyPair.start();
+    cleanup.push(() => pty.close());
+    const serial = await createTransport('serial', { path: pty.b, framing: 'stx-etx' });
+    cleanup.push(() => serial.destroy());
+    await serial.start();
+    // Frames of our node with no 0x03 in them, nor as their LRC (STX/ETX could not carry it).
+    const node = new OpenSynaptic({ assignedId: 65, deviceId: 'RS485_DEV' });
+    const lrc = (f: Uint8Array) => f.reduce((a, b) => (a + b) & 0xff, 0);
+    const frames: Uint8Array[] = [];
+    for (let t = Math.floor(Date.now() / 1000) * 1000; frames.length < 3; t += 1000) {
+      const f = node.transmit([['T1', 'OK', 20 + frames.length, 'Cel']], { t }).frame;
+      if (!f.includes(0x03) && lrc(f) !== 0x03) frames.push(f);
+    }
+    const hex = (f: Uint8Array) => Buffer.from(f).toString('hex');
+    const { packets, opened } = await runPeer<{ packets: string[]; opened: boolean }>({ mode: 'rs485-send', path: pty.a, frames: frames.map(hex) }).result;
+    expect(opened).toBe(true);
+    const inbound = serial.frames();
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < frames.length; i++) got.push((await inbound.next()).value!.frame);
+    // What it wrote: 02, the frame, the sum of its bytes mod 256, 03; what we read: frame and LRC.
+    expect(packets).toEqual(frames.map((f) => `02${hex(f)}${lrc(f).toString(16).padStart(2, '0')}03`));
+    expect(got.map(hex)).toEqual(frames.map((f) => `${hex(f)}${lrc(f).toString(16).padStart(2, '0')}`));
+    // With the LRC byte the frame fails its CRC; without it, it decodes.
+    const rx = new OpenSynaptic({ assignedId: 1 });
+    expect(rx.receive(got[0]!)).toMatchObject({ type: 'error' });
+    expect(rx.receive(got[0]!.subarray(0, -1))).toMatchObject({ type: 'data', aid: 65 });
+  });
 });

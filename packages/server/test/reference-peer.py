@@ -16,6 +16,7 @@
 #             server on the reference's handshake would), `mqtt` (its MQTT transporter's
 #             listen(), subscribed through a broker), or `uart` (the reference's UART
 #             listener, STX/ETX over a serial device, pyserial).
+#   rs485-send  the reference's RS-485 driver writes frames to a serial device.
 import contextlib
 import io
 import json
@@ -240,4 +241,17 @@ def receive():
     os._exit(0)
 
 
-{'transmit': transmit, 'receive': receive}[job['mode']]()
+def rs485_send():
+    """The reference's RS-485 driver (hardware_drivers/RS485.py, pyserial) writes each frame to a serial device."""
+    from opensynaptic.hardware_drivers.RS485 import RS485_Driver
+    driver = RS485_Driver(port=job['path'], baudrate=job.get('baudrate', 115200))
+    packets = []
+    for h in job['frames']:
+        packets.append(bytes(driver.send(bytes.fromhex(h))).hex())
+        time.sleep(0.02)
+    if driver.ser:
+        driver.ser.close()
+    print('RESULT ' + json.dumps({'packets': packets, 'opened': driver.ser is not None}), flush=True)
+
+
+{'transmit': transmit, 'receive': receive, 'rs485-send': rs485_send}[job['mode']]()
