@@ -77,7 +77,7 @@ def transmit():
         n = node(f'dev-{i}', d.get('aid', 4294967295))
         n.device_id = d['deviceId']
         info = {'deviceId': d['deviceId'], 'frames': []}
-        if d.get('ensureId'):
+        if d.get('ensureId') and not d.get('afterRounds'):
             info['ensureId'] = bool(n.ensure_id(host, port, device_meta=dict(d.get('meta') or {}), timeout=5.0))
         if d.get('ensureTime'):
             before = time.time()
@@ -138,6 +138,11 @@ def transmit():
             info['frames'].append(entry)
             if job.get('pause'):
                 time.sleep(job['pause'])
+    # Devices that come up only now (a restart after the others' readings) ask for their id.
+    for (n, info), d in zip(devices, job['devices']):
+        if d.get('ensureId') and d.get('afterRounds'):
+            info['ensureId'] = bool(n.ensure_id(host, port, device_meta=dict(d.get('meta') or {}), timeout=5.0))
+            info['aid'] = n._normalize_assigned_id(n.assigned_id)
     print('RESULT ' + json.dumps({'devices': [info for _, info in devices], 'probes': probes}), flush=True)
 
 
