@@ -410,6 +410,6 @@ if __name__ == '__main__':
     dump('pipeline-extra.json', 'OpenSynaptic.transmit on node A and receive on node B (as pipeline.json): assigned id "0042", NaN/infinite readings, an @ in a sensor id',
          pipeline_cases(), notes=['A non-finite value written 1e999 in JSON stands for float("inf").'])
     dump('fusion-extra.json', 'run_engine sequences (as fusion.json) for a sensorless device: HEART of a sensorless template, a sensorless signature under DIFF', fusion_cases())
-    dump('handshake-extra.json', 'OSHandshakeManager.build_id_pool_request counts; check_timestamp; two real OpenSynaptic nodes through transmit / receive_via_protocol (as secure_session_flow_two_nodes)',
+    dump('handshake-extra.json', 'OSHandshakeManager.build_id_pool_request counts; check_timestamp; two real OpenSynaptic nodes through transmit / receive_via_protocol (as secure_session_flow_two_nodes); classify_and_dispatch of a server with an allocator and a parser: a lease before and after its data',
          handshake_cases(), notes=['Builders share one fresh manager: seq counts from 1 in file order.'])
     sys.exit(0)
