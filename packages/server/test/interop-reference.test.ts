@@ -423,7 +423,7 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     const probes = [
       '0900ab', // PING seq 0x00ab
       '0b1234', // TIME_REQUEST
-      '01000a' + Buffer.from(JSON.stringify({ device_id: 'PROBE_1' })).toString('hex'), // ID_REQUEST with meta
+      `01000a${Buffer.from(JSON.stringify({ device_id: 'PROBE_1' })).toString('hex')}`, // ID_REQUEST with meta
       '01000b', // ID_REQUEST without meta
       '01000c7b6e6f74206a736f6e', // ID_REQUEST with meta that is not JSON
       'ee0102', // an unknown command
