@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Mosquitto } from '@opensynaptic/config/mosquitto';
 import { referencePython, spawnReference } from '@opensynaptic/config/reference';
-import { Mosquitto, PtyPair } from '@opensynaptic/config/test-services';
+import { PtyPair } from '@opensynaptic/config/socat';
 import { OpenSynaptic, type SensorTuple } from '@opensynaptic/core';
 import { MemoryReadingsSink, MemoryStore, type Reading, type ReadingsSink } from '@opensynaptic/store';
 import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';

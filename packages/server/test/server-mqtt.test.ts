@@ -1,4 +1,4 @@
-import { Mosquitto } from '@opensynaptic/config/test-services';
+import { Mosquitto } from '@opensynaptic/config/mosquitto';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { MemoryReadingsSink, MemoryStore } from '@opensynaptic/store';
 import { createTransport, type Transport } from '@opensynaptic/transport';

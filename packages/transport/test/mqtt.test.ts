@@ -1,9 +1,9 @@
-import { Mosquitto } from '@opensynaptic/config/test-services';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTransportError, type TransportEvent } from '../src/index.js';
 import { createMqttTransport, type MqttOptions, REFERENCE_PUBLISH_TOPIC, REFERENCE_SUBSCRIBE_TOPIC } from '../src/mqtt.js';
 import { transportConformanceSuite } from '../src/testing.js';
+import { Mosquitto } from './helpers/mosquitto.js';
 
 // A real broker: Debian's mosquitto on a free loopback port, started here (installed by the
 // global setup when missing).

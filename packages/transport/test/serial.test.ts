@@ -1,9 +1,9 @@
 import { open } from 'node:fs/promises';
-import { PtyPair } from '@opensynaptic/config/test-services';
 import { describe, expect, it } from 'vitest';
 import { cobsEncode, isTransportError, type TransportEvent } from '../src/index.js';
 import { createSerialTransport, DEFAULT_BAUD_RATE, type SerialOptions } from '../src/serial.js';
 import { transportConformanceSuite } from '../src/testing.js';
+import { PtyPair } from './helpers/socat.js';
 
 /** Two serial transports on the two ends of a socat pty pair (a null-modem cable in software). */
 const serialPair = (extra: Partial<SerialOptions>) => async ({ inbound }: { inbound?: { maxFrames?: number | undefined } | undefined }) => {

@@ -1,32 +1,21 @@
-/**
- * Programs the tests start, shared by the packages whose tests need them (transport, server):
- * Debian's mosquitto on a free loopback port, and a socat pseudo-terminal pair. Installed from
- * Debian when missing (`ensureTestPrograms`, from a vitest globalSetup), so a fresh machine needs
- * nothing by hand.
- */
+// Debian's mosquitto on a free loopback port, for tests and the CLI's demo: anonymous,
+// persistent (its database in a temporary folder, written when it stops), queues large enough
+// for the tests' streams. The transport tests and `os-node demo` both start their broker here.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { ensureDebianPackages } from './apt.js';
 
-/** Where Debian installs the programs the tests start. */
+/** Where Debian installs the broker. */
 export const MOSQUITTO = '/usr/sbin/mosquitto';
-export const SOCAT = '/usr/bin/socat';
 
-/** Installs Debian's mosquitto and socat when missing (once per test run, from a globalSetup). */
-export function ensureTestPrograms(log = (m) => console.log(m)) {
-  ensureDebianPackages(
-    [
-      { program: MOSQUITTO, pkg: 'mosquitto' },
-      { program: SOCAT, pkg: 'socat' },
-    ],
-    log,
-  );
+/** Whether Debian's mosquitto is installed (`apt-get install mosquitto`). */
+export function hasMosquitto() {
+  return existsSync(MOSQUITTO);
 }
 
-/** A free loopback TCP port (bound, read, released). */
+/** A free loopback port (bound, read, released). */
 export async function freePort() {
   const s = createServer();
   await new Promise((r) => s.listen(0, '127.0.0.1', r));
@@ -53,10 +42,8 @@ async function accepting(port, ms) {
 }
 
 /**
- * Debian's mosquitto on a free loopback port, started by the test: anonymous, persistent (its
- * database in a temporary folder, written when it stops), queues large enough for the tests'
- * streams. `restart()` stops it with SIGTERM (it saves its database) and starts it again on the
- * same port.
+ * The broker. `Mosquitto.start()` runs it; `restart()` stops it with SIGTERM (it saves its
+ * database) and starts it again on the same port; `close()` stops it and removes its folder.
  */
 export class Mosquitto {
   #dir;
@@ -64,6 +51,7 @@ export class Mosquitto {
   #child;
   #log = '';
 
+  /** Use `Mosquitto.start()`. */
   constructor(port) {
     this.port = port;
     this.url = `mqtt://127.0.0.1:${port}`;
@@ -76,7 +64,7 @@ export class Mosquitto {
         'allow_anonymous true',
         'persistence true',
         `persistence_location ${this.#dir}/`,
-        // Run as whoever runs the tests (mosquitto started as root would switch to its own user).
+        // Run as whoever runs it (mosquitto started as root would switch to its own user).
         `user ${userInfo().username}`,
         'max_queued_messages 100000',
         'max_inflight_messages 100',
@@ -90,7 +78,12 @@ export class Mosquitto {
 
   static async start() {
     const m = new Mosquitto(await freePort());
-    await m.#spawn();
+    try {
+      await m.#spawn();
+    } catch (e) {
+      rmSync(m.#dir, { recursive: true, force: true });
+      throw e;
+    }
     return m;
   }
 
@@ -100,7 +93,10 @@ export class Mosquitto {
     child.stderr.on('data', (d) => {
       this.#log = (this.#log + d.toString()).slice(-4000);
     });
-    const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}: ${this.#log}`))));
+    const exited = new Promise((_, reject) => {
+      child.once('error', (e) => reject(new Error(`mosquitto did not start: ${e.message}`)));
+      child.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}: ${this.#log}`)));
+    });
     await Promise.race([accepting(this.port, 10_000), exited]);
     exited.catch(() => undefined);
   }
@@ -124,46 +120,6 @@ export class Mosquitto {
 
   async close() {
     await this.stop();
-    rmSync(this.#dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * A pseudo-terminal pair joined by Debian's socat, started by the test: what is written to one
- * end is read from the other, as over a null-modem cable. `a` and `b` are stable links to the
- * two /dev/pts devices.
- */
-export class PtyPair {
-  #dir;
-  #child;
-
-  constructor(dir, child) {
-    this.#dir = dir;
-    this.a = join(dir, 'a');
-    this.b = join(dir, 'b');
-    this.#child = child;
-  }
-
-  static async start() {
-    const dir = mkdtempSync(join(tmpdir(), 'os-pty-'));
-    const child = spawn(SOCAT, [`pty,raw,echo=0,link=${join(dir, 'a')}`, `pty,raw,echo=0,link=${join(dir, 'b')}`], { stdio: 'ignore' });
-    const pair = new PtyPair(dir, child);
-    const end = Date.now() + 5000;
-    while (!(existsSync(pair.a) && existsSync(pair.b))) {
-      if (child.exitCode !== null) throw new Error(`socat exited with ${child.exitCode}`);
-      if (Date.now() > end) throw new Error('socat made no pty pair within 5 s');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return pair;
-  }
-
-  async close() {
-    if (this.#child.exitCode === null) {
-      await new Promise((resolve) => {
-        this.#child.once('exit', () => resolve());
-        this.#child.kill('SIGTERM');
-      });
-    }
     rmSync(this.#dir, { recursive: true, force: true });
   }
 }
