@@ -7,7 +7,7 @@ import { PtyPair } from '@opensynaptic/config/socat';
 import { OpenSynaptic, type SensorTuple } from '@opensynaptic/core';
 import { MemoryReadingsSink, MemoryStore, type Reading, type ReadingsSink } from '@opensynaptic/store';
 import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
-import { createTransport, type Transport } from '@opensynaptic/transport';
+import { createTransport, lrc8, type Transport } from '@opensynaptic/transport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureId, ensureTime, linkNode } from '../src/device.js';
 import { OpenSynapticServer } from '../src/server.js';
@@ -659,8 +659,11 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
       const n = new OpenSynaptic({ assignedId: 66, deviceId: 'OUR_UART' });
       return readings.map((r) => n.transmit(r.sensors, { t: base + r.t, detail: true }));
     };
-    let base = Math.floor(Date.now() / 1000) * 1000;
-    while (frames(base).some((r) => r.frame.includes(0x03))) base += 1;
+    const first = Math.floor(Date.now() / 1000) * 1000;
+    let base = first;
+    while (frames(base).some((r) => r.frame.includes(0x03))) {
+      if (++base > first + 100_000) throw new Error('no start time within 100 s gives frames STX/ETX can carry');
+    }
     const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'uart', path: pty.b, count: readings.length });
     await receiver.ready;
     const serial = await createTransport('serial', { path: pty.a, framing: 'stx-etx' });
@@ -740,32 +743,68 @@ describe.skipIf(python === null)(`server interop with the reference (opensynapti
     }
   });
 
-  it.skipIf(noSerial !== '')(`serial: the reference's RS-485 sender reaches our stx-etx serial transport with its LRC byte before the ETX${noSerial ? ` NOT RUN: ${noSerial}` : ''}`, async () => {
+  it.skipIf(noSerial !== '')(`serial RS-485: the reference's RS-485 driver and our stx-etx-lrc serial transport reach each other over a socat pty pair, frames decoded on both sides${noSerial ? ` NOT RUN: ${noSerial}` : ''}`, async () => {
     const pty = await PtyPair.start();
     cleanup.push(() => pty.close());
-    const serial = await createTransport('serial', { path: pty.b, framing: 'stx-etx' });
+    const hex = (f: Uint8Array) => Buffer.from(f).toString('hex');
+    // STX/ETX cannot carry 0x03, in a frame or as its LRC. The reference's RS-485 receiver also
+    // splits what it read at the first 0x02 (and keeps the first frame of each read), so what we
+    // send it holds no 0x02 either: a DIFF body of one value always does, so that direction sends
+    // FULL and HEART only.
+    const carried = (f: Uint8Array) => !f.includes(0x03) && lrc8(f) !== 0x03;
+    const noStx = (f: Uint8Array) => carried(f) && !f.includes(0x02) && lrc8(f) !== 0x02;
+    const sequence = (values: number[], ok: (f: Uint8Array) => boolean) => {
+      const make = (base: number) => {
+        const n = new OpenSynaptic({ assignedId: 65, deviceId: 'RS485_DEV' });
+        return values.map((v, k) => n.transmit([['T1', 'OK', v, 'Cel']], { t: base + k * 1000, detail: true }));
+      };
+      const first = Math.floor(Date.now() / 1000) * 1000;
+      for (let base = first; base < first + 100_000; base++) {
+        const out = make(base);
+        if (out.every((r) => ok(r.frame))) return out;
+      }
+      throw new Error('no start time within 100 s gives frames STX/ETX can carry');
+    };
+    const sent = sequence([20, 20, 20, 21, 21], carried);
+    expect(new Set(sent.map((r) => r.kind))).toEqual(new Set(['FULL', 'DIFF', 'HEART']));
+
+    // Its sender (hardware_drivers.RS485.RS485_Driver.send) to our stx-etx-lrc transport.
+    const serial = await createTransport('serial', { path: pty.b, framing: 'stx-etx-lrc' });
     cleanup.push(() => serial.destroy());
     await serial.start();
-    // Frames of our node with no 0x03 in them, nor as their LRC (STX/ETX could not carry it).
-    const node = new OpenSynaptic({ assignedId: 65, deviceId: 'RS485_DEV' });
-    const lrc = (f: Uint8Array) => f.reduce((a, b) => (a + b) & 0xff, 0);
-    const frames: Uint8Array[] = [];
-    for (let t = Math.floor(Date.now() / 1000) * 1000; frames.length < 3; t += 1000) {
-      const f = node.transmit([['T1', 'OK', 20 + frames.length, 'Cel']], { t }).frame;
-      if (!f.includes(0x03) && lrc(f) !== 0x03) frames.push(f);
-    }
-    const hex = (f: Uint8Array) => Buffer.from(f).toString('hex');
-    const { packets, opened } = await runPeer<{ packets: string[]; opened: boolean }>({ mode: 'rs485-send', path: pty.a, frames: frames.map(hex) }).result;
+    const { packets, opened } = await runPeer<{ packets: string[]; opened: boolean }>({ mode: 'rs485-send', path: pty.a, frames: sent.map((r) => hex(r.frame)) }).result;
     expect(opened).toBe(true);
+    // What it wrote: 02, the frame, the sum of its bytes mod 256, 03.
+    expect(packets).toEqual(sent.map((r) => `02${hex(r.frame)}${lrc8(r.frame).toString(16).padStart(2, '0')}03`));
     const inbound = serial.frames();
-    const got: Uint8Array[] = [];
-    for (let i = 0; i < frames.length; i++) got.push((await inbound.next()).value!.frame);
-    // What it wrote: 02, the frame, the sum of its bytes mod 256, 03; what we read: frame and LRC.
-    expect(packets).toEqual(frames.map((f) => `02${hex(f)}${lrc(f).toString(16).padStart(2, '0')}03`));
-    expect(got.map(hex)).toEqual(frames.map((f) => `${hex(f)}${lrc(f).toString(16).padStart(2, '0')}`));
-    // With the LRC byte the frame fails its CRC; without it, it decodes.
     const rx = new OpenSynaptic({ assignedId: 1 });
-    expect(rx.receive(got[0]!)).toMatchObject({ type: 'error' });
-    expect(rx.receive(got[0]!.subarray(0, -1))).toMatchObject({ type: 'data', aid: 65 });
+    for (const r of sent) {
+      const got = (await inbound.next()).value!.frame;
+      expect(hex(got)).toBe(hex(r.frame));
+      expect(rx.receive(got)).toMatchObject({ type: 'data', aid: 65 });
+    }
+    await serial.destroy();
+
+    // Ours to its listener (core.physical_layer.protocols.rs485.listen), one frame per read.
+    const toRef = sequence([20, 20, 20, 20, 20], noStx);
+    expect(toRef.map((r) => r.kind)).toEqual(['FULL', 'FULL', 'FULL', 'HEART', 'HEART']);
+    const receiver = runPeer<RefReceived>({ mode: 'receive', kind: 'rs485', path: pty.b, count: toRef.length });
+    await receiver.ready;
+    const ours = await createTransport('serial', { path: pty.a, framing: 'stx-etx-lrc' });
+    cleanup.push(() => ours.destroy());
+    await ours.start();
+    for (const r of toRef) {
+      await ours.send(r.frame);
+      await tick(150);
+    }
+    const { got, complete } = await receiver.result;
+    expect(complete).toBe(true);
+    expect(got.map((g) => g.hex)).toEqual(toRef.map((r) => hex(r.frame)));
+    for (const [i, g] of got.entries()) {
+      expect(g.type, `frame ${i}`).toBe('DATA');
+      expect(g.result.error, `frame ${i}`).toBeUndefined();
+      expect(g.result.__packet_meta__).toMatchObject({ source_aid: 65, timestamp_raw: toRef[i]!.timestampMs });
+      expect(g.result.s1_v).toEqual((toRef[i]!.fact as unknown as Record<string, unknown>).s1_v);
+    }
   });
 });

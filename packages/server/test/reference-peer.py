@@ -14,8 +14,9 @@
 #             ReceiverRuntime, core/Receiver.py, on UDP), `udp`/`tcp` (the reference's listen()
 #             with a callback into receive_via_protocol; `replies` sends its responses back, as a
 #             server on the reference's handshake would), `mqtt` (its MQTT transporter's
-#             listen(), subscribed through a broker), or `uart` (the reference's UART
-#             listener, STX/ETX over a serial device, pyserial).
+#             listen(), subscribed through a broker), `uart` (the reference's UART
+#             listener, STX/ETX over a serial device, pyserial), or `rs485` (its RS-485 listener,
+#             STX/ETX with an LRC byte, pyserial).
 #   rs485-send  the reference's RS-485 driver writes frames to a serial device.
 import contextlib
 import io
@@ -225,6 +226,14 @@ def receive():
         if not subscribed.wait(15):
             raise SystemExit('the reference MQTT listener did not subscribe within 15 s')
         ready = {'port': port}
+    elif kind == 'rs485':
+        from opensynaptic.core.physical_layer.protocols import rs485
+
+        def on_frame(data, addr):
+            record(data, addr, rx.receive_via_protocol(bytes(data), addr))
+        cfg = {'physical_options': {'port': job['path'], 'baudrate': job.get('baudrate', 115200)}}
+        threading.Thread(target=rs485.listen, args=(cfg, on_frame), daemon=True).start()
+        ready = {'path': job['path']}
     elif kind == 'uart':
         from opensynaptic.core.physical_layer.protocols import uart
 
