@@ -42,9 +42,15 @@ export interface ReferenceChild<Ready = unknown, Result = unknown> {
 
 /**
  * Starts `python -c <prelude + code> ...args` beside the caller: a reference peer that prints
- * `READY <json>` once it listens and `RESULT <json>` at the end. Killed after `timeoutMs` (60 s).
+ * `READY <json>` once it listens and `RESULT <json>` at the end. Killed after `timeoutMs` (60 s);
+ * `onLine` gets each line of its output as it comes.
  */
-export declare function spawnReference<Ready = unknown, Result = unknown>(python: string, code: string, args?: readonly string[], options?: { timeoutMs?: number }): ReferenceChild<Ready, Result>;
+export declare function spawnReference<Ready = unknown, Result = unknown>(
+  python: string,
+  code: string,
+  args?: readonly string[],
+  options?: { timeoutMs?: number; onLine?: (line: string) => void },
+): ReferenceChild<Ready, Result>;
 
 /**
  * Prints the reference's figures beside ours: `measure(python)` returns the reference's median ns

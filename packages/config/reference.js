@@ -216,12 +216,13 @@ export function runReferenceJson(python, code, args = []) {
  * peer the test talks to over a socket or a serial line). The script prints `READY <json>` once
  * it listens (optional) and `RESULT <json>` at the end; other output is kept for the error.
  * `result` rejects with the script's stderr tail when it exits without a RESULT line, or after
- * `timeoutMs` (default 60 s; the child is then killed). `stop()` kills it (SIGTERM).
+ * `timeoutMs` (default 60 s; the child is then killed). `stop()` kills it (SIGTERM). `onLine`
+ * gets each line of its output as it comes (progress of a long exchange).
  *
  * @param {string} python
  * @param {string} code
  * @param {readonly string[]} [args]
- * @param {{ timeoutMs?: number }} [options]
+ * @param {{ timeoutMs?: number, onLine?: (line: string) => void }} [options]
  */
 export function spawnReference(python, code, args = [], options = {}) {
   const child = spawn(python, ['-c', `${PRELUDE}\n${code}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -238,10 +239,14 @@ export function spawnReference(python, code, args = [], options = {}) {
     return text === '' ? null : JSON.parse(text);
   };
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  let seen = 0;
   child.stdout.on('data', (d) => {
     out += d.toString();
-    const line = out.split('\n').find((l) => l.startsWith('READY'));
+    const lines = out.split('\n');
+    const line = lines.find((l) => l.startsWith('READY'));
     if (line !== undefined) onReady(parse(line, 'READY'));
+    // Complete lines not given yet (the last piece may be half a line).
+    if (options.onLine) for (; seen < lines.length - 1; seen++) options.onLine(lines[seen]);
   });
   child.stderr.on('data', (d) => {
     err = (err + d.toString()).slice(-8000);

@@ -177,6 +177,8 @@ def receive():
     def record(data, addr, d):
         with lock:
             got.append({'hex': bytes(data).hex(), 'addr': str(addr), **outcome(d)})
+            if job.get('progress'):
+                print(f'GOT {len(got)} {bytes(data).hex()}', flush=True)
             if len(got) >= job['count']:
                 done.set()
 
