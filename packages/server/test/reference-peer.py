@@ -183,6 +183,16 @@ def receive():
                 done.set()
 
     port = job.get('port', 0)
+    opened = threading.Event()
+    if kind in ('uart', 'rs485'):
+        # The listeners open their port in their own thread and say nothing: watch pyserial.
+        import serial
+        init = serial.Serial.__init__
+
+        def watched(self, *a, **kw):
+            init(self, *a, **kw)
+            opened.set()
+        serial.Serial.__init__ = watched
     if kind == 'runtime':
         from opensynaptic.core.Receiver import ReceiverRuntime
         dispatch = rx.protocol.classify_and_dispatch
@@ -248,6 +258,8 @@ def receive():
         raise SystemExit(f'unknown receiver kind {kind}')
     if kind in ('runtime', 'udp', 'tcp'):
         wait_bound(kind, port)
+    if kind in ('uart', 'rs485') and not opened.wait(15):
+        raise SystemExit(f'the reference {kind} listener did not open {job["path"]} within 15 s')
     print('READY ' + json.dumps(ready), flush=True)
     done.wait(job.get('timeout', 20))
     with lock:
