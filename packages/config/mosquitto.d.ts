@@ -15,6 +15,8 @@ export declare class Mosquitto {
   private constructor(port: number);
   static start(): Promise<Mosquitto>;
   stop(): Promise<void>;
+  /** Starts the broker again on its port after `stop()`. */
+  resume(): Promise<void>;
   restart(pauseMs?: number): Promise<void>;
   close(): Promise<void>;
 }

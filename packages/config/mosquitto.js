@@ -112,6 +112,12 @@ export class Mosquitto {
     });
   }
 
+  /** Starts the broker again on its port after `stop()`. */
+  async resume() {
+    if (this.#child !== undefined) return;
+    await this.#spawn();
+  }
+
   async restart(pauseMs = 200) {
     await this.stop();
     await new Promise((r) => setTimeout(r, pauseMs));

@@ -1,4 +1,5 @@
-import { referencePython, spawnReference } from '@opensynaptic/config/reference';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { referencePython } from '@opensynaptic/config/reference';
 import { describe, expect, it } from 'vitest';
 import { createTcpTransport, type StreamSocketTransport } from '../src/tcp.js';
 import { createUdpTransport } from '../src/udp.js';
@@ -7,11 +8,9 @@ import { createUdpTransport } from '../src/udp.js';
 // TCP transporters (core/transport_layer/protocols) send to ours and receive from ours.
 const found = await referencePython();
 const python = found.python;
-const why = python === null ? found.reason : '';
-if (python === null) console.log(`reference interop tests NOT RUN: no Python with opensynaptic 1.4.2 (${why})`);
+if (python === null) console.log(`reference interop tests skipped: no Python with opensynaptic 1.4.2 (${found.reason})`);
 
-// Prints "READY" when listening and "RESULT <json>" at the end (the reference's logger may print too);
-// run after @opensynaptic/config's reference prelude (spawnReference).
+// Prints "READY" when listening and "RESULT <json>" at the end (the reference's logger may print too).
 const PY = `
 import sys, json, threading, time, logging
 logging.disable(logging.CRITICAL)
@@ -37,8 +36,29 @@ else:
     print('RESULT ' + json.dumps({'got': got}), flush=True)
 `;
 
-function runPy(args: object) {
-  return spawnReference<unknown, Record<string, unknown>>(python!, PY, [JSON.stringify(args)], { timeoutMs: 30_000 });
+function runPy(args: object): { child: ChildProcess; ready: Promise<void>; result: Promise<Record<string, unknown>> } {
+  const child = spawn(python!, ['-c', PY, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => {
+    onReady = r;
+  });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('READY')) onReady();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const result = new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      if (line) resolve(JSON.parse(line.slice(7)));
+      else reject(new Error(`reference script exited ${code}: ${err.slice(-800)}${out.slice(-400)}`));
+    });
+  });
+  return { child, ready, result };
 }
 
 async function freePort(): Promise<number> {
@@ -53,7 +73,7 @@ async function freePort(): Promise<number> {
 const FRAMES = ['3f010000002a00000001', '00010203ff', 'aa'.repeat(300)];
 const hex = (f: Uint8Array) => Buffer.from(f).toString('hex');
 
-describe.skipIf(python === null)(`interop with the reference (opensynaptic 1.4.2)${why ? ` NOT RUN: ${why}` : ''}`, () => {
+describe.skipIf(python === null)('interop with the reference (opensynaptic 1.4.2)', () => {
   it('UDP: the reference sender reaches our receiver, and ours reaches its listener', async () => {
     const ours = createUdpTransport({ host: '127.0.0.1', port: 0 });
     await ours.start();
