@@ -165,9 +165,10 @@ export type ReceiveResult =
       aid: number;
       fact: FusionFact;
       /**
-       * The reading's time, ms since 1970: the frame's timestamp, or the receiver's clock when
-       * the sender had none (`fact.__packet_meta__.server_stamped`). 0 on an `rx_only` node,
-       * which reads no timestamps.
+       * The reading's time, ms since 1970 (`fact.__packet_meta__.timestampMs`): the frame's
+       * timestamp, or the receiver's clock to the ms when the sender had none
+       * (`__packet_meta__.receiverStamped`). An `rx_only` node, whose facts carry no timestamp
+       * (`timestamp_raw` 0), still gives the frame's time here.
        */
       timestampMs: number;
       response: Uint8Array | null;
@@ -650,9 +651,8 @@ export class OpenSynaptic {
           result = { type: 'error', cmd, error: cause, response: out.response };
         } else {
           const meta = r.__packet_meta__;
-          const raw = meta.timestamp_raw ?? 0;
-          // timestamp_raw is ms from the wire but seconds where the receiver stamped the frame.
-          const timestampMs = meta.server_stamped === true ? raw * 1000 : raw;
+          // Not timestamp_raw: seconds where the receiver stamped the frame (losing its ms), 0 on rx_only.
+          const timestampMs = meta.timestampMs ?? 0;
           result = { type: 'data', cmd, aid: meta.source_aid ?? 0, fact: r, timestampMs, response: out.response };
         }
         break;

@@ -76,6 +76,22 @@ describe('OpenSynaptic node', () => {
     expect(out.type === 'data' && out.timestampMs).toBe(1_700_000_000_000);
   });
 
+  it('gives the reading time in ms as the frame meta has it: the receiver clock to the ms, and the frame time on an rx_only node', () => {
+    // A receiver clock between two seconds: timestamp_raw (seconds) would lose the 456 ms.
+    const clock = () => 1_700_000_000_456;
+    const a = new OpenSynaptic({ assignedId: 42, deviceId: 'NODE_A', clock });
+    const b = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', clock });
+    const stamped = b.receive(a.transmitNoTimestamp([['T1', 'OK', 20, 'Cel']]).frame);
+    expect(factOf(stamped).__packet_meta__).toMatchObject({ timestamp_raw: 1_700_000_000, timestampMs: 1_700_000_000_456 });
+    expect(stamped.type === 'data' && stamped.timestampMs).toBe(1_700_000_000_456);
+    // rx_only reads no timestamp into the fact (timestamp_raw 0), yet the frame carries one.
+    const rx = new OpenSynaptic({ assignedId: 1, deviceId: 'SINK', clock, role: 'rx_only' });
+    const sent = a.transmit([['T1', 'OK', 21, 'Cel']], { t: 1_700_000_100_000 });
+    const out = rx.receive(sent.frame);
+    expect(factOf(out).__packet_meta__).toMatchObject({ timestamp_raw: 0, timestampMs: sent.timestampMs });
+    expect(out.type === 'data' && out.timestampMs).toBe(1_700_000_100_000);
+  });
+
   it('opens its stores before use and flushes to them (sessions and templates survive a restart)', async () => {
     const clock = () => 1_700_000_000_000;
     const store = new MemoryStore<TemplateKinds & SessionKinds>({ kinds: ['templates', 'sessions'] });

@@ -12,6 +12,9 @@
  * - **SLIP** (RFC 1055): `C0 <frame with C0 → DB DC, DB → DB DD> C0`. Worst case twice the size.
  * - **STX/ETX** (the reference listener's UART framing): `02 <frame> 03`, no escaping, so it
  *   cannot carry a frame that contains `03` (sending one is an `ERR_TRANSPORT_FRAME`).
+ * - **STX/ETX with LRC** (the reference's RS-485 driver): `02 <frame> <lrc> 03`, the LRC being the
+ *   sum of the frame's bytes mod 256; the same limit, and a frame whose LRC is `03` cannot be sent
+ *   either. A received frame whose LRC does not match is dropped as a protocol error.
  */
 import { FrameError, TransportProtocolError } from './errors.js';
 
@@ -31,7 +34,7 @@ export interface FrameDecoder {
 }
 
 /** A framing for serial lines. */
-export type SerialFraming = 'cobs' | 'slip' | 'stx-etx';
+export type SerialFraming = 'cobs' | 'slip' | 'stx-etx' | 'stx-etx-lrc';
 
 // ---------------------------------------------------------------------------------------------
 // Length prefix
@@ -374,21 +377,60 @@ export function stxEtxEncode(frame: Uint8Array, medium = 'serial'): Uint8Array {
   return out;
 }
 
+/** The reference RS-485 driver's check byte: the sum of the bytes, mod 256. */
+export function lrc8(frame: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < frame.byteLength; i++) sum = (sum + frame[i]!) & 0xff;
+  return sum;
+}
+
+/** `02 <frame> <lrc8(frame)> 03`; refused (`ERR_TRANSPORT_FRAME`) when the frame or its LRC is 03. */
+export function stxEtxLrcEncode(frame: Uint8Array, medium = 'serial'): Uint8Array {
+  const lrc = lrc8(frame);
+  if (lrc === ETX && frame.indexOf(ETX) < 0) {
+    throw new FrameError('ERR_TRANSPORT_FRAME', 'STX/ETX framing with LRC cannot carry a frame whose LRC (byte sum mod 256) is 0x03; use COBS or SLIP framing', frame.byteLength, undefined, { medium });
+  }
+  const out = stxEtxEncode(frame, medium);
+  const framed = new Uint8Array(out.byteLength + 1);
+  framed.set(out.subarray(0, out.byteLength - 1));
+  framed[out.byteLength - 1] = lrc;
+  framed[out.byteLength] = ETX;
+  return framed;
+}
+
 /**
  * As the reference's listener: bytes before an STX are skipped, a frame runs from STX to the
  * next ETX (an STX inside it is data). Bounded: a frame that reaches `maxFrameBytes` with no
- * ETX is dropped, and bytes are skipped until the next STX.
+ * ETX is dropped, and bytes are skipped until the next STX. With `lrc`, the byte before the ETX
+ * is the frame's LRC: checked and taken off (a mismatch is dropped as a protocol error).
  */
 export class StxEtxDecoder implements FrameDecoder {
   readonly #max: number;
+  readonly #lrc: boolean;
   #buf: Uint8Array;
   #fill = 0;
   #inFrame = false;
   #noise = 0;
 
-  constructor(maxFrameBytes: number) {
-    this.#max = maxFrameBytes;
-    this.#buf = new Uint8Array(Math.min(maxFrameBytes, 4096));
+  constructor(maxFrameBytes: number, options: { lrc?: boolean } = {}) {
+    this.#lrc = options.lrc === true;
+    // The LRC byte travels inside the delimiters: room for it beside the largest frame.
+    this.#max = maxFrameBytes + (this.#lrc ? 1 : 0);
+    this.#buf = new Uint8Array(Math.min(this.#max, 4096));
+  }
+
+  #end(sink: DecoderSink): void {
+    const n = this.#fill;
+    if (n === 0) return;
+    if (!this.#lrc) {
+      sink.frame(this.#buf.slice(0, n));
+      return;
+    }
+    const frame = this.#buf.slice(0, n - 1);
+    const want = this.#buf[n - 1]!;
+    if (n < 2) sink.drop('protocol', 1, 'a frame of its LRC byte alone');
+    else if (lrc8(frame) !== want) sink.drop('protocol', 1, `LRC mismatch (0x${lrc8(frame).toString(16).padStart(2, '0')} computed, 0x${want.toString(16).padStart(2, '0')} received)`);
+    else sink.frame(frame);
   }
 
   reset(): void {
@@ -411,7 +453,7 @@ export class StxEtxDecoder implements FrameDecoder {
       }
       if (b === ETX) {
         this.#inFrame = false;
-        if (this.#fill > 0) sink.frame(this.#buf.slice(0, this.#fill));
+        this.#end(sink);
         this.#fill = 0;
         continue;
       }
@@ -446,5 +488,7 @@ export function serialFraming(framing: SerialFraming, maxFrameBytes: number, med
       return { encode: slipEncode, decoder: new SlipDecoder(maxFrameBytes) };
     case 'stx-etx':
       return { encode: (f) => stxEtxEncode(f, medium), decoder: new StxEtxDecoder(maxFrameBytes) };
+    case 'stx-etx-lrc':
+      return { encode: (f) => stxEtxLrcEncode(f, medium), decoder: new StxEtxDecoder(maxFrameBytes, { lrc: true }) };
   }
 }

@@ -2,8 +2,9 @@
  * Serial lines (UART, RS-485) with `serialport` (an optional peer dependency: `npm install
  * serialport`, loaded when the transport starts), for gateways wired to microcontrollers. A byte
  * stream with no frames of its own, so it is framed (see framing.ts): COBS by default (a frame
- * is `00 <cobs> 00`; a receiver finds the next frame after noise), SLIP, or the reference
- * listener's STX/ETX (`02 <frame> 03`, which cannot carry a frame holding 03). Noise, frames
+ * is `00 <cobs> 00`; a receiver finds the next frame after noise), SLIP, the reference UART
+ * listener's STX/ETX (`02 <frame> 03`, which cannot carry a frame holding 03), or its RS-485
+ * driver's STX/ETX with an LRC byte before the ETX. Noise, frames
  * with no delimiter and undecodable bytes are bounded by `maxFrameBytes`, dropped and reported.
  * A port that goes away (a USB adapter pulled) is reopened with back-off.
  */
@@ -42,7 +43,10 @@ export interface SerialOptions extends TransportOptions {
   path: string;
   /** Line speed (default 115200, the reference's UART default). */
   baudRate?: number | undefined;
-  /** `cobs` (default), `slip`, or `stx-etx` (the reference listener's; cannot carry 0x03). */
+  /**
+   * `cobs` (default), `slip`, `stx-etx` (the reference's UART listener's; cannot carry 0x03), or
+   * `stx-etx-lrc` (the reference's RS-485 driver's, an LRC byte before the ETX; the same limit).
+   */
   framing?: SerialFraming | undefined;
   /** Largest frame (default 4096 bytes); longer runs without a delimiter are dropped as noise. */
   maxFrameBytes?: number | undefined;
@@ -77,7 +81,7 @@ interface SerialPortModule {
   SerialPort: new (options: object) => Port;
 }
 
-const FRAMINGS: readonly SerialFraming[] = ['cobs', 'slip', 'stx-etx'];
+const FRAMINGS: readonly SerialFraming[] = ['cobs', 'slip', 'stx-etx', 'stx-etx-lrc'];
 
 export class SerialTransport extends TransportBase {
   readonly reliable = false;
@@ -105,7 +109,7 @@ export class SerialTransport extends TransportBase {
     if (typeof path !== 'string' || path === '') throw new TransportOptionError('path', path, 'the serial device path (/dev/ttyUSB0, COM3)', m);
     super('serial', positiveInt('maxFrameBytes', options.maxFrameBytes, DEFAULT_SERIAL_MAX_FRAME_BYTES, 'serial', 1, 16 * 1024 * 1024), options);
     const framing = options.framing ?? 'cobs';
-    if (!FRAMINGS.includes(framing)) throw new TransportOptionError('framing', framing, '"cobs", "slip" or "stx-etx"', m);
+    if (!FRAMINGS.includes(framing)) throw new TransportOptionError('framing', framing, '"cobs", "slip", "stx-etx" or "stx-etx-lrc"', m);
     this.framing = framing;
     const codec = serialFraming(framing, this.maxFrameBytes);
     this.#encode = codec.encode;

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { cobsEncode, isTransportError, type TransportEvent } from '../src/index.js';
+import { cobsEncode, isTransportError, lrc8, stxEtxLrcEncode, type TransportEvent } from '../src/index.js';
 import { createSerialTransport, DEFAULT_BAUD_RATE, type SerialOptions } from '../src/serial.js';
 import { transportConformanceSuite } from '../src/testing.js';
 import { PtyPair } from './helpers/socat.js';
@@ -86,6 +86,41 @@ describe('serial', () => {
     } finally {
       await Promise.all([p.a.destroy(), p.b.destroy()]);
       await p.close();
+    }
+  });
+
+  it('STX/ETX with LRC (the reference RS-485 driver\'s): the LRC byte is added and checked; a bad one is dropped as a protocol error; a frame or LRC of 0x03 is refused', async () => {
+    const pty = await PtyPair.start();
+    const t = createSerialTransport({ path: pty.b, framing: 'stx-etx-lrc' });
+    const tx = createSerialTransport({ path: pty.a, framing: 'stx-etx-lrc' });
+    const dropped: TransportEvent<'dropped'>[] = [];
+    t.on('dropped', (e) => dropped.push(e));
+    await Promise.all([t.start(), tx.start()]);
+    try {
+      // Through our own sender: 02 <frame> <sum mod 256> 03, an STX and a 0 inside as data.
+      expect([...stxEtxLrcEncode(new Uint8Array([0x3f, 2, 0, 0xff]))]).toEqual([2, 0x3f, 2, 0, 0xff, (0x3f + 2 + 0xff) & 0xff, 3]);
+      await tx.send(new Uint8Array([0x3f, 2, 0, 0xff]));
+      const inbound = t.frames();
+      expect([...(await inbound.next()).value!.frame]).toEqual([0x3f, 2, 0, 0xff]);
+      // Written raw: a frame with a wrong LRC, then a good one.
+      const fh = await open(pty.a, 'w');
+      try {
+        await fh.write(new Uint8Array([2, 7, 8, 99, 3, 2, 7, 8, 15, 3]));
+      } finally {
+        await fh.close();
+      }
+      expect([...(await inbound.next()).value!.frame]).toEqual([7, 8]);
+      expect(t.stats().dropped.protocol).toBe(1);
+      await new Promise((r) => setTimeout(r, 20)); // drop events are coalesced
+      expect(dropped.some((e) => e.reason === 'protocol')).toBe(true);
+      for (const bad of [new Uint8Array([1, 3, 1]), new Uint8Array([1, 2])]) {
+        const e = await tx.send(bad).catch((x: unknown) => x);
+        expect(isTransportError(e, 'ERR_TRANSPORT_FRAME'), String([...bad])).toBe(true);
+      }
+      expect(lrc8(new Uint8Array([1, 2]))).toBe(3);
+    } finally {
+      await Promise.all([t.destroy(), tx.destroy()]);
+      await pty.close();
     }
   });
 

@@ -222,6 +222,29 @@ def secure_flow(t0):
     ]
 
 
+def lease_after_data_cases(t0):
+    """A device asks for an id, sends a data frame with it, and asks again (a restart), to a server
+    manager with an allocator (3000..3010) and a parser: in dispatch form (as handshake.json's)."""
+    from opensynaptic.utils.id_allocator import IDAllocator
+    fresh_root()
+    CLOCK[0] = t0 + 1
+    frame = bytes(quiet(make_node(3000, 'LEASE_DEV').transmit, [['T1', 'OK', 21.5, 'Cel']])[0])
+    fresh_root()
+    srv = make_node(1, 'SERVER')
+    srv.protocol.id_allocator = quiet(IDAllocator, base_dir=tempfile.mkdtemp(), start_id=3000, end_id=3010)
+    request = lambda seq: struct.pack('>BH', 1, seq) + json.dumps({'device_id': 'LEASE_DEV'}).encode()
+    steps = [('dispatch_lease_first_request', t0, request(0x51), 'the device asks for an id'),
+             ('dispatch_lease_data', t0 + 1, frame, 'its first FULL with that id'),
+             ('dispatch_lease_same_device_after_data', t0 + 2, request(0x52), 'the same device asks again (restarted)')]
+    cases = []
+    for case_id, clock, packet, note in steps:
+        CLOCK[0] = clock
+        out = quiet(srv.protocol.classify_and_dispatch, packet)
+        cases.append({'id': case_id, 'input': {'manager': 'hs_lease', 'role': 'duplex', 'packet': packet.hex(), 'clock': clock, 'has_id_allocator': True, 'allocator': [3000, 3010], 'has_parser': True},
+                      'expected': {'type': out.get('type'), 'cmd': out.get('cmd'), 'result': plain(out.get('result')), 'response': plain(out.get('response'))}, 'note': note})
+    return cases
+
+
 def handshake_cases():
     r = random.Random(20261201)
     cases = []
@@ -277,6 +300,7 @@ def handshake_cases():
         {'actor': 'A', 'action': 'transmit', 'clock': t0 + 1, 'sensors': [['T1', 'OK', 22.0, 'Cel']]},
         {'actor': 'B', 'action': 'receive_via_protocol', 'clock': t0 + 1.1, 'in': {'from_step': 3}},
     ], node_a=('0042', 'NODE_A'), note='assigned id given as the text "0042"'))
+    cases.extend(lease_after_data_cases(t0))
     CLOCK[0] = t0
     return cases
 
@@ -386,6 +410,6 @@ if __name__ == '__main__':
     dump('pipeline-extra.json', 'OpenSynaptic.transmit on node A and receive on node B (as pipeline.json): assigned id "0042", NaN/infinite readings, an @ in a sensor id',
          pipeline_cases(), notes=['A non-finite value written 1e999 in JSON stands for float("inf").'])
     dump('fusion-extra.json', 'run_engine sequences (as fusion.json) for a sensorless device: HEART of a sensorless template, a sensorless signature under DIFF', fusion_cases())
-    dump('handshake-extra.json', 'OSHandshakeManager.build_id_pool_request counts; check_timestamp; two real OpenSynaptic nodes through transmit / receive_via_protocol (as secure_session_flow_two_nodes)',
+    dump('handshake-extra.json', 'OSHandshakeManager.build_id_pool_request counts; check_timestamp; two real OpenSynaptic nodes through transmit / receive_via_protocol (as secure_session_flow_two_nodes); classify_and_dispatch of a server with an allocator and a parser: a lease before and after its data',
          handshake_cases(), notes=['Builders share one fresh manager: seq counts from 1 in file order.'])
     sys.exit(0)
