@@ -196,7 +196,7 @@ async function buildServer(loaded: LoadedConfig, options: ServeOptions, tally: D
   return serverFromConfig(config, { services: [tally] });
 }
 
-const DROP_KEYS = ['iterator', 'sink', 'rejected'] as const;
+const DROP_KEYS = ['iterator', 'sink', 'rejected', 'device'] as const;
 
 function countersLine(doc: StatusDocument, rate: number): string {
   const storage = doc.services.storage as { committed?: number; buffered?: number; lost?: number } | undefined;

@@ -71,7 +71,7 @@ describe('os-node demo', () => {
     // Everything sent was decoded, nothing refused or dropped, and every decoded value stored.
     expect(summary.decoded.frames).toBe(summary.sent);
     expect(summary.server.errors).toEqual({});
-    expect(summary.server.dropped).toEqual({ iterator: 0, sink: 0, rejected: 0 });
+    expect(summary.server.dropped).toEqual({ iterator: 0, sink: 0, rejected: 0, device: 0 });
     expect(summary.stored.readings).toBe(summary.decoded.values);
     expect(summary.decoded.values).toBe(summary.decoded.frames * 3);
     const sink = await openSqliteReadingsSink({ path: db, readonly: true });

@@ -67,7 +67,7 @@ describe('configuration', () => {
     expect(e.message).toMatch(/server\.port: 70000 .*65535/);
     expect(e.message).toMatch(/readings\.overflow: "block" .*"wait" \| "drop"/);
     // An unknown key: its value, and the keys that place has.
-    expect(e.issues.find((i) => i.key === 'storage.drivr')).toEqual({ key: 'storage.drivr', value: 'x', allowed: 'unknown key; the keys here are driver, path, maxBuffered, batchSize, synchronous' });
+    expect(e.issues.find((i) => i.key === 'storage.drivr')).toEqual({ key: 'storage.drivr', value: 'x', allowed: 'unknown key; the keys here are driver, path, url, schema, maxConnections, maxBuffered, batchSize, synchronous' });
     expect(e.message).toContain('storage.drivr: "x" is not allowed (unknown key; the keys here are driver, path');
     const deep = issueOf(() => validateConfig({ transports: [{ medium: 'udp' }, { medium: 'udp', opts: {} }], deviceid: 'x' })).issues;
     expect(deep.find((i) => i.key === 'transports.1.opts')?.allowed).toBe('unknown key; the keys here are name, medium, enabled, options');
