@@ -1,7 +1,8 @@
 import { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair, type Inbound, type Transport } from '@opensynaptic/transport';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OpenSynapticServer, type ServerReading } from '../src/server.js';
+import type { ReadingFrame } from '@opensynaptic/store';
+import { OpenSynapticServer } from '../src/server.js';
 import { until } from './helpers.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -50,8 +51,8 @@ function counted(t: Transport): { batches: number; batched: number; single: numb
   return c;
 }
 
-async function serve(transport: Transport, peer: Transport): Promise<{ server: OpenSynapticServer; seen: ServerReading[] }> {
-  const seen: ServerReading[] = [];
+async function serve(transport: Transport, peer: Transport): Promise<{ server: OpenSynapticServer; seen: ReadingFrame[] }> {
+  const seen: ReadingFrame[] = [];
   const server = new OpenSynapticServer({ transports: [{ name: 'inprocess', transport }], sweepIntervalMs: 0, services: [{ name: 'seen', onReading: (r) => seen.push(r) }] });
   cleanup.push(() => server.destroy(), () => peer.destroy());
   await peer.start();
