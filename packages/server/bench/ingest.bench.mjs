@@ -21,6 +21,8 @@
  *   BENCH_DEVICES [100], BENCH_SENSORS [1]  devices sending, sensors per frame (readings/frame)
  *   BENCH_SYNCHRONOUS [full]  SQLite synchronous (full: every commit fsynced; normal)
  *   BENCH_SPLIT [1], BENCH_SPLIT_SECONDS [5]  the receive / decode split
+ *   BENCH_SPLIT_RATE [Infinity]  the split's sender rate (below every stage's ceiling, the CPU
+ *                             per frame has no frames read and then dropped in it)
  *   BENCH_REFERENCE [1], BENCH_REF_SECONDS [5]  the reference receiver
  */
 import { spawn, fork } from 'node:child_process';
@@ -42,6 +44,7 @@ const MAX = env.BENCH_MAX !== '0';
 const SYNC = env.BENCH_SYNCHRONOUS ?? 'full';
 const SPLIT = env.BENCH_SPLIT !== '0';
 const SPLIT_SECONDS = Number(env.BENCH_SPLIT_SECONDS ?? 5);
+const SPLIT_RATE = Number(env.BENCH_SPLIT_RATE ?? Number.POSITIVE_INFINITY);
 const REFERENCE = env.BENCH_REFERENCE !== '0';
 const REF_SECONDS = Number(env.BENCH_REF_SECONDS ?? 5);
 const RECV_BUFFER = 4 * 1024 * 1024;
@@ -134,10 +137,16 @@ function memorySampler() {
     stop() {
       clearInterval(timer);
       take();
+      // With --expose-gc, what is still held at the end (heapUsed above counts garbage not yet collected).
+      let held = '';
+      if (typeof globalThis.gc === 'function') {
+        globalThis.gc();
+        held = `, heap after a full GC ${mb(process.memoryUsage().heapUsed)} MB`;
+      }
       const mid = samples[Math.floor(samples.length / 2)];
       const max = samples.reduce((a, s) => ({ rss: Math.max(a.rss, s.rss), heap: Math.max(a.heap, s.heap) }), { rss: 0, heap: 0 });
       const [a, z] = [samples[0], samples[samples.length - 1]];
-      return `RSS ${mb(a.rss)}/${mb(mid.rss)}/${mb(z.rss)} (max ${mb(max.rss)}), heap ${mb(a.heap)}/${mb(mid.heap)}/${mb(z.heap)} (max ${mb(max.heap)}) MB`;
+      return `RSS ${mb(a.rss)}/${mb(mid.rss)}/${mb(z.rss)} (max ${mb(max.rss)}), heap ${mb(a.heap)}/${mb(mid.heap)}/${mb(z.heap)} (max ${mb(max.heap)}) MB${held}`;
     },
   };
 }
@@ -243,20 +252,27 @@ const countStored = (name) => counters[name]();
 
 // ------------------------------------------------------------------------------- split
 
+/** Where a split stage's server dropped frames: the transport's queue, a device's intake share. */
+async function serverDrops(server) {
+  const s = await server.status();
+  return `transport ${s.transports.udp.dropped['queue-full']}, device ${s.dropped.device}`;
+}
+
 async function split() {
   const rows = [];
   const measure = async (what, open) => {
-    const { port, count, close } = await open();
+    const { port, count, close, drops } = await open();
     await sendRun({ port, rate: 0, seconds: 0, full: true });
     await new Promise((r) => setTimeout(r, 200));
     const c0 = count();
     const t0 = wall();
     const cpu0 = process.cpuUsage();
-    const sent = await sendRun({ port, rate: Number.POSITIVE_INFINITY, seconds: SPLIT_SECONDS, full: false });
+    const sent = await sendRun({ port, rate: SPLIT_RATE, seconds: SPLIT_SECONDS, full: false });
     await new Promise((r) => setTimeout(r, 300));
     const cpu = process.cpuUsage(cpu0);
     const got = count() - c0;
     const elapsed = (wall() - t0 - 300) / 1000;
+    const where = (await drops?.()) ?? '';
     await close();
     rows.push({
       stage: what,
@@ -266,6 +282,7 @@ async function split() {
       sent: sent.sent,
       'not taken': sent.sent - got,
       'CPU µs/frame': ((cpu.user + cpu.system) / Math.max(1, got)).toFixed(2),
+      'dropped where': where,
     });
   };
   await measure('node:dgram socket (receive only)', async () => {
@@ -284,16 +301,24 @@ async function split() {
     })();
     return { port: portOf(t), count: () => k, close: () => t.destroy() };
   });
+  // Readings counted by a service's onReading, as a sink sees them (a readings() iterator would
+  // add its own promise per reading to the figure).
   await measure('server, decode, no sink', async () => {
     const t = await udpTransport();
-    const server = new OpenSynapticServer({ transports: [{ name: 'udp', transport: t }] });
-    await server.start();
     let k = 0;
-    const it = server.readings();
-    void (async () => {
-      for await (const _ of it) k++;
-    })();
-    return { port: portOf(t), count: () => k, close: () => server.destroy() };
+    const server = new OpenSynapticServer({ transports: [{ name: 'udp', transport: t }], services: [{ name: 'bench-count', onReading: () => k++ }] });
+    await server.start();
+    return { port: portOf(t), count: () => k, close: () => server.destroy(), drops: () => serverDrops(server) };
+  });
+  // The same with the transport's batches hidden: the server's intake reads frame by frame (one
+  // promise per frame), as it did before Transport.batches.
+  await measure('server, decode, no sink, per-frame intake', async () => {
+    const t = await udpTransport();
+    t.batches = undefined;
+    let k = 0;
+    const server = new OpenSynapticServer({ transports: [{ name: 'udp', transport: t }], services: [{ name: 'bench-count', onReading: () => k++ }] });
+    await server.start();
+    return { port: portOf(t), count: () => k, close: () => server.destroy(), drops: () => serverDrops(server) };
   });
   return rows;
 }
@@ -336,7 +361,7 @@ try {
   console.log('\nserver ingest over UDP loopback (sender in another process)');
   console.table(rows);
   if (SPLIT) {
-    console.log('\nthe split: each stage alone, sender at its full rate');
+    console.log(`\nthe split: each stage alone, sender at ${Number.isFinite(SPLIT_RATE) ? `${fmt(SPLIT_RATE)}/s` : 'its full rate'}`);
     console.table(await split());
   }
   if (REFERENCE) console.log(await reference());

@@ -166,6 +166,9 @@ interface TransportEntry {
   /** Frames taken off the transport, waiting their device's turn. */
   queue: FairQueue<Inbound>;
   intakeDone: boolean;
+  /** The last peer a frame came from and its address for the node (see `#addressOf`). */
+  lastPeer: Peer | undefined;
+  lastAddress: { host: string; port: number } | undefined;
 }
 
 const DEFAULT_READINGS_BUFFER = 4096;
@@ -184,6 +187,8 @@ function strategyOf(cmd: number): ReadingFrame['strategy'] {
   return 'HEART';
 }
 
+/** Frames the intake takes off its transport at once (`Transport.batches`). */
+const INTAKE_BATCH = 1024;
 /** Frames a loop handles in a row before it lets the event loop run (see `#process`). */
 const YIELD_EVERY = 256;
 // setImmediate runs right after the event loop's poll phase (where sockets are read); where there is none, a timer.
@@ -194,6 +199,8 @@ const NEEDS_TEMPLATE = new Set<number>([DATA_DIFF, DATA_DIFF_SEC, DATA_HEART, DA
 /** How long an aid the template store did not have is not asked for again (a flood of unknown DIFFs costs one read per second each). */
 const ABSENT_TEMPLATE_MS = 1000;
 const ABSENT_TEMPLATE_MAX = 4096;
+/** Aids whose device id is remembered (past it the cache starts over). */
+const DEVICE_ID_CACHE_MAX = 16_384;
 
 /**
  * The device id of a fact: a FULL body decodes with the sender's `"{aid};"` prefix in its id (the
@@ -262,6 +269,8 @@ export class OpenSynapticServer {
   #started: Service[] = [];
   /** Aids the template store did not have, and when it was asked (see `ABSENT_TEMPLATE_MS`). */
   readonly #absentTemplates = new Map<number, number>();
+  /** The device id last made of each aid's fact id (see `#deviceIdOf`). */
+  readonly #deviceIds = new Map<number, { raw: string; id: string }>();
 
   constructor(options: OpenSynapticServerOptions) {
     if (!Array.isArray(options?.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
@@ -337,7 +346,7 @@ export class OpenSynapticServer {
         const name = spec.name ?? transport.medium;
         // Reliable media must not lose frames: their intake waits instead of dropping.
         const perDevice = transport.reliable ? Number.POSITIVE_INFINITY : this.deviceQueue;
-        this.#entries.push({ name, transport, loop: null, offs: [], batch: [], queue: new FairQueue<Inbound>(perDevice, this.queueFrames), intakeDone: false });
+        this.#entries.push({ name, transport, loop: null, offs: [], batch: [], queue: new FairQueue<Inbound>(perDevice, this.queueFrames), intakeDone: false, lastPeer: undefined, lastAddress: undefined });
         this.#byName.set(name, transport);
       }
       const host: ServiceHost = { transport: (n) => this.#byName.get(n), reportError: (service, error) => this.#events.emit('service-error', { service, error }) };
@@ -384,16 +393,20 @@ export class OpenSynapticServer {
   /** Takes frames off the transport into the fair queue as they come (see `deviceQueue`). */
   async #intake(entry: TransportEntry): Promise<void> {
     const queue = entry.queue;
+    const transport = entry.transport;
     try {
-      for await (const inbound of entry.transport) {
-        const aid = frameAid(inbound.frame);
-        if (!queue.push(aid ?? inbound.peer.key, inbound)) {
-          this.#counters.frames++;
-          this.#device(aid === undefined ? inbound.peer.key : String(aid)).dropped++;
-          this.#dropped('device');
-          continue;
+      // In batches (one promise per batch of frames, a native UDP batch whole) where the
+      // transport has them; a third-party transport with only the iterator, frame by frame.
+      if (typeof transport.batches === 'function') {
+        for await (const batch of transport.batches({ max: INTAKE_BATCH })) {
+          for (let i = 0; i < batch.length; i++) this.#take(queue, batch[i]!);
+          if (queue.full) await queue.space();
         }
-        if (queue.full) await queue.space();
+      } else {
+        for await (const inbound of transport) {
+          this.#take(queue, inbound);
+          if (queue.full) await queue.space();
+        }
       }
     } catch (error) {
       // The iterator failed (destroyed mid-read): the loop ends, the others keep serving.
@@ -402,6 +415,15 @@ export class OpenSynapticServer {
       entry.intakeDone = true;
       queue.wake();
     }
+  }
+
+  /** Queues one frame for its device's turn, or drops and counts it (the device is over its share). */
+  #take(queue: FairQueue<Inbound>, inbound: Inbound): void {
+    const aid = frameAid(inbound.frame);
+    if (queue.push(aid ?? inbound.peer.key, inbound)) return;
+    this.#counters.frames++;
+    this.#device(aid === undefined ? inbound.peer.key : String(aid)).dropped++;
+    this.#dropped('device');
   }
 
   /** Handles the queued frames, one device after the other. */
@@ -467,7 +489,7 @@ export class OpenSynapticServer {
     // waits there (for its lease to be durable).
     if (isData(cmd)) {
       const peer = inbound.peer;
-      const address = peer.address !== undefined && peer.port !== undefined ? { host: peer.address, port: peer.port } : undefined;
+      const address = this.#addressOf(entry, peer);
       let out: ReceiveResult;
       try {
         out = this.node.receive(frame, address);
@@ -480,9 +502,21 @@ export class OpenSynapticServer {
     return this.#receiveAsync(entry, inbound);
   }
 
+  /**
+   * The node's address of a peer; the last one's is kept, since frames come in runs from one peer
+   * (a gateway, a datagram socket's cached peer), so the common frame allocates none.
+   */
+  #addressOf(entry: TransportEntry, peer: Peer): { host: string; port: number } | undefined {
+    if (entry.lastPeer === peer) return entry.lastAddress;
+    const address = peer.address !== undefined && peer.port !== undefined ? Object.freeze({ host: peer.address, port: peer.port }) : undefined;
+    entry.lastPeer = peer;
+    entry.lastAddress = address;
+    return address;
+  }
+
   async #receiveAsync(entry: TransportEntry, inbound: Inbound): Promise<void> {
     const peer = inbound.peer;
-    const address = peer.address !== undefined && peer.port !== undefined ? { host: peer.address, port: peer.port } : undefined;
+    const address = this.#addressOf(entry, peer);
     let out: ReceiveResult;
     try {
       out = await this.node.receiveAsync(inbound.frame, address);
@@ -507,7 +541,7 @@ export class OpenSynapticServer {
         this.#counters.readings++;
         return this.#deliver(entry, {
           aid: out.aid,
-          deviceId: deviceIdOf(String(out.fact.id), out.aid),
+          deviceId: this.#deviceIdOf(String(out.fact.id), out.aid),
           strategy: strategyOf(out.cmd),
           timestampMs: out.timestampMs,
           receivedAtMs: Math.trunc(inbound.receivedAt),
@@ -533,6 +567,16 @@ export class OpenSynapticServer {
       }
     }
     return undefined;
+  }
+
+  /** `deviceIdOf`, remembered per aid for the id it last had (a device's frames repeat it). */
+  #deviceIdOf(raw: string, aid: number): string {
+    const known = this.#deviceIds.get(aid);
+    if (known !== undefined && known.raw === raw) return known.id;
+    const id = deviceIdOf(raw, aid);
+    if (this.#deviceIds.size >= DEVICE_ID_CACHE_MAX) this.#deviceIds.clear();
+    this.#deviceIds.set(aid, { raw, id });
+    return id;
   }
 
   /** Whether a DIFF or HEART must wait for its device's templates to load from the template store. */

@@ -12,7 +12,7 @@ import {
   TransportStateError,
   TransportTimeoutError,
 } from './errors.js';
-import { FrameQueue, type InboundLimits, positiveInt } from './queue.js';
+import { BatchIterator, DEFAULT_BATCH_MAX, FrameQueue, type InboundLimits, positiveInt } from './queue.js';
 import type {
   AsyncDisposableLike,
   DropReason,
@@ -24,6 +24,7 @@ import type {
   TransportEvent,
   TransportEventMap,
   TransportEventType,
+  BatchOptions,
   TransportState,
   TransportStats,
 } from './types.js';
@@ -248,6 +249,11 @@ export abstract class TransportBase implements Transport {
 
   [Symbol.asyncIterator](): AsyncIterator<Inbound> {
     return this.inbound;
+  }
+
+  batches(options?: BatchOptions): AsyncIterableIterator<Inbound[]> {
+    const max = positiveInt('batches.max', options?.max, DEFAULT_BATCH_MAX, this.medium);
+    return new BatchIterator(this.inbound, max);
   }
 
   on<K extends TransportEventType>(type: K, listener: (event: TransportEvent<K>) => void): () => void {

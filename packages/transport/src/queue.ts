@@ -10,6 +10,8 @@ export interface InboundLimits {
 
 export const DEFAULT_INBOUND_MAX_FRAMES = 8192;
 export const DEFAULT_INBOUND_MAX_BYTES = 16 * 1024 * 1024;
+/** Frames one batch of `batches()` holds at most, by default. */
+export const DEFAULT_BATCH_MAX = 1024;
 
 /** A positive integer option, or its default; anything else is a `TransportOptionError`. */
 export function positiveInt(name: string, value: unknown, fallback: number, medium?: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
@@ -37,6 +39,8 @@ export class FrameQueue<T extends { readonly frame: Uint8Array }> implements Asy
   #ended = false;
   #pressure = false;
   #waiters: ((r: IteratorResult<T>) => void)[] = [];
+  /** Batch readers waiting for a frame: woken once, they take what was queued by then. */
+  #batchWaiters: (() => void)[] = [];
   #spaceWaiters: (() => void)[] = [];
   #onPressure: ((active: boolean) => void) | undefined;
 
@@ -91,6 +95,9 @@ export class FrameQueue<T extends { readonly frame: Uint8Array }> implements Asy
     }
     this.#items.push(item);
     this.#bytes += item.frame.byteLength;
+    // Woken through a promise, the batch reader runs after the producer's synchronous loop: a
+    // native batch of datagrams reaches it whole, one wake-up for all of them.
+    if (this.#batchWaiters.length > 0) for (const w of this.#batchWaiters.splice(0)) w();
   }
 
   #press(): void {
@@ -105,8 +112,38 @@ export class FrameQueue<T extends { readonly frame: Uint8Array }> implements Asy
     const item = this.#items[this.#head]!;
     this.#items[this.#head++] = undefined;
     this.#bytes -= item.frame.byteLength;
-    // Compact once the consumed prefix dominates, so the array never holds more than twice the queue.
-    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+    this.#taken();
+    return item;
+  }
+
+  /**
+   * Up to `max` of the oldest items at once (an empty array when none waits): the queue's room
+   * comes back as for `shift`, checked once for the lot.
+   */
+  take(max: number): T[] {
+    const n = Math.min(max, this.length);
+    const out = new Array<T>(n);
+    const items = this.#items;
+    let bytes = 0;
+    for (let i = 0, at = this.#head; i < n; i++, at++) {
+      const item = items[at]!;
+      items[at] = undefined;
+      bytes += item.frame.byteLength;
+      out[i] = item;
+    }
+    this.#head += n;
+    this.#bytes -= bytes;
+    if (n > 0) this.#taken();
+    return out;
+  }
+
+  #taken(): void {
+    if (this.#head === this.#items.length) {
+      // Empty: start over at the front (no copy).
+      this.#items.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      // Compact once the consumed prefix dominates, so the array never holds more than twice the queue.
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
@@ -115,7 +152,18 @@ export class FrameQueue<T extends { readonly frame: Uint8Array }> implements Asy
       for (const w of this.#spaceWaiters.splice(0)) w();
       this.#onPressure?.(false);
     }
-    return item;
+  }
+
+  /**
+   * The next batch: the items queued now, up to `max`, or, when none is, those queued by the time
+   * the first arrives (the rest of its producer's synchronous run: a whole native batch). One
+   * promise per batch, none per item; done once the queue ended and is empty.
+   */
+  nextBatch(max: number): Promise<IteratorResult<T[]>> {
+    if (this.length > 0) return Promise.resolve({ done: false, value: this.take(max) });
+    if (this.#ended) return Promise.resolve(DONE);
+    // Another reader may take the items first: then this one waits again.
+    return new Promise<void>((resolve) => this.#batchWaiters.push(resolve)).then(() => this.nextBatch(max));
   }
 
   /** Resolves when the queue is not under pressure (at once if it is not). */
@@ -145,6 +193,7 @@ export class FrameQueue<T extends { readonly frame: Uint8Array }> implements Asy
     if (this.#ended) return;
     this.#ended = true;
     for (const w of this.#waiters.splice(0)) w(DONE);
+    for (const w of this.#batchWaiters.splice(0)) w();
     for (const w of this.#spaceWaiters.splice(0)) w();
   }
 
@@ -155,5 +204,28 @@ export class FrameQueue<T extends { readonly frame: Uint8Array }> implements Asy
     this.#head = 0;
     this.#bytes = 0;
     return n;
+  }
+}
+
+/** An async iterator of batches of a `FrameQueue` (see `nextBatch`); ending it early does not end the queue. */
+export class BatchIterator<T extends { readonly frame: Uint8Array }> implements AsyncIterableIterator<T[]> {
+  readonly #queue: FrameQueue<T>;
+  readonly #max: number;
+
+  constructor(queue: FrameQueue<T>, max: number) {
+    this.#queue = queue;
+    this.#max = max;
+  }
+
+  next(): Promise<IteratorResult<T[]>> {
+    return this.#queue.nextBatch(this.#max);
+  }
+
+  return(): Promise<IteratorResult<T[]>> {
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
 }

@@ -305,6 +305,66 @@ export function transportConformanceSuite(api: SuiteApi, factory: TransportPairF
     );
 
     api.it(
+      'batches(): the frames in batches of at most max, each once, through a small queue (backpressure as the iterator has it), ending at stop()',
+      () =>
+        withPair({ inbound: { maxFrames: 64 } }, async (p) => {
+          let threw: unknown;
+          try {
+            p.b.batches({ max: 0 });
+          } catch (e) {
+            threw = e;
+          }
+          check(isTransportError(threw, 'ERR_TRANSPORT_OPTION'), `batches({ max: 0 }) gave ${describeError(threw)}, expected ERR_TRANSPORT_OPTION`);
+          const n = Math.min(burst, 3000);
+          const max = 50;
+          const got: Inbound[] = [];
+          let batches = 0;
+          let biggest = 0;
+          let ended = false;
+          let bad = '';
+          const reading = (async () => {
+            for await (const batch of p.b.batches({ max })) {
+              batches++;
+              biggest = Math.max(biggest, batch.length);
+              if (batch.length < 1 || batch.length > max) bad ||= `a batch of ${batch.length} frames (max ${max})`;
+              for (const m of batch) got.push(m);
+              // A consumer slower than the sender: frames wait in the queue and come in batches.
+              if (batches % 4 === 0) await sleep(1);
+            }
+            ended = true;
+          })();
+          const failures = await stream(p.a, p.toB, 0, n, 32, window, forbidden);
+          if (p.a.reliable) {
+            check(failures.length === 0, `${failures.length} sends failed: ${describeError(failures[0])}`);
+            await until(() => got.length >= n, timeout - 10_000, () => `${n} frames in batches (got ${got.length})`);
+            for (let i = 0; i < n; i++) check(indexOf(got[i]!.frame) === i, `frame ${i} came in the batches as frame ${indexOf(got[i]!.frame)} (lost or reordered)`);
+          } else {
+            let last = -1;
+            while (got.length !== last && got.length < n) {
+              last = got.length;
+              await sleep(300);
+            }
+            check(got.length > 0, 'no frame came in a batch');
+          }
+          check(bad === '', bad);
+          const seen = new Set<number>();
+          for (const m of got) {
+            const i = indexOf(m.frame);
+            check(i >= 0 && i < n && equal(m.frame, indexed(i, 32, forbidden)), 'a frame came damaged in a batch');
+            check(!seen.has(i), `frame ${i} came twice`);
+            seen.add(i);
+            check(m.peer?.medium === p.b.medium && typeof m.receivedAt === 'number', 'a batched frame lacks its peer or receivedAt');
+          }
+          check(p.b.stats().inboundQueued === 0, `${p.b.stats().inboundQueued} frames left in the queue`);
+          log(`${factory.name}: ${got.length} of ${n} frames in ${batches} batches (largest ${biggest}, max ${max})`);
+          await p.b.stop();
+          await within(reading, 10_000, 'the batch iterator after stop()');
+          check(ended, 'the batch iterator did not end at stop()');
+        }),
+      timeout,
+    );
+
+    api.it(
       'carries the largest frame it allows and refuses one byte more with ERR_TRANSPORT_FRAME_SIZE',
       () =>
         withPair({}, async (p) => {

@@ -32,6 +32,12 @@ export interface Inbound {
   readonly receivedAt: number;
 }
 
+/** Options of `Transport.batches`. */
+export interface BatchOptions {
+  /** Frames one batch holds at most (default 1024); more queued wait for the next batch. */
+  readonly max?: number | undefined;
+}
+
 export interface SendOptions {
   /** Aborts the send while it waits (in a queue, for a connection, for a broker's PUBACK). */
   readonly signal?: AbortSignal | undefined;
@@ -133,6 +139,14 @@ export interface Transport extends AsyncIterable<Inbound>, AsyncDisposableLike {
   send(frame: Uint8Array, to?: PeerLike, options?: SendOptions): Promise<void>;
   /** The inbound frames (one consumer: frames are shared out between iterators, not copied to each). */
   frames(): AsyncIterableIterator<Inbound>;
+  /**
+   * The same inbound frames in batches: each `next()` gives the frames already queued (up to
+   * `max`), or waits for the first and gives what arrived with it (a native UDP batch whole).
+   * One promise per batch instead of one per frame; the frames leave the bounded queue when their
+   * batch is taken, so the backpressure is the per-frame iterator's. Ends as the iterator does.
+   * Shares the queue with `frames()` (one consumer: use one or the other).
+   */
+  batches(options?: BatchOptions): AsyncIterableIterator<Inbound[]>;
   /** Subscribes to one event type; returns the unsubscribe function. */
   on<K extends TransportEventType>(type: K, listener: (event: TransportEvent<K>) => void): () => void;
   stats(): TransportStats;

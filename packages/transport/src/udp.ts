@@ -309,6 +309,13 @@ export class UdpTransport extends TransportBase {
       const receivedAt = this.clock();
       const n = meta.length / W;
       for (let w = 0; w < n * W; w += W) {
+        if (this.inbound.underPressure && this.inbound.isFull && this.accepting) {
+          // The queue is full and said so (a consumer slower than the flood): the rest of the
+          // batch is counted dropped at once, without a peer or a view made for each datagram
+          // it refuses (their `dropped` event has no peer; the first refused one's had).
+          this.#dropRest(meta, w);
+          break;
+        }
         const peer = this.#nativePeer(meta, w);
         const length = meta[w + LENGTH]!;
         // Cut by the kernel (longer than the receive slot), or longer than the limit.
@@ -324,6 +331,19 @@ export class UdpTransport extends TransportBase {
       // Called from the addon: an exception here would be fatal to the process.
       this.reportError(new TransportIoError('receive failed', e, { medium: 'udp' }));
     }
+  }
+
+  /** Counts datagrams `w`.. of a native batch dropped for a full queue (or oversize), in one event each. */
+  #dropRest(meta: Uint32Array, from: number): void {
+    let full = 0;
+    let oversize = 0;
+    for (let w = from; w < meta.length; w += W) {
+      const length = meta[w + LENGTH]!;
+      if ((meta[w + FLAGS]! & TRUNCATED) !== 0 || length > this.maxFrameBytes) oversize++;
+      else if (length > 0) full++;
+    }
+    if (full > 0) this.drop('queue-full', full);
+    if (oversize > 0) this.drop('oversize', oversize);
   }
 
   /** The peer of datagram `w` of a native batch, from a bounded cache keyed by its numbers. */

@@ -96,6 +96,25 @@ describe('FrameQueue', () => {
     expect((await q.next()).done).toBe(true);
   });
 
+  it('gives a waiting batch reader every item its producer queued in one synchronous run, in batches of at most max, with the pressure released once taken', async () => {
+    const events: boolean[] = [];
+    const q = new FrameQueue<{ frame: Uint8Array; n: number }>({ maxFrames: 8 }, (active) => events.push(active));
+    const waiting = q.nextBatch(5);
+    // A native UDP batch: the driver queues its datagrams one after the other in one call.
+    for (let n = 0; n < 8; n++) expect(q.pushForce({ frame: new Uint8Array(1), n })).toBe(true);
+    expect(events).toEqual([true]);
+    const first = await waiting;
+    expect(first.value?.map((x: { n: number }) => x.n)).toEqual([0, 1, 2, 3, 4]);
+    // Taking the batch brought the queue under half: the medium may read again.
+    expect(events).toEqual([true, false]);
+    expect(q.length).toBe(3);
+    expect((await q.nextBatch(5)).value?.map((x: { n: number }) => x.n)).toEqual([5, 6, 7]);
+    expect(q.bytes).toBe(0);
+    const pending = q.nextBatch(5);
+    q.end();
+    expect((await pending).done).toBe(true);
+  });
+
   it('keeps its memory bounded over a long stream (the consumed prefix is compacted)', () => {
     const q = new FrameQueue({ maxFrames: 10 });
     for (let i = 0; i < 100_000; i++) {

@@ -90,6 +90,32 @@ describe.skipIf(!nativeAvailable)('udp native backend', () => {
     }
   });
 
+  it('a flood into a full queue: every datagram queued or counted dropped (queue-full) with one backpressure event, in big batches', async () => {
+    const b = createUdpTransport({ backend: 'native', host: '127.0.0.1', port: 0, recvBufferSize: 4 << 20, recvBatch: 256, inbound: { maxFrames: 64 } });
+    await b.start();
+    const port = b.address!.port;
+    const pressure: boolean[] = [];
+    const dropped: number[] = [];
+    b.on('backpressure', (e) => pressure.push(e.active));
+    b.on('dropped', (e) => {
+      if (e.reason === 'queue-full') dropped.push(e.count);
+    });
+    try {
+      // Nobody reads: the queue fills with the first 64, the rest of each batch is dropped.
+      await flood(port, 3000);
+      await until(() => b.stats().inboundQueued + b.stats().dropped['queue-full'] >= 3000);
+      await new Promise((r) => setTimeout(r, 50));
+      const s = b.stats();
+      expect(s.inboundQueued).toBe(64);
+      expect(s.framesIn).toBe(64);
+      expect(s.inboundQueued + s.dropped['queue-full']).toBe(3000);
+      expect(dropped.reduce((x, y) => x + y, 0)).toBe(s.dropped['queue-full']);
+      expect(pressure).toEqual([true]);
+    } finally {
+      await b.destroy();
+    }
+  });
+
   it('destroy while a flood is arriving frees the socket and the receive thread (no crash)', async () => {
     const before = threads();
     const b = createUdpTransport({ backend: 'native', host: '127.0.0.1', port: 0 });
