@@ -123,7 +123,8 @@ function defaultWebRoot(): string {
   // Built: dist/index.js beside dist/web. From the sources (tests): src/ → ../dist/web.
   const here = fileURLToPath(new URL('.', import.meta.url));
   const built = join(here, 'web');
-  return existsSync(join(built, 'index.html')) ? built : join(here, '..', 'dist', 'web');
+  // src/web holds the page's sources (no assets/ until Vite built them into dist/web).
+  return existsSync(join(built, 'assets')) ? built : join(here, '..', 'dist', 'web');
 }
 
 /** An HTTP error answered as `{ error: { code, message, key } }`. */
