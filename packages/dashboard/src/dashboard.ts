@@ -387,10 +387,12 @@ export class DashboardService implements Service {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/api/live') return refuse(404, 'Not Found');
-    if (!this.#hostAllowed(req)) return refuse(403, 'Forbidden');
-    if (this.#token !== null && !this.#tokenOk(req, url)) return refuse(401, 'Unauthorized');
-    if (this.#clients.size >= this.maxClients) return refuse(503, 'Service Unavailable');
+    const refusal: [number, string] | null =
+      url.pathname !== '/api/live' ? [404, 'Not Found'] : !this.#hostAllowed(req) ? [403, 'Forbidden'] : this.#token !== null && !this.#tokenOk(req, url) ? [401, 'Unauthorized'] : this.#clients.size >= this.maxClients ? [503, 'Service Unavailable'] : null;
+    if (refusal !== null) {
+      refuse(...refusal);
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const client: Client = { ws, behindSince: null };
       this.#clients.add(client);

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ describe('the page in a real browser (Debian chromium), against a real server wi
   /** page.waitForFunction, failing with what the page reported (errors, its connection state). */
   const waitFor = async <A>(fn: (arg: A) => boolean, arg: A, what: string): Promise<void> => {
     try {
-      await page.waitForFunction(fn, arg, { timeout: 15_000 });
+      await page.waitForFunction(fn as never, arg, { timeout: 15_000 });
     } catch (e) {
       const conn = await page.textContent('#conn').catch(() => '?');
       throw new Error(`${what}: ${(e as Error).message.split('\n')[0]} (connection: ${conn}; page: ${problems.join('; ') || 'no errors'})`);
