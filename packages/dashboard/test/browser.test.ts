@@ -3,9 +3,10 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianPackages } from '@opensynaptic/config/apt';
+import type { ReadingsSink } from '@opensynaptic/store';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { committed, type Stack, stack, until } from './helpers.js';
+import { committed, freePort, type Stack, stack, until } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots of each step (gitignored), for a person to look at after a run. */
@@ -36,12 +37,17 @@ describe('the page in a real browser (Debian chromium), against a real server wi
     }
   };
 
-  const stored = async (aid: number, sensor: string): Promise<Row[]> => ((await (await fetch(`${s.base}/api/readings?aid=${aid}&sensor=${sensor}`)).json()) as { readings: Row[] }).readings;
+  /** What the SQLite sink holds (read from it directly: the dashboard may be down). */
+  const stored = async (aid: number, sensor: string): Promise<Row[]> => {
+    const sink = s.server.services.get('storage')?.sink as ReadingsSink;
+    return (await sink.query({ aid, sensorId: sensor })) as Row[];
+  };
 
   beforeAll(async () => {
     ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }]);
     mkdirSync(ARTIFACTS, { recursive: true });
-    s = await stack(3);
+    // A fixed port, so that the page finds the dashboard again after its restart.
+    s = await stack(3, { port: await freePort() });
     for (let i = 0; i < 4; i++) for (const d of s.devices) await d.send();
     await until(async () => (await committed(s.server)) === 4 * 3 * 2, 'the first readings stored');
     profile = mkdtempSync(join(tmpdir(), 'os-dashboard-chromium-'));
@@ -127,6 +133,22 @@ describe('the page in a real browser (Debian chromium), against a real server wi
     const text = (await page.textContent('#health')) ?? '';
     expect(text).toContain('storage');
     await page.screenshot({ path: join(ARTIFACTS, '4-health.png'), fullPage: true });
-    expect(problems).toEqual([]);
+  });
+
+  it('reconnects after the dashboard restarts and resyncs what it missed', async () => {
+    const d = s.devices[0];
+    if (d === undefined) throw new Error('no device');
+    await s.dashboard.stop();
+    await waitFor((t) => document.querySelector('#conn')?.textContent === t, 'reconnecting', 'the page noticing the restart');
+    // A reading while the page is cut off: the hello of the new connection brings it.
+    await d.send([['T1', 'OK', 77.25, 'Cel'], ['H1', 'OK', 61, '%']]);
+    await until(async () => (await stored(d.aid, 'T1')).length === 6, 'the reading stored');
+    const latest = (await stored(d.aid, 'T1')).at(-1) as Row;
+    await s.dashboard.start();
+    await waitFor((t) => document.querySelector('#conn')?.textContent === t, 'live', 'the page reconnected');
+    await waitFor((v) => document.querySelector('[data-sensor="T1"]')?.getAttribute('data-value') === String(v), latest.value, 'the resynced value');
+    await page.screenshot({ path: join(ARTIFACTS, '5-after-restart.png'), fullPage: true });
+    // The page reported nothing but the refused connections of the restart.
+    expect(problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED|api\/live/.test(p))).toEqual([]);
   });
 });

@@ -20,6 +20,19 @@ export async function until(done: () => boolean | Promise<boolean>, what: string
   }
 }
 
+/** A TCP port free on loopback right now. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
+}
+
 /** A simulated sensor device: its own node and UDP socket, its id from the server. */
 export interface SimDevice {
   name: string;
