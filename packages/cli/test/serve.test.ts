@@ -145,7 +145,7 @@ describe('serve, transport-status and snapshot', () => {
     const base = started.dashboard as string;
     const { aid } = await sendReadings((listening.address as { port: number }).port, 'dev-d', 5);
     const devices = await until(async () => {
-      const body = (await (await fetch(`${base}api/devices`)).json()) as { devices: { aid: number; deviceId: string; frames: Record<string, number> }[] };
+      const body = (await (await fetch(`${base}api/devices`)).json()) as { devices: { aid: number; deviceId: string; frames: { FULL: number; DIFF: number; HEART: number } }[] };
       return body.devices.some((d) => d.aid === aid && d.frames.FULL + d.frames.DIFF + d.frames.HEART === 5) ? body.devices : undefined;
     }, 'the device on the dashboard');
     expect(devices.map((d) => d.deviceId)).toEqual(['dev-d']);
