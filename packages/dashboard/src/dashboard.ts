@@ -287,9 +287,9 @@ export class DashboardService implements Service {
 
   onReading(reading: ReadingFrame): void {
     const r = reading as BookReading;
-    const { view, added, changed } = this.#book.reading(r, this.#templatesOf(r.aid));
+    const { view } = this.#book.reading(r, this.#templatesOf(r.aid));
+    // A new device, a state change and a new value all reach the page with the next push.
     this.#touched.add(view.key);
-    if (added || changed) this.#touched.add(view.key);
     if (this.#clients.size === 0) return;
     if (this.#pending.length >= this.maxFeedReadings) {
       // The devices' latest values still go out with the next push.

@@ -73,11 +73,11 @@ describe('the page in a real browser (Debian chromium), against a real server wi
 
   it('shows every device, live', async () => {
     await waitFor((n) => document.querySelectorAll('#devices tbody tr[data-key]').length === n, 3, 'three device rows');
-    expect(await page.textContent('#conn')).toBe('live');
+    expect(await page.textContent('#conn'), problems.join('; ')).toBe('live');
     const names = await page.$$eval('#devices tbody tr[data-key] td:first-child', (tds) => tds.map((td) => td.textContent).sort());
-    expect(names).toEqual(['sim-1', 'sim-2', 'sim-3']);
+    expect(names, problems.join('; ')).toEqual(['sim-1', 'sim-2', 'sim-3']);
     const states = await page.$$eval('#devices tbody .state', (els) => els.map((e) => e.textContent));
-    expect(states).toEqual(['online', 'online', 'online']);
+    expect(states, problems.join('; ')).toEqual(['online', 'online', 'online']);
     // Search narrows the table.
     await page.fill('#search', 'sim-2');
     await waitFor((n) => document.querySelectorAll('#devices tbody tr[data-key]').length === n, 1, 'one row after the search');

@@ -252,6 +252,14 @@ async function loadHistory(): Promise<void> {
     plot.setData(data);
   }
   host.dataset.points = String(rows.length);
+  // The sparkline starts from the stored history when the feed has not filled it yet.
+  const sid = `${selected}\u0000${p.get('sensor')}`;
+  const sp = sparks.get(sid);
+  if ((sp?.t.length ?? 0) < 2) {
+    const tail = rows.slice(-SPARK_POINTS);
+    sparks.set(sid, { t: tail.map((r) => r.timestampMs / 1000), v: tail.map((r) => r.value) });
+    dirty = true;
+  }
   host.dataset.sensor = p.get('sensor') ?? '';
   $('h-info').textContent = `${rows.length} point(s)${body.truncated ? ' (cut at the limit)' : ''}`;
 }
