@@ -322,7 +322,8 @@ export class DashboardService implements Service {
   }
 
   #devices(): DeviceView[] {
-    this.#book.refresh(this.#clock());
+    // A state change seen here first still goes out with the next push.
+    for (const v of this.#book.refresh(this.#clock())) this.#touched.add(v.key);
     return this.#book.list();
   }
 
