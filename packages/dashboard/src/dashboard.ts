@@ -9,6 +9,7 @@ import type { ReadingFrame, ReadingsSink } from '@opensynaptic/store';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type BookReading, DeviceBook, type DeviceView } from './devices.js';
 import { DashboardError, optionError } from './errors.js';
+import { FrameLog } from './frames.js';
 import { CSV_HEADER, csvLine, readingQueryOf } from './query.js';
 
 export interface DashboardOptions {
@@ -48,6 +49,8 @@ export interface DashboardOptions {
   maxHistoryRows?: number;
   /** Devices the live table holds (default 10000; the least recently heard is forgotten first). */
   maxDevices?: number;
+  /** Data frames the inspector keeps per device (default 32; 0: none), for `GET /api/frames`. */
+  framesPerDevice?: number;
   /** The readings store for history and CSV (default: the server's `storage` service's sink). */
   storage?: ReadingsSink | null;
   /**
@@ -161,6 +164,7 @@ export class DashboardService implements Service {
   readonly #port: number;
   readonly #token: Uint8Array | null;
   readonly #book: DeviceBook;
+  readonly #frames: FrameLog;
   readonly #clock: () => number;
   readonly #webRoot: string;
   readonly #healthFn: (() => unknown | Promise<unknown>) | undefined;
@@ -197,6 +201,7 @@ export class DashboardService implements Service {
     this.maxHistoryRows = intOpt('maxHistoryRows', options.maxHistoryRows, DEFAULTS.maxHistoryRows, 1, 1_000_000);
     const maxDevices = intOpt('maxDevices', options.maxDevices, DEFAULTS.maxDevices, 1, 10_000_000);
     this.#book = new DeviceBook({ maxDevices, staleAfterMs: this.staleAfterMs, offlineAfterMs: this.offlineAfterMs });
+    this.#frames = new FrameLog(intOpt('framesPerDevice', options.framesPerDevice, 32, 0, 4096), maxDevices);
     this.#clock = options.clock ?? Date.now;
     this.#webRoot = resolve(options.webRoot ?? defaultWebRoot());
     this.#healthFn = options.health;
@@ -280,9 +285,11 @@ export class DashboardService implements Service {
 
   // ------------------------------------------------------------------------------ the hooks
 
-  onFrame(inbound: { frame: Uint8Array }): void {
+  onFrame(inbound: { frame: Uint8Array; peer?: { key?: string }; receivedAt?: number }, via = ''): void {
     const aid = frameAid(inbound.frame);
-    if (aid !== undefined) this.#book.frame(aid, inbound.frame.length);
+    if (aid === undefined) return;
+    this.#book.frame(aid, inbound.frame.length);
+    this.#frames.add(aid, inbound.frame, { receivedAtMs: Math.trunc(inbound.receivedAt ?? this.#clock()), via, peer: inbound.peer?.key ?? '' });
   }
 
   onReading(reading: ReadingFrame): void {
@@ -462,6 +469,11 @@ export class DashboardService implements Service {
       case 'GET /api/readings':
       case 'GET /api/readings.csv':
         return this.#readings(res, url, path.endsWith('.csv'));
+      case 'GET /api/frames': {
+        const q = readingQueryOf(url.searchParams, 1);
+        if (q.aid === undefined || [...url.searchParams.keys()].some((k) => k !== 'aid' && k !== 'token')) throw new DashboardError('ERR_DASHBOARD_QUERY', 'query parameter "aid": needed, and the only one this endpoint takes', { key: 'aid' });
+        return this.#json(res, 200, { aid: q.aid, frames: this.#frames.get(q.aid) });
+      }
       case 'POST /api/devices/forget': {
         const key = url.searchParams.get('key');
         if (key === null || key === '') throw new HttpError(400, 'ERR_DASHBOARD_QUERY', 'query parameter "key": missing (the device key, aid:deviceId)', 'key');
@@ -561,6 +573,7 @@ export const ENDPOINTS = [
   { method: 'GET', path: '/api/devices', about: 'every known device: key, aid, deviceId, state (online/stale/offline), lastSeenMs, templates, frames per strategy, secure, wireBytes vs jsonBytes, latest value per sensor' },
   { method: 'GET', path: '/api/readings', about: 'stored readings; parameters aid, device, sensor, from, to (Unix ms or ISO 8601), limit, order (asc|desc)' },
   { method: 'GET', path: '/api/readings.csv', about: 'the same as CSV' },
+  { method: 'GET', path: '/api/frames', about: 'the last data frames of a device (aid=): hex, command, strategy, tid, timestamp, CRCs, the check it passed, the plain body' },
   { method: 'GET', path: '/api/health', about: 'the status document (the shape of `os-node serve`’s status file): transports, counters, services, devices' },
   { method: 'GET', path: '/api/live', about: 'WebSocket: hello (the whole state), then update / sync / health messages' },
   { method: 'POST', path: '/api/devices/forget', about: 'forgets a device of the live table (key=aid:deviceId); needs the token' },
@@ -572,6 +585,7 @@ const KNOWN_PATHS = new Map<string, string>([
   ['/api/readings', 'GET'],
   ['/api/readings.csv', 'GET'],
   ['/api/health', 'GET'],
+  ['/api/frames', 'GET'],
   ['/api/live', 'GET'],
   ['/api/devices/forget', 'POST'],
 ]);

@@ -5,5 +5,6 @@
 export * from './dashboard.js';
 export * from './devices.js';
 export * from './errors.js';
+export { FrameLog, type InspectedFrame, inspectFrame } from './frames.js';
 export { CSV_HEADER, readingQueryOf } from './query.js';
 export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';

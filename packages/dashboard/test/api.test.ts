@@ -72,6 +72,27 @@ describe('the HTTP API against a real server (UDP, SQLite)', () => {
     expect(body.error.message).toContain(`"${key}"`);
   });
 
+  it('keeps the last data frames of each device for the inspector: hex, command, strategy, CRCs, the check', async () => {
+    for (const d of s.devices) {
+      const res = await fetch(`${s.base}/api/frames?aid=${d.aid}`);
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { frames: { length: number; hex: string; command: string; strategy: string; secure: boolean; check: string; body: string | null; crc16: number }[] };
+      expect(body.frames).toHaveLength(5);
+      for (const f of body.frames) {
+        expect(f.hex).toHaveLength(2 * f.length);
+        expect(f.command).toMatch(/^DATA_/);
+        expect(['FULL', 'DIFF', 'HEART']).toContain(f.strategy);
+        expect(f.check).toMatch(/^ok/);
+        expect(f.crc16).toBe(Number.parseInt(f.hex.slice(-4), 16));
+        if (!f.secure && f.strategy === 'FULL') expect(f.body).toContain(';');
+      }
+      expect(body.frames[0]?.strategy).toBe('FULL');
+    }
+    const bad = await fetch(`${s.base}/api/frames`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { key: string } }).error.key).toBe('aid');
+  });
+
   it('serves the health document in the shape of the status file', async () => {
     const h = (await (await fetch(`${s.base}/api/health`)).json()) as Record<string, unknown> & { transports: Record<string, { medium: string; framesIn: number }>; server: { readings: number } };
     expect(h.version).toBe(1);

@@ -95,6 +95,9 @@ describe('the page in a real browser (Debian chromium), against a real server wi
     expect(await page.getAttribute('#plot', 'data-sensor')).toBe('T1');
     // uPlot drew its canvas.
     expect(await page.$$eval('#plot canvas', (c) => c.length)).toBeGreaterThan(0);
+    // The inspector lists the device's data frames (4 sent so far).
+    await waitFor((n) => document.querySelector('#frames')?.getAttribute('data-frames') === String(n), 4, 'the inspected frames');
+    expect(await page.$$eval('#frames tbody tr td:nth-child(2)', (tds) => tds.every((td) => (td.textContent ?? '').startsWith('DATA_')))).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, '2-history.png'), fullPage: true });
   });
 

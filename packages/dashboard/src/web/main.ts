@@ -189,6 +189,7 @@ function select(key: string): void {
   sel.replaceChildren(...(d?.sensors ?? []).map((s) => new Option(`${s.id} (${s.unit})`, s.id)));
   dirty = true;
   void loadHistory();
+  void loadFrames();
 }
 
 function renderSensors(): void {
@@ -265,6 +266,44 @@ async function loadHistory(): Promise<void> {
 }
 
 $('h-reload').addEventListener('click', () => void loadHistory());
+
+// ------------------------------------------------------------------------ frame inspector
+
+interface Frame {
+  receivedAtMs: number;
+  command: string | null;
+  length: number;
+  tid: number | null;
+  crc8: number | null;
+  crc16: number | null;
+  check: string;
+  hex: string;
+  body: string | null;
+}
+
+async function loadFrames(): Promise<void> {
+  const d = selected === null ? undefined : devices.get(selected);
+  if (d === undefined) return;
+  const res = await fetch(`/api/frames?aid=${d.aid}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+  if (!res.ok) return;
+  const { frames } = (await res.json()) as { frames: Frame[] };
+  const body = document.createElement('tbody');
+  const hex2 = (n: number | null, w: number) => (n === null ? '–' : n.toString(16).padStart(w, '0'));
+  for (const f of frames.slice().reverse()) {
+    const tr = body.insertRow();
+    cell(tr, new Date(f.receivedAtMs).toLocaleTimeString());
+    cell(tr, f.command ?? '?');
+    cell(tr, String(f.length));
+    cell(tr, f.tid === null ? '–' : String(f.tid));
+    cell(tr, `${hex2(f.crc8, 2)} / ${hex2(f.crc16, 4)}`);
+    cell(tr, f.check);
+    const hex = cell(tr, f.hex.replace(/(..)/g, '$1 ').trim(), 'hex');
+    if (f.body !== null) hex.append(document.createElement('br'), text(f.body));
+  }
+  $<HTMLTableElement>('frames').tBodies[0]?.replaceWith(body);
+  $('frames').dataset.frames = String(frames.length);
+}
+$('f-reload').addEventListener('click', () => void loadFrames());
 $('h-sensor').addEventListener('change', () => {
   plot?.destroy();
   plot = null;
