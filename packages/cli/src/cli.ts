@@ -107,6 +107,8 @@ export function buildProgram(io: OutputStreams, signal: AbortSignal, done: (code
     .option('--db <file>', 'the SQLite file (default: a new one in a temporary folder)')
     .option('--mqtt <url>', 'an MQTT broker to use (default: start Debian\'s mosquitto when installed)')
     .option('--no-mqtt', 'UDP only')
+    .option('--dashboard-port <port>', 'port of the live dashboard (default: any free one; the URL is printed)')
+    .option('--no-dashboard', 'no live dashboard')
     .action(act((out, opts: DemoOptions) => demo(out, opts, signal)));
 
   json(statusFileOpt(configured(program.command('serve').description('run the server of a configuration: its transports, SQLite storage, live counters; Ctrl-C or SIGTERM stops it cleanly'))))
@@ -115,6 +117,9 @@ export function buildProgram(io: OutputStreams, signal: AbortSignal, done: (code
     .option('--status-interval-ms <ms>', 'how often the counters and the status file are updated', '1000')
     .option('--seconds <n>', 'stop after this long (default: run until stopped)')
     .option('--readings', 'print every decoded reading', false)
+    .option('--dashboard', 'serve the live dashboard (web page, JSON API, live feed); a non-loopback --dashboard-host needs OS_NODE_DASHBOARD_TOKEN', false)
+    .option('--dashboard-host <host>', 'address of the dashboard', '127.0.0.1')
+    .option('--dashboard-port <port>', 'port of the dashboard (0: any free port)', '8090')
     .action(act((out, opts: ServeOptions) => serve(out, opts, signal)));
 
   json(statusFileOpt(configured(program.command('snapshot').description('devices, templates, sessions and id leases in the database of a configuration (read-only)'))))

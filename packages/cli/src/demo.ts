@@ -10,7 +10,7 @@ import { createTransport, type Transport } from '@opensynaptic/transport';
 import pc from 'picocolors';
 import { CliError } from './errors.js';
 import type { Output } from './output.js';
-import { DeviceTally, shellQuote, statusDocument, writeStatusFile } from './serve.js';
+import { type AttachedDashboard, addDashboard, DeviceTally, shellQuote, statusDocument, writeStatusFile } from './serve.js';
 import { intOption, readingJson } from './util.js';
 
 export interface DemoOptions {
@@ -21,6 +21,9 @@ export interface DemoOptions {
   db?: string;
   /** A broker URL, or `false` (`--no-mqtt`); default: start Debian's mosquitto when installed. */
   mqtt?: string | boolean;
+  /** The dashboard's port (default 0: any free one), or `false` (`--no-dashboard`). */
+  dashboard?: boolean;
+  dashboardPort?: string;
 }
 
 /** One simulated sensor device: its own node and socket, its id from the server. */
@@ -111,8 +114,12 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
   const { config } = validateConfig({ deviceId: 'DEMO_SERVER', server: { startId: 1000, endId: 1999 }, transports, storage: { driver: 'sqlite', path: db, synchronous: 'normal' } });
   const tally = new DeviceTally();
   let server: OpenSynapticServer;
+  const meta = { config: null, database: db, startedAtMs: Date.now(), intervalMs: 1000 };
+  let dashboard: AttachedDashboard | null = null;
   try {
     server = await serverFromConfig(config, { services: [tally] });
+    const s = server;
+    if (options.dashboard !== false) dashboard = await addDashboard(s, { port: options.dashboardPort, defaultPort: 0 }, () => statusDocument(s, tally, meta));
     await server.start();
   } catch (e) {
     await broker.close();
@@ -120,9 +127,10 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
   }
   const udpPort = (server.transport('udp') as unknown as { address: { port: number } }).address.port;
   const statusFile = `${db}.status.json`;
-  const meta = { config: null, database: db, startedAtMs: Date.now(), intervalMs: 1000 };
-  out.event({ event: 'started', database: db, statusFile, udp: { host: '127.0.0.1', port: udpPort }, mqtt: broker.url, note: broker.note, seconds });
+  const dashboardUrl = dashboard?.url({ withToken: true }) ?? null;
+  out.event({ event: 'started', database: db, statusFile, udp: { host: '127.0.0.1', port: udpPort }, mqtt: broker.url, note: broker.note, seconds, dashboard: dashboardUrl });
   out.line(`${pc.bold('OpenSynaptic demo')}: a server on udp 127.0.0.1:${udpPort}${broker.url === null ? '' : ` and mqtt ${broker.url}`}, storing into ${db}`);
+  if (dashboardUrl !== null) out.line(`${pc.green('dashboard')} ${pc.bold(dashboardUrl)} (open it in a browser while the demo runs)`);
   out.line(pc.dim(`${broker.note}; ${count} UDP device(s), ${secureCount} of them in secure sessions${broker.url === null ? '' : ', and 1 over MQTT in a secure session'}; ${seconds} s (Ctrl-C stops)`));
 
   const live = out.live('{counters}');

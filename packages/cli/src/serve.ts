@@ -182,6 +182,35 @@ export interface ServeOptions extends ConfigSource {
   statusIntervalMs?: string;
   seconds?: string;
   readings?: boolean;
+  /** Serve the live dashboard (`@opensynaptic/dashboard`) beside the server. */
+  dashboard?: boolean;
+  dashboardHost?: string;
+  dashboardPort?: string;
+}
+
+/** The environment variable that holds the dashboard's token (never on the command line, where `ps` shows it). */
+export const DASHBOARD_TOKEN_ENV = 'OS_NODE_DASHBOARD_TOKEN';
+
+/** What `attachDashboard` returns, as far as the CLI uses it. */
+export interface AttachedDashboard {
+  url(options?: { withToken?: boolean }): string;
+}
+
+/**
+ * Registers the dashboard on a server that has not started (loaded by name: only `--dashboard`
+ * loads it); its health view serves the status document the status file holds.
+ */
+export async function addDashboard(server: OpenSynapticServer, options: { host?: string | undefined; port?: string | undefined; defaultPort: number }, health: () => Promise<StatusDocument>): Promise<AttachedDashboard> {
+  const port = intOption(options.port, '--dashboard-port', 0, 65535) ?? options.defaultPort;
+  const { attachDashboard } = await import('@opensynaptic/dashboard');
+  const token = process.env[DASHBOARD_TOKEN_ENV] || undefined;
+  try {
+    return attachDashboard(server, { host: options.host ?? '127.0.0.1', port, token, health });
+  } catch (e) {
+    const key = (e as { key?: string }).key;
+    const hint = key === 'token' ? ` (set ${DASHBOARD_TOKEN_ENV})` : '';
+    throw new CliError('ERR_CLI_USAGE', `--dashboard: ${(e as Error).message}${hint}`, { cause: e });
+  }
 }
 
 /** The server a loaded configuration and the command line describe (not started). */
@@ -225,6 +254,7 @@ export async function serve(out: Output, options: ServeOptions, signal: AbortSig
   const database = loaded.config.storage.driver === 'sqlite' ? resolve(loaded.config.storage.path) : null;
   const startedAtMs = Date.now();
   const meta = { config: loaded.path, database, startedAtMs, intervalMs };
+  const dashboard = options.dashboard ? await addDashboard(server, { host: options.dashboardHost, port: options.dashboardPort, defaultPort: 8090 }, () => statusDocument(server, tally, meta)) : null;
   server.on('frame-error', (e) => out.event({ event: 'frame-error', via: e.via, peer: e.peer.key, code: e.code, message: e.error.message }));
   server.on('service-error', (e) => {
     out.event({ event: 'service-error', service: e.service, message: e.error instanceof Error ? e.error.message : String(e.error) });
@@ -234,9 +264,10 @@ export async function serve(out: Output, options: ServeOptions, signal: AbortSig
   const started = await statusDocument(server, tally, meta);
   writeStatusFile(statusPath, started);
   for (const [name, t] of Object.entries(started.transports)) out.event({ event: 'listening', transport: name, medium: t.medium, address: t.address });
-  out.event({ event: 'started', statusFile: statusPath, database, config: loaded.path });
+  out.event({ event: 'started', statusFile: statusPath, database, config: loaded.path, dashboard: dashboard?.url() ?? null });
   if (!out.json) {
     for (const [name, t] of Object.entries(started.transports)) out.line(`${pc.green('listening')} ${name} (${t.medium}) ${describeAddress(t.address)}`);
+    if (dashboard !== null) out.line(`${pc.green('dashboard')} ${dashboard.url({ withToken: true })}`);
     out.line(`${pc.dim('database')} ${database ?? `(${loaded.config.storage.driver})`}  ${pc.dim('status file')} ${statusPath}`);
   }
   const live = out.live('{counters}');

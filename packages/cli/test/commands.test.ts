@@ -80,7 +80,7 @@ describe('shell completion', () => {
     expect(complete(['os-node', 'config', ''])).toEqual(['get', 'set', 'validate', '--help']);
     expect(complete(['os-node', 'config', 'set', '--c'])).toEqual(['--config']);
     expect(complete(['os-node', 'serve', '--status-'])).toEqual(['--status-file', '--status-interval-ms']);
-    expect(complete(['os-node', 'demo', '--no'])).toEqual(['--no-mqtt']);
+    expect(complete(['os-node', 'demo', '--no'])).toEqual(['--no-mqtt', '--no-dashboard']);
   });
 
   it('the zsh script completes the same way', () => {

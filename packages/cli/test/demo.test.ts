@@ -94,11 +94,17 @@ describe('os-node demo', () => {
   it('human output: readings, sizes and where the data is; Ctrl-C stops it early (exit 130) with the summary', async () => {
     const db = join(mkdtempSync(join(tmpdir(), 'os-cli-demo-')), 'demo.db');
     const run = startOsNode(['demo', '--seconds', '60', '--devices', '2', '--no-mqtt', '--db', db]);
+    let dashboard: string | undefined;
     for (;;) {
       const { value, done } = await run.lines.next();
       if (done) throw new Error('demo ended early');
+      dashboard ??= /dashboard (http:\/\/127\.0\.0\.1:\d+\/)/.exec(value as string)?.[1];
       if (/ HEART /.test(value as string)) break;
     }
+    // The printed dashboard URL serves the demo's devices while it runs.
+    expect(dashboard).toBeDefined();
+    const seen = (await (await fetch(`${dashboard}api/devices`)).json()) as { devices: { deviceId: string }[] };
+    expect(seen.devices.map((d) => d.deviceId).sort()).toEqual(['dev-1', 'dev-2']);
     run.child.kill('SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);

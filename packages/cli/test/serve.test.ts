@@ -135,6 +135,36 @@ describe('serve, transport-status and snapshot', () => {
     expect(snapHuman.stdout).toContain('dev-a');
   });
 
+  it('serves the dashboard with --dashboard: its health is the status document, its devices those heard', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-dash-'));
+    const db = join(dir, 'serve.db');
+    const serve = startOsNode(['serve', '--db', db, '--port', '0', '--host', '127.0.0.1', '--json', '--status-interval-ms', '200', '--dashboard', '--dashboard-port', '0']);
+    const listening = await nextEvent(serve.lines, (e) => e.event === 'listening');
+    const started = await nextEvent(serve.lines, (e) => e.event === 'started');
+    expect(started.dashboard).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const base = started.dashboard as string;
+    const { aid } = await sendReadings((listening.address as { port: number }).port, 'dev-d', 5);
+    const devices = await until(async () => {
+      const body = (await (await fetch(`${base}api/devices`)).json()) as { devices: { aid: number; deviceId: string; frames: { FULL: number; DIFF: number; HEART: number } }[] };
+      return body.devices.some((d) => d.aid === aid && d.frames.FULL + d.frames.DIFF + d.frames.HEART === 5) ? body.devices : undefined;
+    }, 'the device on the dashboard');
+    expect(devices.map((d) => d.deviceId)).toEqual(['dev-d']);
+    const health = (await (await fetch(`${base}api/health`)).json()) as Record<string, unknown>;
+    const file = JSON.parse(readFileSync(`${db}.status.json`, 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(health).sort()).toEqual(Object.keys(file).sort());
+    expect(health).toMatchObject({ version: 1, database: db, state: 'running' });
+    expect((await fetch(base)).headers.get('content-type')).toMatch(/^text\/html/);
+    serve.child.kill('SIGTERM');
+    expect((await serve.done).code).toBe(0);
+  });
+
+  it('refuses a dashboard bound wider than loopback without a token (exit 2, naming the variable)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-dash-'));
+    const r = await osNode(['serve', '--db', join(dir, 'x.db'), '--port', '0', '--dashboard', '--dashboard-host', '0.0.0.0', '--seconds', '1'], { env: { ...process.env, OS_NODE_DASHBOARD_TOKEN: '' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('OS_NODE_DASHBOARD_TOKEN');
+  });
+
   it('serves the Config.json the reference wrote (its ignored keys in a warning); Ctrl-C stops it with exit 130 after the flush', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-ref-'));
     const config = join(dir, 'Config.json');

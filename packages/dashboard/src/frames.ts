@@ -1,0 +1,90 @@
+import { cmdName, isSecureData } from '@opensynaptic/cmd';
+import { decodeFrame } from '@opensynaptic/packet';
+
+/** One inbound data frame as the inspector shows it. */
+export interface InspectedFrame {
+  receivedAtMs: number;
+  via: string;
+  /** The peer's address (`host:port`, or the medium's key). */
+  peer: string;
+  length: number;
+  hex: string;
+  cmd: number;
+  /** The command's name (`DATA_FULL`, `DATA_DIFF_SEC`...), or `null` for an unknown byte. */
+  command: string | null;
+  strategy: 'FULL' | 'DIFF' | 'HEART' | null;
+  secure: boolean;
+  tid: number | null;
+  /** The wire timestamp field. */
+  timestamp: number | null;
+  crc8: number | null;
+  crc16: number | null;
+  /** The checks the frame passed without its session key: `ok`, or the failed check's code. */
+  check: string;
+  /** The plain body when it is text (a FULL body); `null` for a binary or a secure one (the inspector has no key). */
+  body: string | null;
+}
+
+function strategyOf(name: string | null): InspectedFrame['strategy'] {
+  if (name === null) return null;
+  return name.includes('FULL') ? 'FULL' : name.includes('DIFF') ? 'DIFF' : name.includes('HEART') ? 'HEART' : null;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+export function inspectFrame(frame: Uint8Array, meta: { receivedAtMs: number; via: string; peer: string }): InspectedFrame {
+  const cmd = frame[0] ?? 0;
+  const command = cmdName(cmd) ?? null;
+  let hex = '';
+  for (const b of frame) hex += HEX[b];
+  const out: InspectedFrame = { ...meta, length: frame.length, hex, cmd, command, strategy: strategyOf(command), secure: isSecureData(cmd), tid: null, timestamp: null, crc8: null, crc16: frame.length >= 2 ? ((frame[frame.length - 2] as number) << 8) | (frame[frame.length - 1] as number) : null, check: 'ok', body: null };
+  try {
+    const d = decodeFrame(frame);
+    out.tid = d.tid;
+    out.timestamp = d.timestamp;
+    out.crc8 = d.crc8;
+    out.crc16 = d.crc16;
+    // A FULL body is text; a DIFF or HEART body is binary: shown only in the hex.
+    const body = d.body;
+    const binary = body.some((b) => b < 0x20 || b === 0x7f);
+    const text = binary ? '' : new TextDecoder('utf-8', { fatal: false }).decode(body);
+    out.body = binary || text.includes('\ufffd') ? null : text;
+  } catch (e) {
+    const err = e as { code?: string; header?: { tid?: number; timestamp?: number } };
+    out.check = err.code ?? 'ERR_FRAME';
+    if (err.header?.tid !== undefined) out.tid = err.header.tid;
+    if (err.header?.timestamp !== undefined) out.timestamp = err.header.timestamp;
+    // A secure frame without its key: the CRC-16 over the whole frame was checked before the key.
+    if (err.code === 'ERR_FRAME_MISSING_KEY') out.check = 'ok (secure: body not shown)';
+  }
+  return out;
+}
+
+/** The last frames of each device (by source aid), bounded per device and in devices. */
+export class FrameLog {
+  readonly #byAid = new Map<number, InspectedFrame[]>();
+  constructor(
+    readonly perDevice: number,
+    readonly maxDevices: number,
+  ) {}
+
+  add(aid: number, frame: Uint8Array, meta: { receivedAtMs: number; via: string; peer: string }): void {
+    if (this.perDevice === 0) return;
+    let list = this.#byAid.get(aid);
+    if (list === undefined) {
+      if (this.#byAid.size >= this.maxDevices) {
+        const oldest = this.#byAid.keys().next().value;
+        if (oldest !== undefined) this.#byAid.delete(oldest);
+      }
+      list = [];
+      this.#byAid.set(aid, list);
+    }
+    // Hex and decode cost only what a device keeps: perDevice frames, the oldest dropped.
+    list.push(inspectFrame(frame, meta));
+    if (list.length > this.perDevice) list.shift();
+  }
+
+  get(aid: number): InspectedFrame[] {
+    return [...(this.#byAid.get(aid) ?? [])];
+  }
+}

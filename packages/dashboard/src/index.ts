@@ -1,0 +1,10 @@
+/**
+ * The OpenSynaptic live dashboard: a service of `@opensynaptic/server` that serves a JSON API
+ * (devices, history, CSV, health), a live feed over WebSocket and a prebuilt page.
+ */
+export * from './dashboard.js';
+export * from './devices.js';
+export * from './errors.js';
+export { FrameLog, type InspectedFrame, inspectFrame } from './frames.js';
+export { CSV_HEADER, readingQueryOf } from './query.js';
+export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OpenSynaptic, type SensorTuple } from '@opensynaptic/core';
+import { OpenSynapticServer } from '@opensynaptic/server';
+import { ensureId, linkNode, type NodeLink } from '@opensynaptic/server/device';
+import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
+import { createTransport, type Transport } from '@opensynaptic/transport';
+import { attachDashboard, type DashboardOptions, type DashboardService } from '../src/index.js';
+
+export const portOf = (t: Transport): number => (t as unknown as { address: { port: number } }).address.port;
+export const tick = (ms = 1) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `done()` holds (bounded: fails the test rather than hanging). */
+export async function until(done: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await tick(10);
+  }
+}
+
+/** A TCP port free on loopback right now. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** A simulated sensor device: its own node and UDP socket, its id from the server. */
+export interface SimDevice {
+  name: string;
+  node: OpenSynaptic;
+  transport: Transport;
+  link: NodeLink;
+  aid: number;
+  sent: number;
+  /** Sends one reading (the values given, or a temperature that moves with each call). */
+  send(sensors?: SensorTuple[]): Promise<void>;
+}
+
+export interface Stack {
+  server: OpenSynapticServer;
+  dashboard: DashboardService;
+  base: string;
+  devices: SimDevice[];
+  dir: string;
+  close(): Promise<void>;
+}
+
+/** A real server over UDP on loopback storing into SQLite, its dashboard, and `count` devices that got their ids. */
+export async function stack(count: number, options: DashboardOptions = {}): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'os-dashboard-'));
+  const sink = await openSqliteReadingsSink({ path: join(dir, 'readings.db') });
+  const server = new OpenSynapticServer({ transports: [{ name: 'udp', medium: 'udp', options: { host: '127.0.0.1', port: 0 } }], sinks: [sink], node: { deviceId: 'SERVER' } });
+  const dashboard = attachDashboard(server, { port: 0, feedIntervalMs: 50, healthIntervalMs: 200, ...options });
+  await server.start();
+  const udpPort = portOf(server.transport('udp') as Transport);
+  const devices: SimDevice[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `sim-${i + 1}`;
+    const transport = await createTransport('udp', { host: '127.0.0.1', port: 0, remote: { address: '127.0.0.1', port: udpPort } });
+    await transport.start();
+    const node = new OpenSynaptic({ deviceId: name, requestTimeoutMs: 2000 });
+    const link = linkNode(node, transport);
+    const aid = await ensureId(node, { timeoutMs: 2000, retries: 3 });
+    let t = 20 + i;
+    const d: SimDevice = {
+      name,
+      node,
+      transport,
+      link,
+      aid,
+      sent: 0,
+      async send(sensors) {
+        t = Number((t + 0.5).toFixed(1));
+        const r = node.transmit(sensors ?? [['T1', 'OK', t, 'Cel'], ['H1', 'OK', 40 + i, '%']], { t: Date.now() });
+        await transport.send(r.frame);
+        d.sent++;
+      },
+    };
+    devices.push(d);
+  }
+  const { host, port } = dashboard.address;
+  return {
+    server,
+    dashboard,
+    base: `http://${host}:${port}`,
+    devices,
+    dir,
+    async close() {
+      for (const d of devices) {
+        d.node.connect(null);
+        await d.node.close().catch(() => undefined);
+        await d.transport.stop().catch(() => undefined);
+        await d.link.done;
+      }
+      await server.stop().catch(() => undefined);
+      await server.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The committed count of the server's storage sink. */
+export async function committed(server: OpenSynapticServer): Promise<number> {
+  const s = (await server.status()).services.storage as { committed?: number } | null;
+  return s?.committed ?? 0;
+}
