@@ -445,6 +445,12 @@ export class OpenSynapticServer {
           continue;
         }
         if (entry.intakeDone) break;
+        // Idle: the readings batched so far go to the sinks now (the frames after the last
+        // reading may have been control or bad frames, which never flush the batch).
+        if (entry.batch.length > 0) {
+          await this.#flushBatch(entry);
+          continue;
+        }
         await queue.readable();
       }
       // Destroyed: the sinks are gone with it; only a drained loop hands them its last batch.

@@ -91,13 +91,18 @@ describe('bad input: the server keeps serving everyone else', () => {
     for (let i = 0; i < 4; i++) stranger.node.transmit([['T1', 'OK', i, 'Cel']], { t: t0 + i * 1000 }); // FULLs never sent
     const diff = stranger.node.transmit([['T1', 'OK', 9, 'Cel']], { t: t0 + 9000 });
     expect(diff.kind).toBe('DIFF');
-    for (let i = 0; i < 3; i++) await stranger.transport.send(diff.frame);
-    await known!.transport.send(known!.node.transmit([['T1', 'OK', 1, 'Cel']], { t: t0 }).frame);
+    // The known reading first and the stranger's frames right behind it, in one burst: the
+    // reading must reach the sink although no reading follows it.
+    const sends = [known!.transport.send(known!.node.transmit([['T1', 'OK', 1, 'Cel']], { t: t0 }).frame)];
+    for (let i = 0; i < 3; i++) sends.push(stranger.transport.send(diff.frame));
+    await Promise.all(sends);
     await until(async () => (await server.status()).readings === 1, 'the known device served');
     await until(async () => (await server.status()).devices['424242']?.errors === 3, 'the stranger counted');
     const status = await server.status();
     expect(Object.values(status.errors).reduce((a, b) => a + b, 0)).toBe(3);
     expect(status.state).toBe('running');
+    // The server counts a reading when decoded; the sink gets it with the next batch.
+    await until(async () => (await sink.status()).committed === 1, 'the known reading committed');
     await sink.flush();
     expect((await sink.status()).committed).toBe(1);
   });
