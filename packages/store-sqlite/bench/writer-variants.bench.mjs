@@ -72,7 +72,10 @@ function run(v, rep, data) {
       // Batch texts -> dictionary ids (cached across batches, as a writer would).
       map = t.map((s) => {
         let id = cache.get(s);
-        if (id === undefined) cache.set(s, (id = textId.get(s).id));
+        if (id === undefined) {
+          id = textId.get(s).id;
+          cache.set(s, id);
+        }
         return id;
       });
     }
