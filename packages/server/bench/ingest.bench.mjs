@@ -20,6 +20,7 @@
  *   BENCH_MAX [1]             also a run at the sender's full rate per sink (0: paced only)
  *   BENCH_DEVICES [100], BENCH_SENSORS [1]  devices sending, sensors per frame (readings/frame)
  *   BENCH_SYNCHRONOUS [full]  SQLite synchronous (full: every commit fsynced; normal)
+ *   BENCH_SQLITE_BATCH [the sink's, SQLITE_BATCH_SIZE]  SQLite readings per transaction
  *   BENCH_SPLIT [1], BENCH_SPLIT_SECONDS [5]  the receive / decode split
  *   BENCH_SPLIT_RATE [Infinity]  the split's sender rate (below every stage's ceiling, the CPU
  *                             per frame has no frames read and then dropped in it)
@@ -42,6 +43,7 @@ const SINKS = (env.BENCH_SINKS ?? 'sqlite,postgres').split(',').filter(Boolean);
 const RATES = { sqlite: Number(env.BENCH_SQLITE_RATE ?? 100_000), postgres: Number(env.BENCH_PG_RATE ?? 50_000) };
 const MAX = env.BENCH_MAX !== '0';
 const SYNC = env.BENCH_SYNCHRONOUS ?? 'full';
+const SQLITE_BATCH = env.BENCH_SQLITE_BATCH === undefined ? undefined : Number(env.BENCH_SQLITE_BATCH);
 const SPLIT = env.BENCH_SPLIT !== '0';
 const SPLIT_SECONDS = Number(env.BENCH_SPLIT_SECONDS ?? 5);
 const SPLIT_RATE = Number(env.BENCH_SPLIT_RATE ?? Number.POSITIVE_INFINITY);
@@ -230,7 +232,7 @@ const openers = {
         await r.close();
         return s.stored.readings;
       };
-      return openSqliteReadingsSink({ path, synchronous: SYNC, ...extra });
+      return openSqliteReadingsSink({ path, synchronous: SYNC, batchSize: SQLITE_BATCH, ...extra });
     };
   },
   postgres: async () => {

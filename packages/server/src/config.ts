@@ -101,7 +101,7 @@ export const ConfigSchema = v.strictObject({
         /** `postgres`: most connections of the readings sink's pool (and batches in flight). */
         maxConnections: v.optional(positiveInt, 4),
         maxBuffered: v.optional(positiveInt, 100_000),
-        /** Readings per transaction; default the driver's (SQLite and PostgreSQL 4096, memory 1000). */
+        /** Readings per transaction; default the driver's (SQLite 16384, PostgreSQL 4096, memory 1000). */
         batchSize: v.optional(positiveInt),
         synchronous: v.optional(v.picklist(['full', 'normal']), 'full'),
       }),

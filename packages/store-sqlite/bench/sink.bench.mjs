@@ -1,6 +1,7 @@
 // Readings into SQLite through the sink (its writer thread, the default): batch sizes 1, 100,
-// 1000 and 4096 (the default) with synchronous full (the default), 4096 with synchronous normal,
-// and 4096 committed on the caller's thread (worker: false). BENCH_SECONDS per case (default 4).
+// 1000, 4096 and 16384 (the default) with synchronous full (the default), 16384 with synchronous
+// normal, and 16384 committed on the caller's thread (worker: false). BENCH_SECONDS per case
+// (default 4). writer-variants.bench.mjs measures the writer's statements alone, variant by variant.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +17,9 @@ try {
     { name: 'sqlite full', batchSize: 100, open: open('full') },
     { name: 'sqlite full', batchSize: 1000, open: open('full') },
     { name: 'sqlite full', batchSize: 4096, open: open('full') },
-    { name: 'sqlite normal', batchSize: 4096, open: open('normal') },
-    { name: 'sqlite full, caller thread', batchSize: 4096, open: open('full', { worker: false }) },
+    { name: 'sqlite full', batchSize: 16384, open: open('full') },
+    { name: 'sqlite normal', batchSize: 16384, open: open('normal') },
+    { name: 'sqlite full, caller thread', batchSize: 16384, open: open('full', { worker: false }) },
   ]);
 } finally {
   rmSync(dir, { recursive: true, force: true });

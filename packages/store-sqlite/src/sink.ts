@@ -68,8 +68,14 @@ CREATE TABLE IF NOT EXISTS os_devices (
 ) WITHOUT ROWID;
 `;
 
-/** Readings per transaction by default (`batchSize`). */
-export const SQLITE_BATCH_SIZE = 4096;
+/**
+ * Readings per transaction by default (`batchSize`). A batch only fills this far while the
+ * previous commit is in flight (the core takes what is queued), so it costs latency only when
+ * the writer is behind. The insert into the `(aid, sensor_id, ts_ms)` index lands on one page per
+ * device and sensor, each written once per transaction: 16384-row transactions measured about
+ * 1.3 times the rate of 4096-row ones at a fifth less CPU per reading (bench/).
+ */
+export const SQLITE_BATCH_SIZE = 16384;
 
 /**
  * A batch as the writer takes it, cheap to hand to a worker: every reading is 8 numbers in one
@@ -436,7 +442,7 @@ export async function openSqliteReadingsSink(options: SqliteReadingsSinkOptions)
     if (worker && conn.path === ':memory:') throw new StoreError('ERR_STORE_OPTION', 'worker: true needs a file (a second thread cannot see a \':memory:\' database)');
     const writer = worker && !conn.readonly ? new WriterThread(writerData(conn, options), conn.path) : undefined;
     // Larger transactions than the core's default: each one writes the index pages it touches
-    // once, however many of its rows land on them (about 3x the rate of 1000-row ones measured).
+    // once, however many of its rows land on them (SQLITE_BATCH_SIZE says what was measured).
     return new BufferedReadingsSink(new SqliteReadingsBackend(conn, writer), { ...options, batchSize: options.batchSize ?? SQLITE_BATCH_SIZE });
   } catch (e) {
     conn.db.close();

@@ -6,7 +6,7 @@ import { compileForChild, killLoop } from '@opensynaptic/config/kill-loop';
 import { isStoreError } from '@opensynaptic/store';
 import { abstractReadingsSinkSuite, abstractStoreSuite, sampleFrame } from '@opensynaptic/store/testing';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { openSqliteReadingsSink, openSqliteStore } from '../src/index.js';
+import { openSqliteReadingsSink, openSqliteStore, SQLITE_BATCH_SIZE } from '../src/index.js';
 import { sample } from './fixtures/child.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -60,6 +60,24 @@ abstractReadingsSinkSuite({ describe, it }, {
   newLocation: dbFile,
   open: (path, options) => openSqliteReadingsSink({ path, worker: false, ...options }),
   persistent: true,
+});
+
+describe('SQLite readings sink: batching', () => {
+  it('by default one transaction takes up to SQLITE_BATCH_SIZE queued readings (more than the core default of 1000)', async () => {
+    const events: { readings: number }[] = [];
+    const sink = await openSqliteReadingsSink({ path: dbFile(), flushIntervalMs: 60_000, onCommit: (e) => events.push(e) });
+    try {
+      // Writes of 64 one-sensor frames (a batch holds whole writes; 64 divides the default).
+      const total = SQLITE_BATCH_SIZE + 64;
+      for (let n = 0; n < total; n += 64) await sink.write(Array.from({ length: 64 }, (_, j) => sampleFrame(1, n + j, { sensors: 1 })));
+      await sink.flush();
+      expect(SQLITE_BATCH_SIZE).toBeGreaterThan(1000);
+      expect(events.map((e) => e.readings)).toEqual([SQLITE_BATCH_SIZE, 64]);
+      expect((await sink.status()).committed).toBe(total);
+    } finally {
+      await sink.close();
+    }
+  });
 });
 
 describe('SQLite readings sink: failures', () => {
