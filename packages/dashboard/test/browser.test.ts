@@ -46,8 +46,10 @@ describe('the page in a real browser (Debian chromium), against a real server wi
   beforeAll(async () => {
     ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }]);
     mkdirSync(ARTIFACTS, { recursive: true });
-    // A fixed port, so that the page finds the dashboard again after its restart.
-    s = await stack(3, { port: await freePort() });
+    // A fixed port, so that the page finds the dashboard again after its restart. Devices stay
+    // online for the whole run: starting chromium (installing it, on a fresh machine) can take
+    // longer than the default 10 s; the state thresholds have their own test.
+    s = await stack(3, { port: await freePort(), staleAfterMs: 600_000 });
     for (let i = 0; i < 4; i++) for (const d of s.devices) await d.send();
     await until(async () => (await committed(s.server)) === 4 * 3 * 2, 'the first readings stored');
     profile = mkdtempSync(join(tmpdir(), 'os-dashboard-chromium-'));
