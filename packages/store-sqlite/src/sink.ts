@@ -149,20 +149,34 @@ ON CONFLICT (aid, device_id) DO UPDATE SET
   readings = readings + excluded.readings`);
   const meta = db.prepare("INSERT INTO os_meta (key, value) VALUES ('last_write_ms', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
   const params: (string | number)[] = [];
-  // One statement's parameters from the packed rows `from`..`to` (texts looked up, integers kept integers).
-  const bind = (b: PackedBatch, from: number, to: number) => {
+  // The rows go in by device, sensor and time, not as they arrived: each device's run of
+  // readings then lands together in the (aid, sensor_id, ts_ms) index instead of one B-tree
+  // descent to a different place per row (bench/writer-variants: 5.6 → 4.4 µs a row with 100
+  // devices, 11.7 → 6.8 with 1000). Ties keep their arrival order, so `seq` still orders the
+  // readings of one sensor; only readings of different devices may swap within one batch.
+  const order = (b: PackedBatch): Uint32Array => {
+    const r = b.rows;
+    const idx = new Uint32Array(r.length >>> 3);
+    for (let k = 0; k < idx.length; k++) idx[k] = k;
+    return idx.sort((x, y) => r[x * 8]! - r[y * 8]! || r[x * 8 + 2]! - r[y * 8 + 2]! || r[x * 8 + 6]! - r[y * 8 + 6]! || x - y);
+  };
+  // One statement's parameters from the rows `from`..`to` of `idx` (texts looked up, integers kept integers).
+  const bind = (b: PackedBatch, idx: Uint32Array, from: number, to: number) => {
     params.length = 0;
     const r = b.rows;
     const t = b.texts;
-    for (let i = from; i < to; i += 8) params.push(r[i]!, t[r[i + 1]!]!, t[r[i + 2]!]!, t[r[i + 3]!]!, r[i + 4]!, t[r[i + 5]!]!, r[i + 6]!, r[i + 7]!);
+    for (let k = from; k < to; k++) {
+      const i = idx[k]! * 8;
+      params.push(r[i]!, t[r[i + 1]!]!, t[r[i + 2]!]!, t[r[i + 3]!]!, r[i + 4]!, t[r[i + 5]!]!, r[i + 6]!, r[i + 7]!);
+    }
     return params;
   };
   const tx = db.transaction((b: PackedBatch) => {
-    const n = b.rows.length;
-    const step = ROWS * 8;
-    let i = 0;
-    for (; i + step <= n; i += step) many.run(bind(b, i, i + step));
-    for (; i < n; i += 8) one.run(bind(b, i, i + 8));
+    const idx = order(b);
+    const n = idx.length;
+    let k = 0;
+    for (; k + ROWS <= n; k += ROWS) many.run(bind(b, idx, k, k + ROWS));
+    for (; k < n; k++) one.run(bind(b, idx, k, k + 1));
     const d = b.devices;
     for (let j = 0; j < d.length; j += 9) upsert.run(d.slice(j, j + 9));
     meta.run(String(b.atMs));
