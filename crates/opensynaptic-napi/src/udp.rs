@@ -784,18 +784,6 @@ mod imp {
             }
         }
 
-        /// Sleeps up to `ms` on the wake eventfd alone (the socket fills meanwhile); false when woken to stop.
-        fn pause(&self, ms: i32) -> bool {
-            let mut fd = libc::pollfd {
-                fd: self.wake,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd entry.
-            let r = unsafe { libc::poll(&mut fd, 1, ms) };
-            !(self.stopped() || (r > 0 && fd.revents != 0))
-        }
-
         fn run(self, tsfn: Tsfn) {
             let (slot, batch) = (self.slot, self.batch);
             // One slot per datagram, as large as the largest frame: a longer one is cut (MSG_TRUNC).
@@ -811,13 +799,6 @@ mod imp {
                 .collect();
             let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; batch];
             let mut drops = 0u32;
-            // The records read but not yet handed over. While JS still has a batch to handle, the
-            // datagrams that arrive meanwhile would only wait in its queue: they are read into one
-            // batch (up to `batch` records) after a short pause instead of one small batch per
-            // system call, which cost JS a call each (4.6-9 µs a frame at 60k/s paced against
-            // 0.6 at full rate). When JS is idle a batch goes at once, so latency is unchanged.
-            let mut data: Vec<u8> = Vec::new();
-            let mut meta: Vec<u32> = Vec::new();
             while !self.stopped() {
                 {
                     let mut q = self.flow.queued.lock().unwrap_or_else(|p| p.into_inner());
@@ -854,13 +835,6 @@ mod imp {
                     if e == libc::EINTR {
                         continue;
                     }
-                    // Nothing more to read now: what was gathered goes to JS first.
-                    if !meta.is_empty() {
-                        if !self.deliver(&tsfn, &mut data, &mut meta, drops) {
-                            break;
-                        }
-                        continue;
-                    }
                     // EAGAIN: nothing to read. Anything else (an ICMP error queued on the
                     // socket...) is not the next datagram either: wait, then read on.
                     if !self.wait_readable() {
@@ -869,16 +843,14 @@ mod imp {
                     continue;
                 }
                 let n = n as usize;
-                if meta.is_empty() {
-                    let mut total = 0;
-                    for m in &msgs[..n] {
-                        if m.msg_hdr.msg_flags & libc::MSG_TRUNC == 0 {
-                            total += m.msg_len as usize;
-                        }
+                let mut total = 0;
+                for m in &msgs[..n] {
+                    if m.msg_hdr.msg_flags & libc::MSG_TRUNC == 0 {
+                        total += m.msg_len as usize;
                     }
-                    data.reserve(total);
-                    meta.reserve(n * WORDS);
                 }
+                let mut data = Vec::with_capacity(total);
+                let mut meta = Vec::with_capacity(n * WORDS);
                 for (i, m) in msgs[..n].iter().enumerate() {
                     let mut segment = 0usize;
                     // SAFETY: the kernel wrote `msg_controllen` bytes of control messages.
@@ -923,40 +895,17 @@ mod imp {
                         }
                     }
                 }
-                let busy = *self.flow.queued.lock().unwrap_or_else(|p| p.into_inner()) > 0;
-                if busy && n < batch && meta.len() / WORDS < batch {
-                    // JS is busy and the socket is drained: let more arrive, then read again.
-                    if !self.pause(PAUSE_MS) {
-                        break;
-                    }
-                    continue;
-                }
-                if !self.deliver(&tsfn, &mut data, &mut meta, drops) {
-                    break;
+                *self.flow.queued.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                if tsfn.call(
+                    Batch { data, meta, drops },
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                ) != Status::Ok
+                {
+                    break; // JS is closing the function: nobody to deliver to
                 }
             }
         }
-
-        /// Hands the gathered records to JS as one batch; false when JS is closing the function.
-        fn deliver(
-            &self,
-            tsfn: &Tsfn,
-            data: &mut Vec<u8>,
-            meta: &mut Vec<u32>,
-            drops: u32,
-        ) -> bool {
-            *self.flow.queued.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-            let batch = Batch {
-                data: std::mem::take(data),
-                meta: std::mem::take(meta),
-                drops,
-            };
-            tsfn.call(batch, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
-        }
     }
-
-    /// How long the receive thread lets datagrams gather while JS is busy (ms; poll's unit).
-    const PAUSE_MS: i32 = 1;
 }
 
 #[cfg(all(test, target_os = "linux"))]
