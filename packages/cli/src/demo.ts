@@ -10,7 +10,7 @@ import { createTransport, type Transport } from '@opensynaptic/transport';
 import pc from 'picocolors';
 import { CliError } from './errors.js';
 import type { Output } from './output.js';
-import { type AttachedDashboard, addDashboard, DeviceTally, shellQuote, statusDocument, writeStatusFile } from './serve.js';
+import { type AttachedDashboard, addDashboard, DeviceTally, shellQuote, statusDocument, stopAndReport, writeStatusFile } from './serve.js';
 import { intOption, readingJson } from './util.js';
 
 export interface DemoOptions {
@@ -250,20 +250,7 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
     }
     await Promise.all(links);
   }
-  let stopError: unknown = null;
-  try {
-    await server.stop();
-  } catch (e) {
-    stopError = e;
-  }
-  await readingsLoop;
-  const doc = await statusDocument(server, tally, meta);
-  live.stop();
-  try {
-    writeStatusFile(statusFile, doc);
-  } catch {
-    // reported by the summary's statusFile being stale
-  }
+  const { doc, stopError } = await stopAndReport(server, readingsLoop, tally, meta, live, statusFile);
   await broker.close();
   if (failure !== null) throw failure;
   if (stopError !== null) throw stopError;

@@ -144,6 +144,28 @@ export async function statusDocument(server: OpenSynapticServer, tally: DeviceTa
 }
 
 /** Writes the file whole or not at all (a reader never sees half of it): a temporary file, then a rename. */
+/**
+ * The end of `serve` and `demo`: stops the server (its error kept for the caller to throw after
+ * the summary), lets the readings loop finish, and writes the final status document.
+ */
+export async function stopAndReport(server: OpenSynapticServer, readingsLoop: Promise<unknown> | null, tally: DeviceTally, meta: Parameters<typeof statusDocument>[2], live: { stop(): void }, statusPath: string): Promise<{ doc: StatusDocument; stopError: unknown }> {
+  let stopError: unknown = null;
+  try {
+    await server.stop();
+  } catch (e) {
+    stopError = e;
+  }
+  await readingsLoop;
+  const doc = await statusDocument(server, tally, meta);
+  live.stop();
+  try {
+    writeStatusFile(statusPath, doc);
+  } catch {
+    // a status file left stale is what its readers then report
+  }
+  return { doc, stopError };
+}
+
 export function writeStatusFile(path: string, doc: StatusDocument): void {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
@@ -305,20 +327,7 @@ export async function serve(out: Output, options: ServeOptions, signal: AbortSig
   await stopped;
   clearInterval(timer);
   await writing;
-  let stopError: unknown = null;
-  try {
-    await server.stop();
-  } catch (e) {
-    stopError = e;
-  }
-  await readingsLoop;
-  const final = await statusDocument(server, tally, meta);
-  live.stop();
-  try {
-    writeStatusFile(statusPath, final);
-  } catch {
-    // reported while running
-  }
+  const { doc: final, stopError } = await stopAndReport(server, readingsLoop, tally, meta, live, statusPath);
   const storage = final.services.storage as { committed?: number; lost?: number; accepted?: number } | undefined;
   const why = !signal.aborted ? 'seconds' : signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
   out.summary({ stoppedBy: why, frames: final.server.frames, readings: final.server.readings, control: final.server.control, errors: final.server.errors, ignored: final.server.ignored, dropped: final.server.dropped, devices: final.devices, storage: storage ?? null, database, statusFile: statusPath }, () => {
