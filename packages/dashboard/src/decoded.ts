@@ -71,8 +71,10 @@ export class FrameDecoder {
       const t = this.#peek(aid)?.templates.get(inspected.tid);
       if (t !== undefined) {
         const values = t.values?.length ?? 0;
-        const text = t.sig.replace(/[\x00-\x1f]/g, '•');
-        template = { tid: inspected.tid, values, text: text.length > TEMPLATE_TEXT_MAX ? `${text.slice(0, TEMPLATE_TEXT_MAX - 1)}…` : text };
+        // The template's value marks (control characters) shown as dots.
+        let text = '';
+        for (const ch of t.sig.length > TEMPLATE_TEXT_MAX ? t.sig.slice(0, TEMPLATE_TEXT_MAX) : t.sig) text += ch.charCodeAt(0) < 0x20 ? '•' : ch;
+        template = { tid: inspected.tid, values, text: t.sig.length > TEMPLATE_TEXT_MAX ? `${text}…` : text };
         if (base === DATA_DIFF && !inspected.secure && inspected.check === 'ok' && t.values !== null) mask = readMask(frame, values);
       }
     }
