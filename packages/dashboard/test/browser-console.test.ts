@@ -1,5 +1,7 @@
 /// <reference lib="dom" />
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianPackages } from '@opensynaptic/config/apt';
@@ -118,5 +120,66 @@ describe('the console, the decoded inspector and the map in a real browser (Debi
     await page.locator('.console').screenshot({ path: join(ARTIFACTS, 'console-3-ping-pong.png') });
     await page.screenshot({ path: join(ARTIFACTS, 'console-4-page.png'), fullPage: true });
     expect(problems.filter((p) => !/status of 400/.test(p))).toEqual([]);
+  });
+});
+
+describe('the map with a tile server set: tiles when it answers, the grid when it does not', () => {
+  let s: Stack;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  let tiles: Server;
+  let tilesUp = false;
+  let tileRequests = 0;
+  // A 1×1 PNG: what a tile server sends, as far as the page can tell.
+  const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+
+  beforeAll(async () => {
+    ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }]);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    tiles = createServer((req, res) => {
+      tileRequests++;
+      // Down: the connection is cut, as from a tile server that cannot be reached.
+      if (!tilesUp) return req.socket.destroy();
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': PNG.length });
+      res.end(PNG);
+    });
+    await new Promise<void>((ok) => tiles.listen(0, '127.0.0.1', ok));
+    const port = (tiles.address() as AddressInfo).port;
+    s = await stack(1, { staleAfterMs: 600_000, tileUrl: `http://127.0.0.1:${port}/{z}/{x}/{y}.png`, tileAttribution: 'test tiles' });
+    withGeohash(s.devices[0] as NonNullable<Stack['devices'][0]>, 'u1zr2tf');
+    await s.devices[0]?.send();
+    await until(async () => (await committed(s.server)) === 2, 'the reading stored');
+    profile = mkdtempSync(join(tmpdir(), 'os-dashboard-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, timeout: 60_000, viewport: { width: 1280, height: 1000 }, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    page = context.pages()[0] ?? (await context.newPage());
+  });
+
+  afterAll(async () => {
+    await context?.close().catch(() => undefined);
+    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    await s?.close();
+    await new Promise((ok) => tiles?.close(ok));
+  });
+
+  it('draws the device on the grid while the tile server cannot be reached', async () => {
+    await page.goto(s.dashboard.url(), { waitUntil: 'load', timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('#map')?.getAttribute('data-devices') === '1', undefined, { timeout: 15_000 });
+    await until(() => tileRequests > 0, 'the page asking for tiles');
+    // Give the failed tiles their time: the grid stays.
+    await page.waitForTimeout(500);
+    expect(await page.getAttribute('#map', 'data-mode')).toBe('grid');
+    expect(await page.$$eval('#map path.device-marker', (p) => p.length)).toBe(1);
+    expect(Number(await page.getAttribute('#map', 'data-grid-lines'))).toBeGreaterThan(2);
+    await page.locator('.map-panel').screenshot({ path: join(ARTIFACTS, 'console-5-map-tiles-down.png') });
+  });
+
+  it('shows the tiles once the tile server answers (the page allows its origin)', async () => {
+    tilesUp = true;
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForFunction(() => document.querySelector('#map')?.getAttribute('data-mode') === 'tiles', undefined, { timeout: 15_000 });
+    expect(await page.$$eval('#map img.leaflet-tile-loaded', (t) => t.length)).toBeGreaterThan(0);
+    expect(await page.$$eval('#map path.device-marker', (p) => p.length)).toBe(1);
+    expect((await page.textContent('.leaflet-control-attribution')) ?? '').toContain('test tiles');
   });
 });

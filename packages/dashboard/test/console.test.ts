@@ -1,6 +1,8 @@
+import { isOpenSynapticError } from '@opensynaptic/internal';
+import { OpenSynapticServer } from '@opensynaptic/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { type ConsoleResult, decodeGeohash, type DeviceView, type InspectedFrame } from '../src/index.js';
+import { type ConsoleResult, DashboardService, decodeGeohash, type DeviceView, type InspectedFrame } from '../src/index.js';
 import { postJson, type Stack, stack, until, withGeohash } from './helpers.js';
 
 const TOKEN = 'a-console-token-of-some-length';
@@ -197,5 +199,44 @@ describe('decodeGeohash', () => {
 
   it.each([[''], ['a'], ['ezs4i'], ['ezs4l'], ['ezs4o'], ['u4 pr'], ['u'.repeat(23)], [12], [null], [undefined], [{}]])('gives null for %j, never throws', (bad) => {
     expect(decodeGeohash(bad)).toBeNull();
+  });
+});
+
+describe('the map options', () => {
+  const server = new OpenSynapticServer({ transports: [{ medium: 'udp' }] });
+
+  it.each([['ftp://tiles.example/{z}/{x}/{y}.png'], ['https://tiles.example/{z}/{x}.png'], ['not a url {z}{x}{y}'], [42]])('refuses tileUrl %j', (tileUrl) => {
+    try {
+      new DashboardService(server, { tileUrl: tileUrl as string });
+      expect.unreachable();
+    } catch (e) {
+      expect(isOpenSynapticError(e, 'ERR_DASHBOARD_OPTION')).toBe(true);
+      expect((e as { key?: string }).key).toBe('tileUrl');
+    }
+  });
+
+  it('refuses a bad console option', () => {
+    expect(() => new DashboardService(server, { consoleTimeoutMs: 0 })).toThrow(/consoleTimeoutMs/);
+    expect(() => new DashboardService(server, { maxConsoleBytes: 70_000 })).toThrow(/maxConsoleBytes/);
+  });
+
+  it('allows the tile server in the page CSP and tells the page in its hello', async () => {
+    const s = await stack(0, { tileUrl: 'https://{s}.tile.example.org/{z}/{x}/{y}.png', tileAttribution: '© example' });
+    try {
+      const page = await fetch(`${s.base}/`);
+      expect(page.headers.get('content-security-policy')).toContain("img-src 'self' data: https://*.tile.example.org");
+      const ws = new WebSocket(`${s.base.replace('http', 'ws')}/api/live`);
+      const hello = await new Promise<{ map: unknown }>((ok) => ws.once('message', (m) => ok(JSON.parse(String(m)) as { map: unknown })));
+      ws.close();
+      expect(hello.map).toEqual({ tileUrl: 'https://{s}.tile.example.org/{z}/{x}/{y}.png', attribution: '© example' });
+    } finally {
+      await s.close();
+    }
+    const plain = await stack(0);
+    try {
+      expect((await fetch(`${plain.base}/`)).headers.get('content-security-policy')).toMatch(/img-src 'self' data:$/);
+    } finally {
+      await plain.close();
+    }
   });
 });

@@ -8,6 +8,9 @@ export interface MapConfig {
   attribution: string;
 }
 
+/** Devices drawn with their names always shown (more: names on hover). */
+const LABELS_MAX = 100;
+
 /** Grid steps in degrees, coarse to fine. */
 const STEPS = [30, 15, 10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001];
 
@@ -106,7 +109,8 @@ export class DeviceMap {
         continue;
       }
       const marker = L.circleMarker([p.lat, p.lon], { radius: 7, color: '#1d2430', weight: 1.5, fillColor: '#2b6cb0', fillOpacity: 0.85, className: 'device-marker' });
-      marker.bindTooltip(d.deviceId, { permanent: true, direction: 'right', offset: [8, 0], className: 'device-label' });
+      // Names always shown while they can be read; past that, on hover.
+      marker.bindTooltip(d.deviceId, { permanent: this.#markers.size < LABELS_MAX, direction: 'right', offset: [8, 0], className: 'device-label' });
       marker.on('click', () => this.#onSelect(d.key));
       marker.addTo(this.#map);
       this.#markers.set(d.key, { marker, geohash: p.geohash });
