@@ -109,6 +109,11 @@ export class DeviceConsole {
     this.#o = options;
   }
 
+  /** The limits `GET /api` lists. */
+  get limits(): { consoleTimeoutMs: number; maxConsoleBytes: number; maxConsolePending: number } {
+    return { consoleTimeoutMs: this.#o.timeoutMs, maxConsoleBytes: this.#o.maxBytes, maxConsolePending: this.#o.maxPending };
+  }
+
   get pending(): number {
     return this.#pending.size;
   }

@@ -500,7 +500,7 @@ export class DashboardService implements Service {
     const route = `${req.method} ${path}`;
     switch (route) {
       case 'GET /api':
-        return this.#json(res, 200, { version: 1, endpoints: ENDPOINTS, thresholds: this.#thresholds(), limits: { maxHistoryRows: this.maxHistoryRows, maxClients: this.maxClients, maxClientBufferBytes: this.maxClientBufferBytes } });
+        return this.#json(res, 200, { version: 1, endpoints: ENDPOINTS, thresholds: this.#thresholds(), limits: { maxHistoryRows: this.maxHistoryRows, maxClients: this.maxClients, maxClientBufferBytes: this.maxClientBufferBytes, ...this.#console.limits } });
       case 'GET /api/devices':
         this.#noParams(url);
         return this.#json(res, 200, { nowMs: this.#clock(), thresholds: this.#thresholds(), devices: this.#devices() });
