@@ -7,11 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { frameAid, type OpenSynapticServer, type ServerControl, type Service, type ServiceHost } from '@opensynaptic/server';
 import type { ReadingFrame, ReadingsSink } from '@opensynaptic/store';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { DeviceConsole, MAX_CONSOLE_TIMEOUT_MS } from './console.js';
+import { DeviceConsole, MAX_CONSOLE_TIMEOUT_MS, readJson } from './console.js';
 import { FrameDecoder, type TemplatePeek } from './decoded.js';
 import { type BookReading, DeviceBook, type DeviceView } from './devices.js';
 import { DashboardError, optionError } from './errors.js';
 import { FrameLog } from './frames.js';
+import { tileOption } from './map-options.js';
 import { CSV_HEADER, csvLine, readingQueryOf } from './query.js';
 
 export interface DashboardOptions {
@@ -651,43 +652,6 @@ const CONSOLE_BODY_MAX = 256 * 1024;
 /** HTTP statuses of the server's `sendTo` errors. */
 const SEND_STATUS: Record<string, number> = { ERR_SERVER_UNKNOWN_DEVICE: 404, ERR_SERVER_TRANSPORT: 503, ERR_SERVER_STATE: 503, ERR_SERVER_PACKET: 400, ERR_SERVER_PACKET_SIZE: 413 };
 
-
-/** A JSON request body, at most `max` bytes; a bad one is `ERR_DASHBOARD_CONSOLE` (400). */
-async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
-  const type = req.headers['content-type'] ?? '';
-  // JSON only: a page on another site cannot send it without a preflight.
-  if (!/^application\/json\s*(;|$)/i.test(type)) throw new DashboardError('ERR_DASHBOARD_CONSOLE', `console body: Content-Type must be application/json (got ${JSON.stringify(type.slice(0, 60))})`, { key: 'body' });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new DashboardError('ERR_DASHBOARD_CONSOLE', `console body: more than ${max} bytes`, { key: 'body' });
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new DashboardError('ERR_DASHBOARD_CONSOLE', 'console body: not JSON', { key: 'body' });
-  }
-}
-
-/** Checks the tile server option; returns its origin for the page's Content-Security-Policy. */
-function tileOption(url: string | null | undefined, attribution: string | undefined): { url: string | null; attribution: string; origin: string | null } {
-  if (attribution !== undefined && (typeof attribution !== 'string' || attribution.length > 1000)) throw optionError('tileAttribution', 'must be a string of at most 1000 characters');
-  if (url === undefined || url === null || url === '') return { url: null, attribution: attribution ?? '', origin: null };
-  if (typeof url !== 'string' || url.length > 2000 || !/\{z\}/.test(url) || !/\{x\}/.test(url) || !/\{y\}/.test(url)) throw optionError('tileUrl', 'must be a URL template holding {z}, {x} and {y}');
-  let parsed: URL;
-  try {
-    parsed = new URL(url.replace(/\{s\}/g, 'a').replace(/\{[xyz]\}/g, '0'));
-  } catch {
-    throw optionError('tileUrl', `${JSON.stringify(url.slice(0, 80))} is not a URL`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw optionError('tileUrl', 'must be http: or https:');
-  // {s} stands for a few subdomains: the CSP allows them all.
-  const host = new URL(url.replace(/\{s\}\./, 'sub.').replace(/\{[xyz]\}/g, '0')).host;
-  const origin = `${parsed.protocol}//${url.includes('{s}.') ? host.replace(/^sub\./, '*.') : parsed.host}`;
-  return { url, attribution: attribution ?? '', origin };
-}
 
 /** Registers a dashboard on `server` (before `server.start()`) and returns it. */
 export function attachDashboard(server: OpenSynapticServer, options: DashboardOptions = {}): DashboardService {
