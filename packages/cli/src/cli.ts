@@ -109,6 +109,7 @@ export function buildProgram(io: OutputStreams, signal: AbortSignal, done: (code
     .option('--no-mqtt', 'UDP only')
     .option('--dashboard-port <port>', 'port of the live dashboard (default: any free one; the URL is printed)')
     .option('--no-dashboard', 'no live dashboard')
+    .option('--dashboard-tiles <url>', 'tile server of the dashboard map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default none: a plain lat/lon grid)')
     .action(act((out, opts: DemoOptions) => demo(out, opts, signal)));
 
   json(statusFileOpt(configured(program.command('serve').description('run the server of a configuration: its transports, SQLite storage, live counters; Ctrl-C or SIGTERM stops it cleanly'))))
@@ -120,6 +121,7 @@ export function buildProgram(io: OutputStreams, signal: AbortSignal, done: (code
     .option('--dashboard', 'serve the live dashboard (web page, JSON API, live feed); a non-loopback --dashboard-host needs OS_NODE_DASHBOARD_TOKEN', false)
     .option('--dashboard-host <host>', 'address of the dashboard', '127.0.0.1')
     .option('--dashboard-port <port>', 'port of the dashboard (0: any free port)', '8090')
+    .option('--dashboard-tiles <url>', 'tile server of the dashboard map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default none: a plain lat/lon grid)')
     .action(act((out, opts: ServeOptions) => serve(out, opts, signal)));
 
   json(statusFileOpt(configured(program.command('snapshot').description('devices, templates, sessions and id leases in the database of a configuration (read-only)'))))

@@ -24,6 +24,8 @@ export interface DemoOptions {
   /** The dashboard's port (default 0: any free one), or `false` (`--no-dashboard`). */
   dashboard?: boolean;
   dashboardPort?: string;
+  /** The dashboard map's tile server (default none: a plain grid). */
+  dashboardTiles?: string;
 }
 
 /** One simulated sensor device: its own node and socket, its id from the server. */
@@ -41,6 +43,15 @@ interface SimDevice {
   wireBytes: number;
   jsonBytes: number;
   values: number[];
+  /** Where it is, sent with each reading (the dashboard's map); two devices in three know it. */
+  geohash: string | undefined;
+}
+
+/** The demo devices' places: cells of a few hundred metres in one town, one per device. */
+function demoGeohash(index: number): string | undefined {
+  if (index % 3 === 2) return undefined;
+  const base32 = '0123456789bcdefghjkmnpqrstuvwxyz';
+  return `u1zr2${base32[(index * 7 + 3) % 32]}${base32[(index * 11 + 5) % 32]}`;
 }
 
 /** The sensors a simulated device carries: a thermometer, a hygrometer, a barometer. */
@@ -119,7 +130,7 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
   try {
     server = await serverFromConfig(config, { services: [tally] });
     const s = server;
-    if (options.dashboard !== false) dashboard = await addDashboard(s, { port: options.dashboardPort, defaultPort: 0 }, () => statusDocument(s, tally, meta));
+    if (options.dashboard !== false) dashboard = await addDashboard(s, { port: options.dashboardPort, defaultPort: 0, tileUrl: options.dashboardTiles }, () => statusDocument(s, tally, meta));
     await server.start();
   } catch (e) {
     await broker.close();
@@ -174,7 +185,7 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
       await transport.start();
       const node = new OpenSynaptic({ deviceId: name, requestTimeoutMs: 1000 });
       // The MQTT device and the first `--secure` UDP devices take the session; the others decline.
-      const d: SimDevice = { name, medium, wantsSecure: medium === 'mqtt' || index < secureCount, node, transport, aid: 0, sent: 0, kinds: { FULL: 0, DIFF: 0, HEART: 0 }, secureFrames: 0, wireBytes: 0, jsonBytes: 0, values: PROFILE.map((p) => p.base + index) };
+      const d: SimDevice = { name, medium, wantsSecure: medium === 'mqtt' || index < secureCount, node, transport, aid: 0, sent: 0, kinds: { FULL: 0, DIFF: 0, HEART: 0 }, secureFrames: 0, wireBytes: 0, jsonBytes: 0, values: PROFILE.map((p) => p.base + index), geohash: demoGeohash(index) };
       devices.push(d);
       links.push(link(d));
     }
@@ -218,7 +229,7 @@ export async function demo(out: Output, options: DemoOptions, signal: AbortSigna
             }
             const sensors: SensorTuple[] = PROFILE.map((p, k) => [p.id, 'OK', d.values[k] as number, p.unit]);
             // Stamped in ms: two frames of the same values are still distinct (a secure receiver drops a replay).
-            const r = d.node.transmit(sensors, { t: Date.now() });
+            const r = d.node.transmit(sensors, d.geohash === undefined ? { t: Date.now() } : { t: Date.now(), geohash: d.geohash });
             const json = Buffer.byteLength(readingJson(d.name, sensors, r.timestampMs));
             sentBytes.set(`${d.aid}:${r.timestampMs}`, { wire: r.frame.length, json, kind: r.kind });
             await d.transport.send(r.frame);

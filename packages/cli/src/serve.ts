@@ -208,6 +208,8 @@ export interface ServeOptions extends ConfigSource {
   dashboard?: boolean;
   dashboardHost?: string;
   dashboardPort?: string;
+  /** The dashboard map's tile server (a URL template with {z}/{x}/{y}; default none: a plain grid). */
+  dashboardTiles?: string;
 }
 
 /** The environment variable that holds the dashboard's token (never on the command line, where `ps` shows it). */
@@ -222,12 +224,12 @@ export interface AttachedDashboard {
  * Registers the dashboard on a server that has not started (loaded by name: only `--dashboard`
  * loads it); its health view serves the status document the status file holds.
  */
-export async function addDashboard(server: OpenSynapticServer, options: { host?: string | undefined; port?: string | undefined; defaultPort: number }, health: () => Promise<StatusDocument>): Promise<AttachedDashboard> {
+export async function addDashboard(server: OpenSynapticServer, options: { host?: string | undefined; port?: string | undefined; defaultPort: number; tileUrl?: string | undefined }, health: () => Promise<StatusDocument>): Promise<AttachedDashboard> {
   const port = intOption(options.port, '--dashboard-port', 0, 65535) ?? options.defaultPort;
   const { attachDashboard } = await import('@opensynaptic/dashboard');
   const token = process.env[DASHBOARD_TOKEN_ENV] || undefined;
   try {
-    return attachDashboard(server, { host: options.host ?? '127.0.0.1', port, token, health });
+    return attachDashboard(server, { host: options.host ?? '127.0.0.1', port, token, health, tileUrl: options.tileUrl ?? null });
   } catch (e) {
     const key = (e as { key?: string }).key;
     const hint = key === 'token' ? ` (set ${DASHBOARD_TOKEN_ENV})` : '';
@@ -276,7 +278,7 @@ export async function serve(out: Output, options: ServeOptions, signal: AbortSig
   const database = loaded.config.storage.driver === 'sqlite' ? resolve(loaded.config.storage.path) : null;
   const startedAtMs = Date.now();
   const meta = { config: loaded.path, database, startedAtMs, intervalMs };
-  const dashboard = options.dashboard ? await addDashboard(server, { host: options.dashboardHost, port: options.dashboardPort, defaultPort: 8090 }, () => statusDocument(server, tally, meta)) : null;
+  const dashboard = options.dashboard ? await addDashboard(server, { host: options.dashboardHost, port: options.dashboardPort, defaultPort: 8090, tileUrl: options.dashboardTiles }, () => statusDocument(server, tally, meta)) : null;
   server.on('frame-error', (e) => out.event({ event: 'frame-error', via: e.via, peer: e.peer.key, code: e.code, message: e.error.message }));
   server.on('service-error', (e) => {
     out.event({ event: 'service-error', service: e.service, message: e.error instanceof Error ? e.error.message : String(e.error) });

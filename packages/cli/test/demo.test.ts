@@ -103,8 +103,13 @@ describe('os-node demo', () => {
     }
     // The printed dashboard URL serves the demo's devices while it runs.
     expect(dashboard).toBeDefined();
-    const seen = (await (await fetch(`${dashboard}api/devices`)).json()) as { devices: { deviceId: string }[] };
+    const seen = (await (await fetch(`${dashboard}api/devices`)).json()) as { devices: { deviceId: string; position: { geohash: string; lat: number; lon: number } | null }[] };
     expect(seen.devices.map((d) => d.deviceId).sort()).toEqual(['dev-1', 'dev-2']);
+    // Both send a geohash (the third device of a demo would not): the map has their places.
+    for (const d of seen.devices) {
+      expect(d.position?.geohash).toMatch(/^u1zr2[0-9b-hjkmnp-z]{2}$/);
+      expect(d.position?.lat).toBeCloseTo(56.1, 0);
+    }
     run.child.kill('SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);

@@ -4,12 +4,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { frameAid, type OpenSynapticServer, type Service, type ServiceHost } from '@opensynaptic/server';
+import { frameAid, type OpenSynapticServer, type ServerControl, type Service, type ServiceHost } from '@opensynaptic/server';
 import type { ReadingFrame, ReadingsSink } from '@opensynaptic/store';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { DeviceConsole, MAX_CONSOLE_TIMEOUT_MS, readJson } from './console.js';
+import { FrameDecoder, type TemplatePeek } from './decoded.js';
 import { type BookReading, DeviceBook, type DeviceView } from './devices.js';
 import { DashboardError, optionError } from './errors.js';
 import { FrameLog } from './frames.js';
+import { tileOption } from './map-options.js';
 import { CSV_HEADER, csvLine, readingQueryOf } from './query.js';
 
 export interface DashboardOptions {
@@ -62,6 +65,20 @@ export interface DashboardOptions {
   webRoot?: string;
   /** The clock, ms (default `Date.now`). */
   clock?: () => number;
+  /** How long a console request waits for the device's reply, ms (default 2000; a request may give its own `timeoutMs`, at most 30000). */
+  consoleTimeoutMs?: number;
+  /** Longest raw packet the console sends, bytes (default 512). */
+  maxConsoleBytes?: number;
+  /** Console requests waiting for replies at once (default 64); one more is refused (503 `ERR_DASHBOARD_BUSY`). */
+  maxConsolePending?: number;
+  /**
+   * The map's tile server, a URL template with `{z}`, `{x}`, `{y}` (and optionally `{s}`), e.g.
+   * `https://tile.openstreetmap.org/{z}/{x}/{y}.png` (default none: the map draws the devices on
+   * a plain latitude/longitude grid, as it does when the tile server cannot be reached).
+   */
+  tileUrl?: string | null;
+  /** The attribution shown with the tiles (default none; most tile servers require one). */
+  tileAttribution?: string;
 }
 
 const DEFAULTS = {
@@ -179,6 +196,10 @@ export class DashboardService implements Service {
   #coalescedNow = false;
   #timers: ReturnType<typeof setInterval>[] = [];
   readonly #startedAtMs: number;
+  readonly #console: DeviceConsole;
+  readonly #decoder: FrameDecoder;
+  readonly #map: { tileUrl: string | null; attribution: string };
+  readonly #pageCsp: string;
   readonly #status: DashboardStatus = { url: null, clients: 0, refused: 0, skipped: 0, dropped: 0, coalesced: 0, pushes: 0, devices: 0, requests: 0 };
 
   constructor(server: OpenSynapticServer, options: DashboardOptions = {}) {
@@ -208,6 +229,16 @@ export class DashboardService implements Service {
     this.#storage = options.storage ?? null;
     this.#storageGiven = options.storage !== undefined;
     this.#startedAtMs = this.#clock();
+    this.#console = new DeviceConsole(server, {
+      timeoutMs: intOpt('consoleTimeoutMs', options.consoleTimeoutMs, 2000, 1, MAX_CONSOLE_TIMEOUT_MS),
+      maxBytes: intOpt('maxConsoleBytes', options.maxConsoleBytes, 512, 1, 65_507),
+      maxPending: intOpt('maxConsolePending', options.maxConsolePending, 64, 1, 10_000),
+      clock: this.#clock,
+    });
+    this.#decoder = new FrameDecoder(((aid: number) => server.node?.fusion?.registry?.peek?.(aid)) as TemplatePeek);
+    const tile = tileOption(options.tileUrl, options.tileAttribution);
+    this.#map = { tileUrl: tile.url, attribution: tile.attribution };
+    this.#pageCsp = tile.origin === null ? PAGE_CSP : PAGE_CSP.replace("img-src 'self' data:", `img-src 'self' data: ${tile.origin}`);
   }
 
   /** Where it listens, after `start()`. */
@@ -289,11 +320,17 @@ export class DashboardService implements Service {
     const aid = frameAid(inbound.frame);
     if (aid === undefined) return;
     this.#book.frame(aid, inbound.frame.length);
-    this.#frames.add(aid, inbound.frame, { receivedAtMs: Math.trunc(inbound.receivedAt ?? this.#clock()), via, peer: inbound.peer?.key ?? '' });
+    const inspected = this.#frames.add(aid, inbound.frame, { receivedAtMs: Math.trunc(inbound.receivedAt ?? this.#clock()), via, peer: inbound.peer?.key ?? '' });
+    if (inspected !== null) this.#decoder.frame(via, aid, inbound.frame, inspected);
+  }
+
+  onControl(control: ServerControl): void {
+    this.#console.onControl(control);
   }
 
   onReading(reading: ReadingFrame): void {
     const r = reading as BookReading;
+    this.#decoder.reading(r, this.#book.sensorsOf(`${r.aid}:${r.deviceId}`));
     const { view } = this.#book.reading(r, this.#templatesOf(r.aid));
     // A new device, a state change and a new value all reach the page with the next push.
     this.#touched.add(view.key);
@@ -321,7 +358,7 @@ export class DashboardService implements Service {
   // ---------------------------------------------------------------------------- the feed
 
   #hello(): string {
-    return JSON.stringify({ type: 'hello', version: 1, nowMs: this.#clock(), thresholds: this.#thresholds(), limits: { maxHistoryRows: this.maxHistoryRows, feedIntervalMs: this.feedIntervalMs }, devices: this.#devices() });
+    return JSON.stringify({ type: 'hello', version: 1, nowMs: this.#clock(), thresholds: this.#thresholds(), limits: { maxHistoryRows: this.maxHistoryRows, feedIntervalMs: this.feedIntervalMs }, map: this.#map, devices: this.#devices() });
   }
 
   #thresholds() {
@@ -375,6 +412,11 @@ export class DashboardService implements Service {
       }
       c.ws.send(message);
     }
+  }
+
+  /** A message to every client that keeps up (a slow one gets the state with its next sync). */
+  #broadcast(message: string): void {
+    for (const c of this.#clients) if (c.behindSince === null && c.ws.bufferedAmount <= this.maxClientBufferBytes) c.ws.send(message);
   }
 
   async #pushHealth(): Promise<void> {
@@ -459,7 +501,7 @@ export class DashboardService implements Service {
     const route = `${req.method} ${path}`;
     switch (route) {
       case 'GET /api':
-        return this.#json(res, 200, { version: 1, endpoints: ENDPOINTS, thresholds: this.#thresholds(), limits: { maxHistoryRows: this.maxHistoryRows, maxClients: this.maxClients, maxClientBufferBytes: this.maxClientBufferBytes } });
+        return this.#json(res, 200, { version: 1, endpoints: ENDPOINTS, thresholds: this.#thresholds(), limits: { maxHistoryRows: this.maxHistoryRows, maxClients: this.maxClients, maxClientBufferBytes: this.maxClientBufferBytes, ...this.#console.limits } });
       case 'GET /api/devices':
         this.#noParams(url);
         return this.#json(res, 200, { nowMs: this.#clock(), thresholds: this.#thresholds(), devices: this.#devices() });
@@ -473,6 +515,13 @@ export class DashboardService implements Service {
         const q = readingQueryOf(url.searchParams, 1);
         if (q.aid === undefined || [...url.searchParams.keys()].some((k) => k !== 'aid' && k !== 'token')) throw new DashboardError('ERR_DASHBOARD_QUERY', 'query parameter "aid": needed, and the only one this endpoint takes', { key: 'aid' });
         return this.#json(res, 200, { aid: q.aid, frames: this.#frames.get(q.aid) });
+      }
+      case 'POST /api/console': {
+        this.#noParams(url);
+        const request = this.#console.parse(await readJson(req, CONSOLE_BODY_MAX));
+        const result = await this.#console.run(request);
+        this.#broadcast(JSON.stringify({ type: 'console', nowMs: this.#clock(), result }));
+        return this.#json(res, 200, result);
       }
       case 'POST /api/devices/forget': {
         const key = url.searchParams.get('key');
@@ -523,9 +572,14 @@ export class DashboardService implements Service {
       code = e.code;
       key = e.key;
     } else if (e instanceof DashboardError) {
-      status = e.code === 'ERR_DASHBOARD_QUERY' ? 400 : 500;
+      status = e.code === 'ERR_DASHBOARD_QUERY' || e.code === 'ERR_DASHBOARD_CONSOLE' ? 400 : e.code === 'ERR_DASHBOARD_BUSY' ? 503 : 500;
       code = e.code;
       key = e.key;
+    } else if (typeof (e as { code?: unknown })?.code === 'string' && SEND_STATUS[(e as { code: string }).code] !== undefined) {
+      // The server's sendTo refusals, under their own codes.
+      code = (e as { code: string }).code;
+      status = SEND_STATUS[code] as number;
+      key = (e as { key?: string }).key;
     } else if (typeof (e as { code?: unknown })?.code === 'string' && (e as { code: string }).code === 'ERR_STORE_VALUE') {
       // The store's own check of a query value (a field the API let through).
       status = 400;
@@ -560,7 +614,7 @@ export class DashboardService implements Service {
       'Content-Type': MIME[extname(file)] ?? 'application/octet-stream',
       'Content-Length': body.length,
       'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache',
-      'Content-Security-Policy': PAGE_CSP,
+      'Content-Security-Policy': this.#pageCsp,
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
     });
@@ -576,6 +630,7 @@ export const ENDPOINTS = [
   { method: 'GET', path: '/api/frames', about: 'the last data frames of a device (aid=): hex, command, strategy, tid, timestamp, CRCs, the check it passed, the plain body' },
   { method: 'GET', path: '/api/health', about: 'the status document (the shape of `os-node serve`’s status file): transports, counters, services, devices' },
   { method: 'GET', path: '/api/live', about: 'WebSocket: hello (the whole state), then update / sync / health messages' },
+  { method: 'POST', path: '/api/console', about: 'the command console (JSON { aid, action: ping|time-request|id-assign|raw, id?, hex?, timeoutMs? }): what was sent and the reply with its round trip, or timedOut; needs the token' },
   { method: 'POST', path: '/api/devices/forget', about: 'forgets a device of the live table (key=aid:deviceId); needs the token' },
 ] as const;
 
@@ -588,7 +643,15 @@ const KNOWN_PATHS = new Map<string, string>([
   ['/api/frames', 'GET'],
   ['/api/live', 'GET'],
   ['/api/devices/forget', 'POST'],
+  ['/api/console', 'POST'],
 ]);
+
+/** Largest console request body, bytes. */
+const CONSOLE_BODY_MAX = 256 * 1024;
+
+/** HTTP statuses of the server's `sendTo` errors. */
+const SEND_STATUS: Record<string, number> = { ERR_SERVER_UNKNOWN_DEVICE: 404, ERR_SERVER_TRANSPORT: 503, ERR_SERVER_STATE: 503, ERR_SERVER_PACKET: 400, ERR_SERVER_PACKET_SIZE: 413 };
+
 
 /** Registers a dashboard on `server` (before `server.start()`) and returns it. */
 export function attachDashboard(server: OpenSynapticServer, options: DashboardOptions = {}): DashboardService {

@@ -1,4 +1,5 @@
 import type { DeviceSummary } from '@opensynaptic/store';
+import { decodeGeohash, type GeoPosition } from './geohash.js';
 
 /** A device's state from how long ago it was last heard. */
 export type DeviceState = 'online' | 'stale' | 'offline';
@@ -34,6 +35,8 @@ export interface DeviceView {
   /** The transport it was last heard on. */
   via: string;
   sensors: LiveSensor[];
+  /** Where the latest geohash a frame carried puts it (`null`: none yet, or not a geohash). */
+  position: GeoPosition | null;
 }
 
 interface Row {
@@ -51,6 +54,7 @@ export interface BookReading {
   sensors: readonly { id: string; state: string; value: number; unit: string }[];
   secure?: boolean;
   via?: string;
+  geohash?: string | undefined;
 }
 
 /** The same reading as JSON text (what a JSON-over-the-wire device would have sent). */
@@ -111,6 +115,7 @@ export class DeviceBook {
       jsonBytes: 0,
       via: '',
       sensors: [],
+      position: null,
     });
   }
 
@@ -146,6 +151,7 @@ export class DeviceBook {
         jsonBytes: 0,
         via: '',
         sensors: [],
+        position: null,
       });
     } else {
       // Most recently heard last: the first row is the one to forget when the book is full.
@@ -161,6 +167,8 @@ export class DeviceBook {
     if (v.secure) v.secureFrames++;
     if (r.via !== undefined) v.via = r.via;
     if (templates !== null) v.templates = templates;
+    // Decoded once per new geohash text, not per frame.
+    if (typeof r.geohash === 'string' && r.geohash !== v.position?.geohash) v.position = decodeGeohash(r.geohash);
     const wire = this.#wire.get(r.aid)?.shift();
     if (wire !== undefined) {
       v.wireBytes += wire;
@@ -182,6 +190,11 @@ export class DeviceBook {
     const row: Row = { view, sensors: new Map(view.sensors.map((s) => [s.id, s])) };
     this.#rows.set(key, row);
     return row;
+  }
+
+  /** The latest values of a device's sensors (the inspector compares a secure DIFF with them). */
+  sensorsOf(key: string): ReadonlyMap<string, LiveSensor> | undefined {
+    return this.#rows.get(key)?.sensors;
   }
 
   get(key: string): DeviceView | undefined {

@@ -1,5 +1,6 @@
 import { cmdName, isSecureData } from '@opensynaptic/cmd';
 import { decodeFrame } from '@opensynaptic/packet';
+import type { DecodedFields } from './decoded.js';
 
 /** One inbound data frame as the inspector shows it. */
 export interface InspectedFrame {
@@ -23,6 +24,8 @@ export interface InspectedFrame {
   check: string;
   /** The plain body when it is text (a FULL body); `null` for a binary or a secure one (the inspector has no key). */
   body: string | null;
+  /** The fields the server decoded from this frame (sensors, which a DIFF changed, the template of a DIFF or HEART); `null` until its reading came, or when it did not decode. */
+  decoded: DecodedFields | null;
 }
 
 function strategyOf(name: string | null): InspectedFrame['strategy'] {
@@ -37,7 +40,7 @@ export function inspectFrame(frame: Uint8Array, meta: { receivedAtMs: number; vi
   const command = cmdName(cmd) ?? null;
   let hex = '';
   for (const b of frame) hex += HEX[b];
-  const out: InspectedFrame = { ...meta, length: frame.length, hex, cmd, command, strategy: strategyOf(command), secure: isSecureData(cmd), tid: null, timestamp: null, crc8: null, crc16: frame.length >= 2 ? ((frame[frame.length - 2] as number) << 8) | (frame[frame.length - 1] as number) : null, check: 'ok', body: null };
+  const out: InspectedFrame = { ...meta, length: frame.length, hex, cmd, command, strategy: strategyOf(command), secure: isSecureData(cmd), tid: null, timestamp: null, crc8: null, crc16: frame.length >= 2 ? ((frame[frame.length - 2] as number) << 8) | (frame[frame.length - 1] as number) : null, check: 'ok', body: null, decoded: null };
   try {
     const d = decodeFrame(frame);
     out.tid = d.tid;
@@ -68,8 +71,9 @@ export class FrameLog {
     readonly maxDevices: number,
   ) {}
 
-  add(aid: number, frame: Uint8Array, meta: { receivedAtMs: number; via: string; peer: string }): void {
-    if (this.perDevice === 0) return;
+  /** Keeps the frame; returns what it keeps (`null` with `perDevice` 0). */
+  add(aid: number, frame: Uint8Array, meta: { receivedAtMs: number; via: string; peer: string }): InspectedFrame | null {
+    if (this.perDevice === 0) return null;
     let list = this.#byAid.get(aid);
     if (list === undefined) {
       if (this.#byAid.size >= this.maxDevices) {
@@ -80,8 +84,10 @@ export class FrameLog {
       this.#byAid.set(aid, list);
     }
     // Hex and decode cost only what a device keeps: perDevice frames, the oldest dropped.
-    list.push(inspectFrame(frame, meta));
+    const inspected = inspectFrame(frame, meta);
+    list.push(inspected);
     if (list.length > this.perDevice) list.shift();
+    return inspected;
   }
 
   get(aid: number): InspectedFrame[] {

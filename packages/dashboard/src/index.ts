@@ -2,7 +2,10 @@
  * The OpenSynaptic live dashboard: a service of `@opensynaptic/server` that serves a JSON API
  * (devices, history, CSV, health), a live feed over WebSocket and a prebuilt page.
  */
+export * from './console.js';
 export * from './dashboard.js';
+export { type DecodedFields, type DecodedSensor, FrameDecoder } from './decoded.js';
+export { decodeGeohash, type GeoPosition, MAX_GEOHASH_LENGTH } from './geohash.js';
 export * from './devices.js';
 export * from './errors.js';
 export { FrameLog, type InspectedFrame, inspectFrame } from './frames.js';

@@ -113,3 +113,26 @@ export async function committed(server: OpenSynapticServer): Promise<number> {
   const s = (await server.status()).services.storage as { committed?: number } | null;
   return s?.committed ?? 0;
 }
+
+/**
+ * Makes a simulated device send `geohash` with each reading (a moving temperature, or the
+ * values given), as a device that knows where it is does.
+ */
+export function withGeohash(d: SimDevice, geohash: string): SimDevice {
+  let t = 20;
+  d.send = async (sensors) => {
+    t = Number((t + 0.5).toFixed(1));
+    const r = d.node.transmit(sensors ?? [['T1', 'OK', t, 'Cel'], ['H1', 'OK', 40, '%']], { t: Date.now(), geohash });
+    await d.transport.send(r.frame);
+    d.sent++;
+  };
+  return d;
+}
+
+/** A POST of JSON to the dashboard (`token`: sent as the bearer token). */
+export async function postJson(base: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}

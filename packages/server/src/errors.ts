@@ -8,6 +8,10 @@ import { brandError } from '@opensynaptic/internal';
  * - `ERR_SERVER_SERVICE`: a service name registered twice, unknown, or a service that failed.
  * - `ERR_SERVER_DEPENDENCY`: an optional package (a store driver) that is not installed.
  * - `ERR_SERVER_TIMEOUT`: `ensureId` / `ensureTime` ran out of attempts.
+ * - `ERR_SERVER_PACKET`: `sendTo` got no bytes (not a non-empty `Uint8Array`) or a bad aid.
+ * - `ERR_SERVER_PACKET_SIZE`: `sendTo` got more bytes than `maxSendBytes` or the transport takes.
+ * - `ERR_SERVER_UNKNOWN_DEVICE`: `sendTo` an aid no data frame came from (or forgotten).
+ * - `ERR_SERVER_TRANSPORT`: `sendTo` a device whose transport stopped, or whose send failed.
  */
 export type ServerErrorCode =
   | 'ERR_SERVER_CONFIG'
@@ -15,7 +19,11 @@ export type ServerErrorCode =
   | 'ERR_SERVER_STATE'
   | 'ERR_SERVER_SERVICE'
   | 'ERR_SERVER_DEPENDENCY'
-  | 'ERR_SERVER_TIMEOUT';
+  | 'ERR_SERVER_TIMEOUT'
+  | 'ERR_SERVER_PACKET'
+  | 'ERR_SERVER_PACKET_SIZE'
+  | 'ERR_SERVER_UNKNOWN_DEVICE'
+  | 'ERR_SERVER_TRANSPORT';
 
 /** Every error this package throws or rejects with; test it with `isOpenSynapticError(err, code?)`. */
 export class ServerError extends Error {

@@ -1,6 +1,8 @@
 import { installAsyncDispose } from '@opensynaptic/internal';
 import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC, isData, isSecureData } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
+
+type ControlResult = Extract<ReceiveResult, { type: 'control' }>['result'];
 import { IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
 import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
@@ -16,6 +18,32 @@ export interface ServerReading extends ReadingFrame {
   /** The transport's name. */
   via: string;
   peer: Peer;
+  /** The fact's geohash (`&…|` in the body text; a DIFF or HEART has its template's), when the frame carries one. */
+  geohash?: string | undefined;
+}
+
+/**
+ * An inbound control packet the node handled (PONG, TIME_RESPONSE, HANDSHAKE_ACK...), as the
+ * services' `onControl` hook sees it: `result` is the node's reading of it (status, seq...),
+ * `response` what the server sent back (or `null`).
+ */
+export interface ServerControl {
+  cmd: number;
+  result: ControlResult;
+  frame: Uint8Array;
+  response: Uint8Array | null;
+  via: string;
+  peer: Peer;
+  receivedAtMs: number;
+}
+
+/** Where a device was last heard (`OpenSynapticServer.peerOf`). */
+export interface DevicePeer {
+  /** The transport's name. */
+  via: string;
+  peer: Peer;
+  /** When its last decoded data frame came, Unix ms. */
+  heardAtMs: number;
 }
 
 /** A transport to listen on: an instance, or a registry driver name and its options. */
@@ -86,6 +114,13 @@ export interface OpenSynapticServerOptions {
   queueFrames?: number;
   /** Devices `status().devices` keeps counters for (default 1024; the others are summed under `*`). */
   maxTrackedDevices?: number;
+  /**
+   * Devices whose last transport and peer the server remembers, for `sendTo` (default 16384; the
+   * least recently changed is forgotten first, and learnt again with the device's next frame).
+   */
+  maxDevicePeers?: number;
+  /** Longest packet `sendTo` takes, bytes (default 65507; a transport's own `maxFrameBytes` still applies). */
+  maxSendBytes?: number;
   /** How often `node.sweep()` runs, ms (default 1000; 0: never, the caller sweeps). */
   sweepIntervalMs?: number;
   timers?: ServerTimers;
@@ -250,6 +285,10 @@ export class OpenSynapticServer {
   readonly deviceQueue: number;
   readonly queueFrames: number;
   readonly maxTrackedDevices: number;
+  readonly maxDevicePeers: number;
+  readonly maxSendBytes: number;
+  /** The transport and peer each device aid was last heard on (bounded: `maxDevicePeers`). */
+  readonly #peers = new Map<number, { entry: TransportEntry; peer: Peer; heardAtMs: number }>();
   readonly #devices = new Map<string, DeviceCounters>();
   readonly #ownNode: boolean;
   readonly #ownedStore: Store<LeaseKinds & SessionKinds> | null;
@@ -281,6 +320,8 @@ export class OpenSynapticServer {
     this.deviceQueue = checkInt('deviceQueue', options.deviceQueue, 256, 1);
     this.queueFrames = checkInt('queueFrames', options.queueFrames, 8192, 1);
     this.maxTrackedDevices = checkInt('maxTrackedDevices', options.maxTrackedDevices, 1024, 1);
+    this.maxDevicePeers = checkInt('maxDevicePeers', options.maxDevicePeers, 16_384, 1);
+    this.maxSendBytes = checkInt('maxSendBytes', options.maxSendBytes, 65_507, 1);
     const overflow = options.overflow ?? 'wait';
     if (overflow !== 'wait' && overflow !== 'drop') throw optionError('overflow', `${String(overflow)} is not 'wait' or 'drop'`);
     this.overflow = overflow;
@@ -351,7 +392,7 @@ export class OpenSynapticServer {
       }
       const host: ServiceHost = { transport: (n) => this.#byName.get(n), reportError: (service, error) => this.#events.emit('service-error', { service, error }) };
       this.#sinks = this.services.list().filter((s): s is SinkService => s instanceof SinkService || s.sink !== undefined) as SinkService[];
-      this.#hooks = this.services.list().filter((s) => s.onFrame !== undefined || s.onReading !== undefined);
+      this.#hooks = this.services.list().filter((s) => s.onFrame !== undefined || s.onReading !== undefined || s.onControl !== undefined);
       for (const service of this.services.list()) {
         await service.start?.(host);
         this.#started.push(service);
@@ -545,6 +586,7 @@ export class OpenSynapticServer {
     switch (out.type) {
       case 'data':
         this.#counters.readings++;
+        this.#heard(out.aid, entry, peer, inbound.receivedAt);
         return this.#deliver(entry, {
           aid: out.aid,
           deviceId: this.#deviceIdOf(String(out.fact.id), out.aid),
@@ -555,9 +597,11 @@ export class OpenSynapticServer {
           secure: isSecureData(out.cmd),
           via: entry.name,
           peer,
+          geohash: typeof out.fact.geohash === 'string' ? out.fact.geohash : undefined,
         });
       case 'control':
         this.#counters.control++;
+        this.#control(entry, inbound, out);
         break;
       case 'ignored':
         this.#count(this.#counters.ignored, out.code ?? out.reason);
@@ -573,6 +617,68 @@ export class OpenSynapticServer {
       }
     }
     return undefined;
+  }
+
+  /** Remembers where `aid` was heard; a run of frames from one peer costs one lookup each. */
+  #heard(aid: number, entry: TransportEntry, peer: Peer, receivedAt: number): void {
+    const known = this.#peers.get(aid);
+    if (known !== undefined && known.peer.key === peer.key && known.entry === entry) {
+      known.heardAtMs = receivedAt;
+      return;
+    }
+    if (known !== undefined) this.#peers.delete(aid);
+    else if (this.#peers.size >= this.maxDevicePeers) {
+      const oldest = this.#peers.keys().next().value;
+      if (oldest !== undefined) this.#peers.delete(oldest);
+    }
+    this.#peers.set(aid, { entry, peer, heardAtMs: receivedAt });
+  }
+
+  /** Tells the services with an `onControl` hook about a control packet the node handled. */
+  #control(entry: TransportEntry, inbound: Inbound, out: Extract<ReceiveResult, { type: 'control' }>): void {
+    let event: ServerControl | null = null;
+    for (const hook of this.#hooks) {
+      if (hook.onControl === undefined) continue;
+      event ??= { cmd: out.cmd, result: out.result, frame: inbound.frame, response: out.response, via: entry.name, peer: inbound.peer, receivedAtMs: Math.trunc(inbound.receivedAt) };
+      try {
+        hook.onControl(event);
+      } catch (error) {
+        this.#events.emit('service-error', { service: hook.name, error });
+      }
+    }
+  }
+
+  /** Where device `aid` was last heard (its last decoded data frame), or undefined. */
+  peerOf(aid: number): DevicePeer | undefined {
+    const known = this.#peers.get(aid);
+    return known === undefined ? undefined : { via: known.entry.name, peer: known.peer, heardAtMs: known.heardAtMs };
+  }
+
+  /**
+   * Sends `packet` (a control packet, say PING or ID_ASSIGN, or any bytes) to device `aid`
+   * through the transport and peer its last data frame came from. Resolves with where it went
+   * once the transport took it. Rejects with `ServerError`: `ERR_SERVER_STATE` (not running),
+   * `ERR_SERVER_PACKET` (not a non-empty `Uint8Array`, or a bad aid), `ERR_SERVER_PACKET_SIZE`
+   * (over `maxSendBytes` or the transport's `maxFrameBytes`), `ERR_SERVER_UNKNOWN_DEVICE` (never
+   * heard, or forgotten), `ERR_SERVER_TRANSPORT` (its transport stopped, or the send failed).
+   */
+  async sendTo(aid: number, packet: Uint8Array): Promise<DevicePeer> {
+    if (this.#state !== 'running') throw new ServerError('ERR_SERVER_STATE', `sendTo() in state ${this.#state}`);
+    if (!Number.isInteger(aid) || aid < 0 || aid > 0xffff_ffff) throw new ServerError('ERR_SERVER_PACKET', `aid: ${String(aid)} is not an integer in 0..4294967295`, { key: 'aid' });
+    if (!(packet instanceof Uint8Array) || packet.length === 0) throw new ServerError('ERR_SERVER_PACKET', 'packet: a non-empty Uint8Array is needed', { key: 'packet' });
+    if (packet.length > this.maxSendBytes) throw new ServerError('ERR_SERVER_PACKET_SIZE', `packet: ${packet.length} bytes, over maxSendBytes (${this.maxSendBytes})`, { key: 'packet' });
+    const known = this.#peers.get(aid);
+    if (known === undefined) throw new ServerError('ERR_SERVER_UNKNOWN_DEVICE', `aid ${aid}: no data frame of this device was heard (or it was forgotten): nowhere to send`, { key: 'aid' });
+    const { entry, peer } = known;
+    const transport = entry.transport;
+    if (transport.state !== 'running' || this.#byName.get(entry.name) !== transport) throw new ServerError('ERR_SERVER_TRANSPORT', `aid ${aid}: transport "${entry.name}" is ${transport.state}`, { key: 'aid' });
+    if (packet.length > transport.maxFrameBytes) throw new ServerError('ERR_SERVER_PACKET_SIZE', `packet: ${packet.length} bytes, over transport "${entry.name}"'s maxFrameBytes (${transport.maxFrameBytes})`, { key: 'packet' });
+    try {
+      await transport.send(packet, peer);
+    } catch (error) {
+      throw new ServerError('ERR_SERVER_TRANSPORT', `aid ${aid}: send over "${entry.name}" to ${peer.key} failed: ${error instanceof Error ? error.message : String(error)}`, { key: 'aid', cause: error });
+    }
+    return { via: entry.name, peer, heardAtMs: known.heardAtMs };
   }
 
   /** `deviceIdOf`, remembered per aid for the id it last had (a device's frames repeat it). */

@@ -4,6 +4,7 @@ import type { ReadingFrame, ReadingsSink, ReadingsSinkStatus, Store } from '@ope
 import type { Inbound, PeerLike, Transport } from '@opensynaptic/transport';
 import type { ForwardRuleConfig } from './config.js';
 import { optionError, ServerError } from './errors.js';
+import type { ServerControl } from './server.js';
 
 /** What a service sees of the server it runs in. */
 export interface ServiceHost {
@@ -26,6 +27,11 @@ export interface Service {
   onFrame?(inbound: Inbound, via: string): void;
   /** Every decoded reading (sinks use the `sink` field instead, for backpressure). */
   onReading?(reading: ReadingFrame): void;
+  /**
+   * Every inbound control packet the node handled (a PONG or TIME_RESPONSE answering a packet
+   * sent with `sendTo`, an ACK...), after the server answered it. Must not throw or block.
+   */
+  onControl?(control: ServerControl): void;
   /** Storage services: the sink the server writes readings to, with backpressure. */
   readonly sink?: ReadingsSink;
   /** What the service reports in the server's `status()`. */

@@ -2,6 +2,10 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import type { DeviceView } from '../devices.js';
+import { ConsolePanel, type ConsoleResultView } from './console.js';
+import './console.css';
+import { decodedNode } from './inspector.js';
+import { DeviceMap, type MapConfig } from './map.js';
 
 interface FeedReading {
   key: string;
@@ -12,7 +16,8 @@ type Message =
   | { type: 'hello'; nowMs: number; thresholds: { staleAfterMs: number; offlineAfterMs: number }; devices: DeviceView[] }
   | { type: 'update'; nowMs: number; readings: FeedReading[]; devices: DeviceView[]; coalesced: boolean }
   | { type: 'sync'; nowMs: number; devices: DeviceView[] }
-  | { type: 'health'; nowMs: number; health: Health };
+  | { type: 'health'; nowMs: number; health: Health }
+  | { type: 'console'; nowMs: number; result: ConsoleResultView };
 interface Health {
   state?: string;
   transports?: Record<string, { medium: string; state: string; framesIn: number; bytesIn: number; framesOut: number; dropped: Record<string, number>; inboundQueued: number; connections: number }>;
@@ -62,6 +67,11 @@ function connect(attempt = 0): void {
 }
 
 function handle(m: Message): void {
+  if (m.type === 'console') {
+    consolePanel.show(m.result);
+    return;
+  }
+  if (m.type === 'hello') deviceMap.configure((m as { map?: MapConfig }).map);
   if (m.type === 'hello' || m.type === 'sync') {
     offsetMs = m.nowMs - Date.now();
     if (m.type === 'hello') devices.clear();
@@ -188,6 +198,7 @@ function select(key: string): void {
   const sel = $<HTMLSelectElement>('h-sensor');
   sel.replaceChildren(...(d?.sensors ?? []).map((s) => new Option(`${s.id} (${s.unit})`, s.id)));
   dirty = true;
+  consolePanel.select(d);
   void loadHistory();
   void loadFrames();
 }
@@ -299,6 +310,7 @@ async function loadFrames(): Promise<void> {
     cell(tr, f.check);
     const hex = cell(tr, f.hex.replace(/(..)/g, '$1 ').trim(), 'hex');
     if (f.body !== null) hex.append(document.createElement('br'), text(f.body));
+    cell(tr, decodedNode((f as { decoded?: Parameters<typeof decodedNode>[0] }).decoded), 'decoded-cell');
   }
   $<HTMLTableElement>('frames').tBodies[0]?.replaceWith(body);
   $('frames').dataset.frames = String(frames.length);
@@ -350,6 +362,7 @@ function frame(): void {
     dirty = false;
     renderTable();
     renderSensors();
+    deviceMap.update(devices.values(), selected);
   }
   requestAnimationFrame(frame);
 }
@@ -357,5 +370,8 @@ function frame(): void {
 setInterval(() => {
   dirty = true;
 }, 1000);
+const api = (path: string, init: RequestInit = {}) => fetch(path, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...(token === null ? {} : { authorization: `Bearer ${token}` }) } });
+const consolePanel = new ConsolePanel($('console'), api);
+const deviceMap = new DeviceMap($('map'), (key) => select(key));
 requestAnimationFrame(frame);
 connect();
