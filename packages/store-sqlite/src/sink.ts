@@ -21,6 +21,7 @@ import {
   readingFromRow,
   type ReadingsBatch,
   type ReadingsSinkOptions,
+  packReadings,
   type StoreDurability,
   StoreError,
   type StoredStatus,
@@ -78,49 +79,25 @@ CREATE TABLE IF NOT EXISTS os_devices (
 export const SQLITE_BATCH_SIZE = 16384;
 
 /**
- * A batch as the writer takes it, cheap to hand to a worker: every reading is 8 numbers in one
- * Float64Array (aid, device id, sensor id, state, value, unit, timestamp, receive time), the
- * texts as indexes into `texts` (a batch repeats a few device ids, sensor ids, states and units
- * over and over), so the rows cross to the worker as one transferred buffer instead of a
- * structured clone of every value; the device rows are few and go as they are.
+ * A batch as the writer takes it, cheap to hand to a worker: the core's packed rows (8 numbers a
+ * reading in one Float64Array: aid, device id, sensor id, state, value, unit, timestamp, receive
+ * time; the texts as indexes into `texts`, see `PackedReadings`), so the rows cross to the worker
+ * as one transferred buffer instead of a structured clone of every value; the device rows are few
+ * and go as they are.
  */
 interface PackedBatch {
   readonly rows: Float64Array;
-  readonly texts: string[];
+  readonly texts: readonly string[];
   readonly devices: (string | number | null)[];
   readonly atMs: number;
 }
 
 function pack(batch: ReadingsBatch): PackedBatch {
-  const rows = new Float64Array(batch.readings * 8);
-  const texts: string[] = [];
-  const index = new Map<string, number>();
-  const text = (t: string): number => {
-    let k = index.get(t);
-    if (k === undefined) {
-      k = texts.length;
-      texts.push(t);
-      index.set(t, k);
-    }
-    return k;
-  };
-  let i = 0;
-  for (const f of batch.frames) {
-    const dev = text(f.deviceId);
-    for (const x of f.sensors) {
-      rows[i++] = f.aid;
-      rows[i++] = dev;
-      rows[i++] = text(x.id);
-      rows[i++] = text(x.state);
-      rows[i++] = x.value;
-      rows[i++] = text(x.unit);
-      rows[i++] = f.timestampMs;
-      rows[i++] = f.receivedAtMs;
-    }
-  }
+  // The backend sets `packed`, so the core always hands the rows over packed.
+  const p = batch.packed ?? packReadings(batch.frames, batch.readings);
   const devices: (string | number | null)[] = [];
   for (const d of batch.devices) devices.push(d.aid, d.deviceId, d.firstSeenMs, d.lastSeenMs, d.templates, d.full, d.diff, d.heart, d.readings);
-  return { rows, texts, devices, atMs: batch.atMs };
+  return { rows: p.rows, texts: p.texts, devices, atMs: batch.atMs };
 }
 
 /**
@@ -302,8 +279,9 @@ class WriterThread {
       this.#pending.set(id, { resolve, reject });
       // A commit in flight keeps the process alive until it lands.
       this.#worker!.ref();
-      // The rows' buffer is moved, not copied (the batch is not used here again).
-      this.#worker!.postMessage({ id, batch }, [batch.rows.buffer]);
+      // A copy of the rows' buffer is moved, not cloned: the core keeps the original for a retry.
+      const rows = batch.rows.slice();
+      this.#worker!.postMessage({ id, batch: { ...batch, rows } }, [rows.buffer]);
     });
   }
 
@@ -327,6 +305,7 @@ interface Fs {
 
 class SqliteReadingsBackend implements ReadingsBackend {
   readonly name = 'sqlite';
+  readonly packed = true;
   readonly durability: StoreDurability;
   readonly readonly: boolean;
   readonly location: string;
