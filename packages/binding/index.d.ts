@@ -19,10 +19,11 @@ export declare class NativeUdp {
    * Starts the receive thread: `callback(data, meta, kernelDrops)` per batch,
    * `kernelDrops` the socket's running count of datagrams the kernel dropped
    * for want of buffer space. Datagrams over `max_frame_bytes` come flagged
-   * `TRUNCATED` with no bytes. At most `batch` datagrams per batch and
-   * `max_queued` batches waiting for JS.
+   * `TRUNCATED` with no bytes. At most `batch` datagrams per system call,
+   * `max_queued` batches waiting for JS, and, while JS is busy, up to
+   * `gather` datagrams (and `GATHER_BYTES`) read into the next batch.
    */
-  startReceive(callback: (arg0: Uint8Array, arg1: Uint32Array, arg2: number) => void, maxFrameBytes: number, batch: number, maxQueued: number): void
+  startReceive(callback: (arg0: Uint8Array, arg1: Uint32Array, arg2: number) => void, maxFrameBytes: number, batch: number, maxQueued: number, gather: number): void
   /**
    * Sends datagrams `start..start + count` of `meta` (bytes in `data`, at
    * most `UdpBatch.MAX_BATCH`) with one `sendmmsg`; returns how many the

@@ -73,8 +73,9 @@ impl NativeUdp {
     /// Starts the receive thread: `callback(data, meta, kernelDrops)` per batch,
     /// `kernelDrops` the socket's running count of datagrams the kernel dropped
     /// for want of buffer space. Datagrams over `max_frame_bytes` come flagged
-    /// `TRUNCATED` with no bytes. At most `batch` datagrams per batch and
-    /// `max_queued` batches waiting for JS.
+    /// `TRUNCATED` with no bytes. At most `batch` datagrams per system call,
+    /// `max_queued` batches waiting for JS, and, while JS is busy, up to
+    /// `gather` datagrams (and `GATHER_BYTES`) read into the next batch.
     #[napi(catch_unwind)]
     pub fn start_receive(
         &mut self,
@@ -82,9 +83,10 @@ impl NativeUdp {
         max_frame_bytes: u32,
         batch: u32,
         max_queued: u32,
+        gather: u32,
     ) -> Result<()> {
         self.inner
-            .start_receive(callback, max_frame_bytes, batch, max_queued)
+            .start_receive(callback, max_frame_bytes, batch, max_queued, gather)
     }
 
     /// Sends datagrams `start..start + count` of `meta` (bytes in `data`, at
@@ -127,6 +129,7 @@ mod imp {
         pub fn start_receive(
             &mut self,
             _: Function<FnArgs<(Uint8Array, Uint32Array, u32)>, ()>,
+            _: u32,
             _: u32,
             _: u32,
             _: u32,
@@ -484,6 +487,7 @@ mod imp {
             max_frame_bytes: u32,
             batch: u32,
             max_queued: u32,
+            gather: u32,
         ) -> Result<()> {
             let fd = self.raw()?;
             if self.receiver.is_some() {
@@ -492,9 +496,10 @@ mod imp {
             if !(1..=65_535).contains(&max_frame_bytes)
                 || !(1..=ub::MAX_BATCH).contains(&batch)
                 || max_queued == 0
+                || !(batch..=MAX_GATHER).contains(&gather)
             {
                 return Err(crate::arg_error(format_args!(
-                    "max_frame_bytes {max_frame_bytes} (1..=65535), batch {batch} (1..={}), max_queued {max_queued} (>= 1)",
+                    "max_frame_bytes {max_frame_bytes} (1..=65535), batch {batch} (1..={}), max_queued {max_queued} (>= 1), gather {gather} (batch..={MAX_GATHER})",
                     ub::MAX_BATCH
                 )));
             }
@@ -543,6 +548,7 @@ mod imp {
                 },
                 batch: batch as usize,
                 max_queued,
+                gather: gather as usize,
             };
             let thread = std::thread::Builder::new()
                 .name("opensynaptic-udp".into())
@@ -751,6 +757,7 @@ mod imp {
         slot: usize,
         batch: usize,
         max_queued: u32,
+        gather: usize,
     }
 
     impl ReceiveLoop {
@@ -784,6 +791,18 @@ mod imp {
             }
         }
 
+        /// Sleeps up to `ms` on the wake eventfd alone (the socket fills meanwhile); false when woken to stop.
+        fn pause(&self, ms: i32) -> bool {
+            let mut fd = libc::pollfd {
+                fd: self.wake,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd entry.
+            let r = unsafe { libc::poll(&mut fd, 1, ms) };
+            !(self.stopped() || (r > 0 && fd.revents != 0))
+        }
+
         fn run(self, tsfn: Tsfn) {
             let (slot, batch) = (self.slot, self.batch);
             // One slot per datagram, as large as the largest frame: a longer one is cut (MSG_TRUNC).
@@ -799,10 +818,23 @@ mod imp {
                 .collect();
             let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; batch];
             let mut drops = 0u32;
+            // The records read but not yet handed over. While JS still has a batch to handle, the
+            // datagrams that arrive meanwhile would only wait in its queue: they are read into one
+            // batch (up to `gather` records) after a short pause instead of one small batch per
+            // system call, which cost JS a call each (4.6-9 µs a frame at 60k/s paced against
+            // 0.6 at full rate). When JS is idle a batch goes at once, so latency is unchanged.
+            // The gathered records also ride out a pause of the JS thread (a garbage collection,
+            // a long commit): they take ~30 bytes a datagram here against ~1 KiB in the kernel's
+            // buffer, so the thread keeps reading until the gather is full, and only then waits.
+            let mut data: Vec<u8> = Vec::new();
+            let mut meta: Vec<u32> = Vec::new();
             while !self.stopped() {
                 {
                     let mut q = self.flow.queued.lock().unwrap_or_else(|p| p.into_inner());
-                    while *q >= self.max_queued && !self.stopped() {
+                    while *q >= self.max_queued
+                        && self.gathered_full(&data, &meta)
+                        && !self.stopped()
+                    {
                         q = self.flow.room.wait(q).unwrap_or_else(|p| p.into_inner());
                     }
                 }
@@ -835,6 +867,13 @@ mod imp {
                     if e == libc::EINTR {
                         continue;
                     }
+                    // Nothing more to read now: what was gathered goes to JS first.
+                    if !meta.is_empty() {
+                        if !self.deliver(&tsfn, &mut data, &mut meta, drops) {
+                            break;
+                        }
+                        continue;
+                    }
                     // EAGAIN: nothing to read. Anything else (an ICMP error queued on the
                     // socket...) is not the next datagram either: wait, then read on.
                     if !self.wait_readable() {
@@ -843,14 +882,16 @@ mod imp {
                     continue;
                 }
                 let n = n as usize;
-                let mut total = 0;
-                for m in &msgs[..n] {
-                    if m.msg_hdr.msg_flags & libc::MSG_TRUNC == 0 {
-                        total += m.msg_len as usize;
+                if meta.is_empty() {
+                    let mut total = 0;
+                    for m in &msgs[..n] {
+                        if m.msg_hdr.msg_flags & libc::MSG_TRUNC == 0 {
+                            total += m.msg_len as usize;
+                        }
                     }
+                    data.reserve(total);
+                    meta.reserve(n * WORDS);
                 }
-                let mut data = Vec::with_capacity(total);
-                let mut meta = Vec::with_capacity(n * WORDS);
                 for (i, m) in msgs[..n].iter().enumerate() {
                     let mut segment = 0usize;
                     // SAFETY: the kernel wrote `msg_controllen` bytes of control messages.
@@ -895,17 +936,52 @@ mod imp {
                         }
                     }
                 }
-                *self.flow.queued.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                if tsfn.call(
-                    Batch { data, meta, drops },
-                    ThreadsafeFunctionCallMode::NonBlocking,
-                ) != Status::Ok
-                {
-                    break; // JS is closing the function: nobody to deliver to
+                let queued = *self.flow.queued.lock().unwrap_or_else(|p| p.into_inner());
+                if queued > 0 && !self.gathered_full(&data, &meta) {
+                    // JS is busy: read on into this batch, after a pause once the socket is drained.
+                    if n < batch && !self.pause(PAUSE_MS) {
+                        break;
+                    }
+                    continue;
+                }
+                if queued >= self.max_queued {
+                    continue; // the gather is full and JS has all it may hold: wait at the top
+                }
+                if !self.deliver(&tsfn, &mut data, &mut meta, drops) {
+                    break;
                 }
             }
         }
+
+        /// Whether the gathered records take no more (each bound may be passed by one system call's worth).
+        fn gathered_full(&self, data: &[u8], meta: &[u32]) -> bool {
+            meta.len() / WORDS >= self.gather || data.len() >= GATHER_BYTES
+        }
+
+        /// Hands the gathered records to JS as one batch; false when JS is closing the function.
+        fn deliver(
+            &self,
+            tsfn: &Tsfn,
+            data: &mut Vec<u8>,
+            meta: &mut Vec<u32>,
+            drops: u32,
+        ) -> bool {
+            *self.flow.queued.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            let batch = Batch {
+                data: std::mem::take(data),
+                meta: std::mem::take(meta),
+                drops,
+            };
+            tsfn.call(batch, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+        }
     }
+
+    /// How long the receive thread lets datagrams gather while JS is busy (ms; poll's unit).
+    const PAUSE_MS: i32 = 1;
+    /// Most bytes of datagrams one gathered batch holds (a bound on the thread's memory, beside `gather` records).
+    const GATHER_BYTES: usize = 4 << 20;
+    /// Most records `start_receive` lets one gathered batch hold.
+    const MAX_GATHER: u32 = ub::MAX_GATHER;
 }
 
 #[cfg(all(test, target_os = "linux"))]

@@ -205,6 +205,11 @@ export const UdpBatch = Object.freeze({
    * datagrams from one sender (UDP GRO): each run comes back as its datagrams.
    */
   MAX_BATCH: 1024,
+  /**
+   * Most records the receive thread gathers into one batch while JS is busy with the
+   * earlier ones (`maxBatchFrames`; beside a 4 MiB bound on their bytes).
+   */
+  MAX_GATHER: 65536,
 } as const);
 
 /** Address families of `UdpBatch.FAMILY` and of the socket. */

@@ -211,7 +211,7 @@ async function ingest(name, openSink, rate, seconds) {
     'CPU µs/reading': ((cpu.user + cpu.system) / Math.max(1, readings)).toFixed(2),
     'loop delay p99/max ms': `${(loop.percentile(99) / 1e6).toFixed(0)}/${(loop.max / 1e6).toFixed(0)}`,
   };
-  const where = `kernel buffer ${Number.isNaN(drops) ? '?' : drops} (machine-wide), transport ${transportDrops}, server ${status.dropped.iterator + status.dropped.sink + status.dropped.rejected}, errors ${Object.values(status.errors).reduce((a, b) => a + b, 0)}, sink lost ${after?.lost ?? st?.lost ?? '?'}`;
+  const where = `kernel buffer ${Number.isNaN(drops) ? '?' : drops} (machine-wide), transport ${transportDrops}, intake by device ${status.dropped.device}, server ${status.dropped.iterator + status.dropped.sink + status.dropped.rejected}, errors ${Object.values(status.errors).reduce((a, b) => a + b, 0)}, sink lost ${after?.lost ?? st?.lost ?? '?'}`;
   return { row, detail: `${row.case}: loss by place: ${where}; ${after?.batches ?? '?'} transactions; memory start/middle/end ${memory}; ${fmt(sent.seconds)} s sent` };
 }
 

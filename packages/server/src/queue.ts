@@ -140,6 +140,23 @@ export class FairQueue<T> {
     return true;
   }
 
+  /**
+   * Queues `item` for `key` where nothing can wait for room (a medium that cannot pause hands its
+   * frames over as they arrive): as `push`, and past `total` only a device below its fair share
+   * (`total` over the devices with frames waiting) gets a frame in, so when the reader falls
+   * behind a flood loses its own frames, not the quiet devices'. Never more than twice `total`.
+   */
+  offer(key: string | number, item: T): boolean {
+    if (this.#size >= this.total) {
+      if (this.#size >= 2 * this.total) return false;
+      const q = this.#byKey.get(key);
+      const waiting = q === undefined ? 0 : q.items.length - q.head;
+      const devices = this.#turns.length - this.#turnHead;
+      if (waiting * devices >= this.total) return false;
+    }
+    return this.push(key, item);
+  }
+
   /** The next device's oldest frame, or undefined when none waits. */
   shift(): T | undefined {
     if (this.#turnHead >= this.#turns.length) return undefined;

@@ -110,7 +110,14 @@ export interface OpenSynapticServerOptions {
    * `status().devices`. A reliable transport (TCP, serial) drops nothing: its intake waits.
    */
   deviceQueue?: number;
-  /** Frames of all devices in one transport's intake queue (default 8192); when full, the intake waits and the pressure reaches the transport. */
+  /**
+   * Frames of all devices in one transport's intake queue (default 16384). A medium that cannot
+   * pause (UDP, MQTT QoS 0) hands its frames over as they arrive (`Transport.receiveInto`); past
+   * this bound only a device below its fair share (this bound over the devices with frames
+   * waiting) gets one in, up to twice the bound, and the others' are dropped and counted for
+   * their device as over `deviceQueue` are. A pausable medium's intake waits instead, and the
+   * pressure reaches the transport.
+   */
   queueFrames?: number;
   /** Devices `status().devices` keeps counters for (default 1024; the others are summed under `*`). */
   maxTrackedDevices?: number;
@@ -318,7 +325,7 @@ export class OpenSynapticServer {
     this.sinkBatch = checkInt('sinkBatch', options.sinkBatch, 256, 1);
     this.stopTimeoutMs = checkInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS, 0);
     this.deviceQueue = checkInt('deviceQueue', options.deviceQueue, 256, 1);
-    this.queueFrames = checkInt('queueFrames', options.queueFrames, 8192, 1);
+    this.queueFrames = checkInt('queueFrames', options.queueFrames, 16384, 1);
     this.maxTrackedDevices = checkInt('maxTrackedDevices', options.maxTrackedDevices, 1024, 1);
     this.maxDevicePeers = checkInt('maxDevicePeers', options.maxDevicePeers, 16_384, 1);
     this.maxSendBytes = checkInt('maxSendBytes', options.maxSendBytes, 65_507, 1);
@@ -399,6 +406,13 @@ export class OpenSynapticServer {
       }
       for (const entry of this.#entries) {
         entry.offs.push(entry.transport.on('error', (e) => this.#events.emit('transport-error', { via: entry.name, error: 'error' in e ? e.error : e })));
+        // Frames of a medium that cannot pause come straight into the fair queue, never through
+        // the transport's own queue, which would drop by arrival order (a flood's batch with the
+        // quiet devices' frames in it) when the server falls behind; the fair queue drops by device.
+        if (!entry.transport.reliable && typeof entry.transport.receiveInto === 'function') {
+          const queue = entry.queue;
+          entry.offs.push(entry.transport.receiveInto((inbound) => this.#take(queue, inbound, true)));
+        }
         if (entry.transport.state === 'created') await entry.transport.start();
       }
     } catch (e) {
@@ -459,9 +473,10 @@ export class OpenSynapticServer {
   }
 
   /** Queues one frame for its device's turn, or drops and counts it (the device is over its share). */
-  #take(queue: FairQueue<Inbound>, inbound: Inbound): void {
+  #take(queue: FairQueue<Inbound>, inbound: Inbound, unpaced = false): void {
     const aid = frameAid(inbound.frame);
-    if (queue.push(aid ?? inbound.peer.key, inbound)) return;
+    const key = aid ?? inbound.peer.key;
+    if (unpaced ? queue.offer(key, inbound) : queue.push(key, inbound)) return;
     this.#counters.frames++;
     this.#device(aid === undefined ? inbound.peer.key : String(aid)).dropped++;
     this.#dropped('device');

@@ -127,7 +127,7 @@ describe('bad input: the server keeps serving everyone else', () => {
     await until(async () => (await server.status()).readings === sent, 'every frame decoded');
     // Room again (another connection deletes old readings, as freeing disk space would).
     const other = new Database(path);
-    other.exec('DELETE FROM os_readings');
+    other.exec('DELETE FROM os_reading_rows');
     other.close();
     await until(() => events.some((e) => e.state === 'recovered'), 'a storage recovered event', 20_000);
     await until(async () => (await sink.status()).buffered === 0, 'what was buffered written', 20_000);

@@ -21,10 +21,14 @@ CREATE TABLE os_readings (seq INTEGER PRIMARY KEY, aid INTEGER NOT NULL, device_
 const CLUSTERED = `CREATE TABLE os_readings (seq INTEGER NOT NULL, aid INTEGER NOT NULL, device_id TEXT NOT NULL, sensor_id TEXT NOT NULL,
   state TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, ts_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
   PRIMARY KEY (aid, sensor_id, ts_ms, seq)) WITHOUT ROWID;`;
+const DICT_CLUSTERED = `CREATE TABLE os_texts (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+CREATE TABLE os_readings (seq INTEGER NOT NULL, aid INTEGER NOT NULL, device_id INTEGER NOT NULL, sensor_id INTEGER NOT NULL,
+  state INTEGER NOT NULL, value REAL NOT NULL, unit INTEGER NOT NULL, ts_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+  PRIMARY KEY (aid, sensor_id, ts_ms, seq)) WITHOUT ROWID;`;
 const DEV_IDX = 'CREATE INDEX os_readings_device ON os_readings (aid, sensor_id, ts_ms);';
 const TIME_IDX = 'CREATE INDEX os_readings_time ON os_readings (ts_ms);';
 
-const variants = [
+const ALL = [
   { name: 'base: text, 2 idx, 256-row VALUES', ddl: TEXT + DEV_IDX + TIME_IDX, multi: 256 },
   { name: 'text, 2 idx, 1-row prepared', ddl: TEXT + DEV_IDX + TIME_IDX, multi: 1 },
   { name: 'text, device idx only, 256', ddl: TEXT + DEV_IDX, multi: 256 },
@@ -36,7 +40,11 @@ const variants = [
   { name: 'text, 2 idx, 256, page 8K', ddl: TEXT + DEV_IDX + TIME_IDX, multi: 256, pre: ['page_size = 8192'] },
   { name: 'text, 2 idx, 256, batch 16384', ddl: TEXT + DEV_IDX + TIME_IDX, multi: 256, batch: 16384 },
   { name: 'text, 2 idx, 256, batch 16384, rows by device (shipped)', ddl: TEXT + DEV_IDX + TIME_IDX, multi: 256, batch: 16384, sorted: true },
+  { name: 'dict ids, 2 idx, 256, batch 16384, rows by device', ddl: DICT + DEV_IDX + TIME_IDX, multi: 256, batch: 16384, sorted: true, dict: true },
+  { name: 'dict ids, clustered + ts idx, 256, batch 16384, rows by device', ddl: DICT_CLUSTERED + TIME_IDX, multi: 256, batch: 16384, sorted: true, dict: true, seq: true },
+  { name: 'clustered + ts idx, 256, batch 16384, rows by device', ddl: CLUSTERED + TIME_IDX, multi: 256, batch: 16384, sorted: true, seq: true },
 ];
+const variants = process.env.ONLY ? ALL.filter((v) => v.name.match(new RegExp(process.env.ONLY))) : ALL;
 
 // The packed batch as the sink hands it over: 8 numbers per row, texts as indexes.
 function batches(size) {
@@ -90,7 +98,8 @@ function run(v, rep, data) {
     }
     const bind = (from, to) => {
       params.length = 0;
-      if (map) for (let i = from; i < to; i += 8) params.push(r[i], map[r[i + 1]], map[r[i + 2]], map[r[i + 3]], r[i + 4], map[r[i + 5]], r[i + 6], r[i + 7]);
+      if (map && v.seq) for (let i = from; i < to; i += 8) params.push(++seq, r[i], map[r[i + 1]], map[r[i + 2]], map[r[i + 3]], r[i + 4], map[r[i + 5]], r[i + 6], r[i + 7]);
+      else if (map) for (let i = from; i < to; i += 8) params.push(r[i], map[r[i + 1]], map[r[i + 2]], map[r[i + 3]], r[i + 4], map[r[i + 5]], r[i + 6], r[i + 7]);
       else if (v.seq) for (let i = from; i < to; i += 8) params.push(++seq, r[i], t[r[i + 1]], t[r[i + 2]], t[r[i + 3]], r[i + 4], t[r[i + 5]], r[i + 6], r[i + 7]);
       else for (let i = from; i < to; i += 8) params.push(r[i], t[r[i + 1]], t[r[i + 2]], t[r[i + 3]], r[i + 4], t[r[i + 5]], r[i + 6], r[i + 7]);
       return params;

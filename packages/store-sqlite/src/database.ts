@@ -103,8 +103,12 @@ export function openConnection(options: SqliteOptions): SqliteConnection {
   return { db, path, durability, readonly: ro };
 }
 
-/** The schema version this package writes for `part`; creates the part's tables with `ddl` when the file has none. */
-export function ensureSchema(conn: SqliteConnection, part: string, version: number, ddl: string): void {
+/**
+ * The schema version this package writes for `part`; creates the part's tables with `ddl` when
+ * the file has none, and brings an older version up with `migrations[found]` (SQL taking it to
+ * the next version, in one transaction each) when the connection is writable.
+ */
+export function ensureSchema(conn: SqliteConnection, part: string, version: number, ddl: string, migrations: Record<number, string> = {}): void {
   const { db, path } = conn;
   const readVersion = (): number | undefined => {
     const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'os_meta'").get() !== undefined;
@@ -123,6 +127,15 @@ export function ensureSchema(conn: SqliteConnection, part: string, version: numb
       found = readVersion();
     }
     if (found === undefined) throw new StoreError('ERR_STORE_READ', `holds no ${part} tables (open it writable once to create them)`, { path });
+    while (found < version && migrations[found] !== undefined) {
+      if (conn.readonly) throw new StoreError('ERR_STORE_READ', `holds ${part} tables of schema version ${found}; open it writable once to bring them to version ${version}`, { path });
+      const from = found;
+      db.transaction(() => {
+        db.exec(migrations[from]!);
+        db.prepare('UPDATE os_meta SET value = ? WHERE key = ?').run(String(from + 1), `${part}_schema`);
+      }).immediate();
+      found = readVersion()!;
+    }
     if (found !== version) throw new StoreError('ERR_STORE_CORRUPT', `holds ${part} tables of schema version ${found}; this package reads version ${version}`, { path });
   } catch (e) {
     if (isStoreError(e)) throw e;

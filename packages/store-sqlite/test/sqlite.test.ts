@@ -102,7 +102,7 @@ describe('SQLite readings sink: failures', () => {
     // Room again (the cap lifted on the writer's connection, as freeing disk space would): the retried batch lands.
     const { default: Database } = await import('better-sqlite3');
     const other = new Database(path);
-    other.exec('DELETE FROM os_readings WHERE seq <= 200');
+    other.exec("DELETE FROM os_reading_rows WHERE seq <= 200");
     other.close();
     await vi.waitFor(async () => expect((await sink.status()).buffered).toBe(0), { timeout: 10_000, interval: 20 });
     const end = await sink.status();
@@ -158,5 +158,87 @@ describe('SQLite readings sink: failures', () => {
     expect(() => reader.tryWrite([sampleFrame(2, 2)])).toThrow(expect.objectContaining({ code: 'ERR_STORE_WRITE' }));
     await reader.close();
     await writer.close();
+  });
+});
+
+describe('SQLite readings sink: schema version 2 (texts by id)', () => {
+  const V1 = `
+CREATE TABLE os_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO os_meta (key, value) VALUES ('readings_schema', '1');
+CREATE TABLE os_readings (seq INTEGER PRIMARY KEY, aid INTEGER NOT NULL, device_id TEXT NOT NULL, sensor_id TEXT NOT NULL,
+  state TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, ts_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL);
+CREATE INDEX os_readings_device ON os_readings (aid, sensor_id, ts_ms);
+CREATE INDEX os_readings_time ON os_readings (ts_ms);
+CREATE TABLE os_devices (aid INTEGER NOT NULL, device_id TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,
+  templates INTEGER, full_frames INTEGER NOT NULL, diff_frames INTEGER NOT NULL, heart_frames INTEGER NOT NULL, readings INTEGER NOT NULL,
+  PRIMARY KEY (aid, device_id)) WITHOUT ROWID;
+INSERT INTO os_devices VALUES (7, 'DEV-7', 1000, 3000, 1, 1, 2, 0, 3);
+INSERT INTO os_readings (seq, aid, device_id, sensor_id, state, value, unit, ts_ms, received_ms) VALUES
+  (5, 7, 'DEV-7', 'T1', 'OK', 21.5, 'Cel', 1000, 1001),
+  (9, 7, 'DEV-7', 'H1', 'OK', 40, '%', 2000, 2001),
+  (12, 7, 'DEV-7', 'T1', 'WARN', 22.25, 'Cel', 3000, 3001);`;
+
+  it('a version 1 file opened read-only says it must be opened writable once; opened writable, it is brought to version 2 with every reading and seq kept', async () => {
+    const path = dbFile();
+    const { default: Database } = await import('better-sqlite3');
+    const v1 = new Database(path);
+    v1.exec(V1);
+    v1.close();
+    const ro = await openSqliteReadingsSink({ path, readonly: true }).catch((e) => e);
+    expect(isStoreError(ro, 'ERR_STORE_READ') && /version 1; open it writable once/.test(ro.message)).toBe(true);
+    const sink = await openSqliteReadingsSink({ path });
+    try {
+      const all = await sink.query({});
+      expect(all.map((r) => [r.sensorId, r.state, r.value, r.unit, r.timestampMs, r.receivedAtMs])).toEqual([
+        ['T1', 'OK', 21.5, 'Cel', 1000, 1001],
+        ['H1', 'OK', 40, '%', 2000, 2001],
+        ['T1', 'WARN', 22.25, 'Cel', 3000, 3001],
+      ]);
+      expect((await sink.query({ deviceId: 'DEV-7', sensorId: 'T1' })).map((r) => r.value)).toEqual([21.5, 22.25]);
+      expect(await sink.query({ sensorId: 'NOPE' })).toEqual([]);
+      // New readings after the migrated ones, under the same texts.
+      await sink.write([{ ...sampleFrame(7, 4000, { sensors: 1 }), deviceId: 'DEV-7' }]);
+      await sink.flush();
+      expect((await sink.status()).stored.readings).toBe(4);
+    } finally {
+      await sink.close();
+    }
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.prepare("SELECT value FROM os_meta WHERE key = 'readings_schema'").pluck().get()).toBe('2');
+      expect(db.prepare('SELECT seq FROM os_readings ORDER BY seq').pluck().all().slice(0, 3)).toEqual([5, 9, 12]);
+      // Each text once, the rows by id; the view shows them as version 1 did.
+      const texts = db.prepare('SELECT text FROM os_texts').pluck().all() as string[];
+      expect(new Set(texts).size).toBe(texts.length);
+      expect(db.prepare("SELECT typeof(sensor_id) FROM os_reading_rows LIMIT 1").pluck().get()).toBe('integer');
+      expect(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'os_readings' AND type = 'view'").pluck().get()).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('texts added by a transaction that rolled back (a full database) are not remembered: the retried batch stores its own texts', async () => {
+    const path = dbFile();
+    const sink = await openSqliteReadingsSink({ path, maxPages: 40, batchSize: 50, retryMinMs: 5, retryMaxMs: 20 });
+    try {
+      let n = 0;
+      while ((await sink.status()).lastError === null && n < 20_000) {
+        // Every frame brings texts of its own (sensor ids), so a failed batch had inserted some.
+        await sink.write([{ ...sampleFrame(1, n, { sensors: 1 }), sensors: [{ id: `S${n}`, state: 'OK', value: n, unit: 'Cel' }] }]);
+        n++;
+        if (n % 50 === 0) await sink.flush().catch(() => undefined);
+      }
+      expect(n).toBeLessThan(20_000);
+      const { default: Database } = await import('better-sqlite3');
+      const other = new Database(path);
+      other.exec('DELETE FROM os_reading_rows WHERE seq <= 300');
+      other.close();
+      await vi.waitFor(async () => expect((await sink.status()).buffered).toBe(0), { timeout: 10_000, interval: 20 });
+      const rows = await sink.query({ fromMs: 0, limit: 100_000 });
+      for (const r of rows) expect(r.sensorId).toBe(`S${r.value}`);
+      expect(rows.length).toBe(n - 300);
+    } finally {
+      await sink.close();
+    }
   });
 });

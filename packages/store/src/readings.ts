@@ -14,6 +14,7 @@
 import type { StoreDurability } from './contract.js';
 import { isStoreError, StoreError } from './errors.js';
 import { isPlainText } from './batched-store.js';
+import { mergePacked, type PackedReadings, packedDeviceDeltas, packReadings, unpackReadings } from './packed.js';
 
 /** How the frame that carried a reading was sent. */
 export type FrameStrategy = 'FULL' | 'DIFF' | 'HEART';
@@ -252,7 +253,10 @@ export interface DeviceDelta {
 export interface ReadingsBatch {
   /** Unique per batch (and stays the same across retries): lets a backend tell a retry of a commit that did land. */
   readonly id: string;
+  /** The frames (empty for a backend that takes them `packed`). */
   readonly frames: readonly ReadingFrame[];
+  /** The frames as numbers, for a backend that sets `packed` (see `PackedReadings`). */
+  readonly packed?: PackedReadings | undefined;
   readonly readings: number;
   readonly devices: readonly DeviceDelta[];
   /** Wall-clock time of this attempt (Unix ms): the backend stores it as the last write. */
@@ -266,6 +270,11 @@ export interface ReadingsBackend {
   readonly durability: StoreDurability;
   /** A backend opened for queries only: the core refuses every write up front (`ERR_STORE_WRITE`). */
   readonly readonly?: boolean | undefined;
+  /**
+   * Take the readings packed (`batch.packed`; `batch.frames` is then empty): the core packs each
+   * accepted write at once, so its buffer holds numbers instead of objects (see `PackedReadings`).
+   */
+  readonly packed?: boolean | undefined;
   /** Stores the batch's readings and device changes in one transaction, all or nothing. */
   commit(batch: ReadingsBatch): Promise<void>;
   query(query: CheckedReadingQuery): Promise<Reading[]>;
@@ -440,7 +449,10 @@ function checkOption(name: string, v: unknown, def: number, min: number, allowIn
 }
 
 interface Entry {
+  /** The frames, or (a packing backend) empty and `packed` holds them. */
   readonly frames: readonly ReadingFrame[];
+  readonly packed: PackedReadings | undefined;
+  readonly frameCount: number;
   readonly readings: number;
   /** Buffer room taken: its readings, and one for each frame without sensors (it still updates a device row). */
   readonly units: number;
@@ -450,6 +462,8 @@ interface Entry {
 /** A batch being committed: its outcome is set when it lands (or is given up on), then it settles in order. */
 interface InFlight {
   readonly frames: readonly ReadingFrame[];
+  readonly packed: PackedReadings | undefined;
+  readonly frameCount: number;
   readonly readings: number;
   readonly units: number;
   readonly throughSeq: number;
@@ -469,6 +483,9 @@ interface FlushWaiter {
   resolve(): void;
   reject(error: unknown): void;
 }
+
+/** The `frames` of an entry whose readings are packed. */
+const NO_FRAMES: readonly ReadingFrame[] = Object.freeze([]);
 
 let sinkCounter = 0;
 const randomTag = (): string => {
@@ -634,7 +651,8 @@ export class BufferedReadingsSink implements ReadingsSink {
 
   #accept(frames: readonly ReadingFrame[], readings: number, units: number): number {
     this.#seq += frames.length;
-    this.#queue.push({ frames, readings, units, seq: this.#seq });
+    if (this.#backend.packed === true) this.#queue.push({ frames: NO_FRAMES, packed: packReadings(frames, readings), frameCount: frames.length, readings, units, seq: this.#seq });
+    else this.#queue.push({ frames, packed: undefined, frameCount: frames.length, readings, units, seq: this.#seq });
     this.#buffered += units;
     this.#queued += units;
     this.#stats.accepted += readings;
@@ -694,8 +712,11 @@ export class BufferedReadingsSink implements ReadingsSink {
   }
 
   #start(entries: Entry[]): void {
+    const packed = this.#backend.packed === true ? mergePacked(entries.map((e) => e.packed!)) : undefined;
     const job: InFlight = {
-      frames: entries.length === 1 ? entries[0]!.frames : entries.flatMap((e) => e.frames),
+      frames: packed !== undefined ? NO_FRAMES : entries.length === 1 ? entries[0]!.frames : entries.flatMap((e) => e.frames),
+      packed,
+      frameCount: entries.reduce((n, e) => n + e.frameCount, 0),
       readings: entries.reduce((n, e) => n + e.readings, 0),
       units: entries.reduce((n, e) => n + e.units, 0),
       throughSeq: entries[entries.length - 1]!.seq,
@@ -715,17 +736,20 @@ export class BufferedReadingsSink implements ReadingsSink {
   #settleInOrder(): void {
     while (this.#inflight.length > 0 && this.#inflight[0]!.outcome !== null) {
       const job = this.#inflight.shift()!;
-      const { frames, readings, units, throughSeq } = job;
+      const { frameCount, readings, units, throughSeq } = job;
       const outcome = job.outcome!;
       if (outcome === 'committed') {
         this.#stats.committed += readings;
         this.#stats.batches++;
         this.#settle(units, throughSeq);
-        this.#onCommit?.({ frames: frames.length, readings, throughSeq });
+        this.#onCommit?.({ frames: frameCount, readings, throughSeq });
       } else {
         this.#stats.lost += readings;
         this.#settle(units, throughSeq);
-        this.#onLost?.({ frames: frames.length, readings, throughSeq, error: outcome, lostFrames: frames });
+        if (this.#onLost !== undefined) {
+          const lostFrames = job.packed !== undefined ? unpackReadings(job.packed) : job.frames;
+          this.#onLost({ frames: frameCount, readings, throughSeq, error: outcome, lostFrames });
+        }
       }
     }
   }
@@ -748,13 +772,13 @@ export class BufferedReadingsSink implements ReadingsSink {
 
   /** Commits one batch, retrying with backoff, until it lands or is given up on; the outcome is settled in order by the caller. */
   async #commit(job: InFlight): Promise<void> {
-    const { frames, readings } = job;
+    const { frames, packed, readings } = job;
     const id = `${this.#tag}-${++this.#batchNo}`;
-    const devices = deviceDeltas(frames);
+    const devices = packed !== undefined ? packedDeviceDeltas(packed) : deviceDeltas(frames);
     let delay = this.#retryMinMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#backend.commit({ id, frames, readings, devices, atMs: Date.now() });
+        await this.#backend.commit({ id, frames, packed, readings, devices, atMs: Date.now() });
         job.outcome = 'committed';
         return;
       } catch (e) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isStoreError, type LostEvent, MemoryReadingsBackend, MemoryReadingsSink, type ReadingsBatch, type StoreError } from '../src/index.js';
+import { deviceDeltas, isStoreError, type LostEvent, MemoryReadingsBackend, MemoryReadingsSink, mergePacked, packedDeviceDeltas, packReadings, type ReadingsBatch, type StoreError, unpackReadings } from '../src/index.js';
 import { abstractReadingsSinkSuite, sampleFrame } from '../src/testing.js';
 
 abstractReadingsSinkSuite({ describe, it }, {
@@ -7,6 +7,57 @@ abstractReadingsSinkSuite({ describe, it }, {
   newLocation: () => 'memory',
   open: async (_location, options) => new MemoryReadingsSink(options),
   persistent: false,
+});
+
+/** The memory backend taking its readings packed: the whole contract through the packed path. */
+class PackedMemoryBackend extends MemoryReadingsBackend {
+  readonly packed = true;
+  batches: ReadingsBatch[] = [];
+  override async commit(batch: ReadingsBatch): Promise<void> {
+    this.batches.push(batch);
+    expect(batch.frames).toHaveLength(0);
+    const frames = unpackReadings(batch.packed!);
+    // The core's device rows from the numbers are the ones the frames give.
+    expect(batch.devices).toEqual(deviceDeltas(frames));
+    return super.commit({ ...batch, frames });
+  }
+}
+
+abstractReadingsSinkSuite({ describe, it }, {
+  name: 'MemoryReadingsSink, packed',
+  newLocation: () => 'memory',
+  open: async (_location, options) => new MemoryReadingsSink(options, new PackedMemoryBackend()),
+  persistent: false,
+});
+
+describe('packed readings', () => {
+  it('pack, merge and unpack give back the frames as written, texts shared', () => {
+    const a = [sampleFrame(1, 1, { sensors: 3 }), { ...sampleFrame(2, 5, { sensors: 0 }), strategy: 'HEART' as const, templates: 4 }];
+    const b = [{ ...sampleFrame(1, 7, { sensors: 2 }), strategy: 'DIFF' as const }];
+    const merged = mergePacked([packReadings(a, 3), packReadings(b, 2)]);
+    expect(unpackReadings(merged)).toEqual([...a, ...b]);
+    expect(merged.rows.length).toBe(5 * 8);
+    expect(new Set(merged.texts).size).toBe(merged.texts.length);
+    expect(packedDeviceDeltas(merged)).toEqual(deviceDeltas([...a, ...b]));
+  });
+
+  it('a packing backend gets every write packed in one batch, and onLost the frames themselves', async () => {
+    const backend = new PackedMemoryBackend();
+    const lost: LostEvent[] = [];
+    const sink = new MemoryReadingsSink({ batchSize: 100, maxAttempts: 1, onLost: (e) => lost.push(e) }, backend);
+    const frames = [sampleFrame(1, 1, { sensors: 2 }), sampleFrame(2, 1, { sensors: 1 })];
+    await sink.write(frames.slice(0, 1));
+    await sink.write(frames.slice(1));
+    await sink.flush();
+    expect(backend.batches).toHaveLength(1);
+    expect(backend.readings).toHaveLength(3);
+    backend.failNext = 1;
+    const gone = [sampleFrame(3, 9, { sensors: 2 })];
+    await sink.write(gone);
+    await expect(sink.flush()).rejects.toSatisfy((e) => isStoreError(e, 'ERR_STORE_WRITE'));
+    expect(lost.map((e) => e.lostFrames)).toEqual([gone]);
+    await sink.close();
+  });
 });
 
 describe('BufferedReadingsSink: failed commits', () => {

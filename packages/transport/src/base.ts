@@ -88,6 +88,7 @@ export abstract class TransportBase implements Transport {
   #dropped: Record<DropReason, number> = { ...ZERO_DROPS };
   #dropBatch = new Map<string, { reason: DropReason; count: number; peer: Peer | undefined; error: TransportError | undefined }>();
   #dropTimer: ReturnType<typeof setTimeout> | undefined;
+  #handler: ((inbound: Inbound) => void) | null = null;
 
   constructor(medium: string, maxFrameBytes: number, options: TransportOptions = {}) {
     this.medium = medium;
@@ -256,6 +257,15 @@ export abstract class TransportBase implements Transport {
     return new BatchIterator(this.inbound, max);
   }
 
+  receiveInto(handler: (inbound: Inbound) => void): () => void {
+    if (typeof handler !== 'function') throw new TransportOptionError('receiveInto', handler, 'a function', { medium: this.medium });
+    if (this.#handler !== null) throw new TransportStateError('ERR_TRANSPORT_STATE', 'receiveInto(): a handler is already set (one consumer)', this.#state, { medium: this.medium });
+    this.#handler = handler;
+    return () => {
+      if (this.#handler === handler) this.#handler = null;
+    };
+  }
+
   on<K extends TransportEventType>(type: K, listener: (event: TransportEvent<K>) => void): () => void {
     return this.events.on(type, listener as (event: TransportEventMap[K] & { readonly type: K }) => void);
   }
@@ -293,6 +303,17 @@ export abstract class TransportBase implements Transport {
       this.#framesIn++;
       this.#bytesIn += frame.byteLength;
       return !this.inbound.isFull;
+    }
+    const handler = this.#handler;
+    if (handler !== null) {
+      this.#framesIn++;
+      this.#bytesIn += frame.byteLength;
+      try {
+        handler(item);
+      } catch (e) {
+        this.reportError(new TransportIoError('the receive handler threw', e, { medium: this.medium }));
+      }
+      return true;
     }
     if (!this.inbound.push(item)) {
       this.drop('queue-full', 1, peer);

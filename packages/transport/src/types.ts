@@ -147,6 +147,16 @@ export interface Transport extends AsyncIterable<Inbound>, AsyncDisposableLike {
    * Shares the queue with `frames()` (one consumer: use one or the other).
    */
   batches(options?: BatchOptions): AsyncIterableIterator<Inbound[]>;
+  /**
+   * Hands each frame of a medium that cannot pause (UDP, MQTT QoS 0) to `handler` as it is
+   * received, instead of queueing it for `frames()` / `batches()`: for a consumer with a bounded
+   * queue of its own that drops by its own rule (the server's per-device fair queue) rather than
+   * by arrival order when it falls behind. Frames a pausable medium delivers still go through the
+   * queue (its pressure pauses the medium), so a consumer keeps reading `batches()` as well. The
+   * handler runs synchronously in the receive path and must not throw. One handler at a time;
+   * returns the function that goes back to queueing. Optional: third-party transports may lack it.
+   */
+  receiveInto?(handler: (inbound: Inbound) => void): () => void;
   /** Subscribes to one event type; returns the unsubscribe function. */
   on<K extends TransportEventType>(type: K, listener: (event: TransportEvent<K>) => void): () => void;
   stats(): TransportStats;

@@ -77,6 +77,7 @@ export const ADDRESS = UdpBatch.ADDRESS;
 export const FLAGS = UdpBatch.FLAGS;
 export const TRUNCATED = UdpBatch.TRUNCATED;
 export const MAX_BATCH = UdpBatch.MAX_BATCH;
+export const MAX_GATHER = UdpBatch.MAX_GATHER;
 export const IPV4 = UdpFamily.IPV4;
 export const IPV6 = UdpFamily.IPV6;
 

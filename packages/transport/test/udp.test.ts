@@ -1,4 +1,5 @@
 import { createSocket } from 'node:dgram';
+import { until } from '@opensynaptic/config/until';
 import { describe, expect, it } from 'vitest';
 import { isTransportError } from '../src/index.js';
 import { transportConformanceSuite } from '../src/testing.js';
@@ -69,6 +70,40 @@ for (const backend of native.nativeAvailable ? (['ts', 'native'] as const) : (['
         }
       } finally {
         await Promise.all([server.destroy(), ...clients.map((c) => c.destroy())]);
+      }
+    });
+
+    it('receiveInto hands each datagram to the handler instead of the queue; one handler at a time; its off goes back to queueing', async () => {
+      const b = make({ host: '127.0.0.1', port: 0 });
+      await b.start();
+      const a = make({ host: '127.0.0.1', port: 0, remote: { address: '127.0.0.1', port: b.address!.port } });
+      await a.start();
+      try {
+        const got: number[] = [];
+        const off = b.receiveInto((inbound) => got.push(inbound.frame[0]!));
+        expect(() => b.receiveInto(() => undefined)).toThrow(expect.objectContaining({ code: 'ERR_TRANSPORT_STATE' }));
+        expect(() => (b as unknown as { receiveInto(h: unknown): void }).receiveInto('no')).toThrow(expect.objectContaining({ code: 'ERR_TRANSPORT_OPTION' }));
+        for (let i = 1; i <= 3; i++) await a.send(new Uint8Array([i]));
+        await until(() => got.length === 3, "3 datagrams handed over");
+        expect(got).toEqual([1, 2, 3]);
+        expect(b.stats()).toMatchObject({ framesIn: 3, inboundQueued: 0 });
+        // A throwing handler is reported as an error event; the transport keeps receiving.
+        off();
+        const errors: unknown[] = [];
+        b.on('error', (e) => errors.push(e.error));
+        const off2 = b.receiveInto(() => {
+          throw new Error('handler bug');
+        });
+        await a.send(new Uint8Array([4]));
+        await until(() => errors.length === 1, "the error event");
+        expect(errors[0]).toMatchObject({ code: 'ERR_TRANSPORT_IO' });
+        off2();
+        await a.send(new Uint8Array([5]));
+        const next = await b.frames().next();
+        expect(next.value!.frame[0]).toBe(5);
+        expect(got).toEqual([1, 2, 3]);
+      } finally {
+        await Promise.all([a.destroy(), b.destroy()]);
       }
     });
 
