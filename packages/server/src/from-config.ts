@@ -1,8 +1,14 @@
 import type { LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
 import { MemoryReadingsSink, type ReadingsSink, type Store } from '@opensynaptic/store';
+import type { OpenSynapticOptions } from '@opensynaptic/core';
 import { type Config, transportsOf } from './config.js';
 import { OpenSynapticServer, type OpenSynapticServerOptions } from './server.js';
 import { loadPostgres, loadSqlite, PortForwarder } from './services.js';
+
+/** Fusion's template store (its `TemplateStore`, named through core's options: no dependency on fusion). */
+type TemplateStore = NonNullable<Exclude<NonNullable<NonNullable<OpenSynapticOptions['fusion']>['registry']>, { preload: unknown }>['store']>;
+type TemplateKinds = TemplateStore extends Store<infer K> ? K : never;
+type ServerKinds = LeaseKinds & SessionKinds & TemplateKinds;
 
 /**
  * A server as a validated configuration describes it (not started): its transports, the storage
@@ -15,21 +21,24 @@ import { loadPostgres, loadSqlite, PortForwarder } from './services.js';
  */
 export async function serverFromConfig(config: Config, overrides: Partial<OpenSynapticServerOptions> = {}): Promise<OpenSynapticServer> {
   const sinks: ReadingsSink[] = [];
-  let store: Store<LeaseKinds & SessionKinds> | null = null;
+  // Leases, sessions and the devices' templates: a restarted server must still decode the DIFFs
+  // and HEARTs of devices that sent their FULL to the process before it (they send no new FULL).
+  let store: Store<ServerKinds> | null = null;
   const { storage } = config;
   if (storage.driver === 'sqlite') {
     const sqlite = await loadSqlite();
     const common = { path: storage.path, synchronous: storage.synchronous };
-    store = await sqlite.openSqliteStore({ ...common, kinds: ['leases', 'sessions'] });
+    store = await sqlite.openSqliteStore<ServerKinds>({ ...common, kinds: ['leases', 'sessions', 'templates'] });
     sinks.push(await sqlite.openSqliteReadingsSink({ ...common, maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
   } else if (storage.driver === 'postgres') {
     const postgres = await loadPostgres();
     const common = { connection: storage.url, schema: storage.schema };
-    store = await postgres.openPostgresStore({ ...common, kinds: ['leases', 'sessions'] });
+    const opened = await postgres.openPostgresStore<ServerKinds>({ ...common, kinds: ['leases', 'sessions', 'templates'] });
+    store = opened;
     try {
       sinks.push(await postgres.openPostgresReadingsSink({ ...common, maxConnections: storage.maxConnections, maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
     } catch (e) {
-      await store.close().catch(() => undefined);
+      await opened.close().catch(() => undefined);
       throw e;
     }
   } else if (storage.driver === 'memory') {
@@ -39,8 +48,8 @@ export async function serverFromConfig(config: Config, overrides: Partial<OpenSy
   if (config.portForwarder.enabled && config.portForwarder.rules.length > 0) services.unshift(new PortForwarder(config.portForwarder.rules));
   const server = new OpenSynapticServer({
     transports: transportsOf(config).map((t) => ({ name: t.name ?? t.medium, medium: t.medium, options: t.options })),
-    node: { assignedId: config.assignedId, deviceId: config.deviceId, fusion: { precision: config.engine.precision } },
-    store,
+    node: { assignedId: config.assignedId, deviceId: config.deviceId, fusion: { precision: config.engine.precision, ...(store === null ? {} : { registry: { store: store as unknown as TemplateStore } }) } },
+    store: store as Store<LeaseKinds & SessionKinds> | null,
     ownStore: store !== null,
     ids: { start: config.server.startId, end: config.server.endId, leaseMs: config.server.leaseMs },
     sinks,

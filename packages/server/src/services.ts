@@ -192,12 +192,12 @@ export class SinkService implements Service {
 
 interface SqliteModule {
   openSqliteReadingsSink(options: object): Promise<ReadingsSink>;
-  openSqliteStore(options: object): Promise<Store<LeaseKinds & SessionKinds>>;
+  openSqliteStore<K extends object = LeaseKinds & SessionKinds>(options: object): Promise<Store<K>>;
 }
 
 interface PostgresModule {
   openPostgresReadingsSink(options: object): Promise<ReadingsSink>;
-  openPostgresStore(options: object): Promise<Store<LeaseKinds & SessionKinds>>;
+  openPostgresStore<K extends object = LeaseKinds & SessionKinds>(options: object): Promise<Store<K>>;
 }
 
 /** Loads a storage driver package by name (`ERR_SERVER_DEPENDENCY` saying what to install when it is missing). */

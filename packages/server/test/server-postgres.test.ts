@@ -73,7 +73,12 @@ describe('serverFromConfig with storage.driver "postgres"', () => {
     expect((await reader.devices()).map((x) => x.deviceId).sort()).toEqual(['PG_0', 'PG_1']);
   });
 
-  async function outage(sinkOptions: object, serverOptions: object, during: number) {
+  /**
+   * `during` readings sent as fast as the device can once the database is down; then, for
+   * `forMs`, a steady stream (a batch of 20 every 10 ms) with the sink's buffer and the heap
+   * sampled, and the server's state watched.
+   */
+  async function outage(sinkOptions: object, serverOptions: object, during: number, forMs = 0) {
     const schema = newSchema();
     let failedCommits = 0;
     const sink = await openPostgresReadingsSink({ connection: pg!.url, schema, retryMinMs: 20, retryMaxMs: 200, connectTimeoutMs: 1000, onError: () => failedCommits++, ...sinkOptions });
@@ -97,12 +102,23 @@ describe('serverFromConfig with storage.driver "postgres"', () => {
     await until(async () => (await sink.status()).committed === 20, 'the readings before the outage');
     pg!.stopServer();
     let rtt = -1;
+    const heapBefore = process.memoryUsage().heapUsed;
+    const watched = { maxBuffered: 0, maxHeapGrowth: 0, states: new Set<string>() };
     try {
       await send(during);
+      for (const end = Date.now() + forMs; Date.now() < end; ) {
+        await send(20);
+        // `counts`: the sink's own counters (status() reads the database, down here).
+        watched.maxBuffered = Math.max(watched.maxBuffered, sink.counts.buffered);
+        watched.maxHeapGrowth = Math.max(watched.maxHeapGrowth, process.memoryUsage().heapUsed - heapBefore);
+        watched.states.add(server.state);
+        await tick(10);
+      }
       await until(() => events.some((e) => e.state === 'failing'), 'a storage failing event');
       await until(() => failedCommits > 0, 'a commit attempted while the database is down');
       // Control traffic is still answered while the database is down.
-      rtt = await d.node.ping({ timeoutMs: 2000 });
+      // (-1: not answered; with overflow 'wait' a full sink holds the transport's one loop, pings included.)
+      rtt = await d.node.ping({ timeoutMs: 2000 }).catch(() => -1);
     } finally {
       pg!.startServer();
     }
@@ -111,7 +127,7 @@ describe('serverFromConfig with storage.driver "postgres"', () => {
     const status = await server.status();
     const st = await sink.status();
     await server.stop();
-    return { sent, rtt, events, status, st, schema };
+    return { sent, rtt, events, status, st, schema, watched };
   }
 
   it('the database down mid-stream, then back: status events, retries, everything buffered within bounds stored once, control traffic answered meanwhile', async (ctx) => {
@@ -123,6 +139,50 @@ describe('serverFromConfig with storage.driver "postgres"', () => {
     expect([st.committed, st.lost, st.stored.readings]).toEqual([sent, 0, sent]);
     expect(st.failedAttempts).toBeGreaterThan(0);
   });
+
+  /** How long the database stays down in the long outage (the issue asks 30 s; CI affords this much; FAULTS_OUTAGE_MS overrides). */
+  const OUTAGE_MS = Number(process.env.FAULTS_OUTAGE_MS ?? 5000);
+
+  it(`the database down for ${OUTAGE_MS / 1000} s (30 s in the issue; FAULTS_OUTAGE_MS) under a steady stream: the sink's buffer stays within maxBuffered, memory bounded, the overflow counted dropped, everything else written after recovery, the server running throughout`, async (ctx) => {
+    if (pg === undefined) return ctx.skip();
+    const maxBuffered = 2000;
+    const { sent, rtt, events, status, st, watched } = await outage({ maxBuffered, batchSize: 200 }, { overflow: 'drop' }, 0, OUTAGE_MS);
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    expect([...watched.states]).toEqual(['running']);
+    expect(watched.maxBuffered).toBeLessThanOrEqual(maxBuffered);
+    expect(watched.maxBuffered).toBeGreaterThan(0);
+    // Generous: the buffer holds at most 2000 small readings; a leak per reading would pass it.
+    expect(watched.maxHeapGrowth).toBeLessThan(64 * 1024 * 1024);
+    // More was sent than fits: the rest was counted, and reported in a dropped event.
+    expect(sent - 20).toBeGreaterThan(maxBuffered);
+    expect(status.dropped.sink).toBeGreaterThan(0);
+    expect(events.some((e) => e.state === 'failing')).toBe(true);
+    expect(events.some((e) => e.state === 'recovered')).toBe(true);
+    expect(st.lost).toBe(0);
+    // Every decoded reading is stored or counted dropped; what UDP itself dropped is the transport's count.
+    expect(st.committed + status.dropped.sink).toBe(status.readings);
+    expect(st.stored.readings).toBe(st.committed);
+    const udpDropped = Object.values(status.transports.udp?.dropped ?? {}).reduce((a, b) => a + (b as number), 0);
+    expect(status.readings + status.dropped.device + udpDropped).toBeLessThanOrEqual(sent);
+  }, 60_000 + OUTAGE_MS * 3);
+
+  it(`the same ${OUTAGE_MS / 1000} s outage with overflow 'wait': the full sink holds the loop, the pressure reaches the intake (UDP: frames over a device's share dropped and counted), every decoded reading written after recovery`, async (ctx) => {
+    if (pg === undefined) return ctx.skip();
+    const maxBuffered = 2000;
+    const { sent, rtt, status, st, watched } = await outage({ maxBuffered, batchSize: 200 }, { overflow: 'wait', deviceQueue: 64 }, 0, OUTAGE_MS);
+    expect([...watched.states]).toEqual(['running']);
+    expect(watched.maxBuffered).toBeLessThanOrEqual(maxBuffered);
+    expect(watched.maxHeapGrowth).toBeLessThan(64 * 1024 * 1024);
+    // Held, not dropped: nothing decoded was lost between the server and the database.
+    expect(status.dropped.sink).toBe(0);
+    expect([st.committed, st.lost]).toEqual([status.readings, 0]);
+    const udpDropped = Object.values(status.transports.udp?.dropped ?? {}).reduce((a, b) => a + (b as number), 0);
+    expect(status.dropped.device + udpDropped).toBeGreaterThan(0);
+    expect(status.readings + status.dropped.device + udpDropped).toBeLessThanOrEqual(sent);
+    // Known limit: the control exchange waits behind the held loop of the same transport, so a
+    // ping is not answered while the sink is full (answered or not, nothing crashes).
+    expect(rtt === -1 || rtt >= 0).toBe(true);
+  }, 60_000 + OUTAGE_MS * 3);
 
   it('past the bound (a small buffer, overflow drop): what did not fit is counted dropped, the rest stored after recovery', async (ctx) => {
     if (pg === undefined) return ctx.skip();

@@ -5,6 +5,7 @@
  * commit runs in the calling thread (a commit with `synchronous: 'full'` waits for its fsync).
  */
 import { isStoreError, StoreError, type StoreDurability, type StoreErrorCode } from '@opensynaptic/store';
+import { nodeBuiltin } from '@opensynaptic/internal';
 import Database from 'better-sqlite3';
 
 /** Options of every SQLite store and sink. */
@@ -34,6 +35,34 @@ export interface SqliteOptions {
   cacheMiB?: number | undefined;
   /** Open an existing database read-only (queries and status only, e.g. beside a running server): every write rejects. */
   readonly?: boolean | undefined;
+  /**
+   * What is checked when an existing file is opened: `'quick'` (default; SQLite's `quick_check`:
+   * every page of the file is read once, so a damaged page in the middle of the file is found now
+   * rather than at the first query that reaches it, or never), `'full'` (`integrity_check`: also
+   * compares every index with its table; slower), `'none'` (only the header and the schema are
+   * read). A file that fails is `ERR_STORE_CORRUPT` (or quarantined, see `onCorrupt`).
+   */
+  integrityCheck?: 'quick' | 'full' | 'none' | undefined;
+  /**
+   * What opening a damaged file does: `'throw'` (default): `ERR_STORE_CORRUPT` naming the file and
+   * what SQLite found, nothing touched. `'quarantine'`: the file and its `-wal` and `-shm` are
+   * renamed to `<file>.corrupt-<ms>` (`-wal`, `-shm` after it), told to `onQuarantine`, and a new
+   * empty database is made in its place: opt in only where starting empty beats stopping (the old
+   * file stays for recovery).
+   */
+  onCorrupt?: 'throw' | 'quarantine' | undefined;
+  /** Told about each quarantined file (`onCorrupt: 'quarantine'`): where it went and why. */
+  onQuarantine?: ((event: SqliteQuarantineEvent) => void) | undefined;
+}
+
+/** A damaged database file renamed aside (see `SqliteOptions.onCorrupt`). */
+export interface SqliteQuarantineEvent {
+  /** The file that was damaged (a new database now has this name). */
+  readonly path: string;
+  /** Where it went (its `-wal` and `-shm`, when there were any, beside it with those suffixes). */
+  readonly movedTo: string;
+  /** The `ERR_STORE_CORRUPT` it failed with. */
+  readonly error: StoreError;
 }
 
 /** An open connection. */
@@ -68,8 +97,45 @@ export function connectionPragmas(options: SqliteOptions): string[] {
   return out;
 }
 
-/** Opens (and for a writable one, prepares) the connection; `ERR_STORE_OPTION` for bad options. */
+/**
+ * Opens (and for a writable one, prepares) the connection; `ERR_STORE_OPTION` for bad options,
+ * `ERR_STORE_CORRUPT` for a damaged file (or, with `onCorrupt: 'quarantine'`, a new file in place
+ * of the damaged one, moved aside).
+ */
 export function openConnection(options: SqliteOptions): SqliteConnection {
+  const check = options?.integrityCheck ?? 'quick';
+  if (check !== 'quick' && check !== 'full' && check !== 'none') throw new StoreError('ERR_STORE_OPTION', `integrityCheck must be "quick", "full" or "none", got ${JSON.stringify(check)}`);
+  const onCorrupt = options?.onCorrupt ?? 'throw';
+  if (onCorrupt !== 'throw' && onCorrupt !== 'quarantine') throw new StoreError('ERR_STORE_OPTION', `onCorrupt must be "throw" or "quarantine", got ${JSON.stringify(onCorrupt)}`);
+  if (onCorrupt === 'quarantine' && options?.readonly === true) throw new StoreError('ERR_STORE_OPTION', 'onCorrupt "quarantine" needs a writable database (readonly is true)');
+  try {
+    return openChecked(options, check);
+  } catch (e) {
+    if (onCorrupt !== 'quarantine' || !isStoreError(e, 'ERR_STORE_CORRUPT') || options.path === ':memory:') throw e;
+    const movedTo = quarantine(options.path);
+    options.onQuarantine?.({ path: options.path, movedTo, error: e });
+    return openChecked(options, 'none');
+  }
+}
+
+let quarantined = 0;
+
+/** Renames a damaged database and its WAL and shared-memory files aside; returns the new name of the database. */
+function quarantine(path: string): string {
+  const fs = nodeBuiltin<typeof import('node:fs')>('node:fs');
+  if (fs === undefined) throw new StoreError('ERR_STORE_UNSUPPORTED', 'quarantine needs node:fs', { path });
+  const movedTo = `${path}.corrupt-${Date.now()}${quarantined++ === 0 ? '' : `-${quarantined}`}`;
+  try {
+    fs.renameSync(path, movedTo);
+    // The WAL belongs to the damaged file: replayed into a new one it would bring its pages back.
+    for (const suffix of ['-wal', '-shm']) if (fs.existsSync(path + suffix)) fs.renameSync(path + suffix, movedTo + suffix);
+  } catch (e) {
+    throw new StoreError('ERR_STORE_WRITE', `cannot be moved aside to ${movedTo} (${e instanceof Error ? e.message : String(e)})`, { path, cause: e });
+  }
+  return movedTo;
+}
+
+function openChecked(options: SqliteOptions, check: 'quick' | 'full' | 'none'): SqliteConnection {
   if (typeof options !== 'object' || options === null || typeof options.path !== 'string' || options.path === '') {
     throw new StoreError('ERR_STORE_OPTION', 'path must be a non-empty file path (or ":memory:")');
   }
@@ -95,8 +161,15 @@ export function openConnection(options: SqliteOptions): SqliteConnection {
     if (!ro) for (const p of connectionPragmas(options)) db.pragma(p);
     // Reading the schema now finds a damaged or foreign file at open, not at the first write.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
+    if (check !== 'none' && path !== ':memory:') {
+      const found = (db.pragma(check === 'quick' ? 'quick_check(8)' : 'integrity_check(8)') as { quick_check?: string; integrity_check?: string }[]).map((r) => r.quick_check ?? r.integrity_check ?? '');
+      if (found.length !== 1 || found[0] !== 'ok') {
+        throw new StoreError('ERR_STORE_CORRUPT', `is damaged: SQLite's ${check === 'quick' ? 'quick_check' : 'integrity_check'} found ${found.join('; ').slice(0, 500)}`, { path });
+      }
+    }
   } catch (e) {
     db.close();
+    if (isStoreError(e)) throw e;
     throw storeError(e, 'ERR_STORE_READ', 'cannot be opened', path);
   }
   const durability: StoreDurability = path === ':memory:' ? 'none' : sync === 'full' ? 'power' : 'process';

@@ -1,4 +1,4 @@
-export type { SqliteOptions } from './database.js';
+export type { SqliteOptions, SqliteQuarantineEvent } from './database.js';
 export { openSqliteReadingsSink, SQLITE_BATCH_SIZE, type SqliteReadingsSinkOptions } from './sink.js';
 export { openSqliteStore, type SqliteStoreOptions } from './store.js';
 // The one way to test errors of any @opensynaptic package (bundled per package: not `instanceof`).

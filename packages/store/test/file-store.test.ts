@@ -119,3 +119,31 @@ describe('FileStore', () => {
     await s.close();
   });
 });
+
+describe('FileStore: files truncated while the process was down', () => {
+  it('a record file cut short (empty, or half its bytes) is ERR_STORE_CORRUPT, left in place; a snapshot cut short fails the open', async () => {
+    const root = tempDir();
+    const s = await FileStore.open({ root });
+    await s.write([{ op: 'put', kind: 'templates', key: 'k1', value: { a: 1, long: 'x'.repeat(100) } }, { op: 'put', kind: 'templates', key: 'k2', value: { b: 2 } }]);
+    await s.flush();
+    await s.close();
+    const file = (k: string) => join(root, 'templates', `${k}.json`);
+    writeFileSync(file('k1'), readFileSync(file('k1')).subarray(0, 40));
+    writeFileSync(file('k2'), '');
+    const again = await FileStore.open({ root });
+    expect(await code(again.get('templates', 'k1'))).toBe('ERR_STORE_CORRUPT');
+    expect(await code(again.get('templates', 'k2'))).toBe('ERR_STORE_CORRUPT');
+    expect(readFileSync(file('k2'), 'utf8')).toBe('');
+    await again.close();
+
+    const snapRoot = tempDir();
+    const layouts = { sessions: { type: 'snapshot' as const } };
+    const snap = await FileStore.open<{ sessions: { n: number } }>({ root: snapRoot, kinds: ['sessions'], layouts });
+    await snap.write([{ op: 'put', kind: 'sessions', key: '1', value: { n: 1 } }, { op: 'put', kind: 'sessions', key: '2', value: { n: 2 } }]);
+    await snap.flush();
+    await snap.close();
+    const path = join(snapRoot, readdirSync(snapRoot).find((f) => f.startsWith('sessions'))!);
+    writeFileSync(path, readFileSync(path).subarray(0, Math.floor(readFileSync(path).length / 2)));
+    expect(await code(FileStore.open({ root: snapRoot, kinds: ['sessions'], layouts }))).toBe('ERR_STORE_CORRUPT');
+  });
+});
