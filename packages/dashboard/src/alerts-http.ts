@@ -65,7 +65,7 @@ export async function jsonBody(req: IncomingMessage, maxBytes: number): Promise<
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > maxBytes) {
-      req.destroy();
+      // The rest is read and discarded by the HTTP server after the answer, never kept.
       throw new AlertHttpError(413, 'ERR_DASHBOARD_BODY', `the body is larger than ${maxBytes} bytes`);
     }
     chunks.push(chunk);

@@ -11,8 +11,9 @@ const SEVERITIES: readonly AlertSeverity[] = ['info', 'warning', 'critical'];
 /**
  * A threshold rule. It watches one sensor id (`sensor`) or every sensor of one unit (`unit`), on
  * one device (`aid`) or any; a `stale` rule may also watch whole devices (neither `sensor` nor
- * `unit`). Values are compared in the standard unit the server stores (kelvin for a `Cel`
- * sensor, say).
+ * `unit`). Values are compared as the server stores them: standardized (kelvin for a `Cel`
+ * sensor), and `unit` is the stored unit (the standardizer's unit class: `temperature`,
+ * `humidity`...).
  */
 export interface AlertRule {
   /** 1..64 characters: letters, digits, `_ . : -`. */

@@ -12,8 +12,11 @@ export interface GaugeRanges {
   units?: Record<string, GaugeRange>;
 }
 
-/** Units whose range needs no setting. */
-export const NATURAL_RANGES: Readonly<Record<string, GaugeRange>> = { '%': { min: 0, max: 100 } };
+/**
+ * Units whose range needs no setting: percent, and `humidity` (the unit class the standardizer
+ * stores a `%` reading under: relative humidity is its only unit).
+ */
+export const NATURAL_RANGES: Readonly<Record<string, GaugeRange>> = { '%': { min: 0, max: 100 }, humidity: { min: 0, max: 100 } };
 
 const MAX_RANGES = 1024;
 
