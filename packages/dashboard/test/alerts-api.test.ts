@@ -1,6 +1,8 @@
+import { isOpenSynapticError } from '@opensynaptic/internal';
+import { OpenSynapticServer } from '@opensynaptic/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { Alert, AlertRule, HealthRates } from '../src/index.js';
+import { type Alert, type AlertRule, DashboardService, type HealthRates, RateMeter } from '../src/index.js';
 import { committed, type Stack, stack, tick, until } from './helpers.js';
 
 const TOKEN = 'a-test-token-of-some-length';
@@ -180,5 +182,45 @@ describe('rule writes without a token configured', () => {
     expect((await fetch(`${s.base}/api/alert-rules`)).status).toBe(200);
     expect((await fetch(`${s.base}/api/alerts`)).status).toBe(200);
     expect((await fetch(`${s.base}/api/alerts`, { method: 'PATCH' })).status).toBe(403);
+  });
+});
+
+describe('alert, gauge and rate options', () => {
+  const server = new OpenSynapticServer({ transports: [{ medium: 'udp', options: { host: '127.0.0.1', port: 0 } }] });
+  it.each([
+    [{ alertRules: [{ id: 'a', kind: 'above', sensor: 'T1' }] }, 'alertRules[0].threshold'],
+    [{ alertRules: [{ id: 'a', kind: 'stale', afterMs: 5 }, { id: 'a', kind: 'stale', afterMs: 5 }] }, 'alertRules[1].id'],
+    [{ maxAlertRules: 0 }, 'maxAlertRules'],
+    [{ maxAlertRules: 1, alertRules: [{ id: 'a', kind: 'stale', afterMs: 5 }, { id: 'b', kind: 'stale', afterMs: 5 }] }, 'alertRules'],
+    [{ maxAlertHistory: 0 }, 'maxAlertHistory'],
+    [{ alertCheckIntervalMs: 1 }, 'alertCheckIntervalMs'],
+    [{ gaugeRanges: { units: { temperature: { min: 10, max: 5 } } } }, 'gaugeRanges.units.temperature.max'],
+    [{ gaugeRanges: { devices: {} } }, 'gaugeRanges.devices'],
+    [{ rateWindowMs: 10 }, 'rateWindowMs'],
+  ])('refuse %j naming %s', (options, key) => {
+    let error: unknown;
+    try {
+      new DashboardService(server, options as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(isOpenSynapticError(error, 'ERR_DASHBOARD_OPTION')).toBe(true);
+    expect((error as { key: string }).key).toBe(key);
+  });
+});
+
+describe('the rate meter', () => {
+  const doc = (frames: number, framesIn: number, committed: number) => ({ server: { frames, readings: frames, dropped: {}, errors: {} }, transports: { udp: { framesIn, framesOut: 0, bytesIn: 0, dropped: { 'queue-full': 0 } } }, services: { storage: { committed, buffered: 3, maxBuffered: 100, lost: 0, stored: { sizeBytes: 4096 } } } });
+  it('answers rates over the newest sample at least the window old, null before a second one and after a reset', () => {
+    const m = new RateMeter(1000);
+    expect(m.observe(doc(0, 0, 0), 10_000).server.framesPerS).toBeNull();
+    m.observe(doc(5, 5, 5), 10_500);
+    const r = m.observe(doc(20, 20, 40), 11_000);
+    expect(r.spanMs).toBe(1000);
+    expect(r.server.framesPerS).toBe(20);
+    expect(r.transports.udp).toMatchObject({ framesInPerS: 20, dropped: 0 });
+    expect(r.storage.storage).toMatchObject({ committedPerS: 40, buffered: 3, maxBuffered: 100, sizeBytes: 4096 });
+    // A transport restarted (its counter went down): no rate rather than a negative one.
+    expect(m.observe(doc(30, 2, 50), 12_000).transports.udp?.framesInPerS).toBeNull();
   });
 });

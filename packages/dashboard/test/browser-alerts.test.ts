@@ -52,7 +52,12 @@ describe('alerts, gauges and rates in a real browser (Debian chromium), against 
     if (d === undefined) throw new Error('no device');
     await page.click(`#devices tbody tr[data-key="${d.aid}:${d.name}"]`);
     await waitFor(() => document.querySelectorAll('#sensors svg.gauge').length === 2, undefined, 'two gauges');
-    const gauges = await page.$$eval('#sensors [data-sensor]', (els) => els.map((e) => ({ id: e.getAttribute('data-sensor'), value: Number(e.getAttribute('data-value')), ...(e.querySelector('svg.gauge') as SVGElement).dataset })));
+    const gauges = await page.$$eval('#sensors [data-sensor]', (els) =>
+      els.map((e) => {
+        const g = (e.querySelector('svg.gauge') as SVGElement).dataset;
+        return { id: e.getAttribute('data-sensor'), value: Number(e.getAttribute('data-value')), min: g.min, max: g.max, fraction: g.fraction };
+      }),
+    );
     const h1 = gauges.find((g) => g.id === 'H1');
     const t1 = gauges.find((g) => g.id === 'T1');
     expect(h1).toMatchObject({ min: '0', max: '100' });
@@ -79,7 +84,7 @@ describe('alerts, gauges and rates in a real browser (Debian chromium), against 
     await d.send([['T1', 'OK', 20, 'Cel'], ['H1', 'OK', 40, '%']]);
     await waitFor(() => document.querySelector('#a-active .a-item') === null && document.querySelector('#a-history tbody tr[data-state="cleared"]') !== null, undefined, 'the alert cleared');
     expect(await page.textContent('#a-active')).toContain('no active alert');
-    const row = await page.$eval('#a-history tbody tr', (tr) => [...tr.cells].map((c) => c.textContent));
+    const row = await page.$eval('#a-history tbody tr', (tr) => Array.from((tr as HTMLTableRowElement).cells).map((c) => c.textContent));
     expect(row[1]).toBe('critical');
     expect(row[2]).toBe('hot');
     expect(row[4]).toMatch(/^cleared /);
