@@ -528,8 +528,8 @@ export class AlertEngine {
       rule.kind === 'stale'
         ? `${what}: nothing heard for ${fmt(value / 1000)} s (limit ${fmt(limit / 1000)} s)`
         : rule.kind === 'rate'
-          ? `${what}: changing ${fmt(value)} ${s.unit}/s (limit ${fmt(limit)} ${s.unit}/s)`
-          : `${what}: ${fmt(value)} ${s.unit} ${rule.kind} ${fmt(limit)} ${s.unit}`;
+          ? `${what}: changing ${fmt(value)}/s, more than ${fmt(limit)}/s (${s.unit})`
+          : `${what}: ${fmt(value)} ${rule.kind} ${fmt(limit)} (${s.unit})`;
     const alert: Alert = { id: randomUUID(), ruleId: rule.id, kind: rule.kind, severity: rule.severity, key: `${s.aid}:${s.deviceId}`, aid: s.aid, deviceId: s.deviceId, sensorId: s.sensorId, unit: s.unit, value, limit, text: rule.message === undefined ? text : `${rule.message}: ${text}`, firedAtMs: now, clearedAtMs: null, clearedBy: null, clearValue: null };
     s.active = alert;
     s.lastFiredMs = now;
