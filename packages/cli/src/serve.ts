@@ -224,17 +224,24 @@ export interface AttachedDashboard {
  * Registers the dashboard on a server that has not started (loaded by name: only `--dashboard`
  * loads it); its health view serves the status document the status file holds.
  */
-export async function addDashboard(server: OpenSynapticServer, options: { host?: string | undefined; port?: string | undefined; defaultPort: number; tileUrl?: string | undefined }, health: () => Promise<StatusDocument>): Promise<AttachedDashboard> {
+export async function addDashboard(server: OpenSynapticServer, options: { host?: string | undefined; port?: string | undefined; defaultPort: number; tileUrl?: string | undefined; alertStore?: unknown }, health: () => Promise<StatusDocument>): Promise<AttachedDashboard> {
   const port = intOption(options.port, '--dashboard-port', 0, 65535) ?? options.defaultPort;
   const { attachDashboard } = await import('@opensynaptic/dashboard');
   const token = process.env[DASHBOARD_TOKEN_ENV] || undefined;
   try {
-    return attachDashboard(server, { host: options.host ?? '127.0.0.1', port, token, health, tileUrl: options.tileUrl ?? null });
+    return attachDashboard(server, { host: options.host ?? '127.0.0.1', port, token, health, tileUrl: options.tileUrl ?? null, ...(options.alertStore === undefined ? {} : { alertStore: options.alertStore as never }) });
   } catch (e) {
     const key = (e as { key?: string }).key;
     const hint = key === 'token' ? ` (set ${DASHBOARD_TOKEN_ENV})` : '';
     throw new CliError('ERR_CLI_USAGE', `--dashboard: ${(e as Error).message}${hint}`, { cause: e });
   }
+}
+
+/** The store of the dashboard's alert rules and history: the `os_store` table of the SQLite database. */
+async function openAlertStore(database: string, config: Config): Promise<{ close(): Promise<void> }> {
+  const [{ openSqliteStore }, { ALERT_STORE_KINDS }] = await Promise.all([import('@opensynaptic/store-sqlite'), import('@opensynaptic/dashboard')]);
+  const synchronous = config.storage.driver === 'sqlite' ? config.storage.synchronous : undefined;
+  return openSqliteStore({ path: database, kinds: [...ALERT_STORE_KINDS], ...(synchronous === undefined ? {} : { synchronous }) });
 }
 
 /** The server a loaded configuration and the command line describe (not started). */
@@ -278,7 +285,9 @@ export async function serve(out: Output, options: ServeOptions, signal: AbortSig
   const database = loaded.config.storage.driver === 'sqlite' ? resolve(loaded.config.storage.path) : null;
   const startedAtMs = Date.now();
   const meta = { config: loaded.path, database, startedAtMs, intervalMs };
-  const dashboard = options.dashboard ? await addDashboard(server, { host: options.dashboardHost, port: options.dashboardPort, defaultPort: 8090, tileUrl: options.dashboardTiles }, () => statusDocument(server, tally, meta)) : null;
+  // The dashboard's alert rules and history persist in the SQLite database beside the readings.
+  const alertStore = options.dashboard && database !== null ? await openAlertStore(database, loaded.config) : null;
+  const dashboard = options.dashboard ? await addDashboard(server, { host: options.dashboardHost, port: options.dashboardPort, defaultPort: 8090, tileUrl: options.dashboardTiles, ...(alertStore === null ? {} : { alertStore }) }, () => statusDocument(server, tally, meta)) : null;
   server.on('frame-error', (e) => out.event({ event: 'frame-error', via: e.via, peer: e.peer.key, code: e.code, message: e.error.message }));
   server.on('service-error', (e) => {
     out.event({ event: 'service-error', service: e.service, message: e.error instanceof Error ? e.error.message : String(e.error) });
@@ -330,6 +339,7 @@ export async function serve(out: Output, options: ServeOptions, signal: AbortSig
   clearInterval(timer);
   await writing;
   const { doc: final, stopError } = await stopAndReport(server, readingsLoop, tally, meta, live, statusPath);
+  await alertStore?.close().catch(() => undefined); // the dashboard flushed it when the server stopped
   const storage = final.services.storage as { committed?: number; lost?: number; accepted?: number } | undefined;
   const why = !signal.aborted ? 'seconds' : signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
   out.summary({ stoppedBy: why, frames: final.server.frames, readings: final.server.readings, control: final.server.control, errors: final.server.errors, ignored: final.server.ignored, dropped: final.server.dropped, devices: final.devices, storage: storage ?? null, database, statusFile: statusPath }, () => {

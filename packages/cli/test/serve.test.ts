@@ -151,11 +151,50 @@ describe('serve, transport-status and snapshot', () => {
     expect(devices.map((d) => d.deviceId)).toEqual(['dev-d']);
     const health = (await (await fetch(`${base}api/health`)).json()) as Record<string, unknown>;
     const file = JSON.parse(readFileSync(`${db}.status.json`, 'utf8')) as Record<string, unknown>;
-    expect(Object.keys(health).sort()).toEqual(Object.keys(file).sort());
+    // The status document, plus the rates the dashboard computes from successive documents.
+    expect(Object.keys(health).filter((k) => k !== 'rates').sort()).toEqual(Object.keys(file).sort());
+    expect(health.rates).toMatchObject({ server: expect.any(Object), transports: expect.any(Object), storage: expect.any(Object) });
     expect(health).toMatchObject({ version: 1, database: db, state: 'running' });
     expect((await fetch(base)).headers.get('content-type')).toMatch(/^text\/html/);
     serve.child.kill('SIGTERM');
     expect((await serve.done).code).toBe(0);
+  });
+
+  it('keeps the dashboard alert rules and alerts in the database across a restart of serve', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-alerts-'));
+    const db = join(dir, 'serve.db');
+    const token = 'a-cli-test-token-of-some-length';
+    const auth = { authorization: `Bearer ${token}` };
+    const before = process.env.OS_NODE_DASHBOARD_TOKEN;
+    process.env.OS_NODE_DASHBOARD_TOKEN = token;
+    try {
+      const args = ['serve', '--db', db, '--port', '0', '--host', '127.0.0.1', '--json', '--dashboard', '--dashboard-port', '0'];
+      const first = startOsNode(args);
+      const listening = await nextEvent(first.lines, (e) => e.event === 'listening');
+      const base = (await nextEvent(first.lines, (e) => e.event === 'started')).dashboard as string;
+      const put = await fetch(`${base}api/alert-rules?id=any`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'above', sensor: 'T1', threshold: 0, severity: 'critical' }) });
+      expect(put.status).toBe(201);
+      await sendReadings((listening.address as { port: number }).port, 'dev-al', 1);
+      const fired = await until(async () => {
+        const body = (await (await fetch(`${base}api/alerts`, { headers: auth })).json()) as { active: { ruleId: string; deviceId: string }[] };
+        return body.active.length > 0 ? body.active : undefined;
+      }, 'the alert fired');
+      expect(fired[0]).toMatchObject({ ruleId: 'any', deviceId: 'dev-al' });
+      first.child.kill('SIGTERM');
+      expect((await first.done).code).toBe(0);
+
+      const second = startOsNode(args);
+      const base2 = (await nextEvent(second.lines, (e) => e.event === 'started')).dashboard as string;
+      const rules = (await (await fetch(`${base2}api/alert-rules`, { headers: auth })).json()) as { rules: { id: string; severity: string }[] };
+      expect(rules.rules).toMatchObject([{ id: 'any', severity: 'critical' }]);
+      const alerts = (await (await fetch(`${base2}api/alerts`, { headers: auth })).json()) as { active: { ruleId: string }[] };
+      expect(alerts.active.map((a) => a.ruleId)).toEqual(['any']);
+      second.child.kill('SIGTERM');
+      expect((await second.done).code).toBe(0);
+    } finally {
+      if (before === undefined) delete process.env.OS_NODE_DASHBOARD_TOKEN;
+      else process.env.OS_NODE_DASHBOARD_TOKEN = before;
+    }
   });
 
   it('refuses a dashboard bound wider than loopback without a token (exit 2, naming the variable)', async () => {

@@ -5,10 +5,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { frameAid, type OpenSynapticServer, type ServerControl, type Service, type ServiceHost } from '@opensynaptic/server';
-import type { ReadingFrame, ReadingsSink } from '@opensynaptic/store';
+import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { ALERT_DEFAULTS, type AlertEvent, AlertEngine, type AlertEngineStatus, type AlertStoreKinds } from './alerts.js';
+import { AlertHttpError, alertRules, listAlerts } from './alerts-http.js';
 import { DeviceConsole, MAX_CONSOLE_TIMEOUT_MS, readJson } from './console.js';
 import { FrameDecoder, type TemplatePeek } from './decoded.js';
+import { type GaugeRanges, gaugeRangesOf } from './gauge-ranges.js';
+import { RateMeter } from './rates.js';
 import { type BookReading, DeviceBook, type DeviceView } from './devices.js';
 import { DashboardError, optionError } from './errors.js';
 import { FrameLog } from './frames.js';
@@ -79,6 +83,32 @@ export interface DashboardOptions {
   tileUrl?: string | null;
   /** The attribution shown with the tiles (default none; most tile servers require one). */
   tileAttribution?: string;
+  /** Alert rules (see `AlertRule`), (re)applied at every start over stored rules of the same id. */
+  alertRules?: readonly unknown[];
+  /**
+   * Where alert rules and the alert history persist: a `Store` with the kinds `alert-rules` and
+   * `alerts` (`ALERT_STORE_KINDS`), e.g. `openSqliteStore({ path, kinds: ALERT_STORE_KINDS })`.
+   * Default none: kept for the life of the process. The caller closes it.
+   */
+  alertStore?: Store<AlertStoreKinds> | null;
+  /** Most alert rules (default 256). */
+  maxAlertRules?: number;
+  /** Alerts the history keeps, fired and cleared (default 1000). */
+  maxAlertHistory?: number;
+  /** Alerts active at once (default 1000); past it, a firing is counted `overflow`, not recorded. */
+  maxActiveAlerts?: number;
+  /** Series (rule × device × sensor) the engine watches (default 100000); past it, counted `untracked`. */
+  maxAlertSeries?: number;
+  /** How often `stale` rules are checked, ms (default 1000). */
+  alertCheckIntervalMs?: number;
+  /** Alert events queued for the next push (default 1000); past it, clients get the whole alert state instead. */
+  maxAlertEvents?: number;
+  /** Largest JSON body of a write request, bytes (default 16384). */
+  maxBodyBytes?: number;
+  /** Gauge ranges by sensor id and by unit (`%` is 0..100 without a setting). */
+  gaugeRanges?: GaugeRanges;
+  /** The span health rates are computed over, ms (default 5000). */
+  rateWindowMs?: number;
 }
 
 const DEFAULTS = {
@@ -94,6 +124,10 @@ const DEFAULTS = {
   healthIntervalMs: 2000,
   maxHistoryRows: 100_000,
   maxDevices: 10_000,
+  maxAlertEvents: 1000,
+  maxBodyBytes: 16 * 1024,
+  rateWindowMs: 5000,
+  ...ALERT_DEFAULTS,
 } as const;
 
 /** Counters of the dashboard (its `status()`). */
@@ -110,6 +144,7 @@ export interface DashboardStatus {
   pushes: number;
   devices: number;
   requests: number;
+  alerts: AlertEngineStatus;
 }
 
 /** A reading as the live feed pushes it. */
@@ -200,7 +235,16 @@ export class DashboardService implements Service {
   readonly #decoder: FrameDecoder;
   readonly #map: { tileUrl: string | null; attribution: string };
   readonly #pageCsp: string;
-  readonly #status: DashboardStatus = { url: null, clients: 0, refused: 0, skipped: 0, dropped: 0, coalesced: 0, pushes: 0, devices: 0, requests: 0 };
+  readonly #status: Omit<DashboardStatus, 'alerts'> = { url: null, clients: 0, refused: 0, skipped: 0, dropped: 0, coalesced: 0, pushes: 0, devices: 0, requests: 0 };
+  /** The alert rule engine (rules, active alerts, history). */
+  readonly alerts: AlertEngine;
+  readonly alertCheckIntervalMs: number;
+  readonly #maxAlertEvents: number;
+  readonly #maxBodyBytes: number;
+  #alertEvents: AlertEvent[] = [];
+  #alertsResync = false;
+  readonly #gaugeRanges: ReturnType<typeof gaugeRangesOf>;
+  readonly #rates: RateMeter;
 
   constructor(server: OpenSynapticServer, options: DashboardOptions = {}) {
     if (typeof server?.status !== 'function') throw optionError('server', 'not an OpenSynapticServer');
@@ -239,6 +283,22 @@ export class DashboardService implements Service {
     const tile = tileOption(options.tileUrl, options.tileAttribution);
     this.#map = { tileUrl: tile.url, attribution: tile.attribution };
     this.#pageCsp = tile.origin === null ? PAGE_CSP : PAGE_CSP.replace("img-src 'self' data:", `img-src 'self' data: ${tile.origin}`);
+    this.alertCheckIntervalMs = intOpt('alertCheckIntervalMs', options.alertCheckIntervalMs, DEFAULTS.alertCheckIntervalMs, 10, 3_600_000);
+    this.#maxAlertEvents = intOpt('maxAlertEvents', options.maxAlertEvents, DEFAULTS.maxAlertEvents, 1, 1_000_000);
+    this.#maxBodyBytes = intOpt('maxBodyBytes', options.maxBodyBytes, DEFAULTS.maxBodyBytes, 256, 1024 * 1024);
+    this.#gaugeRanges = gaugeRangesOf(options.gaugeRanges);
+    this.#rates = new RateMeter(intOpt('rateWindowMs', options.rateWindowMs, DEFAULTS.rateWindowMs, 100, 3_600_000));
+    this.alerts = new AlertEngine({
+      store: options.alertStore ?? null,
+      rules: options.alertRules,
+      maxAlertRules: intOpt('maxAlertRules', options.maxAlertRules, DEFAULTS.maxAlertRules, 1, 100_000),
+      maxAlertHistory: intOpt('maxAlertHistory', options.maxAlertHistory, DEFAULTS.maxAlertHistory, 1, 1_000_000),
+      maxActiveAlerts: intOpt('maxActiveAlerts', options.maxActiveAlerts, DEFAULTS.maxActiveAlerts, 1, 1_000_000),
+      maxAlertSeries: intOpt('maxAlertSeries', options.maxAlertSeries, DEFAULTS.maxAlertSeries, 1, 10_000_000),
+      clock: this.#clock,
+      knownDevices: () => this.#book.list(),
+      onEvent: (e) => this.#alertEvent(e),
+    });
   }
 
   /** Where it listens, after `start()`. */
@@ -266,6 +326,7 @@ export class DashboardService implements Service {
         // a store that cannot list its devices still serves history; the live table fills as devices speak
       }
     }
+    await this.alerts.load();
     const http = createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => this.#fail(res, e));
     });
@@ -287,11 +348,13 @@ export class DashboardService implements Service {
     this.#status.url = this.url();
     this.#timers.push(setInterval(() => this.#push(), this.feedIntervalMs));
     this.#timers.push(setInterval(() => void this.#pushHealth(), this.healthIntervalMs));
+    this.#timers.push(setInterval(() => this.alerts.check(), this.alertCheckIntervalMs));
     for (const t of this.#timers) t.unref();
   }
 
   async stop(): Promise<void> {
     await this.#close(1001, 'server stopping');
+    await this.alerts.flush();
   }
 
   async destroy(): Promise<void> {
@@ -332,6 +395,7 @@ export class DashboardService implements Service {
     const r = reading as BookReading;
     this.#decoder.reading(r, this.#book.sensorsOf(`${r.aid}:${r.deviceId}`));
     const { view } = this.#book.reading(r, this.#templatesOf(r.aid));
+    this.alerts.reading(r);
     // A new device, a state change and a new value all reach the page with the next push.
     this.#touched.add(view.key);
     if (this.#clients.size === 0) return;
@@ -352,13 +416,13 @@ export class DashboardService implements Service {
   }
 
   status(): DashboardStatus {
-    return { ...this.#status, clients: this.#clients.size, devices: this.#book.size };
+    return { ...this.#status, clients: this.#clients.size, devices: this.#book.size, alerts: this.alerts.status() };
   }
 
   // ---------------------------------------------------------------------------- the feed
 
   #hello(): string {
-    return JSON.stringify({ type: 'hello', version: 1, nowMs: this.#clock(), thresholds: this.#thresholds(), limits: { maxHistoryRows: this.maxHistoryRows, feedIntervalMs: this.feedIntervalMs }, map: this.#map, devices: this.#devices() });
+    return JSON.stringify({ type: 'hello', version: 1, nowMs: this.#clock(), thresholds: this.#thresholds(), limits: { maxHistoryRows: this.maxHistoryRows, feedIntervalMs: this.feedIntervalMs }, map: this.#map, devices: this.#devices(), alerts: this.#alertState(), gaugeRanges: this.#gaugeRanges });
   }
 
   #thresholds() {
@@ -371,8 +435,34 @@ export class DashboardService implements Service {
     return this.#book.list();
   }
 
+  #alertEvent(e: AlertEvent): void {
+    if (this.#clients.size === 0 || this.#alertsResync) return;
+    if (this.#alertEvents.length >= this.#maxAlertEvents) {
+      // Too many to send one by one: the whole alert state goes out with the next push instead.
+      this.#alertsResync = true;
+      this.#alertEvents = [];
+      return;
+    }
+    this.#alertEvents.push(e);
+  }
+
+  /** What a page needs to show the alerts from scratch. */
+  #alertState() {
+    return { active: this.alerts.active(), recent: this.alerts.recent(50) };
+  }
+
+  #pushAlerts(now: number): void {
+    if (this.#alertEvents.length === 0 && !this.#alertsResync) return;
+    const messages = this.#alertsResync ? [JSON.stringify({ type: 'alerts', nowMs: now, alerts: this.#alertState() })] : this.#alertEvents.map((e) => JSON.stringify({ type: 'alert', nowMs: now, event: e.event, alert: e.alert }));
+    this.#alertEvents = [];
+    this.#alertsResync = false;
+    // A client behind gets the alert state with its sync.
+    for (const c of this.#clients) if (c.behindSince === null && c.ws.bufferedAmount <= this.maxClientBufferBytes) for (const m of messages) c.ws.send(m);
+  }
+
   #push(): void {
     const now = this.#clock();
+    this.#pushAlerts(now);
     for (const v of this.#book.refresh(now)) this.#touched.add(v.key);
     if (this.#clients.size === 0) {
       this.#pending = [];
@@ -406,7 +496,7 @@ export class DashboardService implements Service {
       if (c.behindSince !== null) {
         // It missed updates: the whole state once, then updates again.
         c.behindSince = null;
-        sync ??= JSON.stringify({ type: 'sync', nowMs: now, devices: this.#book.list() });
+        sync ??= JSON.stringify({ type: 'sync', nowMs: now, devices: this.#book.list(), alerts: this.#alertState() });
         c.ws.send(sync);
         continue;
       }
@@ -420,13 +510,13 @@ export class DashboardService implements Service {
   }
 
   async #pushHealth(): Promise<void> {
-    if (this.#clients.size === 0) return;
     let health: unknown;
     try {
       health = await this.#health();
     } catch {
       return;
     }
+    if (this.#clients.size === 0) return; // sampled for the rates all the same
     const message = JSON.stringify({ type: 'health', nowMs: this.#clock(), health });
     for (const c of this.#clients) if (c.behindSince === null && c.ws.bufferedAmount <= this.maxClientBufferBytes) c.ws.send(message);
   }
@@ -474,7 +564,14 @@ export class DashboardService implements Service {
     return LOOPBACK.test(host);
   }
 
+  /** The health document with its rates (from the counters of successive documents). */
   async #health(): Promise<unknown> {
+    const doc = await this.#healthDoc();
+    if (typeof doc !== 'object' || doc === null) return doc;
+    return { ...doc, rates: this.#rates.observe(doc, this.#clock()) };
+  }
+
+  async #healthDoc(): Promise<unknown> {
     if (this.#healthFn !== undefined) return await this.#healthFn();
     const { transports, services, ...server } = await this.#server.status();
     const out: Record<string, unknown> = {};
@@ -523,6 +620,15 @@ export class DashboardService implements Service {
         this.#broadcast(JSON.stringify({ type: 'console', nowMs: this.#clock(), result }));
         return this.#json(res, 200, result);
       }
+      case 'GET /api/alerts':
+        return this.#json(res, 200, listAlerts(this.alerts, url.searchParams, this.#clock()).body);
+      case 'GET /api/alert-rules':
+      case 'POST /api/alert-rules':
+      case 'PUT /api/alert-rules':
+      case 'DELETE /api/alert-rules': {
+        const answer = await alertRules(this.alerts, req, url.searchParams, this.#maxBodyBytes);
+        return this.#json(res, answer.status, answer.body);
+      }
       case 'POST /api/devices/forget': {
         const key = url.searchParams.get('key');
         if (key === null || key === '') throw new HttpError(400, 'ERR_DASHBOARD_QUERY', 'query parameter "key": missing (the device key, aid:deviceId)', 'key');
@@ -567,12 +673,16 @@ export class DashboardService implements Service {
     let code = 'ERR_DASHBOARD_INTERNAL';
     let key: string | undefined;
     let message = e instanceof Error ? e.message : String(e);
-    if (e instanceof HttpError) {
+    if (e instanceof AlertHttpError) {
+      status = e.status;
+      code = e.httpCode;
+      key = e.key;
+    } else if (e instanceof HttpError) {
       status = e.status;
       code = e.code;
       key = e.key;
     } else if (e instanceof DashboardError) {
-      status = e.code === 'ERR_DASHBOARD_QUERY' || e.code === 'ERR_DASHBOARD_CONSOLE' ? 400 : e.code === 'ERR_DASHBOARD_BUSY' ? 503 : 500;
+      status = e.code === 'ERR_DASHBOARD_QUERY' || e.code === 'ERR_DASHBOARD_CONSOLE' || e.code === 'ERR_DASHBOARD_RULE' ? 400 : e.code === 'ERR_DASHBOARD_BUSY' ? 503 : 500;
       code = e.code;
       key = e.key;
     } else if (typeof (e as { code?: unknown })?.code === 'string' && SEND_STATUS[(e as { code: string }).code] !== undefined) {
@@ -632,6 +742,11 @@ export const ENDPOINTS = [
   { method: 'GET', path: '/api/live', about: 'WebSocket: hello (the whole state), then update / sync / health messages' },
   { method: 'POST', path: '/api/console', about: 'the command console (JSON { aid, action: ping|time-request|id-assign|raw, id?, hex?, timeoutMs? }): what was sent and the reply with its round trip, or timedOut; needs the token' },
   { method: 'POST', path: '/api/devices/forget', about: 'forgets a device of the live table (key=aid:deviceId); needs the token' },
+  { method: 'GET', path: '/api/alerts', about: 'active alerts and the recent history; parameters state (all|active), limit, severity, rule, aid' },
+  { method: 'GET', path: '/api/alert-rules', about: 'the alert rules (id= for one)' },
+  { method: 'POST', path: '/api/alert-rules', about: 'adds a rule (JSON body; 409 when its id exists); needs the token' },
+  { method: 'PUT', path: '/api/alert-rules', about: 'adds or replaces the rule id= (JSON body); needs the token' },
+  { method: 'DELETE', path: '/api/alert-rules', about: 'removes the rule id=; needs the token' },
 ] as const;
 
 const KNOWN_PATHS = new Map<string, string>([
@@ -644,6 +759,8 @@ const KNOWN_PATHS = new Map<string, string>([
   ['/api/live', 'GET'],
   ['/api/devices/forget', 'POST'],
   ['/api/console', 'POST'],
+  ['/api/alerts', 'GET'],
+  ['/api/alert-rules', 'GET, POST, PUT, DELETE'],
 ]);
 
 /** Largest console request body, bytes. */

@@ -6,9 +6,10 @@ import { brandError } from '@opensynaptic/internal';
  * - `ERR_DASHBOARD_QUERY`: a bad query parameter of the HTTP API (`key` names it; answered 400).
  * - `ERR_DASHBOARD_STATE`: a call the lifecycle does not allow (the address before `start()`).
  * - `ERR_DASHBOARD_CONSOLE`: a bad console request (`key` names the field; answered 400).
+ * - `ERR_DASHBOARD_RULE`: a bad alert rule given to the API (`key` names the field; answered 400).
  * - `ERR_DASHBOARD_BUSY`: too many console requests waiting for replies (`maxConsolePending`; answered 503).
  */
-export type DashboardErrorCode = 'ERR_DASHBOARD_OPTION' | 'ERR_DASHBOARD_QUERY' | 'ERR_DASHBOARD_STATE' | 'ERR_DASHBOARD_CONSOLE' | 'ERR_DASHBOARD_BUSY';
+export type DashboardErrorCode = 'ERR_DASHBOARD_OPTION' | 'ERR_DASHBOARD_QUERY' | 'ERR_DASHBOARD_STATE' | 'ERR_DASHBOARD_CONSOLE' | 'ERR_DASHBOARD_BUSY' | 'ERR_DASHBOARD_RULE';
 
 /** Every error this package throws; test it with `isOpenSynapticError(err, code?)`. */
 export class DashboardError extends Error {

@@ -11,3 +11,7 @@ export * from './errors.js';
 export { FrameLog, type InspectedFrame, inspectFrame } from './frames.js';
 export { CSV_HEADER, readingQueryOf } from './query.js';
 export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';
+export * from './alerts.js';
+export { AlertHttpError, listAlerts } from './alerts-http.js';
+export { type GaugeRange, type GaugeRanges, gaugeRangesOf, NATURAL_RANGES } from './gauge-ranges.js';
+export { type HealthRates, RateMeter } from './rates.js';

@@ -136,3 +136,33 @@ export async function postJson(base: string, path: string, body: unknown, token?
   const res = await fetch(`${base}${path}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
+
+/** Debian's chromium (installed with apt-get where missing) through playwright-core, headless, one page. */
+export async function openBrowser(): Promise<{ context: import('playwright-core').BrowserContext; page: import('playwright-core').Page; problems: string[]; close(): Promise<void> }> {
+  const CHROMIUM = '/usr/bin/chromium';
+  const { ensureDebianPackages } = await import('@opensynaptic/config/apt');
+  ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }]);
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'os-dashboard-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 60_000,
+    viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && problems.push(`console error: ${m.text()}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  return {
+    context,
+    page,
+    problems,
+    async close() {
+      await context.close().catch(() => undefined);
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}

@@ -6,6 +6,9 @@ import { ConsolePanel, type ConsoleResultView } from './console.js';
 import './console.css';
 import { decodedNode } from './inspector.js';
 import { DeviceMap, type MapConfig } from './map.js';
+import { alertMessage, initAlerts } from './alerts.js';
+import { gaugeMessage, renderGauge } from './gauges.js';
+import { rateNodes } from './rates.js';
 
 interface FeedReading {
   key: string;
@@ -23,6 +26,7 @@ interface Health {
   transports?: Record<string, { medium: string; state: string; framesIn: number; bytesIn: number; framesOut: number; dropped: Record<string, number>; inboundQueued: number; connections: number }>;
   server?: { frames: number; readings: number; control: number; errors: Record<string, number>; dropped: Record<string, number> };
   services?: Record<string, unknown>;
+  rates?: Parameters<typeof rateNodes>[0];
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -57,7 +61,11 @@ function connect(attempt = 0): void {
     conn.dataset.state = 'live';
     conn.textContent = 'live';
   };
-  ws.onmessage = (ev) => handle(JSON.parse(String(ev.data)) as Message);
+  ws.onmessage = (ev) => {
+    const m = JSON.parse(String(ev.data)) as Message;
+    gaugeMessage(m);
+    if (!alertMessage(m)) handle(m);
+  };
   ws.onclose = () => {
     conn.dataset.state = 'reconnecting';
     conn.textContent = 'reconnecting';
@@ -223,6 +231,7 @@ function renderSensors(): void {
     (el.querySelector('.value') as HTMLElement).textContent = String(Number(s.value.toFixed(3)));
     (el.querySelector('.unit') as HTMLElement).textContent = s.unit;
     el.dataset.value = String(s.value);
+    renderGauge(el, s);
     const data = sparks.get(`${d.key}\u0000${s.id}`);
     if (data !== undefined) sparkPlots.get(s.id)?.setData([data.t, data.v]);
   }
@@ -353,7 +362,7 @@ function renderHealth(h: Health): void {
     title.textContent = 'storage';
     parts.push(title, dl([['stored', storage.stored?.readings ?? '?'], ['committed', storage.committed ?? '?'], ['buffered', storage.buffered ?? '?'], ['lost', storage.lost ?? '?'], ['size', storage.stored?.sizeBytes == null ? '?' : `${(storage.stored.sizeBytes / 1024).toFixed(0)} KiB`]]));
   }
-  box.replaceChildren(...parts);
+  box.replaceChildren(...parts, ...rateNodes(h.rates));
 }
 
 // One render per animation frame at most, however fast updates arrive.
@@ -374,4 +383,5 @@ const api = (path: string, init: RequestInit = {}) => fetch(path, { ...init, hea
 const consolePanel = new ConsolePanel($('console'), api);
 const deviceMap = new DeviceMap($('map'), (key) => select(key));
 requestAnimationFrame(frame);
+initAlerts(token);
 connect();
