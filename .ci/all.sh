@@ -5,15 +5,9 @@
 # npm and a Rust toolchain (cargo); Debian's chromium, mosquitto and socat, which it installs with apt-get
 # when missing (the transport tests start a real broker and a pseudo-terminal pair).
 set -eu
-export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 cd "$(dirname "$0")/.."
 
 . scripts/bootstrap.sh
-
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "error: cargo not found; install a Rust toolchain (https://rustup.rs) to build the native addon" >&2
-  exit 1
-fi
 
 pnpm install --frozen-lockfile
 pnpm turbo run build lint typecheck package-check --output-logs=errors-only

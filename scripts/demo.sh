@@ -3,14 +3,8 @@
 # (as `npm test` does: pnpm, the workspace, the native addon and the packages the CLI depends
 # on), then runs it. Options go to `os-node demo` (`npm run demo -- --seconds 60`).
 set -eu
-export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh
-
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "error: cargo not found; install a Rust toolchain (https://rustup.rs) to build the native addon" >&2
-  exit 1
-fi
 
 pnpm install --frozen-lockfile --reporter=silent
 # The CLI and every package it depends on (the native addon among them), nothing else.
