@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until as waitUntil } from '@opensynaptic/config/until';
 import { OpenSynaptic, type SensorTuple } from '@opensynaptic/core';
 import { OpenSynapticServer } from '@opensynaptic/server';
 import { ensureId, linkNode, type NodeLink } from '@opensynaptic/server/device';
@@ -11,14 +12,8 @@ import { attachDashboard, type DashboardOptions, type DashboardService } from '.
 export const portOf = (t: Transport): number => (t as unknown as { address: { port: number } }).address.port;
 export const tick = (ms = 1) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits until `done()` holds (bounded: fails the test rather than hanging). */
-export async function until(done: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await tick(10);
-  }
-}
+/** Waits until `done()` holds (bounded: fails the test rather than hanging; 15 s here, a browser is slow to start). */
+export const until = (done: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> => waitUntil(done, what, ms, 10);
 
 /** A TCP port free on loopback right now. */
 export async function freePort(): Promise<number> {

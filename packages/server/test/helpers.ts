@@ -28,13 +28,7 @@ export async function device(name: string, serverPort: number): Promise<Device> 
 export const tick = (ms = 1) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until `done()` holds, polling (bounded: fails the test rather than hanging). */
-export async function until(done: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await tick(5);
-  }
-}
+export { until } from '@opensynaptic/config/until';
 
 /**
  * A sink that refuses everything while `blocked` (tryWrite false, write waits), then stores in

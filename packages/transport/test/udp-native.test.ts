@@ -2,6 +2,7 @@ import { createSocket } from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import { SocketAddress } from 'node:net';
 import { Worker } from 'node:worker_threads';
+import { until } from '@opensynaptic/config/until';
 import { describe, expect, it } from 'vitest';
 import { isTransportError } from '../src/index.js';
 import { backendInfo, createUdpTransport } from '../src/udp.js';
@@ -9,10 +10,6 @@ import { ipv6Text, parseIp } from '../src/udp-native.js';
 
 /** This process's native UDP receive threads, by name (the kernel keeps 15 characters of it). */
 const threads = () => readdirSync('/proc/self/task').filter((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').startsWith('opensynaptic-ud')).length;
-const until = async (ok: () => boolean, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-};
 
 /** Sends `count` datagrams to `port` from a worker thread (its own event loop: it keeps sending while this one is blocked). */
 function flood(port: number, count: number, size = 22): Promise<void> {
