@@ -20,6 +20,7 @@ import {
   readingFromRow,
   type ReadingsBatch,
   type ReadingsSinkOptions,
+  packReadings,
   type StoreDurability,
   type StoredStatus,
 } from '@opensynaptic/store';
@@ -80,6 +81,8 @@ function textArray(a: readonly string[]): string {
 
 class PostgresReadingsBackend implements ReadingsBackend {
   readonly name = 'postgres';
+  /** The core packs what it accepts (see `PackedReadings`): the buffer holds numbers, not objects, while batches wait their turn. */
+  readonly packed = true;
   readonly durability: StoreDurability = 'power';
   readonly location: string;
   readonly #p: PostgresPool;
@@ -116,31 +119,19 @@ class PostgresReadingsBackend implements ReadingsBackend {
   async commit(batch: ReadingsBatch): Promise<void> {
     const n = batch.readings;
     const cols = { aid: new Array<number>(n), dev: new Array<number>(n), sid: new Array<number>(n), st: new Array<number>(n), v: new Array<number>(n), u: new Array<number>(n), t: new Array<number>(n), r: new Array<number>(n) };
-    const texts: string[] = [];
-    const index = new Map<string, number>();
-    const text = (x: string): number => {
-      let k = index.get(x);
-      if (k === undefined) {
-        texts.push(x);
-        k = texts.length;
-        index.set(x, k);
-      }
-      return k;
-    };
-    let i = 0;
-    for (const f of batch.frames) {
-      const dev = text(f.deviceId);
-      for (const x of f.sensors) {
-        cols.aid[i] = f.aid;
-        cols.dev[i] = dev;
-        cols.sid[i] = text(x.id);
-        cols.st[i] = text(x.state);
-        cols.v[i] = x.value;
-        cols.u[i] = text(x.unit);
-        cols.t[i] = f.timestampMs;
-        cols.r[i] = f.receivedAtMs;
-        i++;
-      }
+    // The packed rows (8 numbers a reading, texts as 0-based indexes; PostgreSQL arrays are 1-based).
+    const p = batch.packed ?? packReadings(batch.frames, n);
+    const texts = p.texts;
+    const rows = p.rows;
+    for (let i = 0, k = 0; i < n; i++, k += 8) {
+      cols.aid[i] = rows[k]!;
+      cols.dev[i] = rows[k + 1]! + 1;
+      cols.sid[i] = rows[k + 2]! + 1;
+      cols.st[i] = rows[k + 3]! + 1;
+      cols.v[i] = rows[k + 4]!;
+      cols.u[i] = rows[k + 5]! + 1;
+      cols.t[i] = rows[k + 6]!;
+      cols.r[i] = rows[k + 7]!;
     }
     const d = batch.devices;
     const s = this.#p.schema;
