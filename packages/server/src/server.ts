@@ -205,6 +205,10 @@ interface TransportEntry {
   offs: (() => void)[];
   /** Readings of this transport waiting to go to the sinks in one write. */
   batch: ServerReading[];
+  /** The medium's acknowledgements (MQTT QoS 1 PUBACKs) of the frames behind `batch`, given once the sinks committed it. */
+  batchAcks: (() => void)[];
+  /** The acknowledgement of the frame being handled, until its reading joins `batch` (or it is handled without one). */
+  pendingAck: (() => void) | undefined;
   /** Frames taken off the transport, waiting their device's turn. */
   queue: FairQueue<Inbound>;
   intakeDone: boolean;
@@ -394,7 +398,7 @@ export class OpenSynapticServer {
         const name = spec.name ?? transport.medium;
         // Reliable media must not lose frames: their intake waits instead of dropping.
         const perDevice = transport.reliable ? Number.POSITIVE_INFINITY : this.deviceQueue;
-        this.#entries.push({ name, transport, loop: null, offs: [], batch: [], queue: new FairQueue<Inbound>(perDevice, this.queueFrames), intakeDone: false, lastPeer: undefined, lastAddress: undefined });
+        this.#entries.push({ name, transport, loop: null, offs: [], batch: [], batchAcks: [], pendingAck: undefined, queue: new FairQueue<Inbound>(perDevice, this.queueFrames), intakeDone: false, lastPeer: undefined, lastAddress: undefined });
         this.#byName.set(name, transport);
       }
       const host: ServiceHost = { transport: (n) => this.#byName.get(n), reportError: (service, error) => this.#events.emit('service-error', { service, error }) };
@@ -413,6 +417,9 @@ export class OpenSynapticServer {
           const queue = entry.queue;
           entry.offs.push(entry.transport.receiveInto((inbound) => this.#take(queue, inbound, true)));
         }
+        // A medium that acknowledges (MQTT QoS 1) does so once the readings are committed, not on
+        // receipt: a crash in between then loses nothing the sender was told was delivered.
+        if (this.#sinks.length > 0 && entry.transport.reliable && entry.transport.state === 'created' && typeof entry.transport.deferAcks === 'function') entry.transport.deferAcks();
         if (entry.transport.state === 'created') await entry.transport.start();
       }
     } catch (e) {
@@ -490,8 +497,14 @@ export class OpenSynapticServer {
       while (this.#state !== 'destroyed') {
         const inbound = queue.shift();
         if (inbound !== undefined) {
+          entry.pendingAck = inbound.ack;
           const waiting = this.#handle(entry, inbound);
           if (waiting !== undefined) await waiting;
+          // Handled without a reading for the sinks (control, refused, no sink): nothing to wait for.
+          if (entry.pendingAck !== undefined) {
+            entry.pendingAck();
+            entry.pendingAck = undefined;
+          }
           // A long run of frames handled without waiting would keep the event loop from reading
           // the sockets, and a datagram socket's kernel buffer is small: let it read now and then.
           else if (++run >= YIELD_EVERY) {
@@ -802,6 +815,10 @@ export class OpenSynapticServer {
   #toSinks(entry: TransportEntry, reading: ServerReading): Promise<void> | undefined {
     if (this.#sinks.length === 0) return undefined;
     entry.batch.push(reading);
+    if (entry.pendingAck !== undefined) {
+      entry.batchAcks.push(entry.pendingAck);
+      entry.pendingAck = undefined;
+    }
     if (entry.batch.length >= this.sinkBatch || (entry.queue.size === 0 && entry.transport.stats().inboundQueued === 0)) return this.#flushBatch(entry);
     return undefined;
   }
@@ -810,21 +827,35 @@ export class OpenSynapticServer {
     if (entry.batch.length === 0) return;
     const batch = entry.batch;
     entry.batch = [];
+    const acks = entry.batchAcks;
+    entry.batchAcks = [];
+    const commits: Promise<boolean>[] = [];
     for (const service of this.#sinks) {
       const sink = service.sink as ReadingsSink;
       try {
-        if (sink.tryWrite(batch) !== false) continue;
-        if (this.overflow === 'drop') {
-          this.#dropped('sink', batch.length);
-          continue;
+        let seq = sink.tryWrite(batch);
+        if (seq === false) {
+          if (this.overflow === 'drop') {
+            this.#dropped('sink', batch.length);
+            continue;
+          }
+          seq = await sink.write(batch);
         }
-        await sink.write(batch);
+        if (acks.length > 0 && sink.committed !== undefined) commits.push(sink.committed(seq));
       } catch (error) {
         // The sink refused the batch whole (a bad field, a closed sink): offer the readings one by
         // one, so one bad reading costs only itself; each refused one is counted, never silent.
         await this.#writeEach(service, batch, error);
       }
     }
+    if (acks.length === 0) return;
+    // Acknowledged once every sink committed (what was dropped or refused is counted already); a
+    // batch a sink counted lost is not, so the broker sends it again after a reconnection.
+    if (commits.length === 0) for (const ack of acks) ack();
+    else
+      void Promise.all(commits).then((oks) => {
+        if (oks.every(Boolean)) for (const ack of acks) ack();
+      });
   }
 
   async #writeEach(service: SinkService, batch: readonly ServerReading[], first: unknown): Promise<void> {

@@ -216,6 +216,13 @@ export interface ReadingsSink {
   tryWrite(frames: readonly ReadingFrame[]): number | false;
   /** Resolves when every frame accepted before the call is committed; rejects (`ERR_STORE_WRITE`) when a batch of them failed (it is retried in the background). */
   flush(): Promise<void>;
+  /**
+   * Resolves once the frame numbered `seq` (what `write` / `tryWrite` returned) is settled: `true`
+   * when it is committed, `false` when it was counted lost or the sink closed first. Never
+   * rejects, asks for no early commit: for a caller that acknowledges what is durable (the
+   * server's MQTT QoS 1 PUBACK). Optional for third-party sinks.
+   */
+  committed?(seq: number): Promise<boolean>;
   query(query?: ReadingQuery): Promise<Reading[]>;
   devices(query?: DeviceQuery): Promise<DeviceSummary[]>;
   status(): Promise<ReadingsSinkStatus>;
@@ -519,6 +526,9 @@ export class BufferedReadingsSink implements ReadingsSink {
   #batchNo = 0;
   #waiters: Waiter[] = [];
   #flushWaiters: FlushWaiter[] = [];
+  /** `committed(seq)` callers, in `seq` order (sequence numbers only grow). */
+  #commitWaiters: { seq: number; resolve(ok: boolean): void }[] = [];
+  #commitHead = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   /** Batches taken and not yet settled, in take order (they settle from the front). */
@@ -532,6 +542,8 @@ export class BufferedReadingsSink implements ReadingsSink {
   /** Retry waits to cut short when a close's deadline comes (one per batch waiting to retry). */
   readonly #wakers = new Set<() => void>();
   #stats = { accepted: 0, committed: 0, lost: 0, batches: 0, failedAttempts: 0 };
+  /** The last sequence number of the last batch counted lost, for a late `committed` call. */
+  #lostUpTo = 0;
   #lastError: { code: string; message: string; atMs: number } | null = null;
   #closingPromise: Promise<void> = Promise.resolve();
 
@@ -581,6 +593,17 @@ export class BufferedReadingsSink implements ReadingsSink {
       this.#urgent = true;
       this.#kick();
     });
+  }
+
+  committed(seq: number): Promise<boolean> {
+    if (seq <= this.#settledSeq) return Promise.resolve(this.#lastOutcome(seq));
+    if (this.#closed || seq > this.#seq) return Promise.resolve(false);
+    return new Promise((resolve) => this.#commitWaiters.push({ seq, resolve }));
+  }
+
+  /** The outcome of an already settled `seq`, erring on "not committed": false at or below the last frame ever counted lost. */
+  #lastOutcome(seq: number): boolean {
+    return seq > this.#lostUpTo;
   }
 
   async query(query?: ReadingQuery): Promise<Reading[]> {
@@ -637,6 +660,9 @@ export class BufferedReadingsSink implements ReadingsSink {
       });
     }
     this.#closed = true;
+    for (let k = this.#commitHead; k < this.#commitWaiters.length; k++) this.#commitWaiters[k]!.resolve(false);
+    this.#commitWaiters = [];
+    this.#commitHead = 0;
     await this.#backend.close();
     const lost = this.#stats.lost - lostBefore;
     if (lost > 0) throw new StoreError('ERR_STORE_WRITE', `${lost} readings could not be committed to ${this.#backend.location} before the close gave up; they are counted lost`);
@@ -741,11 +767,12 @@ export class BufferedReadingsSink implements ReadingsSink {
       if (outcome === 'committed') {
         this.#stats.committed += readings;
         this.#stats.batches++;
-        this.#settle(units, throughSeq);
+        this.#settle(units, throughSeq, true);
         this.#onCommit?.({ frames: frameCount, readings, throughSeq });
       } else {
         this.#stats.lost += readings;
-        this.#settle(units, throughSeq);
+        this.#lostUpTo = throughSeq;
+        this.#settle(units, throughSeq, false);
         if (this.#onLost !== undefined) {
           const lostFrames = job.packed !== undefined ? unpackReadings(job.packed) : job.frames;
           this.#onLost({ frames: frameCount, readings, throughSeq, error: outcome, lostFrames });
@@ -813,9 +840,15 @@ export class BufferedReadingsSink implements ReadingsSink {
     }
   }
 
-  #settle(units: number, throughSeq: number): void {
+  #settle(units: number, throughSeq: number, ok: boolean): void {
     this.#buffered -= units;
     this.#settledSeq = throughSeq;
+    const cw = this.#commitWaiters;
+    while (this.#commitHead < cw.length && cw[this.#commitHead]!.seq <= throughSeq) cw[this.#commitHead++]!.resolve(ok);
+    if (this.#commitHead > 1024 && this.#commitHead * 2 > cw.length) {
+      this.#commitWaiters = cw.slice(this.#commitHead);
+      this.#commitHead = 0;
+    }
     const done = this.#flushWaiters.filter((w) => w.seq <= throughSeq);
     if (done.length > 0) {
       this.#flushWaiters = this.#flushWaiters.filter((w) => w.seq > throughSeq);

@@ -163,3 +163,32 @@ describe('BufferedReadingsSink: concurrency', () => {
     expect(() => new MemoryReadingsSink({ concurrency: 0 })).toThrow(/concurrency/);
   });
 });
+
+describe('BufferedReadingsSink: committed(seq)', () => {
+  it('resolves true once the frame is committed, false when its batch was counted lost, never rejects', async () => {
+    const sink = new MemoryReadingsSink({ maxAttempts: 1, retryMinMs: 1, flushIntervalMs: 1000 });
+    const a = await sink.write([sampleFrame(1, 1)]);
+    let settled: boolean | undefined;
+    const pending = sink.committed(a).then((ok) => {
+      settled = ok;
+      return ok;
+    });
+    // Asking commits nothing early: still buffered.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBeUndefined();
+    await sink.flush();
+    expect(await pending).toBe(true);
+    expect(await sink.committed(a)).toBe(true);
+    sink.backend.failNext = 1;
+    const b = await sink.write([sampleFrame(1, 2)]);
+    const lost = sink.committed(b);
+    await sink.flush().catch(() => undefined);
+    expect(await lost).toBe(false);
+    expect(await sink.committed(b)).toBe(false);
+    const c = await sink.write([sampleFrame(1, 3)]);
+    const later = sink.committed(c);
+    await sink.close();
+    expect(await later).toBe(true);
+    expect(await sink.committed(c + 5)).toBe(false);
+  });
+});

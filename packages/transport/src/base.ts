@@ -295,9 +295,9 @@ export abstract class TransportBase implements Transport {
    * returns false (the queue is full), until `onInboundPressure(false)`. `receivedAt` defaults
    * to the clock now.
    */
-  protected deliver(frame: Uint8Array, peer: Peer, pausable = false, receivedAt: number = this.#now()): boolean {
+  protected deliver(frame: Uint8Array, peer: Peer, pausable = false, receivedAt: number = this.#now(), ack?: () => void): boolean {
     if (!this.accepting) return false;
-    const item: Inbound = { frame, peer, receivedAt };
+    const item: Inbound = ack === undefined ? { frame, peer, receivedAt } : { frame, peer, receivedAt, ack };
     if (pausable) {
       if (!this.inbound.pushForce(item)) return false;
       this.#framesIn++;

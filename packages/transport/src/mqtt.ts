@@ -26,6 +26,7 @@ import {
   TransportOptionError,
   type TransportOptions,
   TransportProtocolError,
+  TransportStateError,
   TransportTimeoutError,
 } from '@opensynaptic/transport';
 
@@ -79,7 +80,11 @@ export interface MqttOptions extends TransportOptions {
 interface MqttPacket {
   topic: string;
   payload: Uint8Array;
+  qos?: number;
+  messageId?: number;
 }
+/** mqtt.js's packet writer (not public API: the PUBACK of a QoS 1 message goes out through it; see `deferAcks`). */
+type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
 interface MqttClient {
   handleMessage: (packet: MqttPacket, done: (err?: Error) => void) => void;
   on(event: 'connect', listener: (connack: { sessionPresent?: boolean }) => void): this;
@@ -129,6 +134,14 @@ export class MqttTransport extends TransportBase {
   readonly #backoff: Backoff | false;
   /** One options object for every publish (mqtt.js copies it). */
   readonly #publishOptions: { qos: 0 | 1 };
+  #deferAcks = false;
+  /**
+   * QoS 1 messages delivered with `ack` and not yet acknowledged, by packet id: the PUBACK mqtt.js
+   * built for each, held until `ack()` (one connection's: cleared when it closes, since the broker
+   * sends them again to a persistent session). Bounded by the broker's in-flight window.
+   */
+  readonly #held = new Map<number, { packet: { cmd: string; messageId?: number } | null; acked: boolean }>();
+  #send: SendPacket | null = null;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #client: MqttClient | undefined;
   #connected = false;
@@ -200,6 +213,7 @@ export class MqttTransport extends TransportBase {
     this.#client = client;
     // mqtt.js acknowledges a message, and reads the next, when handleMessage calls back.
     client.handleMessage = (packet, done) => this.#receive(packet, done);
+    if (this.#deferAcks) this.#holdPubacks(client);
     let first = true;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -267,6 +281,59 @@ export class MqttTransport extends TransportBase {
     });
   }
 
+  deferAcks(): boolean {
+    if (this.qos !== 1) return false;
+    if (this.state !== 'created') throw new TransportStateError('ERR_TRANSPORT_STATE', 'deferAcks() before start()', this.state, { medium: 'mqtt' });
+    this.#deferAcks = true;
+    return true;
+  }
+
+  /**
+   * mqtt.js sends a QoS 1 message's PUBACK as soon as handleMessage calls back, and reads the
+   * next message only then: to acknowledge after the consumer made it durable without holding the
+   * stream, the PUBACK is taken aside here and sent on `ack()`. The writer is mqtt.js's internal
+   * `_sendPacket` (checked at start; without it acknowledgements stay immediate, said by an error event).
+   */
+  #holdPubacks(client: MqttClient): void {
+    const raw = client as unknown as { _sendPacket?: SendPacket };
+    const send = raw._sendPacket;
+    if (typeof send !== 'function') {
+      this.#deferAcks = false;
+      this.reportError(new TransportProtocolError('this mqtt.js has no _sendPacket: QoS 1 messages are acknowledged on receipt, not once durable', { medium: 'mqtt' }));
+      return;
+    }
+    const write = send.bind(client) as SendPacket;
+    this.#send = write;
+    raw._sendPacket = (packet, cb, ...rest) => {
+      const id = packet.messageId;
+      if (packet.cmd === 'puback' && id !== undefined) {
+        const h = this.#held.get(id);
+        if (h !== undefined && !h.acked) {
+          h.packet = packet;
+          cb?.(); // the stream reads on; the PUBACK waits for ack()
+          return;
+        }
+        this.#held.delete(id);
+      }
+      write(packet, cb, ...rest);
+    };
+    client.on('close', () => this.#held.clear());
+  }
+
+  /** The `ack` of QoS 1 message `id` (see `deferAcks`). */
+  #ackOf(id: number): () => void {
+    const entry = { packet: null, acked: false };
+    this.#held.set(id, entry);
+    return () => {
+      if (this.#held.get(id) !== entry || entry.acked) return; // already sent, or a closed connection's
+      entry.acked = true;
+      if (entry.packet !== null) {
+        this.#held.delete(id);
+        this.#send?.(entry.packet, () => undefined);
+      }
+    };
+  }
+
   #receive(packet: MqttPacket, done: (err?: Error) => void): void {
     const payload = packet.payload;
     if (payload === undefined || payload.byteLength === 0) {
@@ -286,7 +353,8 @@ export class MqttTransport extends TransportBase {
     }
     // A plain Uint8Array view of mqtt.js's payload (no copy).
     const frame = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
-    if (this.deliver(frame, peer, true)) {
+    const ack = this.#deferAcks && packet.qos === 1 && packet.messageId !== undefined ? this.#ackOf(packet.messageId) : undefined;
+    if (this.deliver(frame, peer, true, undefined, ack)) {
       done();
       return;
     }

@@ -30,6 +30,12 @@ export interface Inbound {
   readonly peer: Peer;
   /** When the transport took it off the medium: milliseconds since the epoch (`Date.now()` or the `now` option). */
   readonly receivedAt: number;
+  /**
+   * Present after `deferAcks()` on a frame the medium acknowledges (MQTT QoS 1): acknowledges it
+   * (the PUBACK). Call it once the frame is durable, at most once; a frame never acknowledged is
+   * sent again by the broker after a reconnection (with a persistent session).
+   */
+  readonly ack?: (() => void) | undefined;
 }
 
 /** Options of `Transport.batches`. */
@@ -157,6 +163,14 @@ export interface Transport extends AsyncIterable<Inbound>, AsyncDisposableLike {
    * returns the function that goes back to queueing. Optional: third-party transports may lack it.
    */
   receiveInto?(handler: (inbound: Inbound) => void): () => void;
+  /**
+   * From now on the transport does not acknowledge what it receives itself: each frame the medium
+   * acknowledges (MQTT QoS 1) carries `ack`, for the consumer to call once the frame is durable
+   * (the server: once its readings are committed), so a crash before that loses nothing the
+   * sender was told was delivered. Returns false where the medium has nothing to acknowledge or
+   * cannot defer it. Optional.
+   */
+  deferAcks?(): boolean;
   /** Subscribes to one event type; returns the unsubscribe function. */
   on<K extends TransportEventType>(type: K, listener: (event: TransportEvent<K>) => void): () => void;
   stats(): TransportStats;

@@ -50,6 +50,31 @@ transportConformanceSuite({ describe, it }, {
 });
 
 describe('mqtt', () => {
+  it('deferAcks: QoS 1 frames carry an ack (calling it twice is harmless) and the stream reads on before it; QoS 0 has nothing to defer; refused after start (what it buys: the server\'s faults-kill-mqtt test)', async () => {
+    expect(createMqttTransport({ url: broker.url }).deferAcks()).toBe(false);
+    const rx = createMqttTransport({ url: broker.url, qos: 1, subscribe: ['defer/#'] });
+    expect(rx.deferAcks()).toBe(true);
+    await rx.start();
+    expect(() => rx.deferAcks()).toThrow(expect.objectContaining({ code: 'ERR_TRANSPORT_STATE' }));
+    const tx = createMqttTransport({ url: broker.url, qos: 1, subscribe: false, publishTopic: 'defer/x' });
+    await tx.start();
+    try {
+      await tx.send(new Uint8Array([1, 2, 3]));
+      const got = (await rx.frames().next()).value!;
+      expect(got.frame).toEqual(new Uint8Array([1, 2, 3]));
+      expect(typeof got.ack).toBe('function');
+      // Not acknowledged yet: the next message still comes.
+      await tx.send(new Uint8Array([4]));
+      const next = (await rx.frames().next()).value!;
+      expect(next.frame[0]).toBe(4);
+      got.ack!();
+      got.ack!();
+      next.ack!();
+    } finally {
+      await Promise.all([rx.destroy(), tx.destroy()]);
+    }
+  });
+
   it('uses the reference topics by default', async () => {
     expect([REFERENCE_PUBLISH_TOPIC, REFERENCE_SUBSCRIBE_TOPIC]).toEqual(['os/sensors/raw', 'os/sensors/#']);
     const rx = createMqttTransport({ url: broker.url });
