@@ -24,6 +24,8 @@
  *   BENCH_SAMPLE_SECONDS [10]
  *   BENCH_ROW_SECONDS [60]        one table row per this many seconds
  *   BENCH_CHROMIUM [/usr/bin/chromium]
+ *   BENCH_TRACE_SECONDS [0]       a chromium trace of this long after the first sample: the
+ *                                 renderer main thread's time per event (top 12) is printed
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -43,6 +45,7 @@ const PER_DEVICE = Number(env.BENCH_DEVICE_RATE ?? 10);
 const SAMPLE_S = Number(env.BENCH_SAMPLE_SECONDS ?? 10);
 const ROW_S = Number(env.BENCH_ROW_SECONDS ?? 60);
 const CHROMIUM = env.BENCH_CHROMIUM ?? '/usr/bin/chromium';
+const TRACE_S = Number(env.BENCH_TRACE_SECONDS ?? 0);
 const SENSORS = 2;
 const mb = (b) => (b / 1048576).toFixed(1);
 const f0 = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
@@ -165,6 +168,17 @@ const heapStart = await collected();
 const samples = [];
 let prev = { t: performance.now(), stats: await page.evaluate(() => window.osDashboardStats()), m: await metrics(), server: await serverCounters(), sent: lastTick.sent, cpu: process.cpuUsage(), senderCpu: lastTick.cpuMs };
 let heapMiddle = null;
+let traced = null;
+/** The renderer main thread's time per trace event name (nested events are counted in their parents too). */
+async function trace(seconds) {
+  await browser.startTracing(page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8'] });
+  await sleep(seconds * 1000);
+  const events = JSON.parse((await browser.stopTracing()).toString()).traceEvents;
+  const main = new Set(events.filter((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const by = new Map();
+  for (const e of events) if (e.ph === 'X' && main.has(`${e.pid}:${e.tid}`) && e.dur > 0) by.set(e.name, (by.get(e.name) ?? 0) + e.dur / 1000);
+  return { seconds, top: [...by].sort((a, b) => b[1] - a[1]).slice(0, 12) };
+}
 const t0 = performance.now();
 console.log(`measuring: ${rows0} rows, ${key} selected; a line every ${SAMPLE_S} s`);
 for (let i = 1; i * SAMPLE_S <= SECONDS; i++) {
@@ -219,6 +233,7 @@ for (let i = 1; i * SAMPLE_S <= SECONDS; i++) {
   console.log(
     `${f0(s.at).padStart(4)} s  sent ${f0(s.sentPerS)}/s  stored ${f0(s.storedPerS)}/s  page ${f0(s.pageReadingsPerS)} readings/s in ${f1(s.updatesPerS)} pushes/s, ${f1(s.rendersPerS)} renders/s (${f1(s.renderMean)} ms)  long tasks ${s.longtasks} (${f0(s.longtaskMs)} ms, max ${f0(s.longtaskMax)})  ${f1(s.fps)} fps  busy ${f0(s.busy * 100)}% (script ${f0(s.script * 100)}, layout ${f0(s.layout * 100)}, style ${f0(s.style * 100)})  heap ${mb(s.heap)} MB  skipped ${s.skipped} coalesced ${s.coalesced} syncs ${s.syncs}`,
   );
+  if (i === 1 && TRACE_S > 0) traced = await trace(TRACE_S);
   // As a user looking at the plot would: the history again.
   await page.evaluate(() => document.getElementById('h-reload')?.click());
   prev = { t: now, stats, m, server: srv, sent: lastTick.sent, cpu, senderCpu: lastTick.cpuMs };
@@ -324,11 +339,14 @@ console.log(`  frames: ${f1(median(pick('fps')))} fps, gaps p50 ${f1(quantile(al
 console.log(`  dropped/coalesced: server skipped ${end.dashboard.skipped}, dropped ${end.dashboard.dropped}, coalesced ${end.dashboard.coalesced} readings, pushes ${end.dashboard.pushes}; page syncs ${pageEnd.stats.syncs}, coalesced pushes ${pageEnd.stats.coalesced}`);
 console.log(`  the last row (out of view) read ${mixBefore} (FULL / DIFF / HEART), ${mixAfter} once scrolled into view`);
 console.log(`  page: ${pageEnd.rows} rows, plot ${pageEnd.points} points, DOM ${f0(samples[0]?.elements)} → ${f0(samples.at(-1)?.elements)} elements (CDP nodes ${f0(samples[0]?.nodes)} → ${f0(samples.at(-1)?.nodes)})`);
-console.log(`  page heap after a forced GC: start ${mb(heapStart.page)} / middle ${mb(mid.page)} / end ${mb(heapEnd.page)} MB: ${trend(heapStart.page, heapEnd.page)} (sampled, not collected: ${mb(samples[0]?.heap ?? 0)} → ${mb(samples.at(-1)?.heap ?? 0)} MB, max ${mb(max(samples.map((s) => s.heap)))})`);
-console.log(`  server heap${globalThis.gc ? ' after a forced GC' : ' (run with --expose-gc for a collected one)'}: start ${mb(heapStart.server)} / middle ${mb(mid.server)} / end ${mb(heapEnd.server)} MB: ${trend(heapStart.server, heapEnd.server)}; RSS ${mb(heapStart.rss)} / ${mb(mid.rss)} / ${mb(heapEnd.rss)} MB`);
+console.log(`  page heap after a forced GC: start ${mb(heapStart.page)} / middle ${mb(mid.page)} / end ${mb(heapEnd.page)} MB: ${trend(mid.page, heapEnd.page)} from the middle to the end`);
+console.log(`    (start to middle: ${trend(heapStart.page, mid.page)}; the sparklines fill up to 60 points per sensor of each device in the first seconds;`);
+console.log(`    sampled, not collected: ${mb(samples[0]?.heap ?? 0)} → ${mb(samples.at(-1)?.heap ?? 0)} MB, max ${mb(max(samples.map((s) => s.heap)))} MB)`);
+console.log(`  server heap${globalThis.gc ? ' after a forced GC' : ' (run with --expose-gc for a collected one)'}: start ${mb(heapStart.server)} / middle ${mb(mid.server)} / end ${mb(heapEnd.server)} MB: ${trend(mid.server, heapEnd.server)} from the middle to the end; RSS ${mb(heapStart.rss)} / ${mb(mid.rss)} / ${mb(heapEnd.rss)} MB`);
 console.log(`  CPU (of one core): server process ${f0(median(pick('serverCpu')) * 100)}%, sender ${f0(median(pick('senderCpu')) * 100)}%`);
-console.log(`  readings: sent ${f0(sentRows)} (${f0(sentTotal)} frames × ${SENSORS}), server frames in ${f0(end.framesIn)}, readings ${f0(end.readings)}, stored ${f0(end.stored)} (${sentRows === end.stored ? 'all' : `missing ${f0(sentRows - end.stored)}`}); UDP dropped ${end.udpDropped}, server dropped ${end.serverDropped}, errors ${end.errors}, sink lost ${end.lost}`);
+console.log(`  readings: sent ${f0(sentRows)} (${f0(sentTotal)} frames × ${SENSORS}), server frames in ${f0(end.framesIn)}, readings ${f0(end.readings)}, stored ${f0(end.stored)} (${sentRows === end.stored ? 'all' : `missing ${f0(sentRows - end.stored)}`}); UDP dropped ${end.udpDropped}, server dropped ${end.serverDropped}, errors ${end.errors}, sink lost ${end.lost}${end.serverDropped > 0 ? ' (the server drops at its intake the frames its loop cannot take in time: status().dropped.device)' : ''}`);
 console.log(`  load average: start ${loadStart}, end ${loadEnd}`);
+if (traced !== null) console.log(`  trace (${traced.seconds} s, renderer main thread, ms per s): ${traced.top.map(([n, ms]) => `${n} ${f0(ms / traced.seconds)}`).join(', ')}`);
 if (problems.length > 0) console.log(`  the page reported: ${problems.slice(0, 5).join('; ')}`);
 
 await browser.close();
