@@ -268,14 +268,14 @@ const end = await serverCounters();
 
 const rowsOf = [];
 for (const s of samples) {
-  const r = Math.ceil(s.at / ROW_S - 1e-9) - 1;
+  const r = Math.floor((s.at - SAMPLE_S / 2) / ROW_S); // a sample counts for the row its middle falls in
   rowsOf[r] ??= [];
   rowsOf[r].push(s);
 }
 const col = (xs, w) => xs.map((x, i) => String(x).padStart(w[i])).join('  ');
-const head = ['min', 'sent/s', 'stored/s', 'page rd/s', 'renders/s', 'render ms', 'long tasks', 'lt ms', 'lt max', 'fps', 'gap p50', 'gap p99', 'gap max', 'busy %', 'lag max', 'skipped', 'dropped', 'coalesced', 'syncs', 'heap MB', 'DOM', 'srv RSS', 'srv heap'];
+const head = [ROW_S === 60 ? 'min' : 'row', 'sent/s', 'stored/s', 'page rd/s', 'renders/s', 'render ms', 'long tasks', 'lt ms', 'lt max', 'fps', 'gap p50', 'gap p99', 'gap max', 'busy %', 'lag max', 'skipped', 'dropped', 'coalesced', 'syncs', 'page heap', 'DOM', 'srv RSS', 'srv heap'];
 const width = head.map((h) => Math.max(h.length, 7));
-console.log(`\nper ${ROW_S} s (rates are means; long tasks per row; the lag and render max are since the start)`);
+console.log(`\nper ${ROW_S} s (rates are means; long tasks per row, scaled to a minute; lag max since the start; heaps and RSS in MB, sampled)`);
 console.log(col(head, width));
 const perRow = [];
 for (const [r, ss] of rowsOf.entries()) {
@@ -322,7 +322,6 @@ for (const [r, ss] of rowsOf.entries()) {
     ),
   );
 }
-if (ROW_S === 60 && SECONDS < 60) console.log('(long tasks per row are scaled to a minute)');
 
 const pick = (k) => perRow.map((r) => r[k]);
 const trend = (a, b) => {
