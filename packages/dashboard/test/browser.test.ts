@@ -115,6 +115,35 @@ describe('the page in a real browser (Debian chromium), against a real server wi
     await page.screenshot({ path: join(ARTIFACTS, '3-live-value.png'), fullPage: true });
   });
 
+  it('keeps each device row across updates, searches and sorts, patching its cells', async () => {
+    const d = s.devices[1];
+    if (d === undefined) throw new Error('no device');
+    const row = `#devices tbody tr[data-key="${d.aid}:${d.name}"]`;
+    // A mark on the row's element: a table rebuilt per update would lose it.
+    await page.$eval(row, (tr) => {
+      (tr as unknown as { marked: boolean }).marked = true;
+    });
+    const marked = () => page.$eval(row, (tr) => (tr as unknown as { marked?: boolean }).marked === true);
+    const mix = await page.textContent(`${row} td:nth-child(6)`);
+    await d.send();
+    await waitFor(([sel, before]) => document.querySelector(`${sel} td:nth-child(6)`)?.textContent !== before, [row, mix] as const, 'the strategy mix updated');
+    expect(await marked(), problems.join('; ')).toBe(true);
+    // Filtered out and back: the same row.
+    await page.fill('#search', 'sim-1');
+    await waitFor((sel) => document.querySelector(sel) === null, row, 'the row filtered out');
+    await page.fill('#search', '');
+    await waitFor((n) => document.querySelectorAll('#devices tbody tr[data-key]').length === n, 3, 'three rows again');
+    expect(await marked()).toBe(true);
+    // Sorted by aid, descending (two clicks): the rows move, in order.
+    await page.click('#devices th[data-sort="aid"]');
+    await page.click('#devices th[data-sort="aid"]');
+    const desc = s.devices.map((x) => String(x.aid)).sort((a, b) => Number(b) - Number(a));
+    await waitFor((want) => Array.from(document.querySelectorAll('#devices tbody tr[data-key] td:nth-child(2)')).map((td) => td.textContent).join() === want.join(), desc, 'rows by aid, descending');
+    expect(await marked()).toBe(true);
+    await page.click('#devices th[data-sort="deviceId"]');
+    await waitFor((want) => Array.from(document.querySelectorAll('#devices tbody tr[data-key] td:first-child')).map((td) => td.textContent).join() === want, 'sim-1,sim-2,sim-3', 'rows by name again');
+  });
+
   it('links a CSV export holding the stored rows', async () => {
     const d = s.devices[0];
     if (d === undefined) throw new Error('no device');

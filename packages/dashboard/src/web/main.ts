@@ -49,6 +49,14 @@ let sortKey = 'deviceId';
 let sortDir: 1 | -1 = 1;
 let dirty = true;
 let offsetMs = 0; // server clock minus ours
+/**
+ * Read-only counters of what the feed brought and what the page drew, for the page bench and
+ * anyone curious: `window.osDashboardStats()` returns a copy. `renderedReadings` is `readings` as
+ * of the last render (the difference is what is not on screen yet); `lagMaxMs` is the longest
+ * time from a push (its `nowMs`) to the page reading it.
+ */
+const stats = { messages: 0, updates: 0, syncs: 0, readings: 0, deviceViews: 0, coalesced: 0, renders: 0, renderMs: 0, renderMaxMs: 0, renderedReadings: 0, lagMaxMs: 0 };
+(window as unknown as { osDashboardStats: () => typeof stats }).osDashboardStats = () => ({ ...stats });
 
 // --------------------------------------------------------------------------- the live feed
 
@@ -75,6 +83,7 @@ function connect(attempt = 0): void {
 }
 
 function handle(m: Message): void {
+  stats.messages++;
   if (m.type === 'console') {
     consolePanel.show(m.result);
     return;
@@ -83,9 +92,15 @@ function handle(m: Message): void {
   if (m.type === 'hello' || m.type === 'sync') {
     offsetMs = m.nowMs - Date.now();
     if (m.type === 'hello') devices.clear();
+    else stats.syncs++;
     for (const d of m.devices) devices.set(d.key, d);
   } else if (m.type === 'update') {
     offsetMs = m.nowMs - Date.now();
+    stats.updates++;
+    stats.readings += m.readings.length;
+    stats.deviceViews += m.devices.length;
+    if (m.coalesced) stats.coalesced++;
+    stats.lagMaxMs = Math.max(stats.lagMaxMs, -offsetMs);
     for (const d of m.devices) devices.set(d.key, d);
     for (const r of m.readings) for (const s of r.sensors) spark(r.key, s.id, r.timestampMs, s.value);
     if (m.coalesced) for (const d of m.devices) for (const s of d.sensors) spark(d.key, s.id, s.timestampMs, s.value);
@@ -142,6 +157,57 @@ function sortValue(d: DeviceView): string | number {
   }
 }
 
+/** Each device's row, kept between renders. */
+const rowOf = new Map<string, HTMLTableRowElement>();
+/**
+ * The rows in or near the viewport. Only these are written on each render: every cell that
+ * changes costs layout, and with 1,000 devices nearly every row changes on every push. A row
+ * scrolling into view is written on the next frame (its height does not depend on its text).
+ */
+const rowsInView = new Set<Element>();
+const rowWatch = new IntersectionObserver(
+  (entries) => {
+    for (const e of entries) {
+      if (e.isIntersecting) rowsInView.add(e.target);
+      else rowsInView.delete(e.target);
+    }
+    dirty = true;
+  },
+  { rootMargin: '300px 0px' },
+);
+
+/** A device's row, its cells written (when in view, or new) only where their text changed. */
+function rowFor(d: DeviceView): HTMLTableRowElement {
+  let tr = rowOf.get(d.key);
+  if (tr === undefined) {
+    tr = document.createElement('tr');
+    tr.dataset.key = d.key;
+    for (let i = 0; i < 8; i++) tr.insertCell();
+    const st = document.createElement('span');
+    cellAt(tr, 2).className = 'state-cell';
+    cellAt(tr, 2).append(st);
+    rowOf.set(d.key, tr);
+    rowWatch.observe(tr);
+  } else if (!rowsInView.has(tr)) return tr;
+  const put = (el: HTMLElement, t: string) => {
+    if (el.textContent !== t) el.textContent = t;
+  };
+  const cls = d.key === selected ? 'selected' : '';
+  if (tr.className !== cls) tr.className = cls;
+  put(cellAt(tr, 0), d.deviceId);
+  put(cellAt(tr, 1), String(d.aid));
+  const st = cellAt(tr, 2).firstElementChild as HTMLElement;
+  if (st.className !== `state state-${d.state}`) st.className = `state state-${d.state}`;
+  put(st, d.state);
+  put(cellAt(tr, 3), ago(d.lastSeenMs));
+  put(cellAt(tr, 4), d.templates === null ? '–' : String(d.templates));
+  put(cellAt(tr, 5), `${d.frames.FULL} / ${d.frames.DIFF} / ${d.frames.HEART}`);
+  put(cellAt(tr, 6), d.secure ? 'secure' : 'plain');
+  put(cellAt(tr, 7), d.jsonBytes === 0 ? '–' : `${d.wireBytes} / ${d.jsonBytes} B (${((d.wireBytes / d.jsonBytes) * 100).toFixed(0)}%)`);
+  return tr;
+}
+const cellAt = (tr: HTMLTableRowElement, i: number) => tr.cells[i] as HTMLTableCellElement;
+
 function renderTable(): void {
   const q = $<HTMLInputElement>('search').value.trim().toLowerCase();
   const rows = [...devices.values()].filter((d) => q === '' || d.deviceId.toLowerCase().includes(q) || String(d.aid).includes(q) || d.via.toLowerCase().includes(q));
@@ -150,25 +216,29 @@ function renderTable(): void {
     const y = sortValue(b);
     return (x < y ? -1 : x > y ? 1 : 0) * sortDir;
   });
-  const body = document.createElement('tbody');
+  // Rows are kept and patched in place (moved only when the order changed): rebuilding a
+  // 1,000-row table on every push cost several frames.
+  const body = $<HTMLTableElement>('devices').tBodies[0] as HTMLTableSectionElement;
+  let at = body.firstElementChild;
   for (const d of rows) {
-    const tr = body.insertRow();
-    tr.dataset.key = d.key;
-    if (d.key === selected) tr.className = 'selected';
-    cell(tr, d.deviceId);
-    cell(tr, text(d.aid));
-    const st = document.createElement('span');
-    st.className = `state state-${d.state}`;
-    st.textContent = d.state;
-    cell(tr, st, 'state-cell');
-    cell(tr, ago(d.lastSeenMs));
-    cell(tr, d.templates === null ? '–' : String(d.templates));
-    cell(tr, `${d.frames.FULL} / ${d.frames.DIFF} / ${d.frames.HEART}`);
-    cell(tr, d.secure ? 'secure' : 'plain');
-    cell(tr, d.jsonBytes === 0 ? '–' : `${d.wireBytes} / ${d.jsonBytes} B (${((d.wireBytes / d.jsonBytes) * 100).toFixed(0)}%)`);
+    const tr = rowFor(d);
+    if (tr === at) at = at.nextElementSibling;
+    else body.insertBefore(tr, at);
   }
-  const table = $<HTMLTableElement>('devices');
-  table.tBodies[0]?.replaceWith(body);
+  // What is left after the last row shown: filtered out, or forgotten.
+  while (at !== null) {
+    const next = at.nextElementSibling;
+    at.remove();
+    at = next;
+  }
+  if (rowOf.size > devices.size) {
+    for (const [key, tr] of rowOf) {
+      if (devices.has(key)) continue;
+      rowOf.delete(key);
+      rowWatch.unobserve(tr);
+      rowsInView.delete(tr);
+    }
+  }
   $('count').textContent = `${rows.length} of ${devices.size} device(s)`;
   const online = [...devices.values()].filter((d) => d.state === 'online').length;
   $('summary').textContent = `${online} online, ${devices.size} known`;
@@ -369,9 +439,15 @@ function renderHealth(h: Health): void {
 function frame(): void {
   if (dirty) {
     dirty = false;
+    const t0 = performance.now();
     renderTable();
     renderSensors();
     deviceMap.update(devices.values(), selected);
+    const ms = performance.now() - t0;
+    stats.renders++;
+    stats.renderMs += ms;
+    stats.renderMaxMs = Math.max(stats.renderMaxMs, ms);
+    stats.renderedReadings = stats.readings;
   }
   requestAnimationFrame(frame);
 }
