@@ -21,6 +21,8 @@
  *   BENCH_DEVICES [100], BENCH_SENSORS [1]  devices sending, sensors per frame (readings/frame)
  *   BENCH_SYNCHRONOUS [full]  SQLite synchronous (full: every commit fsynced; normal)
  *   BENCH_SQLITE_BATCH [the sink's, SQLITE_BATCH_SIZE]  SQLite readings per transaction
+ *   BENCH_DEVICE_QUEUE, BENCH_QUEUE_FRAMES [the server's]  its deviceQueue and queueFrames
+ *   BENCH_MAX_BUFFERED [the sink's]  the SQLite sink's maxBuffered
  *   BENCH_SPLIT [1], BENCH_SPLIT_SECONDS [5]  the receive / decode split
  *   BENCH_SPLIT_RATE [Infinity]  the split's sender rate (below every stage's ceiling, the CPU
  *                             per frame has no frames read and then dropped in it)
@@ -163,6 +165,8 @@ async function ingest(name, openSink, rate, seconds) {
     transports: [{ name: 'udp', transport }],
     sinks: [sink],
     services: [{ name: 'bench-latency', onReading: latency.onReading }],
+    ...(env.BENCH_DEVICE_QUEUE === undefined ? {} : { deviceQueue: Number(env.BENCH_DEVICE_QUEUE) }),
+    ...(env.BENCH_QUEUE_FRAMES === undefined ? {} : { queueFrames: Number(env.BENCH_QUEUE_FRAMES) }),
   });
   await server.start();
   // The FULLs first, untimed: every device has its template before the sustained part.
@@ -232,7 +236,7 @@ const openers = {
         await r.close();
         return s.stored.readings;
       };
-      return openSqliteReadingsSink({ path, synchronous: SYNC, batchSize: SQLITE_BATCH, ...extra });
+      return openSqliteReadingsSink({ path, synchronous: SYNC, batchSize: SQLITE_BATCH, ...(env.BENCH_MAX_BUFFERED === undefined ? {} : { maxBuffered: Number(env.BENCH_MAX_BUFFERED) }), ...extra });
     };
   },
   postgres: async () => {

@@ -100,7 +100,8 @@ export const ConfigSchema = v.strictObject({
         schema: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_]{0,62}$/, '1..63 characters a-z, 0-9 or _, starting with a letter or _')), 'public'),
         /** `postgres`: most connections of the readings sink's pool (and batches in flight). */
         maxConnections: v.optional(positiveInt, 4),
-        maxBuffered: v.optional(positiveInt, 100_000),
+        /** Readings accepted and not yet committed; default the driver's (SQLite and PostgreSQL 300000, held packed; memory 100000). */
+        maxBuffered: v.optional(positiveInt),
         /** Readings per transaction; default the driver's (SQLite 16384, PostgreSQL 4096, memory 1000). */
         batchSize: v.optional(positiveInt),
         synchronous: v.optional(v.picklist(['full', 'normal']), 'full'),

@@ -103,7 +103,8 @@ export interface OpenSynapticServerOptions {
   sinkBatch?: number;
   /**
    * Frames one device may have waiting in the server's intake queue of an unreliable transport
-   * (UDP, MQTT QoS 0; default 256). The intake takes frames off the transport as they come and
+   * (UDP, MQTT QoS 0; default 1024: about a second of a device sending 1,000 frames/s, what a
+   * stall of the server or of its sink must not lose). The intake takes frames off the transport as they come and
    * the server reads them round-robin, one per device (a data frame's source aid, else the peer)
    * in turn, so a device that floods gets no more turns than the others; its frames past this
    * bound are dropped, counted in `status().dropped.device` and per device in
@@ -111,7 +112,7 @@ export interface OpenSynapticServerOptions {
    */
   deviceQueue?: number;
   /**
-   * Frames of all devices in one transport's intake queue (default 16384). A medium that cannot
+   * Frames of all devices in one transport's intake queue (default 65536, some 10 MB at most). A medium that cannot
    * pause (UDP, MQTT QoS 0) hands its frames over as they arrive (`Transport.receiveInto`); past
    * this bound only a device below its fair share (this bound over the devices with frames
    * waiting) gets one in, up to twice the bound, and the others' are dropped and counted for
@@ -328,8 +329,8 @@ export class OpenSynapticServer {
     this.sweepIntervalMs = checkInt('sweepIntervalMs', options.sweepIntervalMs, DEFAULT_SWEEP_MS, 0);
     this.sinkBatch = checkInt('sinkBatch', options.sinkBatch, 256, 1);
     this.stopTimeoutMs = checkInt('stopTimeoutMs', options.stopTimeoutMs, DEFAULT_STOP_TIMEOUT_MS, 0);
-    this.deviceQueue = checkInt('deviceQueue', options.deviceQueue, 256, 1);
-    this.queueFrames = checkInt('queueFrames', options.queueFrames, 16384, 1);
+    this.deviceQueue = checkInt('deviceQueue', options.deviceQueue, 1024, 1);
+    this.queueFrames = checkInt('queueFrames', options.queueFrames, 65536, 1);
     this.maxTrackedDevices = checkInt('maxTrackedDevices', options.maxTrackedDevices, 1024, 1);
     this.maxDevicePeers = checkInt('maxDevicePeers', options.maxDevicePeers, 16_384, 1);
     this.maxSendBytes = checkInt('maxSendBytes', options.maxSendBytes, 65_507, 1);
