@@ -37,13 +37,22 @@ interface Awaiting {
   aid: number;
   inspected: InspectedFrame;
   base: number;
-  /** Value indices a plain DIFF's mask marks, and how many values the template has. */
-  mask: { marked: Set<number>; values: number } | null;
-  template: DecodedFields['template'];
+  /** The frame's bytes (a plain DIFF's mask is read from them when someone looks). */
+  bytes: Uint8Array;
+  /** The template the frame used, as the registry held it when the frame came. */
+  tid: number | null;
+  t: { sig: string; values: readonly string[] | null } | undefined;
 }
 
 /** Longest template text shown. */
 const TEMPLATE_TEXT_MAX = 512;
+
+/** A frame the inspector keeps lazily (`KeptFrame`): its decoded fields are built when read. */
+interface DecodesLater {
+  decodeLater(build: () => DecodedFields | null): void;
+  readonly rawTid?: number | null;
+}
+const decodesLater = (f: InspectedFrame): f is InspectedFrame & DecodesLater => typeof (f as Partial<DecodesLater>).decodeLater === 'function';
 
 /**
  * Attaches to an inspected frame the reading the server decoded from it, rather than decoding it
@@ -52,6 +61,8 @@ const TEMPLATE_TEXT_MAX = 512;
  * follows a frame on the same transport (`via`) before its next frame is that frame's. A second
  * decode would cost a fusion pass per kept frame and could not open a secure body anyway. What
  * the reading does not say, which sensors a DIFF changed, is read from the frame's own mask.
+ * For a kept frame all of it is built when someone reads it; only a secure DIFF's comparison
+ * with the previous values is made at once (those values change with the next reading).
  */
 export class FrameDecoder {
   /** The frame each transport is decoding, waiting for its reading (one per transport: bounded). */
@@ -65,20 +76,13 @@ export class FrameDecoder {
   /** A kept data frame, before the node reads it (its template is the one it will use). */
   frame(via: string, aid: number, frame: Uint8Array, inspected: InspectedFrame): void {
     const base = normalizeData(inspected.cmd);
-    let template: DecodedFields['template'] = null;
-    let mask: Awaiting['mask'] = null;
-    if (base !== DATA_FULL && inspected.tid !== null) {
-      const t = this.#peek(aid)?.templates.get(inspected.tid);
-      if (t !== undefined) {
-        const values = t.values?.length ?? 0;
-        // The template's value marks (control characters) shown as dots.
-        let text = '';
-        for (const ch of t.sig.length > TEMPLATE_TEXT_MAX ? t.sig.slice(0, TEMPLATE_TEXT_MAX) : t.sig) text += ch.charCodeAt(0) < 0x20 ? '•' : ch;
-        template = { tid: inspected.tid, values, text: t.sig.length > TEMPLATE_TEXT_MAX ? `${text}…` : text };
-        if (base === DATA_DIFF && !inspected.secure && inspected.check === 'ok' && t.values !== null) mask = readMask(frame, values);
-      }
+    let tid: number | null = null;
+    let t: Awaiting['t'];
+    if (base !== DATA_FULL) {
+      tid = decodesLater(inspected) && inspected.rawTid !== undefined ? inspected.rawTid : inspected.tid;
+      if (tid !== null) t = this.#peek(aid)?.templates.get(tid);
     }
-    this.#awaiting.set(via, { aid, inspected, base, mask, template });
+    this.#awaiting.set(via, { aid, inspected, base, bytes: decodesLater(inspected) ? ((inspected as { bytes?: Uint8Array }).bytes ?? frame) : frame, tid, t });
   }
 
   /** The reading decoded from the frame last given for `reading.via`; `previous`: the device's values before it. */
@@ -88,37 +92,60 @@ export class FrameDecoder {
     if (w === undefined) return;
     this.#awaiting.delete(via);
     if (w.aid !== reading.aid) return;
-    const n = reading.sensors.length;
-    let changedBy: DecodedFields['changedBy'] = null;
-    let flags: (boolean | null)[] = new Array(n).fill(null);
-    if (w.base === DATA_FULL) {
-      changedBy = 'full';
-      flags = flags.map(() => true);
-    } else if (w.base === DATA_HEART) {
-      changedBy = 'heart';
-      flags = flags.map(() => false);
-    } else if (w.mask !== null && w.mask.values === 2 * n) {
-      // A sensor's segment holds two values: its state.unit, then its value.
-      const marked = w.mask.marked;
-      changedBy = 'mask';
-      flags = flags.map((_, i) => marked.has(2 * i) || marked.has(2 * i + 1));
-    } else if (previous !== undefined) {
-      changedBy = 'previous';
-      flags = reading.sensors.map((s) => {
-        const p = previous.get(s.id);
-        return p === undefined || p.value !== s.value || p.state !== s.state || p.unit !== s.unit;
-      });
-    }
-    const sensors = reading.sensors.map((s, i) => ({ id: s.id, state: s.state, value: s.value, unit: s.unit, changed: flags[i] ?? null }));
+    const { inspected, base, t } = w;
+    // Which sensors a DIFF changed when its mask cannot tell (secure, or not two values a sensor):
+    // against the values before this reading, so now (they change with the next one).
+    const maskable = base === DATA_DIFF && !inspected.secure && t !== undefined && t.values !== null;
+    const againstPrevious =
+      base === DATA_DIFF && (!maskable || t!.values!.length !== 2 * reading.sensors.length) && previous !== undefined
+        ? reading.sensors.map((s) => {
+            const p = previous.get(s.id);
+            return p === undefined || p.value !== s.value || p.state !== s.state || p.unit !== s.unit;
+          })
+        : null;
+    const sensorsIn = reading.sensors;
     const geohash = typeof reading.geohash === 'string' ? reading.geohash : null;
-    w.inspected.decoded = {
-      sensors,
-      changed: changedBy === null ? null : sensors.filter((s) => s.changed === true).map((s) => s.id),
-      changedBy,
-      template: w.template,
-      geohash,
-      position: geohash === null ? null : decodeGeohash(geohash),
+    const build = (): DecodedFields => {
+      const n = sensorsIn.length;
+      let template: DecodedFields['template'] = null;
+      let mask: { marked: Set<number>; values: number } | null = null;
+      if (t !== undefined && w.tid !== null) {
+        const values = t.values?.length ?? 0;
+        // The template's value marks (control characters) shown as dots.
+        let text = '';
+        for (const ch of t.sig.length > TEMPLATE_TEXT_MAX ? t.sig.slice(0, TEMPLATE_TEXT_MAX) : t.sig) text += ch.charCodeAt(0) < 0x20 ? '•' : ch;
+        template = { tid: w.tid, values, text: t.sig.length > TEMPLATE_TEXT_MAX ? `${text}…` : text };
+        if (maskable && inspected.check === 'ok') mask = readMask(w.bytes, values);
+      }
+      let changedBy: DecodedFields['changedBy'] = null;
+      let flags: (boolean | null)[] = new Array(n).fill(null);
+      if (base === DATA_FULL) {
+        changedBy = 'full';
+        flags = flags.map(() => true);
+      } else if (base === DATA_HEART) {
+        changedBy = 'heart';
+        flags = flags.map(() => false);
+      } else if (mask !== null && mask.values === 2 * n) {
+        // A sensor's segment holds two values: its state.unit, then its value.
+        const marked = mask.marked;
+        changedBy = 'mask';
+        flags = flags.map((_, i) => marked.has(2 * i) || marked.has(2 * i + 1));
+      } else if (againstPrevious !== null) {
+        changedBy = 'previous';
+        flags = againstPrevious;
+      }
+      const sensors = sensorsIn.map((s, i) => ({ id: s.id, state: s.state, value: s.value, unit: s.unit, changed: flags[i] ?? null }));
+      return {
+        sensors,
+        changed: changedBy === null ? null : sensors.filter((s) => s.changed === true).map((s) => s.id),
+        changedBy,
+        template,
+        geohash,
+        position: geohash === null ? null : decodeGeohash(geohash),
+      };
     };
+    if (decodesLater(inspected)) inspected.decodeLater(build);
+    else inspected.decoded = build();
   }
 }
 

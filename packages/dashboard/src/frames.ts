@@ -63,16 +63,106 @@ export function inspectFrame(frame: Uint8Array, meta: { receivedAtMs: number; vi
   return out;
 }
 
+/**
+ * A kept frame: its bytes (a copy: a receive batch's view would hold the whole batch) and where
+ * it came from; everything else (hex, header, CRC checks, body text, the decoded fields) is
+ * worked out when someone asks (`GET /api/frames`), not for every frame received: at 10,000
+ * frames/s that work cost the server's thread more than its own decoding (bench/page.bench.mjs).
+ */
+export class KeptFrame implements InspectedFrame {
+  readonly receivedAtMs: number;
+  readonly via: string;
+  readonly peer: string;
+  readonly bytes: Uint8Array;
+  #full: InspectedFrame | null = null;
+  #decoded: DecodedFields | null = null;
+  #decode: (() => DecodedFields | null) | null = null;
+
+  constructor(bytes: Uint8Array, meta: { receivedAtMs: number; via: string; peer: string }) {
+    this.bytes = bytes;
+    this.receivedAtMs = meta.receivedAtMs;
+    this.via = meta.via;
+    this.peer = meta.peer;
+  }
+
+  #inspect(): InspectedFrame {
+    this.#full ??= inspectFrame(this.bytes, { receivedAtMs: this.receivedAtMs, via: this.via, peer: this.peer });
+    return this.#full;
+  }
+
+  get length(): number {
+    return this.bytes.length;
+  }
+  get cmd(): number {
+    return this.bytes[0] ?? 0;
+  }
+  get secure(): boolean {
+    return isSecureData(this.cmd);
+  }
+  /** The template id byte, read without the CRC checks (`tid` checks them). */
+  get rawTid(): number | null {
+    const routes = this.bytes[1];
+    const at = routes === undefined ? -1 : 2 + 4 * routes;
+    return at >= 2 && at < this.bytes.length - 3 ? (this.bytes[at] as number) : null;
+  }
+  get hex(): string {
+    return this.#inspect().hex;
+  }
+  get command(): string | null {
+    return this.#inspect().command;
+  }
+  get strategy(): InspectedFrame['strategy'] {
+    return this.#inspect().strategy;
+  }
+  get tid(): number | null {
+    return this.#inspect().tid;
+  }
+  get timestamp(): number | null {
+    return this.#inspect().timestamp;
+  }
+  get crc8(): number | null {
+    return this.#inspect().crc8;
+  }
+  get crc16(): number | null {
+    return this.#inspect().crc16;
+  }
+  get check(): string {
+    return this.#inspect().check;
+  }
+  get body(): string | null {
+    return this.#inspect().body;
+  }
+  get decoded(): DecodedFields | null {
+    if (this.#decode !== null) {
+      this.#decoded = this.#decode();
+      this.#decode = null;
+    }
+    return this.#decoded;
+  }
+  set decoded(value: DecodedFields | null) {
+    this.#decode = null;
+    this.#decoded = value;
+  }
+  /** Sets `decoded` to what `build` gives, built on first read. */
+  decodeLater(build: () => DecodedFields | null): void {
+    this.#decode = build;
+  }
+
+  toJSON(): InspectedFrame {
+    return { ...this.#inspect(), decoded: this.decoded };
+  }
+}
+
 /** The last frames of each device (by source aid), bounded per device and in devices. */
 export class FrameLog {
-  readonly #byAid = new Map<number, InspectedFrame[]>();
+  readonly #byAid = new Map<number, KeptFrame[]>();
   constructor(
     readonly perDevice: number,
     readonly maxDevices: number,
   ) {}
 
-  /** Keeps the frame; returns what it keeps (`null` with `perDevice` 0). */
-  add(aid: number, frame: Uint8Array, meta: { receivedAtMs: number; via: string; peer: string }): InspectedFrame | null {
+  /** Keeps the frame (a copy of its bytes); returns what it keeps (`null` with `perDevice` 0). */
+  add(aid: number, frame: Uint8Array, meta: { receivedAtMs: number; via: string; peer: string }): KeptFrame | null {
     if (this.perDevice === 0) return null;
     let list = this.#byAid.get(aid);
     if (list === undefined) {
@@ -83,14 +173,14 @@ export class FrameLog {
       list = [];
       this.#byAid.set(aid, list);
     }
-    // Hex and decode cost only what a device keeps: perDevice frames, the oldest dropped.
-    const inspected = inspectFrame(frame, meta);
-    list.push(inspected);
+    const kept = new KeptFrame(frame.slice(), meta);
+    list.push(kept);
     if (list.length > this.perDevice) list.shift();
-    return inspected;
+    return kept;
   }
 
+  /** The kept frames of `aid`, inspected now (oldest first). */
   get(aid: number): InspectedFrame[] {
-    return [...(this.#byAid.get(aid) ?? [])];
+    return (this.#byAid.get(aid) ?? []).map((f) => f.toJSON());
   }
 }

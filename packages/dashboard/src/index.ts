@@ -8,7 +8,7 @@ export { type DecodedFields, type DecodedSensor, FrameDecoder } from './decoded.
 export { decodeGeohash, type GeoPosition, MAX_GEOHASH_LENGTH } from './geohash.js';
 export * from './devices.js';
 export * from './errors.js';
-export { FrameLog, type InspectedFrame, inspectFrame } from './frames.js';
+export { FrameLog, type InspectedFrame, inspectFrame, KeptFrame } from './frames.js';
 export { CSV_HEADER, readingQueryOf } from './query.js';
 export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';
 export * from './alerts.js';

@@ -1,6 +1,6 @@
 import { DATA_DIFF_SEC, DATA_HEART } from '@opensynaptic/cmd';
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, type InspectedFrame, type LiveSensor } from '../src/index.js';
+import { FrameDecoder, FrameLog, type InspectedFrame, inspectFrame, KeptFrame, type LiveSensor } from '../src/index.js';
 import { readMask } from '../src/decoded.js';
 
 const frameOf = (cmd: number, over: Partial<InspectedFrame> = {}): InspectedFrame => ({ receivedAtMs: 0, via: 'udp', peer: 'p', length: 0, hex: '', cmd, command: null, strategy: 'DIFF', secure: false, tid: 1, timestamp: 0, crc8: 0, crc16: 0, check: 'ok', body: null, decoded: null, ...over });
@@ -43,5 +43,27 @@ describe('FrameDecoder', () => {
     const frame = Uint8Array.from([170, 1, 0, 0, 0, 7, 1, 0, 0, 0, 0, 0, 0, 0b1001, 1, 0x41, 1, 0x42, 0, 0, 0]);
     expect([...(readMask(frame, 4)?.marked ?? [])]).toEqual([0, 3]);
     expect(readMask(frame.subarray(0, 15), 4 * 8 * 8)).toBeNull();
+  });
+});
+
+describe('FrameLog: frames kept as bytes, inspected when asked', () => {
+  it('keeps a copy of the bytes and gives what inspectFrame gives, decoded fields included, only on get()', () => {
+    const log = new FrameLog(2, 10);
+    const bytes = Uint8Array.from([170, 1, 0, 0, 0, 7, 1, 0, 0, 0, 0, 0, 0, 0b1001, 1, 0x41, 1, 0x42, 0, 0, 0]);
+    const meta = { receivedAtMs: 5, via: 'udp', peer: 'p' };
+    const kept = log.add(7, bytes, meta)!;
+    expect(kept).toBeInstanceOf(KeptFrame);
+    bytes[0] = 0; // the receive buffer is reused: the kept frame is not
+    const dec = new FrameDecoder(() => template);
+    dec.frame('udp', 7, kept.bytes, kept);
+    dec.reading({ aid: 7, via: 'udp', sensors }, undefined);
+    const [got] = log.get(7);
+    const expected = inspectFrame(Uint8Array.from([170, ...bytes.subarray(1)]), meta);
+    expect({ ...got, decoded: null }).toEqual({ ...expected, decoded: null });
+    expect(got!.decoded).toMatchObject({ template: { tid: 1, values: 4 } });
+    // Bounded per device: the oldest goes.
+    log.add(7, bytes, meta);
+    log.add(7, bytes, meta);
+    expect(log.get(7)).toHaveLength(2);
   });
 });
