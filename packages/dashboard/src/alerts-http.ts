@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { type RequestLike, readJsonBody } from './body.js';
 import type { Alert, AlertEngine } from './alerts.js';
 import { DashboardError, queryError } from './errors.js';
 
@@ -59,23 +59,10 @@ export function listAlerts(engine: AlertEngine, params: URLSearchParams, nowMs: 
 }
 
 /** Reads a JSON body of at most `maxBytes` (413 past it, 400 for bad JSON). */
-export async function jsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      // The rest is read and discarded by the HTTP server after the answer, never kept.
-      throw new AlertHttpError(413, 'ERR_DASHBOARD_BODY', `the body is larger than ${maxBytes} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new AlertHttpError(400, 'ERR_DASHBOARD_BODY', `the body is not JSON: ${JSON.stringify(text.slice(0, 40))}`);
-  }
+export function jsonBody(req: RequestLike, maxBytes: number): Promise<unknown> {
+  return readJsonBody(req, maxBytes, (p) =>
+    p.kind === 'size' ? new AlertHttpError(413, 'ERR_DASHBOARD_BODY', `the body is larger than ${p.max} bytes`) : new AlertHttpError(400, 'ERR_DASHBOARD_BODY', `the body is not JSON: ${JSON.stringify(p.kind === 'json' ? p.text.slice(0, 40) : '')}`),
+  );
 }
 
 function ruleId(params: URLSearchParams, needed: boolean): string | undefined {
@@ -90,7 +77,7 @@ function ruleId(params: URLSearchParams, needed: boolean): string | undefined {
 }
 
 /** `GET`, `POST`, `PUT` (`?id=`), `DELETE` (`?id=`) of `/api/alert-rules`. */
-export async function alertRules(engine: AlertEngine, req: IncomingMessage, params: URLSearchParams, maxBodyBytes: number): Promise<AlertAnswer> {
+export async function alertRules(engine: AlertEngine, req: RequestLike, params: URLSearchParams, maxBodyBytes: number): Promise<AlertAnswer> {
   switch (req.method) {
     case 'GET':
     case 'HEAD': {

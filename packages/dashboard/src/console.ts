@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { cmdName, HANDSHAKE_ACK, HANDSHAKE_NACK, ID_ASSIGN, PING, PONG, TIME_REQUEST, TIME_RESPONSE } from '@opensynaptic/cmd';
 import { buildIdAssign, buildPing, buildTimeRequest, SeqCounter } from '@opensynaptic/handshake';
 import type { OpenSynapticServer, ServerControl } from '@opensynaptic/server';
+import { type RequestLike, readJsonBody } from './body.js';
 import { DashboardError } from './errors.js';
 
 /** What the console sends. */
@@ -231,20 +231,16 @@ export class DeviceConsole {
 }
 
 /** A JSON request body, at most `max` bytes; a bad one is `ERR_DASHBOARD_CONSOLE` (400). */
-export async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
-  const type = req.headers['content-type'] ?? '';
-  // JSON only: a page on another site cannot send it without a preflight.
-  if (!/^application\/json\s*(;|$)/i.test(type)) throw new DashboardError('ERR_DASHBOARD_CONSOLE', `console body: Content-Type must be application/json (got ${JSON.stringify(type.slice(0, 60))})`, { key: 'body' });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new DashboardError('ERR_DASHBOARD_CONSOLE', `console body: more than ${max} bytes`, { key: 'body' });
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new DashboardError('ERR_DASHBOARD_CONSOLE', 'console body: not JSON', { key: 'body' });
-  }
+export function readJson(req: RequestLike, max: number): Promise<unknown> {
+  return readJsonBody(
+    req,
+    max,
+    (p) =>
+      new DashboardError(
+        'ERR_DASHBOARD_CONSOLE',
+        p.kind === 'type' ? `console body: Content-Type must be application/json (got ${JSON.stringify(p.contentType.slice(0, 60))})` : p.kind === 'size' ? `console body: more than ${p.max} bytes` : 'console body: not JSON',
+        { key: 'body' },
+      ),
+    true,
+  );
 }
