@@ -1,24 +1,20 @@
 /// <reference lib="dom" />
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDebianPackages } from '@opensynaptic/config/apt';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { committed, type Stack, stack, until, withGeohash } from './helpers.js';
+import { committed, type OpenedBrowser, openBrowser, type Stack, stack, until, withGeohash } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const TOKEN = 'a-browser-console-token';
 
 describe('the console, the decoded inspector and the map in a real browser (Debian chromium)', () => {
   let s: Stack;
-  let context: BrowserContext;
+  let browser: OpenedBrowser;
   let page: Page;
-  let profile: string;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   const waitFor = async <A>(fn: (arg: A) => boolean, arg: A, what: string): Promise<void> => {
     try {
@@ -29,7 +25,6 @@ describe('the console, the decoded inspector and the map in a real browser (Debi
   };
 
   beforeAll(async () => {
-    ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }]);
     mkdirSync(ARTIFACTS, { recursive: true });
     // The console's write action needs a token; no tile server: the map draws its grid.
     s = await stack(3, { token: TOKEN, staleAfterMs: 600_000, consoleTimeoutMs: 5000 });
@@ -39,25 +34,15 @@ describe('the console, the decoded inspector and the map in a real browser (Debi
     // Three FULL frames, then a DIFF: the temperature moves, the humidity does not.
     for (let i = 0; i < 4; i++) for (const d of s.devices) await d.send();
     await until(async () => (await committed(s.server)) === 4 * 3 * 2, 'the readings stored');
-    profile = mkdtempSync(join(tmpdir(), 'os-dashboard-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 60_000,
-      viewport: { width: 1280, height: 1000 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console error: ${m.text()}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+    browser = await openBrowser({ viewport: { width: 1280, height: 1000 } });
+    page = browser.page;
+    problems = browser.problems;
     await page.goto(s.dashboard.url({ withToken: true }), { waitUntil: 'load', timeout: 30_000 });
     await waitFor((n) => document.querySelectorAll('#devices tbody tr[data-key]').length === n, 3, 'three device rows');
   });
 
   afterAll(async () => {
-    await context?.close().catch(() => undefined);
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await s?.close();
   });
 
@@ -125,9 +110,8 @@ describe('the console, the decoded inspector and the map in a real browser (Debi
 
 describe('the map with a tile server set: tiles when it answers, the grid when it does not', () => {
   let s: Stack;
-  let context: BrowserContext;
+  let browser: OpenedBrowser;
   let page: Page;
-  let profile: string;
   let tiles: Server;
   let tilesUp = false;
   let tileRequests = 0;
@@ -135,7 +119,6 @@ describe('the map with a tile server set: tiles when it answers, the grid when i
   const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 
   beforeAll(async () => {
-    ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }]);
     mkdirSync(ARTIFACTS, { recursive: true });
     tiles = createServer((req, res) => {
       tileRequests++;
@@ -150,14 +133,12 @@ describe('the map with a tile server set: tiles when it answers, the grid when i
     withGeohash(s.devices[0] as NonNullable<Stack['devices'][0]>, 'u1zr2tf');
     await s.devices[0]?.send();
     await until(async () => (await committed(s.server)) === 2, 'the reading stored');
-    profile = mkdtempSync(join(tmpdir(), 'os-dashboard-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, timeout: 60_000, viewport: { width: 1280, height: 1000 }, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await openBrowser({ viewport: { width: 1280, height: 1000 } });
+    page = browser.page;
   });
 
   afterAll(async () => {
-    await context?.close().catch(() => undefined);
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await s?.close();
     await new Promise((ok) => tiles?.close(ok));
   });

@@ -1,14 +1,11 @@
 /// <reference lib="dom" />
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDebianPackages } from '@opensynaptic/config/apt';
 import type { ReadingsSink } from '@opensynaptic/store';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { committed, freePort, type Stack, stack, until } from './helpers.js';
+import { committed, freePort, type OpenedBrowser, openBrowser, type Stack, stack, until } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots of each step (gitignored), for a person to look at after a run. */
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 
@@ -22,10 +19,9 @@ interface Row {
 
 describe('the page in a real browser (Debian chromium), against a real server with simulated UDP devices', () => {
   let s: Stack;
-  let context: BrowserContext;
+  let browser: OpenedBrowser;
   let page: Page;
-  let profile: string;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   /** page.waitForFunction, failing with what the page reported (errors, its connection state). */
   const waitFor = async <A>(fn: (arg: A) => boolean, arg: A, what: string): Promise<void> => {
@@ -44,7 +40,6 @@ describe('the page in a real browser (Debian chromium), against a real server wi
   };
 
   beforeAll(async () => {
-    ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }]);
     mkdirSync(ARTIFACTS, { recursive: true });
     // A fixed port, so that the page finds the dashboard again after its restart. Devices stay
     // online for the whole run: starting chromium (installing it, on a fresh machine) can take
@@ -52,24 +47,14 @@ describe('the page in a real browser (Debian chromium), against a real server wi
     s = await stack(3, { port: await freePort(), staleAfterMs: 600_000 });
     for (let i = 0; i < 4; i++) for (const d of s.devices) await d.send();
     await until(async () => (await committed(s.server)) === 4 * 3 * 2, 'the first readings stored');
-    profile = mkdtempSync(join(tmpdir(), 'os-dashboard-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 60_000,
-      viewport: { width: 1280, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => m.type() === 'error' && problems.push(`console error: ${m.text()}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+    browser = await openBrowser({ viewport: { width: 1280, height: 900 } });
+    page = browser.page;
+    problems = browser.problems;
     await page.goto(s.dashboard.url(), { waitUntil: 'load', timeout: 30_000 });
   });
 
   afterAll(async () => {
-    await context?.close().catch(() => undefined);
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await s?.close();
   });
 

@@ -132,8 +132,11 @@ export async function postJson(base: string, path: string, body: unknown, token?
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** A browser `openBrowser` opened. */
+export type OpenedBrowser = Awaited<ReturnType<typeof openBrowser>>;
+
 /** Debian's chromium (installed with apt-get where missing) through playwright-core, headless, one page. */
-export async function openBrowser(): Promise<{ context: import('playwright-core').BrowserContext; page: import('playwright-core').Page; problems: string[]; close(): Promise<void> }> {
+export async function openBrowser(options: { viewport?: { width: number; height: number } } = {}): Promise<{ context: import('playwright-core').BrowserContext; page: import('playwright-core').Page; problems: string[]; close(): Promise<void> }> {
   const CHROMIUM = '/usr/bin/chromium';
   const { ensureDebianPackages } = await import('@opensynaptic/config/apt');
   ensureDebianPackages([{ program: CHROMIUM, pkg: 'chromium' }]);
@@ -143,7 +146,7 @@ export async function openBrowser(): Promise<{ context: import('playwright-core'
     executablePath: CHROMIUM,
     headless: true,
     timeout: 60_000,
-    viewport: { width: 1280, height: 900 },
+    viewport: options.viewport ?? { width: 1280, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const page = context.pages()[0] ?? (await context.newPage());
