@@ -29,13 +29,10 @@ export interface PackedReadings {
 
 const STRATEGIES: readonly FrameStrategy[] = ['FULL', 'DIFF', 'HEART'];
 
-/** Packs checked frames (see `checkFrames`) holding `readings` sensors in all. */
-export function packReadings(frames: readonly ReadingFrame[], readings: number): PackedReadings {
-  const head = new Float64Array(frames.length * PACKED_FRAME_WORDS);
-  const rows = new Float64Array(readings * PACKED_ROW_WORDS);
-  const texts: string[] = [];
+/** A text's index in `texts`, added at the end the first time it is seen. */
+function indexer(texts: string[]): (t: string) => number {
   const index = new Map<string, number>();
-  const text = (t: string): number => {
+  return (t) => {
     let k = index.get(t);
     if (k === undefined) {
       k = texts.length;
@@ -44,6 +41,14 @@ export function packReadings(frames: readonly ReadingFrame[], readings: number):
     }
     return k;
   };
+}
+
+/** Packs checked frames (see `checkFrames`) holding `readings` sensors in all. */
+export function packReadings(frames: readonly ReadingFrame[], readings: number): PackedReadings {
+  const head = new Float64Array(frames.length * PACKED_FRAME_WORDS);
+  const rows = new Float64Array(readings * PACKED_ROW_WORDS);
+  const texts: string[] = [];
+  const text = indexer(texts);
   let h = 0;
   let i = 0;
   for (const f of frames) {
@@ -81,19 +86,11 @@ export function mergePacked(list: readonly PackedReadings[]): PackedReadings {
   const head = new Float64Array(frameWords);
   const rows = new Float64Array(rowWords);
   const texts: string[] = [];
-  const index = new Map<string, number>();
+  const text = indexer(texts);
   let h = 0;
   let r = 0;
   for (const p of list) {
-    const map = p.texts.map((t) => {
-      let k = index.get(t);
-      if (k === undefined) {
-        k = texts.length;
-        texts.push(t);
-        index.set(t, k);
-      }
-      return k;
-    });
+    const map = p.texts.map(text);
     const f = p.frames;
     head.set(f, h);
     for (let k = h + 1; k < h + f.length; k += PACKED_FRAME_WORDS) head[k] = map[head[k]!]!;
