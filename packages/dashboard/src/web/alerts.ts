@@ -1,28 +1,6 @@
 import './alerts.css';
 
-// The shapes of the API (src/alerts.ts), as far as the page reads them.
-interface Alert {
-  id: string;
-  ruleId: string;
-  severity: 'info' | 'warning' | 'critical';
-  text: string;
-  firedAtMs: number;
-  clearedAtMs: number | null;
-  clearedBy: string | null;
-}
-interface AlertRule {
-  id: string;
-  kind: 'above' | 'below' | 'rate' | 'stale';
-  severity: string;
-  aid?: number;
-  sensor?: string;
-  unit?: string;
-  threshold?: number;
-  afterMs?: number;
-  hysteresis: number;
-  cooldownMs: number;
-  enabled: boolean;
-}
+import type { Alert, AlertRule } from '../alert-types.js';
 
 /** The alerts panel: active alerts (by severity), the history, and a small rule editor. */
 
