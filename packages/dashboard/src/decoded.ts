@@ -50,7 +50,9 @@ const TEMPLATE_TEXT_MAX = 512;
 /** A frame the inspector keeps lazily (`KeptFrame`): its decoded fields are built when read. */
 interface DecodesLater {
   decodeLater(build: () => DecodedFields | null): void;
-  readonly rawTid?: number | null;
+  readonly rawTid: number | null;
+  /** Its own copy of the frame's bytes. */
+  readonly bytes: Uint8Array;
 }
 const decodesLater = (f: InspectedFrame): f is InspectedFrame & DecodesLater => typeof (f as Partial<DecodesLater>).decodeLater === 'function';
 
@@ -76,13 +78,14 @@ export class FrameDecoder {
   /** A kept data frame, before the node reads it (its template is the one it will use). */
   frame(via: string, aid: number, frame: Uint8Array, inspected: InspectedFrame): void {
     const base = normalizeData(inspected.cmd);
+    const lazy = decodesLater(inspected);
     let tid: number | null = null;
     let t: Awaiting['t'];
     if (base !== DATA_FULL) {
-      tid = decodesLater(inspected) && inspected.rawTid !== undefined ? inspected.rawTid : inspected.tid;
+      tid = lazy ? inspected.rawTid : inspected.tid;
       if (tid !== null) t = this.#peek(aid)?.templates.get(tid);
     }
-    this.#awaiting.set(via, { aid, inspected, base, bytes: decodesLater(inspected) ? ((inspected as { bytes?: Uint8Array }).bytes ?? frame) : frame, tid, t });
+    this.#awaiting.set(via, { aid, inspected, base, bytes: lazy ? inspected.bytes : frame, tid, t });
   }
 
   /** The reading decoded from the frame last given for `reading.via`; `previous`: the device's values before it. */
