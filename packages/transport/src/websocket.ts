@@ -2,9 +2,13 @@
  * WebSocket, binary messages only (one message, one frame; a text message is a protocol error:
  * reported, and the connection closed with 1003). Two sides:
  *
- * - a server (`listen`), with the `ws` package (an optional peer dependency: `npm install ws`,
- *   loaded when the transport starts); it pauses its connections when the inbound queue is full
- *   and pings them to find half-open ones;
+ * - a server, with the `ws` package (an optional peer dependency: `npm install ws`, loaded when
+ *   the transport starts), either listening on its own port (`listen`) or sharing an HTTP(S)
+ *   server the application already runs (`attach`: its upgrade requests for one path). An
+ *   optional `verifyUpgrade` hook accepts or refuses each upgrade before it completes (a token,
+ *   a Host check). It pauses its connections when the inbound queue is full, pings them to find
+ *   half-open ones, and reports per connection the bytes still waiting to be sent
+ *   (`bufferedBytes`), so that a sender can skip a slow peer and resync it later;
  * - a client (`url`), with the standard `WebSocket` class: the browser's, Node 22's, or one given
  *   as `WebSocket` (on Node 20, `ws`'s). The client path uses no Node built-in, so it bundles for
  *   browsers. It reconnects with back-off; sends made meanwhile wait in a bounded queue.
@@ -53,6 +57,33 @@ export interface WebSocketLike {
 }
 export type WebSocketClass = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
+/** An upgrade request as `verifyUpgrade` sees it (Node's `IncomingMessage` has this shape). */
+export interface UpgradeRequest {
+  /** The request target: path and query (`/live?token=...`). */
+  readonly url?: string | undefined;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly socket: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined; readonly remoteFamily?: string | undefined };
+}
+/** What `verifyUpgrade` returns to refuse an upgrade: the HTTP status sent back, and its text. */
+export interface UpgradeRefusal {
+  readonly status: number;
+  readonly reason?: string | undefined;
+}
+/** The raw connection of an upgrade request (Node's `net.Socket`, `tls.TLSSocket`). */
+export interface UpgradeSocket {
+  end(data: string): void;
+  destroy(): void;
+}
+/** An HTTP(S) server to share (Node's `http.Server`, `https.Server`): its `upgrade` event. */
+export interface UpgradeServer {
+  on(event: 'upgrade', listener: (req: UpgradeRequest, socket: UpgradeSocket, head: Uint8Array) => void): unknown;
+  off(event: 'upgrade', listener: (req: UpgradeRequest, socket: UpgradeSocket, head: Uint8Array) => void): unknown;
+  listenerCount?(event: 'upgrade'): number;
+  address?(): { address: string; port: number } | string | null;
+}
+/** Accepts (`true`) or refuses an upgrade; may be async. A throw refuses it with 500, reported. */
+export type VerifyUpgrade = (request: UpgradeRequest) => true | UpgradeRefusal | Promise<true | UpgradeRefusal>;
+
 export interface WebSocketOptions extends TransportOptions {
   /** Client: the server's URL (`ws://host:port/path`, `wss://...`). */
   url?: string | undefined;
@@ -62,8 +93,19 @@ export interface WebSocketOptions extends TransportOptions {
   protocols?: string | string[] | undefined;
   /** Server: where to listen (host default `0.0.0.0`, port default 8081, `path` default any). */
   listen?: { readonly host?: string | undefined; readonly port?: number | undefined; readonly path?: string | undefined } | undefined;
-  /** Largest frame (default 1 MiB); a larger message closes the connection (1009) and is reported. */
+  /**
+   * Server: share an HTTP(S) server that is already listening instead of opening a port: the
+   * transport answers its upgrade requests for `path` (default any). A request for another path
+   * is left to the server's other `upgrade` listeners, or refused with 404 when there are none.
+   * Stopping the transport leaves the HTTP server running.
+   */
+  attach?: { readonly server: UpgradeServer; readonly path?: string | undefined } | undefined;
+  /** Server: accepts or refuses each upgrade before the handshake completes (default: all accepted, up to `maxConnections`). */
+  verifyUpgrade?: VerifyUpgrade | undefined;
+  /** Largest frame sent or received (default 1 MiB); a larger message closes the connection (1009) and is reported. */
   maxFrameBytes?: number | undefined;
+  /** Largest message received, when it must be smaller than what is sent (default `maxFrameBytes`). */
+  maxInboundBytes?: number | undefined;
   /** Server: connections open at once (default 1024). */
   maxConnections?: number | undefined;
   /** Bytes buffered but not yet sent, per connection, before sends are refused (default 8 MiB). */
@@ -98,6 +140,7 @@ interface WsSocket {
   terminate(): void;
 }
 interface WsServer {
+  handleUpgrade(req: UpgradeRequest, socket: UpgradeSocket, head: Uint8Array, cb: (ws: WsSocket) => void): void;
   on(event: 'connection', listener: (ws: WsSocket, req: { socket: { remoteAddress?: string; remotePort?: number; remoteFamily?: string } }) => void): this;
   on(event: 'error' | 'listening', listener: (err?: Error) => void): this;
   once(event: 'error' | 'listening', listener: (err?: Error) => void): this;
@@ -107,6 +150,8 @@ interface WsServer {
 interface WsModule {
   WebSocketServer: new (options: object) => WsServer;
 }
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 interface Conn {
   peer: Peer;
@@ -121,6 +166,10 @@ export class WebSocketTransport extends TransportBase {
   readonly #WebSocket: WebSocketClass | undefined;
   readonly #protocols: string | string[] | undefined;
   readonly #listen: { host: string; port: number; path: string | undefined } | undefined;
+  readonly #attach: { server: UpgradeServer; path: string | undefined } | undefined;
+  readonly #verifyUpgrade: VerifyUpgrade | undefined;
+  readonly #maxInboundBytes: number;
+  #detach: (() => void) | undefined;
   readonly #maxConnections: number;
   readonly #maxPendingBytes: number;
   readonly #pingIntervalMs: number;
@@ -156,7 +205,17 @@ export class WebSocketTransport extends TransportBase {
       if (l.path !== undefined && (typeof l.path !== 'string' || !l.path.startsWith('/'))) throw new TransportOptionError('listen.path', l.path, 'a path starting with /', m);
       this.#listen = { host, port: positiveInt('listen.port', l.port, DEFAULT_WEBSOCKET_PORT, 'websocket', 0, 65535), path: l.path as string | undefined };
     }
-    if (this.#url === undefined && this.#listen === undefined) throw new TransportOptionError('url / listen', undefined, 'a url (client) or listen (server)', m);
+    if (options.attach !== undefined) {
+      const a = options.attach as { server?: { on?: unknown; off?: unknown }; path?: unknown };
+      if (typeof a !== 'object' || a === null || typeof a.server?.on !== 'function' || typeof a.server.off !== 'function') throw new TransportOptionError('attach.server', a?.server, 'an HTTP(S) server (with on/off for its upgrade event)', m);
+      if (a.path !== undefined && (typeof a.path !== 'string' || !a.path.startsWith('/'))) throw new TransportOptionError('attach.path', a.path, 'a path starting with /', m);
+      if (this.#listen !== undefined) throw new TransportOptionError('attach', 'attach and listen', 'one of them: a server listens on its own port or shares one', m);
+      this.#attach = { server: options.attach.server, path: a.path as string | undefined };
+    }
+    if (options.verifyUpgrade !== undefined && typeof options.verifyUpgrade !== 'function') throw new TransportOptionError('verifyUpgrade', options.verifyUpgrade, 'a function', m);
+    this.#verifyUpgrade = options.verifyUpgrade;
+    this.#maxInboundBytes = positiveInt('maxInboundBytes', options.maxInboundBytes, this.maxFrameBytes, 'websocket', 1, this.maxFrameBytes);
+    if (this.#url === undefined && this.#listen === undefined && this.#attach === undefined) throw new TransportOptionError('url / listen / attach', undefined, 'a url (client), or listen or attach (server)', m);
     this.#maxConnections = positiveInt('maxConnections', options.maxConnections, 1024, 'websocket');
     this.#maxPendingBytes = positiveInt('maxPendingBytes', options.maxPendingBytes, 8 * 1024 * 1024, 'websocket');
     this.#pingIntervalMs = positiveInt('pingIntervalMs', options.pingIntervalMs, 30_000, 'websocket', 0);
@@ -165,9 +224,10 @@ export class WebSocketTransport extends TransportBase {
     this.#connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs, 10_000, 'websocket', 1);
   }
 
-  /** The server's address after `start()` (the port picked for `port: 0`). */
+  /** The server's address after `start()` (the port picked for `port: 0`; with `attach`, the shared server's). */
   get address(): { address: string; port: number } | undefined {
-    const a = this.#server?.address();
+    if (this.#server === undefined) return undefined;
+    const a = this.#attach !== undefined ? this.#attach.server.address?.() : this.#server.address();
     return typeof a === 'object' && a !== null ? { address: a.address, port: a.port } : undefined;
   }
 
@@ -176,12 +236,39 @@ export class WebSocketTransport extends TransportBase {
     return [...this.#conns.values()].map((c) => c.peer);
   }
 
+  /**
+   * Bytes given to `send()` for this peer that the socket has not written yet (the client's own
+   * connection when `peer` is omitted); `undefined` when it is not connected. A sender that
+   * fans out to many peers skips one whose backlog grows, and resyncs it when it drains.
+   */
+  bufferedBytes(peer?: PeerLike): number | undefined {
+    if (peer === undefined || (this.#clientPeer !== undefined && (peer as Peer).key === this.#clientPeer.key)) {
+      return this.#clientOpen && this.#socket !== undefined ? this.#socket.bufferedAmount : undefined;
+    }
+    const conn = this.#conns.get((peer as Peer).key);
+    return conn === undefined ? undefined : conn.ws.bufferedAmount;
+  }
+
+  /**
+   * Closes one server connection: with a close handshake (`code`, default 1000), or at once with
+   * `force` (for a peer so far behind that a close frame would wait behind its backlog). Returns
+   * whether it was connected; its `disconnected` event follows.
+   */
+  disconnect(peer: PeerLike, options: { code?: number; reason?: string; force?: boolean } = {}): boolean {
+    const conn = this.#conns.get((peer as Peer).key);
+    if (conn === undefined) return false;
+    if (options.force === true) conn.ws.terminate();
+    else conn.ws.close(options.code ?? 1000, options.reason);
+    return true;
+  }
+
   protected override connectionCount(): number {
     return this.#conns.size + (this.#clientOpen ? 1 : 0);
   }
 
   protected async open(): Promise<void> {
     if (this.#listen !== undefined) await this.#startServer(this.#listen);
+    if (this.#attach !== undefined) await this.#attachTo(this.#attach);
     if (this.#url !== undefined) {
       const WS = this.#WebSocket ?? (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
       if (WS === undefined) {
@@ -204,10 +291,40 @@ export class WebSocketTransport extends TransportBase {
 
   // --- server ----------------------------------------------------------------------------------
 
-  async #startServer(where: { host: string; port: number; path: string | undefined }): Promise<void> {
+  async #wsServerClass(): Promise<WsModule['WebSocketServer']> {
     const ws = await importOptional<WsModule & { default?: WsModule }>('websocket', 'ws', '^8');
-    const WebSocketServer = ws.WebSocketServer ?? ws.default?.WebSocketServer;
-    const server = new WebSocketServer({ host: where.host, port: where.port, path: where.path, maxPayload: this.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    return ws.WebSocketServer ?? ws.default!.WebSocketServer;
+  }
+
+  /** Why an upgrade is refused, or `undefined` to accept it. */
+  async #refusal(req: UpgradeRequest): Promise<UpgradeRefusal | undefined> {
+    if (!this.accepting || this.#closing) return { status: 503, reason: 'closing' };
+    if (this.#verifyUpgrade !== undefined) {
+      let verdict: true | UpgradeRefusal;
+      try {
+        verdict = await this.#verifyUpgrade(req);
+      } catch (e) {
+        this.reportError(new TransportIoError('verifyUpgrade threw; the upgrade was refused (500)', e, { medium: 'websocket' }));
+        return { status: 500 };
+      }
+      if (verdict !== true) {
+        const status = Number.isInteger(verdict?.status) && verdict.status >= 400 && verdict.status <= 599 ? verdict.status : 403;
+        return { status, reason: verdict?.reason };
+      }
+    }
+    if (this.#conns.size >= this.#maxConnections) {
+      this.reportError(new QueueFullError('inbound', this.#maxConnections, 'frames', { medium: 'websocket', peer: 'a new connection (maxConnections reached)' }));
+      return { status: 503, reason: 'too many connections' };
+    }
+    return undefined;
+  }
+
+  async #startServer(where: { host: string; port: number; path: string | undefined }): Promise<void> {
+    const WebSocketServer = await this.#wsServerClass();
+    const verifyClient = (info: { req: UpgradeRequest }, done: (ok: boolean, status?: number, reason?: string) => void) => {
+      void this.#refusal(info.req).then((r) => (r === undefined ? done(true) : done(false, r.status, r.reason ?? STATUS_TEXT[r.status])));
+    };
+    const server = new WebSocketServer({ host: where.host, port: where.port, path: where.path, maxPayload: this.#maxInboundBytes, perMessageDeflate: false, clientTracking: false, verifyClient });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new TransportIoError(`could not listen on ${where.host}:${where.port}`, err, { medium: 'websocket' })));
       server.once('listening', () => resolve());
@@ -223,7 +340,40 @@ export class WebSocketTransport extends TransportBase {
     }
   }
 
-  #accept(ws: WsSocket, socket: { remoteAddress?: string; remotePort?: number; remoteFamily?: string }): void {
+  async #attachTo(a: { server: UpgradeServer; path: string | undefined }): Promise<void> {
+    const WebSocketServer = await this.#wsServerClass();
+    const wss = new WebSocketServer({ noServer: true, maxPayload: this.#maxInboundBytes, perMessageDeflate: false, clientTracking: false });
+    const refuse = (socket: UpgradeSocket, status: number, reason?: string) => {
+      const text = (reason ?? STATUS_TEXT[status] ?? 'Refused').replace(/[^\x20-\x7e]/g, ' ');
+      try {
+        socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      } catch {
+        socket.destroy();
+      }
+    };
+    const onUpgrade = (req: UpgradeRequest, socket: UpgradeSocket, head: Uint8Array) => {
+      if (a.path !== undefined && pathOf(req.url) !== a.path) {
+        // Another listener's path, or nobody's.
+        if ((a.server.listenerCount?.('upgrade') ?? 1) <= 1) refuse(socket, 404);
+        return;
+      }
+      void this.#refusal(req).then((r) => {
+        if (r !== undefined) refuse(socket, r.status, r.reason);
+        else wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req.socket));
+      });
+    };
+    a.server.on('upgrade', onUpgrade);
+    this.#detach = () => a.server.off('upgrade', onUpgrade);
+    this.#server = wss;
+    const addr = this.address;
+    if (addr !== undefined) this.events.emit('listening', { address: addr.address, port: addr.port });
+    if (this.#pingIntervalMs > 0) {
+      this.#pingTimer = setInterval(() => this.#ping(), this.#pingIntervalMs);
+      (this.#pingTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  #accept(ws: WsSocket, socket: UpgradeRequest['socket']): void {
     if (!this.accepting || this.#closing) {
       ws.terminate();
       return;
@@ -253,7 +403,7 @@ export class WebSocketTransport extends TransportBase {
     });
     ws.on('error', (err) => {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        error = new TransportProtocolError(`a message over maxFrameBytes (${this.maxFrameBytes}); connection closed (1009)`, { medium: 'websocket', peer: peer.key });
+        error = new TransportProtocolError(`a message over ${this.#maxInboundBytes} bytes (maxInboundBytes); connection closed (1009)`, { medium: 'websocket', peer: peer.key });
         this.drop('oversize', 1, peer, error);
         this.reportError(error);
       } else {
@@ -351,7 +501,7 @@ export class WebSocketTransport extends TransportBase {
       }
       const frame = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined;
       if (frame === undefined || frame.byteLength === 0) return;
-      if (frame.byteLength > this.maxFrameBytes) {
+      if (frame.byteLength > this.#maxInboundBytes) {
         this.drop('oversize', 1, peer);
         return;
       }
@@ -454,6 +604,8 @@ export class WebSocketTransport extends TransportBase {
       if (drain) c.ws.close(1001, 'going away');
       else c.ws.terminate();
     }
+    this.#detach?.();
+    this.#detach = undefined;
     const server = this.#server;
     this.#server = undefined;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -463,6 +615,11 @@ export class WebSocketTransport extends TransportBase {
       for (const c of this.#conns.values()) c.ws.terminate();
     }
   }
+}
+
+function pathOf(url: string | undefined): string {
+  const q = (url ?? '/').indexOf('?');
+  return q < 0 ? (url ?? '/') : (url ?? '/').slice(0, q);
 }
 
 export function createWebSocketTransport(options: WebSocketOptions): WebSocketTransport {
