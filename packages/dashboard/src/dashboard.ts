@@ -6,7 +6,8 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { frameAid, type OpenSynapticServer, type ServerControl, type Service, type ServiceHost } from '@opensynaptic/server';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { Peer } from '@opensynaptic/transport';
+import { type UpgradeRefusal, type UpgradeRequest, WebSocketTransport } from '@opensynaptic/transport/websocket';
 import { ALERT_DEFAULTS, type AlertEvent, AlertEngine, type AlertEngineStatus, type AlertStoreKinds } from './alerts.js';
 import { AlertHttpError, alertRules, listAlerts } from './alerts-http.js';
 import { DeviceConsole, MAX_CONSOLE_TIMEOUT_MS, readJson } from './console.js';
@@ -160,9 +161,13 @@ export interface FeedReading {
 }
 
 interface Client {
-  ws: WebSocket;
+  peer: Peer;
   behindSince: number | null;
 }
+
+const utf8 = new TextEncoder();
+/** Largest live-feed message (a hello with every device); what the page sends is bounded to 4 KiB. */
+const MAX_FEED_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/;
 const MIME: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.json': 'application/json', '.ico': 'image/x-icon' };
@@ -223,8 +228,8 @@ export class DashboardService implements Service {
   #storage: ReadingsSink | null;
   readonly #storageGiven: boolean;
   #http: Server | null = null;
-  #wss: WebSocketServer | null = null;
-  readonly #clients = new Set<Client>();
+  #live: WebSocketTransport | null = null;
+  readonly #clients = new Map<string, Client>();
   readonly #sockets = new Set<Socket>();
   #pending: FeedReading[] = [];
   #touched = new Set<string>();
@@ -334,8 +339,6 @@ export class DashboardService implements Service {
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
     });
-    const wss = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false });
-    http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#upgrade(wss, req, socket, head));
     await new Promise<void>((ok, fail) => {
       http.once('error', fail);
       http.listen(this.#port, this.host, () => {
@@ -344,7 +347,24 @@ export class DashboardService implements Service {
       });
     });
     this.#http = http;
-    this.#wss = wss;
+    // The live feed is the project's own WebSocket transport, sharing the page's HTTP server.
+    const live = new WebSocketTransport({
+      attach: { server: http, path: '/api/live' },
+      verifyUpgrade: (req) => this.#verifyLive(req),
+      maxConnections: this.maxClients,
+      maxFrameBytes: MAX_FEED_MESSAGE_BYTES,
+      maxInboundBytes: 4096,
+      // The feed skips a client past maxClientBufferBytes itself; the transport must not refuse first.
+      maxPendingBytes: MAX_FEED_MESSAGE_BYTES,
+      maxPendingSends: 1_000_000,
+    });
+    live.on('connected', ({ peer }) => this.#connected(peer));
+    live.on('disconnected', ({ peer }) => this.#clients.delete(peer.key));
+    live.on('error', () => undefined); // refusals are counted in #verifyLive
+    // Messages from the page are not used yet: dropped (maxInboundBytes bounds them).
+    live.receiveInto(() => undefined);
+    await live.start();
+    this.#live = live;
     this.#status.url = this.url();
     this.#timers.push(setInterval(() => this.#push(), this.feedIntervalMs));
     this.#timers.push(setInterval(() => void this.#pushHealth(), this.healthIntervalMs));
@@ -363,12 +383,16 @@ export class DashboardService implements Service {
 
   async #close(code: number, reason: string): Promise<void> {
     for (const t of this.#timers.splice(0)) clearInterval(t);
-    for (const c of this.#clients) c.ws.close(code, reason);
+    const live = this.#live;
+    this.#live = null;
+    if (live !== null) {
+      for (const c of this.#clients.values()) live.disconnect(c.peer, { code, reason });
+      // A bounded drain: close frames go out, then what is left is cut.
+      await live.stop();
+    }
     this.#clients.clear();
     const http = this.#http;
     this.#http = null;
-    this.#wss?.close();
-    this.#wss = null;
     if (http === null) return;
     await new Promise<void>((ok) => {
       http.close(() => ok());
@@ -457,7 +481,7 @@ export class DashboardService implements Service {
     this.#alertEvents = [];
     this.#alertsResync = false;
     // A client behind gets the alert state with its sync.
-    for (const c of this.#clients) if (c.behindSince === null && c.ws.bufferedAmount <= this.maxClientBufferBytes) for (const m of messages) c.ws.send(m);
+    for (const c of this.#clients.values()) if (this.#keepsUp(c)) for (const m of messages) this.#send(c, m);
   }
 
   #push(): void {
@@ -482,14 +506,15 @@ export class DashboardService implements Service {
     this.#coalescedNow = false;
     this.#status.pushes++;
     let sync: string | null = null;
-    for (const c of this.#clients) {
-      if (c.ws.bufferedAmount > this.maxClientBufferBytes) {
+    for (const c of this.#clients.values()) {
+      if (this.#buffered(c) > this.maxClientBufferBytes) {
         c.behindSince ??= now;
         this.#status.skipped++;
         if (now - c.behindSince > this.maxBehindMs) {
           this.#status.dropped++;
-          this.#clients.delete(c);
-          c.ws.terminate();
+          this.#clients.delete(c.peer.key);
+          // Its close frame would wait behind the backlog: cut it.
+          this.#live?.disconnect(c.peer, { force: true });
         }
         continue;
       }
@@ -497,16 +522,31 @@ export class DashboardService implements Service {
         // It missed updates: the whole state once, then updates again.
         c.behindSince = null;
         sync ??= JSON.stringify({ type: 'sync', nowMs: now, devices: this.#book.list(), alerts: this.#alertState() });
-        c.ws.send(sync);
+        this.#send(c, sync);
         continue;
       }
-      c.ws.send(message);
+      this.#send(c, message);
     }
   }
 
   /** A message to every client that keeps up (a slow one gets the state with its next sync). */
   #broadcast(message: string): void {
-    for (const c of this.#clients) if (c.behindSince === null && c.ws.bufferedAmount <= this.maxClientBufferBytes) c.ws.send(message);
+    for (const c of this.#clients.values()) if (this.#keepsUp(c)) this.#send(c, message);
+  }
+
+  #buffered(c: Client): number {
+    return this.#live?.bufferedBytes(c.peer) ?? 0;
+  }
+
+  #keepsUp(c: Client): boolean {
+    return c.behindSince === null && this.#buffered(c) <= this.maxClientBufferBytes;
+  }
+
+  /** One feed message, JSON as UTF-8 in a binary message; a failed send is the connection's end. */
+  #send(c: Client, message: string): void {
+    const live = this.#live;
+    if (live === null) return;
+    live.send(utf8.encode(message), c.peer).catch(() => undefined);
   }
 
   async #pushHealth(): Promise<void> {
@@ -518,33 +558,33 @@ export class DashboardService implements Service {
     }
     if (this.#clients.size === 0) return; // sampled for the rates all the same
     const message = JSON.stringify({ type: 'health', nowMs: this.#clock(), health });
-    for (const c of this.#clients) if (c.behindSince === null && c.ws.bufferedAmount <= this.maxClientBufferBytes) c.ws.send(message);
+    for (const c of this.#clients.values()) if (this.#keepsUp(c)) this.#send(c, message);
   }
 
-  #upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const refuse = (status: number, text: string) => {
-      this.#status.refused++;
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    };
+  /** The live feed's door: the Host check, the token, and the client bound, each counted when it refuses. */
+  #verifyLive(req: UpgradeRequest): true | UpgradeRefusal {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const refusal: [number, string] | null =
-      url.pathname !== '/api/live' ? [404, 'Not Found'] : !this.#hostAllowed(req) ? [403, 'Forbidden'] : this.#token !== null && !this.#tokenOk(req, url) ? [401, 'Unauthorized'] : this.#clients.size >= this.maxClients ? [503, 'Service Unavailable'] : null;
-    if (refusal !== null) {
-      refuse(...refusal);
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const client: Client = { ws, behindSince: null };
-      this.#clients.add(client);
-      ws.on('close', () => this.#clients.delete(client));
-      ws.on('error', () => this.#clients.delete(client));
-      // Messages from the page are not used yet: ignored (maxPayload bounds them).
-      ws.send(this.#hello());
-      void this.#health().then(
-        (health) => ws.readyState === ws.OPEN && ws.send(JSON.stringify({ type: 'health', nowMs: this.#clock(), health })),
-        () => undefined,
-      );
-    });
+    const request = req as unknown as IncomingMessage;
+    const refusal: UpgradeRefusal | null = !this.#hostAllowed(request)
+      ? { status: 403, reason: 'Forbidden' }
+      : this.#token !== null && !this.#tokenOk(request, url)
+        ? { status: 401, reason: 'Unauthorized' }
+        : this.#clients.size >= this.maxClients
+          ? { status: 503, reason: 'Service Unavailable' }
+          : null;
+    if (refusal === null) return true;
+    this.#status.refused++;
+    return refusal;
+  }
+
+  #connected(peer: Peer): void {
+    const client: Client = { peer, behindSince: null };
+    this.#clients.set(peer.key, client);
+    this.#send(client, this.#hello());
+    void this.#health().then(
+      (health) => this.#clients.get(peer.key) === client && this.#send(client, JSON.stringify({ type: 'health', nowMs: this.#clock(), health })),
+      () => undefined,
+    );
   }
 
   // ---------------------------------------------------------------------------- the HTTP API

@@ -9,6 +9,7 @@ import { DeviceMap, type MapConfig } from './map.js';
 import { alertMessage, initAlerts } from './alerts.js';
 import { gaugeMessage, renderGauge } from './gauges.js';
 import { rateNodes } from './rates.js';
+import { WebSocketTransport } from '@opensynaptic/transport/websocket';
 
 interface FeedReading {
   key: string;
@@ -60,26 +61,34 @@ const stats = { messages: 0, updates: 0, syncs: 0, readings: 0, deviceViews: 0, 
 
 // --------------------------------------------------------------------------- the live feed
 
-function connect(attempt = 0): void {
+const utf8 = new TextDecoder();
+
+/**
+ * The feed arrives through the project's own WebSocket transport (its client uses the browser's
+ * WebSocket and reconnects with back-off); the server's hello on each new connection resyncs
+ * everything.
+ */
+function connect(): void {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(withToken(`${proto}//${location.host}/api/live`));
+  const live = new WebSocketTransport({ url: withToken(`${proto}//${location.host}/api/live`), reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, maxFrameBytes: 256 * 1024 * 1024, connectTimeoutMs: 5000 });
   const conn = $('conn');
-  ws.onopen = () => {
-    attempt = 0;
-    conn.dataset.state = 'live';
-    conn.textContent = 'live';
+  const state = (s: 'live' | 'reconnecting') => {
+    conn.dataset.state = s;
+    conn.textContent = s;
   };
-  ws.onmessage = (ev) => {
-    const m = JSON.parse(String(ev.data)) as Message;
+  live.on('connected', () => state('live'));
+  live.on('disconnected', () => state('reconnecting'));
+  live.on('reconnecting', () => state('reconnecting'));
+  live.receiveInto(({ frame }) => {
+    const m = JSON.parse(utf8.decode(frame)) as Message;
     gaugeMessage(m);
     if (!alertMessage(m)) handle(m);
-  };
-  ws.onclose = () => {
-    conn.dataset.state = 'reconnecting';
-    conn.textContent = 'reconnecting';
-    // Back-off up to 5 s; the server's hello on the new connection resyncs everything.
-    setTimeout(() => connect(attempt + 1), Math.min(5000, 200 * 2 ** attempt));
-  };
+  });
+  // A server that is down when the page opens: the first connection times out; start over.
+  live.start().catch(() => {
+    state('reconnecting');
+    void live.destroy().finally(() => setTimeout(connect, 1000));
+  });
 }
 
 function handle(m: Message): void {
