@@ -36,7 +36,9 @@ transportConformanceSuite({ describe, it }, {
     const b = createWebSocketTransport({ attach: { server: http, path: '/frames' }, inbound });
     await b.start();
     // The HTTP server outlives the transport: closed with the pair's client.
-    b.on('stopped', () => http.close());
+    b.on('state', ({ to }) => {
+      if (to === 'stopped' || to === 'destroyed') http.close();
+    });
     http.unref();
     const a = createWebSocketTransport({ url: `ws://127.0.0.1:${b.address!.port}/frames`, WebSocket: WS, inbound, reconnect: { initialDelayMs: 50 } });
     await a.start();
