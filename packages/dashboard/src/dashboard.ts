@@ -17,6 +17,7 @@ import { RateMeter } from './rates.js';
 import { type BookReading, DeviceBook, type DeviceView } from './devices.js';
 import { DashboardError, optionError } from './errors.js';
 import { FrameLog } from './frames.js';
+import { MAX_FEED_MESSAGE_BYTES } from './feed-limits.js';
 import { tileOption } from './map-options.js';
 import { CSV_HEADER, csvLine, readingQueryOf } from './query.js';
 
@@ -166,8 +167,6 @@ interface Client {
 }
 
 const utf8 = new TextEncoder();
-/** Largest live-feed message (a hello with every device); what the page sends is bounded to 4 KiB. */
-const MAX_FEED_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/;
 const MIME: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.json': 'application/json', '.ico': 'image/x-icon' };
@@ -481,7 +480,7 @@ export class DashboardService implements Service {
     this.#alertEvents = [];
     this.#alertsResync = false;
     // A client behind gets the alert state with its sync.
-    for (const c of this.#clients.values()) if (this.#keepsUp(c)) for (const m of messages) this.#send(c, m);
+    for (const m of messages) this.#broadcast(m);
   }
 
   #push(): void {
@@ -500,12 +499,13 @@ export class DashboardService implements Service {
       const v = this.#book.get(key);
       if (v !== undefined) devices.push(v);
     }
-    const message = JSON.stringify({ type: 'update', nowMs: now, readings: this.#pending, devices, coalesced: this.#coalescedNow });
+    // Encoded once for every client.
+    const message = utf8.encode(JSON.stringify({ type: 'update', nowMs: now, readings: this.#pending, devices, coalesced: this.#coalescedNow }));
     this.#pending = [];
     this.#touched.clear();
     this.#coalescedNow = false;
     this.#status.pushes++;
-    let sync: string | null = null;
+    let sync: Uint8Array | null = null;
     for (const c of this.#clients.values()) {
       if (this.#buffered(c) > this.maxClientBufferBytes) {
         c.behindSince ??= now;
@@ -521,7 +521,7 @@ export class DashboardService implements Service {
       if (c.behindSince !== null) {
         // It missed updates: the whole state once, then updates again.
         c.behindSince = null;
-        sync ??= JSON.stringify({ type: 'sync', nowMs: now, devices: this.#book.list(), alerts: this.#alertState() });
+        sync ??= utf8.encode(JSON.stringify({ type: 'sync', nowMs: now, devices: this.#book.list(), alerts: this.#alertState() }));
         this.#send(c, sync);
         continue;
       }
@@ -531,7 +531,9 @@ export class DashboardService implements Service {
 
   /** A message to every client that keeps up (a slow one gets the state with its next sync). */
   #broadcast(message: string): void {
-    for (const c of this.#clients.values()) if (this.#keepsUp(c)) this.#send(c, message);
+    if (this.#clients.size === 0) return;
+    const bytes = utf8.encode(message);
+    for (const c of this.#clients.values()) if (this.#keepsUp(c)) this.#send(c, bytes);
   }
 
   #buffered(c: Client): number {
@@ -542,11 +544,9 @@ export class DashboardService implements Service {
     return c.behindSince === null && this.#buffered(c) <= this.maxClientBufferBytes;
   }
 
-  /** One feed message, JSON as UTF-8 in a binary message; a failed send is the connection's end. */
-  #send(c: Client, message: string): void {
-    const live = this.#live;
-    if (live === null) return;
-    live.send(utf8.encode(message), c.peer).catch(() => undefined);
+  /** One feed message (JSON as UTF-8, sent as a binary message); a failed send is the connection's end. */
+  #send(c: Client, message: Uint8Array): void {
+    this.#live?.send(message, c.peer).catch(() => undefined);
   }
 
   async #pushHealth(): Promise<void> {
@@ -557,13 +557,13 @@ export class DashboardService implements Service {
       return;
     }
     if (this.#clients.size === 0) return; // sampled for the rates all the same
-    const message = JSON.stringify({ type: 'health', nowMs: this.#clock(), health });
-    for (const c of this.#clients.values()) if (this.#keepsUp(c)) this.#send(c, message);
+    this.#broadcast(JSON.stringify({ type: 'health', nowMs: this.#clock(), health }));
   }
 
   /** The live feed's door: the Host check, the token, and the client bound, each counted when it refuses. */
   #verifyLive(req: UpgradeRequest): true | UpgradeRefusal {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // On a Node HTTP server the transport hands over the IncomingMessage itself.
     const request = req as unknown as IncomingMessage;
     const refusal: UpgradeRefusal | null = !this.#hostAllowed(request)
       ? { status: 403, reason: 'Forbidden' }
@@ -580,9 +580,9 @@ export class DashboardService implements Service {
   #connected(peer: Peer): void {
     const client: Client = { peer, behindSince: null };
     this.#clients.set(peer.key, client);
-    this.#send(client, this.#hello());
+    this.#send(client, utf8.encode(this.#hello()));
     void this.#health().then(
-      (health) => this.#clients.get(peer.key) === client && this.#send(client, JSON.stringify({ type: 'health', nowMs: this.#clock(), health })),
+      (health) => this.#clients.get(peer.key) === client && this.#send(client, utf8.encode(JSON.stringify({ type: 'health', nowMs: this.#clock(), health }))),
       () => undefined,
     );
   }

@@ -151,6 +151,7 @@ interface WsModule {
   WebSocketServer: new (options: object) => WsServer;
 }
 
+// The status line of a refused upgrade on a shared server (no node:http here: the module bundles for browsers).
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 interface Conn {
@@ -322,18 +323,24 @@ export class WebSocketTransport extends TransportBase {
   async #startServer(where: { host: string; port: number; path: string | undefined }): Promise<void> {
     const WebSocketServer = await this.#wsServerClass();
     const verifyClient = (info: { req: UpgradeRequest }, done: (ok: boolean, status?: number, reason?: string) => void) => {
-      void this.#refusal(info.req).then((r) => (r === undefined ? done(true) : done(false, r.status, r.reason ?? STATUS_TEXT[r.status])));
+      // ws writes the status line and, without a reason, the status text as the body.
+      void this.#refusal(info.req).then((r) => (r === undefined ? done(true) : done(false, r.status, r.reason)));
     };
     const server = new WebSocketServer({ host: where.host, port: where.port, path: where.path, maxPayload: this.#maxInboundBytes, perMessageDeflate: false, clientTracking: false, verifyClient });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new TransportIoError(`could not listen on ${where.host}:${where.port}`, err, { medium: 'websocket' })));
       server.once('listening', () => resolve());
     });
-    this.#server = server;
     server.on('error', (err) => this.reportError(new TransportIoError('server error', err, { medium: 'websocket' })));
     server.on('connection', (socket, req) => this.#accept(socket, req.socket));
-    const a = this.address!;
-    this.events.emit('listening', { address: a.address, port: a.port });
+    this.#serving(server);
+  }
+
+  /** The server is up (its own port or a shared one): announced, and its connections pinged. */
+  #serving(server: WsServer): void {
+    this.#server = server;
+    const a = this.address;
+    if (a !== undefined) this.events.emit('listening', { address: a.address, port: a.port });
     if (this.#pingIntervalMs > 0) {
       this.#pingTimer = setInterval(() => this.#ping(), this.#pingIntervalMs);
       (this.#pingTimer as { unref?: () => void }).unref?.();
@@ -364,13 +371,7 @@ export class WebSocketTransport extends TransportBase {
     };
     a.server.on('upgrade', onUpgrade);
     this.#detach = () => a.server.off('upgrade', onUpgrade);
-    this.#server = wss;
-    const addr = this.address;
-    if (addr !== undefined) this.events.emit('listening', { address: addr.address, port: addr.port });
-    if (this.#pingIntervalMs > 0) {
-      this.#pingTimer = setInterval(() => this.#ping(), this.#pingIntervalMs);
-      (this.#pingTimer as { unref?: () => void }).unref?.();
-    }
+    this.#serving(wss);
   }
 
   #accept(ws: WsSocket, socket: UpgradeRequest['socket']): void {
@@ -617,9 +618,10 @@ export class WebSocketTransport extends TransportBase {
   }
 }
 
-function pathOf(url: string | undefined): string {
-  const q = (url ?? '/').indexOf('?');
-  return q < 0 ? (url ?? '/') : (url ?? '/').slice(0, q);
+/** The path of a request target, split at `?` as ws splits it for `listen.path`. */
+function pathOf(url = '/'): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 export function createWebSocketTransport(options: WebSocketOptions): WebSocketTransport {

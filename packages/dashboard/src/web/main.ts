@@ -10,6 +10,7 @@ import { alertMessage, initAlerts } from './alerts.js';
 import { gaugeMessage, renderGauge } from './gauges.js';
 import { rateNodes } from './rates.js';
 import { WebSocketTransport } from '@opensynaptic/transport/websocket';
+import { MAX_FEED_MESSAGE_BYTES } from '../feed-limits.js';
 
 interface FeedReading {
   key: string;
@@ -70,7 +71,7 @@ const utf8 = new TextDecoder();
  */
 function connect(): void {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const live = new WebSocketTransport({ url: withToken(`${proto}//${location.host}/api/live`), reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, maxFrameBytes: 256 * 1024 * 1024, connectTimeoutMs: 5000 });
+  const live = new WebSocketTransport({ url: withToken(`${proto}//${location.host}/api/live`), reconnect: { initialDelayMs: 200, maxDelayMs: 5000 }, maxFrameBytes: MAX_FEED_MESSAGE_BYTES, connectTimeoutMs: 5000 });
   const conn = $('conn');
   const state = (s: 'live' | 'reconnecting') => {
     conn.dataset.state = s;
