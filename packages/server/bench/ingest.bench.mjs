@@ -1,7 +1,8 @@
 /**
- * Server ingest over UDP on loopback, the sender in another process (sender.mjs, forked), into
- * SQLite and into PostgreSQL (a private server started here, fsync on), with the reference's
- * receive rate measured in the same run. Run after the build: `pnpm --filter @opensynaptic/server bench`.
+ * Server ingest over UDP on loopback (or TCP streaming, or MQTT QoS 1 through Debian's mosquitto:
+ * BENCH_TRANSPORT), the sender in another process (sender.mjs, forked), into SQLite and into
+ * PostgreSQL (a private server started here, fsync on), with the reference's receive rate
+ * measured in the same run (UDP). Run after the build: `pnpm --filter @opensynaptic/server bench`.
  *
  * Per sink, two sustained runs: paced at the target rate (SQLite 100,000/s, PostgreSQL 50,000/s)
  * and as fast as the sender goes. Each prints readings/s stored (first receive to last commit),
@@ -14,6 +15,9 @@
  * guessed. Then the reference (opensynaptic 1.4.2) receiving and decoding the same frames.
  *
  * Environment (defaults in brackets):
+ *   BENCH_TRANSPORT [udp]     udp, tcp (one `stream` connection carrying every device's frames, as
+ *                             a gateway's) or mqtt (QoS 1 both ways: the sender's publishes
+ *                             resolve on the broker's PUBACK, the server subscribes at QoS 1)
  *   BENCH_SECONDS [60]        length of each sustained run (use 5..10 on a shared machine)
  *   BENCH_SINKS [sqlite,postgres]
  *   BENCH_SQLITE_RATE [100000], BENCH_PG_RATE [50000]  paced runs' target (frames/s)
@@ -27,6 +31,10 @@
  *   BENCH_SPLIT_RATE [Infinity]  the split's sender rate (below every stage's ceiling, the CPU
  *                             per frame has no frames read and then dropped in it)
  *   BENCH_REFERENCE [1], BENCH_REF_SECONDS [5]  the reference receiver
+ *   BENCH_SAMPLE_SECONDS [0]  also print memory and stored readings every this many seconds
+ *                             during each sustained run (0: only start / middle / end)
+ *
+ * The split and the reference run with BENCH_TRANSPORT=udp only (they measure UDP receivers).
  */
 import { spawn, fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -34,6 +42,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { ensureDebianPackages } from '@opensynaptic/config/apt';
+import { MOSQUITTO, Mosquitto } from '@opensynaptic/config/mosquitto';
 import { startPostgres } from '@opensynaptic/config/postgres';
 import { REFERENCE_VERSION, referencePython } from '@opensynaptic/config/reference';
 import { OpenSynapticServer } from '@opensynaptic/server';
@@ -51,6 +61,9 @@ const SPLIT_SECONDS = Number(env.BENCH_SPLIT_SECONDS ?? 5);
 const SPLIT_RATE = Number(env.BENCH_SPLIT_RATE ?? Number.POSITIVE_INFINITY);
 const REFERENCE = env.BENCH_REFERENCE !== '0';
 const REF_SECONDS = Number(env.BENCH_REF_SECONDS ?? 5);
+const TRANSPORT = env.BENCH_TRANSPORT ?? 'udp';
+const SAMPLE_SECONDS = Number(env.BENCH_SAMPLE_SECONDS ?? 0);
+if (!['udp', 'tcp', 'mqtt'].includes(TRANSPORT)) throw new Error(`BENCH_TRANSPORT must be udp, tcp or mqtt, not ${TRANSPORT}`);
 const RECV_BUFFER = 4 * 1024 * 1024;
 const wall = () => performance.timeOrigin + performance.now();
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
@@ -91,6 +104,23 @@ const udpTransport = async () => {
   return t;
 };
 const portOf = (t) => t.address.port;
+
+let broker;
+/** The server's transport of BENCH_TRANSPORT, and where the sender reaches it (after `start()`). */
+async function serverTransport() {
+  if (TRANSPORT === 'udp') {
+    const t = await udpTransport();
+    return { transport: t, target: () => ({ medium: 'udp', port: portOf(t) }) };
+  }
+  if (TRANSPORT === 'tcp') {
+    const t = await createTransport('tcp', { listen: { host: '127.0.0.1', port: 0 } });
+    return { transport: t, target: () => ({ medium: 'tcp', port: portOf(t) }) };
+  }
+  ensureDebianPackages([{ program: MOSQUITTO, pkg: 'mosquitto' }], (m) => console.log(`ingest bench: ${m}`));
+  broker ??= await Mosquitto.start();
+  const t = await createTransport('mqtt', { url: broker.url, qos: 1, clientId: `bench-server-${process.pid}-${Date.now()}` });
+  return { transport: t, target: () => ({ medium: 'mqtt', url: broker.url }) };
+}
 
 // ---------------------------------------------------------------------- receive-to-commit
 
@@ -155,14 +185,27 @@ function memorySampler() {
   };
 }
 
+/** Memory and readings stored so far, every `every` s of a sustained run: is it flat? */
+function progress(server, latency, base, every) {
+  const t0 = wall();
+  const timer = setInterval(async () => {
+    const m = process.memoryUsage();
+    const s = await server.status();
+    console.log(
+      `  t=${((wall() - t0) / 1000).toFixed(0)} s: frames ${fmt(s.frames - base.frames)}, readings committed ${fmt(latency.settled - base.written)}, behind ${fmt(latency.written - latency.settled)}, RSS ${mb(m.rss)} MB, heap ${mb(m.heapUsed)} MB`,
+    );
+  }, every * 1000);
+  return { stop: () => clearInterval(timer) };
+}
+
 // ------------------------------------------------------------------------------- one run
 
 async function ingest(name, openSink, rate, seconds) {
   const latency = new Latency();
   const sink = await openSink({ onCommit: latency.onCommit });
-  const transport = await udpTransport();
+  const { transport, target } = await serverTransport();
   const server = new OpenSynapticServer({
-    transports: [{ name: 'udp', transport }],
+    transports: [{ name: TRANSPORT, transport }],
     sinks: [sink],
     services: [{ name: 'bench-latency', onReading: latency.onReading }],
     ...(env.BENCH_DEVICE_QUEUE === undefined ? {} : { deviceQueue: Number(env.BENCH_DEVICE_QUEUE) }),
@@ -170,8 +213,11 @@ async function ingest(name, openSink, rate, seconds) {
   });
   await server.start();
   // The FULLs first, untimed: every device has its template before the sustained part.
-  await sendRun({ port: portOf(transport), rate: 0, seconds: 0, full: true });
-  while ((await server.status()).frames < ready.fullFrames) await new Promise((r) => setTimeout(r, 10));
+  await sendRun({ to: target(), rate: 0, seconds: 0, full: true });
+  for (const until = Date.now() + 60_000; (await server.status()).frames < ready.fullFrames; ) {
+    if (Date.now() > until) throw new Error(`the server took ${(await server.status()).frames} of the ${ready.fullFrames} FULL frames in 60 s (see status().dropped)`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const base = { frames: (await server.status()).frames, written: latency.written };
   latency.firstMs = 0;
   const drops0 = kernelUdpDrops();
@@ -180,13 +226,15 @@ async function ingest(name, openSink, rate, seconds) {
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
   const cpu0 = process.cpuUsage();
-  const sent = await sendRun({ port: portOf(transport), rate, seconds, full: false });
+  const sampler = SAMPLE_SECONDS > 0 ? progress(server, latency, base, SAMPLE_SECONDS) : undefined;
+  const sent = await sendRun({ to: target(), rate, seconds, full: false });
+  sampler?.stop();
   // Until the transport's queue and the server are idle, then stop (the sink flushes and closes).
   let last = -1;
   for (;;) {
     await new Promise((r) => setTimeout(r, 100));
     const s = await server.status();
-    if (s.frames === last && s.transports.udp.inboundQueued === 0) break;
+    if (s.frames === last && s.transports[TRANSPORT].inboundQueued === 0) break;
     last = s.frames;
   }
   const status = await server.status();
@@ -201,10 +249,10 @@ async function ingest(name, openSink, rate, seconds) {
   const stored = await countStored(name);
   const readings = stored - base.written * ready.sensors;
   const elapsed = (latency.lastCommitMs - (latency.firstMs || latency.lastCommitMs)) / 1000;
-  const td = status.transports.udp.dropped ?? {};
+  const td = status.transports[TRANSPORT].dropped ?? {};
   const transportDrops = Object.values(td).reduce((a, b) => a + b, 0);
   const row = {
-    case: `${name} ${Number.isFinite(rate) ? `paced ${fmt(rate)}/s` : 'max rate'}`,
+    case: `${TRANSPORT} → ${name} ${Number.isFinite(rate) ? `paced ${fmt(rate)}/s` : 'max rate'}`,
     'sent/s': fmt(sent.sent / sent.seconds),
     'readings/s stored': fmt(readings / elapsed),
     sent: expected,
@@ -215,7 +263,7 @@ async function ingest(name, openSink, rate, seconds) {
     'CPU µs/reading': ((cpu.user + cpu.system) / Math.max(1, readings)).toFixed(2),
     'loop delay p99/max ms': `${(loop.percentile(99) / 1e6).toFixed(0)}/${(loop.max / 1e6).toFixed(0)}`,
   };
-  const where = `kernel buffer ${Number.isNaN(drops) ? '?' : drops} (machine-wide), transport ${transportDrops}, intake by device ${status.dropped.device}, server ${status.dropped.iterator + status.dropped.sink + status.dropped.rejected}, errors ${Object.values(status.errors).reduce((a, b) => a + b, 0)}, sink lost ${after?.lost ?? st?.lost ?? '?'}`;
+  const where = `${TRANSPORT === 'udp' ? `kernel buffer ${Number.isNaN(drops) ? '?' : drops} (machine-wide), ` : ''}sender failed ${sent.failed}, transport ${transportDrops}, intake by device ${status.dropped.device}, server ${status.dropped.iterator + status.dropped.sink + status.dropped.rejected}, errors ${Object.values(status.errors).reduce((a, b) => a + b, 0)}, sink lost ${after?.lost ?? st?.lost ?? '?'}`;
   return { row, detail: `${row.case}: loss by place: ${where}; ${after?.batches ?? '?'} transactions; memory start/middle/end ${memory}; ${fmt(sent.seconds)} s sent` };
 }
 
@@ -268,12 +316,12 @@ async function split() {
   const rows = [];
   const measure = async (what, open) => {
     const { port, count, close, drops } = await open();
-    await sendRun({ port, rate: 0, seconds: 0, full: true });
+    await sendRun({ to: { medium: 'udp', port }, rate: 0, seconds: 0, full: true });
     await new Promise((r) => setTimeout(r, 200));
     const c0 = count();
     const t0 = wall();
     const cpu0 = process.cpuUsage();
-    const sent = await sendRun({ port, rate: SPLIT_RATE, seconds: SPLIT_SECONDS, full: false });
+    const sent = await sendRun({ to: { medium: 'udp', port }, rate: SPLIT_RATE, seconds: SPLIT_SECONDS, full: false });
     await new Promise((r) => setTimeout(r, 300));
     const cpu = process.cpuUsage(cpu0);
     const got = count() - c0;
@@ -341,8 +389,8 @@ async function reference() {
   py.stdout.on('data', (d) => (out += d));
   while (!out.includes('\n')) await new Promise((r) => setTimeout(r, 20));
   const { port } = JSON.parse(out.split('\n')[0]);
-  await sendRun({ port, rate: 0, seconds: 0, full: true });
-  const sent = await sendRun({ port, rate: Number.POSITIVE_INFINITY, seconds: REF_SECONDS, full: false });
+  await sendRun({ to: { medium: 'udp', port }, rate: 0, seconds: 0, full: true });
+  const sent = await sendRun({ to: { medium: 'udp', port }, rate: Number.POSITIVE_INFINITY, seconds: REF_SECONDS, full: false });
   await new Promise((r) => py.on('close', r));
   const result = JSON.parse(out.trim().split('\n').pop());
   return `reference ${REFERENCE_VERSION} receiver (receive_via_protocol on a UDP socket, same frames, sender at ${fmt(sent.sent / sent.seconds)}/s): decoded ${fmt(result.per_second)} frames/s (${fmt(result.decoded)} of ${fmt(result.received)} received, ${fmt(sent.sent)} sent)`;
@@ -351,7 +399,7 @@ async function reference() {
 // ------------------------------------------------------------------------------- main
 
 const load0 = loadavg();
-console.log(`ingest bench: node ${process.version}, ${ready.devices} devices, ${ready.sensors} sensor(s)/frame, ${SECONDS} s per run, SQLite synchronous ${SYNC}; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`ingest bench over ${TRANSPORT}: node ${process.version}, ${ready.devices} devices, ${ready.sensors} sensor(s)/frame, ${SECONDS} s per run, SQLite synchronous ${SYNC}; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}`);
 const rows = [];
 const details = [];
 try {
@@ -364,16 +412,19 @@ try {
       console.log(detail);
     }
   }
-  console.log('\nserver ingest over UDP loopback (sender in another process)');
+  console.log(`\nserver ingest over ${TRANSPORT} on loopback (sender in another process)`);
   console.table(rows);
-  if (SPLIT) {
+  if (TRANSPORT !== 'udp') {
+    if (SPLIT || REFERENCE) console.log(`the split and the reference receiver are UDP measurements: not run with BENCH_TRANSPORT=${TRANSPORT}`);
+  } else if (SPLIT) {
     console.log(`\nthe split: each stage alone, sender at ${Number.isFinite(SPLIT_RATE) ? `${fmt(SPLIT_RATE)}/s` : 'its full rate'}`);
     console.table(await split());
   }
-  if (REFERENCE) console.log(await reference());
+  if (REFERENCE && TRANSPORT === 'udp') console.log(await reference());
 } finally {
   child.send({ exit: true });
   pg?.stop();
+  await broker?.close();
   rmSync(tmp, { recursive: true, force: true });
 }
 console.log(`load average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);

@@ -6,8 +6,13 @@
 // after the device's previous one (the header's uint48 and the CRC-16 rewritten), as a real
 // device's would be: increasing timestamps matter to the database (its time indexes grow at
 // their end), and stamping a copy costs far less than a transmit, so on a small machine it is
-// the server that is measured. Messages from the parent: { run: { port, rate, seconds, full } }
-// → { done: { sent, failed, seconds } }; { exit: true }.
+// the server that is measured. Messages from the parent: { run: { to, rate, seconds, full } }
+// → { done: { sent, failed, seconds } }; { exit: true }. `to` is { medium: 'udp', port } (one
+// socket for every receiver), { medium: 'tcp', port } (one `stream` connection per receiver,
+// carrying every device's frames as a gateway's would) or { medium: 'mqtt', url } (one client
+// per broker, QoS 1: a send resolves on the broker's PUBACK, so `pending` bounds the frames the
+// broker has not acknowledged). BENCH_STRATEGY=heart: each device's values never change, so after
+// its FULL it sends only HEARTs (the fleet bench). A run given `frames` stops after that many.
 import { createSocket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { OpenSynaptic } from '@opensynaptic/core';
@@ -16,7 +21,9 @@ import { createTransport } from '@opensynaptic/transport';
 
 const devices = Number(process.env.BENCH_DEVICES ?? 100);
 const sensors = Number(process.env.BENCH_SENSORS ?? 1);
-const CYCLE = 64;
+const HEART = process.env.BENCH_STRATEGY === 'heart';
+const CYCLE = HEART ? 1 : 64;
+const FULL_RATE = Number(process.env.BENCH_FULL_RATE ?? 20_000);
 const t0 = 1_700_000_000_000;
 const fulls = [];
 const diffs = [];
@@ -26,8 +33,9 @@ for (let d = 0; d < devices; d++) {
   const first = [];
   const rest = [];
   for (let i = 0; rest.length < CYCLE; i++) {
-    const values = Array.from({ length: sensors }, (_, s) => [`S${s}`, 'OK', s === 0 ? 20 + i / 10 : 50 + s, 'Cel']);
+    const values = Array.from({ length: sensors }, (_, s) => [`S${s}`, 'OK', s === 0 && !HEART ? 20 + i / 10 : 50 + s, 'Cel']);
     const out = node.transmit(values, { t: t0 + i * 1000 });
+    if (HEART && rest.length === 0 && first.length > 0 && out.kind !== 'HEART' && out.kind !== 'FULL') throw new Error(`unchanged values gave a ${out.kind}, not a HEART`);
     (out.kind === 'FULL' && rest.length === 0 ? first : rest).push(out.frame);
     stamps[d] = i + 1;
   }
@@ -70,7 +78,25 @@ if (SENDER === 'dgram') {
   await transport.start();
 }
 
-async function run({ port, rate, seconds, full }) {
+/** Stream and MQTT senders, one per receiver (TCP) or per broker (MQTT), kept for later runs. */
+const links = new Map();
+async function linkTo(to) {
+  const key = `${to.medium}:${to.port ?? to.url}`;
+  let t = links.get(key);
+  if (t === undefined) {
+    t =
+      to.medium === 'tcp'
+        ? await createTransport('tcp', { connect: { host: '127.0.0.1', port: to.port }, maxPendingBytes: 64 * 1024 * 1024 })
+        : await createTransport('mqtt', { url: to.url, qos: 1, subscribe: false, clientId: `bench-sender-${process.pid}-${links.size}` });
+    await t.start();
+    links.set(key, t);
+  }
+  return t;
+}
+
+async function run({ to: target, rate, seconds, full, frames = Number.POSITIVE_INFINITY }) {
+  const link = target.medium === 'udp' ? null : await linkTo(target);
+  const port = target.port;
   let sent = 0;
   let failed = 0;
   let pending = 0;
@@ -83,21 +109,36 @@ async function run({ port, rate, seconds, full }) {
   const send = (frame) => {
     pending++;
     sent++;
-    if (socket !== undefined) socket.send(frame, port, '127.0.0.1', done);
+    if (link !== null) link.send(frame).then(ok, done);
+    else if (socket !== undefined) socket.send(frame, port, '127.0.0.1', done);
     else transport.send(frame, to).then(ok, done);
   };
-  // Every device's FULLs first (once per receiver), so its DIFFs have a template.
-  if (full) for (const f of fulls) for (const frame of f) send(frame);
+  // Every device's FULLs first (once per receiver), so its DIFFs have a template: paced at
+  // FULL_RATE, since a burst of 10,000 datagrams outruns a 4 MiB socket buffer and a FULL lost
+  // costs its device every later frame.
+  if (full) {
+    const t = performance.now();
+    let k = 0;
+    for (const f of fulls) {
+      for (const frame of f) send(frame);
+      if (++k % 256 === 0) {
+        const wait = t + (k / FULL_RATE) * 1000 - performance.now();
+        await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : setImmediate(r)));
+      }
+    }
+  }
   while (pending > 0) await new Promise((r) => setImmediate(r));
   const start = performance.now();
   const end = start + seconds * 1000;
   let d = 0;
   const burst = Number.isFinite(rate) ? Math.max(1, Math.ceil(rate / 2000)) : 256;
-  for (let now = start; now < end; now = performance.now()) {
-    const due = Number.isFinite(rate) ? Math.floor(((now - start) / 1000) * rate) : sent + burst;
+  const base = sent;
+  const last = base + frames;
+  for (let now = start; now < end && sent < last; now = performance.now()) {
+    const due = Math.min(last, Number.isFinite(rate) ? base + Math.floor(((now - start) / 1000) * rate) : sent + burst);
     // Bounded sends in flight: the socket's callbacks must keep up or the rate is a lie.
     let n = 0;
-    while (sent < due + (full ? countFulls() : 0) && n++ < 4 * burst && pending < 8192) {
+    while (sent < due && n++ < 4 * burst && pending < 8192) {
       send(next(d));
       if (++d === devices) d = 0;
     }
@@ -117,6 +158,7 @@ process.on('message', async (m) => {
   if (m.exit) {
     socket?.close();
     await transport?.destroy();
+    for (const t of links.values()) await t.destroy();
     process.exit(0);
   }
   if (m.run) process.send({ done: await run(m.run) });

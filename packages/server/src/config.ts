@@ -80,6 +80,15 @@ export const ConfigSchema = v.strictObject({
       activeCompression: v.optional(v.boolean(), true),
       activeCollapse: v.optional(v.boolean(), true),
       zeroCopyTransport: v.optional(v.boolean(), true),
+      /**
+       * Devices whose templates the server holds in memory (the fusion registry cache). Default:
+       * with storage 1024, the reference's: the least recently seen past it leaves memory and is
+       * read back from storage on its next frame (a store read on that frame's path, so a fleet
+       * larger than this that sends in turn is read from disk frame after frame): size it to the
+       * active fleet (the fleet bench measures about 2 KB of heap per device with one template).
+       * Without storage 1,000,000, since a device that leaves is forgotten.
+       */
+      cachedDevices: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000_000))),
     }),
     {},
   ),

@@ -48,7 +48,7 @@ export async function serverFromConfig(config: Config, overrides: Partial<OpenSy
   if (config.portForwarder.enabled && config.portForwarder.rules.length > 0) services.unshift(new PortForwarder(config.portForwarder.rules));
   const server = new OpenSynapticServer({
     transports: transportsOf(config).map((t) => ({ name: t.name ?? t.medium, medium: t.medium, options: t.options })),
-    node: { assignedId: config.assignedId, deviceId: config.deviceId, fusion: { precision: config.engine.precision, ...(store === null ? {} : { registry: { store: store as unknown as TemplateStore } }) } },
+    node: { assignedId: config.assignedId, deviceId: config.deviceId, fusion: { precision: config.engine.precision, registry: { ...(config.engine.cachedDevices === undefined ? {} : { maxEntries: config.engine.cachedDevices }), ...(store === null ? {} : { store: store as unknown as TemplateStore }) } } },
     store: store as Store<LeaseKinds & SessionKinds> | null,
     ownStore: store !== null,
     ids: { start: config.server.startId, end: config.server.endId, leaseMs: config.server.leaseMs },

@@ -45,6 +45,19 @@ describe('serverFromConfig', () => {
     expect((await reader.devices()).map((x) => x.deviceId).sort()).toEqual(['SQL_0', 'SQL_1']);
   });
 
+  it('engine.cachedDevices sizes the template cache; unset, the registry keeps its own default', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'os-server-cache-'));
+    const sized = validateConfig({ server: { port: 0 }, engine: { cachedDevices: 150_000 }, storage: { driver: 'sqlite', path: join(dir, 'a.db') } }).config;
+    const plain = validateConfig({ server: { port: 0 }, storage: { driver: 'sqlite', path: join(dir, 'b.db') } }).config;
+    const a = await serverFromConfig(sized);
+    cleanup.push(() => a.destroy());
+    const b = await serverFromConfig(plain);
+    cleanup.push(() => b.destroy());
+    expect(a.node.fusion.registry.maxEntries).toBe(150_000);
+    expect(b.node.fusion.registry.maxEntries).toBe(1024);
+    expect(() => validateConfig({ engine: { cachedDevices: 0 } })).toThrow(/cachedDevices/);
+  });
+
   it('a reference Config.json runs: its Server_Core port, memory storage', async () => {
     const { config, warnings } = validateConfig({ device_id: 'GW', Server_Core: { host: '127.0.0.1', port: 0 }, security_settings: {} });
     expect(warnings[0]).toContain('security_settings');
