@@ -3,6 +3,7 @@
 // against a real kill, not a simulated one.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
@@ -25,7 +26,8 @@ function repoRootFrom(start) {
  * Transpiles `entries` (TypeScript files of the repository) and the relative modules they import
  * to plain ES modules in `outDir` (Node 20 does not run TypeScript). `@opensynaptic/internal` is
  * compiled from source too (it is bundled, never published); other `@opensynaptic/<pkg>[/<entry>]`
- * imports load that package's built `dist` (tests run after the build). Returns the URL of each
+ * imports load that package's built `dist` (tests run after the build), other packages the file
+ * the source would load (resolved from the source's folder). Returns the URL of each
  * compiled entry, in order.
  */
 export function compileForChild(entries, outDir) {
@@ -47,7 +49,12 @@ export function compileForChild(entries, outDir) {
       else if (spec === '@opensynaptic/internal') dep = join(root, 'packages/internal/src/index.ts');
       else {
         const m = /^@opensynaptic\/([\w-]+)(?:\/([\w-]+))?$/.exec(spec);
-        if (m === null) return match; // node: builtins and other packages: as they are
+        if (m === null) {
+          // node: builtins as they are; another package as the source file would resolve it
+          // (the compiled copy lives in a temporary folder with no node_modules of its own).
+          if (spec.startsWith('node:')) return match;
+          return `${kw} '${pathToFileURL(createRequire(src).resolve(spec)).href}'`;
+        }
         return `${kw} '${pathToFileURL(join(root, 'packages', m[1], 'dist', `${m[2] ?? 'index'}.js`)).href}'`;
       }
       queue.push(dep);
