@@ -191,6 +191,51 @@ export function roleAccepts(role: DeviceRole, cmd: number): boolean {
   return true;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Authenticated mode: an extension of this project, not of the reference. These bytes are
+// unassigned in the frozen table above (a reference or C-library peer answers them with its
+// "Unknown CMD" NACK, which is how a device learns that a server is legacy). See the package
+// README and @opensynaptic/handshake's "Authenticated mode" for the layouts.
+
+/**
+ * Authenticated FULL: `[0xC1][route_count:1][route_id:4 BE]*n[tid:1][ts:6 BE][sid:1][seq:3 BE]
+ * [ChaCha20-Poly1305 ciphertext of the plain body][tag:16]`; no CRCs (the tag covers every byte).
+ * 1 byte, 0xC1.
+ */
+export const AUTH_FULL = 0xc1;
+/** Authenticated DIFF (plain twin DATA_DIFF), the AUTH_FULL layout. 1 byte, 0xC2. */
+export const AUTH_DIFF = 0xc2;
+/** Authenticated HEART (plain twin DATA_HEART), the AUTH_FULL layout with an empty body. 1 byte, 0xC3. */
+export const AUTH_HEART = 0xc3;
+/** `[0xC8][aid:4 BE][suite:1][kid:1][client nonce:16]` (23 bytes): a device asks for an authenticated session. */
+export const AUTH_HELLO = 0xc8;
+/** `[0xC9][aid:4 BE][suite:1][kid:1][sid:1][server nonce:16][tag:16]` (40 bytes): the server's answer, proving it holds the key. */
+export const AUTH_WELCOME = 0xc9;
+/** `[0xCA][aid:4 BE][reason:1]` (6 bytes): the server refuses a HELLO or an authenticated frame (not authenticated itself). */
+export const AUTH_REJECT = 0xca;
+
+/** The authenticated-mode command bytes (this project's extension), by name. */
+export const AUTH_CMD = Object.freeze({ AUTH_FULL, AUTH_DIFF, AUTH_HEART, AUTH_HELLO, AUTH_WELCOME, AUTH_REJECT } as const);
+export type AuthCmdName = keyof typeof AUTH_CMD;
+
+/** The three authenticated data commands. */
+export const AUTH_DATA_CMDS: ReadonlySet<number> = new Set([AUTH_FULL, AUTH_DIFF, AUTH_HEART]);
+
+/** True for AUTH_FULL, AUTH_DIFF and AUTH_HEART. */
+export function isAuthData(cmd: number): boolean {
+  return cmd === AUTH_FULL || cmd === AUTH_DIFF || cmd === AUTH_HEART;
+}
+
+/** Plain data command (DATA_FULL / DIFF / HEART) → its authenticated twin; any other byte is returned unchanged. */
+export function authVariant(cmd: number): number {
+  return cmd === DATA_FULL ? AUTH_FULL : cmd === DATA_DIFF ? AUTH_DIFF : cmd === DATA_HEART ? AUTH_HEART : cmd;
+}
+
+/** Authenticated data command → its plain twin; any other byte is returned unchanged. */
+export function plainOfAuth(cmd: number): number {
+  return cmd === AUTH_FULL ? DATA_FULL : cmd === AUTH_DIFF ? DATA_DIFF : cmd === AUTH_HEART ? DATA_HEART : cmd;
+}
+
 /** Commands have no native implementation: a table lookup is already the fastest path. */
 export const backend = 'ts' as const;
 

@@ -55,3 +55,34 @@ describe('command bytes', () => {
     expect(roleAccepts('tx_only', 0x50)).toBe(true);
   });
 });
+
+describe('authenticated-mode command bytes (extension)', () => {
+  it('collide with none of the frozen bytes and are not reference data or control', async () => {
+    const m = await import('../src/index.js');
+    const frozen = new Set<number>(Object.values(m.CMD));
+    const auth = Object.values(m.AUTH_CMD);
+    expect(new Set(auth).size).toBe(auth.length);
+    for (const b of auth) {
+      expect(frozen.has(b)).toBe(false);
+      expect(m.cmdName(b)).toBeUndefined();
+      expect(m.isData(b) || m.isCtrl(b)).toBe(false);
+    }
+  });
+
+  it('pairs each plain data command with its authenticated twin and back', async () => {
+    const m = await import('../src/index.js');
+    for (const [plain, auth] of [
+      [m.DATA_FULL, m.AUTH_FULL],
+      [m.DATA_DIFF, m.AUTH_DIFF],
+      [m.DATA_HEART, m.AUTH_HEART],
+    ]) {
+      expect(m.authVariant(plain!)).toBe(auth);
+      expect(m.plainOfAuth(auth!)).toBe(plain);
+      expect(m.isAuthData(auth!)).toBe(true);
+    }
+    for (let b = 0; b < 256; b++) {
+      if (!m.isAuthData(b)) expect(m.plainOfAuth(b)).toBe(b);
+      if (!m.isPlainData(b)) expect(m.authVariant(b)).toBe(b);
+    }
+  });
+});

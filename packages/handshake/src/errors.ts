@@ -14,7 +14,8 @@ export type HandshakeErrorCode =
   | 'ERR_HANDSHAKE_TIMEOUT'
   | 'ERR_HANDSHAKE_ABORTED'
   | 'ERR_HANDSHAKE_TOO_MANY_REQUESTS'
-  | 'ERR_HANDSHAKE_BAD_ANSWER';
+  | 'ERR_HANDSHAKE_BAD_ANSWER'
+  | AuthErrorCode;
 
 /** Base class of every error thrown by this package; `code` names the failure. */
 export class HandshakeError extends Error {
@@ -172,3 +173,32 @@ export class InvalidAnswerError extends HandshakeError {
     super('ERR_HANDSHAKE_BAD_ANSWER', `${request} seq ${seq}: ${detail}`);
   }
 }
+
+export type AuthErrorCode =
+  | 'ERR_AUTH_TRUNCATED'
+  | 'ERR_AUTH_BAD_PACKET'
+  | 'ERR_AUTH_NO_SESSION'
+  | 'ERR_AUTH_REPLAY'
+  | 'ERR_AUTH_TAG'
+  | 'ERR_AUTH_REQUIRED'
+  | 'ERR_AUTH_NO_KEY'
+  | 'ERR_AUTH_SEQ_EXHAUSTED'
+  | 'ERR_AUTH_UNSUPPORTED'
+  | 'ERR_AUTH_REJECTED'
+  | 'ERR_AUTH_SECRET';
+
+/** Every failure of the authenticated mode; `code` names it. */
+export class AuthError extends HandshakeError {
+  override readonly name = 'AuthError';
+  override readonly code: AuthErrorCode;
+  constructor(
+    code: AuthErrorCode,
+    message: string,
+    /** The frame's source aid, when it was read. */
+    readonly aid: number | null = null,
+  ) {
+    super(code, message);
+    this.code = code;
+  }
+}
+

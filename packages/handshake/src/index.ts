@@ -99,3 +99,4 @@ export {
   type RequestOptions,
   type ServerTime,
 } from './requester.js';
+export * from './auth.js';

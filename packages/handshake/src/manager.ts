@@ -20,6 +20,10 @@ import {
   isData,
   PING,
   PONG,
+  AUTH_HELLO,
+  AUTH_REJECT,
+  AUTH_WELCOME,
+  isAuthData,
   roleAccepts,
   SECURE_CHANNEL_ACK,
   SECURE_DICT_READY,
@@ -29,7 +33,8 @@ import {
 import { deriveSessionKey } from '@opensynaptic/crc';
 import { checkFrameSize, DEFAULT_MAX_FRAME_SIZE, type KeyLookup, sizeLimit } from '@opensynaptic/packet';
 import type { Store } from '@opensynaptic/store';
-import { HandshakeFieldError, MetaTooLargeError, StoreError, TruncatedPacketError } from './errors.js';
+import { AuthClient, type AuthClientOptions, AuthServer, type AuthServerOptions } from './auth.js';
+import { AuthError, HandshakeFieldError, MetaTooLargeError, StoreError, TruncatedPacketError } from './errors.js';
 import { refuseRenamed } from './options.js';
 import type { DataFrameParser, DataParseResult } from './frame-parser.js';
 import { toHex } from './hex.js';
@@ -102,10 +107,18 @@ export type AntiReplayPolicy = 'off' | 'reject-old' | 'strict';
  *   timestamp equals / is older than the last accepted one of its AID.
  * - `ERR_HANDSHAKE_UNSOLICITED`: a SECURE_DICT_READY this node did not ask for (no plaintext FULL
  *   of its own pending for that AID); it changes no session and creates none.
+ * - `ERR_AUTH_REPLAY`: an authenticated frame whose seq its session's replay window has seen, or
+ *   that is older than the window.
  */
-export type IgnoreCode = 'ERR_HANDSHAKE_REPLAY' | 'ERR_HANDSHAKE_OUT_OF_ORDER' | 'ERR_HANDSHAKE_UNSOLICITED';
+export type IgnoreCode = 'ERR_HANDSHAKE_REPLAY' | 'ERR_HANDSHAKE_OUT_OF_ORDER' | 'ERR_HANDSHAKE_UNSOLICITED' | 'ERR_AUTH_REPLAY';
 
 export type TimestampCheck = 'ACCEPT' | 'REPLAY' | 'OUT_OF_ORDER';
+
+// The authenticated-mode command bytes (0xC1..0xCA), checked with one range test on the hot path.
+const AUTH_FIRST_CMD = 0xc1;
+const AUTH_LAST_CMD = 0xca;
+/** A legacy server's NACK of an AUTH_HELLO (the reference's "Unknown CMD 0xc8"). */
+const LEGACY_HELLO_NACK = /^Unknown CMD 0x0*c8$/i;
 
 export type Strategy = 'FULL_PACKET' | 'DIFF_PACKET';
 
@@ -170,6 +183,14 @@ export interface HandshakeManagerOptions {
   secureAntiReplay?: AntiReplayPolicy;
   /** Last sequence number handed out (default 0: the first packet has seq 1). */
   seq?: number;
+  /**
+   * Authenticated mode (this project's extension, see `auth.ts`): `server` answers AUTH_HELLO and
+   * opens authenticated frames (its secrets and sessions in `server.store`, kinds `keys` and
+   * `auth`; `server.require` refuses legacy data frames); `client` is this node's own session
+   * with its server (`OpenSynaptic.authenticate`). Without `server`, the authenticated commands
+   * get the reference's "Unknown CMD" NACK, which tells a device this is a legacy server.
+   */
+  auth?: { server?: AuthServerOptions | AuthServer | undefined; client?: AuthClientOptions | AuthClient | undefined } | undefined;
 }
 
 export type CtrlResult =
@@ -187,7 +208,10 @@ export type CtrlResult =
   | { status: 'TIME_REQUEST'; seq: number; server_time: number }
   | { status: 'TIME_RESPONSE'; seq: number; server_time: U64 }
   | { status: 'DICT_READY'; assigned_id: number; timestamp_raw: U64 | null }
-  | { status: 'SECURE_CHANNEL_ACK'; assigned_id: number };
+  | { status: 'SECURE_CHANNEL_ACK'; assigned_id: number }
+  | { status: 'AUTH_HELLO'; assigned_id: number; sid: number | null }
+  | { status: 'AUTH_WELCOME'; assigned_id: number; established: boolean }
+  | { status: 'AUTH_REJECT'; assigned_id: number; reason: string; effect: 'session-lost' | 'refused' | 'ignored' };
 
 /** `response` is the packet to send back to the sender, or `null`. */
 export type DispatchOutcome =
@@ -279,6 +303,10 @@ export class OSHandshakeManager {
   #lastCleanup: number;
   /** Session keys by AID, for parsers decoding secure frames. */
   readonly keys: KeyLookup;
+  /** The server half of the authenticated mode, or `null` (see `HandshakeManagerOptions.auth`). */
+  readonly authServer: AuthServer | null;
+  /** This node's own authenticated session with its server, or `null`. */
+  readonly authClient: AuthClient | null;
 
   constructor(options: HandshakeManagerOptions = {}) {
     this.role = options.role ?? 'duplex';
@@ -307,7 +335,10 @@ export class OSHandshakeManager {
       sessionStore,
       nonNegative('sessionSaveIntervalMs', options.sessionSaveIntervalMs ?? DEFAULT_SESSION_SAVE_INTERVAL_MS),
     );
-    this.#ready = sessionStore === undefined && (this.allocator?.opened ?? true);
+    const auth = options.auth;
+    this.authServer = auth?.server === undefined ? null : auth.server instanceof AuthServer ? auth.server : new AuthServer(auth.server);
+    this.authClient = auth?.client === undefined ? null : auth.client instanceof AuthClient ? auth.client : new AuthClient(auth.client);
+    this.#ready = sessionStore === undefined && (this.allocator?.opened ?? true) && (this.authServer?.opened ?? true);
     const maxAids = positive('maxTrackedAids', options.maxTrackedAids ?? DEFAULT_MAX_TRACKED_AIDS);
     this.#strategy = new LruMap(maxAids);
     this.#timestamps = new LruMap(maxAids);
@@ -363,11 +394,18 @@ export class OSHandshakeManager {
       if (!this.#ready) this.#requireOpen();
       const now = this.#clock();
       this.#maybeCleanup(now);
+      if (cmd >= AUTH_FIRST_CMD && cmd <= AUTH_LAST_CMD) {
+        const out = this.#onAuth(packet, cmd, now);
+        if (out !== null) return out;
+      }
       if (!roleAccepts(this.role, cmd)) {
         const reason = isData(cmd) ? `${this.role}: inbound DATA ignored` : `${this.role}: CTRL 0x${hex2(cmd)} ignored`;
         return { type: 'IGNORED', cmd, result: { reason }, response: null };
       }
-      if (isData(cmd)) return this.#onData(packet, cmd, now);
+      if (isData(cmd)) {
+        if (this.authServer?.require === true) return this.#legacyRefused(packet, cmd);
+        return this.#onData(packet, cmd, now);
+      }
       return this.#onCtrl(packet, cmd, now, addr ?? null);
     } catch (e) {
       const cause = asError(e);
@@ -402,8 +440,12 @@ export class OSHandshakeManager {
       }
       case HANDSHAKE_ACK:
         return ctrl({ status: 'ACK_RECEIVED', seq: seqOf(p) });
-      case HANDSHAKE_NACK:
-        return ctrl({ status: 'NACK_RECEIVED', seq: seqOf(p), reason: utf8DecodeIgnore(p, 3) });
+      case HANDSHAKE_NACK: {
+        const reason = utf8DecodeIgnore(p, 3);
+        // A legacy server's answer to our AUTH_HELLO: it does not know the command.
+        if (this.authClient !== null && LEGACY_HELLO_NACK.test(reason)) this.authClient.onLegacyServer();
+        return ctrl({ status: 'NACK_RECEIVED', seq: seqOf(p), reason });
+      }
       case PING: {
         const seq = seqOf(p);
         return ctrl({ status: 'PING', seq }, buildPong(seq));
@@ -518,6 +560,69 @@ export class OSHandshakeManager {
   #replayIgnored(check: 'REPLAY' | 'OUT_OF_ORDER', aid: number, ts: U64, cmd: number): DispatchOutcome {
     const code: IgnoreCode = check === 'REPLAY' ? 'ERR_HANDSHAKE_REPLAY' : 'ERR_HANDSHAKE_OUT_OF_ORDER';
     return { type: 'IGNORED', cmd, result: { reason: `anti-replay: ${check} timestamp ${ts} from aid ${aid}`, code }, response: null };
+  }
+
+  /**
+   * The authenticated-mode commands; `null` when this node has no part for them (they are then
+   * answered as any unknown command is, which is how a device learns a server is legacy).
+   */
+  #onAuth(p: Uint8Array, cmd: number, now: number): DispatchOutcome | null {
+    const server = this.authServer;
+    const client = this.authClient;
+    if (isAuthData(cmd)) {
+      if (server === null) return null;
+      if (this.role === 'tx_only') return { type: 'IGNORED', cmd, result: { reason: 'tx_only: inbound DATA ignored' }, response: null };
+      const opened = server.open(p, now);
+      if (!opened.ok) {
+        const error = opened.error;
+        if (error.code === 'ERR_AUTH_REPLAY') return { type: 'IGNORED', cmd, result: { reason: error.message, code: 'ERR_AUTH_REPLAY' }, response: null };
+        return { type: 'DATA', cmd, result: { error: error.message, cause: error }, response: opened.response };
+      }
+      if (!this.parser) return { type: 'DATA', cmd, result: { error: 'No parser attached', raw_hex: toHex(p) }, response: null };
+      let result: DataParseResult;
+      try {
+        result = this.parser.parse(opened.plain, { keys: this.keys, nowMs: now });
+      } catch (e) {
+        const cause = asError(e);
+        return { type: 'DATA', cmd, result: { error: cause.message, cause }, response: null };
+      }
+      if (result.error === undefined) this.allocator?.touch(opened.aid);
+      return { type: 'DATA', cmd, result, response: null };
+    }
+    const ctrl = (result: CtrlResult, response: Uint8Array | null = null): DispatchOutcome => ({ type: 'CTRL', cmd, result, response });
+    if (cmd === AUTH_HELLO) {
+      if (server === null) return null;
+      if (this.role === 'tx_only') return { type: 'IGNORED', cmd, result: { reason: 'tx_only: CTRL 0xc8 ignored' }, response: null };
+      const r = server.onHello(p, now);
+      return ctrl({ status: 'AUTH_HELLO', assigned_id: r.aid, sid: r.sid }, r.response);
+    }
+    if (cmd === AUTH_WELCOME || cmd === AUTH_REJECT) {
+      if (client === null) return null;
+      if (this.role === 'rx_only') return { type: 'IGNORED', cmd, result: { reason: `rx_only: CTRL 0x${hex2(cmd)} ignored` }, response: null };
+      const aid = p.length >= 5 ? readU32(p, 1) : 0;
+      if (cmd === AUTH_WELCOME) {
+        const established = client.onWelcome(p) === 'established';
+        if (established) {
+          // Frames now go sealed and plain inside: the legacy XOR session must not apply to them.
+          this.#sessions.delete(aid);
+          // A new session may be with a server that lost this device's state (it rejected the
+          // old session): FULLs first again, as after a start, so its templates come back.
+          this.#strategy.set(aid, { count: 0, lastSeen: now });
+        }
+        return ctrl({ status: 'AUTH_WELCOME', assigned_id: aid, established });
+      }
+      const effect = client.onReject(p);
+      return ctrl({ status: 'AUTH_REJECT', assigned_id: aid, reason: p.length >= 6 ? String(p[5]) : '', effect });
+    }
+    return null;
+  }
+
+  /** A legacy data frame at a server that requires authentication: refused, typed and counted. */
+  #legacyRefused(p: Uint8Array, cmd: number): DispatchOutcome {
+    this.authServer!.counters.legacyRefused++;
+    const aid = p.length >= 6 && p[1]! > 0 && p.length >= 2 + 4 * p[1]! ? readU32(p, 2 + 4 * (p[1]! - 1)) : null;
+    const cause = new AuthError('ERR_AUTH_REQUIRED', `${aid === null ? 'a device' : `aid ${aid}`} sent a legacy data frame (0x${hex2(cmd)}); this server requires authentication (auth.require)`, aid);
+    return { type: 'ERROR', cmd, result: { error: cause.message, cause }, response: null };
   }
 
   #onData(p: Uint8Array, cmd: number, now: number): DispatchOutcome {
@@ -713,7 +818,7 @@ export class OSHandshakeManager {
 
   /** Whether the manager is ready: no store is given, or `open()` resolved. */
   get opened(): boolean {
-    return this.#sessions.opened && (this.allocator?.opened ?? true);
+    return this.#sessions.opened && (this.allocator?.opened ?? true) && (this.authServer?.opened ?? true);
   }
 
   /**
@@ -725,7 +830,7 @@ export class OSHandshakeManager {
    */
   open(): Promise<void> {
     if (this.opened) return Promise.resolve();
-    this.#opening ??= Promise.all([this.#sessions.open(), this.allocator?.open()]).then(
+    this.#opening ??= Promise.all([this.#sessions.open(), this.allocator?.open(), this.authServer?.load(this.#clock())]).then(
       () => undefined,
       (e: unknown) => {
         this.#opening = null;
@@ -749,6 +854,7 @@ export class OSHandshakeManager {
     for (const [aid, st] of this.#strategy.entries()) if (now - st.lastSeen >= expire) this.#strategy.delete(aid);
     this.#sessions.maybeSave(now);
     this.allocator?.sweep(now);
+    this.authServer?.sweep(now);
   }
 
   /**
@@ -757,7 +863,7 @@ export class OSHandshakeManager {
    * a store cannot write or flush; the changes stay pending and the next call retries them.
    */
   async flush(): Promise<void> {
-    await Promise.all([this.#sessions.flush(this.#clock()), this.allocator?.flush()]);
+    await Promise.all([this.#sessions.flush(this.#clock()), this.allocator?.flush(), this.authServer?.flush(this.#clock())]);
   }
 
   /** `flush()`, then the allocator's `close()` (its reservation given back); waits for background flushes. */

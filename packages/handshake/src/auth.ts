@@ -1,0 +1,935 @@
+/**
+ * Authenticated mode: an extension of this project beside the reference's XOR "secure" mode,
+ * modelled on OSCORE (RFC 8613): an AEAD over each frame's body with its header as associated
+ * data, the sender's sequence number as partial IV, keys from HKDF-SHA-256 over a pre-shared
+ * per-device secret, and a sliding replay window per sender.
+ *
+ * Session set-up (one round trip, fresh randomness on both sides, so a restarted device or server
+ * never reuses a nonce: every session has its own key, and sequence numbers restart with it):
+ *
+ *   device → server  AUTH_HELLO   [0xC8][aid:4][suite:1][kid:1][client nonce:16]
+ *   server → device  AUTH_WELCOME [0xC9][aid:4][suite:1][kid:1][sid:1][server nonce:16][tag:16]
+ *   server → device  AUTH_REJECT  [0xCA][aid:4][reason:1]   (no key, unknown session, suite)
+ *
+ *   okm  = HKDF-SHA-256(ikm = secret(kid), salt = client nonce ‖ server nonce,
+ *                       info = "OpenSynaptic AUTH v1" ‖ aid:4 ‖ suite:1 ‖ kid:1 ‖ sid:1, 44 bytes)
+ *   key  = okm[0..32], iv = okm[32..44]
+ *   nonce(seq) = iv XOR (0:9 ‖ seq:3 BE)
+ *
+ * The WELCOME's tag is the ChaCha20-Poly1305 tag of an empty plaintext under (key, nonce(0)) with
+ * the WELCOME's first 24 bytes and the client nonce as associated data: the device learns that
+ * the server holds the secret and answered this HELLO. The server learns the same of the device
+ * from its first frame that opens (the session is pending until then, so a forged HELLO cannot
+ * displace a session in use).
+ *
+ * Authenticated data frame (AUTH_FULL / AUTH_DIFF / AUTH_HEART, twins of the plain commands):
+ *
+ *   [cmd:1][route_count:1][route_id:4 BE]*n[tid:1][ts:6 BE][sid:1][seq:3 BE][ciphertext][tag:16]
+ *
+ * The associated data is every byte before the ciphertext; the plaintext is the plain frame's
+ * body. No CRCs: the tag covers every byte (a 1-sensor DIFF: 39 bytes against 22 plain). Seq 0 is
+ * the WELCOME's; data frames count from 1 to 2^24 - 1, after which the device needs a new
+ * session (it starts one at `rotateAtSeq`). A server keeps the previous session of a device for
+ * `graceMs` after a new one opens a frame, so frames in flight across a rotation still decode.
+ */
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { AUTH_HELLO, AUTH_REJECT, AUTH_WELCOME, authVariant, isAuthData, isPlainData, plainOfAuth } from '@opensynaptic/cmd';
+import { crc8Unchecked, crc16Unchecked } from '@opensynaptic/crc';
+import { BackgroundFlush, type Store, type StoreWrite } from '@opensynaptic/store';
+import { AuthError, StoreError } from './errors.js';
+
+export { AuthError, type AuthErrorCode } from './errors.js';
+
+/** Suite 1: pre-shared secret, HKDF-SHA-256, ChaCha20-Poly1305 with its 16-byte tag. 1 byte. */
+export const AUTH_SUITE_PSK_CHACHA20_POLY1305 = 1;
+/** Bytes of each side's HELLO / WELCOME nonce. */
+export const AUTH_NONCE_BYTES = 16;
+/** Bytes of the AEAD tag at the end of every authenticated frame and WELCOME. */
+export const AUTH_TAG_BYTES = 16;
+/** Bytes of `[sid:1][seq:3 BE]` after the plain header. */
+export const AUTH_SEQ_FIELD_BYTES = 4;
+/** Largest data sequence number of one session (24 bits). */
+export const AUTH_MAX_SEQ = 0xff_ffff;
+/** Seqs at or below the highest accepted one that the replay window still tells apart (older are refused). */
+export const AUTH_REPLAY_WINDOW = 64;
+/** Shortest and longest pre-shared secret, bytes. */
+export const AUTH_MIN_SECRET_BYTES = 16;
+export const AUTH_MAX_SECRET_BYTES = 64;
+/** Length of each handshake packet. */
+export const AUTH_HELLO_BYTES = 23;
+export const AUTH_WELCOME_BYTES = 40;
+export const AUTH_REJECT_BYTES = 6;
+
+/** Why a server sent AUTH_REJECT (its last byte). */
+export const AUTH_REJECT_REASONS = Object.freeze({
+  /** No secret for this aid and kid: provision one (`os-node keys add`). */
+  NO_KEY: 1,
+  /** The frame's session is not known (expired, or the server lost it): start a new one. */
+  UNKNOWN_SESSION: 2,
+  /** The HELLO's suite is not one this server speaks. */
+  SUITE: 3,
+} as const);
+export type AuthRejectReason = keyof typeof AUTH_REJECT_REASONS;
+const REASON_NAMES: Record<number, AuthRejectReason> = { 1: 'NO_KEY', 2: 'UNKNOWN_SESSION', 3: 'SUITE' };
+/** The name of a REJECT reason byte, or `UNKNOWN`. */
+export const authRejectReasonName = (code: number): AuthRejectReason | 'UNKNOWN' => REASON_NAMES[code] ?? 'UNKNOWN';
+
+const INFO = new TextEncoder().encode('OpenSynaptic AUTH v1');
+const EMPTY = new Uint8Array(0);
+
+// ------------------------------------------------------------------------------------ bytes
+
+const u32 = (b: Uint8Array, p: number): number => ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+function putU32(b: Uint8Array, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = (v >>> 16) & 0xff;
+  b[p + 2] = (v >>> 8) & 0xff;
+  b[p + 3] = v & 0xff;
+}
+/** Fresh random bytes (WebCrypto's, in Node 20 and every browser). */
+export function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  globalThis.crypto.getRandomValues(out);
+  return out;
+}
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+function checkSecret(secret: Uint8Array): void {
+  if (!(secret instanceof Uint8Array) || secret.length < AUTH_MIN_SECRET_BYTES || secret.length > AUTH_MAX_SECRET_BYTES) {
+    throw new AuthError('ERR_AUTH_SECRET', `a pre-shared secret is ${AUTH_MIN_SECRET_BYTES}..${AUTH_MAX_SECRET_BYTES} bytes, not ${secret instanceof Uint8Array ? secret.length : typeof secret}`);
+  }
+}
+const byte = (v: number, what: string): number => {
+  if (!Number.isInteger(v) || v < 0 || v > 255) throw new AuthError('ERR_AUTH_BAD_PACKET', `${what} is a byte (0..255), not ${v}`);
+  return v;
+};
+const aidOk = (aid: number): number => {
+  if (!Number.isInteger(aid) || aid < 1 || aid > 0xffff_fffe) throw new AuthError('ERR_AUTH_BAD_PACKET', `aid ${aid} is not an assigned id (1..4294967294)`);
+  return aid;
+};
+
+// -------------------------------------------------------------------------------- key schedule
+
+/** One session's keys: what both sides derive from the secret and the two nonces. */
+export interface AuthSessionKeys {
+  readonly sid: number;
+  readonly key: Uint8Array;
+  readonly iv: Uint8Array;
+}
+
+/** The key schedule of the module comment (HKDF-SHA-256, 44 bytes: key 32, iv 12). */
+export function deriveAuthKeys(secret: Uint8Array, clientNonce: Uint8Array, serverNonce: Uint8Array, aid: number, suite: number, kid: number, sid: number): AuthSessionKeys {
+  checkSecret(secret);
+  if (clientNonce.length !== AUTH_NONCE_BYTES || serverNonce.length !== AUTH_NONCE_BYTES) throw new AuthError('ERR_AUTH_BAD_PACKET', `nonces are ${AUTH_NONCE_BYTES} bytes`);
+  const salt = new Uint8Array(2 * AUTH_NONCE_BYTES);
+  salt.set(clientNonce, 0);
+  salt.set(serverNonce, AUTH_NONCE_BYTES);
+  const info = new Uint8Array(INFO.length + 7);
+  info.set(INFO, 0);
+  putU32(info, INFO.length, aidOk(aid));
+  info[INFO.length + 4] = byte(suite, 'suite');
+  info[INFO.length + 5] = byte(kid, 'kid');
+  info[INFO.length + 6] = byte(sid, 'sid');
+  const okm = hkdf(sha256, secret, salt, info, 44);
+  return { sid, key: okm.slice(0, 32), iv: okm.slice(32, 44) };
+}
+
+/** The AEAD nonce of `seq` (0..2^24-1) under `iv`. */
+export function authNonce(iv: Uint8Array, seq: number): Uint8Array {
+  const n = iv.slice();
+  n[9]! ^= (seq >>> 16) & 0xff;
+  n[10]! ^= (seq >>> 8) & 0xff;
+  n[11]! ^= seq & 0xff;
+  return n;
+}
+
+// ------------------------------------------------------------------------------ handshake packets
+
+export interface AuthHello {
+  aid: number;
+  suite: number;
+  kid: number;
+  clientNonce: Uint8Array;
+}
+export interface AuthWelcome {
+  aid: number;
+  suite: number;
+  kid: number;
+  sid: number;
+  serverNonce: Uint8Array;
+  tag: Uint8Array;
+}
+
+export function buildAuthHello(h: AuthHello): Uint8Array {
+  const p = new Uint8Array(AUTH_HELLO_BYTES);
+  p[0] = AUTH_HELLO;
+  putU32(p, 1, aidOk(h.aid));
+  p[5] = byte(h.suite, 'suite');
+  p[6] = byte(h.kid, 'kid');
+  if (h.clientNonce.length !== AUTH_NONCE_BYTES) throw new AuthError('ERR_AUTH_BAD_PACKET', `the client nonce is ${AUTH_NONCE_BYTES} bytes`);
+  p.set(h.clientNonce, 7);
+  return p;
+}
+
+function exact(p: Uint8Array, cmd: number, n: number, name: string): void {
+  if (!(p instanceof Uint8Array) || p[0] !== cmd) throw new AuthError('ERR_AUTH_BAD_PACKET', `${name}: not a ${name} packet`);
+  if (p.length < n) throw new AuthError('ERR_AUTH_TRUNCATED', `${name}: ${p.length} bytes, needs ${n}`);
+  if (p.length > n) throw new AuthError('ERR_AUTH_BAD_PACKET', `${name}: ${p.length} bytes, exactly ${n} allowed`);
+}
+
+export function parseAuthHello(p: Uint8Array): AuthHello {
+  exact(p, AUTH_HELLO, AUTH_HELLO_BYTES, 'AUTH_HELLO');
+  return { aid: aidOk(u32(p, 1)), suite: p[5]!, kid: p[6]!, clientNonce: p.slice(7, 23) };
+}
+
+/** The WELCOME for `hello` under `keys` (its tag computed here). */
+export function buildAuthWelcome(hello: AuthHello, keys: AuthSessionKeys, serverNonce: Uint8Array): Uint8Array {
+  const p = new Uint8Array(AUTH_WELCOME_BYTES);
+  p[0] = AUTH_WELCOME;
+  putU32(p, 1, hello.aid);
+  p[5] = hello.suite;
+  p[6] = hello.kid;
+  p[7] = byte(keys.sid, 'sid');
+  p.set(serverNonce, 8);
+  p.set(welcomeTag(p, hello.clientNonce, keys), 24);
+  return p;
+}
+
+function welcomeTag(p: Uint8Array, clientNonce: Uint8Array, keys: AuthSessionKeys): Uint8Array {
+  const aad = new Uint8Array(24 + AUTH_NONCE_BYTES);
+  aad.set(p.subarray(0, 24), 0);
+  aad.set(clientNonce, 24);
+  return chacha20poly1305(keys.key, authNonce(keys.iv, 0), aad).encrypt(EMPTY);
+}
+
+export function parseAuthWelcome(p: Uint8Array): AuthWelcome {
+  exact(p, AUTH_WELCOME, AUTH_WELCOME_BYTES, 'AUTH_WELCOME');
+  return { aid: aidOk(u32(p, 1)), suite: p[5]!, kid: p[6]!, sid: p[7]!, serverNonce: p.slice(8, 24), tag: p.slice(24, 40) };
+}
+
+export function buildAuthReject(aid: number, reason: AuthRejectReason): Uint8Array {
+  const p = new Uint8Array(AUTH_REJECT_BYTES);
+  p[0] = AUTH_REJECT;
+  putU32(p, 1, aid >>> 0);
+  p[5] = AUTH_REJECT_REASONS[reason];
+  return p;
+}
+
+export function parseAuthReject(p: Uint8Array): { aid: number; reason: AuthRejectReason | 'UNKNOWN'; code: number } {
+  exact(p, AUTH_REJECT, AUTH_REJECT_BYTES, 'AUTH_REJECT');
+  return { aid: u32(p, 1), reason: authRejectReasonName(p[5]!), code: p[5]! };
+}
+
+// ------------------------------------------------------------------------------ data frames
+
+/** The header of an authenticated frame, as read before any key is looked up. */
+export interface AuthFrameHeader {
+  cmd: number;
+  aid: number;
+  sid: number;
+  seq: number;
+  /** Offset of the ciphertext: the associated data is `frame[0, bodyOffset)`. */
+  bodyOffset: number;
+}
+
+/** Offset just past the plain header (`[cmd][n][routes][tid][ts]`), checking it fits in `len`. */
+function headerEnd(frame: Uint8Array, len: number): number {
+  if (len < 2) return -1;
+  const end = 2 + 4 * frame[1]! + 7;
+  return end <= len ? end : -1;
+}
+
+/** Reads an authenticated frame's header. Throws `AuthError` (`ERR_AUTH_TRUNCATED`, `ERR_AUTH_BAD_PACKET`). */
+export function parseAuthFrame(frame: Uint8Array): AuthFrameHeader {
+  if (!(frame instanceof Uint8Array) || frame.length === 0 || !isAuthData(frame[0]!)) throw new AuthError('ERR_AUTH_BAD_PACKET', 'not an authenticated data frame');
+  const h = headerEnd(frame, frame.length);
+  const need = (h < 0 ? 2 + 4 * (frame[1] ?? 0) + 7 : h) + AUTH_SEQ_FIELD_BYTES + AUTH_TAG_BYTES;
+  if (h < 0 || frame.length < need) throw new AuthError('ERR_AUTH_TRUNCATED', `authenticated frame: ${frame.length} bytes, needs at least ${need}`);
+  const n = frame[1]!;
+  if (n === 0) throw new AuthError('ERR_AUTH_BAD_PACKET', 'authenticated frame without a route: no source aid');
+  const aid = u32(frame, 2 + 4 * (n - 1));
+  const seq = (frame[h + 1]! << 16) | (frame[h + 2]! << 8) | frame[h + 3]!;
+  if (seq === 0) throw new AuthError('ERR_AUTH_BAD_PACKET', 'authenticated frame with seq 0 (the WELCOME\'s)', aid);
+  return { cmd: frame[0]!, aid, sid: frame[h]!, seq, bodyOffset: h + AUTH_SEQ_FIELD_BYTES };
+}
+
+/**
+ * Seals a plain data frame (DATA_FULL / DIFF / HEART, as `transmit` makes it) under `keys` with
+ * `seq`: the same header with the authenticated command, `[sid][seq]`, the encrypted body and the
+ * tag. The plain frame's CRCs are dropped (the tag covers every byte).
+ */
+export function sealAuthFrame(plain: Uint8Array, keys: AuthSessionKeys, seq: number): Uint8Array {
+  const cmd = plain[0]!;
+  if (!isPlainData(cmd)) throw new AuthError('ERR_AUTH_BAD_PACKET', `only plain data frames are sealed, not command 0x${cmd.toString(16)}`);
+  if (!Number.isInteger(seq) || seq < 1 || seq > AUTH_MAX_SEQ) throw new AuthError('ERR_AUTH_SEQ_EXHAUSTED', `seq ${seq} is outside 1..${AUTH_MAX_SEQ}`);
+  const h = headerEnd(plain, plain.length - 3);
+  if (h < 0) throw new AuthError('ERR_AUTH_TRUNCATED', 'the plain frame is shorter than its header and CRCs');
+  const bodyLen = plain.length - 3 - h;
+  const out = new Uint8Array(h + AUTH_SEQ_FIELD_BYTES + bodyLen + AUTH_TAG_BYTES);
+  out.set(plain.subarray(0, h), 0);
+  out[0] = authVariant(cmd);
+  out[h] = byte(keys.sid, 'sid');
+  out[h + 1] = (seq >>> 16) & 0xff;
+  out[h + 2] = (seq >>> 8) & 0xff;
+  out[h + 3] = seq & 0xff;
+  const at = h + AUTH_SEQ_FIELD_BYTES;
+  const sealed = chacha20poly1305(keys.key, authNonce(keys.iv, seq), out.subarray(0, at)).encrypt(plain.subarray(h, h + bodyLen));
+  out.set(sealed, at);
+  return out;
+}
+
+/**
+ * Opens an authenticated frame under `keys` and returns the plain frame it carries (plain
+ * command, same header, body, CRC-8 and CRC-16 as the sender's `transmit` made them), or throws
+ * `AuthError` `ERR_AUTH_TAG` when the tag does not verify (forged, corrupted, wrong key). The
+ * replay window is the caller's (check it before, accept after).
+ */
+export function openAuthFrame(frame: Uint8Array, header: AuthFrameHeader, keys: AuthSessionKeys): Uint8Array {
+  const at = header.bodyOffset;
+  let body: Uint8Array;
+  try {
+    body = chacha20poly1305(keys.key, authNonce(keys.iv, header.seq), frame.subarray(0, at)).decrypt(frame.subarray(at));
+  } catch {
+    throw new AuthError('ERR_AUTH_TAG', `authenticated frame of aid ${header.aid} (session ${header.sid}, seq ${header.seq}) does not verify: forged, corrupted or under another key`, header.aid);
+  }
+  const h = at - AUTH_SEQ_FIELD_BYTES;
+  const plain = new Uint8Array(h + body.length + 3);
+  plain.set(frame.subarray(0, h), 0);
+  plain[0] = plainOfAuth(header.cmd);
+  plain.set(body, h);
+  plain[h + body.length] = crc8Unchecked(body, 0, body.length);
+  const c16 = crc16Unchecked(plain, 0, plain.length - 2);
+  plain[plain.length - 2] = c16 >>> 8;
+  plain[plain.length - 1] = c16 & 0xff;
+  return plain;
+}
+
+// ------------------------------------------------------------------------------ replay window
+
+const WINDOW_MASK = (1n << BigInt(AUTH_REPLAY_WINDOW)) - 1n;
+
+/**
+ * The sliding bitmap of DTLS and IPsec: `highest` is the largest seq accepted, bit i of `bits`
+ * says whether `highest - i` was. A seq above `highest` is new; one within the window is new
+ * unless its bit is set; older ones are refused (they may be replays the window forgot).
+ */
+export class ReplayWindow {
+  highest = 0;
+  bits = 0n;
+  /** Seqs below `highest` still told apart: 64, or 0 (strict order: any seq not above `highest` is refused). */
+  readonly size: number;
+
+  constructor(highest = 0, bits = 0n, size: number = AUTH_REPLAY_WINDOW) {
+    this.highest = highest;
+    this.bits = bits & WINDOW_MASK;
+    this.size = size;
+  }
+
+  /** `'new'`, `'replay'` (seen) or `'old'` (below the window). Changes nothing. */
+  check(seq: number): 'new' | 'replay' | 'old' {
+    if (seq > this.highest) return 'new';
+    const d = this.highest - seq;
+    if (d >= this.size) return d === 0 ? 'replay' : 'old';
+    return ((this.bits >> BigInt(d)) & 1n) === 1n ? 'replay' : 'new';
+  }
+
+  /** Marks `seq` seen (after its tag verified). */
+  accept(seq: number): void {
+    if (seq > this.highest) {
+      const shift = seq - this.highest;
+      this.bits = shift >= AUTH_REPLAY_WINDOW ? 1n : ((this.bits << BigInt(shift)) | 1n) & WINDOW_MASK;
+      this.highest = seq;
+    } else {
+      this.bits |= 1n << BigInt(this.highest - seq);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ server side
+
+/** A pre-shared secret of one device, as stored (`keys` kind, one record per aid). */
+export interface StoredAuthKey {
+  kid: number;
+  /** base64url of the secret. */
+  secret: string;
+  addedMs: number;
+}
+/** One session as stored (`auth` kind, one record per aid holding its sessions). */
+export interface StoredAuthSession {
+  state: 'pending' | 'current' | 'previous';
+  sid: number;
+  kid: number;
+  key: string;
+  iv: string;
+  highest: number;
+  /** The replay bitmap, hex. */
+  bits: string;
+  createdMs: number;
+  lastSeenMs: number;
+  /** When a newer session took over (previous sessions only). */
+  retiredMs?: number | undefined;
+}
+/** The store kinds of the authenticated mode (beside `sessions` and `leases`). */
+export interface AuthKinds {
+  keys: { aid: number; keys: StoredAuthKey[] };
+  auth: { aid: number; sessions: StoredAuthSession[] };
+}
+
+const b64 = (b: Uint8Array): string => {
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+};
+const unb64 = (s: string): Uint8Array => {
+  const t = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  const out = new Uint8Array(t.length);
+  for (let i = 0; i < t.length; i++) out[i] = t.charCodeAt(i);
+  return out;
+};
+export { b64 as secretToText, unb64 as secretFromText };
+
+interface ServerSession extends AuthSessionKeys {
+  kid: number;
+  window: ReplayWindow;
+  createdMs: number;
+  lastSeenMs: number;
+  retiredMs: number | undefined;
+}
+interface DeviceSessions {
+  pending: ServerSession | null;
+  current: ServerSession | null;
+  previous: ServerSession | null;
+}
+
+export interface AuthServerOptions {
+  /** Where secrets and sessions persist (kinds `keys` and `auth`); default none (memory). */
+  store?: Store<AuthKinds> | undefined;
+  /** Refuse legacy data frames (plain and XOR-secure) from every device (default false: a mixed fleet). */
+  require?: boolean | undefined;
+  /** How long a rotated-out session still opens frames in flight, ms (default 120000). */
+  graceMs?: number | undefined;
+  /** Sessions unused this long are forgotten, ms (default 86,400,000: a day). */
+  expireMs?: number | undefined;
+  /** Devices with sessions at once (default 1,048,576); HELLOs past it get no session (REJECT UNKNOWN_SESSION). */
+  maxDevices?: number | undefined;
+  /** Sessions are written at most this often, ms (default 5000). */
+  saveIntervalMs?: number | undefined;
+  /**
+   * Frames that arrive late (below the highest seq accepted) are accepted once when within the
+   * last 64 (`'window'`, default: UDP reorders, as DTLS, IPsec and OSCORE allow) or never
+   * (`'strict'`: every frame must have a higher seq than the one before).
+   */
+  order?: 'window' | 'strict' | undefined;
+  /** Server nonces (default WebCrypto's random bytes); inject for golden vectors only. */
+  random?: ((n: number) => Uint8Array) | undefined;
+}
+
+/** What opening an authenticated frame gave: the plain frame, or the typed refusal and what to answer. */
+export type AuthOpenResult =
+  | { ok: true; plain: Uint8Array; aid: number; sid: number; seq: number; promoted: boolean }
+  | { ok: false; error: AuthError; response: Uint8Array | null };
+
+/** Counters of the server side. */
+export interface AuthServerCounters {
+  hellos: number;
+  welcomes: number;
+  rejects: Record<AuthRejectReason, number>;
+  opened: number;
+  refused: Record<'tag' | 'replay' | 'old' | 'no-session' | 'truncated' | 'bad', number>;
+  rotations: number;
+  legacyRefused: number;
+}
+
+/**
+ * The server half: secrets by device (kid → secret), sessions by device (pending, current,
+ * previous), HELLO → WELCOME, and opening frames with the replay window. Sessions persist
+ * write-behind (like the legacy sessions): after a restart a device's session resumes; one the
+ * server lost is answered REJECT UNKNOWN_SESSION and the device starts a new one. The replay
+ * window persists with it, so a restart between two saves (`saveIntervalMs`) can accept, once,
+ * a frame the server had accepted in that gap.
+ */
+export class AuthServer {
+  readonly require: boolean;
+  readonly graceMs: number;
+  readonly expireMs: number;
+  readonly maxDevices: number;
+  /** Replay window size of new sessions: 64, or 0 with `order: 'strict'`. */
+  readonly windowSize: number;
+  readonly counters: AuthServerCounters = {
+    hellos: 0,
+    welcomes: 0,
+    rejects: { NO_KEY: 0, UNKNOWN_SESSION: 0, SUITE: 0 },
+    opened: 0,
+    refused: { tag: 0, replay: 0, old: 0, 'no-session': 0, truncated: 0, bad: 0 },
+    rotations: 0,
+    legacyRefused: 0,
+  };
+  readonly #keys = new Map<number, Map<number, Uint8Array>>();
+  readonly #sessions = new Map<number, DeviceSessions>();
+  readonly #store: Store<AuthKinds> | undefined;
+  readonly #background: BackgroundFlush | undefined;
+  readonly #random: (n: number) => Uint8Array;
+  readonly #saveInterval: number;
+  readonly #dirtyKeys = new Set<number>();
+  readonly #dirtySessions = new Set<number>();
+  #lastSave = Number.NEGATIVE_INFINITY;
+  #opened: boolean;
+  lastError: StoreError | undefined;
+
+  constructor(options: AuthServerOptions = {}) {
+    this.require = options.require === true;
+    this.graceMs = options.graceMs ?? 120_000;
+    this.expireMs = options.expireMs ?? 86_400_000;
+    this.maxDevices = options.maxDevices ?? 1 << 20;
+    if (options.order !== undefined && options.order !== 'window' && options.order !== 'strict') throw new AuthError('ERR_AUTH_BAD_PACKET', `order is window or strict, not ${String(options.order)}`);
+    this.windowSize = options.order === 'strict' ? 0 : AUTH_REPLAY_WINDOW;
+    this.#saveInterval = options.saveIntervalMs ?? 5000;
+    this.#random = options.random ?? randomBytes;
+    this.#store = options.store;
+    this.#opened = this.#store === undefined;
+    this.#background = this.#store && new BackgroundFlush(this.#store, (e) => this.#failed(e, 'cannot be flushed'));
+  }
+
+  get opened(): boolean {
+    return this.#opened;
+  }
+
+  /** Loads the stored secrets and sessions (once). Rejects with `StoreError` for records that are not ours. */
+  async load(now: number): Promise<void> {
+    if (this.#opened) return;
+    const store = this.#store!;
+    const where = 'auth store';
+    try {
+      const keyIds = await store.keys('keys');
+      const keyRows = await store.getMany('keys', keyIds);
+      for (const row of keyRows) {
+        if (row === undefined) continue;
+        if (!Number.isInteger(row.aid) || !Array.isArray(row.keys)) throw new StoreError(where, `holds a keys record that is not one (${JSON.stringify(row).slice(0, 80)})`);
+        const m = new Map<number, Uint8Array>();
+        for (const k of row.keys) m.set(k.kid, unb64(k.secret));
+        this.#keys.set(row.aid, m);
+      }
+      const ids = await store.keys('auth');
+      const rows = await store.getMany('auth', ids);
+      for (const row of rows) {
+        if (row === undefined) continue;
+        if (!Number.isInteger(row.aid) || !Array.isArray(row.sessions)) throw new StoreError(where, `holds an auth record that is not one (${JSON.stringify(row).slice(0, 80)})`);
+        const d: DeviceSessions = { pending: null, current: null, previous: null };
+        for (const s of row.sessions) {
+          if (now - s.lastSeenMs >= this.expireMs) continue;
+          d[s.state] = { sid: s.sid, kid: s.kid, key: unb64(s.key), iv: unb64(s.iv), window: new ReplayWindow(s.highest, BigInt(`0x${s.bits || '0'}`), this.windowSize), createdMs: s.createdMs, lastSeenMs: s.lastSeenMs, retiredMs: s.retiredMs };
+        }
+        this.#sessions.set(row.aid, d);
+      }
+    } catch (e) {
+      throw e instanceof StoreError ? e : new StoreError(where, 'cannot be read', { cause: e });
+    }
+    this.#opened = true;
+  }
+
+  /** Whether secrets and sessions persist (a store was given). */
+  get persistent(): boolean {
+    return this.#store !== undefined;
+  }
+
+  /**
+   * Reads `aid`'s secrets from the store again (what another process, `os-node keys`, wrote
+   * since `load`), unless this process changed them and has not saved yet. Rejects with
+   * `StoreError`; resolves at once without a store.
+   */
+  async reloadKeys(aid: number): Promise<void> {
+    const store = this.#store;
+    if (store === undefined || this.#dirtyKeys.has(aid)) return;
+    let row: AuthKinds['keys'] | undefined;
+    try {
+      row = await store.get('keys', String(aid));
+    } catch (e) {
+      throw this.#failed(e, 'cannot be read');
+    }
+    if (this.#dirtyKeys.has(aid)) return;
+    if (row === undefined || !Array.isArray(row.keys)) {
+      this.#keys.delete(aid);
+      return;
+    }
+    const m = new Map<number, Uint8Array>();
+    for (const k of row.keys) m.set(k.kid, unb64(k.secret));
+    this.#keys.set(aid, m);
+  }
+
+  /** Adds (or replaces) the secret `kid` of `aid`; other kids stay (rotation: add the next, retire the old later). */
+  setKey(aid: number, kid: number, secret: Uint8Array): void {
+    aidOk(aid);
+    byte(kid, 'kid');
+    checkSecret(secret);
+    let m = this.#keys.get(aid);
+    if (m === undefined) {
+      m = new Map();
+      this.#keys.set(aid, m);
+    }
+    m.set(kid, secret.slice());
+    this.#dirtyKeys.add(aid);
+  }
+
+  /** Removes one secret of `aid`, or all of them (`kid` undefined) and its sessions. */
+  removeKey(aid: number, kid?: number): boolean {
+    const m = this.#keys.get(aid);
+    if (m === undefined) return false;
+    const gone = kid === undefined ? m.size > 0 : m.delete(kid);
+    if (kid === undefined || m.size === 0) {
+      this.#keys.delete(aid);
+      if (this.#sessions.delete(aid)) this.#dirtySessions.add(aid);
+    }
+    this.#dirtyKeys.add(aid);
+    return gone;
+  }
+
+  /** The kids held for `aid`. */
+  kidsOf(aid: number): number[] {
+    return [...(this.#keys.get(aid)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  /** Whether `aid` has a secret (and so may authenticate). */
+  hasKey(aid: number): boolean {
+    return (this.#keys.get(aid)?.size ?? 0) > 0;
+  }
+
+  /** Whether `aid` has an established (current) session: it sends authenticated frames. */
+  isAuthenticated(aid: number): boolean {
+    return this.#sessions.get(aid)?.current != null;
+  }
+
+  get devices(): number {
+    return this.#sessions.size;
+  }
+
+  /** Answers a HELLO: a WELCOME with a new pending session, or a REJECT. Throws `AuthError` for a malformed HELLO. */
+  onHello(packet: Uint8Array, now: number): { response: Uint8Array; aid: number; sid: number | null } {
+    this.counters.hellos++;
+    const hello = parseAuthHello(packet);
+    const reject = (reason: AuthRejectReason) => {
+      this.counters.rejects[reason]++;
+      return { response: buildAuthReject(hello.aid, reason), aid: hello.aid, sid: null };
+    };
+    if (hello.suite !== AUTH_SUITE_PSK_CHACHA20_POLY1305) return reject('SUITE');
+    const secret = this.#keys.get(hello.aid)?.get(hello.kid);
+    if (secret === undefined) return reject('NO_KEY');
+    let d = this.#sessions.get(hello.aid);
+    if (d === undefined) {
+      if (this.#sessions.size >= this.maxDevices) return reject('UNKNOWN_SESSION');
+      d = { pending: null, current: null, previous: null };
+      this.#sessions.set(hello.aid, d);
+    }
+    // A sid none of the device's live sessions has, so a frame always names one session.
+    let sid = ((d.pending ?? d.current)?.sid ?? 0) + 1;
+    for (let i = 0; i < 256; i++, sid++) {
+      sid &= 0xff;
+      if (sid !== d.current?.sid && sid !== d.previous?.sid && sid !== d.pending?.sid) break;
+    }
+    const serverNonce = this.#random(AUTH_NONCE_BYTES);
+    const keys = deriveAuthKeys(secret, hello.clientNonce, serverNonce, hello.aid, hello.suite, hello.kid, sid);
+    d.pending = { ...keys, kid: hello.kid, window: new ReplayWindow(0, 0n, this.windowSize), createdMs: now, lastSeenMs: now, retiredMs: undefined };
+    this.#changed(hello.aid, now);
+    this.counters.welcomes++;
+    return { response: buildAuthWelcome(hello, keys, serverNonce), aid: hello.aid, sid };
+  }
+
+  /** Opens an authenticated frame (see `AuthOpenResult`). Never throws. */
+  open(frame: Uint8Array, now: number): AuthOpenResult {
+    let h: AuthFrameHeader;
+    try {
+      h = parseAuthFrame(frame);
+    } catch (e) {
+      const error = e as AuthError;
+      this.counters.refused[error.code === 'ERR_AUTH_TRUNCATED' ? 'truncated' : 'bad']++;
+      return { ok: false, error, response: null };
+    }
+    const d = this.#sessions.get(h.aid);
+    let s: ServerSession | null = null;
+    if (d !== undefined) {
+      if (d.current?.sid === h.sid) s = d.current;
+      else if (d.pending?.sid === h.sid) s = d.pending;
+      else if (d.previous?.sid === h.sid && d.previous.retiredMs !== undefined && now - d.previous.retiredMs < this.graceMs) s = d.previous;
+    }
+    if (s === null) {
+      this.counters.refused['no-session']++;
+      this.counters.rejects.UNKNOWN_SESSION++;
+      return { ok: false, error: new AuthError('ERR_AUTH_NO_SESSION', `aid ${h.aid} has no session ${h.sid} here: it must start a new one (AUTH_REJECT UNKNOWN_SESSION sent)`, h.aid), response: buildAuthReject(h.aid, 'UNKNOWN_SESSION') };
+    }
+    const seen = s.window.check(h.seq);
+    if (seen !== 'new') {
+      this.counters.refused[seen]++;
+      const why = seen === 'replay' ? 'was already accepted (a replay)' : s.window.size === 0 ? `is not above the highest accepted (${s.window.highest}; order strict)` : `is more than ${s.window.size} below the highest accepted (${s.window.highest})`;
+      return { ok: false, error: new AuthError('ERR_AUTH_REPLAY', `aid ${h.aid} session ${h.sid}: seq ${h.seq} ${why}`, h.aid), response: null };
+    }
+    let plain: Uint8Array;
+    try {
+      plain = openAuthFrame(frame, h, s);
+    } catch (e) {
+      this.counters.refused.tag++;
+      return { ok: false, error: e as AuthError, response: null };
+    }
+    s.window.accept(h.seq);
+    s.lastSeenMs = now;
+    let promoted = false;
+    if (s === d!.pending) {
+      // The device proved it holds the secret: the new session takes over, the old one ages out.
+      if (d!.current !== null) {
+        d!.current.retiredMs = now;
+        d!.previous = d!.current;
+        this.counters.rotations++;
+      }
+      d!.current = s;
+      d!.pending = null;
+      promoted = true;
+    }
+    this.counters.opened++;
+    this.#changed(h.aid, now);
+    return { ok: true, plain, aid: h.aid, sid: h.sid, seq: h.seq, promoted };
+  }
+
+  /** Forgets expired sessions and rotated-out ones past their grace; writes what changed. */
+  sweep(now: number): void {
+    for (const [aid, d] of this.#sessions) {
+      let changed = false;
+      if (d.previous !== null && (d.previous.retiredMs === undefined || now - d.previous.retiredMs >= this.graceMs)) {
+        d.previous = null;
+        changed = true;
+      }
+      for (const k of ['pending', 'current'] as const) {
+        const s = d[k];
+        if (s !== null && now - s.lastSeenMs >= this.expireMs) {
+          d[k] = null;
+          changed = true;
+        }
+      }
+      if (d.pending === null && d.current === null && d.previous === null) this.#sessions.delete(aid);
+      if (changed) this.#dirtySessions.add(aid);
+    }
+    this.#maybeSave(now);
+  }
+
+  #changed(aid: number, now: number): void {
+    if (this.#store === undefined) return;
+    this.#dirtySessions.add(aid);
+    this.#maybeSave(now);
+  }
+
+  #maybeSave(now: number): void {
+    if (this.#store === undefined || (this.#dirtySessions.size === 0 && this.#dirtyKeys.size === 0)) return;
+    const since = now - this.#lastSave;
+    if (since >= this.#saveInterval || since < 0) this.save(now).then(() => this.#background!.request(), () => undefined);
+  }
+
+  /** Hands every changed secret and session to the store (write-behind). Rejects with `StoreError`. */
+  save(now: number): Promise<void> {
+    const store = this.#store;
+    if (store === undefined || (this.#dirtySessions.size === 0 && this.#dirtyKeys.size === 0)) return Promise.resolve();
+    const keyAids = [...this.#dirtyKeys];
+    const sessionAids = [...this.#dirtySessions];
+    const batch: StoreWrite<AuthKinds>[] = [];
+    for (const aid of keyAids) {
+      const m = this.#keys.get(aid);
+      if (m === undefined) batch.push({ op: 'delete', kind: 'keys', key: String(aid) });
+      else batch.push({ op: 'put', kind: 'keys', key: String(aid), value: { aid, keys: [...m].map(([kid, secret]) => ({ kid, secret: b64(secret), addedMs: now })) } });
+    }
+    for (const aid of sessionAids) {
+      const d = this.#sessions.get(aid);
+      if (d === undefined) {
+        batch.push({ op: 'delete', kind: 'auth', key: String(aid) });
+        continue;
+      }
+      const sessions: StoredAuthSession[] = [];
+      for (const state of ['pending', 'current', 'previous'] as const) {
+        const s = d[state];
+        if (s !== null) sessions.push({ state, sid: s.sid, kid: s.kid, key: b64(s.key), iv: b64(s.iv), highest: s.window.highest, bits: s.window.bits.toString(16), createdMs: s.createdMs, lastSeenMs: s.lastSeenMs, retiredMs: s.retiredMs });
+      }
+      batch.push({ op: 'put', kind: 'auth', key: String(aid), value: { aid, sessions } });
+    }
+    this.#dirtyKeys.clear();
+    this.#dirtySessions.clear();
+    this.#lastSave = now;
+    let write: Promise<void>;
+    try {
+      write = store.write(batch);
+    } catch (e) {
+      write = Promise.reject(e);
+    }
+    return write.catch((e: unknown) => {
+      for (const aid of keyAids) this.#dirtyKeys.add(aid);
+      for (const aid of sessionAids) this.#dirtySessions.add(aid);
+      throw this.#failed(e, 'cannot be written');
+    });
+  }
+
+  /** `save`, then the store's flush. */
+  async flush(now: number): Promise<void> {
+    if (this.#store === undefined || !this.#opened) return;
+    await this.save(now);
+    try {
+      await this.#store.flush();
+    } catch (e) {
+      throw this.#failed(e, 'cannot be flushed');
+    }
+  }
+
+  #failed(e: unknown, detail: string): StoreError {
+    const error = e instanceof StoreError ? e : new StoreError('auth store', detail, { cause: e });
+    this.lastError = error;
+    return error;
+  }
+}
+
+// ------------------------------------------------------------------------------ device side
+
+export type AuthMode = 'prefer' | 'require';
+
+export interface AuthClientOptions {
+  /** The device's pre-shared secret (16..64 bytes; `os-node keys add` makes one). */
+  secret: Uint8Array;
+  /** Which of the server's secrets of this device it is (default 0; a rotation adds kid + 1). */
+  kid?: number | undefined;
+  /**
+   * `prefer` (default): authenticate when the server can; a legacy server (its "Unknown CMD"
+   * NACK, or REJECT NO_KEY / SUITE) gets legacy frames. `require`: never send a legacy frame;
+   * transmit throws `AuthError` until a session is up. `prefer` can be downgraded by whoever can
+   * forge those unauthenticated answers: choose `require` where that matters.
+   */
+  mode?: AuthMode | undefined;
+  /** A new session is asked for once seq passes this (default 2^24 - 65536), before it runs out. */
+  rotateAtSeq?: number | undefined;
+}
+
+export type AuthClientState = 'none' | 'hello-sent' | 'established' | 'legacy';
+
+/** The device half: one session with its server, HELLO / WELCOME / REJECT, sealing frames. */
+export class AuthClient {
+  readonly mode: AuthMode;
+  readonly kid: number;
+  readonly rotateAtSeq: number;
+  readonly #secret: Uint8Array;
+  #state: AuthClientState = 'none';
+  #session: (AuthSessionKeys & { aid: number }) | null = null;
+  #seq = 0;
+  #hello: AuthHello | null = null;
+  /** Why the last HELLO failed (REJECT reason, legacy NACK), for the caller's error. */
+  lastRefusal: string | null = null;
+
+  constructor(options: AuthClientOptions) {
+    checkSecret(options.secret);
+    this.#secret = options.secret.slice();
+    this.kid = byte(options.kid ?? 0, 'kid');
+    this.mode = options.mode ?? 'prefer';
+    if (this.mode !== 'prefer' && this.mode !== 'require') throw new AuthError('ERR_AUTH_BAD_PACKET', `auth mode is prefer or require, not ${String(this.mode)}`);
+    this.rotateAtSeq = options.rotateAtSeq ?? AUTH_MAX_SEQ - 65_536;
+  }
+
+  get state(): AuthClientState {
+    return this.#state;
+  }
+  /** The sequence number of the last frame sealed in this session. */
+  get seq(): number {
+    return this.#seq;
+  }
+  get sid(): number | null {
+    return this.#session?.sid ?? null;
+  }
+  /** Whether the session is past `rotateAtSeq` (a new HELLO is due). */
+  get rotationDue(): boolean {
+    return this.#session !== null && this.#seq >= this.rotateAtSeq;
+  }
+
+  /** A HELLO for `aid` with a fresh nonce (the session in use, if any, stays until the WELCOME). */
+  hello(aid: number, clientNonce: Uint8Array = randomBytes(AUTH_NONCE_BYTES)): Uint8Array {
+    this.#hello = { aid: aidOk(aid), suite: AUTH_SUITE_PSK_CHACHA20_POLY1305, kid: this.kid, clientNonce };
+    if (this.#state !== 'established') this.#state = 'hello-sent';
+    return buildAuthHello(this.#hello);
+  }
+
+  /**
+   * Takes a WELCOME: the new session once its tag verifies (`'established'`), or `'ignored'` for
+   * one this client did not ask for or that does not verify (a forgery changes nothing).
+   */
+  onWelcome(packet: Uint8Array): 'established' | 'ignored' {
+    const hello = this.#hello;
+    let w: AuthWelcome;
+    try {
+      w = parseAuthWelcome(packet);
+    } catch {
+      return 'ignored';
+    }
+    if (hello === null || w.aid !== hello.aid || w.suite !== hello.suite || w.kid !== hello.kid) return 'ignored';
+    const keys = deriveAuthKeys(this.#secret, hello.clientNonce, w.serverNonce, w.aid, w.suite, w.kid, w.sid);
+    if (!sameBytes(welcomeTag(packet, hello.clientNonce, keys), w.tag)) return 'ignored';
+    this.#session = { ...keys, aid: w.aid };
+    this.#seq = 0;
+    this.#hello = null;
+    this.#state = 'established';
+    this.lastRefusal = null;
+    return 'established';
+  }
+
+  /**
+   * Takes a REJECT: UNKNOWN_SESSION drops the session it names (a new HELLO is due), NO_KEY and
+   * SUITE answer a pending HELLO (`prefer`: legacy from now on). Returns what changed.
+   */
+  onReject(packet: Uint8Array): 'session-lost' | 'refused' | 'ignored' {
+    let r: ReturnType<typeof parseAuthReject>;
+    try {
+      r = parseAuthReject(packet);
+    } catch {
+      return 'ignored';
+    }
+    if (r.reason === 'UNKNOWN_SESSION' && this.#session !== null && r.aid === this.#session.aid) {
+      this.#session = null;
+      this.#seq = 0;
+      this.#state = 'none';
+      return 'session-lost';
+    }
+    if ((r.reason === 'NO_KEY' || r.reason === 'SUITE') && this.#hello !== null && r.aid === this.#hello.aid) {
+      this.lastRefusal = `the server refused the HELLO: ${r.reason}`;
+      this.#hello = null;
+      if (this.#state !== 'established') this.#state = this.mode === 'prefer' ? 'legacy' : 'none';
+      return 'refused';
+    }
+    return 'ignored';
+  }
+
+  /** A legacy server answered the HELLO with its "Unknown CMD" NACK. */
+  onLegacyServer(): void {
+    if (this.#hello === null) return;
+    this.lastRefusal = 'the server does not know AUTH_HELLO (a legacy server)';
+    this.#hello = null;
+    if (this.#state !== 'established') this.#state = this.mode === 'prefer' ? 'legacy' : 'none';
+  }
+
+  /** Forgets the session (e.g. a new id was assigned). */
+  reset(): void {
+    this.#session = null;
+    this.#hello = null;
+    this.#seq = 0;
+    this.#state = 'none';
+  }
+
+  /**
+   * Seals a plain data frame of `aid` under the session, or returns it as it is when legacy
+   * frames may go (`prefer` without a session). Throws `AuthError`: `ERR_AUTH_REQUIRED`
+   * (`require` without a session), `ERR_AUTH_SEQ_EXHAUSTED` (2^24 - 1 frames in one session).
+   */
+  seal(plain: Uint8Array, aid: number): { frame: Uint8Array; authenticated: boolean } {
+    const s = this.#session;
+    if (s === null || s.aid !== aid) {
+      if (this.mode === 'require') throw new AuthError('ERR_AUTH_REQUIRED', `aid ${aid} has no authenticated session yet (auth mode require): authenticate() first`, aid);
+      return { frame: plain, authenticated: false };
+    }
+    if (this.#seq >= AUTH_MAX_SEQ) throw new AuthError('ERR_AUTH_SEQ_EXHAUSTED', `session ${s.sid} of aid ${aid} used all ${AUTH_MAX_SEQ} sequence numbers: authenticate() again`, aid);
+    const frame = sealAuthFrame(plain, s, this.#seq + 1);
+    this.#seq++;
+    return { frame, authenticated: true };
+  }
+}
