@@ -32,6 +32,9 @@ import {
   TIME_RESPONSE,
 } from '@opensynaptic/cmd';
 import {
+  AUTH_MAX_SEQ,
+  type AuthClientOptions,
+  AuthError,
   type CtrlResult,
   type DataParseResult,
   type DispatchOutcome,
@@ -108,6 +111,13 @@ export interface OpenSynapticOptions {
   requestTimeoutMs?: number;
   /** Most requests waiting for an answer at once. Default 256. */
   maxInFlight?: number;
+  /**
+   * Authenticated mode with this node's server (this project's extension; `authenticate()` sets
+   * the session up): the pre-shared `secret` (16..64 bytes) of this device and its `kid`, and
+   * `mode` `prefer` (default: legacy frames to a legacy server) or `require`. A server's half is
+   * `handshake.auth.server`.
+   */
+  auth?: AuthClientOptions;
 }
 
 /** What a frame sent: the whole body, the changed values, or only a timestamp. */
@@ -125,6 +135,8 @@ export interface TransmitResult {
   kind: FrameKind;
   /** Whether the frame is encrypted (the session with the receiver is secure). */
   secure: boolean;
+  /** Whether the frame is authenticated (sealed under the node's authenticated session: AUTH_FULL / DIFF / HEART). */
+  authenticated: boolean;
   /** The frame's timestamp, ms since 1970 (its low 48 bits, as the wire carries them); 0 without a clock. */
   timestampMs: number;
   /**
@@ -193,6 +205,13 @@ export interface OpenSynapticEvents {
   'template-learned': { aid: number; tid: number };
   /** A `syncTime` answer arrived. */
   'time-synced': TimeSync;
+  /**
+   * The authenticated session changed: `established` (a WELCOME verified), `legacy` (the server
+   * cannot: legacy frames from now on, mode `prefer`), `lost` (the server no longer knows the
+   * session; `authenticate()` again, which the node starts itself when it can send), `failed`
+   * (a background `authenticate()` failed: `error`).
+   */
+  auth: { aid: number; state: 'established' | 'legacy' | 'lost' | 'failed'; sid: number | null; error?: Error };
 }
 
 /** What `syncTime` resolves to. */
@@ -315,6 +334,11 @@ export class OpenSynaptic {
   #plan: TransmitPlan | null = null;
   /** Reused by every transmit (see `#transmit`). */
   readonly #extras: StandardizeExtras = { t: undefined };
+  readonly #timers: RequesterTimers;
+  readonly #requestTimeoutMs: number;
+  /** Woken on every authenticated-mode answer (WELCOME, REJECT, a legacy NACK). */
+  readonly #authWaiters = new Set<() => void>();
+  #authInFlight: Promise<'authenticated' | 'legacy'> | null = null;
   readonly #compressOptions: { nowMs: () => number; sensorId: boolean } = { nowMs: () => this.#clock(), sensorId: true };
 
   constructor(options: OpenSynapticOptions = {}) {
@@ -326,7 +350,10 @@ export class OpenSynaptic {
     const role = options.role ?? 'duplex';
     // One limit for both layers that read inbound packets; each checks it once on arrival.
     const limit = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
-    this.protocol = new OSHandshakeManager({ ...limit, ...options.handshake, clockMs: clock, role });
+    const handshake = options.auth === undefined ? options.handshake : { ...options.handshake, auth: { ...options.handshake?.auth, client: options.auth } };
+    this.protocol = new OSHandshakeManager({ ...limit, ...handshake, clockMs: clock, role });
+    this.#timers = options.timers ?? { setTimeout: (cb, ms) => setTimeout(cb, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>), now: () => performance.now() };
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 5000;
     this.fusion = new OSVisualFusionEngine({
       ...limit,
       ...options.fusion,
@@ -412,18 +439,112 @@ export class OpenSynaptic {
    */
   transmit(sensors: readonly SensorTuple[], options: TransmitOptions = {}): TransmitResult {
     if (this.idMissing) throw new IdNotAssignedError(options.deviceId ?? this.deviceId);
+    // Refused before the template state moves, so a refused frame leaves no DIFF base behind.
+    if (this.protocol.authClient !== null) this.#checkAuth();
     const plan = this.#plan;
     if (plan !== null && options.detail !== true) {
       const fast = this.#transmitPlanned(plan, sensors, options);
-      if (fast !== null) return fast;
+      if (fast !== null) return this.#sealed(fast);
     }
-    return this.#transmit(sensors, options, false);
+    return this.#sealed(this.#transmit(sensors, options, false));
   }
 
   /** `transmit` for a device without a clock: timestamp 0, which the receiver stamps. */
   transmitNoTimestamp(sensors: readonly SensorTuple[], options: TransmitOptions = {}): TransmitResult {
     if (this.idMissing) throw new IdNotAssignedError(options.deviceId ?? this.deviceId);
-    return this.#transmit(sensors, options, true);
+    if (this.protocol.authClient !== null) this.#checkAuth();
+    return this.#sealed(this.#transmit(sensors, options, true));
+  }
+
+  /** `require` mode without a session: the typed refusal (nothing is built). */
+  #checkAuth(): void {
+    const client = this.protocol.authClient!;
+    if (client.mode === 'require' && (client.state !== 'established' || client.seq >= AUTH_MAX_SEQ)) {
+      throw new AuthError(client.state === 'established' ? 'ERR_AUTH_SEQ_EXHAUSTED' : 'ERR_AUTH_REQUIRED', `aid ${this.#assignedId} has no authenticated session${client.state === 'established' ? ' with sequence numbers left' : ''} (auth mode require): await authenticate() first`, this.#assignedId);
+    }
+  }
+
+  /** The frame sealed under the authenticated session, when there is one. */
+  #sealed(result: TransmitResult): TransmitResult {
+    const client = this.protocol.authClient;
+    if (client === null) return result;
+    const { frame, authenticated } = client.seal(result.frame, result.aid);
+    result.frame = frame;
+    result.authenticated = authenticated;
+    if (client.rotationDue) this.#authenticateInBackground();
+    return result;
+  }
+
+  // -------------------------------------------------------------------------- authenticated mode
+
+  /**
+   * Sets up an authenticated session with the server (AUTH_HELLO → AUTH_WELCOME, the node's
+   * `send`), resending the same HELLO up to `attempts` times (default 3) within `timeoutMs`
+   * (default the node's request timeout). Resolves `'authenticated'` (later transmits are
+   * sealed) or, in mode `prefer`, `'legacy'` when the server cannot (legacy frames from now on).
+   * Rejects with `AuthError`: `ERR_AUTH_UNSUPPORTED` (no `auth` option), `ERR_AUTH_REJECTED`
+   * (mode `require` and the server refused or is legacy; or no answer in time), and
+   * `IdNotAssignedError` / `NoSendError`. A session in use keeps sealing until the new one is up,
+   * so a rotation loses no frame.
+   */
+  authenticate(options: { timeoutMs?: number; attempts?: number } = {}): Promise<'authenticated' | 'legacy'> {
+    this.#authInFlight ??= this.#authenticate(options).finally(() => {
+      this.#authInFlight = null;
+    });
+    return this.#authInFlight;
+  }
+
+  async #authenticate(options: { timeoutMs?: number; attempts?: number }): Promise<'authenticated' | 'legacy'> {
+    const client = this.protocol.authClient;
+    if (client === null) throw new AuthError('ERR_AUTH_UNSUPPORTED', 'this node has no authenticated mode: give OpenSynapticOptions.auth (secret, kid, mode)');
+    if (this.idMissing) throw new IdNotAssignedError(this.deviceId);
+    const send = this.#send;
+    if (send === null) throw new NoSendError();
+    const aid = this.#assignedId;
+    const attempts = Math.max(1, Math.floor(options.attempts ?? 3));
+    const each = Math.max(1, (options.timeoutMs ?? this.#requestTimeoutMs) / attempts);
+    const hello = client.hello(aid);
+    const before = client.sid;
+    for (let i = 0; i < attempts; i++) {
+      await send(hello);
+      const done = await this.#authAnswer(each, () => (client.state === 'established' && client.sid !== before) || client.state === 'legacy' || client.lastRefusal !== null);
+      if (!done) continue;
+      if (client.state === 'legacy') {
+        this.#events.emit('auth', { aid, state: 'legacy', sid: null });
+        return 'legacy';
+      }
+      if (client.lastRefusal !== null && (client.state !== 'established' || client.sid === before)) {
+        throw new AuthError('ERR_AUTH_REJECTED', `aid ${aid}: ${client.lastRefusal} (auth mode ${client.mode})`, aid);
+      }
+      this.#events.emit('auth', { aid, state: 'established', sid: client.sid });
+      return 'authenticated';
+    }
+    throw new AuthError('ERR_AUTH_REJECTED', `aid ${aid}: no AUTH_WELCOME after ${attempts} HELLO(s) in ${Math.round(each * attempts)} ms`, aid);
+  }
+
+  /** Resolves true once `done()` holds after an authenticated-mode answer, false after `ms`. */
+  #authAnswer(ms: number, done: () => boolean): Promise<boolean> {
+    if (done()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timers = this.#timers;
+      const wake = () => {
+        if (!done()) return;
+        this.#authWaiters.delete(wake);
+        timers.clearTimeout(handle);
+        resolve(true);
+      };
+      const handle = timers.setTimeout(() => {
+        this.#authWaiters.delete(wake);
+        resolve(false);
+      }, ms);
+      this.#authWaiters.add(wake);
+    });
+  }
+
+  #authenticateInBackground(): void {
+    if (this.#authInFlight !== null || this.#send === null) return;
+    const aid = this.#assignedId;
+    this.authenticate().catch((error: unknown) => this.#events.emit('auth', { aid, state: 'failed', sid: null, error: error instanceof Error ? error : new Error(String(error)) }));
   }
 
   /**
@@ -476,7 +597,7 @@ export class OpenSynaptic {
       plain && !noTimestamp && dropped.length === 0 && std.sensorId && kept.length === sensors.length && typeof device === 'string' && typeof state === 'string'
         ? this.#makePlan(sensors, kept, device, state, cmd)
         : null;
-    const result: TransmitResult = { frame, aid, strategy, kind: KIND[cmd]!, secure: SECURE_FOR[cmd] === true, timestampMs, dropped };
+    const result: TransmitResult = { frame, aid, strategy, kind: KIND[cmd]!, secure: SECURE_FOR[cmd] === true, authenticated: false, timestampMs, dropped };
     if (options.detail === true) {
       result.fact = fact;
       result.body = body;
@@ -588,7 +709,7 @@ export class OpenSynaptic {
     if (frame === null) return null;
     p.commitSuccess(aid);
     const cmd = frame[CMD_OFFSET]!;
-    return { frame, aid, strategy: 'DIFF_PACKET', kind: KIND[cmd]!, secure: SECURE_FOR[cmd] === true, timestampMs: timestamp, dropped: NOTHING_DROPPED };
+    return { frame, aid, strategy: 'DIFF_PACKET', kind: KIND[cmd]!, secure: SECURE_FOR[cmd] === true, authenticated: false, timestampMs: timestamp, dropped: NOTHING_DROPPED };
   }
 
   // --------------------------------------------------------------------------------- receive
@@ -660,6 +781,7 @@ export class OpenSynaptic {
       case 'CTRL':
         result = { type: 'control', cmd, result: out.result, response: out.response };
         this.#answer(packet, out.result);
+        if (this.#authWaiters.size > 0 || out.result.status === 'AUTH_REJECT') this.#authChanged(out.result);
         break;
       case 'IGNORED':
         result = { type: 'ignored', cmd, reason: out.result.reason, code: out.result.code ?? null, response: null };
@@ -672,6 +794,15 @@ export class OpenSynaptic {
     }
     if (watch !== null) this.#emitChanges(watch, cmd);
     return result;
+  }
+
+  /** An authenticated-mode answer (or a NACK that may be one): wake `authenticate()`, restart a lost session. */
+  #authChanged(ctrl: CtrlResult): void {
+    for (const wake of [...this.#authWaiters]) wake();
+    if (ctrl.status === 'AUTH_REJECT' && ctrl.effect === 'session-lost') {
+      this.#events.emit('auth', { aid: ctrl.assigned_id, state: 'lost', sid: null });
+      this.#authenticateInBackground();
+    }
   }
 
   /** Feeds an answer to the requester; an ID_ASSIGN answering `requestId` sets the node's id now, before the next transmit. */
