@@ -44,9 +44,10 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
   const sessions: SessionView[] = [];
   const leases: { id: number; device: string; expiresAtMs: number }[] = [];
   const templates: { aid: number; templates: unknown[] }[] = [];
+  const auth = new Map<number, { kids: number[]; session: { sid: number; kid: number; highestSeq: number; lastSeenMs: number } | null }>();
   let storeNote: string | null = null;
   try {
-    const store = await sqlite.openSqliteStore<Record<string, unknown>>({ path, readonly: true, kinds: ['templates', 'sessions', 'leases'] });
+    const store = await sqlite.openSqliteStore<Record<string, unknown>>({ path, readonly: true, kinds: ['templates', 'sessions', 'leases', 'keys', 'auth'] });
     try {
       for (const key of (await store.keys('sessions')).sort((a, b) => Number(a) - Number(b))) {
         const s = (await store.get('sessions', key)) as Record<string, unknown> | undefined;
@@ -62,6 +63,18 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
         const t = (await store.get('templates', key)) as { aid?: number; templates?: unknown[] } | undefined;
         if (t !== undefined) templates.push({ aid: Number(t.aid ?? key), templates: t.templates ?? [] });
       }
+      // The authenticated mode: which kids each device has (never a secret) and its current session.
+      for (const key of await store.keys('keys')) {
+        const k = (await store.get('keys', key)) as { keys?: { kid: number }[] } | undefined;
+        auth.set(Number(key), { kids: (k?.keys ?? []).map((x) => x.kid), session: null });
+      }
+      for (const key of await store.keys('auth')) {
+        const a = (await store.get('auth', key)) as { sessions?: { state: string; sid: number; kid: number; highest: number; lastSeenMs: number }[] } | undefined;
+        const current = a?.sessions?.find((x) => x.state === 'current');
+        const entry = auth.get(Number(key)) ?? { kids: [], session: null };
+        if (current !== undefined) entry.session = { sid: current.sid, kid: current.kid, highestSeq: current.highest, lastSeenMs: current.lastSeenMs };
+        auth.set(Number(key), entry);
+      }
     } finally {
       await store.close();
     }
@@ -70,11 +83,16 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
     if (!isOpenSynapticError(e, 'ERR_STORE_READ')) throw e;
     storeNote = 'no store table (sessions, leases): the file holds readings only';
   }
+  // The mode in force per device: authenticated (a current session of the authenticated mode),
+  // secure (a legacy XOR session that decoded a frame), else plain.
+  const modeOf = (aid: number): 'authenticated' | 'secure' | 'plain' =>
+    auth.get(aid)?.session != null ? 'authenticated' : sessions.some((s) => Number(s.aid) === aid && s.decryptConfirmed === true) ? 'secure' : 'plain';
   const live = readStatusFile(statusFileOf(loaded.config, options.statusFile));
   const result = {
     database: path,
     stored,
-    devices: devices.map((d) => ({ ...d, templateCount: d.templates })),
+    devices: devices.map((d) => ({ ...d, templateCount: d.templates, mode: modeOf(d.aid) })),
+    auth: [...auth].sort((a, b) => a[0] - b[0]).map(([aid, a]) => ({ aid, ...a })),
     templates,
     sessions,
     leases,
@@ -85,7 +103,7 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
   out.result(result, () => {
     out.line(`${pc.bold(path)}: ${stored.readings} reading(s), ${stored.devices} device(s); server ${live.live}`);
     out.line(pc.bold('devices'));
-    for (const d of devices) out.line(`  aid ${d.aid} ${d.deviceId}: templates ${d.templates ?? '-'}, FULL ${d.frames.FULL} DIFF ${d.frames.DIFF} HEART ${d.frames.HEART}, ${d.readings} reading(s), last seen ${new Date(d.lastSeenMs).toISOString()}`);
+    for (const d of devices) out.line(`  aid ${d.aid} ${d.deviceId}: ${modeOf(d.aid)}, templates ${d.templates ?? '-'}, FULL ${d.frames.FULL} DIFF ${d.frames.DIFF} HEART ${d.frames.HEART}, ${d.readings} reading(s), last seen ${new Date(d.lastSeenMs).toISOString()}`);
     if (templates.length > 0) {
       out.line(pc.bold('templates'));
       for (const t of templates) out.line(`  aid ${t.aid}: ${t.templates.length} template(s)`);
@@ -93,6 +111,10 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
     out.line(pc.bold('sessions'));
     if (sessions.length === 0) out.line(`  ${storeNote ?? 'none'}`);
     for (const s of sessions) out.line(`  aid ${s.aid}: ${String(s.state)}${s.dictReady ? ', dictionary ready' : ''}${s.decryptConfirmed ? ', confirmed' : ''}${s.hasKey ? ', keyed' : ''}`);
+    if (auth.size > 0) {
+      out.line(pc.bold('authenticated mode'));
+      for (const [aid, a] of [...auth].sort((x, y) => x[0] - y[0])) out.line(`  aid ${aid}: kid ${a.kids.join(', ') || '-'}${a.session === null ? ', no session' : `, session ${a.session.sid} (kid ${a.session.kid}, seq ${a.session.highestSeq})`}`);
+    }
     out.line(pc.bold('leases'));
     if (leases.length === 0) out.line('  none');
     for (const l of leases) out.line(`  id ${l.id}: ${l.device}, until ${new Date(l.expiresAtMs).toISOString()}`);

@@ -23,7 +23,7 @@ describe('--help and usage errors', () => {
       expect(r.code, path.join(' ')).toBe(0);
       expect(r.stdout).toContain(`Usage: os-node${path.length > 0 ? ` ${path.join(' ')}` : ''}`);
       // Every command but the help ones takes --json.
-      if (path.length > 0 && path[0] !== 'completion' && path.join(' ') !== 'db' && path.join(' ') !== 'config') expect(r.stdout, path.join(' ')).toContain('--json');
+      if (path.length > 0 && path[0] !== 'completion' && path.join(' ') !== 'db' && path.join(' ') !== 'config' && path.join(' ') !== 'keys') expect(r.stdout, path.join(' ')).toContain('--json');
     }
   });
 

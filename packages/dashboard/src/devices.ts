@@ -29,6 +29,11 @@ export interface DeviceView {
   /** Secure data frames among them; `secure` says whether the latest was. */
   secureFrames: number;
   secure: boolean;
+  /** Authenticated data frames among them (the authenticated mode's AUTH_*); `authenticated` says whether the latest was. */
+  authenticatedFrames: number;
+  authenticated: boolean;
+  /** The mode of the latest frame: `authenticated`, `secure` (the legacy XOR obfuscation) or `plain`. */
+  mode: 'authenticated' | 'secure' | 'plain';
   /** Bytes of its data frames on the wire, and of the same readings as JSON text. */
   wireBytes: number;
   jsonBytes: number;
@@ -53,6 +58,7 @@ export interface BookReading {
   receivedAtMs: number;
   sensors: readonly { id: string; state: string; value: number; unit: string }[];
   secure?: boolean;
+  authenticated?: boolean;
   via?: string;
   geohash?: string | undefined;
 }
@@ -111,6 +117,9 @@ export class DeviceBook {
       frames: { ...d.frames },
       secureFrames: 0,
       secure: false,
+      authenticatedFrames: 0,
+      authenticated: false,
+      mode: 'plain',
       wireBytes: 0,
       jsonBytes: 0,
       via: '',
@@ -147,6 +156,9 @@ export class DeviceBook {
         frames: { FULL: 0, DIFF: 0, HEART: 0 },
         secureFrames: 0,
         secure: false,
+        authenticatedFrames: 0,
+        authenticated: false,
+        mode: 'plain',
         wireBytes: 0,
         jsonBytes: 0,
         via: '',
@@ -165,6 +177,9 @@ export class DeviceBook {
     v.frames[r.strategy]++;
     v.secure = r.secure === true;
     if (v.secure) v.secureFrames++;
+    v.authenticated = r.authenticated === true;
+    if (v.authenticated) v.authenticatedFrames++;
+    v.mode = v.authenticated ? 'authenticated' : v.secure ? 'secure' : 'plain';
     if (r.via !== undefined) v.via = r.via;
     if (templates !== null) v.templates = templates;
     // Decoded once per new geohash text, not per frame.

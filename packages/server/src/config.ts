@@ -130,6 +130,20 @@ export const ConfigSchema = v.strictObject({
     }),
     {},
   ),
+  /**
+   * The authenticated mode (this project's extension): `enabled` answers AUTH_HELLO (false: the
+   * reference's "Unknown CMD" NACK, as a legacy server); `require` refuses legacy data frames
+   * (plain and XOR-secure), each refusal counted and reported; `graceMs` keeps a rotated-out
+   * session opening frames in flight. Secrets are provisioned with `os-node keys add`.
+   */
+  auth: v.optional(
+    v.strictObject({
+      enabled: v.optional(v.boolean(), true),
+      require: v.optional(v.boolean(), false),
+      graceMs: v.optional(positiveInt, 120_000),
+    }),
+    {},
+  ),
   /** How often the node's `sweep()` runs, ms. */
   sweepIntervalMs: v.optional(positiveInt, 1000),
   /** The port forwarder (the reference enables it with no rules). */

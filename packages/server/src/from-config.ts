@@ -1,4 +1,4 @@
-import type { LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
+import type { AuthKinds, LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
 import { MemoryReadingsSink, type ReadingsSink, type Store } from '@opensynaptic/store';
 import type { OpenSynapticOptions } from '@opensynaptic/core';
 import { type Config, transportsOf } from './config.js';
@@ -8,7 +8,10 @@ import { loadPostgres, loadSqlite, PortForwarder } from './services.js';
 /** Fusion's template store (its `TemplateStore`, named through core's options: no dependency on fusion). */
 type TemplateStore = NonNullable<Exclude<NonNullable<NonNullable<OpenSynapticOptions['fusion']>['registry']>, { preload: unknown }>['store']>;
 type TemplateKinds = TemplateStore extends Store<infer K> ? K : never;
-type ServerKinds = LeaseKinds & SessionKinds & TemplateKinds;
+type ServerKinds = LeaseKinds & SessionKinds & TemplateKinds & AuthKinds;
+
+/** The store kinds a configured server keeps in its database: leases, sessions, templates, and the authenticated mode's secrets and sessions. */
+export const SERVER_STORE_KINDS = ['leases', 'sessions', 'templates', 'keys', 'auth'] as const;
 
 /**
  * A server as a validated configuration describes it (not started): its transports, the storage
@@ -28,12 +31,12 @@ export async function serverFromConfig(config: Config, overrides: Partial<OpenSy
   if (storage.driver === 'sqlite') {
     const sqlite = await loadSqlite();
     const common = { path: storage.path, synchronous: storage.synchronous };
-    store = await sqlite.openSqliteStore<ServerKinds>({ ...common, kinds: ['leases', 'sessions', 'templates'] });
+    store = await sqlite.openSqliteStore<ServerKinds>({ ...common, kinds: [...SERVER_STORE_KINDS] });
     sinks.push(await sqlite.openSqliteReadingsSink({ ...common, maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
   } else if (storage.driver === 'postgres') {
     const postgres = await loadPostgres();
     const common = { connection: storage.url, schema: storage.schema };
-    const opened = await postgres.openPostgresStore<ServerKinds>({ ...common, kinds: ['leases', 'sessions', 'templates'] });
+    const opened = await postgres.openPostgresStore<ServerKinds>({ ...common, kinds: [...SERVER_STORE_KINDS] });
     store = opened;
     try {
       sinks.push(await postgres.openPostgresReadingsSink({ ...common, maxConnections: storage.maxConnections, maxBuffered: storage.maxBuffered, batchSize: storage.batchSize }));
@@ -56,6 +59,7 @@ export async function serverFromConfig(config: Config, overrides: Partial<OpenSy
     readingsBuffer: config.readings.buffer,
     overflow: config.readings.overflow,
     sweepIntervalMs: config.sweepIntervalMs,
+    auth: config.auth.enabled ? { require: config.auth.require, graceMs: config.auth.graceMs } : false,
     ...overrides,
     services,
   });

@@ -1,9 +1,9 @@
 import { installAsyncDispose } from '@opensynaptic/internal';
-import { DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC, isData, isSecureData } from '@opensynaptic/cmd';
+import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, AUTH_HELLO, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC, isAuthData, isData, isSecureData } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
 
 type ControlResult = Extract<ReceiveResult, { type: 'control' }>['result'];
-import { IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
+import { AuthServer, type AuthServerCounters, authRejectReasonName, type AuthServerOptions, IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
 import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
 import { ServerError, optionError } from './errors.js';
@@ -13,8 +13,10 @@ import { frameAid, type Service, type ServiceHost, ServiceRegistry, SinkService,
 
 /** A decoded reading as the server delivers it: a sink's `ReadingFrame`, and where it came from. */
 export interface ServerReading extends ReadingFrame {
-  /** The frame was secure (body XORed with the session key). */
+  /** The frame was secure (body XORed with the session key: the legacy obfuscation). */
   secure: boolean;
+  /** The frame was authenticated (AUTH_FULL / DIFF / HEART: opened under the device's session, its replay window checked). */
+  authenticated: boolean;
   /** The transport's name. */
   via: string;
   peer: Peer;
@@ -70,6 +72,14 @@ export interface OpenSynapticServerOptions {
   store?: Store<LeaseKinds & SessionKinds> | null;
   /** Close `store` after the node, on `stop()` and `destroy()` (default false: the caller closes it). */
   ownStore?: boolean;
+  /**
+   * The authenticated mode's server half (devices' pre-shared secrets and sessions; `require`
+   * refuses legacy data frames). Default: one that keeps its secrets and sessions in `store` when
+   * that keeps the kinds `keys` and `auth` (else in memory), so a device with a secret can
+   * authenticate and one without gets REJECT NO_KEY (and legacy frames, in mode `prefer`).
+   * `false`: none (AUTH_HELLO gets the reference's "Unknown CMD" NACK, as from a legacy server).
+   */
+  auth?: AuthServerOptions | AuthServer | false;
   /** Ids handed out (default 1..4294967294, the reference's `Start_ID`/`End_ID`) and lease length (default 30 days). */
   ids?: { start?: number; end?: number; leaseMs?: number };
   /** Readings sinks, each registered as a storage service (`storage`, `storage-2`...). */
@@ -167,6 +177,8 @@ export interface DeviceCounters {
 
 export interface ServerStatus extends ServerCounters {
   state: ServerState;
+  /** The authenticated mode: its counters, devices with sessions, and whether legacy frames are refused (`null`: no auth server). */
+  auth: (AuthServerCounters & { devices: number; require: boolean }) | null;
   /** Each transport's own counters (its drops included: `dropped['queue-full']` for a UDP queue overflow). */
   transports: Record<string, TransportStats & { medium: string; state: string }>;
   /** Each service's own status. */
@@ -197,6 +209,13 @@ export interface ServerEvents {
   'sweep-error': { error: unknown };
   /** A storage service's health changed (checked on the sweep timer): failing, recovered, readings lost. */
   storage: StorageChange & { service: string };
+  /**
+   * The authenticated mode: a device asked for a session (`hello`: a WELCOME went back, or
+   * `rejected` with its reason), or a legacy data frame was refused because the server requires
+   * authentication (`legacy-refused`, at most once a minute per device; all are counted in
+   * `status().auth.legacyRefused`).
+   */
+  auth: { aid: number | null; state: 'hello' | 'rejected' | 'legacy-refused'; via: string; peer: Peer; reason?: string };
 }
 
 interface TransportEntry {
@@ -229,8 +248,8 @@ function checkInt(key: string, value: number | undefined, fallback: number, min:
 }
 
 function strategyOf(cmd: number): ReadingFrame['strategy'] {
-  if (cmd === DATA_FULL || cmd === DATA_FULL_SEC) return 'FULL';
-  if (cmd === DATA_DIFF || cmd === DATA_DIFF_SEC) return 'DIFF';
+  if (cmd === DATA_FULL || cmd === DATA_FULL_SEC || cmd === AUTH_FULL) return 'FULL';
+  if (cmd === DATA_DIFF || cmd === DATA_DIFF_SEC || cmd === AUTH_DIFF) return 'DIFF';
   return 'HEART';
 }
 
@@ -242,7 +261,7 @@ const YIELD_EVERY = 256;
 const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => (immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0)));
 
-const NEEDS_TEMPLATE = new Set<number>([DATA_DIFF, DATA_DIFF_SEC, DATA_HEART, DATA_HEART_SEC]);
+const NEEDS_TEMPLATE = new Set<number>([DATA_DIFF, DATA_DIFF_SEC, DATA_HEART, DATA_HEART_SEC, AUTH_DIFF, AUTH_HEART]);
 /** How long an aid the template store did not have is not asked for again (a flood of unknown DIFFs costs one read per second each). */
 const ABSENT_TEMPLATE_MS = 1000;
 const ABSENT_TEMPLATE_MAX = 4096;
@@ -318,6 +337,10 @@ export class OpenSynapticServer {
   #sweep: unknown = null;
   #dropReport = false;
   #started: Service[] = [];
+  /** When each device's secrets were last read for a HELLO (bounded: cleared past 4096). */
+  readonly #keysReadAt = new Map<number, number>();
+  /** When each device's last `legacy-refused` event went out (bounded: cleared past 4096). */
+  readonly #refusedAt = new Map<number, number>();
   /** Aids the template store did not have, and when it was asked (see `ABSENT_TEMPLATE_MS`). */
   readonly #absentTemplates = new Map<number, number>();
   /** The device id last made of each aid's fact id (see `#deviceIdOf`). */
@@ -358,6 +381,11 @@ export class OpenSynapticServer {
       // One store keeps both kinds; each caller sees the kind it uses (the store type is invariant).
       handshake.allocator ??= new IdAllocator({ ...options.ids, clockMs: this.#clock, store: store as Store<LeaseKinds> | null });
       if (store !== null && handshake.sessionStore === undefined) handshake.sessionStore = store as unknown as Store<SessionKinds>;
+      if (handshake.auth?.server === undefined && options.auth !== false) {
+        const keeps = store !== null && store.kinds.includes('keys') && store.kinds.includes('auth');
+        const server = options.auth instanceof AuthServer ? options.auth : new AuthServer({ ...(keeps ? { store: store as never } : {}), ...options.auth });
+        handshake.auth = { ...handshake.auth, server };
+      }
       nodeOptions.handshake = handshake;
       this.node = new OpenSynaptic(nodeOptions);
       this.#ownNode = true;
@@ -561,9 +589,11 @@ export class OpenSynapticServer {
     const frame = inbound.frame;
     const cmd = frame[0]!;
     if (NEEDS_TEMPLATE.has(cmd) && this.#mayLoadTemplates(frame)) return this.#loadTemplates(frame).then(() => this.#receiveAsync(entry, inbound));
+    // A HELLO reads its device's secrets again first: `os-node keys` may have added or removed one.
+    if (cmd === AUTH_HELLO && this.node.protocol.authServer?.persistent === true && frame.length >= 5) return this.#reloadKeys(frame).then(() => this.#receiveAsync(entry, inbound));
     // A data frame is handled as receiveAsync would, without its promise: only an ID_REQUEST
     // waits there (for its lease to be durable).
-    if (isData(cmd)) {
+    if (isData(cmd) || isAuthData(cmd)) {
       const peer = inbound.peer;
       const address = this.#addressOf(entry, peer);
       let out: ReceiveResult;
@@ -624,12 +654,17 @@ export class OpenSynapticServer {
           receivedAtMs: Math.trunc(inbound.receivedAt),
           sensors: sensorsOf(out.fact as unknown as Record<string, unknown>),
           secure: isSecureData(out.cmd),
+          authenticated: isAuthData(out.cmd),
           via: entry.name,
           peer,
           geohash: typeof out.fact.geohash === 'string' ? out.fact.geohash : undefined,
         });
       case 'control':
         this.#counters.control++;
+        if (out.result.status === 'AUTH_HELLO') {
+          const r = out.result;
+          this.#events.emit('auth', { aid: r.assigned_id, state: r.sid === null ? 'rejected' : 'hello', via: entry.name, peer, ...(r.sid === null && out.response !== null ? { reason: authRejectReasonName(out.response[5]!) } : {}) });
+        }
         this.#control(entry, inbound, out);
         break;
       case 'ignored':
@@ -642,10 +677,22 @@ export class OpenSynapticServer {
         const aid = frameAid(inbound.frame);
         this.#device(aid === undefined ? peer.key : String(aid)).errors++;
         this.#events.emit('frame-error', { via: entry.name, peer, code: key, error: out.error });
+        if (key === 'ERR_AUTH_REQUIRED') this.#legacyRefused(aid ?? null, entry, peer);
         break;
       }
     }
     return undefined;
+  }
+
+  /** The `legacy-refused` event, at most once a minute per device (a legacy fleet must not flood it). */
+  #legacyRefused(aid: number | null, entry: TransportEntry, peer: Peer): void {
+    const key = aid ?? -1;
+    const now = this.#clock();
+    const last = this.#refusedAt.get(key);
+    if (last !== undefined && now - last < 60_000) return;
+    if (this.#refusedAt.size >= 4096) this.#refusedAt.clear();
+    this.#refusedAt.set(key, now);
+    this.#events.emit('auth', { aid, state: 'legacy-refused', via: entry.name, peer });
   }
 
   /** Remembers where `aid` was heard; a run of frames from one peer costs one lookup each. */
@@ -750,6 +797,22 @@ export class OpenSynapticServer {
     }
     if (this.#absentTemplates.size >= ABSENT_TEMPLATE_MAX) this.#absentTemplates.clear();
     this.#absentTemplates.set(aid, now);
+  }
+
+  /** Secrets of a HELLO's device from the store, at most once a second per device (a HELLO flood reads no more). */
+  async #reloadKeys(frame: Uint8Array): Promise<void> {
+    const aid = ((frame[1]! << 24) | (frame[2]! << 16) | (frame[3]! << 8) | frame[4]!) >>> 0;
+    const now = this.#clock();
+    const last = this.#keysReadAt.get(aid);
+    if (last !== undefined && now - last < 1000 && now >= last) return;
+    if (this.#keysReadAt.size >= 4096) this.#keysReadAt.clear();
+    this.#keysReadAt.set(aid, now);
+    try {
+      await this.node.protocol.authServer!.reloadKeys(aid);
+    } catch (error) {
+      // The store failed: the HELLO is answered from the secrets in memory.
+      this.#events.emit('service-error', { service: 'auth', error });
+    }
   }
 
   #count(map: Record<string, number>, key: string): void {
@@ -921,7 +984,9 @@ export class OpenSynapticServer {
     for (const e of this.#entries) intake += e.queue.size;
     const devices: Record<string, DeviceCounters> = {};
     for (const [k, c] of this.#devices) devices[k] = { ...c };
-    return { ...structuredClone(this.#counters), state: this.#state, transports, services, queued, intake, devices };
+    const a = this.node.protocol.authServer;
+    const auth = a === null ? null : { ...structuredClone(a.counters), devices: a.devices, require: a.require };
+    return { ...structuredClone(this.#counters), state: this.#state, auth, transports, services, queued, intake, devices };
   }
 
   /**

@@ -159,7 +159,7 @@ function sortValue(d: DeviceView): string | number {
     case 'ratio':
       return d.jsonBytes === 0 ? 0 : d.wireBytes / d.jsonBytes;
     case 'secure':
-      return d.secure ? 1 : 0;
+      return d.authenticated ? 2 : d.secure ? 1 : 0;
     case 'templates':
       return d.templates ?? -1;
     default:
@@ -212,7 +212,7 @@ function rowFor(d: DeviceView): HTMLTableRowElement {
   put(cellAt(tr, 3), ago(d.lastSeenMs));
   put(cellAt(tr, 4), d.templates === null ? '–' : String(d.templates));
   put(cellAt(tr, 5), `${d.frames.FULL} / ${d.frames.DIFF} / ${d.frames.HEART}`);
-  put(cellAt(tr, 6), d.secure ? 'secure' : 'plain');
+  put(cellAt(tr, 6), d.mode ?? (d.secure ? 'secure' : 'plain'));
   put(cellAt(tr, 7), d.jsonBytes === 0 ? '–' : `${d.wireBytes} / ${d.jsonBytes} B (${((d.wireBytes / d.jsonBytes) * 100).toFixed(0)}%)`);
   return tr;
 }
