@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { authSuite } from './suites/auth.js';
 import { base62Suite } from './suites/base62.js';
 import { cmdSuite } from './suites/cmd.js';
 import { compressSuite } from './suites/compress.js';
@@ -16,7 +17,7 @@ import type { BackendName, CaseResult, Suite, VectorFile } from './types.js';
 export type { BackendName, CaseResult, Suite, VectorCase, VectorFile } from './types.js';
 
 /** Every suite this runner knows. */
-export const SUITES: readonly Suite[] = [cmdSuite, base62Suite, crcSuite, securitySuite, packetSuite, compressSuite, fusionSuite, standardizeSuite, handshakeSuite, pipelineSuite];
+export const SUITES: readonly Suite[] = [cmdSuite, base62Suite, crcSuite, securitySuite, packetSuite, compressSuite, fusionSuite, standardizeSuite, handshakeSuite, pipelineSuite, authSuite];
 
 /** The repository's `vectors/` directory. */
 export const DEFAULT_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../vectors');
