@@ -51,9 +51,15 @@ export function compileForChild(entries, outDir) {
         const m = /^@opensynaptic\/([\w-]+)(?:\/([\w-]+))?$/.exec(spec);
         if (m === null) {
           // node: builtins as they are; another package as the source file would resolve it
-          // (the compiled copy lives in a temporary folder with no node_modules of its own).
-          if (spec.startsWith('node:')) return match;
-          return `${kw} '${pathToFileURL(createRequire(src).resolve(spec)).href}'`;
+          // (the compiled copy lives in a temporary folder with no node_modules of its own). The
+          // pattern also meets text inside string literals: what is not a package name, or does
+          // not resolve, is left as it is.
+          if (spec.startsWith('node:') || !/^(@[\w.-]+\/)?[\w.-]+(\/[\w.-]+)*$/.test(spec)) return match;
+          try {
+            return `${kw} '${pathToFileURL(createRequire(src).resolve(spec)).href}'`;
+          } catch {
+            return match;
+          }
         }
         return `${kw} '${pathToFileURL(join(root, 'packages', m[1], 'dist', `${m[2] ?? 'index'}.js`)).href}'`;
       }
