@@ -76,6 +76,11 @@ export class Mosquitto {
     );
   }
 
+  /** The broker's last 4,000 characters of stderr (errors and warnings: refused clients, full queues). */
+  get log() {
+    return this.#log;
+  }
+
   static async start() {
     const m = new Mosquitto(await freePort());
     try {

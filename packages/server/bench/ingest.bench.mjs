@@ -213,7 +213,9 @@ async function ingest(name, openSink, rate, seconds) {
   });
   await server.start();
   // The FULLs first, untimed: every device has its template before the sustained part.
-  await sendRun({ to: target(), rate: 0, seconds: 0, full: true });
+  const fullSent = await sendRun({ to: target(), rate: 0, seconds: 0, full: true });
+  // A FULL the sender could not send costs its device every later frame: stop here, saying why.
+  if (fullSent.failed > 0) throw new Error(`the sender could not send ${fullSent.failed} of the ${ready.fullFrames} FULL frames: ${fullSent.firstError}`);
   for (const until = Date.now() + 60_000; (await server.status()).frames < ready.fullFrames; ) {
     if (Date.now() > until) throw new Error(`the server took ${(await server.status()).frames} of the ${ready.fullFrames} FULL frames in 60 s (see status().dropped)`);
     await new Promise((r) => setTimeout(r, 10));
