@@ -185,10 +185,12 @@ export function generateX25519KeyPair(privateKey: Uint8Array = randomBytes(AUTH_
 }
 
 /**
- * X25519(privateKey, publicKey), refusing an all-zero result (RFC 7748 §6.1): a low-order public
- * key gives a shared secret that anyone knows. Throws `AuthError` `ERR_AUTH_LOW_ORDER`.
+ * X25519(privateKey, publicKey): suite 2's ikm. Refuses an all-zero result (RFC 7748 §6.1): a
+ * low-order public key gives a shared secret that anyone knows. Throws `AuthError`
+ * `ERR_AUTH_LOW_ORDER` (`ERR_AUTH_BAD_PACKET` for a key that is not 32 bytes).
  */
-function x25519Shared(privateKey: Uint8Array, publicKey: Uint8Array, aid: number): Uint8Array {
+export function x25519SharedSecret(privateKey: Uint8Array, publicKey: Uint8Array, aid: number | null = null): Uint8Array {
+  checkX25519Key(privateKey, 'an X25519 private key');
   checkX25519Key(publicKey, 'an X25519 public key');
   let shared: Uint8Array;
   try {
@@ -197,7 +199,7 @@ function x25519Shared(privateKey: Uint8Array, publicKey: Uint8Array, aid: number
     // @noble/curves throws on the all-zero result itself; the check below covers it either way.
     shared = new Uint8Array(AUTH_X25519_KEY_BYTES);
   }
-  if (sameBytes(shared, new Uint8Array(AUTH_X25519_KEY_BYTES))) throw new AuthError('ERR_AUTH_LOW_ORDER', `aid ${aid}: X25519 gave the all-zero shared secret (a low-order public key): no session`, aid);
+  if (sameBytes(shared, new Uint8Array(AUTH_X25519_KEY_BYTES))) throw new AuthError('ERR_AUTH_LOW_ORDER', `${aid === null ? '' : `aid ${aid}: `}X25519 gave the all-zero shared secret (a low-order public key): no session`, aid);
   return shared;
 }
 
@@ -763,7 +765,7 @@ export class AuthServer {
       if (x === null) return reject('SUITE');
       if (this.hasKey(hello.aid)) return reject('NO_DOWNGRADE');
       if (hello.kid !== x.kid || (x.accept === 'known' && !this.#keys.has(hello.aid))) return reject('NO_KEY');
-      secret = x25519Shared(x.privateKey, hello.ephemeralPublicKey!, hello.aid);
+      secret = x25519SharedSecret(x.privateKey, hello.ephemeralPublicKey!, hello.aid);
       extraInfo = x25519Info(hello.ephemeralPublicKey!, x.publicKey);
     } else if (hello.suite === AUTH_SUITE_PSK_CHACHA20_POLY1305) {
       secret = this.#keys.get(hello.aid)?.get(hello.kid);
@@ -1031,7 +1033,7 @@ export class AuthClient {
     if (this.#serverPublicKey === null) hello = { aid, suite: this.suite, kid: this.kid, clientNonce, secret: this.#secret!, extraInfo: EMPTY };
     else {
       const eph = generateX25519KeyPair(ephemeralPrivateKey);
-      const secret = x25519Shared(eph.privateKey, this.#serverPublicKey, aid);
+      const secret = x25519SharedSecret(eph.privateKey, this.#serverPublicKey, aid);
       eph.privateKey.fill(0);
       hello = { aid, suite: this.suite, kid: this.kid, clientNonce, ephemeralPublicKey: eph.publicKey, secret, extraInfo: x25519Info(eph.publicKey, this.#serverPublicKey) };
     }
