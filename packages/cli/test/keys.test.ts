@@ -6,8 +6,9 @@
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OpenSynaptic } from '@opensynaptic/core';
 import { AuthClient, type AuthKinds, AuthServer, generateX25519KeyPair, parseAuthReject } from '@opensynaptic/handshake';
-import { openSqliteStore } from '@opensynaptic/store-sqlite';
+import { openSqliteReadingsSink, openSqliteStore } from '@opensynaptic/store-sqlite';
 import { describe, expect, it } from 'vitest';
 import { osNode } from './helpers/run.js';
 
@@ -109,8 +110,19 @@ describe('os-node keys', () => {
     await server.load(Date.now());
     const client = new AuthClient({ serverPublicKey: pair.publicKey, mode: 'require' });
     expect(client.onWelcome(server.onHello(client.hello(12), Date.now()).response)).toBe('established');
-    expect(parseAuthReject(server.onHello(client.hello(13), Date.now()).response).reason).toBe('NO_DOWNGRADE');
-    expect(parseAuthReject(server.onHello(client.hello(14), Date.now()).response).reason).toBe('NO_KEY');
+    // A first frame makes the session current; the snapshot then names its suite.
+    const plain = new OpenSynaptic({ assignedId: 12, deviceId: 'X12' }).transmit([['T1', 'OK', 1, 'Cel']]).frame;
+    expect(server.open(client.seal(plain, 12).frame, Date.now()).ok).toBe(true);
+    const other = new AuthClient({ serverPublicKey: pair.publicKey, mode: 'require' });
+    expect(parseAuthReject(server.onHello(other.hello(13), Date.now()).response).reason).toBe('NO_DOWNGRADE');
+    expect(parseAuthReject(server.onHello(other.hello(14), Date.now()).response).reason).toBe('NO_KEY');
+    await server.flush(Date.now());
     await store.close();
+    // The snapshot reads a server's file: its readings tables too.
+    await (await openSqliteReadingsSink({ path: db })).close();
+    const snap = await osNode(['snapshot', '--db', db, '--json']);
+    expect(snap.code, snap.stderr).toBe(0);
+    const auth = (JSON.parse(snap.stdout) as { auth: { aid: number; session: { suite: number } | null }[] }).auth;
+    expect(auth.find((a) => a.aid === 12)?.session?.suite).toBe(2);
   });
 });
