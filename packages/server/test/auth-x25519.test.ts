@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpenSynaptic } from '@opensynaptic/core';
-import { type AuthKinds, generateX25519KeyPair, secretToText } from '@opensynaptic/handshake';
+import { type AuthClientOptions, type AuthKinds, generateX25519KeyPair, secretToText } from '@opensynaptic/handshake';
 import { openSqliteStore } from '@opensynaptic/store-sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config.js';
@@ -45,7 +45,7 @@ describe('auth.x25519 in a configuration', () => {
     cleanup.push(() => server.destroy());
     await server.start();
     const port = portOf(server.transport('udp') as never);
-    const node = async (aid: number, auth: ConstructorParameters<typeof OpenSynaptic>[0]['auth']) => {
+    const node = async (aid: number, auth: AuthClientOptions) => {
       const transport = await udp({ remote: { address: '127.0.0.1', port } });
       cleanup.push(() => transport.destroy());
       const n = new OpenSynaptic({ assignedId: aid, deviceId: `D${aid}`, requestTimeoutMs: 2000, auth });
