@@ -117,7 +117,7 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
     for (const s of sessions) out.line(`  aid ${s.aid}: ${String(s.state)}${s.dictReady ? ', dictionary ready' : ''}${s.decryptConfirmed ? ', confirmed' : ''}${s.hasKey ? ', keyed' : ''}`);
     if (auth.size > 0) {
       out.line(pc.bold('authenticated mode'));
-      for (const [aid, a] of [...auth].sort((x, y) => x[0] - y[0])) out.line(`  aid ${aid}: kid ${a.kids.join(', ') || '-'}${a.session === null ? ', no session' : `, session ${a.session.sid} (kid ${a.session.kid}, seq ${a.session.highestSeq})`}`);
+      for (const [aid, a] of [...auth].sort((x, y) => x[0] - y[0])) out.line(`  aid ${aid}: ${a.kids.length === 0 ? 'X25519, no secret' : `kid ${a.kids.join(', ')}`}${a.session === null ? ', no session' : `, session ${a.session.sid} (${a.session.suite === 2 ? 'auth-x25519' : 'auth-psk'}, kid ${a.session.kid}, seq ${a.session.highestSeq})`}`);
     }
     out.line(pc.bold('leases'));
     if (leases.length === 0) out.line('  none');
