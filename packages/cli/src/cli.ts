@@ -5,7 +5,7 @@ import { completionScript } from './completion.js';
 import { configGet, configSet, configValidate } from './config-cmd.js';
 import { demo, type DemoOptions } from './demo.js';
 import { serve, type ServeOptions, transportStatus, type TransportStatusOptions } from './serve.js';
-import { keysAdd, keysList, type KeysOptions, keysRemove } from './keys.js';
+import { keysAdd, keysList, type KeysOptions, keysRemove, keysServerKeypair, type ServerKeypairOptions } from './keys.js';
 import { snapshot } from './snapshot.js';
 import { CliError, EXIT, type ExitCode } from './errors.js';
 import { Output, type OutputStreams } from './output.js';
@@ -128,17 +128,23 @@ export function buildProgram(io: OutputStreams, signal: AbortSignal, done: (code
   json(statusFileOpt(configured(program.command('snapshot').description('devices, templates, sessions and id leases in the database of a configuration (read-only)'))))
     .action(act((out, opts: { config?: string; db?: string; statusFile?: string }) => snapshot(out, opts)));
 
-  const keys = program.command('keys').description('pre-shared secrets of the authenticated mode, in the database of a configuration (kind keys)');
+  const keys = program.command('keys').description('pre-shared secrets (and X25519 enrolments) of the authenticated mode, in the database of a configuration (kind keys); the server\'s X25519 key pair');
   json(configured(keys.command('add').description('make (or take, --secret) a secret for a device and print it once; adding again rotates (the next kid)')))
     .argument('<aid>', 'the device\'s assigned id')
     .option('--kid <n>', 'key id 0..255 (default: the next one, 0 for a new device)')
     .option('--secret <hex>', 'the secret, 16..64 bytes in hex (default: 32 random bytes)')
+    .option('--x25519', 'no secret: enrol the device for X25519 (suite 2, auth.x25519.accept "known")', false)
     .action(act((out, aid: string, opts: KeysOptions) => keysAdd(out, aid, opts)));
   json(configured(keys.command('list').description('devices with secrets: their kids and current session (never a secret)'))).action(act((out, opts: KeysOptions) => keysList(out, opts)));
   json(configured(keys.command('remove').description('remove one kid of a device (--kid) or all of its secrets and sessions')))
     .argument('<aid>', 'the device\'s assigned id')
     .option('--kid <n>', 'only this key id')
     .action(act((out, aid: string, opts: KeysOptions) => keysRemove(out, aid, opts)));
+  json(keys.command('server-keypair').description('make the server\'s static X25519 key pair (suite 2): the private key for auth.x25519, the public key for every device'))
+    .option('--kid <n>', 'the key id devices name it by, 0..255', '0')
+    .option('--private-key <hex>', 'take this private key (32 bytes in hex) instead of making one')
+    .option('--out <file>', 'write the private key to this new file (mode 0600, for auth.x25519.privateKeyFile) and print only the public key')
+    .action(act((out, opts: ServerKeypairOptions) => keysServerKeypair(out, opts)));
 
   json(statusFileOpt(configured(program.command('transport-status').description('each configured transport, its state and counters, from the status file of the running server (exit 5 when none runs)'))))
     .action(act((out, opts: TransportStatusOptions) => transportStatus(out, opts)));

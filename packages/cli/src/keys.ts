@@ -1,4 +1,5 @@
-import { AUTH_MAX_SECRET_BYTES, AUTH_MIN_SECRET_BYTES, type AuthKinds, randomBytes, secretToText, type StoredAuthKey } from '@opensynaptic/handshake';
+import { writeFileSync } from 'node:fs';
+import { AUTH_MAX_SECRET_BYTES, AUTH_MIN_SECRET_BYTES, type AuthKinds, generateX25519KeyPair, randomBytes, secretToText, type StoredAuthKey } from '@opensynaptic/handshake';
 import { loadPostgres, loadSqlite, SERVER_STORE_KINDS } from '@opensynaptic/server';
 import pc from 'picocolors';
 import { CliError } from './errors.js';
@@ -10,11 +11,14 @@ import { type ConfigSource, readConfig } from './serve.js';
  * server keeps its leases and sessions in, kind `keys`): `add` makes (or takes) one for a device
  * and prints it once, for the device's provisioning; `list` shows which devices have which kids,
  * never a secret; `remove` takes one kid or all of a device's. A running server reads a device's
- * secrets again at its next AUTH_HELLO, so no restart is needed.
+ * secrets again at its next AUTH_HELLO, so no restart is needed. `add --x25519` enrols a device
+ * for suite 2 instead (a record without a secret, for `auth.x25519.accept: "known"`), and
+ * `server-keypair` makes the server's static X25519 key pair of suite 2.
  */
 export interface KeysOptions extends ConfigSource {
   kid?: string;
   secret?: string;
+  x25519?: boolean;
 }
 
 /** What these commands use of the server's store (the store contract of `@opensynaptic/store`). */
@@ -54,11 +58,16 @@ function kidOf(text: string | undefined): number | undefined {
   return kid;
 }
 
-function secretOf(hex: string | undefined): Uint8Array {
-  if (hex === undefined) return randomBytes(32);
-  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new CliError('ERR_CLI_USAGE', '--secret: hex digits, two per byte');
+function bytesOf(hex: string, what: string): Uint8Array {
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new CliError('ERR_CLI_USAGE', `${what}: hex digits, two per byte`);
   const bytes = new Uint8Array(hex.length / 2);
   for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
+
+function secretOf(hex: string | undefined): Uint8Array {
+  if (hex === undefined) return randomBytes(32);
+  const bytes = bytesOf(hex, '--secret');
   if (bytes.length < AUTH_MIN_SECRET_BYTES || bytes.length > AUTH_MAX_SECRET_BYTES) throw new CliError('ERR_CLI_USAGE', `--secret: ${bytes.length} bytes; a secret is ${AUTH_MIN_SECRET_BYTES}..${AUTH_MAX_SECRET_BYTES} bytes`);
   return bytes;
 }
@@ -66,6 +75,7 @@ function secretOf(hex: string | undefined): Uint8Array {
 const hexOf = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
 export async function keysAdd(out: Output, aidText: string, options: KeysOptions): Promise<void> {
+  if (options.x25519 === true) return enrolX25519(out, aidText, options);
   const aid = aidOf(aidText);
   const secret = secretOf(options.secret);
   const { store, where } = await openKeyStore(options);
@@ -90,6 +100,68 @@ export async function keysAdd(out: Output, aidText: string, options: KeysOptions
   }
 }
 
+/** `keys add <aid> --x25519`: a record without a secret, which `accept: "known"` lets use suite 2. */
+async function enrolX25519(out: Output, aidText: string, options: KeysOptions): Promise<void> {
+  const aid = aidOf(aidText);
+  if (options.secret !== undefined || options.kid !== undefined) throw new CliError('ERR_CLI_USAGE', '--x25519 takes no --secret or --kid: the device pins the server\'s public key (its kid is the key pair\'s)');
+  const { store, where } = await openKeyStore(options);
+  try {
+    const row = await store.get('keys', String(aid));
+    // The server never lets a device with a secret use suite 2 (no downgrade): say so now.
+    if (row !== undefined && row.keys.length > 0) throw new CliError('ERR_CLI_USAGE', `aid ${aid} has pre-shared secrets (kids ${row.keys.map((k) => k.kid).join(', ')}): it must use suite 1; remove them first to move it to X25519`);
+    if (row === undefined) {
+      await store.write([{ op: 'put', kind: 'keys', key: String(aid), value: { aid, keys: [] } }]);
+      await store.flush();
+    }
+    out.result({ aid, x25519: true, kids: [], database: where }, () => {
+      out.line(`aid ${aid}: enrolled for X25519 (suite 2, auth.x25519.accept "known")`);
+      out.line('  give the device the server\'s public key and its kid (OpenSynapticOptions.auth: { serverPublicKey, kid })');
+    });
+  } finally {
+    await store.close();
+  }
+}
+
+export interface ServerKeypairOptions {
+  kid?: string;
+  /** Take this private key (64 hex digits) instead of making one. */
+  privateKey?: string;
+  /** Write the private key's hex to this file (mode 0600) for `auth.x25519.privateKeyFile`, and print only the public key. */
+  out?: string;
+}
+
+/**
+ * `keys server-keypair`: the server's static X25519 key pair of suite 2, in hex as `keys add`
+ * prints secrets. The private key goes to the server's configuration (`auth.x25519`), the public
+ * key to every device (it pins it).
+ */
+export function keysServerKeypair(out: Output, options: ServerKeypairOptions): void {
+  const kid = kidOf(options.kid) ?? 0;
+  let given: Uint8Array | undefined;
+  if (options.privateKey !== undefined) {
+    given = bytesOf(options.privateKey, '--private-key');
+    if (given.length !== 32) throw new CliError('ERR_CLI_USAGE', `--private-key: ${given.length} bytes; an X25519 private key is 32 bytes`);
+  }
+  const pair = generateX25519KeyPair(given);
+  const file = options.out;
+  if (file !== undefined) {
+    try {
+      // 0600 and not over an existing file: a private key is not replaced by accident.
+      writeFileSync(file, `${hexOf(pair.privateKey)}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      throw new CliError('ERR_CLI_UNAVAILABLE', `${file}: cannot write the private key (${(e as Error).message})`, { cause: e });
+    }
+  }
+  const config = file === undefined ? { privateKey: hexOf(pair.privateKey), kid } : { privateKeyFile: file, kid };
+  out.result({ kid, publicKey: hexOf(pair.publicKey), ...(file === undefined ? { privateKey: hexOf(pair.privateKey) } : { privateKeyFile: file }), config: { auth: { x25519: config } } }, () => {
+    if (file === undefined) out.line(`private key: ${pc.bold(hexOf(pair.privateKey))}`);
+    else out.line(`private key written to ${file} (mode 0600)`);
+    out.line(`public key:  ${pc.bold(hexOf(pair.publicKey))}  kid ${kid}`);
+    out.line(`  the server's configuration: "auth": { "x25519": ${JSON.stringify(config)} } (accept "known" by default)`);
+    out.line(`  give every device the public key (OpenSynapticOptions.auth: { serverPublicKey, kid: ${kid} })${file === undefined ? '; the private key is not shown again' : ''}`);
+  });
+}
+
 export async function keysList(out: Output, options: KeysOptions): Promise<void> {
   const { store, where } = await openKeyStore(options);
   try {
@@ -104,7 +176,7 @@ export async function keysList(out: Output, options: KeysOptions): Promise<void>
     out.result({ database: where, devices }, () => {
       if (devices.length === 0) out.line(`${where}: no secrets (os-node keys add <aid>)`);
       for (const d of devices) {
-        out.line(`aid ${d.aid}: kid ${d.kids.join(', ')}${d.session === null ? ', no session' : `, session ${d.session.sid} (kid ${d.session.kid}, seq ${d.session.highestSeq}, last seen ${new Date(d.session.lastSeenMs).toISOString()})`}`);
+        out.line(`aid ${d.aid}: ${d.kids.length === 0 ? 'X25519 (suite 2), no secret' : `kid ${d.kids.join(', ')}`}${d.session === null ? ', no session' : `, session ${d.session.sid} (kid ${d.session.kid}, seq ${d.session.highestSeq}, last seen ${new Date(d.session.lastSeenMs).toISOString()})`}`);
       }
     });
   } finally {

@@ -307,8 +307,8 @@ export async function serve(out: Output, options: ServeOptions, signal: AbortSig
   const readingsLoop = options.readings
     ? (async () => {
         for await (const r of server.readings()) {
-          if (out.json) out.event({ event: 'reading', aid: r.aid, deviceId: r.deviceId, strategy: r.strategy, secure: r.secure, via: r.via, timestampMs: r.timestampMs, sensors: r.sensors });
-          else live.log(`${pc.cyan(`aid ${r.aid}`)} ${r.deviceId} ${r.strategy}${r.secure ? ' secure' : ''}  ${r.sensors.map((s) => `${s.id}=${s.value} ${s.unit}`).join('  ')}`);
+          if (out.json) out.event({ event: 'reading', aid: r.aid, deviceId: r.deviceId, strategy: r.strategy, secure: r.secure, ...(r.authMode === undefined ? {} : { mode: r.authMode }), via: r.via, timestampMs: r.timestampMs, sensors: r.sensors });
+          else live.log(`${pc.cyan(`aid ${r.aid}`)} ${r.deviceId} ${r.strategy}${r.authMode === undefined ? '' : ` ${r.authMode}`}${r.secure ? ' secure' : ''}  ${r.sensors.map((s) => `${s.id}=${s.value} ${s.unit}`).join('  ')}`);
         }
       })()
     : null;

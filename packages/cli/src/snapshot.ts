@@ -44,7 +44,7 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
   const sessions: SessionView[] = [];
   const leases: { id: number; device: string; expiresAtMs: number }[] = [];
   const templates: { aid: number; templates: unknown[] }[] = [];
-  const auth = new Map<number, { kids: number[]; session: { sid: number; kid: number; highestSeq: number; lastSeenMs: number } | null }>();
+  const auth = new Map<number, { kids: number[]; session: { sid: number; kid: number; suite: number; highestSeq: number; lastSeenMs: number } | null }>();
   let storeNote: string | null = null;
   try {
     const store = await sqlite.openSqliteStore<Record<string, unknown>>({ path, readonly: true, kinds: ['templates', 'sessions', 'leases', 'keys', 'auth'] });
@@ -69,10 +69,11 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
         auth.set(Number(key), { kids: (k?.keys ?? []).map((x) => x.kid), session: null });
       }
       for (const key of await store.keys('auth')) {
-        const a = (await store.get('auth', key)) as { sessions?: { state: string; sid: number; kid: number; highest: number; lastSeenMs: number }[] } | undefined;
+        const a = (await store.get('auth', key)) as { sessions?: { state: string; sid: number; kid: number; suite?: number; highest: number; lastSeenMs: number }[] } | undefined;
         const current = a?.sessions?.find((x) => x.state === 'current');
         const entry = auth.get(Number(key)) ?? { kids: [], session: null };
-        if (current !== undefined) entry.session = { sid: current.sid, kid: current.kid, highestSeq: current.highest, lastSeenMs: current.lastSeenMs };
+        // A session stored before suite 2 has no suite: it is suite 1's.
+        if (current !== undefined) entry.session = { sid: current.sid, kid: current.kid, suite: current.suite ?? 1, highestSeq: current.highest, lastSeenMs: current.lastSeenMs };
         auth.set(Number(key), entry);
       }
     } finally {
@@ -83,10 +84,13 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
     if (!isOpenSynapticError(e, 'ERR_STORE_READ')) throw e;
     storeNote = 'no store table (sessions, leases): the file holds readings only';
   }
-  // The mode in force per device: authenticated (a current session of the authenticated mode),
-  // secure (a legacy XOR session that decoded a frame), else plain.
-  const modeOf = (aid: number): 'authenticated' | 'secure' | 'plain' =>
-    auth.get(aid)?.session != null ? 'authenticated' : sessions.some((s) => Number(s.aid) === aid && s.decryptConfirmed === true) ? 'secure' : 'plain';
+  // The mode in force per device: auth-psk / auth-x25519 (a current session of the authenticated
+  // mode, by its suite), secure (a legacy XOR session that decoded a frame), else plain.
+  const modeOf = (aid: number): 'auth-psk' | 'auth-x25519' | 'secure' | 'plain' => {
+    const session = auth.get(aid)?.session;
+    if (session != null) return session.suite === 2 ? 'auth-x25519' : 'auth-psk';
+    return sessions.some((s) => Number(s.aid) === aid && s.decryptConfirmed === true) ? 'secure' : 'plain';
+  };
   const live = readStatusFile(statusFileOf(loaded.config, options.statusFile));
   const result = {
     database: path,
@@ -113,7 +117,7 @@ export async function snapshot(out: Output, options: ConfigSource & { statusFile
     for (const s of sessions) out.line(`  aid ${s.aid}: ${String(s.state)}${s.dictReady ? ', dictionary ready' : ''}${s.decryptConfirmed ? ', confirmed' : ''}${s.hasKey ? ', keyed' : ''}`);
     if (auth.size > 0) {
       out.line(pc.bold('authenticated mode'));
-      for (const [aid, a] of [...auth].sort((x, y) => x[0] - y[0])) out.line(`  aid ${aid}: kid ${a.kids.join(', ') || '-'}${a.session === null ? ', no session' : `, session ${a.session.sid} (kid ${a.session.kid}, seq ${a.session.highestSeq})`}`);
+      for (const [aid, a] of [...auth].sort((x, y) => x[0] - y[0])) out.line(`  aid ${aid}: ${a.kids.length === 0 ? 'X25519, no secret' : `kid ${a.kids.join(', ')}`}${a.session === null ? ', no session' : `, session ${a.session.sid} (${a.session.suite === 2 ? 'auth-x25519' : 'auth-psk'}, kid ${a.session.kid}, seq ${a.session.highestSeq})`}`);
     }
     out.line(pc.bold('leases'));
     if (leases.length === 0) out.line('  none');

@@ -3,11 +3,12 @@
  * and a secret printed by `keys add` really authenticating against a server that reads that
  * database; `snapshot` then shows the device's mode.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthClient, type AuthKinds, AuthServer } from '@opensynaptic/handshake';
-import { openSqliteStore } from '@opensynaptic/store-sqlite';
+import { OpenSynaptic } from '@opensynaptic/core';
+import { AuthClient, type AuthKinds, AuthServer, generateX25519KeyPair, parseAuthReject } from '@opensynaptic/handshake';
+import { openSqliteReadingsSink, openSqliteStore } from '@opensynaptic/store-sqlite';
 import { describe, expect, it } from 'vitest';
 import { osNode } from './helpers/run.js';
 
@@ -62,5 +63,66 @@ describe('os-node keys', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.length, args.join(' ')).toBeGreaterThan(0);
     }
+  });
+
+  it('server-keypair prints a pair that works (the public key pinned by a device), or writes the private key 0600', async () => {
+    const made = await osNode(['keys', 'server-keypair', '--kid', '4', '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    const k = JSON.parse(made.stdout) as { kid: number; privateKey: string; publicKey: string; config: unknown };
+    expect(k.kid).toBe(4);
+    expect(k.privateKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(k.publicKey).toBe(Buffer.from(generateX25519KeyPair(fromHex(k.privateKey)).publicKey).toString('hex'));
+    expect(k.config).toEqual({ auth: { x25519: { privateKey: k.privateKey, kid: 4 } } });
+    const server = new AuthServer({ x25519: { privateKey: fromHex(k.privateKey), kid: 4, accept: 'any' } });
+    const client = new AuthClient({ serverPublicKey: fromHex(k.publicKey), kid: 4, mode: 'require' });
+    expect(client.onWelcome(server.onHello(client.hello(9), Date.now()).response)).toBe('established');
+
+    const file = join(mkdtempSync(join(tmpdir(), 'os-cli-x25519-')), 'server.key');
+    const given = '11'.repeat(32);
+    const written = await osNode(['keys', 'server-keypair', '--private-key', given, '--out', file, '--json']);
+    expect(written.code, written.stderr).toBe(0);
+    const w = JSON.parse(written.stdout) as Record<string, unknown>;
+    expect(w).toMatchObject({ kid: 0, privateKeyFile: file, publicKey: Buffer.from(generateX25519KeyPair(fromHex(given)).publicKey).toString('hex') });
+    expect(w.privateKey).toBeUndefined();
+    expect(written.stdout).not.toContain(given);
+    expect(readFileSync(file, 'utf8').trim()).toBe(given);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    // Never over an existing key.
+    expect((await osNode(['keys', 'server-keypair', '--out', file])).code).not.toBe(0);
+    expect((await osNode(['keys', 'server-keypair', '--private-key', 'abcd'])).code).toBe(2);
+  });
+
+  it('add --x25519 enrols a device for suite 2 under accept "known"; a device with a secret cannot be enrolled', async () => {
+    const db = join(mkdtempSync(join(tmpdir(), 'os-cli-keys-x-')), 'keys.db');
+    const enrolled = await osNode(['keys', 'add', '12', '--x25519', '--db', db, '--json']);
+    expect(enrolled.code, enrolled.stderr).toBe(0);
+    expect(JSON.parse(enrolled.stdout)).toMatchObject({ aid: 12, x25519: true, kids: [] });
+    expect((await osNode(['keys', 'add', '13', '--db', db])).code).toBe(0);
+    const refused = await osNode(['keys', 'add', '13', '--x25519', '--db', db]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('suite 1');
+    const list = await osNode(['keys', 'list', '--db', db]);
+    expect(list.stdout).toContain('aid 12: X25519');
+
+    const pair = generateX25519KeyPair();
+    const store = await openSqliteStore<AuthKinds>({ path: db, kinds: ['keys', 'auth'] });
+    const server = new AuthServer({ store: store as never, x25519: { privateKey: pair.privateKey, kid: 0, accept: 'known' } });
+    await server.load(Date.now());
+    const client = new AuthClient({ serverPublicKey: pair.publicKey, mode: 'require' });
+    expect(client.onWelcome(server.onHello(client.hello(12), Date.now()).response)).toBe('established');
+    // A first frame makes the session current; the snapshot then names its suite.
+    const plain = new OpenSynaptic({ assignedId: 12, deviceId: 'X12' }).transmit([['T1', 'OK', 1, 'Cel']]).frame;
+    expect(server.open(client.seal(plain, 12).frame, Date.now()).ok).toBe(true);
+    const other = new AuthClient({ serverPublicKey: pair.publicKey, mode: 'require' });
+    expect(parseAuthReject(server.onHello(other.hello(13), Date.now()).response).reason).toBe('NO_DOWNGRADE');
+    expect(parseAuthReject(server.onHello(other.hello(14), Date.now()).response).reason).toBe('NO_KEY');
+    await server.flush(Date.now());
+    await store.close();
+    // The snapshot reads a server's file: its readings tables too.
+    await (await openSqliteReadingsSink({ path: db })).close();
+    const snap = await osNode(['snapshot', '--db', db, '--json']);
+    expect(snap.code, snap.stderr).toBe(0);
+    const auth = (JSON.parse(snap.stdout) as { auth: { aid: number; session: { suite: number } | null }[] }).auth;
+    expect(auth.find((a) => a.aid === 12)?.session?.suite).toBe(2);
   });
 });

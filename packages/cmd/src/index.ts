@@ -207,7 +207,7 @@ export const AUTH_FULL = 0xc1;
 export const AUTH_DIFF = 0xc2;
 /** Authenticated HEART (plain twin DATA_HEART), the AUTH_FULL layout with an empty body. 1 byte, 0xC3. */
 export const AUTH_HEART = 0xc3;
-/** `[0xC8][aid:4 BE][suite:1][kid:1][client nonce:16]` (23 bytes): a device asks for an authenticated session. */
+/** `[0xC8][aid:4 BE][suite:1][kid:1][client nonce:16]` (23 bytes; suite 2 adds `[ephemeral X25519 public key:32]`, 55): a device asks for an authenticated session. */
 export const AUTH_HELLO = 0xc8;
 /** `[0xC9][aid:4 BE][suite:1][kid:1][sid:1][server nonce:16][tag:16]` (40 bytes): the server's answer, proving it holds the key. */
 export const AUTH_WELCOME = 0xc9;

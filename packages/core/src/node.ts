@@ -113,9 +113,10 @@ export interface OpenSynapticOptions {
   maxInFlight?: number;
   /**
    * Authenticated mode with this node's server (this project's extension; `authenticate()` sets
-   * the session up): the pre-shared `secret` (16..64 bytes) of this device and its `kid`, and
-   * `mode` `prefer` (default: legacy frames to a legacy server) or `require`. A server's half is
-   * `handshake.auth.server`.
+   * the session up): the pre-shared `secret` (16..64 bytes) of this device and its `kid` (suite
+   * 1), or the server's pinned X25519 `serverPublicKey` and the `kid` of that key pair (suite 2,
+   * no secret on the device), and `mode` `prefer` (default: legacy frames to a legacy server) or
+   * `require`. A server's half is `handshake.auth.server`.
    */
   auth?: AuthClientOptions;
 }
@@ -496,7 +497,7 @@ export class OpenSynaptic {
 
   async #authenticate(options: { timeoutMs?: number; attempts?: number }): Promise<'authenticated' | 'legacy'> {
     const client = this.protocol.authClient;
-    if (client === null) throw new AuthError('ERR_AUTH_UNSUPPORTED', 'this node has no authenticated mode: give OpenSynapticOptions.auth (secret, kid, mode)');
+    if (client === null) throw new AuthError('ERR_AUTH_UNSUPPORTED', 'this node has no authenticated mode: give OpenSynapticOptions.auth (secret or serverPublicKey, kid, mode)');
     if (this.idMissing) throw new IdNotAssignedError(this.deviceId);
     const send = this.#send;
     if (send === null) throw new NoSendError();
@@ -519,7 +520,9 @@ export class OpenSynaptic {
       this.#events.emit('auth', { aid, state: 'established', sid: client.sid });
       return 'authenticated';
     }
-    throw new AuthError('ERR_AUTH_REJECTED', `aid ${aid}: no AUTH_WELCOME after ${attempts} HELLO(s) in ${Math.round(each * attempts)} ms`, aid);
+    // A WELCOME that came but did not verify (another server key than the pinned one) says more than a timeout.
+    const welcome = client.lastWelcomeError === null ? '' : ` that verifies (${client.lastWelcomeError.message})`;
+    throw new AuthError('ERR_AUTH_REJECTED', `aid ${aid}: no AUTH_WELCOME${welcome} after ${attempts} HELLO(s) in ${Math.round(each * attempts)} ms`, aid);
   }
 
   /** Resolves true once `done()` holds after an authenticated-mode answer, false after `ms`. */

@@ -6,7 +6,7 @@
  * resumes the session from its store or, without one, makes the device start a new one.
  */
 import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, DATA_DIFF } from '@opensynaptic/cmd';
-import { AuthServer, isOpenSynapticError } from '@opensynaptic/handshake';
+import { type AuthClientOptions, AuthServer, generateX25519KeyPair, isOpenSynapticError } from '@opensynaptic/handshake';
 import { MemoryStore } from '@opensynaptic/store';
 import { describe, expect, it } from 'vitest';
 import { OpenSynaptic, type ReceiveResult } from '../src/index.js';
@@ -26,7 +26,7 @@ interface Pair {
   tick(ms: number): void;
 }
 
-function pair(options: { serverAuth?: AuthServer | null; mode?: 'prefer' | 'require'; server?: OpenSynaptic } = {}): Pair {
+function pair(options: { serverAuth?: AuthServer | null; mode?: 'prefer' | 'require'; server?: OpenSynaptic; auth?: AuthClientOptions } = {}): Pair {
   let now = T0;
   const clock = () => now;
   const auth = options.serverAuth === undefined ? keyedServer() : options.serverAuth;
@@ -38,7 +38,7 @@ function pair(options: { serverAuth?: AuthServer | null; mode?: 'prefer' | 'requ
     assignedId: AID,
     deviceId: 'DEV',
     clock,
-    auth: { secret: SECRET, mode: options.mode ?? 'prefer' },
+    auth: options.auth ?? { secret: SECRET, mode: options.mode ?? 'prefer' },
     send: (packet) => {
       sent.push(packet);
       if (drop.next) {
@@ -186,5 +186,56 @@ describe('authenticated mode', () => {
     expect(states).toEqual(['lost', 'established']);
     // The next frame goes under the new session (a FULL first: the new server has no template).
     expect(celsiusOf(send(p, 8, T0 + 3000).out)).toBe(8);
+  });
+
+  describe('suite 2 (X25519, a pinned server key)', () => {
+    const keys = generateX25519KeyPair(new Uint8Array(32).map((_, i) => (i * 11 + 1) & 0xff));
+    const x25519Server = (extra: ConstructorParameters<typeof AuthServer>[0] = {}) => new AuthServer({ x25519: { privateKey: keys.privateKey, kid: 2, accept: 'any' }, ...extra });
+
+    it('a session from the pinned key alone (no secret on the device), frames decoded', async () => {
+      const server = x25519Server();
+      const p = pair({ serverAuth: server, auth: { serverPublicKey: keys.publicKey, kid: 2, mode: 'require' } });
+      expect(await p.device.authenticate()).toBe('authenticated');
+      expect(p.sent[0]).toHaveLength(55);
+      for (const [i, v] of [18, 18.5, 18.5].entries()) {
+        const { frame, out } = send(p, v, T0 + i * 1000);
+        expect(frame[0]! & 0xf0).toBe(0xc0);
+        expect(celsiusOf(out)).toBe(v);
+      }
+      expect(server.sessionSuite(AID)).toBe(2);
+    });
+
+    it('a device pinning another key gets no session: authenticate rejects, naming the WELCOME that did not verify', async () => {
+      const p = pair({ serverAuth: x25519Server(), auth: { serverPublicKey: generateX25519KeyPair().publicKey, kid: 2, mode: 'require' } });
+      const e = await p.device.authenticate({ timeoutMs: 60, attempts: 2 }).catch((err: unknown) => err);
+      expect(isOpenSynapticError(e, 'ERR_AUTH_REJECTED')).toBe(true);
+      expect((e as Error).message).toContain('does not verify');
+      expect(() => p.device.transmit([['T1', 'OK', 1, 'Cel']], { t: T0 })).toThrow(/no authenticated session/);
+    });
+
+    it('a device with a pre-shared secret at the server cannot use suite 2 (REJECT NO_DOWNGRADE)', async () => {
+      const server = x25519Server();
+      server.setKey(AID, 0, SECRET);
+      const p = pair({ serverAuth: server, auth: { serverPublicKey: keys.publicKey, kid: 2, mode: 'require' } });
+      const e = await p.device.authenticate().catch((err: unknown) => err);
+      expect(isOpenSynapticError(e, 'ERR_AUTH_REJECTED')).toBe(true);
+      expect((e as Error).message).toContain('NO_DOWNGRADE');
+    });
+
+    it('a restarted server resumes a suite-2 session from its store, suite and all', async () => {
+      const store = new MemoryStore<Record<string, unknown>>({ kinds: ['keys', 'auth'] });
+      const first = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', clock: () => T0, handshake: { auth: { server: x25519Server({ store: store as never, saveIntervalMs: 0 }) } } });
+      await first.open();
+      const p = pair({ server: first, auth: { serverPublicKey: keys.publicKey, kid: 2, mode: 'require' } });
+      await p.device.authenticate();
+      expect(celsiusOf(send(p, 5, T0).out)).toBe(5);
+      await first.flush();
+      const again = x25519Server({ store: store as never });
+      const second = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', clock: () => T0, handshake: { auth: { server: again } } });
+      await second.open();
+      p.server = second;
+      expect(celsiusOf(send(p, 6, T0 + 1000).out)).toBe(6);
+      expect(again.sessionSuite(AID)).toBe(2);
+    });
   });
 });

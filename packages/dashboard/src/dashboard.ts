@@ -774,7 +774,7 @@ export class DashboardService implements Service {
 
 /** The API, as `GET /api` lists it. */
 export const ENDPOINTS = [
-  { method: 'GET', path: '/api/devices', about: 'every known device: key, aid, deviceId, state (online/stale/offline), lastSeenMs, templates, frames per strategy, secure, authenticated and mode (authenticated, secure or plain), wireBytes vs jsonBytes, latest value per sensor' },
+  { method: 'GET', path: '/api/devices', about: 'every known device: key, aid, deviceId, state (online/stale/offline), lastSeenMs, templates, frames per strategy, secure, authenticated and mode (auth-psk, auth-x25519, secure or plain), wireBytes vs jsonBytes, latest value per sensor' },
   { method: 'GET', path: '/api/readings', about: 'stored readings; parameters aid, device, sensor, from, to (Unix ms or ISO 8601), limit, order (asc|desc)' },
   { method: 'GET', path: '/api/readings.csv', about: 'the same as CSV' },
   { method: 'GET', path: '/api/frames', about: 'the last data frames of a device (aid=): hex, command, strategy, tid, timestamp, CRCs, the check it passed, the plain body' },

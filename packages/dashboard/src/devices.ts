@@ -32,8 +32,11 @@ export interface DeviceView {
   /** Authenticated data frames among them (the authenticated mode's AUTH_*); `authenticated` says whether the latest was. */
   authenticatedFrames: number;
   authenticated: boolean;
-  /** The mode of the latest frame: `authenticated`, `secure` (the legacy XOR obfuscation) or `plain`. */
-  mode: 'authenticated' | 'secure' | 'plain';
+  /**
+   * The mode of the latest frame: authenticated with a pre-shared secret (`auth-psk`) or X25519
+   * (`auth-x25519`), `secure` (the legacy XOR obfuscation) or `plain`.
+   */
+  mode: 'auth-psk' | 'auth-x25519' | 'secure' | 'plain';
   /** Bytes of its data frames on the wire, and of the same readings as JSON text. */
   wireBytes: number;
   jsonBytes: number;
@@ -59,6 +62,8 @@ export interface BookReading {
   sensors: readonly { id: string; state: string; value: number; unit: string }[];
   secure?: boolean;
   authenticated?: boolean;
+  /** An authenticated frame's suite (absent: `auth-psk`, the only one before X25519). */
+  authMode?: 'auth-psk' | 'auth-x25519' | undefined;
   via?: string;
   geohash?: string | undefined;
 }
@@ -179,7 +184,7 @@ export class DeviceBook {
     if (v.secure) v.secureFrames++;
     v.authenticated = r.authenticated === true;
     if (v.authenticated) v.authenticatedFrames++;
-    v.mode = v.authenticated ? 'authenticated' : v.secure ? 'secure' : 'plain';
+    v.mode = v.authenticated ? (r.authMode ?? 'auth-psk') : v.secure ? 'secure' : 'plain';
     if (r.via !== undefined) v.via = r.via;
     if (templates !== null) v.templates = templates;
     // Decoded once per new geohash text, not per frame.

@@ -7,9 +7,9 @@
  * Session set-up (one round trip, fresh randomness on both sides, so a restarted device or server
  * never reuses a nonce: every session has its own key, and sequence numbers restart with it):
  *
- *   device → server  AUTH_HELLO   [0xC8][aid:4][suite:1][kid:1][client nonce:16]
+ *   device → server  AUTH_HELLO   [0xC8][aid:4][suite:1][kid:1][client nonce:16]  (+ [ephemeral public key:32], suite 2)
  *   server → device  AUTH_WELCOME [0xC9][aid:4][suite:1][kid:1][sid:1][server nonce:16][tag:16]
- *   server → device  AUTH_REJECT  [0xCA][aid:4][reason:1]   (no key, unknown session, suite)
+ *   server → device  AUTH_REJECT  [0xCA][aid:4][reason:1]   (no key, unknown session, suite, downgrade)
  *
  *   okm  = HKDF-SHA-256(ikm = secret(kid), salt = client nonce ‖ server nonce,
  *                       info = "OpenSynaptic AUTH v1" ‖ aid:4 ‖ suite:1 ‖ kid:1 ‖ sid:1, 44 bytes)
@@ -22,6 +22,14 @@
  * from its first frame that opens (the session is pending until then, so a forged HELLO cannot
  * displace a session in use).
  *
+ * Suite 2 (X25519) replaces the pre-shared secret with a Diffie-Hellman: the server holds a static
+ * X25519 key pair (named by `kid`), the device pins its public key and sends a fresh ephemeral
+ * public key per session at the end of its HELLO (55 bytes). ikm = X25519(ephemeral, static),
+ * info gains both public keys; salt, WELCOME and data frames are suite 1's. The WELCOME's tag
+ * then proves the server holds the static private key (a device pinning another key, or a
+ * forged ephemeral key, derives other keys and the tag fails). The device is not authenticated
+ * by the handshake: the server's `x25519.accept` policy says which aids may use it.
+ *
  * Authenticated data frame (AUTH_FULL / AUTH_DIFF / AUTH_HEART, twins of the plain commands):
  *
  *   [cmd:1][route_count:1][route_id:4 BE]*n[tid:1][ts:6 BE][sid:1][seq:3 BE][ciphertext][tag:16]
@@ -33,6 +41,7 @@
  * `graceMs` after a new one opens a frame, so frames in flight across a rotation still decode.
  */
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { AUTH_HELLO, AUTH_REJECT, AUTH_WELCOME, authVariant, isAuthData, isPlainData, plainOfAuth } from '@opensynaptic/cmd';
@@ -44,6 +53,13 @@ export { AuthError, type AuthErrorCode } from './errors.js';
 
 /** Suite 1: pre-shared secret, HKDF-SHA-256, ChaCha20-Poly1305 with its 16-byte tag. 1 byte. */
 export const AUTH_SUITE_PSK_CHACHA20_POLY1305 = 1;
+/**
+ * Suite 2: X25519 between the device's ephemeral key and the server's static one (pinned by the
+ * device), then suite 1's HKDF-SHA-256 and ChaCha20-Poly1305. 1 byte.
+ */
+export const AUTH_SUITE_X25519_CHACHA20_POLY1305 = 2;
+/** Bytes of an X25519 public or private key (RFC 7748: the little-endian u-coordinate or scalar). */
+export const AUTH_X25519_KEY_BYTES = 32;
 /** Bytes of each side's HELLO / WELCOME nonce. */
 export const AUTH_NONCE_BYTES = 16;
 /** Bytes of the AEAD tag at the end of every authenticated frame and WELCOME. */
@@ -57,8 +73,9 @@ export const AUTH_REPLAY_WINDOW = 64;
 /** Shortest and longest pre-shared secret, bytes. */
 export const AUTH_MIN_SECRET_BYTES = 16;
 export const AUTH_MAX_SECRET_BYTES = 64;
-/** Length of each handshake packet. */
+/** Length of each handshake packet (a suite-2 HELLO adds the device's ephemeral public key). */
 export const AUTH_HELLO_BYTES = 23;
+export const AUTH_HELLO_X25519_BYTES = AUTH_HELLO_BYTES + AUTH_X25519_KEY_BYTES;
 export const AUTH_WELCOME_BYTES = 40;
 export const AUTH_REJECT_BYTES = 6;
 
@@ -68,11 +85,16 @@ export const AUTH_REJECT_REASONS = Object.freeze({
   NO_KEY: 1,
   /** The frame's session is not known (expired, or the server lost it): start a new one. */
   UNKNOWN_SESSION: 2,
-  /** The HELLO's suite is not one this server speaks. */
+  /** The HELLO's suite is not one this server speaks (suite 2 on a server without `x25519`). */
   SUITE: 3,
+  /**
+   * Suite 2 from a device that has a pre-shared secret here: it must use suite 1, so whoever
+   * does not hold the secret cannot open a session as that device (no downgrade).
+   */
+  NO_DOWNGRADE: 4,
 } as const);
 export type AuthRejectReason = keyof typeof AUTH_REJECT_REASONS;
-const REASON_NAMES: Record<number, AuthRejectReason> = { 1: 'NO_KEY', 2: 'UNKNOWN_SESSION', 3: 'SUITE' };
+const REASON_NAMES: Record<number, AuthRejectReason> = { 1: 'NO_KEY', 2: 'UNKNOWN_SESSION', 3: 'SUITE', 4: 'NO_DOWNGRADE' };
 /** The name of a REJECT reason byte, or `UNKNOWN`. */
 export const authRejectReasonName = (code: number): AuthRejectReason | 'UNKNOWN' => REASON_NAMES[code] ?? 'UNKNOWN';
 
@@ -101,6 +123,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 function checkSecret(secret: Uint8Array): void {
+  // The 32-byte X25519 shared secret of suite 2 is within these bounds and passes too.
   if (!(secret instanceof Uint8Array) || secret.length < AUTH_MIN_SECRET_BYTES || secret.length > AUTH_MAX_SECRET_BYTES) {
     throw new AuthError('ERR_AUTH_SECRET', `a pre-shared secret is ${AUTH_MIN_SECRET_BYTES}..${AUTH_MAX_SECRET_BYTES} bytes, not ${secret instanceof Uint8Array ? secret.length : typeof secret}`);
   }
@@ -123,21 +146,69 @@ export interface AuthSessionKeys {
   readonly iv: Uint8Array;
 }
 
-/** The key schedule of the module comment (HKDF-SHA-256, 44 bytes: key 32, iv 12). */
-export function deriveAuthKeys(secret: Uint8Array, clientNonce: Uint8Array, serverNonce: Uint8Array, aid: number, suite: number, kid: number, sid: number): AuthSessionKeys {
+/**
+ * The key schedule of the module comment (HKDF-SHA-256, 44 bytes: key 32, iv 12). `secret` is
+ * the pre-shared secret (suite 1) or the X25519 shared secret (suite 2); `extraInfo` follows the
+ * info of suite 1 (suite 2: device ephemeral public key ‖ server static public key).
+ */
+export function deriveAuthKeys(secret: Uint8Array, clientNonce: Uint8Array, serverNonce: Uint8Array, aid: number, suite: number, kid: number, sid: number, extraInfo: Uint8Array = EMPTY): AuthSessionKeys {
   checkSecret(secret);
   if (clientNonce.length !== AUTH_NONCE_BYTES || serverNonce.length !== AUTH_NONCE_BYTES) throw new AuthError('ERR_AUTH_BAD_PACKET', `nonces are ${AUTH_NONCE_BYTES} bytes`);
   const salt = new Uint8Array(2 * AUTH_NONCE_BYTES);
   salt.set(clientNonce, 0);
   salt.set(serverNonce, AUTH_NONCE_BYTES);
-  const info = new Uint8Array(INFO.length + 7);
+  const info = new Uint8Array(INFO.length + 7 + extraInfo.length);
   info.set(INFO, 0);
   putU32(info, INFO.length, aidOk(aid));
   info[INFO.length + 4] = byte(suite, 'suite');
   info[INFO.length + 5] = byte(kid, 'kid');
   info[INFO.length + 6] = byte(sid, 'sid');
+  info.set(extraInfo, INFO.length + 7);
   const okm = hkdf(sha256, secret, salt, info, 44);
   return { sid, key: okm.slice(0, 32), iv: okm.slice(32, 44) };
+}
+
+/** An X25519 key pair: what `os-node keys server-keypair` makes for a server's `x25519` option. */
+export interface X25519KeyPair {
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+function checkX25519Key(k: Uint8Array, what: string): void {
+  if (!(k instanceof Uint8Array) || k.length !== AUTH_X25519_KEY_BYTES) throw new AuthError('ERR_AUTH_BAD_PACKET', `${what} is ${AUTH_X25519_KEY_BYTES} bytes, not ${k instanceof Uint8Array ? k.length : typeof k}`);
+}
+
+/** A new X25519 key pair from `privateKey` (default: 32 fresh random bytes). */
+export function generateX25519KeyPair(privateKey: Uint8Array = randomBytes(AUTH_X25519_KEY_BYTES)): X25519KeyPair {
+  checkX25519Key(privateKey, 'an X25519 private key');
+  return { privateKey: privateKey.slice(), publicKey: x25519.getPublicKey(privateKey) };
+}
+
+/**
+ * X25519(privateKey, publicKey): suite 2's ikm. Refuses an all-zero result (RFC 7748 §6.1): a
+ * low-order public key gives a shared secret that anyone knows. Throws `AuthError`
+ * `ERR_AUTH_LOW_ORDER` (`ERR_AUTH_BAD_PACKET` for a key that is not 32 bytes).
+ */
+export function x25519SharedSecret(privateKey: Uint8Array, publicKey: Uint8Array, aid: number | null = null): Uint8Array {
+  checkX25519Key(privateKey, 'an X25519 private key');
+  checkX25519Key(publicKey, 'an X25519 public key');
+  let shared: Uint8Array;
+  try {
+    shared = x25519.getSharedSecret(privateKey, publicKey);
+  } catch {
+    // @noble/curves throws on the all-zero result itself; the check below covers it either way.
+    shared = new Uint8Array(AUTH_X25519_KEY_BYTES);
+  }
+  if (sameBytes(shared, new Uint8Array(AUTH_X25519_KEY_BYTES))) throw new AuthError('ERR_AUTH_LOW_ORDER', `${aid === null ? '' : `aid ${aid}: `}X25519 gave the all-zero shared secret (a low-order public key): no session`, aid);
+  return shared;
+}
+
+/** Suite 2's addition to the HKDF info: device ephemeral public key ‖ server static public key. */
+function x25519Info(ephemeralPublicKey: Uint8Array, serverPublicKey: Uint8Array): Uint8Array {
+  const info = new Uint8Array(2 * AUTH_X25519_KEY_BYTES);
+  info.set(ephemeralPublicKey, 0);
+  info.set(serverPublicKey, AUTH_X25519_KEY_BYTES);
+  return info;
 }
 
 /** The AEAD nonce of `seq` (0..2^24-1) under `iv`. */
@@ -156,6 +227,8 @@ export interface AuthHello {
   suite: number;
   kid: number;
   clientNonce: Uint8Array;
+  /** Suite 2 only: the device's ephemeral X25519 public key (32 bytes, after the nonce). */
+  ephemeralPublicKey?: Uint8Array | undefined;
 }
 export interface AuthWelcome {
   aid: number;
@@ -167,13 +240,17 @@ export interface AuthWelcome {
 }
 
 export function buildAuthHello(h: AuthHello): Uint8Array {
-  const p = new Uint8Array(AUTH_HELLO_BYTES);
+  const x = h.suite === AUTH_SUITE_X25519_CHACHA20_POLY1305;
+  if (x) checkX25519Key(h.ephemeralPublicKey as Uint8Array, 'the HELLO\'s ephemeral public key');
+  else if (h.ephemeralPublicKey !== undefined) throw new AuthError('ERR_AUTH_BAD_PACKET', `only a suite-${AUTH_SUITE_X25519_CHACHA20_POLY1305} HELLO carries an ephemeral public key, not suite ${h.suite}`);
+  const p = new Uint8Array(x ? AUTH_HELLO_X25519_BYTES : AUTH_HELLO_BYTES);
   p[0] = AUTH_HELLO;
   putU32(p, 1, aidOk(h.aid));
   p[5] = byte(h.suite, 'suite');
   p[6] = byte(h.kid, 'kid');
   if (h.clientNonce.length !== AUTH_NONCE_BYTES) throw new AuthError('ERR_AUTH_BAD_PACKET', `the client nonce is ${AUTH_NONCE_BYTES} bytes`);
   p.set(h.clientNonce, 7);
+  if (x) p.set(h.ephemeralPublicKey!, AUTH_HELLO_BYTES);
   return p;
 }
 
@@ -183,9 +260,13 @@ function exact(p: Uint8Array, cmd: number, n: number, name: string): void {
   if (p.length > n) throw new AuthError('ERR_AUTH_BAD_PACKET', `${name}: ${p.length} bytes, exactly ${n} allowed`);
 }
 
+/** Reads a HELLO: exactly 23 bytes, or exactly 55 for suite 2 (any other suite is read as 23, for a REJECT SUITE). */
 export function parseAuthHello(p: Uint8Array): AuthHello {
-  exact(p, AUTH_HELLO, AUTH_HELLO_BYTES, 'AUTH_HELLO');
-  return { aid: aidOk(u32(p, 1)), suite: p[5]!, kid: p[6]!, clientNonce: p.slice(7, 23) };
+  const x = p instanceof Uint8Array && p.length > 5 && p[5] === AUTH_SUITE_X25519_CHACHA20_POLY1305;
+  exact(p, AUTH_HELLO, x ? AUTH_HELLO_X25519_BYTES : AUTH_HELLO_BYTES, x ? 'AUTH_HELLO (suite 2)' : 'AUTH_HELLO');
+  const hello: AuthHello = { aid: aidOk(u32(p, 1)), suite: p[5]!, kid: p[6]!, clientNonce: p.slice(7, AUTH_HELLO_BYTES) };
+  if (x) hello.ephemeralPublicKey = p.slice(AUTH_HELLO_BYTES, AUTH_HELLO_X25519_BYTES);
+  return hello;
 }
 
 /** The WELCOME for `hello` under `keys` (its tag computed here). */
@@ -365,6 +446,8 @@ export interface StoredAuthSession {
   state: 'pending' | 'current' | 'previous';
   sid: number;
   kid: number;
+  /** The suite the session was set up with (absent: 1, as written before suite 2). */
+  suite?: number | undefined;
   key: string;
   iv: string;
   highest: number;
@@ -396,6 +479,7 @@ export { b64 as secretToText, unb64 as secretFromText };
 
 interface ServerSession extends AuthSessionKeys {
   kid: number;
+  suite: number;
   window: ReplayWindow;
   createdMs: number;
   lastSeenMs: number;
@@ -428,11 +512,32 @@ export interface AuthServerOptions {
   order?: 'window' | 'strict' | undefined;
   /** Server nonces (default WebCrypto's random bytes); inject for golden vectors only. */
   random?: ((n: number) => Uint8Array) | undefined;
+  /** Suite 2 (X25519): the server's static key pair and which devices may use it; default none (suite 2 is answered REJECT SUITE). */
+  x25519?: AuthX25519Options | undefined;
+}
+
+/**
+ * The server's suite-2 policy. A device that has a pre-shared secret here never gets a suite-2
+ * session (REJECT NO_DOWNGRADE), whatever `accept` says: whoever lacks its secret must not be able
+ * to speak as it.
+ */
+export interface AuthX25519Options {
+  /** The server's static X25519 private key (32 bytes; `os-node keys server-keypair` makes a pair). */
+  privateKey: Uint8Array;
+  /** The kid a suite-2 HELLO names this key pair by (0..255); another kid is answered REJECT NO_KEY. */
+  kid: number;
+  /**
+   * `'known'` (default): only devices enrolled for suite 2 (`AuthServer.enrolX25519`: a record in
+   * the key store without a pre-shared secret), others get REJECT NO_KEY. `'any'`: every aid may
+   * open a suite-2 session: the channel is confidential and the server authenticated, but the
+   * device is not (anyone may claim any aid that has no secret).
+   */
+  accept?: 'any' | 'known' | undefined;
 }
 
 /** What opening an authenticated frame gave: the plain frame, or the typed refusal and what to answer. */
 export type AuthOpenResult =
-  | { ok: true; plain: Uint8Array; aid: number; sid: number; seq: number; promoted: boolean }
+  | { ok: true; plain: Uint8Array; aid: number; sid: number; seq: number; promoted: boolean; suite: number }
   | { ok: false; error: AuthError; response: Uint8Array | null };
 
 /** Counters of the server side. */
@@ -464,7 +569,7 @@ export class AuthServer {
   readonly counters: AuthServerCounters = {
     hellos: 0,
     welcomes: 0,
-    rejects: { NO_KEY: 0, UNKNOWN_SESSION: 0, SUITE: 0 },
+    rejects: { NO_KEY: 0, UNKNOWN_SESSION: 0, SUITE: 0, NO_DOWNGRADE: 0 },
     opened: 0,
     refused: { tag: 0, replay: 0, old: 0, 'no-session': 0, truncated: 0, bad: 0 },
     rotations: 0,
@@ -475,6 +580,7 @@ export class AuthServer {
   readonly #store: Store<AuthKinds> | undefined;
   readonly #background: BackgroundFlush | undefined;
   readonly #random: (n: number) => Uint8Array;
+  readonly #x25519: { privateKey: Uint8Array; publicKey: Uint8Array; kid: number; accept: 'any' | 'known' } | null;
   readonly #saveInterval: number;
   readonly #dirtyKeys = new Set<number>();
   readonly #dirtySessions = new Set<number>();
@@ -491,6 +597,14 @@ export class AuthServer {
     this.windowSize = options.order === 'strict' ? 0 : AUTH_REPLAY_WINDOW;
     this.#saveInterval = options.saveIntervalMs ?? 5000;
     this.#random = options.random ?? randomBytes;
+    const x = options.x25519;
+    if (x === undefined) this.#x25519 = null;
+    else {
+      const accept = x.accept ?? 'known';
+      if (accept !== 'any' && accept !== 'known') throw new AuthError('ERR_AUTH_BAD_PACKET', `x25519.accept is any or known, not ${String(accept)}`);
+      const { privateKey, publicKey } = generateX25519KeyPair(x.privateKey);
+      this.#x25519 = { privateKey, publicKey, kid: byte(x.kid, 'x25519.kid'), accept };
+    }
     this.#store = options.store;
     this.#opened = this.#store === undefined;
     this.#background = this.#store && new BackgroundFlush(this.#store, (e) => this.#failed(e, 'cannot be flushed'));
@@ -523,7 +637,7 @@ export class AuthServer {
         const d: DeviceSessions = { pending: null, current: null, previous: null };
         for (const s of row.sessions) {
           if (now - s.lastSeenMs >= this.expireMs) continue;
-          d[s.state] = { sid: s.sid, kid: s.kid, key: unb64(s.key), iv: unb64(s.iv), window: new ReplayWindow(s.highest, BigInt(`0x${s.bits || '0'}`), this.windowSize), createdMs: s.createdMs, lastSeenMs: s.lastSeenMs, retiredMs: s.retiredMs };
+          d[s.state] = { sid: s.sid, kid: s.kid, suite: s.suite ?? AUTH_SUITE_PSK_CHACHA20_POLY1305, key: unb64(s.key), iv: unb64(s.iv), window: new ReplayWindow(s.highest, BigInt(`0x${s.bits || '0'}`), this.windowSize), createdMs: s.createdMs, lastSeenMs: s.lastSeenMs, retiredMs: s.retiredMs };
         }
         this.#sessions.set(row.aid, d);
       }
@@ -580,7 +694,7 @@ export class AuthServer {
   removeKey(aid: number, kid?: number): boolean {
     const m = this.#keys.get(aid);
     if (m === undefined) return false;
-    const gone = kid === undefined ? m.size > 0 : m.delete(kid);
+    const gone = kid === undefined || m.delete(kid);
     if (kid === undefined || m.size === 0) {
       this.#keys.delete(aid);
       if (this.#sessions.delete(aid)) this.#dirtySessions.add(aid);
@@ -594,9 +708,37 @@ export class AuthServer {
     return [...(this.#keys.get(aid)?.keys() ?? [])].sort((a, b) => a - b);
   }
 
-  /** Whether `aid` has a secret (and so may authenticate). */
+  /** Whether `aid` has a pre-shared secret (and so may authenticate with suite 1, and never with suite 2). */
   hasKey(aid: number): boolean {
     return (this.#keys.get(aid)?.size ?? 0) > 0;
+  }
+
+  /**
+   * Enrols `aid` for suite 2 under `x25519.accept: 'known'`: a key-store record without a secret
+   * (persisted like secrets, removed by `removeKey(aid)`). A device that also has a secret still
+   * gets no suite-2 session.
+   */
+  enrolX25519(aid: number): void {
+    aidOk(aid);
+    if (this.#keys.has(aid)) return;
+    this.#keys.set(aid, new Map());
+    this.#dirtyKeys.add(aid);
+  }
+
+  /** Whether `aid` may open a suite-2 session now (x25519 configured, its policy, no pre-shared secret). */
+  acceptsX25519(aid: number): boolean {
+    const x = this.#x25519;
+    return x !== null && !this.hasKey(aid) && (x.accept === 'any' || this.#keys.has(aid));
+  }
+
+  /** The server's static X25519 public key (what devices pin), or `null` without `x25519`. */
+  get x25519PublicKey(): Uint8Array | null {
+    return this.#x25519?.publicKey.slice() ?? null;
+  }
+
+  /** The suite of `aid`'s current session (1 pre-shared secret, 2 X25519), or `null` without one. */
+  sessionSuite(aid: number): number | null {
+    return this.#sessions.get(aid)?.current?.suite ?? null;
   }
 
   /** Whether `aid` has an established (current) session: it sends authenticated frames. */
@@ -616,9 +758,19 @@ export class AuthServer {
       this.counters.rejects[reason]++;
       return { response: buildAuthReject(hello.aid, reason), aid: hello.aid, sid: null };
     };
-    if (hello.suite !== AUTH_SUITE_PSK_CHACHA20_POLY1305) return reject('SUITE');
-    const secret = this.#keys.get(hello.aid)?.get(hello.kid);
-    if (secret === undefined) return reject('NO_KEY');
+    let secret: Uint8Array | undefined;
+    let extraInfo: Uint8Array = EMPTY;
+    if (hello.suite === AUTH_SUITE_X25519_CHACHA20_POLY1305) {
+      const x = this.#x25519;
+      if (x === null) return reject('SUITE');
+      if (this.hasKey(hello.aid)) return reject('NO_DOWNGRADE');
+      if (hello.kid !== x.kid || (x.accept === 'known' && !this.#keys.has(hello.aid))) return reject('NO_KEY');
+      secret = x25519SharedSecret(x.privateKey, hello.ephemeralPublicKey!, hello.aid);
+      extraInfo = x25519Info(hello.ephemeralPublicKey!, x.publicKey);
+    } else if (hello.suite === AUTH_SUITE_PSK_CHACHA20_POLY1305) {
+      secret = this.#keys.get(hello.aid)?.get(hello.kid);
+      if (secret === undefined) return reject('NO_KEY');
+    } else return reject('SUITE');
     let d = this.#sessions.get(hello.aid);
     if (d === undefined) {
       if (this.#sessions.size >= this.maxDevices) return reject('UNKNOWN_SESSION');
@@ -632,8 +784,8 @@ export class AuthServer {
       if (sid !== d.current?.sid && sid !== d.previous?.sid && sid !== d.pending?.sid) break;
     }
     const serverNonce = this.#random(AUTH_NONCE_BYTES);
-    const keys = deriveAuthKeys(secret, hello.clientNonce, serverNonce, hello.aid, hello.suite, hello.kid, sid);
-    d.pending = { ...keys, kid: hello.kid, window: new ReplayWindow(0, 0n, this.windowSize), createdMs: now, lastSeenMs: now, retiredMs: undefined };
+    const keys = deriveAuthKeys(secret, hello.clientNonce, serverNonce, hello.aid, hello.suite, hello.kid, sid, extraInfo);
+    d.pending = { ...keys, kid: hello.kid, suite: hello.suite, window: new ReplayWindow(0, 0n, this.windowSize), createdMs: now, lastSeenMs: now, retiredMs: undefined };
     this.#changed(hello.aid, now);
     this.counters.welcomes++;
     return { response: buildAuthWelcome(hello, keys, serverNonce), aid: hello.aid, sid };
@@ -690,7 +842,7 @@ export class AuthServer {
     }
     this.counters.opened++;
     this.#changed(h.aid, now);
-    return { ok: true, plain, aid: h.aid, sid: h.sid, seq: h.seq, promoted };
+    return { ok: true, plain, aid: h.aid, sid: h.sid, seq: h.seq, promoted, suite: s.suite };
   }
 
   /** Forgets expired sessions and rotated-out ones past their grace; writes what changed. */
@@ -747,7 +899,7 @@ export class AuthServer {
       const sessions: StoredAuthSession[] = [];
       for (const state of ['pending', 'current', 'previous'] as const) {
         const s = d[state];
-        if (s !== null) sessions.push({ state, sid: s.sid, kid: s.kid, key: b64(s.key), iv: b64(s.iv), highest: s.window.highest, bits: s.window.bits.toString(16), createdMs: s.createdMs, lastSeenMs: s.lastSeenMs, retiredMs: s.retiredMs });
+        if (s !== null) sessions.push({ state, sid: s.sid, kid: s.kid, suite: s.suite, key: b64(s.key), iv: b64(s.iv), highest: s.window.highest, bits: s.window.bits.toString(16), createdMs: s.createdMs, lastSeenMs: s.lastSeenMs, retiredMs: s.retiredMs });
       }
       batch.push({ op: 'put', kind: 'auth', key: String(aid), value: { aid, sessions } });
     }
@@ -790,9 +942,14 @@ export class AuthServer {
 export type AuthMode = 'prefer' | 'require';
 
 export interface AuthClientOptions {
-  /** The device's pre-shared secret (16..64 bytes; `os-node keys add` makes one). */
-  secret: Uint8Array;
-  /** Which of the server's secrets of this device it is (default 0; a rotation adds kid + 1). */
+  /** Suite 1: the device's pre-shared secret (16..64 bytes; `os-node keys add` makes one). Give it or `serverPublicKey`, not both. */
+  secret?: Uint8Array | undefined;
+  /**
+   * Suite 2: the server's static X25519 public key (32 bytes), pinned: a WELCOME from any other
+   * key does not verify. Each HELLO then carries a fresh ephemeral key.
+   */
+  serverPublicKey?: Uint8Array | undefined;
+  /** Which of the server's secrets of this device it is, or (suite 2) which server key pair (default 0; a rotation adds kid + 1). */
   kid?: number | undefined;
   /**
    * `prefer` (default): authenticate when the server can; a legacy server (its "Unknown CMD"
@@ -811,18 +968,38 @@ export type AuthClientState = 'none' | 'hello-sent' | 'established' | 'legacy';
 export class AuthClient {
   readonly mode: AuthMode;
   readonly kid: number;
+  /** 1 (pre-shared secret) or 2 (X25519 with the pinned server key). */
+  readonly suite: number;
   readonly rotateAtSeq: number;
-  readonly #secret: Uint8Array;
+  readonly #secret: Uint8Array | null;
+  readonly #serverPublicKey: Uint8Array | null;
   #state: AuthClientState = 'none';
   #session: (AuthSessionKeys & { aid: number }) | null = null;
   #seq = 0;
-  #hello: AuthHello | null = null;
+  /** The HELLO pending, with what its WELCOME is checked under (suite 2: the X25519 shared secret). */
+  #hello: (AuthHello & { secret: Uint8Array; extraInfo: Uint8Array }) | null = null;
   /** Why the last HELLO failed (REJECT reason, legacy NACK), for the caller's error. */
   lastRefusal: string | null = null;
+  /**
+   * Why the last WELCOME answering the pending HELLO was ignored: `ERR_AUTH_TAG` when its tag does
+   * not verify (forged, or signed by a server key other than the pinned one). Cleared by a WELCOME
+   * that establishes a session.
+   */
+  lastWelcomeError: AuthError | null = null;
 
   constructor(options: AuthClientOptions) {
-    checkSecret(options.secret);
-    this.#secret = options.secret.slice();
+    if ((options.secret === undefined) === (options.serverPublicKey === undefined)) throw new AuthError('ERR_AUTH_SECRET', 'the authenticated mode needs a pre-shared secret (suite 1) or a server public key (suite 2), exactly one of them');
+    if (options.secret !== undefined) {
+      checkSecret(options.secret);
+      this.#secret = options.secret.slice();
+      this.#serverPublicKey = null;
+      this.suite = AUTH_SUITE_PSK_CHACHA20_POLY1305;
+    } else {
+      checkX25519Key(options.serverPublicKey!, 'the server public key');
+      this.#secret = null;
+      this.#serverPublicKey = options.serverPublicKey!.slice();
+      this.suite = AUTH_SUITE_X25519_CHACHA20_POLY1305;
+    }
     this.kid = byte(options.kid ?? 0, 'kid');
     this.mode = options.mode ?? 'prefer';
     if (this.mode !== 'prefer' && this.mode !== 'require') throw new AuthError('ERR_AUTH_BAD_PACKET', `auth mode is prefer or require, not ${String(this.mode)}`);
@@ -844,11 +1021,27 @@ export class AuthClient {
     return this.#session !== null && this.#seq >= this.rotateAtSeq;
   }
 
-  /** A HELLO for `aid` with a fresh nonce (the session in use, if any, stays until the WELCOME). */
-  hello(aid: number, clientNonce: Uint8Array = randomBytes(AUTH_NONCE_BYTES)): Uint8Array {
-    this.#hello = { aid: aidOk(aid), suite: AUTH_SUITE_PSK_CHACHA20_POLY1305, kid: this.kid, clientNonce };
+  /**
+   * A HELLO for `aid` with a fresh nonce (the session in use, if any, stays until the WELCOME);
+   * suite 2 with a fresh ephemeral key, whose private half lives only until the shared secret is
+   * computed here. `ephemeralPrivateKey` is injectable for golden vectors only. Throws `AuthError`
+   * `ERR_AUTH_LOW_ORDER` for a pinned server key of low order.
+   */
+  hello(aid: number, clientNonce: Uint8Array = randomBytes(AUTH_NONCE_BYTES), ephemeralPrivateKey?: Uint8Array): Uint8Array {
+    aidOk(aid);
+    let hello: AuthHello & { secret: Uint8Array; extraInfo: Uint8Array };
+    if (this.#serverPublicKey === null) hello = { aid, suite: this.suite, kid: this.kid, clientNonce, secret: this.#secret!, extraInfo: EMPTY };
+    else {
+      const eph = generateX25519KeyPair(ephemeralPrivateKey);
+      const secret = x25519SharedSecret(eph.privateKey, this.#serverPublicKey, aid);
+      eph.privateKey.fill(0);
+      hello = { aid, suite: this.suite, kid: this.kid, clientNonce, ephemeralPublicKey: eph.publicKey, secret, extraInfo: x25519Info(eph.publicKey, this.#serverPublicKey) };
+    }
+    const packet = buildAuthHello(hello);
+    this.#hello = hello;
+    this.lastWelcomeError = null;
     if (this.#state !== 'established') this.#state = 'hello-sent';
-    return buildAuthHello(this.#hello);
+    return packet;
   }
 
   /**
@@ -864,19 +1057,24 @@ export class AuthClient {
       return 'ignored';
     }
     if (hello === null || w.aid !== hello.aid || w.suite !== hello.suite || w.kid !== hello.kid) return 'ignored';
-    const keys = deriveAuthKeys(this.#secret, hello.clientNonce, w.serverNonce, w.aid, w.suite, w.kid, w.sid);
-    if (!sameBytes(welcomeTag(packet, hello.clientNonce, keys), w.tag)) return 'ignored';
+    const keys = deriveAuthKeys(hello.secret, hello.clientNonce, w.serverNonce, w.aid, w.suite, w.kid, w.sid, hello.extraInfo);
+    if (!sameBytes(welcomeTag(packet, hello.clientNonce, keys), w.tag)) {
+      const key = hello.suite === AUTH_SUITE_X25519_CHACHA20_POLY1305 ? 'the pinned server public key' : 'the pre-shared secret';
+      this.lastWelcomeError = new AuthError('ERR_AUTH_TAG', `aid ${w.aid}: the WELCOME's tag does not verify under ${key} (forged, or another server): ignored, no session`, w.aid);
+      return 'ignored';
+    }
     this.#session = { ...keys, aid: w.aid };
     this.#seq = 0;
     this.#hello = null;
     this.#state = 'established';
     this.lastRefusal = null;
+    this.lastWelcomeError = null;
     return 'established';
   }
 
   /**
-   * Takes a REJECT: UNKNOWN_SESSION drops the session it names (a new HELLO is due), NO_KEY and
-   * SUITE answer a pending HELLO (`prefer`: legacy from now on). Returns what changed.
+   * Takes a REJECT: UNKNOWN_SESSION drops the session it names (a new HELLO is due), NO_KEY,
+   * SUITE and NO_DOWNGRADE answer a pending HELLO (`prefer`: legacy from now on). Returns what changed.
    */
   onReject(packet: Uint8Array): 'session-lost' | 'refused' | 'ignored' {
     let r: ReturnType<typeof parseAuthReject>;
@@ -891,7 +1089,7 @@ export class AuthClient {
       this.#state = 'none';
       return 'session-lost';
     }
-    if ((r.reason === 'NO_KEY' || r.reason === 'SUITE') && this.#hello !== null && r.aid === this.#hello.aid) {
+    if ((r.reason === 'NO_KEY' || r.reason === 'SUITE' || r.reason === 'NO_DOWNGRADE') && this.#hello !== null && r.aid === this.#hello.aid) {
       this.lastRefusal = `the server refused the HELLO: ${r.reason}`;
       this.#hello = null;
       if (this.#state !== 'established') this.#state = this.mode === 'prefer' ? 'legacy' : 'none';

@@ -185,7 +185,8 @@ export type AuthErrorCode =
   | 'ERR_AUTH_SEQ_EXHAUSTED'
   | 'ERR_AUTH_UNSUPPORTED'
   | 'ERR_AUTH_REJECTED'
-  | 'ERR_AUTH_SECRET';
+  | 'ERR_AUTH_SECRET'
+  | 'ERR_AUTH_LOW_ORDER';
 
 /** Every failure of the authenticated mode; `code` names it. */
 export class AuthError extends HandshakeError {

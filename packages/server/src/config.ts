@@ -135,12 +135,27 @@ export const ConfigSchema = v.strictObject({
    * reference's "Unknown CMD" NACK, as a legacy server); `require` refuses legacy data frames
    * (plain and XOR-secure), each refusal counted and reported; `graceMs` keeps a rotated-out
    * session opening frames in flight. Secrets are provisioned with `os-node keys add`.
+   * `x25519` adds suite 2: the server's static X25519 private key (`privateKeyFile`, a file holding
+   * its 64 hex digits as `os-node keys server-keypair --out` writes it, or `privateKey` inline),
+   * the `kid` devices name it by, and `accept`: `known` (default; devices enrolled with
+   * `os-node keys add <aid> --x25519`) or `any` (every aid without a pre-shared secret).
    */
   auth: v.optional(
     v.strictObject({
       enabled: v.optional(v.boolean(), true),
       require: v.optional(v.boolean(), false),
       graceMs: v.optional(positiveInt, 120_000),
+      x25519: v.optional(
+        v.pipe(
+          v.strictObject({
+            privateKey: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, '64 hex digits (32 bytes)'))),
+            privateKeyFile: v.optional(text),
+            kid: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)), 0),
+            accept: v.optional(v.picklist(['known', 'any']), 'known'),
+          }),
+          v.check((x) => (x.privateKey === undefined) !== (x.privateKeyFile === undefined), 'exactly one of privateKey and privateKeyFile'),
+        ),
+      ),
     }),
     {},
   ),

@@ -1,7 +1,9 @@
-import type { AuthKinds, LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
+import { readFile } from 'node:fs/promises';
+import type { AuthKinds, AuthX25519Options, LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
 import { MemoryReadingsSink, type ReadingsSink, type Store } from '@opensynaptic/store';
 import type { OpenSynapticOptions } from '@opensynaptic/core';
 import { type Config, transportsOf } from './config.js';
+import { ConfigError } from './errors.js';
 import { OpenSynapticServer, type OpenSynapticServerOptions } from './server.js';
 import { loadPostgres, loadSqlite, PortForwarder } from './services.js';
 
@@ -12,6 +14,22 @@ type ServerKinds = LeaseKinds & SessionKinds & TemplateKinds & AuthKinds;
 
 /** The store kinds a configured server keeps in its database: leases, sessions, templates, and the authenticated mode's secrets and sessions. */
 export const SERVER_STORE_KINDS = ['leases', 'sessions', 'templates', 'keys', 'auth'] as const;
+
+/** The server's suite-2 key pair and policy from `auth.x25519` (the key inline or in its file). */
+async function x25519Of(x: NonNullable<Config['auth']['x25519']>): Promise<AuthX25519Options> {
+  let text = x.privateKey;
+  if (text === undefined) {
+    const file = x.privateKeyFile!;
+    try {
+      text = (await readFile(file, 'utf8')).trim();
+    } catch (e) {
+      throw new ConfigError([{ key: 'auth.x25519.privateKeyFile', value: file, allowed: `a readable file (${(e as Error).message})` }]);
+    }
+    if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError([{ key: 'auth.x25519.privateKeyFile', value: file, allowed: 'a file holding 64 hex digits (os-node keys server-keypair --out)' }]);
+  }
+  const privateKey = new Uint8Array(32).map((_, i) => Number.parseInt(text.slice(2 * i, 2 * i + 2), 16));
+  return { privateKey, kid: x.kid, accept: x.accept };
+}
 
 /**
  * A server as a validated configuration describes it (not started): its transports, the storage
@@ -59,7 +77,7 @@ export async function serverFromConfig(config: Config, overrides: Partial<OpenSy
     readingsBuffer: config.readings.buffer,
     overflow: config.readings.overflow,
     sweepIntervalMs: config.sweepIntervalMs,
-    auth: config.auth.enabled ? { require: config.auth.require, graceMs: config.auth.graceMs } : false,
+    auth: config.auth.enabled ? { require: config.auth.require, graceMs: config.auth.graceMs, ...(config.auth.x25519 === undefined ? {} : { x25519: await x25519Of(config.auth.x25519) }) } : false,
     ...overrides,
     services,
   });

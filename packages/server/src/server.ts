@@ -3,7 +3,7 @@ import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, AUTH_HELLO, DATA_DIFF, DATA_DIFF_SEC,
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
 
 type ControlResult = Extract<ReceiveResult, { type: 'control' }>['result'];
-import { AuthServer, type AuthServerCounters, authRejectReasonName, type AuthServerOptions, IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
+import { AUTH_SUITE_X25519_CHACHA20_POLY1305, AuthServer, type AuthServerCounters, authRejectReasonName, type AuthServerOptions, IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
 import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
 import { ServerError, optionError } from './errors.js';
@@ -17,12 +17,17 @@ export interface ServerReading extends ReadingFrame {
   secure: boolean;
   /** The frame was authenticated (AUTH_FULL / DIFF / HEART: opened under the device's session, its replay window checked). */
   authenticated: boolean;
+  /** An authenticated frame's suite, from its device's session: pre-shared secret (suite 1) or X25519 (suite 2). */
+  authMode?: 'auth-psk' | 'auth-x25519' | undefined;
   /** The transport's name. */
   via: string;
   peer: Peer;
   /** The fact's geohash (`&…|` in the body text; a DIFF or HEART has its template's), when the frame carries one. */
   geohash?: string | undefined;
 }
+
+/** The mode name of an authenticated session's suite (the current one's: a frame in flight across a change of suite is rare enough). */
+const authModeOf = (suite: number | null | undefined): 'auth-psk' | 'auth-x25519' => (suite === AUTH_SUITE_X25519_CHACHA20_POLY1305 ? 'auth-x25519' : 'auth-psk');
 
 /**
  * An inbound control packet the node handled (PONG, TIME_RESPONSE, HANDSHAKE_ACK...), as the
@@ -655,6 +660,7 @@ export class OpenSynapticServer {
           sensors: sensorsOf(out.fact as unknown as Record<string, unknown>),
           secure: isSecureData(out.cmd),
           authenticated: isAuthData(out.cmd),
+          authMode: isAuthData(out.cmd) ? authModeOf(this.node.protocol.authServer?.sessionSuite(out.aid)) : undefined,
           via: entry.name,
           peer,
           geohash: typeof out.fact.geohash === 'string' ? out.fact.geohash : undefined,

@@ -1,5 +1,5 @@
 import { OSVisualFusionEngine } from '@opensynaptic/fusion';
-import { AuthClient, type AuthRejectReason, AuthServer, buildAuthReject, deriveAuthKeys } from '@opensynaptic/handshake';
+import { AUTH_SUITE_X25519_CHACHA20_POLY1305, AuthClient, type AuthRejectReason, AuthServer, buildAuthReject, deriveAuthKeys, parseAuthReject, x25519SharedSecret } from '@opensynaptic/handshake';
 import type { BackendName, CaseResult, Suite, VectorCase } from '../types.js';
 import { bytesToHex, Checker, hexToBytes } from '../util.js';
 
@@ -9,19 +9,40 @@ const NOW = 1_700_000_000_000;
 function stream(c: VectorCase, backend: BackendName, k: Checker): { server: AuthServer; sealed: Uint8Array[]; next: () => Uint8Array } {
   const i = c.input;
   const e = c.expected;
-  const secret = hexToBytes(i.secret as string);
   const clientNonce = hexToBytes(i.clientNonce as string);
   const serverNonce = hexToBytes(i.serverNonce as string);
   const aid = i.aid as number;
   const kid = i.kid as number;
-  const keys = deriveAuthKeys(secret, clientNonce, serverNonce, aid, i.suite as number, kid, i.sid as number);
+  const x = i.suite === AUTH_SUITE_X25519_CHACHA20_POLY1305;
+  let client: AuthClient;
+  let server: AuthServer;
+  let hello: Uint8Array;
+  let keys: ReturnType<typeof deriveAuthKeys>;
+  if (x) {
+    // Suite 2: ikm = X25519(ephemeral, server static); info gains ephemeral ‖ server public keys.
+    const serverPublicKey = hexToBytes(i.serverPublicKey as string);
+    const ephemeralPublicKey = hexToBytes(i.ephemeralPublicKey as string);
+    const shared = x25519SharedSecret(hexToBytes(i.ephemeralPrivateKey as string), serverPublicKey);
+    k.eq('shared', () => bytesToHex(shared), e.shared);
+    k.eq('shared (server side)', () => bytesToHex(x25519SharedSecret(hexToBytes(i.serverPrivateKey as string), ephemeralPublicKey)), e.shared);
+    const info = new Uint8Array(64);
+    info.set(ephemeralPublicKey, 0);
+    info.set(serverPublicKey, 32);
+    keys = deriveAuthKeys(shared, clientNonce, serverNonce, aid, i.suite as number, kid, i.sid as number, info);
+    client = new AuthClient({ serverPublicKey, kid, mode: 'require' });
+    hello = client.hello(aid, clientNonce, hexToBytes(i.ephemeralPrivateKey as string));
+    server = new AuthServer({ random: () => serverNonce.slice(), x25519: { privateKey: hexToBytes(i.serverPrivateKey as string), kid, accept: 'any' } });
+  } else {
+    const secret = hexToBytes(i.secret as string);
+    keys = deriveAuthKeys(secret, clientNonce, serverNonce, aid, i.suite as number, kid, i.sid as number);
+    client = new AuthClient({ secret, kid, mode: 'require' });
+    hello = client.hello(aid, clientNonce);
+    server = new AuthServer({ random: () => serverNonce.slice() });
+    server.setKey(aid, kid, secret);
+  }
   k.eq('key', () => bytesToHex(keys.key), e.key);
   k.eq('iv', () => bytesToHex(keys.iv), e.iv);
-  const client = new AuthClient({ secret, kid, mode: 'require' });
-  const hello = client.hello(aid, clientNonce);
   k.eq('hello', () => bytesToHex(hello), e.hello);
-  const server = new AuthServer({ random: () => serverNonce.slice() });
-  server.setKey(aid, kid, secret);
   const welcome = server.onHello(hello, NOW).response;
   k.eq('welcome', () => bytesToHex(welcome), e.welcome);
   k.eq('client takes the welcome', () => client.onWelcome(welcome), 'established');
@@ -109,6 +130,25 @@ export const authSuite: Suite = {
           }
           // None of that changed the session: the undamaged frame still opens, once.
           k.eq('the undamaged frame', () => (s.server.open(fresh, NOW).ok ? 'accepted' : 'refused'), 'accepted');
+        }
+      } else if (kind === 'x25519-hello') {
+        const s = file.cases.find((x) => x.id === c.input.stream);
+        if (s === undefined) k.fail(`no stream ${String(c.input.stream)} in the file`);
+        else {
+          const server = new AuthServer({ x25519: { privateKey: hexToBytes(s.input.serverPrivateKey as string), kid: s.input.kid as number, accept: 'any' } });
+          // The aid of the NO_DOWNGRADE HELLO has a pre-shared secret here.
+          server.setKey(4242, 0, new Uint8Array(16).fill(1));
+          for (const [helloHex, want] of c.expected.cases as [string, string][]) {
+            k.eq(`${helloHex.length / 2}-byte HELLO ${helloHex.slice(10, 14)}…${helloHex.slice(-8)}`, () => {
+              try {
+                const r = server.onHello(hexToBytes(helloHex), NOW);
+                return r.sid === null ? `REJECT ${parseAuthReject(r.response).reason}` : 'WELCOME';
+              } catch (err) {
+                return (err as { code?: string }).code ?? String(err);
+              }
+            }, want);
+          }
+          k.eq('no session was opened', () => server.devices, 0);
         }
       } else k.fail(`unknown kind ${String(kind)}`);
       return k.result(c.id);
