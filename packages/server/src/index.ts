@@ -7,6 +7,7 @@ export * from './config.js';
 export * from './device.js';
 export * from './errors.js';
 export * from './from-config.js';
+export * from './partition.js';
 export * from './server.js';
 export * from './services.js';
 export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';
