@@ -224,16 +224,18 @@ export interface AttachedDashboard {
  * Registers the dashboard on a server that has not started (loaded by name: only `--dashboard`
  * loads it); its health view serves the status document the status file holds.
  */
-export async function addDashboard(server: OpenSynapticServer, options: { host?: string | undefined; port?: string | undefined; defaultPort: number; tileUrl?: string | undefined; alertStore?: unknown }, health: () => Promise<StatusDocument>): Promise<AttachedDashboard> {
+export async function addDashboard(server: OpenSynapticServer, options: { host?: string | undefined; port?: string | undefined; defaultPort: number; tileUrl?: string | undefined; alertStore?: unknown; alertRules?: readonly unknown[] | undefined }, health: () => Promise<StatusDocument>): Promise<AttachedDashboard> {
   const port = intOption(options.port, '--dashboard-port', 0, 65535) ?? options.defaultPort;
   const { attachDashboard } = await import('@opensynaptic/dashboard');
   const token = process.env[DASHBOARD_TOKEN_ENV] || undefined;
   try {
-    return attachDashboard(server, { host: options.host ?? '127.0.0.1', port, token, health, tileUrl: options.tileUrl ?? null, ...(options.alertStore === undefined ? {} : { alertStore: options.alertStore as never }) });
+    return attachDashboard(server, { host: options.host ?? '127.0.0.1', port, token, health, tileUrl: options.tileUrl ?? null, ...(options.alertStore === undefined ? {} : { alertStore: options.alertStore as never }), ...(options.alertRules === undefined ? {} : { alertRules: options.alertRules }) });
   } catch (e) {
     const key = (e as { key?: string }).key;
     const hint = key === 'token' ? ` (set ${DASHBOARD_TOKEN_ENV})` : '';
-    throw new CliError('ERR_CLI_USAGE', `--dashboard: ${(e as Error).message}${hint}`, { cause: e });
+    // A rule of the configuration file: name it as the file does (dashboard.alertRules[i]...).
+    const where = key?.startsWith('alertRules') === true ? 'the configuration: dashboard.' : '';
+    throw new CliError('ERR_CLI_USAGE', `--dashboard: ${where}${(e as Error).message}${hint}`, { cause: e });
   }
 }
 
@@ -287,7 +289,7 @@ export async function serve(out: Output, options: ServeOptions, signal: AbortSig
   const meta = { config: loaded.path, database, startedAtMs, intervalMs };
   // The dashboard's alert rules and history persist in the SQLite database beside the readings.
   const alertStore = options.dashboard && database !== null ? await openAlertStore(database, loaded.config) : null;
-  const dashboard = options.dashboard ? await addDashboard(server, { host: options.dashboardHost, port: options.dashboardPort, defaultPort: 8090, tileUrl: options.dashboardTiles, ...(alertStore === null ? {} : { alertStore }) }, () => statusDocument(server, tally, meta)) : null;
+  const dashboard = options.dashboard ? await addDashboard(server, { host: options.dashboardHost, port: options.dashboardPort, defaultPort: 8090, tileUrl: options.dashboardTiles, alertRules: loaded.config.dashboard.alertRules, ...(alertStore === null ? {} : { alertStore }) }, () => statusDocument(server, tally, meta)) : null;
   server.on('frame-error', (e) => out.event({ event: 'frame-error', via: e.via, peer: e.peer.key, code: e.code, message: e.error.message }));
   server.on('service-error', (e) => {
     out.event({ event: 'service-error', service: e.service, message: e.error instanceof Error ? e.error.message : String(e.error) });

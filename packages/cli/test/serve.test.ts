@@ -197,6 +197,32 @@ describe('serve, transport-status and snapshot', () => {
     }
   });
 
+  it('applies the alert rules of the configuration (dashboard.alertRules) and refuses a bad one naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-rules-'));
+    const config = join(dir, 'os-node.json');
+    const rule = { id: 'hot', kind: 'above', sensor: 'T1', threshold: 21, severity: 'warning', message: 'too warm' };
+    writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1', port: 0 }, storage: { path: join(dir, 'serve.db') }, dashboard: { alertRules: [rule] } }));
+    const serve = startOsNode(['serve', '--config', config, '--json', '--dashboard', '--dashboard-port', '0']);
+    const listening = await nextEvent(serve.lines, (e) => e.event === 'listening');
+    const base = (await nextEvent(serve.lines, (e) => e.event === 'started')).dashboard as string;
+    const rules = (await (await fetch(`${base}api/alert-rules`)).json()) as { rules: Record<string, unknown>[] };
+    expect(rules.rules).toMatchObject([rule]);
+    // The rule works: a reading above 21 fires it (sendReadings sends 20, 21, 22, 23 ...).
+    await sendReadings((listening.address as { port: number }).port, 'dev-hot', 4);
+    const fired = await until(async () => {
+      const body = (await (await fetch(`${base}api/alerts`)).json()) as { active: { ruleId: string; deviceId: string }[] };
+      return body.active.length > 0 ? body.active : undefined;
+    }, 'the configured rule fired');
+    expect(fired[0]).toMatchObject({ ruleId: 'hot', deviceId: 'dev-hot' });
+    serve.child.kill('SIGTERM');
+    expect((await serve.done).code).toBe(0);
+
+    writeFileSync(config, JSON.stringify({ server: { host: '127.0.0.1', port: 0 }, storage: { path: join(dir, 'serve.db') }, dashboard: { alertRules: [{ ...rule, kind: 'hotter' }] } }));
+    const bad = await osNode(['serve', '--config', config, '--dashboard', '--dashboard-port', '0', '--seconds', '5']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/the configuration: dashboard\.alertRules\[0\]\.kind/);
+  });
+
   it('refuses a dashboard bound wider than loopback without a token (exit 2, naming the variable)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-dash-'));
     const r = await osNode(['serve', '--db', join(dir, 'x.db'), '--port', '0', '--dashboard', '--dashboard-host', '0.0.0.0', '--seconds', '1'], { env: { ...process.env, OS_NODE_DASHBOARD_TOKEN: '' } });

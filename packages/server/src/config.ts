@@ -166,6 +166,12 @@ export const ConfigSchema = v.strictObject({
     v.strictObject({ enabled: v.optional(v.boolean(), true), rules: v.optional(v.array(ForwardRuleSchema), []) }),
     {},
   ),
+  /**
+   * What `os-node serve --dashboard` gives the dashboard: alert rules, (re)applied at every start
+   * over stored rules of the same id. Each rule is checked by the dashboard when it attaches
+   * (its `AlertRule`: id, kind, severity, ...), so the server's schema holds them as objects.
+   */
+  dashboard: v.optional(v.strictObject({ alertRules: v.optional(v.array(v.record(v.string(), v.unknown())), []) }), {}),
 });
 
 /** A validated configuration, every default filled in. */
