@@ -727,8 +727,19 @@ export class AuthServer {
 
   /** Whether `aid` may open a suite-2 session now (x25519 configured, its policy, no pre-shared secret). */
   acceptsX25519(aid: number): boolean {
+    return this.#x25519Refusal(aid) === null;
+  }
+
+  /**
+   * Why `aid` may not open a suite-2 session (with `kid`, for a HELLO naming one), or `null`: the
+   * one policy check, for `acceptsX25519` and `onHello` alike. Runs before any curve math.
+   */
+  #x25519Refusal(aid: number, kid?: number): AuthRejectReason | null {
     const x = this.#x25519;
-    return x !== null && !this.hasKey(aid) && (x.accept === 'any' || this.#keys.has(aid));
+    if (x === null) return 'SUITE';
+    if (this.hasKey(aid)) return 'NO_DOWNGRADE';
+    if ((kid !== undefined && kid !== x.kid) || (x.accept === 'known' && !this.#keys.has(aid))) return 'NO_KEY';
+    return null;
   }
 
   /** The server's static X25519 public key (what devices pin), or `null` without `x25519`. */
@@ -761,10 +772,9 @@ export class AuthServer {
     let secret: Uint8Array | undefined;
     let extraInfo: Uint8Array = EMPTY;
     if (hello.suite === AUTH_SUITE_X25519_CHACHA20_POLY1305) {
-      const x = this.#x25519;
-      if (x === null) return reject('SUITE');
-      if (this.hasKey(hello.aid)) return reject('NO_DOWNGRADE');
-      if (hello.kid !== x.kid || (x.accept === 'known' && !this.#keys.has(hello.aid))) return reject('NO_KEY');
+      const refused = this.#x25519Refusal(hello.aid, hello.kid);
+      if (refused !== null) return reject(refused);
+      const x = this.#x25519!;
       secret = x25519SharedSecret(x.privateKey, hello.ephemeralPublicKey!, hello.aid);
       extraInfo = x25519Info(hello.ephemeralPublicKey!, x.publicKey);
     } else if (hello.suite === AUTH_SUITE_PSK_CHACHA20_POLY1305) {
