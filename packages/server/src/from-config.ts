@@ -6,6 +6,7 @@ import { type Config, transportsOf } from './config.js';
 import { ConfigError } from './errors.js';
 import { OpenSynapticServer, type OpenSynapticServerOptions } from './server.js';
 import { loadPostgres, loadSqlite, PortForwarder } from './services.js';
+import { nodeX25519 } from './x25519-node.js';
 
 /** Fusion's template store (its `TemplateStore`, named through core's options: no dependency on fusion). */
 type TemplateStore = NonNullable<Exclude<NonNullable<NonNullable<OpenSynapticOptions['fusion']>['registry']>, { preload: unknown }>['store']>;
@@ -28,7 +29,7 @@ async function x25519Of(x: NonNullable<Config['auth']['x25519']>): Promise<AuthX
     if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError([{ key: 'auth.x25519.privateKeyFile', value: file, allowed: 'a file holding 64 hex digits (os-node keys server-keypair --out)' }]);
   }
   const privateKey = new Uint8Array(32).map((_, i) => Number.parseInt(text.slice(2 * i, 2 * i + 2), 16));
-  return { privateKey, kid: x.kid, accept: x.accept };
+  return { privateKey, kid: x.kid, accept: x.accept, sharedSecret: nodeX25519 };
 }
 
 /**

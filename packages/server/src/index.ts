@@ -10,4 +10,5 @@ export * from './from-config.js';
 export * from './partition.js';
 export * from './server.js';
 export * from './services.js';
+export { nodeX25519 } from './x25519-node.js';
 export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';
