@@ -26,9 +26,12 @@
  *   BENCH_CHROMIUM [/usr/bin/chromium]
  *   BENCH_TRACE_SECONDS [0]       a chromium trace of this long after the first sample: the
  *                                 renderer main thread's time per event (top 12) is printed
+ *   BENCH_HEAP_SNAPSHOTS []       a folder: the page's heap snapshots at the start, the middle and
+ *                                 the end go there (start.heapsnapshot, ...), for
+ *                                 `node bench/heap-diff.mjs middle.heapsnapshot end.heapsnapshot`
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -46,6 +49,7 @@ const SAMPLE_S = Number(env.BENCH_SAMPLE_SECONDS ?? 10);
 const ROW_S = Number(env.BENCH_ROW_SECONDS ?? 60);
 const CHROMIUM = env.BENCH_CHROMIUM ?? '/usr/bin/chromium';
 const TRACE_S = Number(env.BENCH_TRACE_SECONDS ?? 0);
+const SNAPSHOTS = env.BENCH_HEAP_SNAPSHOTS ?? '';
 const SENSORS = 2;
 const mb = (b) => (b / 1048576).toFixed(1);
 const f0 = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
@@ -140,6 +144,16 @@ const collected = async () => {
   globalThis.gc?.();
   return { page, server: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss };
 };
+/** With BENCH_HEAP_SNAPSHOTS, the page's heap snapshot `name` (after the collection just made). */
+const snapshot = async (name) => {
+  if (SNAPSHOTS === '') return;
+  const chunks = [];
+  const onChunk = (e) => chunks.push(e.chunk);
+  cdp.on('HeapProfiler.addHeapSnapshotChunk', onChunk);
+  await cdp.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false });
+  cdp.off('HeapProfiler.addHeapSnapshotChunk', onChunk);
+  writeFileSync(join(SNAPSHOTS, `${name}.heapsnapshot`), chunks.join(''));
+};
 
 // ------------------------------------------------------------------------------ the run
 
@@ -165,6 +179,7 @@ const serverCounters = async () => {
 };
 await page.evaluate(() => window.__benchTake());
 const heapStart = await collected();
+await snapshot('start');
 const samples = [];
 let prev = { t: performance.now(), stats: await page.evaluate(() => window.osDashboardStats()), m: await metrics(), server: await serverCounters(), sent: lastTick.sent, cpu: process.cpuUsage(), senderCpu: lastTick.cpuMs };
 let heapMiddle = null;
@@ -183,7 +198,10 @@ const t0 = performance.now();
 console.log(`measuring: ${rows0} rows, ${key} selected; a line every ${SAMPLE_S} s`);
 for (let i = 1; i * SAMPLE_S <= SECONDS; i++) {
   await sleep(t0 + i * SAMPLE_S * 1000 - performance.now());
-  if (heapMiddle === null && i * SAMPLE_S >= SECONDS / 2) heapMiddle = await collected();
+  if (heapMiddle === null && i * SAMPLE_S >= SECONDS / 2) {
+    heapMiddle = await collected();
+    await snapshot('middle');
+  }
   const took = await page.evaluate(() => window.__benchTake());
   const stats = await page.evaluate(() => window.osDashboardStats());
   const m = await metrics();
@@ -246,6 +264,7 @@ await sleep(1000);
 const mixAfter = await lastRowMix();
 await page.evaluate(() => window.scrollTo(0, 0));
 const heapEnd = await collected();
+await snapshot('end');
 const loadEnd = load();
 const pageEnd = await page.evaluate(() => ({ stats: window.osDashboardStats(), rows: document.querySelectorAll('#devices tbody tr[data-key]').length, points: Number(document.querySelector('#plot')?.getAttribute('data-points') ?? 0), value: document.querySelector('[data-sensor="T1"]')?.getAttribute('data-value') ?? null }));
 
