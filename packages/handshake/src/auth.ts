@@ -485,6 +485,33 @@ const unb64 = (s: string): Uint8Array => {
 };
 export { b64 as secretToText, unb64 as secretFromText };
 
+/**
+ * The secrets of a stored `keys` record, checked (an aid, kids 0..255, secrets of a valid size),
+ * or a `StoreError` naming what is wrong: the one reading of these records, for `load` and
+ * `reloadKeys` alike, so a damaged record is refused the same way at start and at a HELLO.
+ */
+function keysOfRecord(row: unknown, where: string): { aid: number; keys: Map<number, Uint8Array> } {
+  const r = row as Partial<AuthKinds['keys']> | null;
+  const shown = () => (JSON.stringify(row) ?? String(row)).slice(0, 80);
+  if (r === null || typeof r !== 'object' || !Number.isInteger(r.aid) || !Array.isArray(r.keys)) throw new StoreError(where, `holds a keys record that is not one (${shown()})`);
+  const keys = new Map<number, Uint8Array>();
+  for (const k of r.keys as unknown[]) {
+    const key = k as Partial<StoredAuthKey> | null;
+    let secret: Uint8Array | undefined;
+    try {
+      if (key !== null && typeof key === 'object' && typeof key.secret === 'string') secret = unb64(key.secret);
+    } catch {
+      // not base64url: refused below
+    }
+    const kid = key?.kid;
+    if (secret === undefined || secret.length < AUTH_MIN_SECRET_BYTES || secret.length > AUTH_MAX_SECRET_BYTES || typeof kid !== 'number' || !Number.isInteger(kid) || kid < 0 || kid > 255) {
+      throw new StoreError(where, `holds a key of aid ${r.aid} that is not one (a kid 0..255 and a base64url secret of ${AUTH_MIN_SECRET_BYTES}..${AUTH_MAX_SECRET_BYTES} bytes)`);
+    }
+    keys.set(kid, secret);
+  }
+  return { aid: r.aid as number, keys };
+}
+
 interface ServerSession extends AuthSessionKeys {
   kid: number;
   suite: number;
@@ -639,10 +666,8 @@ export class AuthServer {
       const keyRows = await store.getMany('keys', keyIds);
       for (const row of keyRows) {
         if (row === undefined) continue;
-        if (!Number.isInteger(row.aid) || !Array.isArray(row.keys)) throw new StoreError(where, `holds a keys record that is not one (${JSON.stringify(row).slice(0, 80)})`);
-        const m = new Map<number, Uint8Array>();
-        for (const k of row.keys) m.set(k.kid, unb64(k.secret));
-        this.#keys.set(row.aid, m);
+        const { aid, keys } = keysOfRecord(row, where);
+        this.#keys.set(aid, keys);
       }
       const ids = await store.keys('auth');
       const rows = await store.getMany('auth', ids);
@@ -682,13 +707,15 @@ export class AuthServer {
       throw this.#failed(e, 'cannot be read');
     }
     if (this.#dirtyKeys.has(aid)) return;
-    if (row === undefined || !Array.isArray(row.keys)) {
+    if (row === undefined) {
       this.#keys.delete(aid);
       return;
     }
-    const m = new Map<number, Uint8Array>();
-    for (const k of row.keys) m.set(k.kid, unb64(k.secret));
-    this.#keys.set(aid, m);
+    // A damaged record rejects and leaves the secrets in memory as they were (the caller answers
+    // from them), rather than forgetting the device's secrets.
+    const read = keysOfRecord(row, 'auth store');
+    if (read.aid !== aid) throw new StoreError('auth store', `holds the keys of aid ${read.aid} under aid ${aid}`);
+    this.#keys.set(aid, read.keys);
   }
 
   /** Adds (or replaces) the secret `kid` of `aid`; other kids stay (rotation: add the next, retire the old later). */
