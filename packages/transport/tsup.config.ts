@@ -5,7 +5,7 @@ import { defineConfig } from 'tsup';
 // name (`@opensynaptic/transport/udp`...), and each driver reaches the shared classes the same way,
 // so the package name stays external: one copy of the base classes, and the UDP user loads no MQTT code.
 const self = /^@opensynaptic\/transport(\/.*)?$/;
-const entries = { index: 'src/index.ts', testing: 'src/testing.ts', udp: 'src/udp.ts', tcp: 'src/tcp.ts', mqtt: 'src/mqtt.ts', websocket: 'src/websocket.ts', serial: 'src/serial.ts' };
+const entries = { index: 'src/index.ts', core: 'src/core.ts', testing: 'src/testing.ts', udp: 'src/udp.ts', tcp: 'src/tcp.ts', mqtt: 'src/mqtt.ts', websocket: 'src/websocket.ts', serial: 'src/serial.ts' };
 
 export default defineConfig(
   packageBuild(entries, {

@@ -1,7 +1,4 @@
-import { closedError, onAbort, TransportBase, type TransportOptions } from './base.js';
-import { PeerError } from './errors.js';
-import { positiveInt } from './queue.js';
-import type { Peer, PeerLike } from './types.js';
+import { closedError, onAbort, type Peer, PeerError, type PeerLike, positiveInt, TransportBase, type TransportOptions } from '@opensynaptic/transport/core';
 
 export interface InProcessOptions extends TransportOptions {
   /** Largest frame (default 1 MiB). */

@@ -1,20 +1,25 @@
 import { installAsyncDispose } from '@opensynaptic/internal';
-import { onAbort } from './base.js';
 import {
+  type AsyncDisposableLike,
   type DispatchAttempt,
   DispatchError,
   DriverError,
+  type Inbound,
   isTransportError,
+  onAbort,
+  type PeerLike,
+  positiveInt,
+  type Transport,
   TransportAbortError,
   type TransportError,
+  type TransportEvent,
+  type TransportEventType,
   TransportIoError,
   TransportOptionError,
   TransportStateError,
   TransportTimeoutError,
-} from './errors.js';
-import { positiveInt } from './queue.js';
+} from '@opensynaptic/transport/core';
 import { type DriverRegistry, drivers, mediumKey } from './registry.js';
-import type { AsyncDisposableLike, Inbound, PeerLike, Transport, TransportEvent, TransportEventType } from './types.js';
 
 /**
  * The reference's `network_retry`: a failed send is tried again `maxRetries` times, `intervalMs`

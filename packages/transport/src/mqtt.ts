@@ -20,7 +20,6 @@ import {
   type PeerLike,
   positiveInt,
   type ReconnectOptions,
-  type TransportDriver,
   TransportBase,
   TransportIoError,
   TransportOptionError,
@@ -28,7 +27,8 @@ import {
   TransportProtocolError,
   TransportStateError,
   TransportTimeoutError,
-} from '@opensynaptic/transport';
+} from '@opensynaptic/transport/core';
+import type { TransportDriver } from '@opensynaptic/transport';
 
 /** The reference's topics: what its sender publishes to, what its listener subscribes to. */
 export const REFERENCE_PUBLISH_TOPIC = 'os/sensors/raw';

@@ -1,5 +1,4 @@
-import { DriverError } from './errors.js';
-import type { Transport } from './types.js';
+import { DriverError, type Transport } from '@opensynaptic/transport/core';
 
 /** What a driver module provides: a name and a factory taking that driver's options. */
 export interface TransportDriver {

@@ -25,14 +25,14 @@ import {
   type ReconnectOptions,
   type SerialFraming,
   serialFraming,
-  type TransportDriver,
   TransportBase,
   type TransportError,
   TransportIoError,
   TransportOptionError,
   type TransportOptions,
   TransportProtocolError,
-} from '@opensynaptic/transport';
+} from '@opensynaptic/transport/core';
+import type { TransportDriver } from '@opensynaptic/transport';
 
 /** The reference's UART speed. */
 export const DEFAULT_BAUD_RATE = 115_200;

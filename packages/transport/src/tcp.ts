@@ -33,7 +33,6 @@ import {
   positiveInt,
   QueueFullError,
   type ReconnectOptions,
-  type TransportDriver,
   TransportBase,
   type TransportError,
   TransportIoError,
@@ -41,7 +40,8 @@ import {
   type TransportOptions,
   TransportProtocolError,
   TransportTimeoutError,
-} from '@opensynaptic/transport';
+} from '@opensynaptic/transport/core';
+import type { TransportDriver } from '@opensynaptic/transport';
 
 /** The reference's TCP port (its `tcp` transporter's default). */
 export const DEFAULT_TCP_PORT = 8888;

@@ -16,12 +16,12 @@ import {
   PeerError,
   type PeerLike,
   positiveInt,
-  type TransportDriver,
   TransportBase,
   TransportIoError,
   TransportOptionError,
   type TransportOptions,
-} from '@opensynaptic/transport';
+} from '@opensynaptic/transport/core';
+import type { TransportDriver } from '@opensynaptic/transport';
 import {
   ADDRESS,
   FAMILY,

@@ -29,7 +29,6 @@ import {
   positiveInt,
   QueueFullError,
   type ReconnectOptions,
-  type TransportDriver,
   TransportBase,
   type TransportError,
   TransportIoError,
@@ -37,7 +36,8 @@ import {
   type TransportOptions,
   TransportProtocolError,
   TransportTimeoutError,
-} from '@opensynaptic/transport';
+} from '@opensynaptic/transport/core';
+import type { TransportDriver } from '@opensynaptic/transport';
 
 export const DEFAULT_WEBSOCKET_MAX_FRAME_BYTES = 1024 * 1024;
 /** The close code for a text message: "unsupported data" (RFC 6455). */

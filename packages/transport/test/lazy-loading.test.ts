@@ -51,7 +51,7 @@ const ours = (urls: string[]) => [...new Set(urls.filter((u) => u.includes('/tra
 const foreign = (urls: string[]) => urls.filter((u) => /node_modules\/(\.pnpm\/)?(mqtt|ws|serialport|@serialport)/.test(u));
 
 describe.skipIf(!built)('lazy drivers (built package; run `pnpm build` first)', () => {
-  it('a UDP user loads the main entry and the UDP entry only: no MQTT, WebSocket or serial code or dependency (ESM)', () => {
+  it('a UDP user loads the main entry, the shared classes and the UDP entry only: no MQTT, WebSocket or serial code or dependency (ESM)', () => {
     const { urls, out } = run(`
 const u = await t.createTransport('udp', { host: '127.0.0.1', port: 0 });
 await u.start();
@@ -61,11 +61,11 @@ out.loaded = t.drivers.names().filter((n) => t.drivers.isLoaded(n));
 `);
     expect(out.port).toBeGreaterThan(0);
     expect(out.loaded).toEqual(['udp']);
-    expect(ours(urls)).toEqual(['index.js', 'udp.js']);
+    expect(ours(urls)).toEqual(['core.js', 'index.js', 'udp.js']);
     expect(foreign(urls)).toEqual([]);
   });
 
-  it('the same through the CommonJS build stays on it (index.cjs and udp.cjs only)', () => {
+  it('the same through the CommonJS build stays on it (index.cjs, core.cjs and udp.cjs only)', () => {
     const { urls } = run(
       `
 const u = await t.createTransport('udp', { host: '127.0.0.1', port: 0 });
@@ -75,7 +75,7 @@ await u.destroy();
       [],
       'cjs',
     );
-    expect(ours(urls)).toEqual(['index.cjs', 'udp.cjs']);
+    expect(ours(urls)).toEqual(['core.cjs', 'index.cjs', 'udp.cjs']);
     expect(foreign(urls)).toEqual([]);
   });
 
@@ -93,7 +93,7 @@ out.state = m.state;
     expect(out.code).toBe('ERR_TRANSPORT_DEPENDENCY');
     expect(out.message).toMatch(/npm install mqtt/);
     expect(out.state).toBe('stopped');
-    expect(ours(urls)).toEqual(['index.js', 'mqtt.js']);
+    expect(ours(urls)).toEqual(['core.js', 'index.js', 'mqtt.js']);
     expect(foreign(urls)).toEqual([]);
   });
 
@@ -116,6 +116,26 @@ out.state = m.state;
     const imports = Object.values(result.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path));
     expect(imports.filter((p) => p.startsWith('node:') || ['dgram', 'net', 'fs', 'ws', 'mqtt', 'serialport'].includes(p))).toEqual([]);
     expect(Object.keys(result.metafile.inputs).some((f) => f.endsWith('dist/websocket.js'))).toBe(true);
+  });
+
+  it('the WebSocket client alone bundles with the shared classes only: no registry, so no lazy chunk of another driver (esbuild, splitting)', async () => {
+    const esbuild = await import('esbuild');
+    const result = await esbuild.build({
+      tsconfigRaw: '{}',
+      stdin: { contents: "import { WebSocketTransport } from '@opensynaptic/transport/websocket'; globalThis.x = WebSocketTransport;", resolveDir: fileURLToPath(new URL('..', import.meta.url)) },
+      bundle: true,
+      splitting: true,
+      outdir: fileURLToPath(new URL('../.bundle-check/', import.meta.url)),
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs).map((f) => f.slice(f.lastIndexOf('/') + 1));
+    expect(inputs.filter((f) => f.endsWith('.js')).sort()).toEqual(['core.js', 'websocket.js']);
+    // One output file: the page's own (a lazy driver would add a chunk per driver).
+    expect(Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'))).toHaveLength(1);
   });
 });
 
