@@ -19,12 +19,13 @@
 //    a partition has one owner (order), so its rate bounds a receiver, and the partitions must
 //    divide over the survivors.
 // 5. Sizing for 1 and 10 million devices from the capacities (BENCH_RECEIVER_RATE,
-//    BENCH_NATS_NODE_RATE, BENCH_PG_RATE: readings/s one receiver, messages/s one NATS node and
+//    BENCH_NATS_NODE_RATE, BENCH_PUBACK_MS, BENCH_PG_RATE: frames/s one receiver, messages/s a core of a NATS node,
+//    a gateway's PubAck time and
 //    rows/s one PostgreSQL sustain; the defaults are figures measured in the server and cluster
 //    benches, see the READMEs).
 //
 // Settings (environment): BENCH_DEVICES (1000000), BENCH_PARTITIONS (64), BENCH_SIM_SECONDS (600),
-// BENCH_KILL_AT (200), BENCH_LEASE_TTL_MS (5000), BENCH_MIX (`60:0.6,10:0.3,1:0.1`: period in s :
+// BENCH_KILL_AT (200), BENCH_LEASE_TTL_MS (15000, the cluster receivers' `leaseTtlMs`), BENCH_MIX (`60:0.6,10:0.3,1:0.1`: period in s :
 // share of devices), BENCH_TEMPLATES (20000: devices whose templates go into PostgreSQL for step 3).
 import { performance } from 'node:perf_hooks';
 import { startPostgres } from '@opensynaptic/config/postgres';
@@ -37,12 +38,17 @@ const DEVICES = Number(env.BENCH_DEVICES ?? 1_000_000);
 const PARTITIONS = Number(env.BENCH_PARTITIONS ?? 64);
 const SIM_SECONDS = Number(env.BENCH_SIM_SECONDS ?? 600);
 const KILL_AT = Number(env.BENCH_KILL_AT ?? 200);
-const LEASE_TTL_S = Number(env.BENCH_LEASE_TTL_MS ?? 5000) / 1000;
+const LEASE_TTL_S = Number(env.BENCH_LEASE_TTL_MS ?? 15_000) / 1000;
 const TEMPLATES = Number(env.BENCH_TEMPLATES ?? 20_000);
-// Sustained readings/s: one receiver (TCP stream into PostgreSQL for 600 s, the server README's
-// load table), one NATS node and one PostgreSQL (the cluster README); override with measurements.
-const RECEIVER_RATE = Number(env.BENCH_RECEIVER_RATE ?? 15_000);
-const NATS_NODE_RATE = Number(env.BENCH_NATS_NODE_RATE ?? 50_000);
+// Capacities, measured on this machine (override with your own): a cluster receiver decodes and
+// stores 7,000 frames/s of 2 sensors (14,000 readings/s: the cluster README, `bench/cluster.bench.mjs`);
+// a NATS node spends 17.2 µs of a core per message of a 3-replica stream, so 58,000 messages/s a
+// core (`bench/nats-node.bench.mjs` of the cluster); a gateway has one publish in flight per
+// partition (order), 2.5 ms a PubAck with 3 replicas; PostgreSQL stored 50,000 rows/s (the server
+// README's paced run).
+const RECEIVER_RATE = Number(env.BENCH_RECEIVER_RATE ?? 7_000);
+const NATS_NODE_RATE = Number(env.BENCH_NATS_NODE_RATE ?? 58_000);
+const PUBACK_MS = Number(env.BENCH_PUBACK_MS ?? 2.5);
 const PG_RATE = Number(env.BENCH_PG_RATE ?? 50_000);
 const MIX = (env.BENCH_MIX ?? '60:0.6,10:0.3,1:0.1').split(',').map((p) => {
   const [period, share] = p.split(':').map(Number);
@@ -103,14 +109,14 @@ console.log(
     .map((k) => `${k} ${((sample.kinds[k] / sample.n) * 100).toFixed(1)}% of ${(sample.bytes[k] / Math.max(1, sample.kinds[k])).toFixed(1)} B`)
     .join(', ')}; mean ${sample.meanBytes.toFixed(1)} B a frame on the wire`,
 );
-// On JetStream each frame is also a message: its subject (`os.frames.NN`), a message-id header and
-// the peer header, about 80 B stored with it (see the cluster README for the measured stream bytes).
-const NATS_OVERHEAD = Number(env.BENCH_NATS_OVERHEAD ?? 80);
+// On JetStream each frame is also a message: its subject (`os.frames.NN`), the message-id and peer
+// headers and the file store's record: 140.7 B stored for a 22 B frame (`bench/nats-node.bench.mjs`).
+const NATS_OVERHEAD = Number(env.BENCH_NATS_OVERHEAD ?? 118.7);
 const perDay = [60, 10, 1].map((period) => {
   const frames = 86_400 / period;
   return { period, frames, wire: frames * sample.meanBytes, nats: frames * (sample.meanBytes + NATS_OVERHEAD) };
 });
-console.table(perDay.map((r) => ({ 'a reading every': `${r.period} s`, 'frames a day': fmt(r.frames), 'wire bytes a day': fmt(r.wire), 'KiB a day': fmt(r.wire / 1024, 1), 'on JetStream (+80 B a message)': fmt(r.nats / 1024, 1) + ' KiB' })));
+console.table(perDay.map((r) => ({ 'a reading every': `${r.period} s`, 'frames a day': fmt(r.frames), 'wire bytes a day': fmt(r.wire), 'KiB a day': fmt(r.wire / 1024, 1), 'on JetStream (+119 B a message)': `${fmt(r.nats / 1024, 1)} KiB` })));
 
 // ------------------------------------------------------------------ 2. per-partition load
 
@@ -295,7 +301,7 @@ function report(f, run, label) {
 }
 
 const preloadMax = (Math.max(...million.devs) * preloadUsPerDevice) / 1e6;
-console.log(`\n4. failover, time-compressed: receivers of ${fmt(RECEIVER_RATE)} readings/s, leases expire after ${LEASE_TTL_S} s, a claimed partition's templates load in ${(preloadMax * 1000).toFixed(0)} ms at most (${fmt(Math.max(...million.devs))} devices × ${preloadUsPerDevice.toFixed(1)} µs)`);
+console.log(`\n4. failover, time-compressed: receivers of ${fmt(RECEIVER_RATE)} frames/s, leases expire after ${LEASE_TTL_S} s, a claimed partition's templates load in ${(preloadMax * 1000).toFixed(0)} ms at most (${fmt(Math.max(...million.devs))} devices × ${preloadUsPerDevice.toFixed(1)} µs)`);
 const runs = [];
 for (const [devices, partitions] of [
   [DEVICES, PARTITIONS],
@@ -313,17 +319,19 @@ for (const [devices, partitions] of [
 // ------------------------------------------------------------------ 5. sizing
 
 const perDevice = million.total / DEVICES;
-console.log(`\n5. sizing (a device sends ${perDevice.toFixed(3)} readings/s on this mix, 2 sensors a reading; capacities: receiver ${fmt(RECEIVER_RATE)}/s, NATS node ${fmt(NATS_NODE_RATE)} messages/s, PostgreSQL ${fmt(PG_RATE)} rows/s)`);
+console.log(`\n5. sizing (a device sends ${perDevice.toFixed(3)} frames/s on this mix, 2 sensors a frame; capacities: receiver ${fmt(RECEIVER_RATE)} frames/s, NATS ${fmt(NATS_NODE_RATE)} messages/s a core of a node, gateway ${PUBACK_MS} ms a PubAck per partition, PostgreSQL ${fmt(PG_RATE)} rows/s)`);
 console.table(
   runs
     .filter(({ run }) => !run.impossible)
     .map(({ f, run }) => ({
       devices: fmt(f.devices),
       partitions: f.partitions,
-      'readings/s': fmt(f.total),
+      'frames/s': fmt(f.total),
       'receivers (survive losing one)': run.receivers,
-      // Every message is stored on 3 nodes (replicas 3): 3 writes of every message over the nodes.
-      'NATS nodes (R3)': Math.max(3, Math.ceil((3 * f.total) / NATS_NODE_RATE)),
+      // One publish in flight per partition: a gateway moves at most partitions / PubAck time.
+      'gateways (+1)': Math.ceil(f.total / ((f.partitions * 1000) / PUBACK_MS)) + 1,
+      // Every message of a 3-replica stream is handled by 3 nodes: 3 × the rate over the cores.
+      'NATS node-cores (R3)': Math.max(3, Math.ceil((3 * f.total) / NATS_NODE_RATE)),
       'PostgreSQL rows/s': fmt(f.total * 2),
       'PostgreSQL servers (or shards)': Math.ceil((f.total * 2) / PG_RATE),
       'wire GiB a day': fmt((f.total * 86_400 * sample.meanBytes) / 2 ** 30, 1),
