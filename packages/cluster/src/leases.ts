@@ -43,10 +43,18 @@ export class PartitionLeases {
   readonly #kv: LeaseKv;
   readonly #clock: () => number;
 
-  constructor(kv: LeaseKv, owner: string, clock: () => number = Date.now) {
+  readonly #listKeys: ((prefix: string) => Promise<string[]>) | undefined;
+
+  /**
+   * `listKeys` lists the keys under a prefix (deleted ones may be among them) without the
+   * client's key iterator, whose ordered consumer can time out for long while a NATS cluster
+   * elects new leaders; default: the iterator.
+   */
+  constructor(kv: LeaseKv, owner: string, options: { clock?: () => number; listKeys?: (prefix: string) => Promise<string[]> } = {}) {
     this.#kv = kv;
     this.owner = owner;
-    this.#clock = clock;
+    this.#clock = options.clock ?? Date.now;
+    this.#listKeys = options.listKeys;
   }
 
   #value(): Uint8Array {
@@ -74,6 +82,15 @@ export class PartitionLeases {
   async renew(p: number, revision: number): Promise<number | null> {
     try {
       return await this.#kv.update(leaseKey(p), this.#value(), revision);
+    } catch (e) {
+      if (!isConflict(e)) throw new ClusterError('ERR_CLUSTER_NATS', `lease ${p}: renewal failed: ${messageOf(e)}`, { cause: e });
+    }
+    // A renewal whose answer was lost (a timeout during a leader election) did land: the key is
+    // still this receiver's, at a revision it never heard of. Anyone else's write is a loss.
+    const held = await this.holder(p);
+    if (held === null || held.owner !== this.owner || held.revision === revision) return null;
+    try {
+      return await this.#kv.update(leaseKey(p), this.#value(), held.revision);
     } catch (e) {
       if (isConflict(e)) return null;
       throw new ClusterError('ERR_CLUSTER_NATS', `lease ${p}: renewal failed: ${messageOf(e)}`, { cause: e });
@@ -130,8 +147,15 @@ export class PartitionLeases {
   async members(): Promise<string[]> {
     const out: string[] = [];
     try {
-      const keys = await this.#kv.keys('m.*');
-      for await (const k of keys) out.push(k.slice(2));
+      if (this.#listKeys !== undefined) {
+        // The key list may hold deleted keys (a member that left): read each (a handful).
+        const keys = await this.#listKeys('m.');
+        const entries = await Promise.all(keys.map((k) => this.#kv.get(k)));
+        for (let i = 0; i < keys.length; i++) if (entries[i]?.operation === 'PUT') out.push(keys[i]!.slice(2));
+      } else {
+        const keys = await this.#kv.keys('m.*');
+        for await (const k of keys) out.push(k.slice(2));
+      }
     } catch (e) {
       throw new ClusterError('ERR_CLUSTER_NATS', `members cannot be listed: ${messageOf(e)}`, { cause: e });
     }

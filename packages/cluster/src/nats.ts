@@ -119,6 +119,15 @@ export async function openLeaseBucket(nc: NatsConnection, prefix: string, ttlMs:
   throw new ClusterError('ERR_CLUSTER_NATS', `key-value bucket ${bucket}: ${messageOf(last)}`, { cause: last });
 }
 
+/** Lists the keys of bucket `bucket` under `prefix` from the stream's subjects (a plain API request, no consumer). */
+export function bucketKeyLister(jsm: JetStreamManager, bucket: string): (prefix: string) => Promise<string[]> {
+  const head = `$KV.${bucket}.`;
+  return async (prefix) => {
+    const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${head}${prefix}>` });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(head.length));
+  };
+}
+
 /** What the consumer looked like when a receiver took its partition. */
 export interface ConsumerReset {
   /** The stream sequence up to which every message was acknowledged (0: none). */
@@ -127,6 +136,8 @@ export interface ConsumerReset {
   ackPending: number;
   /** Messages not given to anyone yet. */
   pending: number;
+  /** The highest stream sequence the previous consumer delivered: messages up to it may be stored already. */
+  delivered: number;
 }
 
 /**
@@ -135,17 +146,27 @@ export interface ConsumerReset {
  * and not acknowledged (it died) come again at once and in order, instead of after their ack wait
  * behind newer ones (a DIFF overtaking the FULL it depends on).
  */
-export async function resetConsumer(jsm: JetStreamManager, prefix: string, p: number, options: { ackWaitMs: number; maxAckPending: number }): Promise<ConsumerReset> {
+export async function resetConsumer(
+  jsm: JetStreamManager,
+  prefix: string,
+  p: number,
+  options: { ackWaitMs: number; maxAckPending: number; known?: ConsumerReset | undefined },
+): Promise<ConsumerReset> {
   const stream = streamName(prefix);
   const name = consumerName(prefix, p);
-  let floor = 0;
-  let ackPending = 0;
-  let pending = 0;
+  // What an earlier attempt read before it failed (it may have deleted the consumer): kept, so a
+  // retry does not start over from the stream's first message.
+  let floor = options.known?.ackFloor ?? 0;
+  let ackPending = options.known?.ackPending ?? 0;
+  let pending = options.known?.pending ?? 0;
+  let delivered = options.known?.delivered ?? 0;
   try {
     const info = await jsm.consumers.info(stream, name);
-    floor = info.ack_floor.stream_seq;
+    floor = Math.max(floor, info.ack_floor.stream_seq);
     ackPending = info.num_ack_pending;
     pending = info.num_pending;
+    delivered = Math.max(delivered, info.delivered.stream_seq);
+    if (options.known !== undefined) Object.assign(options.known, { ackFloor: floor, ackPending, pending, delivered });
     await jsm.consumers.delete(stream, name);
   } catch (e) {
     if (!notFound(e)) throw new ClusterError('ERR_CLUSTER_NATS', `consumer ${name}: ${messageOf(e)}`, { cause: e });
@@ -163,5 +184,5 @@ export async function resetConsumer(jsm: JetStreamManager, prefix: string, p: nu
   } catch (e) {
     throw new ClusterError('ERR_CLUSTER_NATS', `consumer ${name}: cannot be created: ${messageOf(e)}`, { cause: e });
   }
-  return { ackFloor: floor, ackPending, pending };
+  return { ackFloor: floor, ackPending, pending, delivered };
 }

@@ -216,6 +216,17 @@ export class ClusterDatabase {
     }
   }
 
+  /** Which of the message ids `ids` have readings stored (frames a previous delivery committed). */
+  async storedIds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    try {
+      const r = await this.#pool.query<{ msg_id: string }>(`SELECT DISTINCT msg_id FROM ${this.#q}.os_cluster_readings WHERE msg_id = ANY($1::text[])`, [ids]);
+      return new Set(r.rows.map((row) => row.msg_id));
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: stored message ids cannot be read: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
   /** The stored template records of `keys` (aids in decimal), in order. */
   async templates(keys: readonly string[]): Promise<(TemplateRecord | undefined)[]> {
     try {

@@ -7,13 +7,13 @@ import { AUTH_DIFF, AUTH_FULL, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SE
 import { OpenSynaptic, type OpenSynapticOptions } from '@opensynaptic/core';
 import { type Listener, TypedEvents } from '@opensynaptic/internal';
 import { deviceIdOf, frameAid, partitionOf, sensorsOf } from '@opensynaptic/server';
-import type { JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
+import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
 import { ClusterError, intOption, optionError } from './errors.js';
 import { assignPartitions, PartitionLeases } from './leases.js';
-import { connectNats, ensureFramesStream, type NatsOptions, openLeaseBucket, resetConsumer, type StreamOptions } from './nats.js';
+import { bucketKeyLister, type ConsumerReset, connectNats, ensureFramesStream, type NatsOptions, openLeaseBucket, resetConsumer, type StreamOptions } from './nats.js';
 import { PartitionTemplateStore } from './partition-templates.js';
 import { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow } from './postgres.js';
-import { checkMemberId, checkPartitions, checkPrefix, consumerName, DEFAULT_PARTITIONS, DEFAULT_PREFIX, streamName } from './subjects.js';
+import { checkMemberId, checkPartitions, checkPrefix, consumerName, DEFAULT_PARTITIONS, DEFAULT_PREFIX, leaseBucket, streamName } from './subjects.js';
 
 /** Options of {@link ClusterReceiver}. */
 export interface ReceiverOptions {
@@ -30,14 +30,16 @@ export interface ReceiverOptions {
   /** Replicas of the lease bucket (default: `stream.replicas`, else 1). */
   leaseReplicas?: number | undefined;
   /**
-   * How long a lease lives without renewal, ms (default 10000, at least 1000): a receiver that
+   * How long a lease lives without renewal, ms (default 15000, at least 1000): a receiver that
    * dies loses its partitions after this long. Renewed every quarter of it; a receiver that could
    * not renew for three quarters of it stops consuming the partition itself (it may have lost it).
+   * Keep it above the time a NATS cluster takes to elect a new leader for the bucket when a node
+   * dies (4 to 9 s in nats-server 2.9), or a node's loss moves partitions needlessly.
    */
   leaseTtlMs?: number | undefined;
   /** Messages one fetch takes from a partition's consumer (default 256). */
   fetchBatch?: number | undefined;
-  /** How long a fetch waits for its batch to fill, ms (default 500). */
+  /** How long a fetch waits for its batch to fill, ms (default and least 1000, the client's minimum). */
   fetchExpiresMs?: number | undefined;
   /** JetStream's ack wait of the consumers, ms (default 60000): only a receiver that hangs this long sees its messages go to another. */
   ackWaitMs?: number | undefined;
@@ -71,6 +73,10 @@ export interface PartitionStatus {
   lag: number | null;
   /** Delivered and not acknowledged. */
   ackPending: number | null;
+  /** Times the consumer was reset to its ack floor after deliveries were lost in transit (a NATS node lost). */
+  resets: number;
+  /** Redelivered frames found stored already and not decoded again (their state is in the store). */
+  skipped: number;
 }
 
 /** `status()` of a receiver. */
@@ -119,6 +125,11 @@ interface Owned {
   status: PartitionStatus;
   /** Aids the store did not have, and when it was asked. */
   absent: Map<number, number>;
+  /** The consumer's delivery sequence of the last message taken (a jump: deliveries lost in transit). */
+  lastDelivery: number;
+  /** Messages up to this stream sequence may be stored already (delivered before the last reset). */
+  checkUpTo: number;
+  reset: ConsumerReset | null;
 }
 
 const ABSENT_RETRY_MS = 1000;
@@ -189,9 +200,9 @@ export class ClusterReceiver {
     this.id = checkMemberId(options.id);
     this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
     this.partitions = checkPartitions(options.partitions ?? DEFAULT_PARTITIONS);
-    this.leaseTtlMs = intOption('leaseTtlMs', options.leaseTtlMs, 10_000, 1000);
+    this.leaseTtlMs = intOption('leaseTtlMs', options.leaseTtlMs, 15_000, 1000);
     this.#fetchBatch = intOption('fetchBatch', options.fetchBatch, 256, 1, 10_000);
-    this.#fetchExpiresMs = intOption('fetchExpiresMs', options.fetchExpiresMs, 500, 10);
+    this.#fetchExpiresMs = intOption('fetchExpiresMs', options.fetchExpiresMs, 1000, 1000);
     this.#ackWaitMs = intOption('ackWaitMs', options.ackWaitMs, 60_000, 1000);
     this.#maxAckPending = intOption('maxAckPending', options.maxAckPending, 4096, 1);
     this.#maxDevices = intOption('maxDevicesPerPartition', options.maxDevicesPerPartition, 100_000, 1);
@@ -224,7 +235,7 @@ export class ClusterReceiver {
       await ensureFramesStream(this.#jsm, this.prefix, this.#options.stream);
       const replicas = intOption('leaseReplicas', this.#options.leaseReplicas, this.#options.stream?.replicas ?? 1, 1, 5);
       const kv = await openLeaseBucket(this.#nc, this.prefix, this.leaseTtlMs, replicas);
-      this.#leases = new PartitionLeases(kv, this.id);
+      this.#leases = new PartitionLeases(kv, this.id, { listKeys: bucketKeyLister(this.#jsm, leaseBucket(this.prefix)) });
     } catch (e) {
       this.#state = 'stopped';
       await this.#closeAll();
@@ -304,8 +315,8 @@ export class ClusterReceiver {
   }
 
   #take(p: number, revision: number): void {
-    const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, lag: null, ackPending: null };
-    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, loop: null, status, absent: new Map() };
+    const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, lag: null, ackPending: null, resets: 0, skipped: 0 };
+    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, loop: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null };
     this.#owned.set(p, o);
     this.#counts.claims++;
     o.loop = this.#consume(o).catch((e: unknown) => this.#error(e, p));
@@ -376,22 +387,12 @@ export class ClusterReceiver {
           await sleep(500);
         }
       }
-      let reset: Awaited<ReturnType<typeof resetConsumer>>;
-      for (;;) {
-        try {
-          reset = await resetConsumer(this.#jsm!, this.prefix, o.p, { ackWaitMs: this.#ackWaitMs, maxAckPending: this.#maxAckPending });
-          break;
-        } catch (e) {
-          this.#error(e, o.p);
-          if (o.stopping) return;
-          await sleep(500);
-        }
-      }
       o.node = node;
       o.templates = templates;
+      let consumer = await this.#reset(o);
+      if (consumer === null) return;
       o.status.state = 'consuming';
-      this.#events.emit('claimed', { partition: o.p, templates: o.status.templatesLoaded, ackFloor: reset.ackFloor, ackPending: reset.ackPending, pending: reset.pending, ms: Date.now() - t0 });
-      const consumer = await this.#js!.consumers.get(streamName(this.prefix), consumerName(this.prefix, o.p));
+      this.#events.emit('claimed', { partition: o.p, templates: o.status.templatesLoaded, ackFloor: o.reset!.ackFloor, ackPending: o.reset!.ackPending, pending: o.reset!.pending, ms: Date.now() - t0 });
       while (!o.stopping && this.#state === 'running') {
         const msgs: JsMsg[] = [];
         try {
@@ -404,10 +405,49 @@ export class ClusterReceiver {
             continue;
           }
         }
-        if (msgs.length > 0) await this.#handle(o, msgs);
+        // Deliveries lost in transit (the connection to a node that died) show as a jump of the
+        // delivery sequence, or come back later as redeliveries: left alone, they would be
+        // decoded after newer frames. Take what came before the jump, then start the consumer
+        // again from its ack floor.
+        let cut = msgs.length;
+        for (let i = 0; i < msgs.length; i++) {
+          const info = msgs[i]!.info;
+          if (info.deliverySequence !== o.lastDelivery + 1 || info.redeliveryCount > 1) {
+            cut = i;
+            break;
+          }
+          o.lastDelivery = info.deliverySequence;
+        }
+        if (cut > 0) await this.#handle(o, cut === msgs.length ? msgs : msgs.slice(0, cut));
+        if (cut < msgs.length && !o.stopping) {
+          o.status.resets++;
+          await this.#nc?.flush().catch(() => undefined);
+          const again = await this.#reset(o);
+          if (again === null) return;
+          consumer = again;
+        }
       }
     } finally {
       this.#forget(o);
+    }
+  }
+
+  /** Resets `o`'s consumer to its ack floor (retrying until it works or `o` stops) and opens it; `null` when `o` stopped first. */
+  async #reset(o: Owned): Promise<Consumer | null> {
+    const known: ConsumerReset = { ackFloor: 0, ackPending: 0, pending: 0, delivered: 0 };
+    for (;;) {
+      try {
+        const reset = await resetConsumer(this.#jsm!, this.prefix, o.p, { ackWaitMs: this.#ackWaitMs, maxAckPending: this.#maxAckPending, known });
+        const consumer = await this.#js!.consumers.get(streamName(this.prefix), consumerName(this.prefix, o.p));
+        o.reset = reset;
+        o.lastDelivery = 0;
+        o.checkUpTo = Math.max(o.checkUpTo, reset.delivered);
+        return consumer;
+      } catch (e) {
+        this.#error(e, o.p);
+        if (o.stopping) return null;
+        await sleep(500);
+      }
     }
   }
 
@@ -421,12 +461,31 @@ export class ClusterReceiver {
       fullAt ??= Date.now();
     });
     const st = o.status;
+    // Frames delivered before the last reset may be stored already (committed, their acks lost):
+    // their state is in the store, so they are acknowledged, not decoded on top of it again.
+    let stored: Set<string> | null = null;
+    if (msgs[0]!.seq <= o.checkUpTo) {
+      const ids = msgs.filter((m) => m.seq <= o.checkUpTo).map((m) => msgIdOf(m));
+      for (let attempt = 0; stored === null; attempt++) {
+        try {
+          stored = await this.#db!.storedIds(ids);
+        } catch (e) {
+          this.#error(e, o.p);
+          if (o.stopping) return;
+          await sleep(Math.min(2000, 100 * 2 ** attempt));
+        }
+      }
+    }
     try {
       for (const m of msgs) {
         st.frames++;
+        if (stored !== null && stored.has(msgIdOf(m))) {
+          st.skipped++;
+          continue;
+        }
         if (m.info.redeliveryCount > 1) st.redelivered++;
         const frame = m.data;
-        const msgId = m.headers?.get('Nats-Msg-Id') || `seq-${m.seq}`;
+        const msgId = msgIdOf(m);
         const receivedAt = Number(m.headers?.get('Os-Received') ?? '') || Math.floor(m.info.timestampNanos / 1e6);
         const aid = frameAid(frame);
         // A device the partition's preload did not know (its first FULL came after the takeover,
@@ -557,6 +616,11 @@ export class ClusterReceiver {
     await nc?.drain().catch(() => nc.close().catch(() => undefined));
     await this.#db?.close().catch(() => undefined);
   }
+}
+
+/** A frame's message id: the gateway's `Nats-Msg-Id`, else its stream sequence. */
+function msgIdOf(m: JsMsg): string {
+  return m.headers?.get('Nats-Msg-Id') || `seq-${m.seq}`;
 }
 
 function strategyOf(cmd: number): 'FULL' | 'DIFF' | 'HEART' {
