@@ -479,7 +479,7 @@ export class ClusterReceiver {
     try {
       for (const m of msgs) {
         st.frames++;
-        if (stored !== null && stored.has(msgIdOf(m))) {
+        if (stored?.has(msgIdOf(m))) {
           st.skipped++;
           continue;
         }
