@@ -79,7 +79,7 @@ export class NatsCluster {
           `server_name: "${n.name}"`,
           `listen: "127.0.0.1:${n.port}"`,
           `http: "127.0.0.1:${n.monitorPort}"`,
-          `jetstream { store_dir: "${store}", max_memory_store: 268435456, max_file_store: 2147483648 }`,
+          `jetstream { store_dir: "${store}", max_memory_store: 268435456, max_file_store: 17179869184 }`,
         ];
         if (nodes > 1) {
           const routes = c.nodes.filter((o) => o !== n).map((o) => `"nats://127.0.0.1:${o.clusterPort}"`);

@@ -110,7 +110,8 @@ export async function openLeaseBucket(nc: NatsConnection, prefix: string, ttlMs:
   let last: unknown;
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
-      return await nc.jetstream().views.kv(bucket, { ttl: ttlMs, history: 1, replicas });
+      // A few small keys: a bounded bucket (an unbounded one reserves all of a node's storage on some setups).
+      return await nc.jetstream().views.kv(bucket, { ttl: ttlMs, history: 1, replicas, max_bytes: 16 << 20 });
     } catch (e) {
       last = e;
       await new Promise((r) => setTimeout(r, 250));

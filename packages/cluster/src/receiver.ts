@@ -3,7 +3,7 @@
  * owned partition's durable consumer in order with its own node, and stores what it decodes in
  * PostgreSQL, deduplicated by message id, before it acknowledges the messages.
  */
-import { AUTH_DIFF, AUTH_FULL, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC } from '@opensynaptic/cmd';
+import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions } from '@opensynaptic/core';
 import { type Listener, TypedEvents } from '@opensynaptic/internal';
 import { deviceIdOf, frameAid, partitionOf, sensorsOf } from '@opensynaptic/server';
@@ -161,6 +161,7 @@ class Samples {
 }
 
 const NEEDS_TEMPLATE = new Set(['ERR_FUSION_TEMPLATE_MISSING', 'ERR_FUSION_NO_VALUES']);
+const NEEDS_TEMPLATE_CMD = new Set([DATA_DIFF, DATA_DIFF_SEC, DATA_HEART, DATA_HEART_SEC, AUTH_DIFF, AUTH_HEART]);
 
 /**
  * The receiver. `start()` connects, opens the database and the lease bucket and begins taking
@@ -488,9 +489,10 @@ export class ClusterReceiver {
         const msgId = msgIdOf(m);
         const receivedAt = Number(m.headers?.get('Os-Received') ?? '') || Math.floor(m.info.timestampNanos / 1e6);
         const aid = frameAid(frame);
-        // A device the partition's preload did not know (its first FULL came after the takeover,
-        // through another receiver's commit): read it before its DIFF, not after.
-        if (aid !== undefined && registry.peek(aid) === null) {
+        // A DIFF or HEART of a device not cached (left the cache past maxDevicesPerPartition, or
+        // stored after the takeover's preload): read it before decoding, not after. A FULL needs
+        // nothing: it teaches its template, and the takeover loaded every stored one.
+        if (aid !== undefined && NEEDS_TEMPLATE_CMD.has(frame[0]!) && registry.peek(aid) === null) {
           const asked = o.absent.get(aid);
           if (asked === undefined || Date.now() - asked >= ABSENT_RETRY_MS) {
             try {
