@@ -91,7 +91,7 @@ export interface ReceiverStatus {
   releases: number;
   /** Partitions lost: another receiver holds the lease, or it could not be renewed in time. */
   lost: number;
-  totals: { frames: number; readings: number; acked: number; redelivered: number; duplicates: number; errors: number; undecodable: number };
+  totals: { frames: number; readings: number; acked: number; redelivered: number; duplicates: number; skipped: number; resets: number; errors: number; undecodable: number };
   /**
    * Cost of a template change: ms from the decode of a FULL that changed a template to the commit
    * that made it durable with its batch (count, median, 95th percentile, max of the last 1024).
@@ -192,7 +192,7 @@ export class ClusterReceiver {
   #members: string[] = [];
   #counts = { claims: 0, releases: 0, lost: 0, undecodable: 0 };
   /** Totals of partitions no longer owned (their counters fold in here). */
-  #past = { frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: 0 };
+  #past = { frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, skipped: 0, resets: 0, errors: 0 };
   readonly #templateMs = new Samples(1024);
   readonly #commitMs = new Samples(1024);
 
@@ -359,6 +359,8 @@ export class ClusterReceiver {
     this.#past.acked += s.acked;
     this.#past.redelivered += s.redelivered;
     this.#past.duplicates += s.duplicates;
+    this.#past.skipped += s.skipped;
+    this.#past.resets += s.resets;
     for (const n of Object.values(s.errors)) this.#past.errors += n;
     this.#events.emit('released', { partition: o.p, reason: o.reason });
   }
@@ -583,6 +585,8 @@ export class ClusterReceiver {
       totals.acked += o.status.acked;
       totals.redelivered += o.status.redelivered;
       totals.duplicates += o.status.duplicates;
+      totals.skipped += o.status.skipped;
+      totals.resets += o.status.resets;
       for (const n of Object.values(o.status.errors)) totals.errors += n;
     }
     return {
