@@ -179,6 +179,10 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
     // The dead receiver's partitions were claimed by the survivors after the kill.
     const claimedAfter = new Set(survivors.flatMap((c) => c.lines.filter((l) => l.ev === 'claimed' && Number(l.at) > killedAt).map((l) => Number(l.partition))));
     for (const p of moved) expect(claimedAfter.has(p), `partition ${p} taken over`).toBe(true);
+    // The dead receiver held messages it had not acknowledged: they came again to the new owners
+    // (and, the check above says, were stored once).
+    const heldByDead = survivors.flatMap((c) => c.lines.filter((l) => l.ev === 'claimed' && Number(l.at) > killedAt && moved.includes(Number(l.partition))).map((l) => Number(l.ackPending)));
+    expect(heldByDead.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
 
     for (const c of survivors) c.proc.kill('SIGTERM');
     await Promise.all(survivors.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
