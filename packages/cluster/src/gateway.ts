@@ -82,6 +82,8 @@ export interface GatewayStatus {
   /** Control packets answered, and dropped. */
   control: number;
   controlDropped: number;
+  /** Packets that are neither a data frame nor a control packet the node could read (junk; answered as the node does, an unknown command with a NACK). */
+  invalid: number;
   /** Frames waiting or in flight now. */
   queued: number;
 }
@@ -121,7 +123,7 @@ export class ClusterGateway {
   #space: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #loops: Promise<void>[] = [];
-  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0 };
+  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0 };
 
   constructor(options: GatewayOptions) {
     if (typeof options !== 'object' || options === null) throw optionError('options', 'an object is needed');
@@ -203,7 +205,10 @@ export class ClusterGateway {
       return;
     }
     const r = this.#control.receive(inbound.frame, inbound.peer.key);
-    this.#counts.control++;
+    // Junk (too short, an unknown command): nothing to publish; the node's answer (the
+    // reference's NACK for an unknown command) still goes back.
+    if (r.type === 'error') this.#counts.invalid++;
+    else this.#counts.control++;
     if (r.response !== null) t.send(r.response, inbound.peer).catch((e: unknown) => this.#error(e));
   }
 
