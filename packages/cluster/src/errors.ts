@@ -6,11 +6,9 @@ import { brandError } from '@opensynaptic/internal';
  * - `ERR_CLUSTER_STATE`: a call the lifecycle does not allow (start twice, publish after stop).
  * - `ERR_CLUSTER_NATS`: NATS refused or did not answer (connection, stream, consumer, key-value).
  * - `ERR_CLUSTER_PUBLISH`: a frame's publish got no JetStream acknowledgement after its retries.
- * - `ERR_CLUSTER_FULL`: the gateway's in-flight publishes are at their bound (`tryPublish`).
  * - `ERR_CLUSTER_STORE`: PostgreSQL refused a commit or a read (readings or template state).
- * - `ERR_CLUSTER_LEASE`: a partition lease was lost (another receiver holds it) or could not be renewed in time.
  */
-export type ClusterErrorCode = 'ERR_CLUSTER_OPTION' | 'ERR_CLUSTER_STATE' | 'ERR_CLUSTER_NATS' | 'ERR_CLUSTER_PUBLISH' | 'ERR_CLUSTER_FULL' | 'ERR_CLUSTER_STORE' | 'ERR_CLUSTER_LEASE';
+export type ClusterErrorCode = 'ERR_CLUSTER_OPTION' | 'ERR_CLUSTER_STATE' | 'ERR_CLUSTER_NATS' | 'ERR_CLUSTER_PUBLISH' | 'ERR_CLUSTER_STORE';
 
 /** Every error this package throws or rejects with; test it with `isOpenSynapticError(err, code?)`. */
 export class ClusterError extends Error {

@@ -38,6 +38,12 @@ export interface GatewayOptions {
   /** Publishes of one frame before it is given up (default 10, backing off 50 ms to 2 s). */
   publishAttempts?: number | undefined;
   /**
+   * How long `stop()` waits for the frames taken to be acknowledged, ms (default 30000). Past it
+   * (NATS unreachable) the rest are given up, counted `failed` and never acknowledged to their
+   * senders (an MQTT QoS 1 broker sends them again to a gateway of the group).
+   */
+  stopTimeoutMs?: number | undefined;
+  /**
    * The node that answers control packets (time, ping; ID requests only when it has an id
    * allocator), or `false` to drop them. Default: a node without an allocator (ID_REQUEST gets
    * the NACK "no allocator": ids are assigned beforehand; see the README).
@@ -110,6 +116,9 @@ export class ClusterGateway {
   readonly #options: GatewayOptions;
   readonly #timeoutMs: number;
   readonly #attempts: number;
+  readonly #stopTimeoutMs: number;
+  /** Set when `stop()` ran out of time: what is left is given up. */
+  #abandon = false;
   readonly #events = new TypedEvents<GatewayEvents>();
   readonly #queues = new Map<number, Pending[]>();
   readonly #busy = new Set<number>();
@@ -133,6 +142,7 @@ export class ClusterGateway {
     this.maxQueued = intOption('maxQueued', options.maxQueued, 8192, 1);
     this.#timeoutMs = intOption('publishTimeoutMs', options.publishTimeoutMs, 2000, 10);
     this.#attempts = intOption('publishAttempts', options.publishAttempts, 10, 1, 1000);
+    this.#stopTimeoutMs = intOption('stopTimeoutMs', options.stopTimeoutMs, 30_000, 0);
     if (!Array.isArray(options.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
     this.#options = options;
     // Message ids unique across restarts of a gateway with the same id: its start time in base 36.
@@ -237,7 +247,7 @@ export class ClusterGateway {
     h.set('Os-Gateway', this.id);
     const subject = framesSubject(this.prefix, p);
     let last: unknown;
-    for (let attempt = 0; attempt < this.#attempts; attempt++) {
+    for (let attempt = 0; attempt < this.#attempts && !this.#abandon; attempt++) {
       if (attempt > 0) {
         this.#counts.retries++;
         await sleep(Math.min(2000, 50 * 2 ** (attempt - 1)));
@@ -254,7 +264,8 @@ export class ClusterGateway {
       }
     }
     this.#counts.failed++;
-    const error = new ClusterError('ERR_CLUSTER_PUBLISH', `frame ${msgId} on ${subject}: no JetStream acknowledgement after ${this.#attempts} attempts: ${messageOf(last)}`, { cause: last });
+    const why = last === undefined ? 'the gateway stopped before JetStream acknowledged it' : `no JetStream acknowledgement after its attempts: ${messageOf(last)}`;
+    const error = new ClusterError('ERR_CLUSTER_PUBLISH', `frame ${msgId} on ${subject}: ${why}`, { cause: last });
     this.#events.emit('publish-error', { msgId, partition: p, error });
   }
 
@@ -279,7 +290,13 @@ export class ClusterGateway {
     this.#state = 'stopping';
     await Promise.all(this.#options.transports.map((t) => t.stop().catch((e: unknown) => this.#error(e))));
     await Promise.all(this.#loops);
-    await this.idle();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([this.idle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.#stopTimeoutMs)))]);
+    clearTimeout(timer);
+    if (!drained) {
+      this.#abandon = true;
+      await this.idle();
+    }
     this.#state = 'stopped';
     await this.#nc?.drain().catch(() => undefined);
   }

@@ -75,6 +75,29 @@ describe('ClusterGateway', () => {
     }
   });
 
+  // Last: it kills the file's nats-server.
+  it('stop() with NATS gone gives the frames up after stopTimeoutMs: failed, never acknowledged', async () => {
+    const [device, edge] = createInProcessPair();
+    const gateway = new ClusterGateway({ id: 'gs', nats: { servers: nats.urls }, transports: [edge], prefix: 'gs', partitions: 2, publishTimeoutMs: 200, stopTimeoutMs: 500 });
+    const errors: string[] = [];
+    gateway.on('publish-error', (e) => errors.push(e.error.code));
+    let acked = 0;
+    gateway.on('ack', () => acked++);
+    await device.start();
+    await gateway.start();
+    await nats.kill(0);
+    const node = new OpenSynaptic({ assignedId: 78, deviceId: 'lost' });
+    for (let k = 0; k < 3; k++) await device.send(node.transmit([['T1', 'OK', k, 'Cel']]).frame);
+    await until(() => gateway.status().frames === 3, 'the gateway to take the frames', 5000);
+    const t0 = Date.now();
+    await gateway.stop();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(acked).toBe(0);
+    expect(gateway.status()).toMatchObject({ frames: 3, acked: 0, failed: 3, queued: 0, state: 'stopped' });
+    expect(errors).toEqual(['ERR_CLUSTER_PUBLISH', 'ERR_CLUSTER_PUBLISH', 'ERR_CLUSTER_PUBLISH']);
+    await device.destroy();
+  });
+
   it('a gateway that cannot reach NATS fails to start with ERR_CLUSTER_NATS', async () => {
     const [, edge] = createInProcessPair();
     const gateway = new ClusterGateway({ id: 'g', nats: { servers: ['nats://127.0.0.1:1'], connectTimeoutMs: 500 }, transports: [edge] });
