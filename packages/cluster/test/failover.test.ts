@@ -2,7 +2,7 @@
 // nats-server processes), PostgreSQL, three receivers in child processes, a gateway and a load
 // generator of 300 devices (pre-assigned ids; FULL first, then DIFF and HEART, some changing
 // their template mid-stream). Mid-stream one receiver is killed with SIGKILL and then one NATS
-// node. At the end every reading of every frame the gateway got a PubAck for is stored exactly
+// node (the frames stream's leader). At the end every reading of every frame the gateway got a PubAck for is stored exactly
 // once, and the devices of the dead receiver's partitions kept decoding DIFFs after the kill.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -12,6 +12,7 @@ import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { partitionOf } from '@opensynaptic/server';
 import { createInProcessPair } from '@opensynaptic/transport';
+import { connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ClusterDatabase, ClusterGateway } from '../src/index.js';
 
@@ -89,6 +90,8 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
     await device.start();
     await gateway.start();
 
+    const watcher = await connect({ servers: nats!.urls });
+    let killedNode = -1;
     const aids = Array.from({ length: DEVICES }, (_, i) => 5000 + i * 7);
     const nodes = aids.map((aid) => new OpenSynaptic({ assignedId: aid, deviceId: `dev-${aid}` }));
     const t0 = Date.now();
@@ -102,9 +105,12 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
         receivers[0]!.proc.kill('SIGKILL');
         killedAt = Date.now();
       }
-      if (elapsed >= KILL_NATS_AT && nats!.nodes.length === 3 && !natsKilled) {
+      if (elapsed >= KILL_NATS_AT && !natsKilled) {
+        // The node leading the frames stream: its replicas must elect another mid-stream.
         natsKilled = true;
-        await nats!.kill(1);
+        const info = await (await watcher.jetstreamManager()).streams.info('OS_FRAMES');
+        killedNode = Math.max(0, nats!.nodes.findIndex((n) => n.name === info.cluster?.leader));
+        await nats!.kill(killedNode);
       }
       for (let i = 0; i < nodes.length; i++) {
         // Every tenth device changes its sensor set (a new template, a FULL) every 20 rounds.
@@ -125,7 +131,9 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
     const gw = gateway.status();
     await gateway.stop();
     await device.destroy();
+    await watcher.close();
     expect(killedAt).toBeGreaterThan(0);
+    expect(killedNode).toBeGreaterThanOrEqual(0);
     expect(moved.length).toBeGreaterThan(0);
     expect(gw.failed, 'frames the gateway gave up').toBe(0);
     // One ack per frame (a retry JetStream had already is flagged duplicate, counted once).
@@ -187,7 +195,7 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
     for (const c of survivors) c.proc.kill('SIGTERM');
     await Promise.all(survivors.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r)))));
     const finals = survivors.map((c) => c.lines.find((l) => l.ev === 'stopped') as { totals: Record<string, number>; templateCommitMs: Record<string, number> } | undefined);
-    console.log(JSON.stringify({ acked: acked.size, gateway: gw, moved, finals: finals.map((f) => f && { totals: f.totals, templateCommitMs: f.templateCommitMs }) }));
+    console.log(JSON.stringify({ acked: acked.size, gateway: gw, moved, killedNode, finals: finals.map((f) => f && { totals: f.totals, templateCommitMs: f.templateCommitMs }) }));
     for (const f of finals) expect(f?.totals.undecodable).toBe(0);
   }, 120_000);
 });
