@@ -1,0 +1,303 @@
+/**
+ * A gateway: takes frames from project transports (UDP, TCP, MQTT with a shared subscription,
+ * in-process...) and publishes each data frame to JetStream on its device's partition subject,
+ * with a message id per frame. A frame is "acknowledged by the gateway" when JetStream's PubAck
+ * for it arrived: it is then stored on the stream's replicas. Control packets (no source aid) are
+ * answered by the gateway's own node.
+ */
+import { OpenSynaptic } from '@opensynaptic/core';
+import { type Listener, TypedEvents } from '@opensynaptic/internal';
+import { framePartition } from '@opensynaptic/server';
+import type { Inbound, Transport } from '@opensynaptic/transport';
+import { headers, type JetStreamClient, type NatsConnection } from 'nats';
+import { ClusterError, intOption, messageOf, optionError } from './errors.js';
+import { connectNats, ensureFramesStream, type NatsOptions, type StreamOptions } from './nats.js';
+import { checkMemberId, checkPartitions, checkPrefix, DEFAULT_PARTITIONS, DEFAULT_PREFIX, framesSubject } from './subjects.js';
+
+/** Options of {@link ClusterGateway}. */
+export interface GatewayOptions {
+  /** This gateway's id (1..64 characters A-Z, a-z, 0-9, _, -): the first part of its message ids. */
+  id: string;
+  nats: NatsOptions;
+  /** The transports to take frames from (started by the gateway unless already running). */
+  transports: readonly Transport[];
+  /** Subject prefix (default `os`). */
+  prefix?: string | undefined;
+  /** Partitions of the cluster (default 64; the same on every gateway and receiver). */
+  partitions?: number | undefined;
+  /** The frames stream, when this gateway is the first to need it. */
+  stream?: StreamOptions | undefined;
+  /**
+   * Frames taken off the transports and not yet acknowledged by JetStream, at most (default
+   * 8192). At the bound the gateway stops reading its transports: a pausable medium (TCP, MQTT)
+   * pauses, an unpausable one (UDP) fills its own queue and counts its drops.
+   */
+  maxQueued?: number | undefined;
+  /** How long one publish waits for its PubAck, ms (default 2000). */
+  publishTimeoutMs?: number | undefined;
+  /** Publishes of one frame before it is given up (default 10, backing off 50 ms to 2 s). */
+  publishAttempts?: number | undefined;
+  /**
+   * How long `stop()` waits for the frames taken to be acknowledged, ms (default 30000). Past it
+   * (NATS unreachable) the rest are given up, counted `failed` and never acknowledged to their
+   * senders (an MQTT QoS 1 broker sends them again to a gateway of the group).
+   */
+  stopTimeoutMs?: number | undefined;
+  /**
+   * The node that answers control packets (time, ping; ID requests only when it has an id
+   * allocator), or `false` to drop them. Default: a node without an allocator (ID_REQUEST gets
+   * the NACK "no allocator": ids are assigned beforehand; see the README).
+   */
+  controlNode?: OpenSynaptic | false | undefined;
+}
+
+/** One frame JetStream acknowledged. */
+export interface GatewayAck {
+  msgId: string;
+  partition: number;
+  /** Its stream sequence. */
+  seq: number;
+  /** JetStream had it already (a retried publish whose first PubAck was lost). */
+  duplicate: boolean;
+  /** The frame (a copy). */
+  frame: Uint8Array;
+}
+
+/** Events of a gateway (`on`). */
+export interface GatewayEvents {
+  /** A frame was acknowledged by JetStream. */
+  ack: GatewayAck;
+  /** A frame was given up after `publishAttempts` (`ERR_CLUSTER_PUBLISH`): never acknowledged. */
+  'publish-error': { msgId: string; partition: number; error: ClusterError };
+  /** A transport or NATS reported an error; the gateway keeps going. */
+  error: { error: Error };
+}
+
+/** `status()` of a gateway. */
+export interface GatewayStatus {
+  id: string;
+  state: 'created' | 'running' | 'stopping' | 'stopped';
+  /** Data frames taken off the transports. */
+  frames: number;
+  /** Frames JetStream acknowledged (of which `duplicates` it had already). */
+  acked: number;
+  duplicates: number;
+  /** Publishes retried (a timeout, a node lost), and frames given up. */
+  retries: number;
+  failed: number;
+  /** Control packets answered, and dropped. */
+  control: number;
+  controlDropped: number;
+  /** Packets that are neither a data frame nor a control packet the node could read (junk; answered as the node does, an unknown command with a NACK). */
+  invalid: number;
+  /** Frames waiting or in flight now. */
+  queued: number;
+}
+
+interface Pending {
+  inbound: Inbound;
+  frame: Uint8Array;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The gateway. Frames of one partition are published one at a time, in arrival order, each
+ * retried (same message id) until JetStream acknowledges it before the next goes: a lost publish
+ * (a node that died) never lets a device's DIFF overtake the FULL it depends on, and JetStream's
+ * duplicate window drops the copy of a retry whose first attempt had landed. Partitions publish
+ * concurrently, so at most `partitions` publishes are in flight.
+ */
+export class ClusterGateway {
+  readonly id: string;
+  readonly prefix: string;
+  readonly partitions: number;
+  readonly maxQueued: number;
+  readonly #options: GatewayOptions;
+  readonly #timeoutMs: number;
+  readonly #attempts: number;
+  readonly #stopTimeoutMs: number;
+  /** Set when `stop()` ran out of time: what is left is given up. */
+  #abandon = false;
+  readonly #events = new TypedEvents<GatewayEvents>();
+  readonly #queues = new Map<number, Pending[]>();
+  readonly #busy = new Set<number>();
+  readonly #epoch: string;
+  readonly #control: OpenSynaptic | null;
+  #state: GatewayStatus['state'] = 'created';
+  #nc: NatsConnection | null = null;
+  #js: JetStreamClient | null = null;
+  #seq = 0;
+  #queued = 0;
+  #space: (() => void)[] = [];
+  #idle: (() => void)[] = [];
+  #loops: Promise<void>[] = [];
+  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0 };
+
+  constructor(options: GatewayOptions) {
+    if (typeof options !== 'object' || options === null) throw optionError('options', 'an object is needed');
+    this.id = checkMemberId(options.id);
+    this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
+    this.partitions = checkPartitions(options.partitions ?? DEFAULT_PARTITIONS);
+    this.maxQueued = intOption('maxQueued', options.maxQueued, 8192, 1);
+    this.#timeoutMs = intOption('publishTimeoutMs', options.publishTimeoutMs, 2000, 10);
+    this.#attempts = intOption('publishAttempts', options.publishAttempts, 10, 1, 1000);
+    this.#stopTimeoutMs = intOption('stopTimeoutMs', options.stopTimeoutMs, 30_000, 0);
+    if (!Array.isArray(options.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
+    this.#options = options;
+    // Message ids unique across restarts of a gateway with the same id: its start time in base 36.
+    this.#epoch = Date.now().toString(36);
+    this.#control = options.controlNode === false ? null : (options.controlNode ?? new OpenSynaptic({ assignedId: 1, deviceId: 'GATEWAY' }));
+  }
+
+  on<K extends keyof GatewayEvents>(type: K, listener: Listener<GatewayEvents[K]>): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  /** Connects, creates the stream when missing, starts the transports and their loops. */
+  async start(): Promise<void> {
+    if (this.#state !== 'created') throw new ClusterError('ERR_CLUSTER_STATE', `start() in state ${this.#state}: a gateway runs once`);
+    this.#state = 'running';
+    try {
+      this.#nc = await connectNats(this.#options.nats, `os-gateway-${this.id}`);
+      await ensureFramesStream(await this.#nc.jetstreamManager(), this.prefix, this.#options.stream);
+      this.#js = this.#nc.jetstream({ timeout: this.#timeoutMs });
+      for (const t of this.#options.transports) {
+        // MQTT QoS 1: the device's PUBACK waits for JetStream's (deferred acknowledgement).
+        if (t.state === 'created' && typeof t.deferAcks === 'function') t.deferAcks();
+        t.on('error', (e) => this.#error(e.error));
+        if (t.state === 'created') await t.start();
+        this.#loops.push(this.#intake(t));
+      }
+    } catch (e) {
+      this.#state = 'stopped';
+      await this.#nc?.close().catch(() => undefined);
+      throw e instanceof ClusterError ? e : new ClusterError('ERR_CLUSTER_NATS', `gateway ${this.id}: start failed: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  async #intake(t: Transport): Promise<void> {
+    try {
+      for await (const batch of t.batches({ max: 256 })) {
+        for (const inbound of batch) {
+          if (this.#queued >= this.maxQueued) await new Promise<void>((r) => this.#space.push(r));
+          this.#take(t, inbound);
+        }
+      }
+    } catch (e) {
+      if (this.#state === 'running') this.#error(e);
+    }
+  }
+
+  #take(t: Transport, inbound: Inbound): void {
+    const p = framePartition(inbound.frame, this.partitions);
+    if (p === undefined) {
+      this.#answer(t, inbound);
+      return;
+    }
+    this.#counts.frames++;
+    // A copy: the transport may reuse its buffer once the batch is handed over.
+    const item: Pending = { inbound, frame: inbound.frame.slice() };
+    let q = this.#queues.get(p);
+    if (q === undefined) {
+      q = [];
+      this.#queues.set(p, q);
+    }
+    q.push(item);
+    this.#queued++;
+    if (!this.#busy.has(p)) void this.#drain(p, q);
+  }
+
+  #answer(t: Transport, inbound: Inbound): void {
+    inbound.ack?.();
+    if (this.#control === null) {
+      this.#counts.controlDropped++;
+      return;
+    }
+    const r = this.#control.receive(inbound.frame, inbound.peer.key);
+    // Junk (too short, an unknown command): nothing to publish; the node's answer (the
+    // reference's NACK for an unknown command) still goes back.
+    if (r.type === 'error') this.#counts.invalid++;
+    else this.#counts.control++;
+    if (r.response !== null) t.send(r.response, inbound.peer).catch((e: unknown) => this.#error(e));
+  }
+
+  /** Publishes partition `p`'s frames one after the other until its queue is empty. */
+  async #drain(p: number, q: Pending[]): Promise<void> {
+    this.#busy.add(p);
+    try {
+      while (q.length > 0) {
+        const item = q[0]!;
+        await this.#publish(p, item);
+        q.shift();
+        this.#queued--;
+        this.#space.shift()?.();
+      }
+    } finally {
+      this.#busy.delete(p);
+      if (this.#queued === 0) for (const w of this.#idle.splice(0)) w();
+    }
+  }
+
+  async #publish(p: number, item: Pending): Promise<void> {
+    const msgId = `${this.id}-${this.#epoch}-${++this.#seq}`;
+    const h = headers();
+    h.set('Os-Peer', item.inbound.peer.key);
+    h.set('Os-Received', String(item.inbound.receivedAt));
+    h.set('Os-Gateway', this.id);
+    const subject = framesSubject(this.prefix, p);
+    let last: unknown;
+    for (let attempt = 0; attempt < this.#attempts && !this.#abandon; attempt++) {
+      if (attempt > 0) {
+        this.#counts.retries++;
+        await sleep(Math.min(2000, 50 * 2 ** (attempt - 1)));
+      }
+      try {
+        const pa = await this.#js!.publish(subject, item.frame, { msgID: msgId, headers: h, timeout: this.#timeoutMs });
+        this.#counts.acked++;
+        if (pa.duplicate) this.#counts.duplicates++;
+        item.inbound.ack?.();
+        if (this.#events.has('ack')) this.#events.emit('ack', { msgId, partition: p, seq: pa.seq, duplicate: pa.duplicate, frame: item.frame });
+        return;
+      } catch (e) {
+        last = e;
+      }
+    }
+    this.#counts.failed++;
+    const why = last === undefined ? 'the gateway stopped before JetStream acknowledged it' : `no JetStream acknowledgement after its attempts: ${messageOf(last)}`;
+    const error = new ClusterError('ERR_CLUSTER_PUBLISH', `frame ${msgId} on ${subject}: ${why}`, { cause: last });
+    this.#events.emit('publish-error', { msgId, partition: p, error });
+  }
+
+  #error(error: unknown): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    if (this.#events.has('error')) this.#events.emit('error', { error: e });
+  }
+
+  /** Resolves once every frame taken so far is acknowledged or given up. */
+  async idle(): Promise<void> {
+    if (this.#queued === 0) return;
+    await new Promise<void>((r) => this.#idle.push(r));
+  }
+
+  status(): GatewayStatus {
+    return { id: this.id, state: this.#state, ...this.#counts, queued: this.#queued };
+  }
+
+  /** Stops the transports (what they had received is still published), waits for the publishes, closes. */
+  async stop(): Promise<void> {
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+    await Promise.all(this.#options.transports.map((t) => t.stop().catch((e: unknown) => this.#error(e))));
+    await Promise.all(this.#loops);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([this.idle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.#stopTimeoutMs)))]);
+    clearTimeout(timer);
+    if (!drained) {
+      this.#abandon = true;
+      await this.idle();
+    }
+    this.#state = 'stopped';
+    await this.#nc?.drain().catch(() => undefined);
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * The cluster's PostgreSQL half: one pool per receiver for the readings table and the shared
+ * template state, committed together. The templates are the `templates` kind of the project's
+ * PostgreSQL store (`os_store (kind, key, value)`, JSON values: what `openPostgresStore` of
+ * `@opensynaptic/store-postgres` reads and writes), so a single server pointed at the same schema
+ * sees the same templates. Readings go to `os_cluster_readings`, one row per sensor reading keyed
+ * by (message id, sensor index): a frame delivered again after a failover inserts nothing
+ * (`ON CONFLICT DO NOTHING`), and the transaction that stores a batch's readings also stores the
+ * template state those frames left, so a receiver that takes the partition over finds both or
+ * neither.
+ */
+import type { TemplateRecord } from '@opensynaptic/fusion';
+import { openPostgresStore, type PostgresConnection } from '@opensynaptic/store-postgres';
+import pg from 'pg';
+import { ClusterError, intOption, messageOf, optionError } from './errors.js';
+
+/** Where the database is and how the pool behaves. */
+export interface ClusterPostgresOptions {
+  /** `postgres://user:password@host:port/database`, or its fields. */
+  connection: string | PostgresConnection;
+  /** The schema of the tables (created when missing; default `public`). */
+  schema?: string | undefined;
+  /** Most connections of the pool (default 4). */
+  maxConnections?: number | undefined;
+  /** How long one query may take, ms (default 30000). */
+  queryTimeoutMs?: number | undefined;
+}
+
+/** One decoded reading of one frame, as stored. */
+export interface ClusterReadingRow {
+  /** The frame's message id (the gateway's `Nats-Msg-Id`). */
+  msgId: string;
+  /** The sensor's index in the frame (0-based): with `msgId`, the row's key. */
+  index: number;
+  /** The frame's JetStream stream sequence. */
+  streamSeq: number;
+  partition: number;
+  aid: number;
+  deviceId: string;
+  strategy: 'FULL' | 'DIFF' | 'HEART';
+  sensorId: string;
+  state: string;
+  value: number;
+  unit: string;
+  timestampMs: number;
+  /** When the gateway received the frame, Unix ms. */
+  receivedAtMs: number;
+}
+
+/** A template change staged for the next commit: the record of `aid`, or its deletion. */
+export interface TemplateChange {
+  key: string;
+  record: TemplateRecord | undefined;
+}
+
+const READINGS_DDL = (s: string) => `
+CREATE TABLE IF NOT EXISTS ${s}.os_cluster_readings (
+  msg_id text NOT NULL,
+  idx int NOT NULL,
+  stream_seq bigint NOT NULL,
+  partition int NOT NULL,
+  aid bigint NOT NULL,
+  device_id text NOT NULL,
+  strategy text NOT NULL,
+  sensor_id text NOT NULL,
+  state text NOT NULL,
+  value double precision NOT NULL,
+  unit text NOT NULL,
+  ts_ms bigint NOT NULL,
+  received_ms bigint NOT NULL,
+  receiver text NOT NULL,
+  stored_ms bigint NOT NULL,
+  PRIMARY KEY (msg_id, idx)
+);
+CREATE INDEX IF NOT EXISTS os_cluster_readings_device ON ${s}.os_cluster_readings (aid, ts_ms);`;
+
+const int8 = 20;
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === int8 && format !== 'binary') return (text: string) => Number(text);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+/** What one commit stored. */
+export interface CommitResult {
+  /** Reading rows inserted (the others were there already: a redelivered frame's). */
+  inserted: number;
+  /** Template records written. */
+  templates: number;
+}
+
+/**
+ * The readings table and the template state of the cluster on one pool. `open` creates the
+ * tables (the store's `os_store` through `openPostgresStore`, so its schema version is recorded
+ * as that package expects).
+ */
+export class ClusterDatabase {
+  readonly schema: string;
+  readonly #pool: pg.Pool;
+  readonly #q: string;
+  #closed = false;
+  /** The latest error of an idle connection (the pool replaces it). */
+  lastIdleError: Error | undefined;
+
+  private constructor(pool: pg.Pool, schema: string) {
+    this.#pool = pool;
+    this.schema = schema;
+    this.#q = `"${schema}"`;
+    pool.on('error', (e) => {
+      this.lastIdleError = e;
+    });
+  }
+
+  /** Opens the pool and creates the tables when missing. Rejects with `ERR_CLUSTER_STORE` when the server cannot be reached. */
+  static async open(options: ClusterPostgresOptions): Promise<ClusterDatabase> {
+    const schema = options.schema ?? 'public';
+    if (typeof schema !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw optionError('postgres.schema', `${JSON.stringify(schema)} is not 1..63 characters a-z, 0-9 or _`);
+    const max = intOption('postgres.maxConnections', options.maxConnections, 4, 1, 1000);
+    const queryTimeout = intOption('postgres.queryTimeoutMs', options.queryTimeoutMs, 30_000, 1);
+    const conn = options.connection;
+    if (!(typeof conn === 'string' && conn !== '') && (typeof conn !== 'object' || conn === null)) throw optionError('postgres.connection', 'a postgres:// URL or {host, port, user, password, database} is needed');
+    // The store package makes os_store and records its schema version (closed again at once).
+    try {
+      const store = await openPostgresStore({ connection: conn, schema, kinds: ['templates'], maxConnections: 1 });
+      await store.close();
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the template store cannot be opened: ${messageOf(e)}`, { cause: e });
+    }
+    const fields = typeof conn === 'string' ? { connectionString: conn } : { ...conn, ssl: conn.ssl === true ? true : undefined };
+    const pool = new pg.Pool({ ...fields, max, query_timeout: queryTimeout, connectionTimeoutMillis: 10_000, types });
+    const db = new ClusterDatabase(pool, schema);
+    try {
+      await db.#tx(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`opensynaptic cluster ${schema}`]);
+        await c.query(READINGS_DDL(db.#q));
+      });
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the readings table cannot be created: ${messageOf(e)}`, { cause: e });
+    }
+    return db;
+  }
+
+  async #tx<T>(body: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    const onError = (e: Error) => {
+      this.lastIdleError = e;
+    };
+    client.on('error', onError);
+    let failed = false;
+    try {
+      await client.query('BEGIN');
+      const out = await body(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      failed = true;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.off('error', onError);
+      client.release(failed ? true : undefined);
+    }
+  }
+
+  /**
+   * Stores `rows` (skipping those already there) and `templates` in one transaction. Rejects
+   * with `ERR_CLUSTER_STORE`; nothing is stored then.
+   */
+  async commit(rows: readonly ClusterReadingRow[], templates: readonly TemplateChange[], receiver: string): Promise<CommitResult> {
+    if (this.#closed) throw new ClusterError('ERR_CLUSTER_STATE', 'the database is closed');
+    const s = this.#q;
+    const now = Date.now();
+    try {
+      return await this.#tx(async (c) => {
+        let inserted = 0;
+        if (rows.length > 0) {
+          const r = await c.query(
+            `INSERT INTO ${s}.os_cluster_readings (msg_id, idx, stream_seq, partition, aid, device_id, strategy, sensor_id, state, value, unit, ts_ms, received_ms, receiver, stored_ms)
+             SELECT u.*, $14::text, $15::bigint FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::text[], $12::bigint[], $13::bigint[]) AS u
+             ON CONFLICT (msg_id, idx) DO NOTHING`,
+            [
+              rows.map((x) => x.msgId),
+              rows.map((x) => x.index),
+              rows.map((x) => x.streamSeq),
+              rows.map((x) => x.partition),
+              rows.map((x) => x.aid),
+              rows.map((x) => x.deviceId),
+              rows.map((x) => x.strategy),
+              rows.map((x) => x.sensorId),
+              rows.map((x) => x.state),
+              rows.map((x) => x.value),
+              rows.map((x) => x.unit),
+              rows.map((x) => x.timestampMs),
+              rows.map((x) => x.receivedAtMs),
+              receiver,
+              now,
+            ],
+          );
+          inserted = r.rowCount ?? 0;
+        }
+        const puts = templates.filter((t) => t.record !== undefined);
+        const dels = templates.filter((t) => t.record === undefined);
+        if (puts.length > 0) {
+          await c.query(
+            `INSERT INTO ${s}.os_store (kind, key, value) SELECT 'templates', k, v FROM unnest($1::text[], $2::text[]) AS u (k, v) ORDER BY k ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value`,
+            [puts.map((t) => t.key), puts.map((t) => JSON.stringify(t.record))],
+          );
+        }
+        if (dels.length > 0) await c.query(`DELETE FROM ${s}.os_store WHERE kind = 'templates' AND key = ANY($1::text[])`, [dels.map((t) => t.key)]);
+        return { inserted, templates: templates.length };
+      });
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: a batch of ${rows.length} readings and ${templates.length} template records cannot be committed: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** Which of the message ids `ids` have readings stored (frames a previous delivery committed). */
+  async storedIds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    try {
+      const r = await this.#pool.query<{ msg_id: string }>(`SELECT DISTINCT msg_id FROM ${this.#q}.os_cluster_readings WHERE msg_id = ANY($1::text[])`, [ids]);
+      return new Set(r.rows.map((row) => row.msg_id));
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: stored message ids cannot be read: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** The stored template records of `keys` (aids in decimal), in order. */
+  async templates(keys: readonly string[]): Promise<(TemplateRecord | undefined)[]> {
+    try {
+      const r = await this.#pool.query<{ key: string; value: string }>(`SELECT key, value FROM ${this.#q}.os_store WHERE kind = 'templates' AND key = ANY($1::text[])`, [keys]);
+      const byKey = new Map(r.rows.map((row) => [row.key, row.value]));
+      return keys.map((k) => {
+        const text = byKey.get(k);
+        return text === undefined ? undefined : (JSON.parse(text) as TemplateRecord);
+      });
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: templates cannot be read: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** Every aid (decimal key) with stored templates. */
+  async templateKeys(): Promise<string[]> {
+    try {
+      const r = await this.#pool.query<{ key: string }>(`SELECT key FROM ${this.#q}.os_store WHERE kind = 'templates'`);
+      return r.rows.map((row) => row.key);
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: template keys cannot be listed: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** Runs a query, `$schema` standing for the quoted schema (for status, tests and benches). */
+  async query<R = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return (await this.#pool.query(sql.replaceAll('$schema', this.#q), params)).rows as R[];
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,636 @@
+/**
+ * A receiver: owns a share of the partitions (leases in NATS KV, see leases.ts), consumes each
+ * owned partition's durable consumer in order with its own node, and stores what it decodes in
+ * PostgreSQL, deduplicated by message id, before it acknowledges the messages.
+ */
+import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC } from '@opensynaptic/cmd';
+import { OpenSynaptic, type OpenSynapticOptions } from '@opensynaptic/core';
+import { type Listener, TypedEvents } from '@opensynaptic/internal';
+import { deviceIdOf, frameAid, partitionOf, sensorsOf } from '@opensynaptic/server';
+import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
+import { ClusterError, intOption, optionError } from './errors.js';
+import { assignPartitions, PartitionLeases } from './leases.js';
+import { bucketKeyLister, type ConsumerReset, connectNats, ensureFramesStream, type NatsOptions, openLeaseBucket, resetConsumer, type StreamOptions } from './nats.js';
+import { PartitionTemplateStore } from './partition-templates.js';
+import { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow } from './postgres.js';
+import { checkMemberId, checkPartitions, checkPrefix, consumerName, DEFAULT_PARTITIONS, DEFAULT_PREFIX, leaseBucket, streamName } from './subjects.js';
+
+/** Options of {@link ClusterReceiver}. */
+export interface ReceiverOptions {
+  /** This receiver's id, unique in the cluster (1..64 characters A-Z, a-z, 0-9, _, -). */
+  id: string;
+  nats: NatsOptions;
+  postgres: ClusterPostgresOptions;
+  /** Subject prefix (default `os`). */
+  prefix?: string | undefined;
+  /** Partitions of the cluster (default 64; the same on every gateway and receiver). */
+  partitions?: number | undefined;
+  /** The frames stream, when this receiver is the first to need it. */
+  stream?: StreamOptions | undefined;
+  /** Replicas of the lease bucket (default: `stream.replicas`, else 1). */
+  leaseReplicas?: number | undefined;
+  /**
+   * How long a lease lives without renewal, ms (default 15000, at least 1000): a receiver that
+   * dies loses its partitions after this long. Renewed every quarter of it; a receiver that could
+   * not renew for three quarters of it stops consuming the partition itself (it may have lost it).
+   * Keep it above the time a NATS cluster takes to elect a new leader for the bucket when a node
+   * dies (4 to 9 s in nats-server 2.9), or a node's loss moves partitions needlessly.
+   */
+  leaseTtlMs?: number | undefined;
+  /** Messages one fetch takes from a partition's consumer (default 256). */
+  fetchBatch?: number | undefined;
+  /** How long a fetch waits for its batch to fill, ms (default and least 1000, the client's minimum). */
+  fetchExpiresMs?: number | undefined;
+  /** JetStream's ack wait of the consumers, ms (default 60000): only a receiver that hangs this long sees its messages go to another. */
+  ackWaitMs?: number | undefined;
+  /** Messages a consumer hands out unacknowledged at most (default 4096). */
+  maxAckPending?: number | undefined;
+  /** Most templates registries one partition's node caches (default 100000). */
+  maxDevicesPerPartition?: number | undefined;
+  /** Options of each partition's node (clock, limits); its fusion registry is the cluster's. */
+  node?: Omit<OpenSynapticOptions, 'fusion'> | undefined;
+  /** Devices whose undecodable frames are reported per partition in `status()` (default 64). */
+  maxReportedDevices?: number | undefined;
+}
+
+/** Counters of one owned partition. */
+export interface PartitionStatus {
+  partition: number;
+  /** `starting` (loading templates, resetting the consumer) or `consuming`. */
+  state: 'starting' | 'consuming';
+  /** Templates loaded from the shared store when it was taken. */
+  templatesLoaded: number;
+  frames: number;
+  readings: number;
+  acked: number;
+  /** Messages JetStream delivered more than once (after a failover or a lost ack). */
+  redelivered: number;
+  /** Reading rows a commit found stored already (the redelivered frames'). */
+  duplicates: number;
+  /** Frames the node refused, by code. */
+  errors: Record<string, number>;
+  /** Consumer lag: messages not yet delivered (`num_pending`), when status read it. */
+  lag: number | null;
+  /** Delivered and not acknowledged. */
+  ackPending: number | null;
+  /** Times the consumer was reset to its ack floor after deliveries were lost in transit (a NATS node lost). */
+  resets: number;
+  /** Redelivered frames found stored already and not decoded again (their state is in the store). */
+  skipped: number;
+}
+
+/** `status()` of a receiver. */
+export interface ReceiverStatus {
+  id: string;
+  state: 'created' | 'running' | 'stopping' | 'stopped';
+  members: string[];
+  partitions: PartitionStatus[];
+  /** Partitions taken (at start and from receivers that died or left). */
+  claims: number;
+  /** Partitions given up gracefully (to even the load, or on stop). */
+  releases: number;
+  /** Partitions lost: another receiver holds the lease, or it could not be renewed in time. */
+  lost: number;
+  totals: { frames: number; readings: number; acked: number; redelivered: number; duplicates: number; skipped: number; resets: number; errors: number; undecodable: number };
+  /**
+   * Cost of a template change: ms from the decode of a FULL that changed a template to the commit
+   * that made it durable with its batch (count, median, 95th percentile, max of the last 1024).
+   */
+  templateCommitMs: { count: number; median: number | null; p95: number | null; max: number | null };
+  /** Batch commits (readings and state together): count and median ms of the last 1024. */
+  commitMs: { count: number; median: number | null };
+}
+
+/** Events of a receiver (`on`). */
+export interface ReceiverEvents {
+  /** A partition was taken: its templates loaded, its consumer reset to its ack floor. */
+  claimed: { partition: number; templates: number; ackFloor: number; ackPending: number; pending: number; ms: number };
+  /** A partition was given up (`reason`: `rebalance`, `stop`) or lost (`lease-lost`, `lease-expired`). */
+  released: { partition: number; reason: 'rebalance' | 'stop' | 'lease-lost' | 'lease-expired' };
+  /** A DIFF or HEART that did not decode because its template is unknown. */
+  undecodable: { partition: number; aid: number; seq: number; code: string };
+  /** Something failed (NATS, PostgreSQL); the receiver keeps going and retries. */
+  error: { error: Error; partition?: number };
+}
+
+interface Owned {
+  p: number;
+  revision: number;
+  renewedAt: number;
+  stopping: boolean;
+  reason: ReceiverEvents['released']['reason'];
+  node: OpenSynaptic | null;
+  templates: PartitionTemplateStore | null;
+  loop: Promise<void> | null;
+  status: PartitionStatus;
+  /** Aids the store did not have, and when it was asked. */
+  absent: Map<number, number>;
+  /** The consumer's delivery sequence of the last message taken (a jump: deliveries lost in transit). */
+  lastDelivery: number;
+  /** Messages up to this stream sequence may be stored already (delivered before the last reset). */
+  checkUpTo: number;
+  reset: ConsumerReset | null;
+}
+
+const ABSENT_RETRY_MS = 1000;
+const ABSENT_MAX = 4096;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A bounded list of samples and its order statistics. */
+class Samples {
+  readonly #max: number;
+  readonly #v: number[] = [];
+  count = 0;
+  constructor(max: number) {
+    this.#max = max;
+  }
+  add(x: number): void {
+    this.count++;
+    this.#v.push(x);
+    if (this.#v.length > this.#max) this.#v.shift();
+  }
+  quantile(q: number): number | null {
+    if (this.#v.length === 0) return null;
+    const s = [...this.#v].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  }
+  get max(): number | null {
+    return this.#v.length === 0 ? null : Math.max(...this.#v);
+  }
+}
+
+const NEEDS_TEMPLATE = new Set(['ERR_FUSION_TEMPLATE_MISSING', 'ERR_FUSION_NO_VALUES']);
+const NEEDS_TEMPLATE_CMD = new Set([DATA_DIFF, DATA_DIFF_SEC, DATA_HEART, DATA_HEART_SEC, AUTH_DIFF, AUTH_HEART]);
+
+/**
+ * The receiver. `start()` connects, opens the database and the lease bucket and begins taking
+ * partitions; `stop()` finishes the batches in hand, releases its leases at once (the others
+ * take the partitions without waiting for the TTL) and closes.
+ */
+export class ClusterReceiver {
+  readonly id: string;
+  readonly prefix: string;
+  readonly partitions: number;
+  readonly leaseTtlMs: number;
+  readonly #options: ReceiverOptions;
+  readonly #fetchBatch: number;
+  readonly #fetchExpiresMs: number;
+  readonly #ackWaitMs: number;
+  readonly #maxAckPending: number;
+  readonly #maxDevices: number;
+  readonly #events = new TypedEvents<ReceiverEvents>();
+  readonly #owned = new Map<number, Owned>();
+  #state: ReceiverStatus['state'] = 'created';
+  #nc: NatsConnection | null = null;
+  #jsm: JetStreamManager | null = null;
+  #js: JetStreamClient | null = null;
+  #leases: PartitionLeases | null = null;
+  #db: ClusterDatabase | null = null;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #ticking: Promise<void> | null = null;
+  #members: string[] = [];
+  #counts = { claims: 0, releases: 0, lost: 0, undecodable: 0 };
+  /** Totals of partitions no longer owned (their counters fold in here). */
+  #past = { frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, skipped: 0, resets: 0, errors: 0 };
+  readonly #templateMs = new Samples(1024);
+  readonly #commitMs = new Samples(1024);
+
+  constructor(options: ReceiverOptions) {
+    if (typeof options !== 'object' || options === null) throw optionError('options', 'an object is needed');
+    this.id = checkMemberId(options.id);
+    this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
+    this.partitions = checkPartitions(options.partitions ?? DEFAULT_PARTITIONS);
+    this.leaseTtlMs = intOption('leaseTtlMs', options.leaseTtlMs, 15_000, 1000);
+    this.#fetchBatch = intOption('fetchBatch', options.fetchBatch, 256, 1, 10_000);
+    this.#fetchExpiresMs = intOption('fetchExpiresMs', options.fetchExpiresMs, 1000, 1000);
+    this.#ackWaitMs = intOption('ackWaitMs', options.ackWaitMs, 60_000, 1000);
+    this.#maxAckPending = intOption('maxAckPending', options.maxAckPending, 4096, 1);
+    this.#maxDevices = intOption('maxDevicesPerPartition', options.maxDevicesPerPartition, 100_000, 1);
+    if (this.#maxAckPending < this.#fetchBatch) throw optionError('maxAckPending', `${this.#maxAckPending} is below fetchBatch (${this.#fetchBatch})`);
+    this.#options = options;
+  }
+
+  on<K extends keyof ReceiverEvents>(type: K, listener: Listener<ReceiverEvents[K]>): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  get state(): ReceiverStatus['state'] {
+    return this.#state;
+  }
+
+  /** The partitions owned now. */
+  owned(): number[] {
+    return [...this.#owned.keys()].sort((a, b) => a - b);
+  }
+
+  /** Connects to NATS and PostgreSQL and starts taking partitions (the first round runs before it resolves). */
+  async start(): Promise<void> {
+    if (this.#state !== 'created') throw new ClusterError('ERR_CLUSTER_STATE', `start() in state ${this.#state}: a receiver runs once`);
+    this.#state = 'running';
+    try {
+      this.#db = await ClusterDatabase.open(this.#options.postgres);
+      this.#nc = await connectNats(this.#options.nats, `os-receiver-${this.id}`);
+      this.#jsm = await this.#nc.jetstreamManager();
+      this.#js = this.#nc.jetstream();
+      await ensureFramesStream(this.#jsm, this.prefix, this.#options.stream);
+      const replicas = intOption('leaseReplicas', this.#options.leaseReplicas, this.#options.stream?.replicas ?? 1, 1, 5);
+      const kv = await openLeaseBucket(this.#nc, this.prefix, this.leaseTtlMs, replicas);
+      this.#leases = new PartitionLeases(kv, this.id, { listKeys: bucketKeyLister(this.#jsm, leaseBucket(this.prefix)) });
+    } catch (e) {
+      this.#state = 'stopped';
+      await this.#closeAll();
+      throw e;
+    }
+    // Announce first and let receivers started together see each other, so the first round
+    // already aims at the shared assignment instead of taking everything and handing it back.
+    await this.#leases!.heartbeat().catch((e: unknown) => this.#error(e));
+    await sleep(Math.min(1000, Math.floor(this.leaseTtlMs / 4)));
+    await this.#tick();
+    this.#timer = setInterval(() => void this.#tick(), Math.max(250, Math.floor(this.leaseTtlMs / 4)));
+  }
+
+  /** One round: membership heartbeat, lease renewals, then claims and releases toward the balanced assignment. */
+  #tick(): Promise<void> {
+    if (this.#ticking !== null) return this.#ticking;
+    this.#ticking = this.#round()
+      .catch((error: unknown) => this.#error(error))
+      .finally(() => {
+        this.#ticking = null;
+      });
+    return this.#ticking;
+  }
+
+  async #round(): Promise<void> {
+    const leases = this.#leases!;
+    if (this.#state !== 'running') return;
+    let beat = true;
+    try {
+      await leases.heartbeat();
+    } catch (e) {
+      beat = false;
+      this.#error(e);
+    }
+    const now = Date.now();
+    await Promise.all(
+      [...this.#owned.values()].map(async (o) => {
+        if (o.stopping) return;
+        try {
+          const rev = await leases.renew(o.p, o.revision);
+          if (rev === null) this.#drop(o, 'lease-lost');
+          else {
+            o.revision = rev;
+            o.renewedAt = Date.now();
+          }
+        } catch (e) {
+          this.#error(e, o.p);
+          // Unrenewed for most of its life: another receiver may take it any moment, so stop first.
+          if (now - o.renewedAt > (this.leaseTtlMs * 3) / 4) this.#drop(o, 'lease-expired');
+        }
+      }),
+    );
+    if (!beat || this.#state !== 'running') return;
+    let members: string[];
+    try {
+      members = await leases.members();
+    } catch (e) {
+      this.#error(e);
+      return;
+    }
+    if (!members.includes(this.id)) members.push(this.id);
+    this.#members = members.sort();
+    const mine = new Set(assignPartitions(this.#members, this.partitions).get(this.id) ?? []);
+    for (const o of this.#owned.values()) if (!mine.has(o.p) && !o.stopping) void this.#release(o, 'rebalance');
+    for (const p of mine) {
+      if (this.#owned.has(p) || this.#state !== 'running') continue;
+      let rev: number | null;
+      try {
+        rev = await leases.claim(p);
+      } catch (e) {
+        this.#error(e, p);
+        continue;
+      }
+      if (rev === null) continue; // still held (its owner stops soon, or its lease expires)
+      this.#take(p, rev);
+    }
+  }
+
+  #take(p: number, revision: number): void {
+    const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, lag: null, ackPending: null, resets: 0, skipped: 0 };
+    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, loop: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null };
+    this.#owned.set(p, o);
+    this.#counts.claims++;
+    o.loop = this.#consume(o).catch((e: unknown) => this.#error(e, p));
+  }
+
+  /** Stops consuming `o` (lease lost or expired) without waiting; its lease is not ours to release. */
+  #drop(o: Owned, reason: 'lease-lost' | 'lease-expired'): void {
+    if (o.stopping) return;
+    o.stopping = true;
+    o.reason = reason;
+    this.#counts.lost++;
+  }
+
+  /** Stops consuming `o` after the batch in hand, then deletes its lease (others may take it at once). */
+  async #release(o: Owned, reason: 'rebalance' | 'stop'): Promise<void> {
+    if (o.stopping) {
+      await o.loop;
+      return;
+    }
+    o.stopping = true;
+    o.reason = reason;
+    await o.loop;
+    // The acknowledgements are on the wire before the lease goes: the next owner's ack floor sees them.
+    await this.#nc?.flush().catch(() => undefined);
+    try {
+      await this.#leases?.release(o.p, o.revision);
+    } catch (e) {
+      this.#error(e, o.p);
+    }
+    this.#counts.releases++;
+  }
+
+  #forget(o: Owned): void {
+    if (this.#owned.get(o.p) !== o) return;
+    this.#owned.delete(o.p);
+    const s = o.status;
+    this.#past.frames += s.frames;
+    this.#past.readings += s.readings;
+    this.#past.acked += s.acked;
+    this.#past.redelivered += s.redelivered;
+    this.#past.duplicates += s.duplicates;
+    this.#past.skipped += s.skipped;
+    this.#past.resets += s.resets;
+    for (const n of Object.values(s.errors)) this.#past.errors += n;
+    this.#events.emit('released', { partition: o.p, reason: o.reason });
+  }
+
+  /** Takes partition `o.p` over (templates first, then the consumer from its ack floor) and consumes it until told to stop. */
+  async #consume(o: Owned): Promise<void> {
+    const t0 = Date.now();
+    const db = this.#db!;
+    try {
+      // Its templates before its first message: a DIFF of a moved device decodes at once.
+      const templates = new PartitionTemplateStore(db);
+      const node = new OpenSynaptic({
+        assignedId: 1,
+        deviceId: 'RECEIVER',
+        ...this.#options.node,
+        fusion: { registry: { store: templates, syncIntervalMs: 0, maxEntries: this.#maxDevices, ttlMs: Number.POSITIVE_INFINITY } },
+      });
+      let aids: number[] = [];
+      for (;;) {
+        try {
+          aids = (await templates.keys('templates')).map(Number).filter((aid) => Number.isInteger(aid) && partitionOf(aid, this.partitions) === o.p);
+          o.status.templatesLoaded = await node.fusion.registry.preload(aids);
+          break;
+        } catch (e) {
+          this.#error(e, o.p);
+          if (o.stopping) return;
+          await sleep(500);
+        }
+      }
+      o.node = node;
+      o.templates = templates;
+      let consumer = await this.#reset(o);
+      if (consumer === null) return;
+      o.status.state = 'consuming';
+      this.#events.emit('claimed', { partition: o.p, templates: o.status.templatesLoaded, ackFloor: o.reset!.ackFloor, ackPending: o.reset!.ackPending, pending: o.reset!.pending, ms: Date.now() - t0 });
+      while (!o.stopping && this.#state === 'running') {
+        const msgs: JsMsg[] = [];
+        try {
+          const iter = await consumer.fetch({ max_messages: this.#fetchBatch, expires: this.#fetchExpiresMs });
+          for await (const m of iter) msgs.push(m);
+        } catch (e) {
+          if (msgs.length === 0) {
+            this.#error(e, o.p);
+            await sleep(200);
+            continue;
+          }
+        }
+        // Deliveries lost in transit (the connection to a node that died) show as a jump of the
+        // delivery sequence, or come back later as redeliveries: left alone, they would be
+        // decoded after newer frames. Take what came before the jump, then start the consumer
+        // again from its ack floor.
+        let cut = msgs.length;
+        for (let i = 0; i < msgs.length; i++) {
+          const info = msgs[i]!.info;
+          if (info.deliverySequence !== o.lastDelivery + 1 || info.redeliveryCount > 1) {
+            cut = i;
+            break;
+          }
+          o.lastDelivery = info.deliverySequence;
+        }
+        if (cut > 0) await this.#handle(o, cut === msgs.length ? msgs : msgs.slice(0, cut));
+        if (cut < msgs.length && !o.stopping) {
+          o.status.resets++;
+          await this.#nc?.flush().catch(() => undefined);
+          const again = await this.#reset(o);
+          if (again === null) return;
+          consumer = again;
+        }
+      }
+    } finally {
+      this.#forget(o);
+    }
+  }
+
+  /** Resets `o`'s consumer to its ack floor (retrying until it works or `o` stops) and opens it; `null` when `o` stopped first. */
+  async #reset(o: Owned): Promise<Consumer | null> {
+    const known: ConsumerReset = { ackFloor: 0, ackPending: 0, pending: 0, delivered: 0 };
+    for (;;) {
+      try {
+        const reset = await resetConsumer(this.#jsm!, this.prefix, o.p, { ackWaitMs: this.#ackWaitMs, maxAckPending: this.#maxAckPending, known });
+        const consumer = await this.#js!.consumers.get(streamName(this.prefix), consumerName(this.prefix, o.p));
+        o.reset = reset;
+        o.lastDelivery = 0;
+        o.checkUpTo = Math.max(o.checkUpTo, reset.delivered);
+        return consumer;
+      } catch (e) {
+        this.#error(e, o.p);
+        if (o.stopping) return null;
+        await sleep(500);
+      }
+    }
+  }
+
+  /** Decodes a batch in order, commits its readings and template state in one transaction, then acknowledges it. */
+  async #handle(o: Owned, msgs: JsMsg[]): Promise<void> {
+    const node = o.node!;
+    const registry = node.fusion.registry;
+    const rows: ClusterReadingRow[] = [];
+    let fullAt: number | null = null;
+    const off = node.on('template-learned', () => {
+      fullAt ??= Date.now();
+    });
+    const st = o.status;
+    // Frames delivered before the last reset may be stored already (committed, their acks lost):
+    // their state is in the store, so they are acknowledged, not decoded on top of it again.
+    let stored: Set<string> | null = null;
+    if (msgs[0]!.seq <= o.checkUpTo) {
+      const ids = msgs.filter((m) => m.seq <= o.checkUpTo).map((m) => msgIdOf(m));
+      for (let attempt = 0; stored === null; attempt++) {
+        try {
+          stored = await this.#db!.storedIds(ids);
+        } catch (e) {
+          this.#error(e, o.p);
+          if (o.stopping) return;
+          await sleep(Math.min(2000, 100 * 2 ** attempt));
+        }
+      }
+    }
+    try {
+      for (const m of msgs) {
+        st.frames++;
+        if (stored?.has(msgIdOf(m))) {
+          st.skipped++;
+          continue;
+        }
+        if (m.info.redeliveryCount > 1) st.redelivered++;
+        const frame = m.data;
+        const msgId = msgIdOf(m);
+        const receivedAt = Number(m.headers?.get('Os-Received') ?? '') || Math.floor(m.info.timestampNanos / 1e6);
+        const aid = frameAid(frame);
+        // A DIFF or HEART of a device not cached (left the cache past maxDevicesPerPartition, or
+        // stored after the takeover's preload): read it before decoding, not after. A FULL needs
+        // nothing: it teaches its template, and the takeover loaded every stored one.
+        if (aid !== undefined && NEEDS_TEMPLATE_CMD.has(frame[0]!) && registry.peek(aid) === null) {
+          const asked = o.absent.get(aid);
+          if (asked === undefined || Date.now() - asked >= ABSENT_RETRY_MS) {
+            try {
+              if ((await registry.preload([aid])) > 0) o.absent.delete(aid);
+              else {
+                // Bounded: a flood of unknown devices costs one read per device per second.
+                if (o.absent.size >= ABSENT_MAX) o.absent.clear();
+                o.absent.set(aid, Date.now());
+              }
+            } catch (e) {
+              this.#error(e, o.p);
+            }
+          }
+        }
+        const r = await node.receiveAsync(frame, null);
+        if (r.type === 'data') {
+          const fact = r.fact as unknown as Record<string, unknown>;
+          const deviceId = deviceIdOf(String(fact.id ?? ''), r.aid);
+          const kind = strategyOf(r.cmd);
+          const sensors = sensorsOf(fact);
+          for (let i = 0; i < sensors.length; i++) {
+            const s = sensors[i]!;
+            if (!Number.isFinite(s.value)) continue;
+            rows.push({ msgId, index: i, streamSeq: m.seq, partition: o.p, aid: r.aid, deviceId, strategy: kind, sensorId: s.id, state: s.state, value: s.value, unit: s.unit, timestampMs: Math.trunc(r.timestampMs), receivedAtMs: receivedAt });
+          }
+          st.readings += sensors.length;
+        } else if (r.type === 'error') {
+          const code = String((r.error as { code?: unknown }).code ?? 'ERR_UNKNOWN');
+          st.errors[code] = (st.errors[code] ?? 0) + 1;
+          if (NEEDS_TEMPLATE.has(code)) {
+            this.#counts.undecodable++;
+            this.#events.emit('undecodable', { partition: o.p, aid: aid ?? -1, seq: m.seq, code });
+          }
+        }
+      }
+    } finally {
+      off();
+    }
+    const staged = o.templates!.take();
+    const t0 = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await this.#db!.commit(rows, staged, this.id);
+        st.duplicates += rows.length - res.inserted;
+        break;
+      } catch (e) {
+        this.#error(e, o.p);
+        // Lease gone (or stopping with the database down): leave the batch unacknowledged; the
+        // next owner gets it again from the ack floor.
+        if (o.stopping && (o.reason === 'lease-lost' || o.reason === 'lease-expired' || attempt >= 10)) {
+          o.templates!.restore(staged);
+          return;
+        }
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
+    const done = Date.now();
+    this.#commitMs.add(done - t0);
+    if (fullAt !== null && staged.length > 0) this.#templateMs.add(done - fullAt);
+    for (const m of msgs) m.ack();
+    st.acked += msgs.length;
+  }
+
+  #error(error: unknown, partition?: number): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    if (this.#events.has('error')) this.#events.emit('error', partition === undefined ? { error: e } : { error: e, partition });
+  }
+
+  /** Owned partitions with their counters and consumer lag, the totals and the template-change cost. */
+  async status(): Promise<ReceiverStatus> {
+    const parts = [...this.#owned.values()].sort((a, b) => a.p - b.p);
+    await Promise.all(
+      parts.map(async (o) => {
+        if (o.status.state !== 'consuming' || this.#jsm === null) return;
+        try {
+          const info = await this.#jsm.consumers.info(streamName(this.prefix), consumerName(this.prefix, o.p));
+          o.status.lag = info.num_pending;
+          o.status.ackPending = info.num_ack_pending;
+        } catch {
+          o.status.lag = null;
+        }
+      }),
+    );
+    const totals = { ...this.#past, undecodable: this.#counts.undecodable };
+    for (const o of parts) {
+      totals.frames += o.status.frames;
+      totals.readings += o.status.readings;
+      totals.acked += o.status.acked;
+      totals.redelivered += o.status.redelivered;
+      totals.duplicates += o.status.duplicates;
+      totals.skipped += o.status.skipped;
+      totals.resets += o.status.resets;
+      for (const n of Object.values(o.status.errors)) totals.errors += n;
+    }
+    return {
+      id: this.id,
+      state: this.#state,
+      members: [...this.#members],
+      partitions: parts.map((o) => structuredClone(o.status)),
+      claims: this.#counts.claims,
+      releases: this.#counts.releases,
+      lost: this.#counts.lost,
+      totals,
+      templateCommitMs: { count: this.#templateMs.count, median: this.#templateMs.quantile(0.5), p95: this.#templateMs.quantile(0.95), max: this.#templateMs.max },
+      commitMs: { count: this.#commitMs.count, median: this.#commitMs.quantile(0.5) },
+    };
+  }
+
+  /** Finishes the batches in hand, releases every lease and the membership at once, and closes. */
+  async stop(): Promise<void> {
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#ticking;
+    await Promise.all([...this.#owned.values()].map((o) => this.#release(o, 'stop')));
+    await this.#leases?.leave().catch((e: unknown) => this.#error(e));
+    this.#state = 'stopped';
+    await this.#closeAll();
+  }
+
+  async #closeAll(): Promise<void> {
+    const nc = this.#nc;
+    this.#nc = null;
+    await nc?.drain().catch(() => nc.close().catch(() => undefined));
+    await this.#db?.close().catch(() => undefined);
+  }
+}
+
+/** A frame's message id: the gateway's `Nats-Msg-Id`, else its stream sequence. */
+function msgIdOf(m: JsMsg): string {
+  return m.headers?.get('Nats-Msg-Id') || `seq-${m.seq}`;
+}
+
+function strategyOf(cmd: number): 'FULL' | 'DIFF' | 'HEART' {
+  if (cmd === DATA_FULL || cmd === DATA_FULL_SEC || cmd === AUTH_FULL) return 'FULL';
+  if (cmd === DATA_DIFF || cmd === DATA_DIFF_SEC || cmd === AUTH_DIFF) return 'DIFF';
+  return 'HEART';
+}

@@ -1,0 +1,106 @@
+// The gateway on one nats-server: data frames go to their partition's subject with a message id
+// and count as acknowledged once JetStream's PubAck came; control packets are answered by the
+// gateway's node (a PING gets its PONG); junk is counted, never published; bad options are typed.
+import { NatsCluster } from '@opensynaptic/config/nats';
+import { until } from '@opensynaptic/config/until';
+import { OpenSynaptic } from '@opensynaptic/core';
+import { framePartition, linkNode } from '@opensynaptic/server';
+import { createInProcessPair } from '@opensynaptic/transport';
+import { connect } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterGateway, type GatewayAck, isOpenSynapticError, streamName } from '../src/index.js';
+
+let nats: NatsCluster;
+beforeAll(async () => {
+  nats = await NatsCluster.start({ nodes: 1 });
+});
+afterAll(async () => {
+  await nats?.close();
+});
+
+describe('ClusterGateway', () => {
+  it('publishes data frames to their partition with a message id, answers a PING, counts junk', async () => {
+    const [device, edge] = createInProcessPair();
+    const gateway = new ClusterGateway({ id: 'gw', nats: { servers: nats.urls }, transports: [edge], prefix: 'gw', partitions: 4 });
+    const acks: GatewayAck[] = [];
+    gateway.on('ack', (a) => acks.push(a));
+    await device.start();
+    await gateway.start();
+    const node = new OpenSynaptic({ assignedId: 77, deviceId: 'pinger', requestTimeoutMs: 2000 });
+    linkNode(node, device);
+    const frames: Uint8Array[] = [];
+    for (let k = 0; k < 5; k++) {
+      const { frame } = node.transmit([['T1', 'OK', k, 'Cel']]);
+      frames.push(frame);
+      await device.send(frame);
+    }
+    expect(await node.ping()).toBeGreaterThanOrEqual(0);
+    await device.send(new Uint8Array([0xee]));
+    await until(() => acks.length === 5 && gateway.status().invalid === 1, 'the acknowledgements and the junk count', 10_000);
+    const st = gateway.status();
+    expect(st).toMatchObject({ frames: 5, acked: 5, failed: 0, control: 1, invalid: 1, queued: 0 });
+    const p = framePartition(frames[0]!, 4)!;
+    expect(acks.map((a) => a.partition)).toEqual([p, p, p, p, p]);
+    expect(new Set(acks.map((a) => a.msgId)).size).toBe(5);
+    expect(acks.map((a) => a.seq)).toEqual([...acks.map((a) => a.seq)].sort((x, y) => x - y));
+
+    // On the stream: the frames in order on the partition's subject, each with its id and peer.
+    const nc = await connect({ servers: nats.urls });
+    try {
+      const jsm = await nc.jetstreamManager();
+      for (const [i, a] of acks.entries()) {
+        const m = await jsm.streams.getMessage(streamName('gw'), { seq: a.seq });
+        expect(m.subject).toBe(`gw.frames.${p}`);
+        expect([...m.data]).toEqual([...frames[i]!]);
+        expect(m.header.get('Nats-Msg-Id')).toBe(a.msgId);
+        expect(m.header.get('Os-Peer')).toMatch(/^inprocess:/);
+      }
+    } finally {
+      await nc.close();
+    }
+    await gateway.stop();
+    await device.destroy();
+  });
+
+  it('refuses bad options with ERR_CLUSTER_OPTION', () => {
+    const [, edge] = createInProcessPair();
+    const base = { id: 'g', nats: { servers: nats.urls }, transports: [edge] };
+    for (const bad of [{ id: 'a b' }, { partitions: 0 }, { prefix: 'A' }, { maxQueued: 0 }, { transports: [] }, { publishAttempts: 0 }]) {
+      try {
+        new ClusterGateway({ ...base, ...bad });
+        expect.unreachable(JSON.stringify(bad));
+      } catch (e) {
+        expect(isOpenSynapticError(e, 'ERR_CLUSTER_OPTION'), String(e)).toBe(true);
+      }
+    }
+  });
+
+  // Last: it kills the file's nats-server.
+  it('stop() with NATS gone gives the frames up after stopTimeoutMs: failed, never acknowledged', async () => {
+    const [device, edge] = createInProcessPair();
+    const gateway = new ClusterGateway({ id: 'gs', nats: { servers: nats.urls }, transports: [edge], prefix: 'gs', partitions: 2, publishTimeoutMs: 200, stopTimeoutMs: 500 });
+    const errors: string[] = [];
+    gateway.on('publish-error', (e) => errors.push(e.error.code));
+    let acked = 0;
+    gateway.on('ack', () => acked++);
+    await device.start();
+    await gateway.start();
+    await nats.kill(0);
+    const node = new OpenSynaptic({ assignedId: 78, deviceId: 'lost' });
+    for (let k = 0; k < 3; k++) await device.send(node.transmit([['T1', 'OK', k, 'Cel']]).frame);
+    await until(() => gateway.status().frames === 3, 'the gateway to take the frames', 5000);
+    const t0 = Date.now();
+    await gateway.stop();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(acked).toBe(0);
+    expect(gateway.status()).toMatchObject({ frames: 3, acked: 0, failed: 3, queued: 0, state: 'stopped' });
+    expect(errors).toEqual(['ERR_CLUSTER_PUBLISH', 'ERR_CLUSTER_PUBLISH', 'ERR_CLUSTER_PUBLISH']);
+    await device.destroy();
+  });
+
+  it('a gateway that cannot reach NATS fails to start with ERR_CLUSTER_NATS', async () => {
+    const [, edge] = createInProcessPair();
+    const gateway = new ClusterGateway({ id: 'g', nats: { servers: ['nats://127.0.0.1:1'], connectTimeoutMs: 500 }, transports: [edge] });
+    await expect(gateway.start()).rejects.toMatchObject({ code: 'ERR_CLUSTER_NATS' });
+  });
+});

@@ -1,0 +1,107 @@
+// A takeover on one nats-server, step by step: a receiver stores a stream and stops gracefully
+// (its leases go at once); the consumers are then left with every message delivered and none
+// acknowledged, as a receiver killed after its commits and before its acks would leave them. The
+// next receiver takes the partitions without waiting for the TTL, finds those frames stored,
+// acknowledges them without decoding them over the newer state, stores nothing twice, and
+// decodes the devices' next DIFFs against the state the first one left.
+import { NatsCluster } from '@opensynaptic/config/nats';
+import { until } from '@opensynaptic/config/until';
+import { OpenSynaptic } from '@opensynaptic/core';
+import { createInProcessPair } from '@opensynaptic/transport';
+import { AckPolicy, connect, DeliverPolicy } from 'nats';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ClusterDatabase, ClusterGateway, ClusterReceiver, consumerName, framesSubject, streamName } from '../src/index.js';
+
+const pgUrl = inject('pgUrl');
+const unavailable = inject('pgUnavailable');
+const SCHEMA = 'takeover';
+const PARTITIONS = 2;
+const PREFIX = 'tk';
+let nats: NatsCluster | undefined;
+let db: ClusterDatabase | undefined;
+
+beforeAll(async () => {
+  if (unavailable) return;
+  nats = await NatsCluster.start({ nodes: 1 });
+  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
+});
+afterAll(async () => {
+  await db?.close();
+  await nats?.close();
+});
+
+const rows = async () => Number((await db!.query<{ n: number }>('SELECT count(*)::bigint AS n FROM $schema.os_cluster_readings'))[0]!.n);
+
+describe.skipIf(unavailable !== '')('takeover of partitions whose messages were stored and not acknowledged', () => {
+  it('skips what is stored, stores nothing twice, and keeps decoding DIFFs from the stored state', async () => {
+    const receiver = (id: string) => new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000 });
+    const [device, edge] = createInProcessPair();
+    const gateway = new ClusterGateway({ id: 'gt', nats: { servers: nats!.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
+    await device.start();
+    await gateway.start();
+    const nodes = Array.from({ length: 20 }, (_, i) => new OpenSynaptic({ assignedId: 900 + i, deviceId: `t${i}` }));
+    const send = async (round: number) => {
+      for (const [i, n] of nodes.entries()) await device.send(n.transmit([['T1', 'OK', round * 10 + i, 'Cel'], ['H1', 'OK', 50, '%']]).frame);
+    };
+
+    const a = receiver('ra');
+    await a.start();
+    for (let round = 0; round < 5; round++) await send(round);
+    await until(() => gateway.status().queued === 0, 'the publishes', 10_000);
+    await until(async () => (await rows()) === 100 * 2, 'the first receiver to store 100 frames', 20_000, 50);
+    await a.stop();
+
+    // Every message delivered again and none acknowledged: what a kill -9 between the commits
+    // and the acks leaves.
+    const nc = await connect({ servers: nats!.urls });
+    try {
+      const jsm = await nc.jetstreamManager();
+      for (let p = 0; p < PARTITIONS; p++) {
+        const name = consumerName(PREFIX, p);
+        await jsm.consumers.delete(streamName(PREFIX), name);
+        await jsm.consumers.add(streamName(PREFIX), { durable_name: name, filter_subject: framesSubject(PREFIX, p), ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 60_000_000_000 });
+        const c = await nc.jetstream().consumers.get(streamName(PREFIX), name);
+        const got = await c.fetch({ max_messages: 1000, expires: 1000 });
+        for await (const _m of got) {
+          // taken, not acknowledged
+        }
+        const info = await jsm.consumers.info(streamName(PREFIX), name);
+        expect(info.ack_floor.stream_seq).toBe(0);
+        expect(info.num_ack_pending).toBeGreaterThan(0);
+      }
+    } finally {
+      await nc.close();
+    }
+
+    const b = receiver('rb');
+    const t0 = Date.now();
+    await b.start();
+    // The leases were released on stop: taken at once, not after the 60 s TTL.
+    await until(async () => (await b.status()).partitions.filter((p) => p.state === 'consuming').length === PARTITIONS, 'the second receiver to take both partitions', 10_000, 20);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await until(async () => (await b.status()).totals.skipped === 100, 'the redelivered frames to be skipped', 20_000, 50);
+    for (let round = 5; round < 8; round++) await send(round);
+    await until(async () => (await rows()) === 160 * 2, 'the new DIFFs to be stored', 20_000, 50);
+    const st = await b.status();
+    expect(st.totals.duplicates).toBe(0);
+    expect(st.totals.undecodable).toBe(0);
+    expect(st.totals.errors).toBe(0);
+    // The DIFFs after the takeover decoded against the state the first receiver left: T1 of
+    // device i in round r is r * 10 + i.
+    const late = await db!.query<{ aid: number; value: number; ts: number; strategy: string }>(
+      "SELECT aid, value, strategy FROM $schema.os_cluster_readings WHERE sensor_id = 'T1' AND receiver = 'rb' ORDER BY aid, stream_seq",
+    );
+    expect(late.length).toBe(60);
+    expect(late.every((r) => r.strategy === 'DIFF')).toBe(true);
+    const byAid = new Map<number, number[]>();
+    for (const r of late) byAid.set(Number(r.aid), [...(byAid.get(Number(r.aid)) ?? []), Number(r.value)]);
+    for (const [aid, values] of byAid) {
+      const i = aid - 900;
+      // Celsius stored as kelvin by the standardizer.
+      expect(values.map((v) => Math.round((v - 273.15) * 100) / 100)).toEqual([50 + i, 60 + i, 70 + i]);
+    }
+    await b.stop();
+    await gateway.stop();
+    await device.destroy();
+  });
+});
