@@ -20,6 +20,9 @@ const post = (m: WorkerToMain): void => port.postMessage(m);
 /** Records handled between two looks at the event loop (a stop or status message must get through). */
 const YIELD_EVERY = 4096;
 const IDLE_WAIT_MS = 100;
+/** How often the aids heard are reported for their id leases, and most aids in one report. */
+const TOUCH_EVERY_MS = 1000;
+const TOUCH_MAX = 65_536;
 
 async function openSink(): Promise<ReadingsSink | null> {
   const spec = data.sink;
@@ -40,6 +43,16 @@ async function main(): Promise<void> {
   const deviceIds = new Map<number, { raw: string; id: string }>();
   let batch: WorkerReading[] = [];
   let stopping = false;
+  // Every valid data frame renews its device's id lease; the leases live with the main thread's
+  // allocator, so the aids heard go there once a second (bounded: the rest wait a report).
+  let heard = new Set<number>();
+  const report = (): void => {
+    if (heard.size === 0) return;
+    const aids = [...heard].slice(0, TOUCH_MAX);
+    heard = aids.length === heard.size ? new Set() : new Set([...heard].slice(TOUCH_MAX));
+    post({ type: 'touch', aids });
+  };
+  const touchTimer = setInterval(report, TOUCH_EVERY_MS);
 
   const idOf = (raw: string, aid: number): string => {
     const known = deviceIds.get(aid);
@@ -59,6 +72,7 @@ async function main(): Promise<void> {
     }
     if (out.type === 'data') {
       stats[STAT.readings]!++;
+      if (heard.size < TOUCH_MAX) heard.add(out.aid);
       batch.push({
         aid: out.aid,
         deviceId: idOf(String(out.fact.id), out.aid),
@@ -134,6 +148,8 @@ async function main(): Promise<void> {
     await ring.readable(IDLE_WAIT_MS);
   }
   await flush();
+  clearInterval(touchTimer);
+  report();
   if (sink !== null) await sink.close();
   await node.close('worker stopped');
   post({ type: 'stopped' });

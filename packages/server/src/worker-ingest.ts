@@ -1,10 +1,10 @@
 /**
- * The ingest on worker threads: the main thread owns the transports and routes every plain data
- * frame by its device (`framePartition`) into the `FrameRing` of the worker that owns that
- * partition; each worker decodes with a node of its own and writes to a sink of its own. Control
- * traffic (ID and time requests, handshakes), secure and authenticated frames carry no routable
- * aid or need a session the main thread holds: the main thread's node answers them, so there is
- * one id allocator and one session table. See the server README, "On every core".
+ * The ingest on worker threads: the main thread owns the transports and routes every data frame
+ * (plain or legacy secure) by its device (`framePartition`) into the `FrameRing` of the worker
+ * that owns that partition; each worker decodes with a node of its own and writes to a sink of
+ * its own. Control traffic (ID and time requests, handshakes) and authenticated frames carry no
+ * source aid: the main thread's node answers them, so there is one id allocator and one
+ * authenticated-session table. See the server README, "On every core".
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -215,6 +215,8 @@ export class WorkerIngest {
   #controlWake: (() => void) | null = null;
   #controlLoop: Promise<void> | null = null;
   #mainSink: ReadingsSink | null = null;
+  /** The one id allocator (the main thread's node's); workers report the aids they hear for it. */
+  readonly #allocator: IdAllocator | undefined;
   readonly #main = { frames: 0, readings: 0, control: 0, errors: {} as Record<string, number>, dropped: 0 };
   #responses = 0;
   #responseErrors = 0;
@@ -246,6 +248,7 @@ export class WorkerIngest {
     const nodeOptions = { assignedId: 1, deviceId: 'SERVER', ...(options.node as OpenSynapticOptions) };
     const handshake = { ...nodeOptions.handshake };
     handshake.allocator ??= new IdAllocator({ ...options.ids, store: store as Store<LeaseKinds> | null });
+    this.#allocator = handshake.allocator instanceof IdAllocator ? handshake.allocator : undefined;
     if (store !== null && handshake.sessionStore === undefined) handshake.sessionStore = store as unknown as Store<SessionKinds>;
     if (options.auth !== false) handshake.auth = { ...handshake.auth, server: new AuthServer({ ...options.auth }) };
     nodeOptions.handshake = handshake;
@@ -355,6 +358,9 @@ export class WorkerIngest {
         case 'sink-error':
           this.#events.emit('sink-error', { worker: slot.index, message: m.message });
           break;
+        case 'touch':
+          for (const aid of m.aids) this.#allocator?.touch(aid);
+          break;
         case 'status':
           slot.statusWaiters.get(m.id)?.(m);
           slot.statusWaiters.delete(m.id);
@@ -427,8 +433,10 @@ export class WorkerIngest {
   #route(t: number, inbound: Inbound): boolean {
     const frame = inbound.frame;
     const cmd = frame[0];
-    // A secure frame needs the session its device opened with the main thread's node.
-    const p = cmd === undefined || isSecureData(cmd) ? undefined : framePartition(frame, this.workers);
+    // Plain and legacy-secure data frames by device: a device's secure session opens with its
+    // first plain frame, on its worker, which then holds both its key and its templates.
+    // Authenticated frames (no source aid in the header) and control go to the main thread.
+    const p = cmd === undefined ? undefined : framePartition(frame, this.workers);
     if (p === undefined) {
       if (this.#control.length >= this.controlQueue) this.#main.dropped++;
       else {

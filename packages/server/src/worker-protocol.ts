@@ -51,6 +51,8 @@ export type WorkerToMain =
   | { type: 'respond'; peerId: number; transport: number; bytes: Uint8Array }
   | { type: 'readings'; readings: WorkerReading[] }
   | { type: 'sink-error'; message: string }
+  /** Aids whose frames the worker decoded since its last report: the main thread renews their id leases. */
+  | { type: 'touch'; aids: number[] }
   | { type: 'status'; id: number; elu: number; errors: Record<string, number>; sink: { committed: number; lost: number; buffered: number } | null }
   | { type: 'stopped' };
 

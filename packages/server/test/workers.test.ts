@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
-import type { Transport } from '@opensynaptic/transport';
+import { createTransport, type Transport } from '@opensynaptic/transport';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { partitionOf } from '../src/partition.js';
 import type { ReadingFrame } from '@opensynaptic/store';
 import { OpenSynapticServer } from '../src/server.js';
 import type { IngestReading, WorkerIngest as WorkerIngestClass, WorkerIngestOptions } from '../src/worker-ingest.js';
-import { portOf, udp, until } from './helpers.js';
+import { ensureId, linkNode } from '../src/device.js';
+import { portOf, tick, udp, until } from './helpers.js';
 
 // The workers run the built program (a worker thread cannot load the TypeScript source), and the
 // class is taken from the build too, so its default workerUrl (beside its module) is what is tested.
@@ -222,6 +223,77 @@ describe('WorkerIngest', () => {
       return x.routed + x.dropped.down === fulls.length;
     }, 'every FULL routed or dropped');
     expect(w.lost.frames).toBe(w.routed - w.frames);
+    await ingest.stop();
+  });
+
+  it('a reliable medium waits for room in a full ring instead of dropping: every frame decoded', async () => {
+    const ingest = new WorkerIngest({
+      transports: [{ name: 'tcp', medium: 'tcp', options: { listen: { host: '127.0.0.1', port: 0 } } }],
+      workers: 2,
+      ringBytes: 2048,
+      sinkBatch: 8,
+      forwardReadings: true,
+      sink: { module: SLOW_SINK, export: 'openSlowSink', options: { holdMs: 1500 } },
+    });
+    cleanup.push(() => ingest.destroy());
+    let readings = 0;
+    ingest.on('readings', (e) => {
+      readings += e.readings.length;
+    });
+    await ingest.start();
+    const link = await createTransport('tcp', { connect: { host: '127.0.0.1', port: portOf(ingest.transport('tcp')!) } });
+    await link.start();
+    cleanup.push(() => link.destroy());
+    const frames = fleetFrames();
+    for (const f of frames.full) await link.send(f);
+    // While the sinks hold, the rings (about 25 records each) cannot take every frame: the
+    // transport's loop waits, it does not drop.
+    await tick(500);
+    const held = await ingest.status();
+    expect(held.workers.reduce((a, w) => a + w.routed, 0)).toBeLessThan(frames.full.length);
+    await until(() => readings >= frames.full.length, 'every FULL decoded once the sinks take them');
+    const status = await ingest.status();
+    expect(status.workers.reduce((a, w) => a + w.routed, 0)).toBe(frames.full.length);
+    expect(status.workers.every((w) => w.dropped.ringFull === 0 && w.readings === w.routed)).toBe(true);
+    await ingest.stop();
+    expect(readings).toBe(frames.full.length);
+  });
+
+  it('answers ID requests on the main thread (one allocator: unique ids); secure sessions open and stay on the devices\' workers', async () => {
+    const { ingest, port, readings } = await startIngest({ workers: 2 });
+    const nodes: { node: OpenSynaptic; transport: Transport }[] = [];
+    for (let i = 0; i < 8; i++) {
+      const transport = await udp({ remote: { address: '127.0.0.1', port } });
+      cleanup.push(() => transport.destroy());
+      const node = new OpenSynaptic({ deviceId: `ID_${i}`, requestTimeoutMs: 2000 });
+      linkNode(node, transport);
+      await ensureId(node, { timeoutMs: 2000, retries: 3 });
+      nodes.push({ node, transport });
+    }
+    const ids = nodes.map((n) => n.node.assignedId);
+    expect(new Set(ids).size).toBe(8);
+    const allocator = ingest.node.protocol.allocator!;
+    const leased = ids.map((id) => allocator.leaseOf(id)!.expiresAtMs);
+    await tick(20);
+    for (const { node, transport } of nodes) {
+      for (let k = 0; k < 5; k++) {
+        await transport.send(node.transmit([['T', 'OK', k, 'Cel']], { t: T0 + k * 1000 }).frame);
+        await tick(2); // the session's answer comes back between frames
+      }
+    }
+    await until(() => readings.length >= 40, 'every reading of the 8 devices');
+    await tick(50);
+    const status = await ingest.status();
+    expect(readings).toHaveLength(40);
+    expect(status.main.control).toBeGreaterThanOrEqual(8);
+    // The first plain frame opens the device's session on its worker, which decodes its secure frames too.
+    for (const r of readings) expect(r.worker).toBe(partitionOf(r.aid, 2));
+    expect(readings.filter((r) => r.secure).length).toBeGreaterThan(8);
+    expect(status.main.frames).toBe(status.main.control);
+    expect(status.workers.every((w) => w.errors === 0)).toBe(true);
+    // The workers report the aids they heard (once a second): the main thread's allocator renewed their leases.
+    await until(() => ids.every((id, i) => allocator.leaseOf(id)!.expiresAtMs > leased[i]!), 'the leases renewed', 5000);
+    for (const { node } of nodes) expect(readings.filter((r) => r.aid === node.assignedId).map((r) => r.timestampMs)).toEqual([0, 1, 2, 3, 4].map((k) => T0 + k * 1000));
     await ingest.stop();
   });
 
