@@ -16,7 +16,7 @@ const CONSUMER_WAITING = 1;
 const TAIL = 16;
 const PRODUCER_WAITING = 17;
 const HEADER_BYTES = 128;
-/** Float64 slots the consumer fills with its counters (read by the producer's side for status). */
+/** Float64 slots of counters beside the ring (the consumer's, read for status; each slot has one writer). */
 export const RING_STAT_SLOTS = 16;
 const STATS_BYTES = RING_STAT_SLOTS * 8;
 const DATA_OFFSET = HEADER_BYTES + STATS_BYTES;
@@ -56,7 +56,7 @@ export class FrameRing {
   readonly capacity: number;
   /** Longest frame one record takes (a quarter of the capacity, less the record header). */
   readonly maxFrameBytes: number;
-  /** The consumer's counters (see `RING_STAT_SLOTS`); written by the consumer only. */
+  /** Counters the two sides share (`RING_STAT_SLOTS` Float64 slots, each written by one side only). */
   readonly stats: Float64Array;
   readonly #i32: Int32Array;
   readonly #view: DataView;

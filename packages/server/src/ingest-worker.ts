@@ -11,7 +11,7 @@ import { OpenSynaptic, type OpenSynapticOptions } from '@opensynaptic/core';
 import type { ReadingFrame, ReadingsSink } from '@opensynaptic/store';
 import { FrameRing } from './frame-ring.js';
 import { deviceIdOf, sensorsOf, strategyOf } from './server.js';
-import { STAT, type WorkerData, type WorkerReading, type WorkerToMain, type MainToWorker } from './worker-protocol.js';
+import { MAX_FORWARD_BATCHES, STAT, type WorkerData, type WorkerReading, type WorkerToMain, type MainToWorker } from './worker-protocol.js';
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   const deviceIds = new Map<number, { raw: string; id: string }>();
   let batch: WorkerReading[] = [];
   let stopping = false;
+  let forwarded = 0;
   // Every valid data frame renews its device's id lease; the leases live with the main thread's
   // allocator, so the aids heard go there once a second (bounded: the rest wait a report).
   let heard = new Set<number>();
@@ -98,7 +99,12 @@ async function main(): Promise<void> {
     if (batch.length === 0) return;
     const readings = batch;
     batch = [];
-    if (data.forward) post({ type: 'readings', readings });
+    if (data.forward) {
+      // A main thread that falls behind holds this loop (and so the ring), not an unbounded queue of messages.
+      while (forwarded - stats[STAT.forwardDone]! >= MAX_FORWARD_BATCHES) await new Promise<void>((resolve) => setTimeout(resolve, 1));
+      forwarded++;
+      post({ type: 'readings', readings });
+    }
     if (sink === null) return;
     const frames = readings as readonly ReadingFrame[];
     try {

@@ -56,7 +56,11 @@ export interface WorkerIngestOptions {
    * forwarded with `forwardReadings`).
    */
   sink?: WorkerSinkSpec | null;
-  /** Hand every reading to the main thread too, in batches (`on('readings')`). Default false. */
+  /**
+   * Hand every reading to the main thread too, in batches (`on('readings')`). Default false. A
+   * worker has at most 64 batches in flight: a main thread that falls behind holds the worker,
+   * whose ring then fills (drops counted, or a reliable medium waits).
+   */
   forwardReadings?: boolean;
   /** Most readings in one sink write (and one forwarded batch), default 256. */
   sinkBatch?: number;
@@ -354,12 +358,17 @@ export class WorkerIngest {
           break;
         case 'readings':
           this.#events.emit('readings', { worker: slot.index, readings: m.readings.map((r) => this.#reading(r)) });
+          slot.ring.stats[STAT.forwardDone]!++;
           break;
         case 'sink-error':
           this.#events.emit('sink-error', { worker: slot.index, message: m.message });
           break;
         case 'touch':
-          for (const aid of m.aids) this.#allocator?.touch(aid);
+          try {
+            for (const aid of m.aids) this.#allocator?.touch(aid);
+          } catch {
+            // A report that crosses the close of the node renews nothing (a closed allocator throws).
+          }
           break;
         case 'status':
           slot.statusWaiters.get(m.id)?.(m);

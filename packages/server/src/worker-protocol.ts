@@ -17,7 +17,12 @@ export const STAT = {
   committed: 6,
   /** Readings the sink refused (counted, reported with a `sink-error` message). */
   rejected: 7,
+  /** Forwarded batches the main thread has handled: the one slot the main thread writes (the worker waits while 64 are outstanding). */
+  forwardDone: 15,
 } as const;
+
+/** Forwarded batches a worker may have in flight to the main thread before it waits (bounded memory). */
+export const MAX_FORWARD_BATCHES = 64;
 
 /** Where a worker's sink comes from: a module it imports and the function it calls with `options` (structured-cloneable). */
 export interface WorkerSinkSpec {

@@ -259,6 +259,35 @@ describe('WorkerIngest', () => {
     expect(readings).toBe(frames.full.length);
   });
 
+  it('a main thread slow to take forwarded readings holds its workers: at most 64 batches in flight each', async () => {
+    const ingest = new WorkerIngest({ transports: [{ name: 'tcp', medium: 'tcp', options: { listen: { host: '127.0.0.1', port: 0 } } }], workers: 1, sinkBatch: 1, forwardReadings: true });
+    cleanup.push(() => ingest.destroy());
+    let handled = 0;
+    let most = 0;
+    ingest.on('readings', (e) => {
+      handled += e.readings.length;
+      // A busy main thread: 3 ms a batch.
+      const end = performance.now() + 3;
+      while (performance.now() < end);
+    });
+    await ingest.start();
+    const link = await createTransport('tcp', { connect: { host: '127.0.0.1', port: portOf(ingest.transport('tcp')!) } });
+    await link.start();
+    cleanup.push(() => link.destroy());
+    const frames = fleetFrames();
+    for (const f of frames.full) await link.send(f);
+    while (handled < frames.full.length) {
+      const w = (await ingest.status()).workers[0]!;
+      // Decoded by the worker and not yet handled here: the batches in flight (one reading each) and the one being made.
+      most = Math.max(most, w.readings - handled);
+      await tick(5);
+    }
+    expect(most).toBeGreaterThan(8);
+    expect(most).toBeLessThanOrEqual(64 + 1);
+    expect(handled).toBe(frames.full.length);
+    await ingest.stop();
+  });
+
   it('answers ID requests on the main thread (one allocator: unique ids); secure sessions open and stay on the devices\' workers', async () => {
     const { ingest, port, readings } = await startIngest({ workers: 2 });
     const nodes: { node: OpenSynaptic; transport: Transport }[] = [];
