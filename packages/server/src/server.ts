@@ -252,7 +252,8 @@ function checkInt(key: string, value: number | undefined, fallback: number, min:
   return value;
 }
 
-function strategyOf(cmd: number): ReadingFrame['strategy'] {
+/** A data command's strategy (FULL, DIFF or HEART), as readings carry it. */
+export function strategyOf(cmd: number): ReadingFrame['strategy'] {
   if (cmd === DATA_FULL || cmd === DATA_FULL_SEC || cmd === AUTH_FULL) return 'FULL';
   if (cmd === DATA_DIFF || cmd === DATA_DIFF_SEC || cmd === AUTH_DIFF) return 'DIFF';
   return 'HEART';
