@@ -128,6 +128,13 @@ export interface WorkerIngestEvents {
   'transport-error': { via: string; error: unknown };
 }
 
+/** What {@link WorkerIngest.thread} gives: the worker thread's id and a way to end it. */
+export interface WorkerThreadHandle {
+  readonly threadId: number;
+  /** Stops the thread at once (what a crash looks like to the ingest); resolves to its exit code. */
+  terminate(): Promise<number>;
+}
+
 const DEFAULT_RING_BYTES = 4 << 20;
 const MAX_WORKERS = 256;
 
@@ -289,8 +296,12 @@ export class WorkerIngest {
     return this.#entries.find((e) => e.name === name)?.transport;
   }
 
-  /** Worker `index`'s thread (after `start()`; for diagnostics, and to test a worker's death). */
-  thread(index: number): Worker | null {
+  /**
+   * Worker `index`'s thread (after `start()`; for diagnostics, and to test a worker's death): a
+   * `node:worker_threads` Worker, typed by what it offers here so the published declarations
+   * need no Node types.
+   */
+  thread(index: number): WorkerThreadHandle | null {
     return this.#slots[index]?.thread ?? null;
   }
 
