@@ -36,7 +36,7 @@
  *
  * The split and the reference run with BENCH_TRANSPORT=udp only (they measure UDP receivers).
  */
-import { spawn, fork } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -48,6 +48,7 @@ import { startPostgres } from '@opensynaptic/config/postgres';
 import { REFERENCE_VERSION, referencePython } from '@opensynaptic/config/reference';
 import { OpenSynapticServer } from '@opensynaptic/server';
 import { createTransport } from '@opensynaptic/transport';
+import { kernelUdpDrops, startSender } from './sender-client.mjs';
 
 const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS ?? 60);
@@ -71,33 +72,9 @@ const mb = (b) => (b / 1048576).toFixed(0);
 
 // ------------------------------------------------------------------------------ the sender
 
-const child = fork(new URL('./sender.mjs', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const replies = [];
-let wakeReply;
-child.on('message', (m) => {
-  replies.push(m);
-  wakeReply?.();
-});
-async function reply() {
-  while (replies.length === 0) await new Promise((r) => (wakeReply = r));
-  return replies.shift();
-}
-const { ready } = await reply();
-const sendRun = async (run) => {
-  child.send({ run });
-  return (await reply()).done;
-};
-
-/** The machine's UDP receive-buffer drops so far (all sockets of the machine: others' too). */
-function kernelUdpDrops() {
-  try {
-    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
-    const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
-    return Number(values[names.indexOf('RcvbufErrors')]);
-  } catch {
-    return Number.NaN;
-  }
-}
+const sender = await startSender();
+const { ready } = sender;
+const sendRun = (run) => sender.run(run);
 
 const udpTransport = async () => {
   const t = await createTransport('udp', { host: '127.0.0.1', port: 0, recvBufferSize: RECV_BUFFER });
@@ -432,7 +409,7 @@ try {
   }
   if (REFERENCE && TRANSPORT === 'udp') console.log(await reference());
 } finally {
-  child.send({ exit: true });
+  sender.exit();
   pg?.stop();
   await broker?.close();
   rmSync(tmp, { recursive: true, force: true });

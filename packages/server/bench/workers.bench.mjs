@@ -22,8 +22,7 @@
  *   BENCH_SYNCHRONOUS [full], BENCH_SQLITE_BATCH [65536]  SQLite synchronous and readings per transaction
  *   BENCH_RING_BYTES [4 MiB]  each worker's ring
  */
-import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -31,6 +30,7 @@ import { OpenSynapticServer } from '@opensynaptic/server';
 import { WorkerIngest } from '@opensynaptic/server/workers';
 import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
 import { createTransport } from '@opensynaptic/transport';
+import { kernelUdpDrops, startSender } from './sender-client.mjs';
 
 const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS ?? 30);
@@ -48,32 +48,9 @@ const median = (xs) => {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-const child = fork(new URL('./sender.mjs', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const replies = [];
-let wakeReply;
-child.on('message', (m) => {
-  replies.push(m);
-  wakeReply?.();
-});
-async function reply() {
-  while (replies.length === 0) await new Promise((r) => (wakeReply = r));
-  return replies.shift();
-}
-const { ready } = await reply();
-const sendRun = async (run) => {
-  child.send({ run });
-  return (await reply()).done;
-};
-
-function kernelUdpDrops() {
-  try {
-    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
-    const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
-    return Number(values[names.indexOf('RcvbufErrors')]);
-  } catch {
-    return Number.NaN;
-  }
-}
+const sender = await startSender();
+const { ready } = sender;
+const sendRun = (run) => sender.run(run);
 
 const tmp = mkdtempSync(join(tmpdir(), 'os-workers-bench-'));
 let n = 0;
@@ -195,7 +172,7 @@ try {
   }
   console.table(rows);
 } finally {
-  child.send({ exit: true });
+  sender.exit();
   rmSync(tmp, { recursive: true, force: true });
 }
 console.log(`load average at end ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
