@@ -24,3 +24,6 @@ export declare function startPostgres(options?: { log?: (message: string) => voi
 
 /** `start` or `stop` (fast shutdown, data kept) the server of a cluster made by `startPostgres`, from any process. */
 export declare function controlPostgres(dataDir: string, action: 'start' | 'stop'): void;
+
+/** A vitest global setup's PostgreSQL, provided to the tests as `pgUrl`, `pgDataDir` and `pgUnavailable` (see the module); resolves to the teardown. */
+export declare function providePostgres(project: { provide(key: 'pgUrl' | 'pgDataDir' | 'pgUnavailable', value: string): void }): Promise<() => void>;

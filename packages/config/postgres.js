@@ -124,3 +124,27 @@ export async function startPostgres({ log = () => {}, fsync = true } = {}) {
     throw new Error(`${e.message}${serverLog ? `\nserver log:\n${serverLog}` : ''}`);
   }
 }
+
+/**
+ * A vitest global setup's PostgreSQL: starts one (see `startPostgres`) and provides its `pgUrl`
+ * and `pgDataDir` to the tests, with `pgUnavailable` empty. When it cannot start, CI fails with the
+ * reason; elsewhere the tests get `pgUnavailable` (the reason, printed) and skip. Returns the
+ * teardown.
+ */
+export async function providePostgres(project) {
+  try {
+    const server = await startPostgres({ log: (m) => console.log(`postgres: ${m}`) });
+    project.provide('pgUrl', server.url);
+    project.provide('pgDataDir', server.dataDir);
+    project.provide('pgUnavailable', '');
+    return () => server.stop();
+  } catch (e) {
+    const reason = `PostgreSQL could not be started: ${e.message}`;
+    if (process.env.CI) throw new Error(reason);
+    console.warn(`postgres: ${reason}\npostgres: the PostgreSQL tests are SKIPPED (CI fails instead)`);
+    project.provide('pgUrl', '');
+    project.provide('pgDataDir', '');
+    project.provide('pgUnavailable', reason);
+    return () => {};
+  }
+}

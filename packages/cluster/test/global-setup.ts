@@ -5,7 +5,7 @@
 import { ensureDebianPackages } from '@opensynaptic/config/apt';
 import { MOSQUITTO } from '@opensynaptic/config/mosquitto';
 import { installNatsServer } from '@opensynaptic/config/nats';
-import { startPostgres } from '@opensynaptic/config/postgres';
+import { providePostgres } from '@opensynaptic/config/postgres';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -19,19 +19,5 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => void> {
   installNatsServer((m) => console.log(`cluster tests: ${m}`));
   ensureDebianPackages([{ program: MOSQUITTO, pkg: 'mosquitto' }], (m) => console.log(`cluster tests: ${m}`));
-  try {
-    const server = await startPostgres({ log: (m) => console.log(`postgres: ${m}`) });
-    project.provide('pgUrl', server.url);
-    project.provide('pgDataDir', server.dataDir);
-    project.provide('pgUnavailable', '');
-    return () => server.stop();
-  } catch (e) {
-    const reason = `PostgreSQL could not be started: ${(e as Error).message}`;
-    if (process.env.CI) throw new Error(reason);
-    console.warn(`postgres: ${reason}\npostgres: the PostgreSQL tests are SKIPPED (CI fails instead)`);
-    project.provide('pgUrl', '');
-    project.provide('pgDataDir', '');
-    project.provide('pgUnavailable', reason);
-    return () => {};
-  }
+  return providePostgres(project);
 }

@@ -1,7 +1,7 @@
 // Starts the private PostgreSQL server the tests use (Debian's postgresql, installed with apt-get
 // when missing) and stops it after them. When it cannot start, CI fails with the reason; a
 // developer's run skips the PostgreSQL tests and prints the reason.
-import { startPostgres } from '@opensynaptic/config/postgres';
+import { providePostgres } from '@opensynaptic/config/postgres';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -13,19 +13,5 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => void> {
-  try {
-    const server = await startPostgres({ log: (m) => console.log(`postgres: ${m}`) });
-    project.provide('pgUrl', server.url);
-    project.provide('pgDataDir', server.dataDir);
-    project.provide('pgUnavailable', '');
-    return () => server.stop();
-  } catch (e) {
-    const reason = `PostgreSQL could not be started: ${(e as Error).message}`;
-    if (process.env.CI) throw new Error(reason);
-    console.warn(`postgres: ${reason}\npostgres: the PostgreSQL tests are SKIPPED (CI fails instead)`);
-    project.provide('pgUrl', '');
-    project.provide('pgDataDir', '');
-    project.provide('pgUnavailable', reason);
-    return () => {};
-  }
+  return providePostgres(project);
 }
