@@ -80,6 +80,14 @@ async function sender(): Promise<Transport> {
   return t;
 }
 
+/** Sends `frames` in order over one TCP stream connection to the ingest's `tcp` transport. */
+async function sendOverTcp(ingest: WorkerIngestClass, frames: readonly Uint8Array[]): Promise<void> {
+  const link = await createTransport('tcp', { connect: { host: '127.0.0.1', port: portOf(ingest.transport('tcp')!) } });
+  await link.start();
+  cleanup.push(() => link.destroy());
+  for (const f of frames) await link.send(f);
+}
+
 /** What a reading says, for comparing two runs (receive times differ). */
 const key = (r: { aid: number; deviceId: string; strategy: string; timestampMs: number; sensors: readonly { id: string; value: number; unit: string; state: string }[] }) =>
   JSON.stringify([r.aid, r.deviceId, r.strategy, r.timestampMs, r.sensors.map((s) => [s.id, s.state, s.value, s.unit])]);
@@ -241,11 +249,8 @@ describe('WorkerIngest', () => {
       readings += e.readings.length;
     });
     await ingest.start();
-    const link = await createTransport('tcp', { connect: { host: '127.0.0.1', port: portOf(ingest.transport('tcp')!) } });
-    await link.start();
-    cleanup.push(() => link.destroy());
     const frames = fleetFrames();
-    for (const f of frames.full) await link.send(f);
+    await sendOverTcp(ingest, frames.full);
     // While the sinks hold, the rings (about 25 records each) cannot take every frame: the
     // transport's loop waits, it does not drop.
     await tick(500);
@@ -271,11 +276,8 @@ describe('WorkerIngest', () => {
       while (performance.now() < end);
     });
     await ingest.start();
-    const link = await createTransport('tcp', { connect: { host: '127.0.0.1', port: portOf(ingest.transport('tcp')!) } });
-    await link.start();
-    cleanup.push(() => link.destroy());
     const frames = fleetFrames();
-    for (const f of frames.full) await link.send(f);
+    await sendOverTcp(ingest, frames.full);
     while (handled < frames.full.length) {
       const w = (await ingest.status()).workers[0]!;
       // Decoded by the worker and not yet handled here: the batches in flight (one reading each) and the one being made.
