@@ -5,9 +5,10 @@
  * for it arrived: it is then stored on the stream's replicas. Control packets (no source aid) are
  * answered by the gateway's own node.
  */
+import { createHash } from 'node:crypto';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { type Listener, TypedEvents } from '@opensynaptic/internal';
-import { framePartition } from '@opensynaptic/server';
+import { frameAid, framePartition, frameTimestamp } from '@opensynaptic/server';
 import type { Inbound, Transport } from '@opensynaptic/transport';
 import { headers, type JetStreamClient, type NatsConnection } from 'nats';
 import { ClusterError, intOption, messageOf, optionError } from './errors.js';
@@ -49,6 +50,15 @@ export interface GatewayOptions {
    * the NACK "no allocator": ids are assigned beforehand; see the README).
    */
   controlNode?: OpenSynaptic | false | undefined;
+  /**
+   * Whether this gateway sees each device's frames in the order the device sent them. Default:
+   * `false` when a transport subscribes with an MQTT shared subscription (`$share/...`: the broker
+   * hands a device's messages to different gateways of the group, so they may reach JetStream in
+   * either order), else `true`. Frames of an unordered gateway are marked (`Os-Order: shared`), and
+   * receivers hold them for their `reorderWindowMs` and put each device's frames back in the order
+   * of their timestamps before decoding.
+   */
+  ordered?: boolean | undefined;
 }
 
 /** One frame JetStream acknowledged. */
@@ -92,6 +102,8 @@ export interface GatewayStatus {
   invalid: number;
   /** Frames waiting or in flight now. */
   queued: number;
+  /** Whether its frames are in device order (see `GatewayOptions.ordered`). */
+  ordered: boolean;
 }
 
 interface Pending {
@@ -113,6 +125,8 @@ export class ClusterGateway {
   readonly prefix: string;
   readonly partitions: number;
   readonly maxQueued: number;
+  /** See `GatewayOptions.ordered`. */
+  readonly ordered: boolean;
   readonly #options: GatewayOptions;
   readonly #timeoutMs: number;
   readonly #attempts: number;
@@ -144,6 +158,8 @@ export class ClusterGateway {
     this.#attempts = intOption('publishAttempts', options.publishAttempts, 10, 1, 1000);
     this.#stopTimeoutMs = intOption('stopTimeoutMs', options.stopTimeoutMs, 30_000, 0);
     if (!Array.isArray(options.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
+    if (options.ordered !== undefined && typeof options.ordered !== 'boolean') throw optionError('ordered', 'a boolean is needed');
+    this.ordered = options.ordered ?? !options.transports.some(sharedSubscription);
     this.#options = options;
     // Message ids unique across restarts of a gateway with the same id: its start time in base 36.
     this.#epoch = Date.now().toString(36);
@@ -240,11 +256,12 @@ export class ClusterGateway {
   }
 
   async #publish(p: number, item: Pending): Promise<void> {
-    const msgId = `${this.id}-${this.#epoch}-${++this.#seq}`;
+    const msgId = frameMessageId(item.frame) ?? `${this.id}-${this.#epoch}-${++this.#seq}`;
     const h = headers();
     h.set('Os-Peer', item.inbound.peer.key);
     h.set('Os-Received', String(item.inbound.receivedAt));
     h.set('Os-Gateway', this.id);
+    if (!this.ordered) h.set('Os-Order', 'shared');
     const subject = framesSubject(this.prefix, p);
     let last: unknown;
     for (let attempt = 0; attempt < this.#attempts && !this.#abandon; attempt++) {
@@ -281,7 +298,7 @@ export class ClusterGateway {
   }
 
   status(): GatewayStatus {
-    return { id: this.id, state: this.#state, ...this.#counts, queued: this.#queued };
+    return { id: this.id, state: this.#state, ...this.#counts, queued: this.#queued, ordered: this.ordered };
   }
 
   /** Stops the transports (what they had received is still published), waits for the publishes, closes. */
@@ -300,4 +317,27 @@ export class ClusterGateway {
     this.#state = 'stopped';
     await this.#nc?.drain().catch(() => undefined);
   }
+}
+
+/** A transport that takes its frames through an MQTT shared subscription (see `GatewayOptions.ordered`). */
+function sharedSubscription(t: Transport): boolean {
+  const subs = (t as { subscriptions?: unknown }).subscriptions;
+  return Array.isArray(subs) && subs.some((f) => typeof f === 'string' && f.startsWith('$share/'));
+}
+
+/**
+ * The message id of a data frame with a device timestamp: `d<aid>-<ts>-<digest>` (aid and ts in
+ * base 36; the first 96 bits of the frame's SHA-256, base64url, so two different frames of one
+ * device in one millisecond still differ). It is derived from the frame alone, so every gateway that
+ * publishes the same frame (an MQTT QoS 1 message the broker sent again to another gateway after
+ * the first died, a device's retry) publishes it under the same id, and JetStream's duplicate
+ * window keeps one copy; receivers key the stored readings by it. `undefined` for a frame without
+ * a clock (ts 0: two of its frames may be byte-identical and both real), which gets the
+ * gateway's own `<gateway>-<start>-<seq>` id.
+ */
+export function frameMessageId(frame: Uint8Array): string | undefined {
+  const ts = frameTimestamp(frame);
+  const aid = frameAid(frame);
+  if (ts === undefined || ts === 0 || aid === undefined) return undefined;
+  return `d${aid.toString(36)}-${ts.toString(36)}-${createHash('sha256').update(frame).digest('base64url').slice(0, 16)}`;
 }

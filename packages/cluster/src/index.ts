@@ -5,10 +5,10 @@
  * once per message id.
  */
 export * from './errors.js';
-export { ClusterGateway, type GatewayAck, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './gateway.js';
+export { ClusterGateway, frameMessageId, type GatewayAck, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './gateway.js';
 export { assignPartitions, type LeaseHolder, type LeaseKv, PartitionLeases } from './leases.js';
 export type { NatsOptions, StreamOptions } from './nats.js';
-export { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow, type CommitResult, type TemplateChange } from './postgres.js';
+export { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow, type CommitResult, type DeviceClock, type TemplateChange } from './postgres.js';
 export { ClusterReceiver, type PartitionStatus, type ReceiverEvents, type ReceiverOptions, type ReceiverStatus } from './receiver.js';
 export * from './subjects.js';
 export { isOpenSynapticError, type OpenSynapticError } from '@opensynaptic/internal';

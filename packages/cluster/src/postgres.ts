@@ -47,6 +47,19 @@ export interface ClusterReadingRow {
   receivedAtMs: number;
 }
 
+/**
+ * The last frame a device's state took: its device timestamp and message id. Kept per device
+ * (`os_cluster_devices`), committed with the batch that applied the frame, so the next owner of
+ * the partition knows which frames are older than the state it inherits.
+ */
+export interface DeviceClock {
+  aid: number;
+  partition: number;
+  /** The frame's header timestamp (device ms). */
+  tsMs: number;
+  msgId: string;
+}
+
 /** A template change staged for the next commit: the record of `aid`, or its deletion. */
 export interface TemplateChange {
   key: string;
@@ -72,7 +85,15 @@ CREATE TABLE IF NOT EXISTS ${s}.os_cluster_readings (
   stored_ms bigint NOT NULL,
   PRIMARY KEY (msg_id, idx)
 );
-CREATE INDEX IF NOT EXISTS os_cluster_readings_device ON ${s}.os_cluster_readings (aid, ts_ms);`;
+CREATE INDEX IF NOT EXISTS os_cluster_readings_device ON ${s}.os_cluster_readings (aid, ts_ms);
+CREATE TABLE IF NOT EXISTS ${s}.os_cluster_devices (
+  aid bigint PRIMARY KEY,
+  partition int NOT NULL,
+  ts_ms bigint NOT NULL,
+  msg_id text NOT NULL,
+  updated_ms bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS os_cluster_devices_partition ON ${s}.os_cluster_devices (partition);`;
 
 const int8 = 20;
 const types = {
@@ -165,10 +186,10 @@ export class ClusterDatabase {
   }
 
   /**
-   * Stores `rows` (skipping those already there) and `templates` in one transaction. Rejects
-   * with `ERR_CLUSTER_STORE`; nothing is stored then.
+   * Stores `rows` (skipping those already there), `templates` and the `devices`' clocks in one
+   * transaction. Rejects with `ERR_CLUSTER_STORE`; nothing is stored then.
    */
-  async commit(rows: readonly ClusterReadingRow[], templates: readonly TemplateChange[], receiver: string): Promise<CommitResult> {
+  async commit(rows: readonly ClusterReadingRow[], templates: readonly TemplateChange[], receiver: string, devices: readonly DeviceClock[] = []): Promise<CommitResult> {
     if (this.#closed) throw new ClusterError('ERR_CLUSTER_STATE', 'the database is closed');
     const s = this.#q;
     const now = Date.now();
@@ -209,6 +230,14 @@ export class ClusterDatabase {
           );
         }
         if (dels.length > 0) await c.query(`DELETE FROM ${s}.os_store WHERE kind = 'templates' AND key = ANY($1::text[])`, [dels.map((t) => t.key)]);
+        if (devices.length > 0) {
+          await c.query(
+            `INSERT INTO ${s}.os_cluster_devices (aid, partition, ts_ms, msg_id, updated_ms)
+             SELECT u.*, $5::bigint FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[]) AS u ORDER BY 1
+             ON CONFLICT (aid) DO UPDATE SET partition = excluded.partition, ts_ms = excluded.ts_ms, msg_id = excluded.msg_id, updated_ms = excluded.updated_ms`,
+            [devices.map((d) => d.aid), devices.map((d) => d.partition), devices.map((d) => d.tsMs), devices.map((d) => d.msgId), now],
+          );
+        }
         return { inserted, templates: templates.length };
       });
     } catch (e) {
@@ -224,6 +253,27 @@ export class ClusterDatabase {
       return new Set(r.rows.map((row) => row.msg_id));
     } catch (e) {
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: stored message ids cannot be read: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** The stored clocks of partition `partition`'s devices (what a takeover starts from), at most `limit`. */
+  async partitionDevices(partition: number, limit: number): Promise<DeviceClock[]> {
+    try {
+      const r = await this.#pool.query<{ aid: number; ts_ms: number; msg_id: string }>(`SELECT aid, ts_ms, msg_id FROM ${this.#q}.os_cluster_devices WHERE partition = $1 LIMIT $2`, [partition, limit]);
+      return r.rows.map((row) => ({ aid: row.aid, partition, tsMs: row.ts_ms, msgId: row.msg_id }));
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the devices of partition ${partition} cannot be read: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** The stored clocks of the devices `aids` (those without one are absent from the result). */
+  async deviceClocks(aids: readonly number[]): Promise<DeviceClock[]> {
+    if (aids.length === 0) return [];
+    try {
+      const r = await this.#pool.query<{ aid: number; partition: number; ts_ms: number; msg_id: string }>(`SELECT aid, partition, ts_ms, msg_id FROM ${this.#q}.os_cluster_devices WHERE aid = ANY($1::bigint[])`, [aids]);
+      return r.rows.map((row) => ({ aid: row.aid, partition: row.partition, tsMs: row.ts_ms, msgId: row.msg_id }));
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: device clocks cannot be read: ${messageOf(e)}`, { cause: e });
     }
   }
 

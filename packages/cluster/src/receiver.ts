@@ -6,13 +6,13 @@
 import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions } from '@opensynaptic/core';
 import { type Listener, TypedEvents } from '@opensynaptic/internal';
-import { deviceIdOf, frameAid, partitionOf, sensorsOf } from '@opensynaptic/server';
+import { deviceIdOf, frameAid, frameTimestamp, sensorsOf } from '@opensynaptic/server';
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
 import { ClusterError, intOption, optionError } from './errors.js';
 import { assignPartitions, PartitionLeases } from './leases.js';
 import { bucketKeyLister, type ConsumerReset, connectNats, ensureFramesStream, type NatsOptions, openLeaseBucket, resetConsumer, type StreamOptions } from './nats.js';
 import { PartitionTemplateStore } from './partition-templates.js';
-import { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow } from './postgres.js';
+import { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow, type DeviceClock } from './postgres.js';
 import { checkMemberId, checkPartitions, checkPrefix, consumerName, DEFAULT_PARTITIONS, DEFAULT_PREFIX, leaseBucket, streamName } from './subjects.js';
 
 /** Options of {@link ClusterReceiver}. */
@@ -51,6 +51,21 @@ export interface ReceiverOptions {
   node?: Omit<OpenSynapticOptions, 'fusion'> | undefined;
   /** Devices whose undecodable frames are reported per partition in `status()` (default 64). */
   maxReportedDevices?: number | undefined;
+  /**
+   * How long frames of an unordered edge (marked by their gateway: an MQTT shared subscription,
+   * see `GatewayOptions.ordered`) are held before decoding, ms (default 500, 0 to 60000). Each
+   * device's held frames are then decoded in the order of their timestamps, so a frame that
+   * reached JetStream through another gateway up to this much later than its successor still
+   * decodes before it. Frames of ordered gateways are not held. Frames without a clock (ts 0)
+   * cannot be put back in order and keep the stream's.
+   */
+  reorderWindowMs?: number | undefined;
+  /**
+   * A FULL older than its device's state by more than this, ms (default 600000), is taken as the
+   * device's clock having gone back (a restart without a real-time clock) and starts the device's
+   * state over; a less old one is refused as late, like a late DIFF or HEART.
+   */
+  clockResetMs?: number | undefined;
 }
 
 /** Counters of one owned partition. */
@@ -77,6 +92,14 @@ export interface PartitionStatus {
   resets: number;
   /** Redelivered frames found stored already and not decoded again (their state is in the store). */
   skipped: number;
+  /** Frames older than their device's state, refused (`ERR_CLUSTER_LATE`): the reorder window was too short for them. */
+  late: number;
+  /** Frames that were their device's last applied frame again (same message id: a copy beyond JetStream's duplicate window), not decoded twice. */
+  repeated: number;
+  /** Frames decoded in another order than the stream's (put back in their device's order). */
+  reordered: number;
+  /** Frames of unordered gateways held for the reorder window now. */
+  held: number;
 }
 
 /** `status()` of a receiver. */
@@ -91,7 +114,7 @@ export interface ReceiverStatus {
   releases: number;
   /** Partitions lost: another receiver holds the lease, or it could not be renewed in time. */
   lost: number;
-  totals: { frames: number; readings: number; acked: number; redelivered: number; duplicates: number; skipped: number; resets: number; errors: number; undecodable: number };
+  totals: { frames: number; readings: number; acked: number; redelivered: number; duplicates: number; skipped: number; resets: number; errors: number; undecodable: number; late: number; repeated: number; reordered: number };
   /**
    * Cost of a template change: ms from the decode of a FULL that changed a template to the commit
    * that made it durable with its batch (count, median, 95th percentile, max of the last 1024).
@@ -107,8 +130,11 @@ export interface ReceiverEvents {
   claimed: { partition: number; templates: number; ackFloor: number; ackPending: number; pending: number; ms: number };
   /** A partition was given up (`reason`: `rebalance`, `stop`) or lost (`lease-lost`, `lease-expired`). */
   released: { partition: number; reason: 'rebalance' | 'stop' | 'lease-lost' | 'lease-expired' };
-  /** A DIFF or HEART that did not decode because its template is unknown. */
-  undecodable: { partition: number; aid: number; seq: number; code: string };
+  /**
+   * A DIFF or HEART that did not decode: its template is unknown (a fusion code), or it is older
+   * than its device's state (`ERR_CLUSTER_LATE`); `message` says which and why.
+   */
+  undecodable: { partition: number; aid: number; seq: number; code: string; message: string };
   /** Something failed (NATS, PostgreSQL); the receiver keeps going and retries. */
   error: { error: Error; partition?: number };
 }
@@ -130,6 +156,23 @@ interface Owned {
   /** Messages up to this stream sequence may be stored already (delivered before the last reset). */
   checkUpTo: number;
   reset: ConsumerReset | null;
+  /** The last frame each device's state took (bounded by maxDevicesPerPartition, least recent out first). */
+  clocks: Map<number, DeviceClock>;
+  /** Every stored clock of the partition is in `clocks` (none left out by the bound): a miss is a new device. */
+  clocksComplete: boolean;
+  /** Frames of unordered gateways waiting out the reorder window, in stream order. */
+  held: Held[];
+}
+
+interface Held {
+  m: JsMsg;
+  aid: number | undefined;
+  /** The frame's device timestamp (0: none, or not a data frame). */
+  ts: number;
+  /** From an unordered gateway: held for the window. */
+  shared: boolean;
+  streamMs: number;
+  fetchedAt: number;
 }
 
 const ABSENT_RETRY_MS = 1000;
@@ -192,7 +235,9 @@ export class ClusterReceiver {
   #members: string[] = [];
   #counts = { claims: 0, releases: 0, lost: 0, undecodable: 0 };
   /** Totals of partitions no longer owned (their counters fold in here). */
-  #past = { frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, skipped: 0, resets: 0, errors: 0 };
+  #past = { frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, skipped: 0, resets: 0, errors: 0, late: 0, repeated: 0, reordered: 0 };
+  readonly #reorderMs: number;
+  readonly #clockResetMs: number;
   readonly #templateMs = new Samples(1024);
   readonly #commitMs = new Samples(1024);
 
@@ -207,6 +252,9 @@ export class ClusterReceiver {
     this.#ackWaitMs = intOption('ackWaitMs', options.ackWaitMs, 60_000, 1000);
     this.#maxAckPending = intOption('maxAckPending', options.maxAckPending, 4096, 1);
     this.#maxDevices = intOption('maxDevicesPerPartition', options.maxDevicesPerPartition, 100_000, 1);
+    this.#reorderMs = intOption('reorderWindowMs', options.reorderWindowMs, 500, 0, 60_000);
+    this.#clockResetMs = intOption('clockResetMs', options.clockResetMs, 600_000, 0);
+    if (this.#reorderMs + this.#fetchExpiresMs >= this.#ackWaitMs) throw optionError('reorderWindowMs', `${this.#reorderMs} plus fetchExpiresMs (${this.#fetchExpiresMs}) must stay below ackWaitMs (${this.#ackWaitMs}): a held frame would be delivered again`);
     if (this.#maxAckPending < this.#fetchBatch) throw optionError('maxAckPending', `${this.#maxAckPending} is below fetchBatch (${this.#fetchBatch})`);
     this.#options = options;
   }
@@ -316,8 +364,8 @@ export class ClusterReceiver {
   }
 
   #take(p: number, revision: number): void {
-    const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, lag: null, ackPending: null, resets: 0, skipped: 0 };
-    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, loop: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null };
+    const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, lag: null, ackPending: null, resets: 0, skipped: 0, late: 0, repeated: 0, reordered: 0, held: 0 };
+    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, loop: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
     this.#owned.set(p, o);
     this.#counts.claims++;
     o.loop = this.#consume(o).catch((e: unknown) => this.#error(e, p));
@@ -361,6 +409,9 @@ export class ClusterReceiver {
     this.#past.duplicates += s.duplicates;
     this.#past.skipped += s.skipped;
     this.#past.resets += s.resets;
+    this.#past.late += s.late;
+    this.#past.repeated += s.repeated;
+    this.#past.reordered += s.reordered;
     for (const n of Object.values(s.errors)) this.#past.errors += n;
     this.#events.emit('released', { partition: o.p, reason: o.reason });
   }
@@ -378,11 +429,16 @@ export class ClusterReceiver {
         ...this.#options.node,
         fusion: { registry: { store: templates, syncIntervalMs: 0, maxEntries: this.#maxDevices, ttlMs: Number.POSITIVE_INFINITY } },
       });
-      let aids: number[] = [];
       for (;;) {
         try {
-          aids = (await templates.keys('templates')).map(Number).filter((aid) => Number.isInteger(aid) && partitionOf(aid, this.partitions) === o.p);
-          o.status.templatesLoaded = await node.fusion.registry.preload(aids);
+          // The partition's devices are those whose state a batch of it committed (with their
+          // clocks); a device with templates but no row (stored by a single server) loads on
+          // demand before its first DIFF or HEART.
+          const devices = await db.partitionDevices(o.p, this.#maxDevices + 1);
+          o.clocksComplete = devices.length <= this.#maxDevices;
+          o.clocks.clear();
+          for (const d of devices.slice(0, this.#maxDevices)) o.clocks.set(d.aid, d);
+          o.status.templatesLoaded = await node.fusion.registry.preload([...o.clocks.keys()]);
           break;
         } catch (e) {
           this.#error(e, o.p);
@@ -421,8 +477,19 @@ export class ClusterReceiver {
           }
           o.lastDelivery = info.deliverySequence;
         }
-        if (cut > 0) await this.#handle(o, cut === msgs.length ? msgs : msgs.slice(0, cut));
-        if (cut < msgs.length && !o.stopping) {
+        const fetchedAt = Date.now();
+        for (let i = 0; i < cut; i++) {
+          const m = msgs[i]!;
+          const ts = frameTimestamp(m.data) ?? 0;
+          o.held.push({ m, aid: frameAid(m.data), ts, shared: m.headers?.get('Os-Order') === 'shared', streamMs: Math.floor(m.info.timestampNanos / 1e6), fetchedAt });
+        }
+        const reset = cut < msgs.length && !o.stopping;
+        const batch = this.#ready(o, Date.now());
+        if (batch.length > 0) await this.#handle(o, batch);
+        if (reset) {
+          // What is still held was not acknowledged: it comes again from the ack floor.
+          o.held = [];
+          o.status.held = 0;
           o.status.resets++;
           await this.#nc?.flush().catch(() => undefined);
           const again = await this.#reset(o);
@@ -433,6 +500,75 @@ export class ClusterReceiver {
     } finally {
       this.#forget(o);
     }
+  }
+
+  /**
+   * The held frames to decode now, each device's in the order of its timestamps; the rest stay
+   * held. A frame of an ordered gateway is ready at once; one of an unordered gateway once the
+   * stream has moved `reorderWindowMs` past it, or it has waited that long here (a quiet
+   * partition), or the hold is at its bound (the consumer's `maxAckPending` less a fetch). A
+   * held frame also goes now when a ready frame of its device is newer (or later in the stream,
+   * for frames without a clock): it must decode first.
+   */
+  #ready(o: Owned, now: number): JsMsg[] {
+    const held = o.held;
+    if (held.length === 0) return [];
+    const w = this.#reorderMs;
+    const newest = held[held.length - 1]!.streamMs;
+    const forced = held.length + this.#fetchBatch - this.#maxAckPending;
+    const go = held.map((h, i) => !h.shared || w === 0 || i < forced || h.streamMs + w <= newest || h.fetchedAt + w <= now);
+    if (!go.every(Boolean)) {
+      // Per device: the newest ready timestamp and the last ready position.
+      const newestTs = new Map<number, number>();
+      const lastAt = new Map<number, number>();
+      for (let i = 0; i < held.length; i++) {
+        const h = held[i]!;
+        if (!go[i] || h.aid === undefined) continue;
+        newestTs.set(h.aid, Math.max(newestTs.get(h.aid) ?? 0, h.ts));
+        lastAt.set(h.aid, i);
+      }
+      for (let i = 0; i < held.length; i++) {
+        const h = held[i]!;
+        if (go[i] || h.aid === undefined) continue;
+        if ((h.ts > 0 && h.ts <= (newestTs.get(h.aid) ?? 0)) || i < (lastAt.get(h.aid) ?? -1)) go[i] = true;
+      }
+    }
+    const out: Held[] = [];
+    const keep: Held[] = [];
+    for (let i = 0; i < held.length; i++) (go[i] ? out : keep).push(held[i]!);
+    o.held = keep;
+    o.status.held = keep.length;
+    // Each device's frames back in the order of their timestamps, in the positions its frames
+    // hold (other devices' frames stay where they are): also within one fetch when the window is 0.
+    const byAid = new Map<number, number[]>();
+    for (let i = 0; i < out.length; i++) {
+      const h = out[i]!;
+      if (h.aid === undefined) continue;
+      const at = byAid.get(h.aid);
+      if (at === undefined) byAid.set(h.aid, [i]);
+      else at.push(i);
+    }
+    const sorted = out.slice();
+    for (const at of byAid.values()) {
+      if (at.length < 2) continue;
+      const group = at.map((i) => out[i]!);
+      // Only an unordered edge's frames move. Without a clock there is no order to restore, and a
+      // spread past clockResetMs is a clock that went back (its FULL must stay after the older frames).
+      if (group.some((h) => h.ts === 0 || !h.shared)) continue;
+      let lo = group[0]!.ts;
+      let hi = lo;
+      for (const h of group) {
+        lo = Math.min(lo, h.ts);
+        hi = Math.max(hi, h.ts);
+      }
+      if (hi - lo > this.#clockResetMs) continue;
+      group.sort((a, b) => a.ts - b.ts || a.m.seq - b.m.seq);
+      for (let k = 0; k < at.length; k++) {
+        if (group[k] !== out[at[k]!]) o.status.reordered++;
+        sorted[at[k]!] = group[k]!;
+      }
+    }
+    return sorted.map((h) => h.m);
   }
 
   /** Resets `o`'s consumer to its ack floor (retrying until it works or `o` stops) and opens it; `null` when `o` stopped first. */
@@ -466,12 +602,13 @@ export class ClusterReceiver {
     const st = o.status;
     // Frames delivered before the last reset may be stored already (committed, their acks lost):
     // their state is in the store, so they are acknowledged, not decoded on top of it again.
-    let stored: Set<string> | null = null;
-    if (msgs[0]!.seq <= o.checkUpTo) {
-      const ids = msgs.filter((m) => m.seq <= o.checkUpTo).map((m) => msgIdOf(m));
-      for (let attempt = 0; stored === null; attempt++) {
+    if (!o.clocksComplete) {
+      // Devices whose clock left the bounded map: read theirs before deciding what is late.
+      const missing = [...new Set(msgs.map((m) => frameAid(m.data)).filter((aid): aid is number => aid !== undefined && !o.clocks.has(aid)))];
+      for (let attempt = 0; missing.length > 0; attempt++) {
         try {
-          stored = await this.#db!.storedIds(ids);
+          for (const d of await this.#db!.deviceClocks(missing)) this.#setClock(o, d);
+          break;
         } catch (e) {
           this.#error(e, o.p);
           if (o.stopping) return;
@@ -479,18 +616,62 @@ export class ClusterReceiver {
         }
       }
     }
+    // Frames that may be stored already, looked up in one query: those delivered before the last
+    // reset (committed, their acks lost), and those not newer than their device's state (a copy
+    // that came after JetStream's duplicate window; wire timestamps are whole seconds, so a copy
+    // can share its second with the state). Their state is in the store: they are acknowledged,
+    // not decoded on top of it again.
+    const suspects: string[] = [];
+    for (const m of msgs) {
+      const id = msgIdOf(m);
+      if (m.seq <= o.checkUpTo) {
+        suspects.push(id);
+        continue;
+      }
+      const aid = frameAid(m.data);
+      const clock = aid === undefined ? undefined : o.clocks.get(aid);
+      const ts = clock === undefined ? 0 : (frameTimestamp(m.data) ?? 0);
+      if (clock !== undefined && ts > 0 && ts <= clock.tsMs && clock.msgId !== id) suspects.push(id);
+    }
+    let stored: Set<string> | null = null;
+    if (suspects.length > 0) {
+      stored = await this.#storedIds(o, suspects);
+      if (stored === null) return;
+    }
+    const touched = new Map<number, DeviceClock>();
     try {
       for (const m of msgs) {
         st.frames++;
-        if (stored?.has(msgIdOf(m))) {
-          st.skipped++;
+        const msgId = msgIdOf(m);
+        if (stored?.has(msgId)) {
+          if (m.seq <= o.checkUpTo) st.skipped++;
+          else st.repeated++;
           continue;
         }
         if (m.info.redeliveryCount > 1) st.redelivered++;
         const frame = m.data;
-        const msgId = msgIdOf(m);
         const receivedAt = Number(m.headers?.get('Os-Received') ?? '') || Math.floor(m.info.timestampNanos / 1e6);
         const aid = frameAid(frame);
+        const ts = frameTimestamp(frame) ?? 0;
+        const clock = aid === undefined || ts === 0 ? undefined : o.clocks.get(aid);
+        if (clock !== undefined && ts <= clock.tsMs) {
+          // The device's state is at a frame this one is not newer than.
+          if (clock.msgId === msgId) {
+            st.repeated++;
+            continue;
+          }
+          const full = strategyOf(frame[0]!) === 'FULL';
+          if (ts < clock.tsMs && !(full && clock.tsMs - ts > this.#clockResetMs)) {
+            st.late++;
+            st.errors.ERR_CLUSTER_LATE = (st.errors.ERR_CLUSTER_LATE ?? 0) + 1;
+            this.#counts.undecodable++;
+            const message = `device ${aid}: ${strategyOf(frame[0]!)} of ts ${ts} is older than its state (ts ${clock.tsMs}, ${clock.tsMs - ts} ms newer): it reached the stream after a newer frame, beyond the reorder window (${this.#reorderMs} ms), and is refused rather than decoded against the newer values`;
+            this.#events.emit('undecodable', { partition: o.p, aid: aid!, seq: m.seq, code: 'ERR_CLUSTER_LATE', message });
+            continue;
+          }
+          // The same second as its state (frames of one second keep the stream's order), or a
+          // clock that went back by more than clockResetMs (a FULL starts the device over).
+        }
         // A DIFF or HEART of a device not cached (left the cache past maxDevicesPerPartition, or
         // stored after the takeover's preload): read it before decoding, not after. A FULL needs
         // nothing: it teaches its template, and the takeover loaded every stored one.
@@ -510,6 +691,11 @@ export class ClusterReceiver {
           }
         }
         const r = await node.receiveAsync(frame, null);
+        if (r.type === 'data' && ts > 0) {
+          const d: DeviceClock = { aid: r.aid, partition: o.p, tsMs: ts, msgId };
+          this.#setClock(o, d);
+          touched.set(r.aid, d);
+        }
         if (r.type === 'data') {
           const fact = r.fact as unknown as Record<string, unknown>;
           const deviceId = deviceIdOf(String(fact.id ?? ''), r.aid);
@@ -526,7 +712,7 @@ export class ClusterReceiver {
           st.errors[code] = (st.errors[code] ?? 0) + 1;
           if (NEEDS_TEMPLATE.has(code)) {
             this.#counts.undecodable++;
-            this.#events.emit('undecodable', { partition: o.p, aid: aid ?? -1, seq: m.seq, code });
+            this.#events.emit('undecodable', { partition: o.p, aid: aid ?? -1, seq: m.seq, code, message: r.error.message });
           }
         }
       }
@@ -537,7 +723,7 @@ export class ClusterReceiver {
     const t0 = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.#db!.commit(rows, staged, this.id);
+        const res = await this.#db!.commit(rows, staged, this.id, [...touched.values()]);
         st.duplicates += rows.length - res.inserted;
         break;
       } catch (e) {
@@ -556,6 +742,29 @@ export class ClusterReceiver {
     if (fullAt !== null && staged.length > 0) this.#templateMs.add(done - fullAt);
     for (const m of msgs) m.ack();
     st.acked += msgs.length;
+  }
+
+  /** Which of `ids` have readings stored, retried until read; `null` when `o` stopped first. */
+  async #storedIds(o: Owned, ids: string[]): Promise<Set<string> | null> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#db!.storedIds(ids);
+      } catch (e) {
+        this.#error(e, o.p);
+        if (o.stopping) return null;
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** Records a device's clock, least recently set out first past the bound (then misses are read from the store). */
+  #setClock(o: Owned, d: DeviceClock): void {
+    o.clocks.delete(d.aid);
+    o.clocks.set(d.aid, d);
+    if (o.clocks.size > this.#maxDevices) {
+      o.clocks.delete(o.clocks.keys().next().value!);
+      o.clocksComplete = false;
+    }
   }
 
   #error(error: unknown, partition?: number): void {
@@ -587,6 +796,9 @@ export class ClusterReceiver {
       totals.duplicates += o.status.duplicates;
       totals.skipped += o.status.skipped;
       totals.resets += o.status.resets;
+      totals.late += o.status.late;
+      totals.repeated += o.status.repeated;
+      totals.reordered += o.status.reordered;
       for (const n of Object.values(o.status.errors)) totals.errors += n;
     }
     return {

@@ -4,6 +4,7 @@ import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@ope
 
 type ControlResult = Extract<ReceiveResult, { type: 'control' }>['result'];
 import { AUTH_SUITE_X25519_CHACHA20_POLY1305, AuthServer, type AuthServerCounters, authRejectReasonName, type AuthServerOptions, IdAllocator, type LeaseKinds, type SessionKinds } from '@opensynaptic/handshake';
+import { readU32 } from '@opensynaptic/packet';
 import type { ReadingFrame, ReadingsSink, Store } from '@opensynaptic/store';
 import { type AsyncDisposableLike, createTransport, type Inbound, type Peer, type Transport, type TransportStats } from '@opensynaptic/transport';
 import { ServerError, optionError } from './errors.js';
@@ -808,7 +809,7 @@ export class OpenSynapticServer {
 
   /** Secrets of a HELLO's device from the store, at most once a second per device (a HELLO flood reads no more). */
   async #reloadKeys(frame: Uint8Array): Promise<void> {
-    const aid = ((frame[1]! << 24) | (frame[2]! << 16) | (frame[3]! << 8) | frame[4]!) >>> 0;
+    const aid = readU32(frame, 1);
     const now = this.#clock();
     const last = this.#keysReadAt.get(aid);
     if (last !== undefined && now - last < 1000 && now >= last) return;

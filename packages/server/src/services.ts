@@ -1,4 +1,5 @@
 import { isData } from '@opensynaptic/cmd';
+import { readU32, readU48 } from '@opensynaptic/packet';
 import type { LeaseKinds, SessionKinds } from '@opensynaptic/handshake';
 import type { ReadingFrame, ReadingsSink, ReadingsSinkStatus, Store } from '@opensynaptic/store';
 import type { Inbound, PeerLike, Transport } from '@opensynaptic/transport';
@@ -248,7 +249,20 @@ export function frameAid(frame: Uint8Array): number | undefined {
   if (routes === 0) return 0;
   const at = 2 + 4 * (routes - 1);
   if (frame.length < at + 4) return undefined;
-  return ((frame[at] as number) * 0x1000000 + (((frame[at + 1] as number) << 16) | ((frame[at + 2] as number) << 8) | (frame[at + 3] as number))) >>> 0;
+  return readU32(frame, at);
+}
+
+/**
+ * The device timestamp of a data frame's header (the 48-bit `ts` after the routes and the tid,
+ * normally Unix ms; 0 means "no clock"), or undefined for a short or control packet. Read from
+ * the plain header, so secure frames have one too.
+ */
+export function frameTimestamp(frame: Uint8Array): number | undefined {
+  const cmd = frame[0];
+  if (cmd === undefined || !isData(cmd) || frame.length < 2) return undefined;
+  const at = 2 + 4 * (frame[1] as number) + 1;
+  if (frame.length < at + 6) return undefined;
+  return readU48(frame, at);
 }
 
 interface CompiledRule {

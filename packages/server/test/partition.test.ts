@@ -1,7 +1,9 @@
 import { ID_REQUEST } from '@opensynaptic/cmd';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { describe, expect, it } from 'vitest';
+import { decodeFrame } from '@opensynaptic/packet';
 import { framePartition, MAX_PARTITIONS, mixAid, partitionOf } from '../src/partition.js';
+import { frameTimestamp } from '../src/services.js';
 
 // The same mix written with BigInt arithmetic: a second derivation of the contract, not a copy.
 const M = (1n << 32n) - 1n;
@@ -58,5 +60,21 @@ describe('device-to-partition routing', () => {
     }
     for (const bad of [-1, 2 ** 32, 0.5, Number.NaN]) expect(() => partitionOf(bad, 4)).toThrow(/aid must be an integer/);
     expect(partitionOf(5, 1)).toBe(0);
+  });
+
+  it('reads the device timestamp of a data frame from its plain header (the decoder agrees); control and short frames have none', () => {
+    // The node writes whole seconds, as the reference does.
+    for (const ms of [1000, 1_764_806_400_000, 281_474_976_710_000]) {
+      const node = new OpenSynaptic({ assignedId: 0x01020304, deviceId: 'T', clock: () => ms + 999 });
+      const full = node.transmit([['T1', 'OK', 1, 'Cel']]).frame;
+      const diff = node.transmit([['T1', 'OK', 2, 'Cel']]).frame;
+      for (const f of [full, diff]) {
+        expect(frameTimestamp(f)).toBe(ms);
+        expect(frameTimestamp(f)).toBe(decodeFrame(f).timestamp);
+      }
+      expect(frameTimestamp(full.subarray(0, 12))).toBeUndefined();
+    }
+    expect(frameTimestamp(new Uint8Array([ID_REQUEST, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))).toBeUndefined();
+    expect(frameTimestamp(new Uint8Array())).toBeUndefined();
   });
 });

@@ -125,6 +125,12 @@ interface PendingPublish {
 export class MqttTransport extends TransportBase {
   readonly reliable: boolean;
   readonly qos: 0 | 1;
+  /**
+   * The topic filters this transport subscribes to, as given. A consumer that needs a device's
+   * frames in order looks here: a shared subscription (`$share/<group>/<filter>`) hands one
+   * publisher's messages to different members of the group, so their order across members is lost.
+   */
+  readonly subscriptions: readonly string[];
   readonly #url: string;
   readonly #clientOptions: Record<string, unknown>;
   readonly #publishTopic: string | ((frame: Uint8Array) => string);
@@ -172,6 +178,7 @@ export class MqttTransport extends TransportBase {
     const subscribe = options.subscribe === false ? [] : (options.subscribe ?? [REFERENCE_SUBSCRIBE_TOPIC]);
     if (!Array.isArray(subscribe)) throw new TransportOptionError('subscribe', subscribe, 'a list of topic filters, or false', { medium: 'mqtt' });
     this.#subscribe = subscribe.map((t, i) => checkTopic(t, `subscribe[${i}]`, true));
+    this.subscriptions = Object.freeze([...this.#subscribe]);
     this.#noLocal = options.noLocal ?? true;
     this.#connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs, 10_000, 'mqtt', 1);
     const reconnectPeriod = positiveInt('reconnectPeriodMs', options.reconnectPeriodMs, DEFAULT_MQTT_RECONNECT.initialDelayMs, 'mqtt', 0);
