@@ -3,7 +3,7 @@
  * JetStream (the `nats` client). Nothing here is exposed in the public types, so a consumer of
  * this package typechecks without the client's declarations.
  */
-import { AckPolicy, connect, DeliverPolicy, DiscardPolicy, type JetStreamManager, type KV, nanos, type NatsConnection, RetentionPolicy, StorageType } from 'nats';
+import { AckPolicy, type ConsumerInfo, connect, DeliverPolicy, DiscardPolicy, type JetStreamManager, type KV, nanos, type NatsConnection, RetentionPolicy, StorageType } from 'nats';
 import { ClusterError, intOption, messageOf, optionError } from './errors.js';
 import { consumerName, framesSubject, framesWildcard, leaseBucket, streamName } from './subjects.js';
 
@@ -146,12 +146,17 @@ export interface ConsumerReset {
  * and made anew from the first sequence after the floor. Messages the previous owner had taken
  * and not acknowledged (it died) come again at once and in order, instead of after their ack wait
  * behind newer ones (a DIFF overtaking the FULL it depends on).
+ *
+ * Retried with the same `known` after a failure, a consumer found that this call's earlier
+ * attempt created (same start, nothing delivered yet) is kept: a create can time out on the
+ * client and still complete on the servers (a new consumer waits for its replicas to elect a
+ * leader, seconds after a NATS node died), and deleting it again would start that wait over.
  */
 export async function resetConsumer(
   jsm: JetStreamManager,
   prefix: string,
   p: number,
-  options: { ackWaitMs: number; maxAckPending: number; known?: ConsumerReset | undefined },
+  options: { ackWaitMs: number; maxAckPending: number; known?: (ConsumerReset & { created?: boolean }) | undefined },
 ): Promise<ConsumerReset> {
   const stream = streamName(prefix);
   const name = consumerName(prefix, p);
@@ -163,6 +168,7 @@ export async function resetConsumer(
   let delivered = options.known?.delivered ?? 0;
   try {
     const info = await jsm.consumers.info(stream, name);
+    if (options.known?.created === true && isFresh(info, floor)) return { ackFloor: floor, ackPending, pending: info.num_pending, delivered };
     floor = Math.max(floor, info.ack_floor.stream_seq);
     ackPending = info.num_ack_pending;
     pending = info.num_pending;
@@ -173,6 +179,7 @@ export async function resetConsumer(
     if (!notFound(e)) throw new ClusterError('ERR_CLUSTER_NATS', `consumer ${name}: ${messageOf(e)}`, { cause: e });
   }
   try {
+    if (options.known !== undefined) options.known.created = true;
     await jsm.consumers.add(stream, {
       durable_name: name,
       filter_subject: framesSubject(prefix, p),
@@ -186,4 +193,10 @@ export async function resetConsumer(
     throw new ClusterError('ERR_CLUSTER_NATS', `consumer ${name}: cannot be created: ${messageOf(e)}`, { cause: e });
   }
   return { ackFloor: floor, ackPending, pending, delivered };
+}
+
+/** Whether `info` is a consumer made from the first message after `floor` that has delivered nothing yet. */
+function isFresh(info: ConsumerInfo, floor: number): boolean {
+  const start = floor > 0 ? info.config.deliver_policy === DeliverPolicy.StartSequence && info.config.opt_start_seq === floor + 1 : info.config.deliver_policy === DeliverPolicy.All;
+  return start && info.delivered.stream_seq <= floor && info.num_ack_pending === 0 && info.num_redelivered === 0;
 }

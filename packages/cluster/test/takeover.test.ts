@@ -4,13 +4,16 @@
 // next receiver takes the partitions without waiting for the TTL, finds those frames stored,
 // acknowledges them without decoding them over the newer state, stores nothing twice, and
 // decodes the devices' next DIFFs against the state the first one left.
+// And a consumer reset whose create timed out on the client while the servers made the consumer:
+// its retry keeps that consumer instead of deleting it and waiting again.
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair } from '@opensynaptic/transport';
-import { AckPolicy, connect, DeliverPolicy } from 'nats';
+import { AckPolicy, connect, DeliverPolicy, type JetStreamManager } from 'nats';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ClusterDatabase, ClusterGateway, ClusterReceiver, consumerName, framesSubject, streamName } from '../src/index.js';
+import { type ConsumerReset, ensureFramesStream, resetConsumer } from '../src/nats.js';
 
 const pgUrl = inject('pgUrl');
 const unavailable = inject('pgUnavailable');
@@ -103,5 +106,43 @@ describe.skipIf(unavailable !== '')('takeover of partitions whose messages were 
     await b.stop();
     await gateway.stop();
     await device.destroy();
+  });
+
+  it('a reset retried after its create timed out on the client keeps the consumer the servers made', async () => {
+    const nc = await connect({ servers: nats!.urls });
+    try {
+      const jsm = await nc.jetstreamManager();
+      await ensureFramesStream(jsm, 'rc');
+      const created = async () => (await jsm.consumers.info(streamName('rc'), consumerName('rc', 0))).created;
+      // The servers make the consumer; its answer is lost (what a create waiting for a new
+      // consumer's leader after a NATS node died looks like to the client).
+      let lose = true;
+      const consumers = new Proxy(jsm.consumers, {
+        get(target, key) {
+          const v = Reflect.get(target, key, target) as unknown;
+          if (key === 'add')
+            return async (...args: Parameters<typeof target.add>) => {
+              const r = await target.add(...args);
+              if (!lose) return r;
+              lose = false;
+              throw Object.assign(new Error('TIMEOUT'), { code: 'TIMEOUT' });
+            };
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const flaky = { consumers } as unknown as JetStreamManager;
+      const known: ConsumerReset = { ackFloor: 0, ackPending: 0, pending: 0, delivered: 0 };
+      const options = { ackWaitMs: 60_000, maxAckPending: 64, known };
+      await expect(resetConsumer(flaky, 'rc', 0, options)).rejects.toMatchObject({ code: 'ERR_CLUSTER_NATS' });
+      const made = await created();
+      // The retry finds it fresh (nothing delivered) and keeps it rather than starting over.
+      expect(await resetConsumer(flaky, 'rc', 0, options)).toMatchObject({ ackFloor: 0, ackPending: 0 });
+      expect(await created()).toBe(made);
+      // A reset of its own (a takeover) still makes it anew.
+      await resetConsumer(jsm, 'rc', 0, { ackWaitMs: 60_000, maxAckPending: 64 });
+      expect(await created()).not.toBe(made);
+    } finally {
+      await nc.close();
+    }
   });
 });
