@@ -143,6 +143,27 @@ describe('authenticated mode', () => {
     expect(strict.counters.legacyRefused).toBe(1);
   });
 
+  it('a device refused for want of a secret authenticates once the server has it: the old refusal does not answer the new HELLO', async () => {
+    const auth = new AuthServer();
+    const server = new OpenSynaptic({ assignedId: 1, deviceId: 'SERVER', clock: () => T0, handshake: { auth: { server: auth } } });
+    // Answers come a few ms later, as over a network (not within the same microtask).
+    const device: OpenSynaptic = new OpenSynaptic({
+      assignedId: AID,
+      deviceId: 'DEV',
+      clock: () => T0,
+      auth: { secret: SECRET, mode: 'require' },
+      send: (packet) => {
+        const answer = server.receive(packet).response;
+        if (answer) setTimeout(() => device.receive(answer), 5);
+      },
+    });
+    await expect(device.authenticate({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'ERR_AUTH_REJECTED' });
+    auth.setKey(AID, 0, SECRET);
+    expect(await device.authenticate({ timeoutMs: 300 })).toBe('authenticated');
+    const out = server.receive(device.transmit([['T1', 'OK', 21.5, 'Cel']], { t: T0 }).frame);
+    expect(celsiusOf(out)).toBe(21.5);
+  });
+
   it('a rotation keeps frames sealed under the old session decoding while they are in flight', async () => {
     const p = pair();
     await p.device.authenticate();

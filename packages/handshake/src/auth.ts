@@ -1091,6 +1091,8 @@ export class AuthClient {
     }
     const packet = buildAuthHello(hello);
     this.#hello = hello;
+    // What refused or failed the last HELLO says nothing about this one.
+    this.lastRefusal = null;
     this.lastWelcomeError = null;
     if (this.#state !== 'established') this.#state = 'hello-sent';
     return packet;
