@@ -3,17 +3,21 @@
  * in-process...) and publishes each data frame to JetStream on its device's partition subject,
  * with a message id per frame. A frame is "acknowledged by the gateway" when JetStream's PubAck
  * for it arrived: it is then stored on the stream's replicas. Control packets (no source aid) are
- * answered by the gateway's own node.
+ * answered by the gateway's own node, except AUTH_HELLO: it is asked of the receiver that owns
+ * the device's partition (NATS request/reply), whose answer goes back to the device. Answers a
+ * receiver sends on its own (SECURE_DICT_READY after a FULL, AUTH_REJECT for a lost session) come
+ * on the gateway's reply subject and go to the device they name.
  */
 import { createHash } from 'node:crypto';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { type Listener, TypedEvents } from '@opensynaptic/internal';
-import { frameAid, framePartition, frameTimestamp } from '@opensynaptic/server';
-import type { Inbound, Transport } from '@opensynaptic/transport';
-import { headers, type JetStreamClient, type NatsConnection } from 'nats';
+import { partitionOf } from '@opensynaptic/server';
+import type { Inbound, Peer, Transport } from '@opensynaptic/transport';
+import { headers, type JetStreamClient, type NatsConnection, type Subscription } from 'nats';
 import { ClusterError, intOption, messageOf, optionError } from './errors.js';
+import { helloAid, sourceAid, sourcePartition, sourceTimestamp } from './frames.js';
 import { connectNats, ensureFramesStream, type NatsOptions, type StreamOptions } from './nats.js';
-import { checkMemberId, checkPartitions, checkPrefix, DEFAULT_PARTITIONS, DEFAULT_PREFIX, framesSubject } from './subjects.js';
+import { checkMemberId, checkPartitions, checkPrefix, DEFAULT_PARTITIONS, DEFAULT_PREFIX, framesSubject, helloSubject, replySubject } from './subjects.js';
 
 /** Options of {@link ClusterGateway}. */
 export interface GatewayOptions {
@@ -59,6 +63,15 @@ export interface GatewayOptions {
    * of their timestamps before decoding.
    */
   ordered?: boolean | undefined;
+  /** How long an AUTH_HELLO waits for the partition owner's answer, ms (default 2000); unanswered, nothing goes back (the device asks again). */
+  helloTimeoutMs?: number | undefined;
+  /** AUTH_HELLOs waiting for an answer at once (default 1024); one beyond it gets none (counted in `hellosUnanswered`; the device asks again). */
+  maxHellosInFlight?: number | undefined;
+  /**
+   * Devices whose address the gateway remembers for receivers' answers (default 65536, least
+   * recently heard forgotten first): an answer for a device beyond it is dropped and counted.
+   */
+  maxPeers?: number | undefined;
 }
 
 /** One frame JetStream acknowledged. */
@@ -100,6 +113,12 @@ export interface GatewayStatus {
   controlDropped: number;
   /** Packets that are neither a data frame nor a control packet the node could read (junk; answered as the node does, an unknown command with a NACK). */
   invalid: number;
+  /** AUTH_HELLOs asked of their partition's owner, and those no receiver answered in time. */
+  hellos: number;
+  hellosUnanswered: number;
+  /** Receivers' answers sent on to their device, and those for a device this gateway no longer knows. */
+  replies: number;
+  repliesDropped: number;
   /** Frames waiting or in flight now. */
   queued: number;
   /** Whether its frames are in device order (see `GatewayOptions.ordered`). */
@@ -146,7 +165,14 @@ export class ClusterGateway {
   #space: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #loops: Promise<void>[] = [];
-  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0 };
+  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0, hellos: 0, hellosUnanswered: 0, replies: 0, repliesDropped: 0 };
+  readonly #helloTimeoutMs: number;
+  readonly #maxHellos: number;
+  #hellosInFlight = 0;
+  readonly #maxPeers: number;
+  /** Where each recently heard device is (its peer key → transport and address), for receivers' answers. */
+  readonly #peers = new Map<string, { t: Transport; peer: Peer }>();
+  #replies: Subscription | null = null;
 
   constructor(options: GatewayOptions) {
     if (typeof options !== 'object' || options === null) throw optionError('options', 'an object is needed');
@@ -157,6 +183,9 @@ export class ClusterGateway {
     this.#timeoutMs = intOption('publishTimeoutMs', options.publishTimeoutMs, 2000, 10);
     this.#attempts = intOption('publishAttempts', options.publishAttempts, 10, 1, 1000);
     this.#stopTimeoutMs = intOption('stopTimeoutMs', options.stopTimeoutMs, 30_000, 0);
+    this.#helloTimeoutMs = intOption('helloTimeoutMs', options.helloTimeoutMs, 2000, 10, 60_000);
+    this.#maxPeers = intOption('maxPeers', options.maxPeers, 65_536, 1);
+    this.#maxHellos = intOption('maxHellosInFlight', options.maxHellosInFlight, 1024, 1);
     if (!Array.isArray(options.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
     if (options.ordered !== undefined && typeof options.ordered !== 'boolean') throw optionError('ordered', 'a boolean is needed');
     this.ordered = options.ordered ?? !options.transports.some(sharedSubscription);
@@ -178,6 +207,18 @@ export class ClusterGateway {
       this.#nc = await connectNats(this.#options.nats, `os-gateway-${this.id}`);
       await ensureFramesStream(await this.#nc.jetstreamManager(), this.prefix, this.#options.stream);
       this.#js = this.#nc.jetstream({ timeout: this.#timeoutMs });
+      this.#replies = this.#nc.subscribe(replySubject(this.prefix, this.id), {
+        callback: (err, m) => {
+          if (err !== null) return this.#error(err);
+          const at = this.#peers.get(m.headers?.get('Os-Peer') ?? '');
+          if (at === undefined || m.data.length === 0) {
+            this.#counts.repliesDropped++;
+            return;
+          }
+          this.#counts.replies++;
+          at.t.send(m.data, at.peer).catch((e: unknown) => this.#error(e));
+        },
+      });
       for (const t of this.#options.transports) {
         // MQTT QoS 1: the device's PUBACK waits for JetStream's (deferred acknowledgement).
         if (t.state === 'created' && typeof t.deferAcks === 'function') t.deferAcks();
@@ -206,12 +247,15 @@ export class ClusterGateway {
   }
 
   #take(t: Transport, inbound: Inbound): void {
-    const p = framePartition(inbound.frame, this.partitions);
+    const p = sourcePartition(inbound.frame, this.partitions);
     if (p === undefined) {
-      this.#answer(t, inbound);
+      const aid = helloAid(inbound.frame);
+      if (aid === undefined || this.#nc === null) this.#answer(t, inbound);
+      else void this.#hello(t, inbound, partitionOf(aid, this.partitions));
       return;
     }
     this.#counts.frames++;
+    this.#remember(t, inbound.peer);
     // A copy: the transport may reuse its buffer once the batch is handed over.
     const item: Pending = { inbound, frame: inbound.frame.slice() };
     let q = this.#queues.get(p);
@@ -236,6 +280,45 @@ export class ClusterGateway {
     if (r.type === 'error') this.#counts.invalid++;
     else this.#counts.control++;
     if (r.response !== null) t.send(r.response, inbound.peer).catch((e: unknown) => this.#error(e));
+  }
+
+  /** Keeps `peer` as the most recently heard device address (bounded: the least recent goes first). */
+  #remember(t: Transport, peer: Peer): void {
+    const key = peer.key;
+    const at = this.#peers.get(key);
+    if (at !== undefined && at.t === t) {
+      // Moved to the end only now and then: a re-insert per frame costs more than it buys.
+      if (this.#peers.size < this.#maxPeers) return;
+      this.#peers.delete(key);
+    }
+    this.#peers.set(key, { t, peer });
+    if (this.#peers.size > this.#maxPeers) this.#peers.delete(this.#peers.keys().next().value!);
+  }
+
+  /** Asks partition `p`'s owner to answer an AUTH_HELLO, and sends its answer to the device. */
+  async #hello(t: Transport, inbound: Inbound, p: number): Promise<void> {
+    inbound.ack?.();
+    this.#counts.hellos++;
+    if (this.#hellosInFlight >= this.#maxHellos) {
+      // A flood of HELLOs costs the receivers nothing beyond this bound.
+      this.#counts.hellosUnanswered++;
+      return;
+    }
+    this.#remember(t, inbound.peer);
+    this.#hellosInFlight++;
+    try {
+      const h = headers();
+      h.set('Os-Peer', inbound.peer.key);
+      h.set('Os-Gateway', this.id);
+      const m = await this.#nc!.request(helloSubject(this.prefix, p), inbound.frame.slice(), { timeout: this.#helloTimeoutMs, headers: h });
+      if (m.data.length > 0) await t.send(m.data, inbound.peer);
+    } catch (e) {
+      // No owner now (a takeover in progress, no receiver): the device's HELLO times out and it asks again.
+      this.#counts.hellosUnanswered++;
+      if ((e as { code?: unknown }).code !== '503' && (e as { code?: unknown }).code !== 'TIMEOUT') this.#error(e);
+    } finally {
+      this.#hellosInFlight--;
+    }
   }
 
   /** Publishes partition `p`'s frames one after the other until its queue is empty. */
@@ -315,6 +398,7 @@ export class ClusterGateway {
       await this.idle();
     }
     this.#state = 'stopped';
+    this.#replies?.unsubscribe();
     await this.#nc?.drain().catch(() => undefined);
   }
 }
@@ -336,8 +420,8 @@ function sharedSubscription(t: Transport): boolean {
  * gateway's own `<gateway>-<start>-<seq>` id.
  */
 export function frameMessageId(frame: Uint8Array): string | undefined {
-  const ts = frameTimestamp(frame);
-  const aid = frameAid(frame);
+  const ts = sourceTimestamp(frame);
+  const aid = sourceAid(frame);
   if (ts === undefined || ts === 0 || aid === undefined) return undefined;
   return `d${aid.toString(36)}-${ts.toString(36)}-${createHash('sha256').update(frame).digest('base64url').slice(0, 16)}`;
 }

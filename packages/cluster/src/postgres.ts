@@ -60,6 +60,17 @@ export interface DeviceClock {
   msgId: string;
 }
 
+/** The session kinds a partition keeps in `os_cluster_sessions`: legacy secure sessions and authenticated sessions. */
+export type SessionKind = 'sessions' | 'auth';
+
+/** A session record staged for the next commit: the record of `aid` of `kind`, or its deletion. */
+export interface SessionChange {
+  kind: SessionKind;
+  aid: number;
+  partition: number;
+  record: object | undefined;
+}
+
 /** A template change staged for the next commit: the record of `aid`, or its deletion. */
 export interface TemplateChange {
   key: string;
@@ -93,7 +104,16 @@ CREATE TABLE IF NOT EXISTS ${s}.os_cluster_devices (
   msg_id text NOT NULL,
   updated_ms bigint NOT NULL
 );
-CREATE INDEX IF NOT EXISTS os_cluster_devices_partition ON ${s}.os_cluster_devices (partition);`;
+CREATE INDEX IF NOT EXISTS os_cluster_devices_partition ON ${s}.os_cluster_devices (partition);
+CREATE TABLE IF NOT EXISTS ${s}.os_cluster_sessions (
+  kind text NOT NULL,
+  aid bigint NOT NULL,
+  partition int NOT NULL,
+  value text NOT NULL,
+  updated_ms bigint NOT NULL,
+  PRIMARY KEY (kind, aid)
+);
+CREATE INDEX IF NOT EXISTS os_cluster_sessions_partition ON ${s}.os_cluster_sessions (partition, kind);`;
 
 const int8 = 20;
 const types = {
@@ -109,6 +129,8 @@ export interface CommitResult {
   inserted: number;
   /** Template records written. */
   templates: number;
+  /** Session records written or deleted. */
+  sessions: number;
 }
 
 /**
@@ -186,10 +208,10 @@ export class ClusterDatabase {
   }
 
   /**
-   * Stores `rows` (skipping those already there), `templates` and the `devices`' clocks in one
-   * transaction. Rejects with `ERR_CLUSTER_STORE`; nothing is stored then.
+   * Stores `rows` (skipping those already there), `templates`, the `devices`' clocks and the
+   * `sessions` records in one transaction. Rejects with `ERR_CLUSTER_STORE`; nothing is stored then.
    */
-  async commit(rows: readonly ClusterReadingRow[], templates: readonly TemplateChange[], receiver: string, devices: readonly DeviceClock[] = []): Promise<CommitResult> {
+  async commit(rows: readonly ClusterReadingRow[], templates: readonly TemplateChange[], receiver: string, devices: readonly DeviceClock[] = [], sessions: readonly SessionChange[] = []): Promise<CommitResult> {
     if (this.#closed) throw new ClusterError('ERR_CLUSTER_STATE', 'the database is closed');
     const s = this.#q;
     const now = Date.now();
@@ -238,10 +260,24 @@ export class ClusterDatabase {
             [devices.map((d) => d.aid), devices.map((d) => d.partition), devices.map((d) => d.tsMs), devices.map((d) => d.msgId), now],
           );
         }
-        return { inserted, templates: templates.length };
+        const sPuts = sessions.filter((x) => x.record !== undefined);
+        const sDels = sessions.filter((x) => x.record === undefined);
+        if (sPuts.length > 0) {
+          await c.query(
+            `INSERT INTO ${s}.os_cluster_sessions (kind, aid, partition, value, updated_ms)
+             SELECT u.*, $5::bigint FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[]) AS u ORDER BY 1, 2
+             ON CONFLICT (kind, aid) DO UPDATE SET partition = excluded.partition, value = excluded.value, updated_ms = excluded.updated_ms`,
+            [sPuts.map((x) => x.kind), sPuts.map((x) => x.aid), sPuts.map((x) => x.partition), sPuts.map((x) => JSON.stringify(x.record)), now],
+          );
+        }
+        for (const kind of ['sessions', 'auth'] as const) {
+          const aids = sDels.filter((x) => x.kind === kind).map((x) => x.aid);
+          if (aids.length > 0) await c.query(`DELETE FROM ${s}.os_cluster_sessions WHERE kind = $1 AND aid = ANY($2::bigint[])`, [kind, aids]);
+        }
+        return { inserted, templates: templates.length, sessions: sessions.length };
       });
     } catch (e) {
-      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: a batch of ${rows.length} readings and ${templates.length} template records cannot be committed: ${messageOf(e)}`, { cause: e });
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: a batch of ${rows.length} readings, ${templates.length} template and ${sessions.length} session records cannot be committed: ${messageOf(e)}`, { cause: e });
     }
   }
 
@@ -274,6 +310,46 @@ export class ClusterDatabase {
       return r.rows.map((row) => ({ aid: row.aid, partition: row.partition, tsMs: row.ts_ms, msgId: row.msg_id }));
     } catch (e) {
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: device clocks cannot be read: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** The aids with a `kind` session record in partition `partition` (what its node loads on takeover). */
+  async partitionSessionAids(partition: number, kind: SessionKind): Promise<number[]> {
+    try {
+      const r = await this.#pool.query<{ aid: number }>(`SELECT aid FROM ${this.#q}.os_cluster_sessions WHERE partition = $1 AND kind = $2`, [partition, kind]);
+      return r.rows.map((row) => row.aid);
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the ${kind} of partition ${partition} cannot be listed: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** The stored `kind` session records of `keys` (aids in decimal), in order. */
+  async sessionRecords(kind: SessionKind, keys: readonly string[]): Promise<(object | undefined)[]> {
+    try {
+      const r = await this.#pool.query<{ aid: number; value: string }>(`SELECT aid, value FROM ${this.#q}.os_cluster_sessions WHERE kind = $1 AND aid = ANY($2::bigint[])`, [kind, keys.map(Number)]);
+      const byAid = new Map(r.rows.map((row) => [String(row.aid), row.value]));
+      return keys.map((k) => {
+        const text = byAid.get(k);
+        return text === undefined ? undefined : (JSON.parse(text) as object);
+      });
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: ${kind} records cannot be read: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /** The devices' secrets of `keys` (aids in decimal) from the cluster key store (`os_store` kind `keys`), in order. */
+  async authKeys(keys: readonly string[]): Promise<(object | undefined)[]> {
+    try {
+      const r = await this.#pool.query<{ key: string; value: string }>(`SELECT key, value FROM ${this.#q}.os_store WHERE kind = 'keys' AND key = ANY($1::text[])`, [keys]);
+      const byKey = new Map(r.rows.map((row) => [row.key, row.value]));
+      return keys.map((k) => {
+        const text = byKey.get(k);
+        return text === undefined ? undefined : (JSON.parse(text) as object);
+      });
+    } catch (e) {
+      // No key store in the schema yet (no secret was ever added): no device has one.
+      if ((e as { code?: unknown }).code === '42P01') return keys.map(() => undefined);
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: secrets cannot be read: ${messageOf(e)}`, { cause: e });
     }
   }
 

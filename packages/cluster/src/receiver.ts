@@ -6,14 +6,17 @@
 import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions } from '@opensynaptic/core';
 import { type Listener, TypedEvents } from '@opensynaptic/internal';
-import { deviceIdOf, frameAid, frameTimestamp, sensorsOf } from '@opensynaptic/server';
-import type { Consumer, JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
-import { ClusterError, intOption, optionError } from './errors.js';
+import { AuthServer } from '@opensynaptic/handshake';
+import { deviceIdOf, sensorsOf } from '@opensynaptic/server';
+import { type Consumer, headers as natsHeaders, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { ClusterError, intOption, messageOf, optionError } from './errors.js';
+import { helloAid, sourceAid as frameAid, sourceTimestamp as frameTimestamp } from './frames.js';
 import { assignPartitions, PartitionLeases } from './leases.js';
 import { bucketKeyLister, type ConsumerReset, connectNats, ensureFramesStream, type NatsOptions, openLeaseBucket, resetConsumer, type StreamOptions } from './nats.js';
+import { PartitionSessionStore } from './partition-sessions.js';
 import { PartitionTemplateStore } from './partition-templates.js';
-import { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow, type DeviceClock } from './postgres.js';
-import { checkMemberId, checkPartitions, checkPrefix, consumerName, DEFAULT_PARTITIONS, DEFAULT_PREFIX, leaseBucket, streamName } from './subjects.js';
+import { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow, type DeviceClock, type SessionChange } from './postgres.js';
+import { checkMemberId, checkPartitions, checkPrefix, consumerName, DEFAULT_PARTITIONS, DEFAULT_PREFIX, helloSubject, leaseBucket, replySubject, streamName } from './subjects.js';
 
 /** Options of {@link ClusterReceiver}. */
 export interface ReceiverOptions {
@@ -47,7 +50,13 @@ export interface ReceiverOptions {
   maxAckPending?: number | undefined;
   /** Most templates registries one partition's node caches (default 100000). */
   maxDevicesPerPartition?: number | undefined;
-  /** Options of each partition's node (clock, limits); its fusion registry is the cluster's. */
+  /**
+   * Options of each partition's node (clock, limits, `handshake`); its fusion registry is the
+   * cluster's. Secure sessions are the cluster's too: each partition's node keeps its legacy
+   * secure sessions and, with `handshake.auth.server` (the authenticated mode's server options:
+   * `require`, `x25519`, `graceMs`...; not an `AuthServer`, one is made per partition), its
+   * authenticated sessions in the shared store, committed with the batches (see the README).
+   */
   node?: Omit<OpenSynapticOptions, 'fusion'> | undefined;
   /** Devices whose undecodable frames are reported per partition in `status()` (default 64). */
   maxReportedDevices?: number | undefined;
@@ -84,6 +93,8 @@ export interface PartitionStatus {
   duplicates: number;
   /** Frames the node refused, by code. */
   errors: Record<string, number>;
+  /** Frames the node ignored, by code: replays and frames outside an authenticated session's window (`ERR_AUTH_REPLAY`...). */
+  ignored: Record<string, number>;
   /** Consumer lag: messages not yet delivered (`num_pending`), when status read it. */
   lag: number | null;
   /** Delivered and not acknowledged. */
@@ -100,6 +111,14 @@ export interface PartitionStatus {
   reordered: number;
   /** Frames of unordered gateways held for the reorder window now. */
   held: number;
+  /** AUTH_HELLOs answered (a WELCOME or REJECT made durable, then sent back through the asking gateway). */
+  hellos: number;
+  /** AUTH_HELLOs not answered: more than 256 were waiting for the partition (a flood), or the partition was being given up. */
+  hellosDropped: number;
+  /** Secure sessions loaded from the shared store when it was taken: legacy secure, authenticated. */
+  sessionsLoaded: { secure: number; auth: number };
+  /** Answers to devices (SECURE_DICT_READY, AUTH_REJECT) sent to their gateway after the commit. */
+  replies: number;
 }
 
 /** `status()` of a receiver. */
@@ -114,7 +133,7 @@ export interface ReceiverStatus {
   releases: number;
   /** Partitions lost: another receiver holds the lease, or it could not be renewed in time. */
   lost: number;
-  totals: { frames: number; readings: number; acked: number; redelivered: number; duplicates: number; skipped: number; resets: number; errors: number; undecodable: number; late: number; repeated: number; reordered: number };
+  totals: { frames: number; readings: number; acked: number; redelivered: number; duplicates: number; skipped: number; resets: number; errors: number; undecodable: number; late: number; repeated: number; reordered: number; hellos: number; hellosDropped: number; replies: number; ignored: number };
   /**
    * Cost of a template change: ms from the decode of a FULL that changed a template to the commit
    * that made it durable with its batch (count, median, 95th percentile, max of the last 1024).
@@ -147,7 +166,14 @@ interface Owned {
   reason: ReceiverEvents['released']['reason'];
   node: OpenSynaptic | null;
   templates: PartitionTemplateStore | null;
+  sessions: PartitionSessionStore | null;
   loop: Promise<void> | null;
+  /** The partition's node and staging are used by one task at a time (a batch, or a HELLO). */
+  lock: Promise<void>;
+  /** The subscription answering the partition's AUTH_HELLOs, while consuming. */
+  hello: Subscription | null;
+  /** HELLOs waiting for the lock (bounded by `HELLO_QUEUE_MAX`). */
+  hellosQueued: number;
   status: PartitionStatus;
   /** Aids the store did not have, and when it was asked. */
   absent: Map<number, number>;
@@ -177,6 +203,8 @@ interface Held {
 
 const ABSENT_RETRY_MS = 1000;
 const ABSENT_MAX = 4096;
+/** HELLOs one partition keeps waiting behind its batch in hand: a flood of them cannot grow the queue. */
+const HELLO_QUEUE_MAX = 256;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -235,7 +263,7 @@ export class ClusterReceiver {
   #members: string[] = [];
   #counts = { claims: 0, releases: 0, lost: 0, undecodable: 0 };
   /** Totals of partitions no longer owned (their counters fold in here). */
-  #past = { frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, skipped: 0, resets: 0, errors: 0, late: 0, repeated: 0, reordered: 0 };
+  #past = { frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, skipped: 0, resets: 0, errors: 0, late: 0, repeated: 0, reordered: 0, hellos: 0, hellosDropped: 0, replies: 0, ignored: 0 };
   readonly #reorderMs: number;
   readonly #clockResetMs: number;
   readonly #templateMs = new Samples(1024);
@@ -256,6 +284,10 @@ export class ClusterReceiver {
     this.#clockResetMs = intOption('clockResetMs', options.clockResetMs, 600_000, 0);
     if (this.#reorderMs + this.#fetchExpiresMs >= this.#ackWaitMs) throw optionError('reorderWindowMs', `${this.#reorderMs} plus fetchExpiresMs (${this.#fetchExpiresMs}) must stay below ackWaitMs (${this.#ackWaitMs}): a held frame would be delivered again`);
     if (this.#maxAckPending < this.#fetchBatch) throw optionError('maxAckPending', `${this.#maxAckPending} is below fetchBatch (${this.#fetchBatch})`);
+    const hs = options.node?.handshake;
+    if (hs?.auth?.server instanceof AuthServer) throw optionError('node.handshake.auth.server', 'give the server options, not an AuthServer: each partition gets its own, over the shared session store');
+    if (hs?.sessionStore !== undefined) throw optionError('node.handshake.sessionStore', 'the cluster keeps the sessions (in PostgreSQL, with the batches)');
+    if (hs?.auth?.server?.store !== undefined) throw optionError('node.handshake.auth.server.store', 'the cluster keeps the sessions and reads the secrets from its PostgreSQL schema');
     this.#options = options;
   }
 
@@ -364,8 +396,8 @@ export class ClusterReceiver {
   }
 
   #take(p: number, revision: number): void {
-    const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, lag: null, ackPending: null, resets: 0, skipped: 0, late: 0, repeated: 0, reordered: 0, held: 0 };
-    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, loop: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
+    const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, ignored: {}, lag: null, ackPending: null, resets: 0, skipped: 0, late: 0, repeated: 0, reordered: 0, held: 0, hellos: 0, hellosDropped: 0, sessionsLoaded: { secure: 0, auth: 0 }, replies: 0 };
+    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, sessions: null, loop: null, lock: Promise.resolve(), hello: null, hellosQueued: 0, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
     this.#owned.set(p, o);
     this.#counts.claims++;
     o.loop = this.#consume(o).catch((e: unknown) => this.#error(e, p));
@@ -412,7 +444,11 @@ export class ClusterReceiver {
     this.#past.late += s.late;
     this.#past.repeated += s.repeated;
     this.#past.reordered += s.reordered;
+    this.#past.hellos += s.hellos;
+    this.#past.hellosDropped += s.hellosDropped;
+    this.#past.replies += s.replies;
     for (const n of Object.values(s.errors)) this.#past.errors += n;
+    for (const n of Object.values(s.ignored)) this.#past.ignored += n;
     this.#events.emit('released', { partition: o.p, reason: o.reason });
   }
 
@@ -423,10 +459,16 @@ export class ClusterReceiver {
     try {
       // Its templates before its first message: a DIFF of a moved device decodes at once.
       const templates = new PartitionTemplateStore(db);
+      const sessions = new PartitionSessionStore(db, o.p);
+      const user = this.#options.node;
+      const hs = user?.handshake;
+      const authServer = hs?.auth?.server as Exclude<NonNullable<NonNullable<typeof hs>['auth']>['server'], AuthServer> | undefined;
       const node = new OpenSynaptic({
         assignedId: 1,
         deviceId: 'RECEIVER',
-        ...this.#options.node,
+        ...user,
+        // Sessions write through to the staging (saved before every commit): an hour is "never on its own".
+        handshake: { ...hs, sessionStore: sessions, ...(authServer === undefined ? {} : { auth: { ...hs!.auth, server: { ...authServer, store: sessions, saveIntervalMs: 3_600_000 } } }) },
         fusion: { registry: { store: templates, syncIntervalMs: 0, maxEntries: this.#maxDevices, ttlMs: Number.POSITIVE_INFINITY } },
       });
       for (;;) {
@@ -439,6 +481,9 @@ export class ClusterReceiver {
           o.clocks.clear();
           for (const d of devices.slice(0, this.#maxDevices)) o.clocks.set(d.aid, d);
           o.status.templatesLoaded = await node.fusion.registry.preload([...o.clocks.keys()]);
+          // The partition's secure and authenticated sessions, with their replay state.
+          await node.open();
+          o.status.sessionsLoaded = { secure: node.protocol.sessionCount ?? 0, auth: node.protocol.authServer?.devices ?? 0 };
           break;
         } catch (e) {
           this.#error(e, o.p);
@@ -448,9 +493,11 @@ export class ClusterReceiver {
       }
       o.node = node;
       o.templates = templates;
+      o.sessions = sessions;
       let consumer = await this.#reset(o);
       if (consumer === null) return;
       o.status.state = 'consuming';
+      o.hello = this.#nc!.subscribe(helloSubject(this.prefix, o.p), { queue: 'owner', callback: (err, m) => (err === null ? this.#queueHello(o, m) : this.#error(err, o.p)) });
       this.#events.emit('claimed', { partition: o.p, templates: o.status.templatesLoaded, ackFloor: o.reset!.ackFloor, ackPending: o.reset!.ackPending, pending: o.reset!.pending, ms: Date.now() - t0 });
       while (!o.stopping && this.#state === 'running') {
         const msgs: JsMsg[] = [];
@@ -485,7 +532,7 @@ export class ClusterReceiver {
         }
         const reset = cut < msgs.length && !o.stopping;
         const batch = this.#ready(o, Date.now());
-        if (batch.length > 0) await this.#handle(o, batch);
+        if (batch.length > 0) await this.#locked(o, () => this.#handle(o, batch));
         if (reset) {
           // What is still held was not acknowledged: it comes again from the ack floor.
           o.held = [];
@@ -498,8 +545,84 @@ export class ClusterReceiver {
         }
       }
     } finally {
+      o.hello?.unsubscribe();
+      o.hello = null;
+      await o.lock;
       this.#forget(o);
     }
+  }
+
+  /** Runs `task` once the partition's earlier tasks (batches, HELLOs) are done. */
+  #locked(o: Owned, task: () => Promise<void>): Promise<void> {
+    const run = o.lock.then(task).catch((e: unknown) => this.#error(e, o.p));
+    o.lock = run;
+    return run;
+  }
+
+  /** Queues a HELLO behind the partition's batch in hand; beyond `HELLO_QUEUE_MAX` waiting, it is dropped (the device asks again). */
+  #queueHello(o: Owned, m: Msg): void {
+    if (o.hellosQueued >= HELLO_QUEUE_MAX) {
+      o.status.hellosDropped++;
+      return;
+    }
+    o.hellosQueued++;
+    void this.#locked(o, () => {
+      o.hellosQueued--;
+      return this.#hello(o, m);
+    });
+  }
+
+  /**
+   * Answers an AUTH_HELLO of a device of partition `o.p`: its secrets read from the key store,
+   * the node's WELCOME (a new pending session) or REJECT, the session committed, then the answer
+   * sent back. No answer (the requesting gateway times out, the device asks again) when the
+   * session cannot be made durable or the partition is being given up.
+   */
+  async #hello(o: Owned, m: Msg): Promise<void> {
+    if (o.stopping || o.node === null) {
+      o.status.hellosDropped++;
+      return;
+    }
+    const node = o.node;
+    const aid = helloAid(m.data);
+    if (aid === undefined) return;
+    const auth = node.protocol.authServer;
+    if (auth !== null) {
+      try {
+        await auth.reloadKeys(aid);
+      } catch (e) {
+        // The key store failed: answered from the secrets in memory.
+        this.#error(e, o.p);
+      }
+    }
+    const r = await node.receiveAsync(m.data, null);
+    const changes = await this.#stagedSessions(o);
+    if (changes.length > 0) {
+      try {
+        await this.#db!.commit([], [], this.id, [], changes);
+      } catch (e) {
+        o.sessions!.restore(changes);
+        this.#error(e, o.p);
+        return;
+      }
+    }
+    if (o.stopping) {
+      o.status.hellosDropped++;
+      return;
+    }
+    o.status.hellos++;
+    m.respond(r.response ?? new Uint8Array(0));
+  }
+
+  /** The node's session changes, saved into the partition's staging and taken from it. */
+  async #stagedSessions(o: Owned): Promise<SessionChange[]> {
+    try {
+      await o.node!.protocol.flush();
+    } catch (e) {
+      // The staging cannot fail; a handshake store error is reported and its changes stay pending.
+      this.#error(e, o.p);
+    }
+    return o.sessions!.take();
   }
 
   /**
@@ -639,6 +762,8 @@ export class ClusterReceiver {
       if (stored === null) return;
     }
     const touched = new Map<number, DeviceClock>();
+    /** Answers the node made (SECURE_DICT_READY, AUTH_REJECT), sent once the batch is durable. */
+    const replies: { gateway: string; peer: string; data: Uint8Array }[] = [];
     try {
       for (const m of msgs) {
         st.frames++;
@@ -691,6 +816,11 @@ export class ClusterReceiver {
           }
         }
         const r = await node.receiveAsync(frame, null);
+        if (r.response !== null) {
+          const gateway = m.headers?.get('Os-Gateway');
+          const peer = m.headers?.get('Os-Peer');
+          if (gateway && peer) replies.push({ gateway, peer, data: r.response });
+        }
         if (r.type === 'data' && ts > 0) {
           const d: DeviceClock = { aid: r.aid, partition: o.p, tsMs: ts, msgId };
           this.#setClock(o, d);
@@ -707,6 +837,9 @@ export class ClusterReceiver {
             rows.push({ msgId, index: i, streamSeq: m.seq, partition: o.p, aid: r.aid, deviceId, strategy: kind, sensorId: s.id, state: s.state, value: s.value, unit: s.unit, timestampMs: Math.trunc(r.timestampMs), receivedAtMs: receivedAt });
           }
           st.readings += sensors.length;
+        } else if (r.type === 'ignored') {
+          const code = r.code ?? 'IGNORED';
+          st.ignored[code] = (st.ignored[code] ?? 0) + 1;
         } else if (r.type === 'error') {
           const code = String((r.error as { code?: unknown }).code ?? 'ERR_UNKNOWN');
           st.errors[code] = (st.errors[code] ?? 0) + 1;
@@ -720,10 +853,11 @@ export class ClusterReceiver {
       off();
     }
     const staged = o.templates!.take();
+    const sessions = await this.#stagedSessions(o);
     const t0 = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.#db!.commit(rows, staged, this.id, [...touched.values()]);
+        const res = await this.#db!.commit(rows, staged, this.id, [...touched.values()], sessions);
         st.duplicates += rows.length - res.inserted;
         break;
       } catch (e) {
@@ -732,6 +866,7 @@ export class ClusterReceiver {
         // next owner gets it again from the ack floor.
         if (o.stopping && (o.reason === 'lease-lost' || o.reason === 'lease-expired' || attempt >= 10)) {
           o.templates!.restore(staged);
+          o.sessions!.restore(sessions);
           return;
         }
         await sleep(Math.min(2000, 100 * 2 ** attempt));
@@ -742,6 +877,16 @@ export class ClusterReceiver {
     if (fullAt !== null && staged.length > 0) this.#templateMs.add(done - fullAt);
     for (const m of msgs) m.ack();
     st.acked += msgs.length;
+    for (const x of replies) {
+      const h = natsHeaders();
+      h.set('Os-Peer', x.peer);
+      try {
+        this.#nc?.publish(replySubject(this.prefix, x.gateway), x.data, { headers: h });
+        st.replies++;
+      } catch (e) {
+        this.#error(new ClusterError('ERR_CLUSTER_NATS', `an answer to ${x.peer} through gateway ${x.gateway} cannot be sent: ${messageOf(e)}`, { cause: e }), o.p);
+      }
+    }
   }
 
   /** Which of `ids` have readings stored, retried until read; `null` when `o` stopped first. */
@@ -799,7 +944,11 @@ export class ClusterReceiver {
       totals.late += o.status.late;
       totals.repeated += o.status.repeated;
       totals.reordered += o.status.reordered;
+      totals.hellos += o.status.hellos;
+      totals.hellosDropped += o.status.hellosDropped;
+      totals.replies += o.status.replies;
       for (const n of Object.values(o.status.errors)) totals.errors += n;
+      for (const n of Object.values(o.status.ignored)) totals.ignored += n;
     }
     return {
       id: this.id,

@@ -76,3 +76,20 @@ export function leaseKey(partition: number): string {
 export function memberKey(id: string): string {
   return `m.${id}`;
 }
+
+/**
+ * The subject an AUTH_HELLO of partition `p` is asked on: `<prefix>.hello.<p>` (core NATS
+ * request/reply). The receiver that owns the partition answers it with the WELCOME or REJECT, so
+ * the session starts where the device's frames are decoded.
+ */
+export function helloSubject(prefix: string, partition: number): string {
+  return `${prefix}.hello.${partition}`;
+}
+
+/**
+ * The subject a receiver sends a device's answers to (SECURE_DICT_READY, AUTH_REJECT): the
+ * gateway the frame came through, `<prefix>.reply.<gateway>`, with the device in header `Os-Peer`.
+ */
+export function replySubject(prefix: string, gateway: string): string {
+  return `${prefix}.reply.${gateway}`;
+}

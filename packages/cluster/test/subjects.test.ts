@@ -1,6 +1,27 @@
-import { partitionOf } from '@opensynaptic/server';
+import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, AUTH_HELLO, isAuthData } from '@opensynaptic/cmd';
+import { OpenSynaptic } from '@opensynaptic/core';
+import { AuthServer } from '@opensynaptic/handshake';
+import { frameAid, partitionOf } from '@opensynaptic/server';
 import { describe, expect, it } from 'vitest';
-import { assignPartitions, checkMemberId, checkPartitions, checkPrefix, consumerName, framesSubject, framesWildcard, isOpenSynapticError, leaseBucket, leaseKey, memberKey, partitionOfSubject, streamName } from '../src/index.js';
+import {
+  assignPartitions,
+  checkMemberId,
+  checkPartitions,
+  checkPrefix,
+  consumerName,
+  framesSubject,
+  framesWildcard,
+  helloAid,
+  isOpenSynapticError,
+  leaseBucket,
+  leaseKey,
+  memberKey,
+  partitionOfSubject,
+  sourceAid,
+  sourcePartition,
+  sourceTimestamp,
+  streamName,
+} from '../src/index.js';
 
 describe('subject naming', () => {
   it('names partitions, the stream, consumers and lease keys from one prefix', () => {
@@ -63,5 +84,48 @@ describe('assignPartitions (balanced rendezvous)', () => {
     // a and b keep nearly everything they had; c's partitions are shared out.
     expect(moved).toBeLessThanOrEqual(8);
     expect(after.get('a')!.length + after.get('b')!.length).toBe(64);
+  });
+});
+
+describe('routing fields of authenticated frames', () => {
+  const SECRET = new Uint8Array(32).fill(3);
+  const AID = 0x01020304;
+  const T = 1_760_000_123_000;
+
+  it('reads the aid and timestamp of AUTH_FULL / DIFF / HEART as of plain frames, the aid of an AUTH_HELLO, nothing of a cut frame', async () => {
+    const auth = new AuthServer();
+    auth.setKey(AID, 0, SECRET);
+    const server = new OpenSynaptic({ assignedId: 1, deviceId: 'S', clock: () => T, handshake: { auth: { server: auth } } });
+    const hellos: Uint8Array[] = [];
+    const device: OpenSynaptic = new OpenSynaptic({
+      assignedId: AID,
+      deviceId: 'D',
+      clock: () => T,
+      auth: { secret: SECRET, mode: 'require' },
+      send: (p) => {
+        hellos.push(p);
+        const answer = server.receive(p).response;
+        if (answer) queueMicrotask(() => device.receive(answer));
+      },
+    });
+    expect(await device.authenticate()).toBe('authenticated');
+    expect(helloAid(hellos[0]!)).toBe(AID);
+    expect(sourceAid(hellos[0]!)).toBeUndefined();
+    const seen = new Set<number>();
+    for (let i = 0; i < 6; i++) {
+      const t = T + i * 1000;
+      const f = device.transmit([['T1', 'OK', i < 4 ? 0 : 1, 'Cel']], { t }).frame;
+      expect(isAuthData(f[0]!)).toBe(true);
+      seen.add(f[0]!);
+      // The server package's reader takes only plain and legacy secure frames.
+      expect(frameAid(f)).toBeUndefined();
+      expect(sourceAid(f)).toBe(AID);
+      expect(sourceTimestamp(f)).toBe(t);
+      expect(sourcePartition(f, 64)).toBe(partitionOf(AID, 64));
+      for (let n = 0; n < 2 + 4 + 1 + 6; n++) expect(sourceTimestamp(f.subarray(0, n)), `cut at ${n}`).toBeUndefined();
+      expect(server.receive(f).type).toBe('data');
+    }
+    expect(seen).toEqual(new Set([AUTH_FULL, AUTH_DIFF, AUTH_HEART]));
+    expect(helloAid(new Uint8Array([AUTH_HELLO, 1, 2, 3]))).toBeUndefined();
   });
 });
