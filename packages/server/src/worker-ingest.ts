@@ -2,9 +2,10 @@
  * The ingest on worker threads: the main thread owns the transports and routes every data frame
  * (plain or legacy secure) by its device (`framePartition`) into the `FrameRing` of the worker
  * that owns that partition; each worker decodes with a node of its own and writes to a sink of
- * its own. Control traffic (ID and time requests, handshakes) and authenticated frames carry no
- * source aid: the main thread's node answers them, so there is one id allocator and one
- * authenticated-session table. See the server README, "On every core".
+ * its own. Control traffic (ID and time requests, handshakes) has no source aid, and
+ * authenticated frames (which do, in their plain header) are left to `framePartition`'s plain
+ * reading, which skips them: the main thread's node answers both, so there is one id allocator
+ * and one authenticated-session table. See the server README, "On every core".
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -455,7 +456,8 @@ export class WorkerIngest {
     const cmd = frame[0];
     // Plain and legacy-secure data frames by device: a device's secure session opens with its
     // first plain frame, on its worker, which then holds both its key and its templates.
-    // Authenticated frames (no source aid in the header) and control go to the main thread.
+    // Authenticated frames (framePartition reads only plain and legacy secure ones) and control go
+    // to the main thread, which holds the authenticated sessions.
     const p = cmd === undefined ? undefined : framePartition(frame, this.workers);
     if (p === undefined) {
       if (this.#control.length >= this.controlQueue) this.#main.dropped++;
