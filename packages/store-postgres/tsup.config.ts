@@ -1,4 +1,4 @@
 import { packageBuild } from '@opensynaptic/config/tsup';
 import { defineConfig } from 'tsup';
 
-export default defineConfig(packageBuild({ index: 'src/index.ts' }));
+export default defineConfig(packageBuild({ index: 'src/index.ts', pool: 'src/pool.ts' }));

@@ -10,8 +10,10 @@
  * neither.
  */
 import type { TemplateRecord } from '@opensynaptic/fusion';
+import { isStoreError } from '@opensynaptic/store';
 import { openPostgresStore, type PostgresConnection } from '@opensynaptic/store-postgres';
-import pg from 'pg';
+import { inTransaction, openPool, type PostgresPool } from '@opensynaptic/store-postgres/pool';
+import type pg from 'pg';
 import { ClusterError, intOption, messageOf, optionError } from './errors.js';
 
 /** Where the database is and how the pool behaves. */
@@ -115,14 +117,6 @@ CREATE TABLE IF NOT EXISTS ${s}.os_cluster_sessions (
 );
 CREATE INDEX IF NOT EXISTS os_cluster_sessions_partition ON ${s}.os_cluster_sessions (partition, kind);`;
 
-const int8 = 20;
-const types = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === int8 && format !== 'binary') return (text: string) => Number(text);
-    return pg.types.getTypeParser(oid, format as 'text');
-  },
-};
-
 /** What one commit stored. */
 export interface CommitResult {
   /** Reading rows inserted (the others were there already: a redelivered frame's). */
@@ -140,19 +134,21 @@ export interface CommitResult {
  */
 export class ClusterDatabase {
   readonly schema: string;
+  readonly #p: PostgresPool;
   readonly #pool: pg.Pool;
   readonly #q: string;
   #closed = false;
-  /** The latest error of an idle connection (the pool replaces it). */
-  lastIdleError: Error | undefined;
 
-  private constructor(pool: pg.Pool, schema: string) {
-    this.#pool = pool;
+  private constructor(p: PostgresPool, schema: string) {
+    this.#p = p;
+    this.#pool = p.pool;
     this.schema = schema;
-    this.#q = `"${schema}"`;
-    pool.on('error', (e) => {
-      this.lastIdleError = e;
-    });
+    this.#q = p.schema;
+  }
+
+  /** The latest error of an idle connection (the pool replaces it). */
+  get lastIdleError(): Error | undefined {
+    return this.#p.lastIdleError;
   }
 
   /** Opens the pool and creates the tables when missing. Rejects with `ERR_CLUSTER_STORE` when the server cannot be reached. */
@@ -170,41 +166,23 @@ export class ClusterDatabase {
     } catch (e) {
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the template store cannot be opened: ${messageOf(e)}`, { cause: e });
     }
-    const fields = typeof conn === 'string' ? { connectionString: conn } : { ...conn, ssl: conn.ssl === true ? true : undefined };
-    const pool = new pg.Pool({ ...fields, max, query_timeout: queryTimeout, connectionTimeoutMillis: 10_000, types });
-    const db = new ClusterDatabase(pool, schema);
+    let p: PostgresPool;
     try {
-      await db.#tx(async (c) => {
+      p = openPool({ connection: conn, schema, maxConnections: max, queryTimeoutMs: queryTimeout });
+    } catch (e) {
+      throw isStoreError(e) ? optionError('postgres', e.message) : e;
+    }
+    const db = new ClusterDatabase(p, schema);
+    try {
+      await inTransaction(p, async (c) => {
         await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`opensynaptic cluster ${schema}`]);
         await c.query(READINGS_DDL(db.#q));
       });
     } catch (e) {
-      await pool.end().catch(() => undefined);
+      await p.pool.end().catch(() => undefined);
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the readings table cannot be created: ${messageOf(e)}`, { cause: e });
     }
     return db;
-  }
-
-  async #tx<T>(body: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    const onError = (e: Error) => {
-      this.lastIdleError = e;
-    };
-    client.on('error', onError);
-    let failed = false;
-    try {
-      await client.query('BEGIN');
-      const out = await body(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      failed = true;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.off('error', onError);
-      client.release(failed ? true : undefined);
-    }
   }
 
   /**
@@ -216,7 +194,7 @@ export class ClusterDatabase {
     const s = this.#q;
     const now = Date.now();
     try {
-      return await this.#tx(async (c) => {
+      return await inTransaction(this.#p, async (c) => {
         let inserted = 0;
         if (rows.length > 0) {
           const r = await c.query(
@@ -347,8 +325,6 @@ export class ClusterDatabase {
         return text === undefined ? undefined : (JSON.parse(text) as object);
       });
     } catch (e) {
-      // No key store in the schema yet (no secret was ever added): no device has one.
-      if ((e as { code?: unknown }).code === '42P01') return keys.map(() => undefined);
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: secrets cannot be read: ${messageOf(e)}`, { cause: e });
     }
   }
