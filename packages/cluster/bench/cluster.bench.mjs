@@ -13,7 +13,9 @@
 // partition's owner, its session committed, the WELCOME back: the round trip's median), then
 // their sealed frames drain through one receiver (readings/s and batch commit, whose commits now
 // carry each touched device's replay window), and the marginal cost of one session record in a
-// commit. Plain timings (median of the runs given), no assertions.
+// commit. Last, ids assigned by the cluster: `devices` devices ask the one allocator (the owner of
+// partition 0) for an id through the gateway, one after the other (the round trip's median).
+// Plain timings (median of the runs given), no assertions.
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { startPostgres } from '@opensynaptic/config/postgres';
 import { OpenSynaptic } from '@opensynaptic/core';
@@ -147,9 +149,36 @@ async function authRun(urls, pg) {
   return { pub, one, cost };
 }
 
+/** Ids from the cluster's allocator: the ID_REQUEST → ID_ASSIGN round trip through the gateway. */
+async function idsRun(urls, pg) {
+  const rx = new ClusterReceiver({ id: 'rx-ids', nats: { servers: urls }, postgres: { connection: pg.url, schema: 'bench_ids' }, prefix: 'bids', partitions: PARTITIONS, leaseTtlMs: 3000, ids: { start: 1000, end: 100_000 } });
+  await rx.start();
+  while ((await rx.status()).partitions.filter((p) => p.state === 'consuming').length < PARTITIONS) await sleep(20);
+  const [device, edge] = createInProcessPair();
+  const gateway = new ClusterGateway({ id: 'bench-ids', nats: { servers: urls }, transports: [edge], prefix: 'bids', partitions: PARTITIONS });
+  await device.start();
+  await gateway.start();
+  let current = null;
+  void (async () => {
+    for await (const batch of device.batches()) for (const inbound of batch) current?.receive(inbound.frame);
+  })();
+  const ms = [];
+  for (let i = 0; i < DEVICES; i++) {
+    current = new OpenSynaptic({ deviceId: `id-${i}`, send: (p) => device.send(p) });
+    const t = performance.now();
+    await current.requestId({ meta: { device_id: `id-${i}` }, timeoutMs: 5000 });
+    ms.push(performance.now() - t);
+  }
+  await gateway.stop();
+  await device.destroy();
+  await rx.stop();
+  return { medianMs: median(ms), maxMs: Math.max(...ms) };
+}
+
 const pg = await startPostgres();
 const results = [];
 let auth = null;
+let ids = null;
 try {
   for (const nodes of [1, 3]) {
     const nats = await NatsCluster.start({ nodes });
@@ -160,7 +189,10 @@ try {
       await publish(nats.urls, `b${nodes}b`, replicas);
       const three = await drain(nats.urls, pg, `b${nodes}b`, `bench_${nodes}_three`, 3, replicas);
       results.push({ nats: `${nodes} node${nodes > 1 ? 's, R3' : ''}`, 'gateway frames/s': pub.perS, '1 receiver readings/s': one.perS, '3 receivers readings/s': three.perS, 'batch commit ms (1 rx)': one.commitMs[0], 'FULL→durable ms (1 rx)': one.templateCommitMs[0] });
-      if (nodes === 1) auth = await authRun(nats.urls, pg);
+      if (nodes === 1) {
+        auth = await authRun(nats.urls, pg);
+        ids = await idsRun(nats.urls, pg);
+      }
     } finally {
       await nats.close();
     }
@@ -172,6 +204,7 @@ try {
   if (auth !== null) {
     const { pub, one, cost: sc } = auth;
     console.log(`authenticated devices (1 NATS node): HELLO→WELCOME through gateway and owner ${pub.helloMs.toFixed(1)} ms (median of ${DEVICES}); gateway ${pub.perS} frames/s; 1 receiver ${one.perS} readings/s, batch commit ${one.commitMs[0]} ms`);
+    console.log(`ids from the cluster's allocator (1 NATS node): ID_REQUEST→ID_ASSIGN through gateway and allocator ${ids.medianMs.toFixed(1)} ms (median of ${DEVICES}, max ${ids.maxMs.toFixed(1)})`);
     console.log(`session change: commit of one reading ${sc.withoutMs.toFixed(2)} ms, with one authenticated session record (${sc.bytes} bytes of JSON) ${sc.withMs.toFixed(2)} ms (marginal ${sc.marginalMs.toFixed(2)} ms, medians of 300)`);
   }
 } finally {

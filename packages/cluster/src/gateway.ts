@@ -9,15 +9,16 @@
  * on the gateway's reply subject and go to the device they name.
  */
 import { createHash } from 'node:crypto';
+import { ID_POOL_REQ, ID_REQUEST } from '@opensynaptic/cmd';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { type Listener, TypedEvents } from '@opensynaptic/internal';
 import { partitionOf } from '@opensynaptic/server';
 import type { Inbound, Peer, Transport } from '@opensynaptic/transport';
-import { headers, type JetStreamClient, type NatsConnection, type Subscription } from 'nats';
+import { headers, type JetStreamClient, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { ClusterError, intOption, messageOf, optionError } from './errors.js';
 import { helloAid, sourceAid, sourcePartition, sourceTimestamp } from './frames.js';
 import { connectNats, ensureFramesStream, type NatsOptions, type StreamOptions } from './nats.js';
-import { checkMemberId, checkPartitions, checkPrefix, DEFAULT_PARTITIONS, DEFAULT_PREFIX, framesSubject, helloSubject, replySubject } from './subjects.js';
+import { checkMemberId, checkPartitions, checkPrefix, DEFAULT_PARTITIONS, DEFAULT_PREFIX, framesSubject, helloSubject, idsSubject, replySubject } from './subjects.js';
 
 /** Options of {@link ClusterGateway}. */
 export interface GatewayOptions {
@@ -49,9 +50,10 @@ export interface GatewayOptions {
    */
   stopTimeoutMs?: number | undefined;
   /**
-   * The node that answers control packets (time, ping; ID requests only when it has an id
-   * allocator), or `false` to drop them. Default: a node without an allocator (ID_REQUEST gets
-   * the NACK "no allocator": ids are assigned beforehand; see the README).
+   * The node that answers control packets (time, ping), or `false` to drop them. ID requests go
+   * to the cluster's allocator when receivers assign ids (`ReceiverOptions.ids`), unless this
+   * node has an allocator of its own; with neither, the default node answers the NACK "no
+   * allocator" (ids assigned beforehand; see the README).
    */
   controlNode?: OpenSynaptic | false | undefined;
   /**
@@ -65,8 +67,11 @@ export interface GatewayOptions {
   ordered?: boolean | undefined;
   /** How long an AUTH_HELLO waits for the partition owner's answer, ms (default 2000); unanswered, nothing goes back (the device asks again). */
   helloTimeoutMs?: number | undefined;
-  /** AUTH_HELLOs waiting for an answer at once (default 1024); one beyond it gets none (counted in `hellosUnanswered`; the device asks again). */
-  maxHellosInFlight?: number | undefined;
+  /**
+   * AUTH_HELLOs and id requests waiting for a receiver's answer at once (default 1024); one
+   * beyond it gets none (counted as unanswered; the device asks again).
+   */
+  maxRequestsInFlight?: number | undefined;
   /**
    * Devices whose address the gateway remembers for receivers' answers (default 65536, least
    * recently heard forgotten first): an answer for a device beyond it is dropped and counted.
@@ -116,6 +121,13 @@ export interface GatewayStatus {
   /** AUTH_HELLOs asked of their partition's owner, and those no receiver answered in time. */
   hellos: number;
   hellosUnanswered: number;
+  /**
+   * ID_REQUESTs and ID_POOL_REQs asked of the cluster's allocator, and those that got no answer
+   * (none in time, or over `maxRequestsInFlight`); without an allocator in the cluster (no
+   * receiver with `ids`) they are answered by the gateway's own node and counted in `control`.
+   */
+  idRequests: number;
+  idRequestsUnanswered: number;
   /** Receivers' answers sent on to their device, and those for a device this gateway no longer knows. */
   replies: number;
   repliesDropped: number;
@@ -165,10 +177,10 @@ export class ClusterGateway {
   #space: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #loops: Promise<void>[] = [];
-  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0, hellos: 0, hellosUnanswered: 0, replies: 0, repliesDropped: 0 };
+  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0, hellos: 0, hellosUnanswered: 0, idRequests: 0, idRequestsUnanswered: 0, replies: 0, repliesDropped: 0 };
   readonly #helloTimeoutMs: number;
-  readonly #maxHellos: number;
-  #hellosInFlight = 0;
+  readonly #maxRequests: number;
+  #inFlight = 0;
   readonly #maxPeers: number;
   /** Where each recently heard device is (its peer key → transport and address), for receivers' answers. */
   readonly #peers = new Map<string, { t: Transport; peer: Peer }>();
@@ -185,7 +197,7 @@ export class ClusterGateway {
     this.#stopTimeoutMs = intOption('stopTimeoutMs', options.stopTimeoutMs, 30_000, 0);
     this.#helloTimeoutMs = intOption('helloTimeoutMs', options.helloTimeoutMs, 2000, 10, 60_000);
     this.#maxPeers = intOption('maxPeers', options.maxPeers, 65_536, 1);
-    this.#maxHellos = intOption('maxHellosInFlight', options.maxHellosInFlight, 1024, 1);
+    this.#maxRequests = intOption('maxRequestsInFlight', options.maxRequestsInFlight, 1024, 1);
     if (!Array.isArray(options.transports) || options.transports.length === 0) throw optionError('transports', 'at least one transport is needed');
     if (options.ordered !== undefined && typeof options.ordered !== 'boolean') throw optionError('ordered', 'a boolean is needed');
     this.ordered = options.ordered ?? !options.transports.some(sharedSubscription);
@@ -250,8 +262,11 @@ export class ClusterGateway {
     const p = sourcePartition(inbound.frame, this.partitions);
     if (p === undefined) {
       const aid = helloAid(inbound.frame);
-      if (aid === undefined || this.#nc === null) this.#answer(t, inbound);
-      else void this.#hello(t, inbound, partitionOf(aid, this.partitions));
+      const cmd = inbound.frame[0];
+      if (this.#nc === null) this.#answer(t, inbound);
+      else if (aid !== undefined) void this.#hello(t, inbound, partitionOf(aid, this.partitions));
+      else if ((cmd === ID_REQUEST || cmd === ID_POOL_REQ) && this.#control?.protocol.allocator == null) void this.#askIds(t, inbound);
+      else this.#answer(t, inbound);
       return;
     }
     this.#counts.frames++;
@@ -299,13 +314,13 @@ export class ClusterGateway {
   async #hello(t: Transport, inbound: Inbound, p: number): Promise<void> {
     inbound.ack?.();
     this.#counts.hellos++;
-    if (this.#hellosInFlight >= this.#maxHellos) {
+    if (this.#inFlight >= this.#maxRequests) {
       // A flood of HELLOs costs the receivers nothing beyond this bound.
       this.#counts.hellosUnanswered++;
       return;
     }
     this.#remember(t, inbound.peer);
-    this.#hellosInFlight++;
+    this.#inFlight++;
     try {
       const h = headers();
       h.set('Os-Peer', inbound.peer.key);
@@ -317,7 +332,50 @@ export class ClusterGateway {
       this.#counts.hellosUnanswered++;
       if ((e as { code?: unknown }).code !== '503' && (e as { code?: unknown }).code !== 'TIMEOUT') this.#error(e);
     } finally {
-      this.#hellosInFlight--;
+      this.#inFlight--;
+    }
+  }
+
+  /**
+   * Asks the cluster's allocator (the owner of partition 0, when receivers assign ids) for an id
+   * and sends its ID_ASSIGN / ID_POOL_RES back; with no allocator listening, the gateway's own
+   * node answers (its NACK "no allocator", as without a cluster).
+   */
+  async #askIds(t: Transport, inbound: Inbound): Promise<void> {
+    if (this.#inFlight >= this.#maxRequests) {
+      inbound.ack?.();
+      this.#counts.idRequests++;
+      this.#counts.idRequestsUnanswered++;
+      return;
+    }
+    this.#remember(t, inbound.peer);
+    this.#inFlight++;
+    try {
+      const h = headers();
+      h.set('Os-Peer', inbound.peer.key);
+      h.set('Os-Gateway', this.id);
+      let m: Msg;
+      try {
+        m = await this.#nc!.request(idsSubject(this.prefix), inbound.frame.slice(), { timeout: this.#helloTimeoutMs, headers: h });
+      } catch (e) {
+        if ((e as { code?: unknown }).code === '503') {
+          // No allocator in the cluster: answered here, as ever.
+          this.#answer(t, inbound);
+          return;
+        }
+        throw e;
+      }
+      inbound.ack?.();
+      this.#counts.idRequests++;
+      if (m.data.length > 0) await t.send(m.data, inbound.peer);
+      else this.#counts.idRequestsUnanswered++;
+    } catch (e) {
+      inbound.ack?.();
+      this.#counts.idRequests++;
+      this.#counts.idRequestsUnanswered++;
+      if ((e as { code?: unknown }).code !== 'TIMEOUT') this.#error(e);
+    } finally {
+      this.#inFlight--;
     }
   }
 

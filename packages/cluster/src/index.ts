@@ -7,6 +7,7 @@
 export * from './errors.js';
 export { helloAid, sourceAid, sourcePartition, sourceTimestamp } from './frames.js';
 export { ClusterGateway, frameMessageId, type GatewayAck, type GatewayEvents, type GatewayOptions, type GatewayStatus } from './gateway.js';
+export type { ClusterIdOptions, IdsStatus } from './ids.js';
 export { assignPartitions, type LeaseHolder, type LeaseKv, PartitionLeases } from './leases.js';
 export type { NatsOptions, StreamOptions } from './nats.js';
 export { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow, type CommitResult, type DeviceClock, type SessionChange, type SessionKind, type TemplateChange } from './postgres.js';

@@ -291,6 +291,16 @@ export class ClusterDatabase {
     }
   }
 
+  /** Up to `limit` devices whose frames were stored at or after `ms` (by any receiver): what renews their id leases. */
+  async devicesSeenSince(ms: number, limit: number): Promise<number[]> {
+    try {
+      const r = await this.#pool.query<{ aid: number }>(`SELECT aid FROM ${this.#q}.os_cluster_devices WHERE updated_ms >= $1 LIMIT $2`, [ms, limit]);
+      return r.rows.map((row) => row.aid);
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the devices seen cannot be read: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
   /** The aids with a `kind` session record in partition `partition` (what its node loads on takeover). */
   async partitionSessionAids(partition: number, kind: SessionKind): Promise<number[]> {
     try {

@@ -13,6 +13,7 @@ import { ClusterError, intOption, messageOf, optionError } from './errors.js';
 import { helloAid, sourceAid as frameAid, sourceTimestamp as frameTimestamp } from './frames.js';
 import { assignPartitions, PartitionLeases } from './leases.js';
 import { bucketKeyLister, type ConsumerReset, connectNats, ensureFramesStream, type NatsOptions, openLeaseBucket, resetConsumer, type StreamOptions } from './nats.js';
+import { checkIdOptions, ClusterIds, type ClusterIdOptions, type IdsStatus } from './ids.js';
 import { PartitionSessionStore } from './partition-sessions.js';
 import { PartitionTemplateStore } from './partition-templates.js';
 import { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow, type DeviceClock, type SessionChange } from './postgres.js';
@@ -60,6 +61,13 @@ export interface ReceiverOptions {
   node?: Omit<OpenSynapticOptions, 'fusion'> | undefined;
   /** Devices whose undecodable frames are reported per partition in `status()` (default 64). */
   maxReportedDevices?: number | undefined;
+  /**
+   * Id assignment by the cluster (default none: ids assigned beforehand). Give it on every
+   * receiver (the same on each): whichever owns partition 0 answers the gateways' ID_REQUEST and
+   * ID_POOL_REQ from one `IdAllocator` whose leases are in the cluster's schema (`os_store` kind
+   * `leases`), loaded again by the next owner. See the README, "Ids".
+   */
+  ids?: ClusterIdOptions | undefined;
   /**
    * How long frames of an unordered edge (marked by their gateway: an MQTT shared subscription,
    * see `GatewayOptions.ordered`) are held before decoding, ms (default 500, 0 to 60000). Each
@@ -141,6 +149,8 @@ export interface ReceiverStatus {
   templateCommitMs: { count: number; median: number | null; p95: number | null; max: number | null };
   /** Batch commits (readings and state together): count and median ms of the last 1024. */
   commitMs: { count: number; median: number | null };
+  /** The cluster's id allocator, while this receiver runs it (it owns partition 0 and has `ids`), else `null`. */
+  ids: IdsStatus | null;
 }
 
 /** Events of a receiver (`on`). */
@@ -174,6 +184,8 @@ interface Owned {
   hello: Subscription | null;
   /** HELLOs waiting for the lock (bounded by `HELLO_QUEUE_MAX`). */
   hellosQueued: number;
+  /** The cluster's id allocator, on the owner of partition `IDS_PARTITION` with `ids`. */
+  ids: ClusterIds | null;
   status: PartitionStatus;
   /** Aids the store did not have, and when it was asked. */
   absent: Map<number, number>;
@@ -203,6 +215,8 @@ interface Held {
 
 const ABSENT_RETRY_MS = 1000;
 const ABSENT_MAX = 4096;
+/** The partition whose owner runs the cluster's id allocator (with `ReceiverOptions.ids`). */
+const IDS_PARTITION = 0;
 /** HELLOs one partition keeps waiting behind its batch in hand: a flood of them cannot grow the queue. */
 const HELLO_QUEUE_MAX = 256;
 
@@ -286,6 +300,7 @@ export class ClusterReceiver {
     if (this.#maxAckPending < this.#fetchBatch) throw optionError('maxAckPending', `${this.#maxAckPending} is below fetchBatch (${this.#fetchBatch})`);
     const hs = options.node?.handshake;
     if (hs?.auth?.server instanceof AuthServer) throw optionError('node.handshake.auth.server', 'give the server options, not an AuthServer: each partition gets its own, over the shared session store');
+    if (options.ids !== undefined) checkIdOptions(options.ids);
     if (hs?.sessionStore !== undefined) throw optionError('node.handshake.sessionStore', 'the cluster keeps the sessions (in PostgreSQL, with the batches)');
     if (hs?.auth?.server?.store !== undefined) throw optionError('node.handshake.auth.server.store', 'the cluster keeps the sessions and reads the secrets from its PostgreSQL schema');
     this.#options = options;
@@ -397,7 +412,7 @@ export class ClusterReceiver {
 
   #take(p: number, revision: number): void {
     const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, ignored: {}, lag: null, ackPending: null, resets: 0, skipped: 0, late: 0, repeated: 0, reordered: 0, held: 0, hellos: 0, hellosDropped: 0, sessionsLoaded: { secure: 0, auth: 0 }, replies: 0 };
-    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, sessions: null, loop: null, lock: Promise.resolve(), hello: null, hellosQueued: 0, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
+    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, sessions: null, loop: null, lock: Promise.resolve(), hello: null, hellosQueued: 0, ids: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
     this.#owned.set(p, o);
     this.#counts.claims++;
     o.loop = this.#consume(o).catch((e: unknown) => this.#error(e, p));
@@ -484,6 +499,7 @@ export class ClusterReceiver {
           // The partition's secure and authenticated sessions, with their replay state.
           await node.open();
           o.status.sessionsLoaded = { secure: node.protocol.sessionCount ?? 0, auth: node.protocol.authServer?.devices ?? 0 };
+          if (o.p === IDS_PARTITION && this.#options.ids !== undefined) o.ids ??= await ClusterIds.open(db, this.#options.postgres, this.#options.ids, (e) => this.#error(e, o.p));
           break;
         } catch (e) {
           this.#error(e, o.p);
@@ -498,6 +514,7 @@ export class ClusterReceiver {
       if (consumer === null) return;
       o.status.state = 'consuming';
       o.hello = this.#nc!.subscribe(helloSubject(this.prefix, o.p), { queue: 'owner', callback: (err, m) => (err === null ? this.#queueHello(o, m) : this.#error(err, o.p)) });
+      o.ids?.listen(this.#nc!, this.prefix);
       this.#events.emit('claimed', { partition: o.p, templates: o.status.templatesLoaded, ackFloor: o.reset!.ackFloor, ackPending: o.reset!.ackPending, pending: o.reset!.pending, ms: Date.now() - t0 });
       while (!o.stopping && this.#state === 'running') {
         const msgs: JsMsg[] = [];
@@ -547,6 +564,11 @@ export class ClusterReceiver {
     } finally {
       o.hello?.unsubscribe();
       o.hello = null;
+      if (o.ids !== null) {
+        // Its reservation given back, its leases written: the next owner of partition 0 loads them.
+        await o.ids.close().catch((e: unknown) => this.#error(e, o.p));
+        o.ids = null;
+      }
       await o.lock;
       this.#forget(o);
     }
@@ -961,6 +983,7 @@ export class ClusterReceiver {
       totals,
       templateCommitMs: { count: this.#templateMs.count, median: this.#templateMs.quantile(0.5), p95: this.#templateMs.quantile(0.95), max: this.#templateMs.max },
       commitMs: { count: this.#commitMs.count, median: this.#commitMs.quantile(0.5) },
+      ids: parts.find((o) => o.ids !== null)?.ids?.status() ?? null,
     };
   }
 

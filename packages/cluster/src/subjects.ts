@@ -93,3 +93,12 @@ export function helloSubject(prefix: string, partition: number): string {
 export function replySubject(prefix: string, gateway: string): string {
   return `${prefix}.reply.${gateway}`;
 }
+
+/**
+ * The subject ID_REQUEST and ID_POOL_REQ are asked on when the cluster assigns ids:
+ * `<prefix>.ids` (core NATS request/reply), answered by the receiver that owns partition 0 (the
+ * one `IdAllocator` of the cluster, `ReceiverOptions.ids`).
+ */
+export function idsSubject(prefix: string): string {
+  return `${prefix}.ids`;
+}

@@ -1,0 +1,127 @@
+// Ids assigned by the cluster, on one nats-server and PostgreSQL: two gateways ask the one
+// allocator (the owner of partition 0) for their devices' ids; every id is distinct and in the
+// range, the devices' frames are stored under them; the owner stops, the next receiver loads the
+// leases, gives a device asking again its id, new devices ids no one has, and renews the leases
+// of the devices whose frames were stored. Without an allocator in the cluster the gateway's own
+// node answers, as before (NACK "no allocator").
+import { NatsCluster } from '@opensynaptic/config/nats';
+import { until } from '@opensynaptic/config/until';
+import { OpenSynaptic } from '@opensynaptic/core';
+import { createInProcessPair, type InProcessTransport } from '@opensynaptic/transport';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ClusterDatabase, ClusterGateway, ClusterReceiver, isOpenSynapticError } from '../src/index.js';
+
+const pgUrl = inject('pgUrl');
+const unavailable = inject('pgUnavailable');
+const SCHEMA = 'ids';
+const PARTITIONS = 2;
+const PREFIX = 'id';
+const START = 5000;
+const END = 5999;
+let nats: NatsCluster | undefined;
+let db: ClusterDatabase | undefined;
+const cleanup: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  if (unavailable) return;
+  nats = await NatsCluster.start({ nodes: 1 });
+  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
+});
+afterAll(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
+  await db?.close();
+  await nats?.close();
+});
+
+const receiver = (id: string) =>
+  new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, ids: { start: START, end: END } });
+
+/** Device nodes behind one gateway's in-process link; answers reach every one of them (each takes its own). */
+function devices(link: InProcessTransport): (deviceId: string) => OpenSynaptic {
+  const nodes: OpenSynaptic[] = [];
+  void (async () => {
+    for await (const batch of link.batches()) for (const inbound of batch) for (const n of nodes) n.receive(inbound.frame);
+  })();
+  return (deviceId) => {
+    const node = new OpenSynaptic({ deviceId, send: (p) => link.send(p) });
+    nodes.push(node);
+    return node;
+  };
+}
+
+async function consuming(r: ClusterReceiver, n: number): Promise<void> {
+  await until(async () => (await r.status()).partitions.filter((p) => p.state === 'consuming').length === n, `receiver ${r.id} to consume ${n} partitions`, 15_000, 20);
+}
+
+describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
+  it('one allocator for every gateway, distinct ids, leases that survive a takeover', async () => {
+    const links: InProcessTransport[] = [];
+    const gateways: ClusterGateway[] = [];
+    for (const id of ['gi1', 'gi2']) {
+      const [link, edge] = createInProcessPair();
+      await link.start();
+      const g = new ClusterGateway({ id, nats: { servers: nats!.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
+      await g.start();
+      cleanup.push(() => g.stop(), () => link.destroy());
+      links.push(link);
+      gateways.push(g);
+    }
+    const via = links.map(devices);
+
+    // No receiver assigns ids yet: the gateway's own node answers, as without a cluster.
+    const early = via[0]!('early');
+    const nack = await early.requestId({ meta: { device_id: 'early' }, timeoutMs: 3000 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isOpenSynapticError(nack)).toBe(true);
+    expect((nack as { name?: string }).name).toBe('RequestNackError');
+    expect(gateways[0]!.status().idRequests).toBe(0);
+
+    const a = receiver('ia');
+    await a.start();
+    cleanup.push(() => a.stop());
+    await consuming(a, PARTITIONS);
+    // One at a time: devices behind one link share it, and an answer goes to the one that asked.
+    const assigned = new Map<string, number>();
+    const nodes = new Map<string, OpenSynaptic>();
+    for (let i = 0; i < 10; i++) {
+      const name = `dev-${i}`;
+      const n = via[i % 2]!(name);
+      nodes.set(name, n);
+      assigned.set(name, await n.requestId({ meta: { device_id: name }, timeoutMs: 3000 }));
+    }
+    const ids = [...assigned.values()];
+    expect(new Set(ids).size).toBe(10);
+    expect(ids.every((id) => id >= START && id <= END)).toBe(true);
+    expect(gateways[0]!.status().idRequests + gateways[1]!.status().idRequests).toBe(10);
+    expect((await a.status()).ids).toMatchObject({ requests: 10, leases: 10 });
+
+    // Their frames are stored under those ids.
+    for (const [i, n] of [...nodes.values()].entries()) await links[i % 2]!.send(n.transmit([['T1', 'OK', 20 + i, 'Cel']]).frame);
+    const stored = async () => (await db!.query<{ aid: number }>('SELECT DISTINCT aid FROM $schema.os_cluster_readings')).map((r) => Number(r.aid)).sort((x, y) => x - y);
+    await until(async () => (await stored()).length === 10, 'the FULLs under the assigned ids', 10_000, 20);
+    expect(await stored()).toEqual([...ids].sort((x, y) => x - y));
+    await a.stop();
+
+    const b = receiver('ib');
+    await b.start();
+    cleanup.push(() => b.stop());
+    await consuming(b, PARTITIONS);
+    await until(async () => ((await b.status()).ids?.renewed ?? 0) >= 10, 'the stored devices\' leases to be renewed', 10_000, 20);
+    expect((await b.status()).ids).toMatchObject({ leases: 10 });
+    // The same device asks again, through the other gateway: its id.
+    const again = via[1]!('dev-0 again');
+    expect(await again.requestId({ meta: { device_id: 'dev-0' }, timeoutMs: 3000 })).toBe(assigned.get('dev-0'));
+    // New devices: ids no one has.
+    const fresh: number[] = [];
+    for (let i = 0; i < 5; i++) fresh.push(await via[i % 2]!(`new-${i}`).requestId({ meta: { device_id: `new-${i}` }, timeoutMs: 3000 }));
+    expect(new Set([...ids, ...fresh]).size).toBe(15);
+    expect((await b.status()).ids).toMatchObject({ requests: 6, leases: 15 });
+  });
+
+  it('refuses ids options the allocator would refuse, when the receiver is made', () => {
+    const bad = () => new ClusterReceiver({ id: 'ix', nats: { servers: ['nats://127.0.0.1:1'] }, postgres: { connection: pgUrl, schema: SCHEMA }, ids: { start: 10, end: 5 } });
+    expect(bad).toThrow(expect.objectContaining({ code: 'ERR_CLUSTER_OPTION' }));
+  });
+});
