@@ -7,11 +7,14 @@ import { brandError } from '@opensynaptic/internal';
  * - `ERR_CLUSTER_NATS`: NATS refused or did not answer (connection, stream, consumer, key-value).
  * - `ERR_CLUSTER_PUBLISH`: a frame's publish got no JetStream acknowledgement after its retries.
  * - `ERR_CLUSTER_STORE`: PostgreSQL refused a commit or a read (readings or template state).
+ * - `ERR_CLUSTER_FENCED`: a commit of a receiver whose partition a newer claim took (its lease
+ *   lapsed while it was paused): refused in the transaction, nothing stored; the receiver gives
+ *   the partition up.
  * - `ERR_CLUSTER_LATE`: a DIFF or HEART older than the last frame its device's state took (it came
  *   through an unordered edge later than the receiver's reorder window): decoding it against the
  *   newer state would give wrong values, so it is refused (reported as `undecodable`, never stored).
  */
-export type ClusterErrorCode = 'ERR_CLUSTER_OPTION' | 'ERR_CLUSTER_STATE' | 'ERR_CLUSTER_NATS' | 'ERR_CLUSTER_PUBLISH' | 'ERR_CLUSTER_STORE' | 'ERR_CLUSTER_LATE';
+export type ClusterErrorCode = 'ERR_CLUSTER_OPTION' | 'ERR_CLUSTER_STATE' | 'ERR_CLUSTER_NATS' | 'ERR_CLUSTER_PUBLISH' | 'ERR_CLUSTER_STORE' | 'ERR_CLUSTER_LATE' | 'ERR_CLUSTER_FENCED';
 
 /** Every error this package throws or rejects with; test it with `isOpenSynapticError(err, code?)`. */
 export class ClusterError extends Error {

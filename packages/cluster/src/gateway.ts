@@ -180,6 +180,8 @@ export class ClusterGateway {
   #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0, hellos: 0, hellosUnanswered: 0, idRequests: 0, idRequestsUnanswered: 0, replies: 0, repliesDropped: 0 };
   readonly #helloTimeoutMs: number;
   readonly #maxRequests: number;
+  /** Whether the cluster's allocator has answered this gateway (then "no responders" means it is moving). */
+  #clusterIds = false;
   #inFlight = 0;
   readonly #maxPeers: number;
   /** Where each recently heard device is (its peer key → transport and address), for receivers' answers. */
@@ -358,22 +360,26 @@ export class ClusterGateway {
       try {
         m = await this.#nc!.request(idsSubject(this.prefix), inbound.frame.slice(), { timeout: this.#helloTimeoutMs, headers: h });
       } catch (e) {
-        if ((e as { code?: unknown }).code === '503') {
-          // No allocator in the cluster: answered here, as ever.
+        if ((e as { code?: unknown }).code === '503' && !this.#clusterIds) {
+          // No allocator in the cluster (none has answered this gateway yet): answered here, as ever.
           this.#answer(t, inbound);
           return;
         }
+        // The allocator answered before: it is moving (partition 0 changing hands). No answer,
+        // rather than a NACK the device would take as final; it asks again.
         throw e;
       }
       inbound.ack?.();
       this.#counts.idRequests++;
+      this.#clusterIds = true;
       if (m.data.length > 0) await t.send(m.data, inbound.peer);
       else this.#counts.idRequestsUnanswered++;
     } catch (e) {
       inbound.ack?.();
       this.#counts.idRequests++;
       this.#counts.idRequestsUnanswered++;
-      if ((e as { code?: unknown }).code !== 'TIMEOUT') this.#error(e);
+      const code = (e as { code?: unknown }).code;
+      if (code !== 'TIMEOUT' && code !== '503') this.#error(e);
     } finally {
       this.#inFlight--;
     }

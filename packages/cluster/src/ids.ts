@@ -5,12 +5,16 @@
  * partition 0 loads them, and every id the previous one may have sent stays taken (the
  * allocator's durable reservation). A lease is renewed by its device's frames: the partitions'
  * receivers record when they last stored each device (`os_cluster_devices`), and the allocator's
- * owner renews those leases once a minute.
+ * owner renews those leases once a minute (a quarter of the lease, if shorter). One allocator at a
+ * time even when an owner of partition 0 lags behind its lease: it holds a PostgreSQL advisory
+ * lock for the schema on a connection of its own, and the next owner waits for it.
  */
 import { OpenSynaptic } from '@opensynaptic/core';
 import { IdAllocator, type IdAllocatorOptions, type LeaseKinds } from '@opensynaptic/handshake';
 import type { BatchedStore } from '@opensynaptic/store';
 import { openPostgresStore } from '@opensynaptic/store-postgres';
+import { openPool, type PostgresPool } from '@opensynaptic/store-postgres/pool';
+import type pg from 'pg';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import { ClusterError, messageOf, optionError } from './errors.js';
 import type { ClusterDatabase, ClusterPostgresOptions } from './postgres.js';
@@ -65,16 +69,26 @@ export function checkIdOptions(options: unknown): void {
 
 /** Id requests one allocator answers at once; more are dropped (the device asks again). */
 const IDS_IN_FLIGHT = 256;
-/** How often the leases of devices whose frames were stored are renewed, ms. */
+/** How often the leases of devices whose frames were stored are renewed, ms (at most; a quarter of a shorter lease). */
 const RENEW_MS = 60_000;
+/** Devices read per query of a renewal pass. */
+const RENEW_PAGE = 4096;
 
 export class ClusterIds {
   readonly #db: ClusterDatabase;
   readonly #store: BatchedStore<LeaseKinds>;
   readonly #allocator: IdAllocator;
   readonly #node: OpenSynaptic;
-  readonly #maxLeases: number;
+  readonly #renewMs: number;
   readonly #onError: (e: unknown) => void;
+  readonly #lockPool: PostgresPool;
+  readonly #lock: pg.PoolClient;
+  readonly #lockKey: string;
+  /** Resolves when the allocator must stop: closed, or its lock's connection lost. */
+  readonly lost: Promise<void>;
+  #setLost!: () => void;
+  #renewing: Promise<void> | null = null;
+  #closed = false;
   #sub: Subscription | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
   #renewedUpTo: number;
@@ -82,42 +96,61 @@ export class ClusterIds {
   #idle: (() => void) | null = null;
   #counts = { requests: 0, dropped: 0, renewed: 0 };
 
-  private constructor(db: ClusterDatabase, store: BatchedStore<LeaseKinds>, options: ClusterIdOptions, onError: (e: unknown) => void) {
+  private constructor(db: ClusterDatabase, store: BatchedStore<LeaseKinds>, lock: { pool: PostgresPool; client: pg.PoolClient; key: string }, options: ClusterIdOptions, onError: (e: unknown) => void) {
     this.#db = db;
     this.#store = store;
+    this.#lockPool = lock.pool;
+    this.#lock = lock.client;
+    this.#lockKey = lock.key;
     this.#onError = onError;
-    this.#maxLeases = options.maxLeases ?? 65_536;
+    this.lost = new Promise<void>((r) => (this.#setLost = r));
+    lock.client.on('error', (e) => {
+      // The lock went with its connection: another receiver may run the allocator now.
+      this.#sub?.unsubscribe();
+      this.#onError(new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the id allocator's lock connection was lost (${messageOf(e)}): it stops answering`, { cause: e }));
+      this.#setLost();
+    });
+    this.#renewMs = Math.max(1000, Math.min(RENEW_MS, Math.floor((options.leaseMs ?? 2_592_000_000) / 4)));
     this.#allocator = new IdAllocator({ ...allocatorOptions(options), store });
     this.#node = new OpenSynaptic({ assignedId: 1, deviceId: 'CLUSTER-IDS', handshake: { allocator: this.#allocator } });
     // Leases of devices stored while nobody ran the allocator are renewed at the first pass.
     this.#renewedUpTo = Date.now() - (options.leaseMs ?? 2_592_000_000);
   }
 
-  /** Opens the lease store and loads the leases. Rejects with `ERR_CLUSTER_STORE`. */
+  /**
+   * Takes the schema's allocator lock, opens the lease store and loads the leases. Rejects with
+   * `ERR_CLUSTER_STATE` while another receiver holds the lock (a previous owner still closing),
+   * `ERR_CLUSTER_STORE` when PostgreSQL fails or holds leases that do not load.
+   */
   static async open(db: ClusterDatabase, postgres: ClusterPostgresOptions, options: ClusterIdOptions, onError: (e: unknown) => void): Promise<ClusterIds> {
-    let store: BatchedStore<LeaseKinds>;
+    const key = `opensynaptic cluster ids ${postgres.schema ?? 'public'}`;
+    const pool = openPool({ connection: postgres.connection, schema: postgres.schema, maxConnections: 1 });
+    let client: pg.PoolClient | null = null;
+    let store: BatchedStore<LeaseKinds> | null = null;
     try {
+      client = await pool.pool.connect();
+      const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
+      if (got.rows[0]?.ok !== true) throw new ClusterError('ERR_CLUSTER_STATE', 'the id allocator of this schema still runs on another receiver (its lock is held): waiting for it to stop');
       store = await openPostgresStore<LeaseKinds>({ connection: postgres.connection, schema: postgres.schema, kinds: ['leases'], maxConnections: 2 });
-    } catch (e) {
-      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the id lease store cannot be opened: ${messageOf(e)}`, { cause: e });
-    }
-    let ids: ClusterIds;
-    try {
-      ids = new ClusterIds(db, store, options, onError);
+      const ids = new ClusterIds(db, store, { pool, client, key }, options, onError);
       await ids.#node.open();
+      return ids;
     } catch (e) {
-      await store.close().catch(() => undefined);
+      await store?.close().catch(() => undefined);
+      // Ending the connection gives its lock back.
+      client?.release(true);
+      await pool.pool.end().catch(() => undefined);
+      if (e instanceof ClusterError) throw e;
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the id leases cannot be loaded: ${messageOf(e)}`, { cause: e });
     }
-    return ids;
   }
 
   /** Answers `<prefix>.ids` from now on (one subscriber of the queue group per cluster: the owner of partition 0). */
   listen(nc: NatsConnection, prefix: string): void {
     this.#sub = nc.subscribe(idsSubject(prefix), { queue: 'owner', callback: (err, m) => (err === null ? void this.#answer(m) : this.#onError(err)) });
-    this.#timer = setInterval(() => void this.renew().catch(this.#onError), RENEW_MS);
+    this.#timer = setInterval(() => this.#renewNow(), this.#renewMs);
     this.#timer.unref?.();
-    void this.renew().catch(this.#onError);
+    this.#renewNow();
   }
 
   async #answer(m: Msg): Promise<void> {
@@ -139,12 +172,33 @@ export class ClusterIds {
     }
   }
 
-  /** Renews the leases of the devices whose frames were stored since the last pass, then writes behind what changed. */
+  /** A renewal pass, unless one is running (a slow query never stacks them). */
+  #renewNow(): void {
+    if (this.#renewing !== null || this.#closed) return;
+    this.#renewing = this.renew()
+      .catch(this.#onError)
+      .finally(() => {
+        this.#renewing = null;
+      });
+  }
+
+  /**
+   * Renews the leases of the devices whose frames were stored since the last pass (paged, every
+   * one of them), then writes behind what changed. The window reaches one pass back: a commit
+   * that began before the last pass and ended after it is read again, not missed.
+   */
   async renew(): Promise<void> {
-    const since = Date.now();
-    const aids = await this.#db.devicesSeenSince(this.#renewedUpTo, this.#maxLeases);
-    for (const aid of aids) if (this.#allocator.touch(aid)) this.#counts.renewed++;
-    this.#renewedUpTo = since;
+    const started = Date.now();
+    let from = { ms: this.#renewedUpTo - this.#renewMs, aid: -1 };
+    for (;;) {
+      const page = await this.#db.devicesSeenSince(from.ms, from.aid, RENEW_PAGE);
+      if (this.#closed) return;
+      for (const d of page) if (this.#allocator.touch(d.aid)) this.#counts.renewed++;
+      if (page.length < RENEW_PAGE) break;
+      const last = page[page.length - 1]!;
+      from = { ms: last.updatedMs, aid: last.aid };
+    }
+    this.#renewedUpTo = started;
     this.#node.sweep();
   }
 
@@ -152,16 +206,24 @@ export class ClusterIds {
     return { ...this.#counts, leases: this.#allocator.size, available: this.#allocator.available };
   }
 
-  /** Stops answering, waits for the answers in flight, writes the leases and gives the reservation back. */
+  /** Stops answering, waits for the answers and the renewal in flight, writes the leases, gives the reservation back, then the lock. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#sub?.unsubscribe();
     if (this.#timer !== null) clearInterval(this.#timer);
     if (this.#inFlight > 0) await new Promise<void>((r) => (this.#idle = r));
+    await this.#renewing;
     try {
       await this.#node.flush();
       await this.#allocator.close();
     } finally {
-      await this.#store.close();
+      await this.#store.close().catch(this.#onError);
+      // The lock last: the next owner loads what was just written.
+      await this.#lock.query('SELECT pg_advisory_unlock(hashtext($1))', [this.#lockKey]).catch(() => undefined);
+      this.#lock.release(true);
+      await this.#lockPool.pool.end().catch(() => undefined);
+      this.#setLost();
     }
   }
 }

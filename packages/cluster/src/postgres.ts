@@ -65,6 +65,12 @@ export interface DeviceClock {
 /** The session kinds a partition keeps in `os_cluster_sessions`: legacy secure sessions and authenticated sessions. */
 export type SessionKind = 'sessions' | 'auth';
 
+/** A commit's owner check: refused unless `partition`'s recorded claim is still at `revision`. */
+export interface Fence {
+  partition: number;
+  revision: number;
+}
+
 /** A session record staged for the next commit: the record of `aid` of `kind`, or its deletion. */
 export interface SessionChange {
   kind: SessionKind;
@@ -115,7 +121,13 @@ CREATE TABLE IF NOT EXISTS ${s}.os_cluster_sessions (
   updated_ms bigint NOT NULL,
   PRIMARY KEY (kind, aid)
 );
-CREATE INDEX IF NOT EXISTS os_cluster_sessions_partition ON ${s}.os_cluster_sessions (partition, kind);`;
+CREATE INDEX IF NOT EXISTS os_cluster_sessions_partition ON ${s}.os_cluster_sessions (partition, kind);
+CREATE TABLE IF NOT EXISTS ${s}.os_cluster_owners (
+  partition int PRIMARY KEY,
+  receiver text NOT NULL,
+  revision bigint NOT NULL,
+  claimed_ms bigint NOT NULL
+);`;
 
 /** What one commit stored. */
 export interface CommitResult {
@@ -189,12 +201,21 @@ export class ClusterDatabase {
    * Stores `rows` (skipping those already there), `templates`, the `devices`' clocks and the
    * `sessions` records in one transaction. Rejects with `ERR_CLUSTER_STORE`; nothing is stored then.
    */
-  async commit(rows: readonly ClusterReadingRow[], templates: readonly TemplateChange[], receiver: string, devices: readonly DeviceClock[] = [], sessions: readonly SessionChange[] = []): Promise<CommitResult> {
+  async commit(rows: readonly ClusterReadingRow[], templates: readonly TemplateChange[], receiver: string, devices: readonly DeviceClock[] = [], sessions: readonly SessionChange[] = [], fence?: Fence): Promise<CommitResult> {
     if (this.#closed) throw new ClusterError('ERR_CLUSTER_STATE', 'the database is closed');
     const s = this.#q;
     const now = Date.now();
     try {
       return await inTransaction(this.#p, async (c) => {
+        if (fence !== undefined) {
+          // Held to the end of the transaction: a newer claim (claimPartition) waits for it, and
+          // this commit sees any claim that came first.
+          const o = await c.query<{ revision: number; receiver: string }>(`SELECT revision, receiver FROM ${s}.os_cluster_owners WHERE partition = $1 FOR UPDATE`, [fence.partition]);
+          const row = o.rows[0];
+          if (row === undefined || row.revision !== fence.revision) {
+            throw new ClusterError('ERR_CLUSTER_FENCED', `partition ${fence.partition} was claimed by ${row?.receiver ?? 'nobody'} at lease revision ${row?.revision ?? '-'} after this receiver's claim (${fence.revision}): its commit is refused`);
+          }
+        }
         let inserted = 0;
         if (rows.length > 0) {
           const r = await c.query(
@@ -255,7 +276,30 @@ export class ClusterDatabase {
         return { inserted, templates: templates.length, sessions: sessions.length };
       });
     } catch (e) {
+      if (e instanceof ClusterError && e.code === 'ERR_CLUSTER_FENCED') throw e;
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: a batch of ${rows.length} readings, ${templates.length} template and ${sessions.length} session records cannot be committed: ${messageOf(e)}`, { cause: e });
+    }
+  }
+
+  /**
+   * Records `receiver`'s claim of `partition` at lease revision `revision` (the claim's, from
+   * the lease bucket, which only grows), unless a newer claim is recorded: from then on every
+   * commit fenced with an older revision is refused (`ERR_CLUSTER_FENCED`). Resolves false when
+   * a newer claim is there (this one is stale, or the row is from a lease bucket made anew, whose
+   * revisions started over: `force` then records this claim anyway, for a receiver that checked
+   * it still holds the lease).
+   */
+  async claimPartition(partition: number, receiver: string, revision: number, force = false): Promise<boolean> {
+    try {
+      const r = await this.#pool.query(
+        `INSERT INTO ${this.#q}.os_cluster_owners (partition, receiver, revision, claimed_ms) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (partition) DO UPDATE SET receiver = excluded.receiver, revision = excluded.revision, claimed_ms = excluded.claimed_ms
+         ${force ? '' : 'WHERE os_cluster_owners.revision <= excluded.revision'}`,
+        [partition, receiver, revision, Date.now()],
+      );
+      return r.rowCount === 1;
+    } catch (e) {
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the claim of partition ${partition} cannot be recorded: ${messageOf(e)}`, { cause: e });
     }
   }
 
@@ -291,11 +335,17 @@ export class ClusterDatabase {
     }
   }
 
-  /** Up to `limit` devices whose frames were stored at or after `ms` (by any receiver): what renews their id leases. */
-  async devicesSeenSince(ms: number, limit: number): Promise<number[]> {
+  /**
+   * Up to `limit` devices whose frames were stored (by any receiver) after `(ms, aid)` in
+   * `(updated_ms, aid)` order: what renews their id leases, a page at a time.
+   */
+  async devicesSeenSince(ms: number, aid: number, limit: number): Promise<{ aid: number; updatedMs: number }[]> {
     try {
-      const r = await this.#pool.query<{ aid: number }>(`SELECT aid FROM ${this.#q}.os_cluster_devices WHERE updated_ms >= $1 LIMIT $2`, [ms, limit]);
-      return r.rows.map((row) => row.aid);
+      const r = await this.#pool.query<{ aid: number; updated_ms: number }>(
+        `SELECT aid, updated_ms FROM ${this.#q}.os_cluster_devices WHERE (updated_ms, aid) > ($1, $2) ORDER BY updated_ms, aid LIMIT $3`,
+        [ms, aid, limit],
+      );
+      return r.rows.map((row) => ({ aid: row.aid, updatedMs: row.updated_ms }));
     } catch (e) {
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the devices seen cannot be read: ${messageOf(e)}`, { cause: e });
     }

@@ -171,6 +171,8 @@ export interface ReceiverEvents {
 interface Owned {
   p: number;
   revision: number;
+  /** The lease revision of the claim: the fencing token of every commit of this ownership. */
+  claimRevision: number;
   renewedAt: number;
   stopping: boolean;
   reason: ReceiverEvents['released']['reason'];
@@ -182,10 +184,13 @@ interface Owned {
   lock: Promise<void>;
   /** The subscription answering the partition's AUTH_HELLOs, while consuming. */
   hello: Subscription | null;
-  /** HELLOs waiting for the lock (bounded by `HELLO_QUEUE_MAX`). */
-  hellosQueued: number;
-  /** The cluster's id allocator, on the owner of partition `IDS_PARTITION` with `ids`. */
+  /** When the node last expired idle sessions (`sweep`). */
+  sweptAt: number;
+  /** Devices with a HELLO waiting for the lock (bounded by `HELLO_QUEUE_MAX`). */
+  hellosQueued: Set<number>;
+  /** The cluster's id allocator, on the owner of partition `IDS_PARTITION` with `ids`, and the task that opens it. */
   ids: ClusterIds | null;
+  idsTask: Promise<void> | null;
   status: PartitionStatus;
   /** Aids the store did not have, and when it was asked. */
   absent: Map<number, number>;
@@ -217,6 +222,10 @@ const ABSENT_RETRY_MS = 1000;
 const ABSENT_MAX = 4096;
 /** The partition whose owner runs the cluster's id allocator (with `ReceiverOptions.ids`). */
 const IDS_PARTITION = 0;
+/** How often a partition's handshake expires idle sessions, ms (their lifetimes are minutes to days). */
+const SWEEP_MS = 10_000;
+/** A HELLO that waited longer than this for its partition is dropped: the asking gateway (2 s by default) gave up on it. */
+const HELLO_MAX_WAIT_MS = 2000;
 /** HELLOs one partition keeps waiting behind its batch in hand: a flood of them cannot grow the queue. */
 const HELLO_QUEUE_MAX = 256;
 
@@ -412,7 +421,7 @@ export class ClusterReceiver {
 
   #take(p: number, revision: number): void {
     const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, ignored: {}, lag: null, ackPending: null, resets: 0, skipped: 0, late: 0, repeated: 0, reordered: 0, held: 0, hellos: 0, hellosDropped: 0, sessionsLoaded: { secure: 0, auth: 0 }, replies: 0 };
-    const o: Owned = { p, revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, sessions: null, loop: null, lock: Promise.resolve(), hello: null, hellosQueued: 0, ids: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
+    const o: Owned = { p, revision, claimRevision: revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, sessions: null, loop: null, lock: Promise.resolve(), hello: null, sweptAt: Date.now(), hellosQueued: new Set(), ids: null, idsTask: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
     this.#owned.set(p, o);
     this.#counts.claims++;
     o.loop = this.#consume(o).catch((e: unknown) => this.#error(e, p));
@@ -488,6 +497,9 @@ export class ClusterReceiver {
       });
       for (;;) {
         try {
+          // The claim fences the previous owner's commits before its state is read: one that
+          // paused past its lease can no longer overwrite what this one loads.
+          if (!(await this.#fence(o))) return;
           // The partition's devices are those whose state a batch of it committed (with their
           // clocks); a device with templates but no row (stored by a single server) loads on
           // demand before its first DIFF or HEART.
@@ -497,9 +509,8 @@ export class ClusterReceiver {
           for (const d of devices.slice(0, this.#maxDevices)) o.clocks.set(d.aid, d);
           o.status.templatesLoaded = await node.fusion.registry.preload([...o.clocks.keys()]);
           // The partition's secure and authenticated sessions, with their replay state.
-          await node.open();
+          await node.protocol.open();
           o.status.sessionsLoaded = { secure: node.protocol.sessionCount ?? 0, auth: node.protocol.authServer?.devices ?? 0 };
-          if (o.p === IDS_PARTITION && this.#options.ids !== undefined) o.ids ??= await ClusterIds.open(db, this.#options.postgres, this.#options.ids, (e) => this.#error(e, o.p));
           break;
         } catch (e) {
           this.#error(e, o.p);
@@ -514,7 +525,7 @@ export class ClusterReceiver {
       if (consumer === null) return;
       o.status.state = 'consuming';
       o.hello = this.#nc!.subscribe(helloSubject(this.prefix, o.p), { queue: 'owner', callback: (err, m) => (err === null ? this.#queueHello(o, m) : this.#error(err, o.p)) });
-      o.ids?.listen(this.#nc!, this.prefix);
+      if (o.p === IDS_PARTITION && this.#options.ids !== undefined) o.idsTask = this.#runIds(o);
       this.#events.emit('claimed', { partition: o.p, templates: o.status.templatesLoaded, ackFloor: o.reset!.ackFloor, ackPending: o.reset!.ackPending, pending: o.reset!.pending, ms: Date.now() - t0 });
       while (!o.stopping && this.#state === 'running') {
         const msgs: JsMsg[] = [];
@@ -564,32 +575,107 @@ export class ClusterReceiver {
     } finally {
       o.hello?.unsubscribe();
       o.hello = null;
-      if (o.ids !== null) {
-        // Its reservation given back, its leases written: the next owner of partition 0 loads them.
-        await o.ids.close().catch((e: unknown) => this.#error(e, o.p));
-        o.ids = null;
-      }
+      // The allocator's reservation given back and its leases written before the lease goes:
+      // the next owner of partition 0 loads them.
+      o.stopping = true;
+      await o.ids?.close().catch((e: unknown) => this.#error(e, o.p));
+      await o.idsTask;
       await o.lock;
       this.#forget(o);
     }
   }
 
-  /** Runs `task` once the partition's earlier tasks (batches, HELLOs) are done. */
+  /**
+   * Records this ownership's claim in PostgreSQL (`claimPartition`), which fences every commit
+   * of an earlier owner. False (and the partition dropped) when a newer claim is recorded and
+   * the lease is no longer this receiver's; a row from a lease bucket made anew (revisions that
+   * started over) is overwritten once the lease is confirmed ours.
+   */
+  async #fence(o: Owned): Promise<boolean> {
+    const db = this.#db!;
+    if (await db.claimPartition(o.p, this.id, o.claimRevision)) return true;
+    const rev = await this.#leases!.renew(o.p, o.revision);
+    if (rev === null) {
+      this.#drop(o, 'lease-lost');
+      return false;
+    }
+    o.revision = rev;
+    o.renewedAt = Date.now();
+    return db.claimPartition(o.p, this.id, o.claimRevision, true);
+  }
+
+  /** Whether `e` is a commit refused because a newer owner claimed the partition; the partition is then dropped. */
+  #fenced(o: Owned, e: unknown): boolean {
+    if (!(e instanceof ClusterError && e.code === 'ERR_CLUSTER_FENCED')) return false;
+    this.#error(e, o.p);
+    this.#drop(o, 'lease-lost');
+    return true;
+  }
+
+  /** Opens the cluster's id allocator on the owner of partition 0 (retried apart from the partition's frames, which do not wait for it) and answers id requests. */
+  async #runIds(o: Owned): Promise<void> {
+    const going = () => !o.stopping && this.#state === 'running';
+    for (let attempt = 0; going(); attempt++) {
+      let ids: ClusterIds;
+      try {
+        ids = await ClusterIds.open(this.#db!, this.#options.postgres, this.#options.ids!, (e) => this.#error(e, o.p));
+      } catch (e) {
+        // Another receiver's allocator still closing, or PostgreSQL away: partition 0's frames go on meanwhile.
+        if (!(e instanceof ClusterError && e.code === 'ERR_CLUSTER_STATE')) this.#error(e, o.p);
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+        continue;
+      }
+      attempt = 0;
+      o.ids = ids;
+      if (going()) {
+        ids.listen(this.#nc!, this.prefix);
+        // Until closed (the partition given up) or its lock lost (then it starts over).
+        await ids.lost;
+      }
+      o.ids = null;
+      await ids.close().catch((e: unknown) => this.#error(e, o.p));
+    }
+  }
+
+  /**
+   * Runs `task` once the partition's earlier tasks (batches, HELLOs) are done. Every
+   * `SWEEP_MS` the handshake first expires what is idle (secure sessions, authenticated sessions
+   * and unanswered HELLOs past their lifetimes), so their deletions leave with the task's commit.
+   * (The templates need no sweep: they never expire here, and every change is staged at once.)
+   */
   #locked(o: Owned, task: () => Promise<void>): Promise<void> {
-    const run = o.lock.then(task).catch((e: unknown) => this.#error(e, o.p));
+    const run = o.lock
+      .then(() => {
+        const now = Date.now();
+        if (o.node !== null && now - o.sweptAt >= SWEEP_MS) {
+          o.sweptAt = now;
+          o.node.protocol.sweep();
+        }
+        return task();
+      })
+      .catch((e: unknown) => this.#error(e, o.p));
     o.lock = run;
     return run;
   }
 
   /** Queues a HELLO behind the partition's batch in hand; beyond `HELLO_QUEUE_MAX` waiting, it is dropped (the device asks again). */
   #queueHello(o: Owned, m: Msg): void {
-    if (o.hellosQueued >= HELLO_QUEUE_MAX) {
+    const aid = helloAid(m.data);
+    // One waiting per device (a repeated HELLO replaces nothing: the device takes the first
+    // WELCOME), and a bounded queue in all.
+    if (aid === undefined || o.hellosQueued.has(aid) || o.hellosQueued.size >= HELLO_QUEUE_MAX) {
       o.status.hellosDropped++;
       return;
     }
-    o.hellosQueued++;
+    o.hellosQueued.add(aid);
+    const at = Date.now();
     void this.#locked(o, () => {
-      o.hellosQueued--;
+      o.hellosQueued.delete(aid);
+      // Behind a long batch: the gateway gave up on it, so its WELCOME would reach no one.
+      if (Date.now() - at > HELLO_MAX_WAIT_MS) {
+        o.status.hellosDropped++;
+        return Promise.resolve();
+      }
       return this.#hello(o, m);
     });
   }
@@ -621,10 +707,11 @@ export class ClusterReceiver {
     const changes = await this.#stagedSessions(o);
     if (changes.length > 0) {
       try {
-        await this.#db!.commit([], [], this.id, [], changes);
+        await this.#db!.commit([], [], this.id, [], changes, { partition: o.p, revision: o.claimRevision });
       } catch (e) {
         o.sessions!.restore(changes);
-        this.#error(e, o.p);
+        if (!this.#fenced(o, e)) this.#error(e, o.p);
+        o.status.hellosDropped++;
         return;
       }
     }
@@ -879,10 +966,12 @@ export class ClusterReceiver {
     const t0 = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.#db!.commit(rows, staged, this.id, [...touched.values()], sessions);
+        const res = await this.#db!.commit(rows, staged, this.id, [...touched.values()], sessions, { partition: o.p, revision: o.claimRevision });
         st.duplicates += rows.length - res.inserted;
         break;
       } catch (e) {
+        // A newer owner has the partition: nothing of this batch is stored or acknowledged.
+        if (this.#fenced(o, e)) return;
         this.#error(e, o.p);
         // Lease gone (or stopping with the database down): leave the batch unacknowledged; the
         // next owner gets it again from the ack floor.

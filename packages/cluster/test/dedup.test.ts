@@ -72,4 +72,24 @@ describe.skipIf(unavailable !== '')('dedup by message id (PostgreSQL)', () => {
     expect(await db.templates(['77'])).toEqual([undefined]);
     expect(await db.query('SELECT 1 FROM $schema.os_cluster_readings WHERE msg_id = $1', ['g1-c-1'])).toEqual([]);
   });
+
+  it('a commit fenced by an older claim is refused in its transaction (ERR_CLUSTER_FENCED): nothing stored', async () => {
+    const sessions = [{ kind: 'auth' as const, aid: 42, partition: 5, record: { aid: 42, window: 'a' } }];
+    expect(await db.claimPartition(5, 'ra', 10)).toBe(true);
+    await db.commit([row('f-a-1', 0, 1)], [], 'ra', [], sessions, { partition: 5, revision: 10 });
+    // rb claims the partition (a newer lease revision); ra, paused past its lease, commits on.
+    expect(await db.claimPartition(5, 'rb', 20)).toBe(true);
+    const stale = [{ kind: 'auth' as const, aid: 42, partition: 5, record: { aid: 42, window: 'stale' } }];
+    await expect(db.commit([row('f-a-2', 0, 2)], [{ key: '42', record: { aid: 42, templates: [] } }], 'ra', [], stale, { partition: 5, revision: 10 })).rejects.toMatchObject({ code: 'ERR_CLUSTER_FENCED' });
+    expect(await db.query('SELECT 1 FROM $schema.os_cluster_readings WHERE msg_id = $1', ['f-a-2'])).toEqual([]);
+    expect(await db.templates(['42'])).toEqual([undefined]);
+    expect(await db.sessionRecords('auth', ['42'])).toEqual([{ aid: 42, window: 'a' }]);
+    await db.commit([row('f-b-1', 0, 3)], [], 'rb', [], [], { partition: 5, revision: 20 });
+    // The stale claim is refused; a claim with force (its holder checked the lease) is recorded.
+    expect(await db.claimPartition(5, 'ra', 10)).toBe(false);
+    expect(await db.claimPartition(5, 'ra', 3, true)).toBe(true);
+    await expect(db.commit([row('f-b-2', 0, 4)], [], 'rb', [], [], { partition: 5, revision: 20 })).rejects.toMatchObject({ code: 'ERR_CLUSTER_FENCED' });
+    // A partition nobody claimed: refused too.
+    await expect(db.commit([], [], 'rc', [], [], { partition: 6, revision: 1 })).rejects.toMatchObject({ code: 'ERR_CLUSTER_FENCED' });
+  });
 });

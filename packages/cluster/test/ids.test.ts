@@ -1,14 +1,16 @@
 // Ids assigned by the cluster, on one nats-server and PostgreSQL: two gateways ask the one
 // allocator (the owner of partition 0) for their devices' ids; every id is distinct and in the
 // range, the devices' frames are stored under them; the owner stops, the next receiver loads the
-// leases, gives a device asking again its id, new devices ids no one has, and renews the leases
-// of the devices whose frames were stored. Without an allocator in the cluster the gateway's own
-// node answers, as before (NACK "no allocator").
+// leases, gives a device asking again its id and new devices ids no one has. Leases are renewed
+// by the devices' stored frames: with the range full, a device that stopped sending loses its
+// id to a newcomer once its lease ran out, and the devices that kept sending keep theirs.
+// Without an allocator in the cluster the gateway's own node answers, as before (NACK).
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair, type InProcessTransport } from '@opensynaptic/transport';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ClusterIds } from '../src/ids.js';
 import { ClusterDatabase, ClusterGateway, ClusterReceiver, isOpenSynapticError } from '../src/index.js';
 
 const pgUrl = inject('pgUrl');
@@ -17,7 +19,9 @@ const SCHEMA = 'ids';
 const PARTITIONS = 2;
 const PREFIX = 'id';
 const START = 5000;
-const END = 5999;
+// Fifteen ids: the test fills the range, so the next request must reclaim an expired lease.
+const END = 5014;
+const LEASE_MS = 6000;
 let nats: NatsCluster | undefined;
 let db: ClusterDatabase | undefined;
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -34,7 +38,7 @@ afterAll(async () => {
 });
 
 const receiver = (id: string) =>
-  new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, ids: { start: START, end: END } });
+  new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, ids: { start: START, end: END, leaseMs: LEASE_MS } });
 
 /** Device nodes behind one gateway's in-process link; answers reach every one of them (each takes its own). */
 function devices(link: InProcessTransport): (deviceId: string) => OpenSynaptic {
@@ -82,6 +86,7 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
     await a.start();
     cleanup.push(() => a.stop());
     await consuming(a, PARTITIONS);
+    await until(async () => (await a.status()).ids !== null, 'the allocator to run', 10_000, 20);
     // One at a time: devices behind one link share it, and an answer goes to the one that asked.
     const assigned = new Map<string, number>();
     const nodes = new Map<string, OpenSynaptic>();
@@ -115,9 +120,35 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
     expect(await again.requestId({ meta: { device_id: 'dev-0' }, timeoutMs: 3000 })).toBe(assigned.get('dev-0'));
     // New devices: ids no one has.
     const fresh: number[] = [];
-    for (let i = 0; i < 5; i++) fresh.push(await via[i % 2]!(`new-${i}`).requestId({ meta: { device_id: `new-${i}` }, timeoutMs: 3000 }));
+    for (let i = 0; i < 5; i++) {
+      const name = `new-${i}`;
+      const n = via[i % 2]!(name);
+      nodes.set(name, n);
+      fresh.push(await n.requestId({ meta: { device_id: name }, timeoutMs: 3000 }));
+    }
     expect(new Set([...ids, ...fresh]).size).toBe(15);
-    expect((await b.status()).ids).toMatchObject({ requests: 6, leases: 15 });
+    expect((await b.status()).ids).toMatchObject({ requests: 6, leases: 15, available: 0 });
+
+    // Every device but dev-9 keeps sending for longer than a lease; then a newcomer asks. The
+    // range is full, so it gets the id whose lease ran out, dev-9's, and no other.
+    const quiet = assigned.get('dev-9')!;
+    const t0 = Date.now();
+    for (let round = 0; Date.now() - t0 < LEASE_MS + 3000; round++) {
+      for (const [i, [name, n]] of [...nodes.entries()].entries()) if (name !== 'dev-9') await links[i % 2]!.send(n.transmit([['T1', 'OK', 30 + round, 'Cel']]).frame);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const newcomer = await via[0]!('newcomer').requestId({ meta: { device_id: 'newcomer' }, timeoutMs: 3000 });
+    expect(newcomer).toBe(quiet);
+  });
+
+  it('one allocator per schema: a second waits for the first to close (its advisory lock), then loads its leases', async () => {
+    const postgres = { connection: pgUrl, schema: 'ids_lock' };
+    const first = await ClusterIds.open(db!, postgres, { start: 1, end: 9 }, () => undefined);
+    await expect(ClusterIds.open(db!, postgres, { start: 1, end: 9 }, () => undefined)).rejects.toMatchObject({ code: 'ERR_CLUSTER_STATE' });
+    expect(first.status()).toMatchObject({ leases: 0, available: 9 });
+    await first.close();
+    const second = await ClusterIds.open(db!, postgres, { start: 1, end: 9 }, () => undefined);
+    await second.close();
   });
 
   it('refuses ids options the allocator would refuse, when the receiver is made', () => {

@@ -145,6 +145,21 @@ describe.skipIf(unavailable !== '')('sessions that survive a takeover', () => {
     expect(authPart.sessionsLoaded.auth).toBeGreaterThanOrEqual(1);
     expect(legacyPart.sessionsLoaded.secure).toBeGreaterThanOrEqual(1);
 
+    // The last sealed frame A stored, again under a new message id (what a second gateway or an
+    // attacker on the stream would publish), before B has seen any frame of the device: only
+    // the replay window A committed with its batches can refuse it.
+    const replayed = sent[5]!;
+    const replayer = await connect({ servers: nats!.urls });
+    try {
+      const h = headers();
+      h.set('Os-Gateway', 'gs');
+      await replayer.jetstream().publish(framesSubject(PREFIX, partitionOf(sourceAid(replayed)!, PARTITIONS)), replayed, { msgID: 'replayed-1', headers: h });
+    } finally {
+      await replayer.close();
+    }
+    await until(async () => ((await b.status()).partitions.find((p) => p.partition === authPart.partition)!.ignored.ERR_AUTH_REPLAY ?? 0) === 1, 'the replay to be refused', 10_000, 20);
+    expect((await stored(AUTH_AID)).length).toBe(6);
+
     // The next sealed DIFFs decode at the new owner with the loaded session: no new HELLO.
     for (let i = 6; i < 9; i++) {
       clock.now += 1000;
@@ -167,18 +182,6 @@ describe.skipIf(unavailable !== '')('sessions that survive a takeover', () => {
     ]);
     expect(gateway.status().hellos).toBe(1);
 
-    // The last sealed frame again, under a new message id (what a second gateway or an attacker
-    // on the stream would publish): the replay window B loaded refuses it.
-    const nc = await connect({ servers: nats!.urls });
-    try {
-      const last = sent.at(-1)!;
-      const h = headers();
-      h.set('Os-Gateway', 'gs');
-      await nc.jetstream().publish(framesSubject(PREFIX, partitionOf(sourceAid(last)!, PARTITIONS)), last, { msgID: 'replayed-1', headers: h });
-    } finally {
-      await nc.close();
-    }
-    await until(async () => ((await b.status()).partitions.find((p) => p.partition === authPart.partition)!.ignored.ERR_AUTH_REPLAY ?? 0) === 1, 'the replay to be refused', 10_000, 20);
     expect((await stored(AUTH_AID)).length).toBe(9);
     const bStatus = await b.status();
     expect(bStatus.totals.ignored).toBe(1);
