@@ -4,12 +4,17 @@
 // their template mid-stream). Mid-stream one receiver is killed with SIGKILL and then one NATS
 // node (the frames stream's leader). At the end every reading of every frame the gateway got a PubAck for is stored exactly
 // once, and the devices of the dead receiver's partitions kept decoding DIFFs after the kill.
+// Two devices per partition are authenticated (pre-shared secrets in the cluster's key store):
+// their sealed frames, those the dead receiver had taken and not committed included, are stored
+// exactly once too, with no new HELLO after the kills (the sessions came with the batches).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
+import { type AuthKinds, AuthServer } from '@opensynaptic/handshake';
+import { openPostgresStore } from '@opensynaptic/store-postgres';
 import { partitionOf } from '@opensynaptic/server';
 import { createInProcessPair } from '@opensynaptic/transport';
 import { connect } from 'nats';
@@ -24,6 +29,8 @@ const STREAM_MS = 24_000;
 const KILL_RECEIVER_AT = 4000;
 const KILL_NATS_AT = 12_000;
 const SCHEMA = 'failover';
+const AUTH_PER_PARTITION = 2;
+const SECRET = new Uint8Array(32).map((_, i) => (i * 29 + 3) & 0xff);
 
 interface Child {
   id: string;
@@ -69,6 +76,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', () => {
   it('kill -9 of a receiver and of a NATS node mid-stream: every acknowledged reading stored once, moved devices keep decoding DIFFs', async () => {
+    // Two authenticated devices per partition, their secrets in the cluster's key store.
+    const authAids: number[] = [];
+    const per = new Map<number, number>();
+    for (let aid = 90_000; authAids.length < PARTITIONS * AUTH_PER_PARTITION; aid++) {
+      const p = partitionOf(aid, PARTITIONS);
+      if ((per.get(p) ?? 0) >= AUTH_PER_PARTITION) continue;
+      per.set(p, (per.get(p) ?? 0) + 1);
+      authAids.push(aid);
+    }
+    await (await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA })).close();
+    const keyStore = await openPostgresStore<AuthKinds>({ connection: pgUrl, schema: SCHEMA, kinds: ['keys', 'auth'] });
+    const admin = new AuthServer({ store: keyStore });
+    await admin.load(Date.now());
+    for (const aid of authAids) admin.setKey(aid, 0, SECRET);
+    await admin.flush(Date.now());
+    await keyStore.close();
     const receivers = ['r1', 'r2', 'r3'].map(startReceiver);
     // Every partition owned and consuming, a third each.
     await until(
@@ -92,8 +115,17 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
 
     const watcher = await connect({ servers: nats!.urls });
     let killedNode = -1;
-    const aids = Array.from({ length: DEVICES }, (_, i) => 5000 + i * 7);
-    const nodes = aids.map((aid) => new OpenSynaptic({ assignedId: aid, deviceId: `dev-${aid}` }));
+    const plainAids = Array.from({ length: DEVICES }, (_, i) => 5000 + i * 7);
+    const nodes = plainAids.map((aid) => new OpenSynaptic({ assignedId: aid, deviceId: `dev-${aid}` }));
+    const sealed = authAids.map((aid) => new OpenSynaptic({ assignedId: aid, deviceId: `auth-${aid}`, auth: { secret: SECRET, mode: 'require' }, send: (p) => device.send(p) }));
+    void (async () => {
+      for await (const batch of device.batches()) for (const inbound of batch) for (const n of sealed) n.receive(inbound.frame);
+    })();
+    for (const n of sealed) expect(await n.authenticate({ timeoutMs: 5000 })).toBe('authenticated');
+    const hellosBefore = gateway.status().hellos;
+    expect(hellosBefore).toBe(authAids.length);
+    nodes.push(...sealed);
+    const aids = [...plainAids, ...authAids];
     const t0 = Date.now();
     let killedAt = 0;
     let moved: number[] = [];
@@ -120,7 +152,8 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
           ['H1', 'OK', round % 3 === 0 ? 50 : 40 + (i % 5), '%'],
         ];
         if (extra) sensors.push(['P1', 'OK', 1000 + (round % 4), 'hPa']);
-        const { frame } = nodes[i]!.transmit(sensors);
+        const { frame, authenticated } = nodes[i]!.transmit(sensors);
+        if (i >= DEVICES && !authenticated) throw new Error(`device ${aids[i]} sent a frame that is not sealed`);
         sensorsOfFrame.set(hex(frame), sensors.length);
         await device.send(frame);
       }
@@ -136,6 +169,8 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
     expect(killedNode).toBeGreaterThanOrEqual(0);
     expect(moved.length).toBeGreaterThan(0);
     expect(gw.failed, 'frames the gateway gave up').toBe(0);
+    // The sessions survived both kills: no device had to authenticate again.
+    expect(gw.hellos, 'HELLOs (one per authenticated device, none after the kills)').toBe(authAids.length);
     // One ack per frame (a retry JetStream had already is flagged duplicate, counted once).
     expect(acked.size).toBe(gw.acked);
     expect(acked.size).toBeGreaterThan(DEVICES * 40);
@@ -177,6 +212,7 @@ describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', ()
       expect(movedAids.length).toBeGreaterThan(0);
       const after = await db.query<{ aid: number }>("SELECT DISTINCT aid FROM $schema.os_cluster_readings WHERE strategy = 'DIFF' AND received_ms > $1 AND receiver <> 'r1' AND aid = ANY($2::bigint[])", [killedAt + TTL_MS, movedAids]);
       expect(after.map((r) => Number(r.aid)).sort((a, b) => a - b)).toEqual(movedAids);
+      expect(movedAids.filter((aid) => aid >= 90_000).length, 'authenticated devices among the moved').toBe(moved.length * AUTH_PER_PARTITION);
     } finally {
       await db.close();
     }
