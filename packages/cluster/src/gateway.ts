@@ -312,6 +312,14 @@ export class ClusterGateway {
     if (this.#peers.size > this.#maxPeers) this.#peers.delete(this.#peers.keys().next().value!);
   }
 
+  /** Asks the receiver listening on `subject` to answer a device's packet (request/reply, `helloTimeoutMs`), naming the device and this gateway. */
+  #ask(subject: string, inbound: Inbound): Promise<Msg> {
+    const h = headers();
+    h.set('Os-Peer', inbound.peer.key);
+    h.set('Os-Gateway', this.id);
+    return this.#nc!.request(subject, inbound.frame.slice(), { timeout: this.#helloTimeoutMs, headers: h });
+  }
+
   /** Asks partition `p`'s owner to answer an AUTH_HELLO, and sends its answer to the device. */
   async #hello(t: Transport, inbound: Inbound, p: number): Promise<void> {
     inbound.ack?.();
@@ -324,10 +332,7 @@ export class ClusterGateway {
     this.#remember(t, inbound.peer);
     this.#inFlight++;
     try {
-      const h = headers();
-      h.set('Os-Peer', inbound.peer.key);
-      h.set('Os-Gateway', this.id);
-      const m = await this.#nc!.request(helloSubject(this.prefix, p), inbound.frame.slice(), { timeout: this.#helloTimeoutMs, headers: h });
+      const m = await this.#ask(helloSubject(this.prefix, p), inbound);
       if (m.data.length > 0) await t.send(m.data, inbound.peer);
     } catch (e) {
       // No owner now (a takeover in progress, no receiver): the device's HELLO times out and it asks again.
@@ -353,12 +358,9 @@ export class ClusterGateway {
     this.#remember(t, inbound.peer);
     this.#inFlight++;
     try {
-      const h = headers();
-      h.set('Os-Peer', inbound.peer.key);
-      h.set('Os-Gateway', this.id);
       let m: Msg;
       try {
-        m = await this.#nc!.request(idsSubject(this.prefix), inbound.frame.slice(), { timeout: this.#helloTimeoutMs, headers: h });
+        m = await this.#ask(idsSubject(this.prefix), inbound);
       } catch (e) {
         if ((e as { code?: unknown }).code === '503' && !this.#clusterIds) {
           // No allocator in the cluster (none has answered this gateway yet): answered here, as ever.

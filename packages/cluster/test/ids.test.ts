@@ -7,9 +7,10 @@
 // Without an allocator in the cluster the gateway's own node answers, as before (NACK).
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
-import { OpenSynaptic } from '@opensynaptic/core';
+import type { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair, type InProcessTransport } from '@opensynaptic/transport';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { consuming, devicesOn } from './fixtures/devices.js';
 import { ClusterIds } from '../src/ids.js';
 import { ClusterDatabase, ClusterGateway, ClusterReceiver, isOpenSynapticError } from '../src/index.js';
 
@@ -40,23 +41,6 @@ afterAll(async () => {
 const receiver = (id: string) =>
   new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, ids: { start: START, end: END, leaseMs: LEASE_MS } });
 
-/** Device nodes behind one gateway's in-process link; answers reach every one of them (each takes its own). */
-function devices(link: InProcessTransport): (deviceId: string) => OpenSynaptic {
-  const nodes: OpenSynaptic[] = [];
-  void (async () => {
-    for await (const batch of link.batches()) for (const inbound of batch) for (const n of nodes) n.receive(inbound.frame);
-  })();
-  return (deviceId) => {
-    const node = new OpenSynaptic({ deviceId, send: (p) => link.send(p) });
-    nodes.push(node);
-    return node;
-  };
-}
-
-async function consuming(r: ClusterReceiver, n: number): Promise<void> {
-  await until(async () => (await r.status()).partitions.filter((p) => p.state === 'consuming').length === n, `receiver ${r.id} to consume ${n} partitions`, 15_000, 20);
-}
-
 describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
   it('one allocator for every gateway, distinct ids, leases that survive a takeover', async () => {
     const links: InProcessTransport[] = [];
@@ -70,7 +54,10 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
       links.push(link);
       gateways.push(g);
     }
-    const via = links.map(devices);
+    const via = links.map((link) => {
+      const on = devicesOn(link);
+      return (deviceId: string) => on({ deviceId });
+    });
 
     // No receiver assigns ids yet: the gateway's own node answers, as without a cluster.
     const early = via[0]!('early');

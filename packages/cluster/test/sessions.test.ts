@@ -8,12 +8,12 @@
 import { AUTH_DIFF, DATA_DIFF_SEC } from '@opensynaptic/cmd';
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
-import { OpenSynaptic } from '@opensynaptic/core';
 import { type AuthKinds, AuthServer } from '@opensynaptic/handshake';
 import { openPostgresStore } from '@opensynaptic/store-postgres';
-import { createInProcessPair, type InProcessTransport } from '@opensynaptic/transport';
+import { createInProcessPair } from '@opensynaptic/transport';
 import { connect, headers } from 'nats';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { consuming, devicesOn } from './fixtures/devices.js';
 import { ClusterDatabase, ClusterGateway, ClusterReceiver, framesSubject, sourceAid } from '../src/index.js';
 import { partitionOf } from '@opensynaptic/server';
 
@@ -58,30 +58,10 @@ async function addSecret(aid: number): Promise<void> {
 const receiver = (id: string) =>
   new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, node: { handshake: { auth: { server: {} } } } });
 
-/**
- * Device nodes on the device side of an in-process pair: what they send goes to the gateway, and
- * what comes back reaches every one (a node takes only what is for its aid).
- */
-function devices(link: InProcessTransport, clock: { now: number }): (options: ConstructorParameters<typeof OpenSynaptic>[0]) => OpenSynaptic {
-  const nodes: OpenSynaptic[] = [];
-  void (async () => {
-    for await (const batch of link.batches()) for (const inbound of batch) for (const n of nodes) n.receive(inbound.frame);
-  })();
-  return (options) => {
-    const node = new OpenSynaptic({ ...options, clock: () => clock.now, send: (p) => link.send(p) });
-    nodes.push(node);
-    return node;
-  };
-}
-
 /** T1 of `aid` in °C as stored (kelvin), by stream order, with the receiver and strategy. */
 async function stored(aid: number): Promise<{ value: number; receiver: string; strategy: string }[]> {
   const rows = await db!.query<{ value: number; receiver: string; strategy: string }>("SELECT value, receiver, strategy FROM $schema.os_cluster_readings WHERE aid = $1 AND sensor_id = 'T1' ORDER BY stream_seq", [aid]);
   return rows.map((r) => ({ value: Math.round((Number(r.value) - 273.15) * 100) / 100, receiver: r.receiver, strategy: r.strategy }));
-}
-
-async function consuming(r: ClusterReceiver, n: number): Promise<void> {
-  await until(async () => (await r.status()).partitions.filter((p) => p.state === 'consuming').length === n, `receiver ${r.id} to consume ${n} partitions`, 15_000, 20);
 }
 
 describe.skipIf(unavailable !== '')('sessions that survive a takeover', () => {
@@ -97,7 +77,8 @@ describe.skipIf(unavailable !== '')('sessions that survive a takeover', () => {
     await consuming(a, PARTITIONS);
 
     const clock = { now: 1_760_000_000_000 };
-    const device = devices(devLink, clock);
+    const on = devicesOn(devLink);
+    const device = (options: Parameters<typeof on>[0]) => on({ ...options, clock: () => clock.now });
     const authed = device({ assignedId: AUTH_AID, deviceId: 'auth-dev', auth: { secret: SECRET, mode: 'require' } });
     // The partition's owner answers the HELLO, through the gateway's request.
     const t0 = performance.now();
