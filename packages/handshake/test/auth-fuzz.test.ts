@@ -6,6 +6,7 @@
  * a frame later than the window (or, with `order: 'strict'`, any late frame) never opens, and
  * the server never throws. Seeded (AUTH_FUZZ_SEED), so a failure can be repeated.
  */
+import { seededRandom } from '@opensynaptic/config/kill-loop';
 import { encodeFrame } from '@opensynaptic/packet';
 import { describe, expect, it } from 'vitest';
 import { AUTH_REPLAY_WINDOW, AuthClient, AuthServer } from '../src/index.js';
@@ -15,13 +16,7 @@ const AID = 31337;
 const SECRET = new Uint8Array(32).map((_, i) => (i * 91 + 3) & 0xff);
 const NOW = 1_700_000_000_000;
 
-let state = Number(process.env.AUTH_FUZZ_SEED ?? 0x2545f491) >>> 0 || 1;
-function rnd(): number {
-  state ^= state << 13;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  return (state >>> 0) / 0x100000000;
-}
+const rnd = seededRandom(Number(process.env.AUTH_FUZZ_SEED ?? 0x2545f491));
 const int = (n: number) => Math.floor(rnd() * n);
 const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
 

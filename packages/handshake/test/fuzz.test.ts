@@ -3,6 +3,7 @@
  * nodes (duplex server with an allocator, tx_only, rx_only): dispatch never throws, every answer
  * has the reference's shape, and what the nodes keep stays under their caps.
  */
+import { seededRandom } from '@opensynaptic/config/kill-loop';
 import { deriveSessionKey } from '@opensynaptic/crc';
 import { encodeFrame } from '@opensynaptic/packet';
 import { expect, it } from 'vitest';
@@ -25,14 +26,8 @@ const TYPES = new Set(['DATA', 'CTRL', 'IGNORED', 'ERROR', 'UNKNOWN']);
 const CTRL = [1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14];
 const DATA = [63, 64, 170, 171, 127, 128];
 
-// xorshift32: fast and reproducible.
-let state = 0x9e3779b9;
-function rnd(): number {
-  state ^= state << 13;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  return (state >>> 0) / 0x100000000;
-}
+// Seeded, so a failure is reproducible.
+const rnd = seededRandom(0x9e3779b9);
 const int = (n: number) => Math.floor(rnd() * n);
 function randomBytes(n: number): Uint8Array {
   const b = new Uint8Array(n);

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '@opensynaptic/config/kill-loop';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -501,13 +502,7 @@ describe('round trip', () => {
 
 describe('fuzz', () => {
   it('100,000 random strings and byte strings give a fact or a BodyTextError, nothing else', () => {
-    let seed = 0x2545f491;
-    const rnd = () => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) / 4294967296;
-    };
+    const rnd = seededRandom(0x2545f491);
     const pieces = ['.', '|', '>', ':', ',', '/', '&', '#', '@', '=', '-', '_', 'e', 'E', 'da', 'k', 'm', 'A', 'B00', '900', 'AYvP5WgA', 'D.1.AYvP5WgA|', 'T1>K.A:', 'é', '\ud800', '²', ' ', '0', '9', 'Z'];
     let facts = 0;
     for (let i = 0; i < 100_000; i++) {

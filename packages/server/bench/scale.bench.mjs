@@ -28,6 +28,7 @@
 // BENCH_KILL_AT (200), BENCH_LEASE_TTL_MS (15000, the cluster receivers' `leaseTtlMs`), BENCH_MIX (`60:0.6,10:0.3,1:0.1`: period in s :
 // share of devices), BENCH_TEMPLATES (20000: devices whose templates go into PostgreSQL for step 3).
 import { performance } from 'node:perf_hooks';
+import { seededRandom } from '@opensynaptic/config/kill-loop';
 import { startPostgres } from '@opensynaptic/config/postgres';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { openPostgresStore } from '@opensynaptic/store-postgres';
@@ -65,13 +66,7 @@ const median = (xs) => {
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
 // Deterministic pseudo-randomness, so two runs simulate the same fleet.
-let seed = 0x9e3779b9;
-const rand = () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-};
+const rand = seededRandom(0x9e3779b9);
 
 // ------------------------------------------------------------------ 1. bytes per device per day
 
