@@ -17,7 +17,7 @@ import { createSocket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { crc16Unchecked } from '@opensynaptic/crc';
-import { createTransport } from '@opensynaptic/transport';
+import { createTransport, DEFAULT_MAX_PENDING_SENDS } from '@opensynaptic/transport';
 
 const devices = Number(process.env.BENCH_DEVICES ?? 100);
 const sensors = Number(process.env.BENCH_SENSORS ?? 1);
@@ -125,9 +125,9 @@ async function run({ to: target, rate, seconds, full, frames = Number.POSITIVE_I
     const t = performance.now();
     let k = 0;
     for (const f of fulls) {
-      // A QoS 1 or stream link refuses sends past its pending limit (8192 by default): wait for
-      // its acknowledgements instead, as a real gateway would.
-      while (link !== null && pending >= 4096) await new Promise((r) => setImmediate(r));
+      // A QoS 1 or stream link refuses sends past its pending limit: wait for its
+      // acknowledgements at half of it instead (room for a device's FULLs), as a real gateway would.
+      while (link !== null && pending >= DEFAULT_MAX_PENDING_SENDS / 2) await new Promise((r) => setImmediate(r));
       for (const frame of f) send(frame);
       if (++k % 256 === 0) {
         const wait = t + (k / FULL_RATE) * 1000 - performance.now();
@@ -146,7 +146,7 @@ async function run({ to: target, rate, seconds, full, frames = Number.POSITIVE_I
     const due = Math.min(last, Number.isFinite(rate) ? base + Math.floor(((now - start) / 1000) * rate) : sent + burst);
     // Bounded sends in flight: the socket's callbacks must keep up or the rate is a lie.
     let n = 0;
-    while (sent < due && n++ < 4 * burst && pending < 8192) {
+    while (sent < due && n++ < 4 * burst && pending < DEFAULT_MAX_PENDING_SENDS) {
       send(next(d));
       if (++d === devices) d = 0;
     }
