@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { untilValue } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { ensureId, linkNode } from '@opensynaptic/server/device';
 import { openSqliteReadingsSink } from '@opensynaptic/store-sqlite';
@@ -52,16 +53,6 @@ async function sendReadings(port: number, name: string, count: number): Promise<
   return { aid, sent: count };
 }
 
-async function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('serve, transport-status and snapshot', () => {
   it('serves a configuration over UDP: ids, readings stored, live status; SIGTERM stops it cleanly (exit 0)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'os-cli-serve-'));
@@ -81,12 +72,12 @@ describe('serve, transport-status and snapshot', () => {
     for (const { aid } of [a, b]) expect(aid).toBeGreaterThanOrEqual(500);
 
     // transport-status reads the running server's status file (written every 200 ms).
-    const status = await until(async () => {
+    const status = await untilValue(async () => {
       const r = await osNode(['transport-status', '--config', config, '--json']);
       if (r.code !== 0) return undefined;
       const s = JSON.parse(r.stdout);
       return s.transports[0].framesIn >= 25 + 2 ? s : undefined;
-    }, 'transport-status to count every frame');
+    }, 'transport-status to count every frame', 15_000, 100);
     expect(status.server).toBe('running');
     expect(status.transports).toHaveLength(1);
     expect(status.transports[0]).toMatchObject({ name: 'udp', medium: 'udp', state: 'running', address: { address: '127.0.0.1', port } });
@@ -144,10 +135,10 @@ describe('serve, transport-status and snapshot', () => {
     expect(started.dashboard).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     const base = started.dashboard as string;
     const { aid } = await sendReadings((listening.address as { port: number }).port, 'dev-d', 5);
-    const devices = await until(async () => {
+    const devices = await untilValue(async () => {
       const body = (await (await fetch(`${base}api/devices`)).json()) as { devices: { aid: number; deviceId: string; frames: { FULL: number; DIFF: number; HEART: number } }[] };
       return body.devices.some((d) => d.aid === aid && d.frames.FULL + d.frames.DIFF + d.frames.HEART === 5) ? body.devices : undefined;
-    }, 'the device on the dashboard');
+    }, 'the device on the dashboard', 15_000, 100);
     expect(devices.map((d) => d.deviceId)).toEqual(['dev-d']);
     const health = (await (await fetch(`${base}api/health`)).json()) as Record<string, unknown>;
     const file = JSON.parse(readFileSync(`${db}.status.json`, 'utf8')) as Record<string, unknown>;
@@ -175,10 +166,10 @@ describe('serve, transport-status and snapshot', () => {
       const put = await fetch(`${base}api/alert-rules?id=any`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'above', sensor: 'T1', threshold: 0, severity: 'critical' }) });
       expect(put.status).toBe(201);
       await sendReadings((listening.address as { port: number }).port, 'dev-al', 1);
-      const fired = await until(async () => {
+      const fired = await untilValue(async () => {
         const body = (await (await fetch(`${base}api/alerts`, { headers: auth })).json()) as { active: { ruleId: string; deviceId: string }[] };
         return body.active.length > 0 ? body.active : undefined;
-      }, 'the alert fired');
+      }, 'the alert fired', 15_000, 100);
       expect(fired[0]).toMatchObject({ ruleId: 'any', deviceId: 'dev-al' });
       first.child.kill('SIGTERM');
       expect((await first.done).code).toBe(0);
@@ -209,10 +200,10 @@ describe('serve, transport-status and snapshot', () => {
     expect(rules.rules).toMatchObject([rule]);
     // The rule works: a reading above 21 fires it (sendReadings sends 20, 21, 22, 23 ...).
     await sendReadings((listening.address as { port: number }).port, 'dev-hot', 4);
-    const fired = await until(async () => {
+    const fired = await untilValue(async () => {
       const body = (await (await fetch(`${base}api/alerts`)).json()) as { active: { ruleId: string; deviceId: string }[] };
       return body.active.length > 0 ? body.active : undefined;
-    }, 'the configured rule fired');
+    }, 'the configured rule fired', 15_000, 100);
     expect(fired[0]).toMatchObject({ ruleId: 'hot', deviceId: 'dev-hot' });
     serve.child.kill('SIGTERM');
     expect((await serve.done).code).toBe(0);
@@ -255,10 +246,10 @@ describe('serve, transport-status and snapshot', () => {
     const { aid } = await sendReadings(port, 'ref-dev', 8);
     expect(aid).toBeGreaterThanOrEqual(100);
     expect(aid).toBeLessThanOrEqual(200);
-    await until(async () => {
+    await untilValue(async () => {
       const e = await nextEvent(serve.lines, (x) => x.event === 'status');
       return (e.readings as number) >= 8 ? e : undefined;
-    }, 'the readings counted');
+    }, 'the readings counted', 15_000, 100);
     serve.child.kill('SIGINT');
     const done = await serve.done;
     expect(done.code).toBe(130);

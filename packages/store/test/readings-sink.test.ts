@@ -1,3 +1,4 @@
+import { until } from '@opensynaptic/config/until';
 import { describe, expect, it } from 'vitest';
 import { deviceDeltas, isStoreError, type LostEvent, MemoryReadingsBackend, MemoryReadingsSink, mergePacked, packedDeviceDeltas, packReadings, type ReadingsBatch, type StoreError, unpackReadings } from '../src/index.js';
 import { abstractReadingsSinkSuite, sampleFrame } from '../src/testing.js';
@@ -130,17 +131,13 @@ describe('BufferedReadingsSink: concurrency', () => {
       });
     }
   }
-  const until = async (done: () => boolean) => {
-    for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 2));
-    expect(done()).toBe(true);
-  };
 
   it('commits up to `concurrency` batches at once and settles them in order when they land out of order', async () => {
     const backend = new HeldBackend();
     const commits: number[] = [];
     const sink = new MemoryReadingsSink({ batchSize: 2, concurrency: 3, onCommit: (e) => commits.push(e.throughSeq) }, backend);
     for (let i = 0; i < 8; i++) await sink.write([sampleFrame(1, i, { sensors: 1 })]);
-    await until(() => backend.held.length === 3);
+    await until(() => backend.held.length === 3, 'three commits held', 1000, 2);
     expect(backend.held.length).toBe(3); // the fourth waits for a free slot
     // The third lands first, then the second: nothing settles before the first.
     backend.held[2]!.release();
@@ -150,7 +147,7 @@ describe('BufferedReadingsSink: concurrency', () => {
     expect((await sink.status()).committed).toBe(0);
     const flushed = sink.flush();
     backend.held[0]!.release();
-    await until(() => backend.held.length === 4);
+    await until(() => backend.held.length === 4, 'four commits held', 1000, 2);
     backend.held[3]!.release();
     await flushed;
     expect(commits).toEqual([2, 4, 6, 8]);
