@@ -3,6 +3,7 @@ import { backendInfo as crcInfo, xorPayload } from '@opensynaptic/crc';
 import { backendInfo as fusionInfo, OSVisualFusionEngine } from '@opensynaptic/fusion';
 import { parseIdAssign } from '@opensynaptic/handshake';
 import { backendInfo as packetInfo, decodeFrame, encodeFrame } from '@opensynaptic/packet';
+import { thrown } from '@opensynaptic/config/assert';
 import { describe, expect, it } from 'vitest';
 import { backendReport, isOpenSynapticError, OpenSynaptic, OpenSynapticStandardizer } from '../src/index.js';
 
@@ -38,14 +39,6 @@ describe('backendReport', () => {
 });
 
 describe('isOpenSynapticError, from core, on the errors of every package', () => {
-  const thrown = (f: () => unknown): unknown => {
-    try {
-      f();
-    } catch (e) {
-      return e;
-    }
-    throw new Error('expected a throw');
-  };
   it('recognises each by its code', () => {
     const cases: [unknown, string][] = [
       [thrown(() => decode('!')), 'ERR_BASE62_INVALID'],

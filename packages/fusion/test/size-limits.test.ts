@@ -1,6 +1,7 @@
 import { DATA_DIFF, DATA_FULL, DATA_HEART } from '@opensynaptic/cmd';
 import { encodeFrame, FrameFieldError, FrameTooLargeError } from '@opensynaptic/packet';
 import { BodyTooLargeError } from '@opensynaptic/packet/body';
+import { thrown } from '@opensynaptic/config/assert';
 import { describe, expect, it } from 'vitest';
 import { backendInfo, FusionBodyError, OSVisualFusionEngine } from '../src/index.js';
 const { nativeAvailable } = backendInfo();
@@ -24,15 +25,6 @@ function diffBody(count: number, changed: Record<number, string>): Uint8Array {
     parts.push(b.length, ...b);
   }
   return Uint8Array.from(parts);
-}
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
 }
 
 for (const backend of backends) {

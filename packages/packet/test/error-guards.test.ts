@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { thrown } from '@opensynaptic/config/assert';
 import { describe, expect, it } from 'vitest';
 
 // The two builds a consumer can get, side by side in one process (a dual-package setup, or
@@ -9,15 +10,6 @@ const esm: Packet = await import(new URL('../dist/index.js', import.meta.url).hr
 const cjs: Packet = createRequire(import.meta.url)('../dist/index.cjs');
 const base62Esm: Base62 = await import('@opensynaptic/base62');
 const base62Cjs: Base62 = createRequire(import.meta.url)('@opensynaptic/base62');
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 const short = Uint8Array.of(63, 1);
 
