@@ -5,7 +5,7 @@
  */
 import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions } from '@opensynaptic/core';
-import { type Listener, TypedEvents } from '@opensynaptic/internal';
+import { KeyedThrottle, type Listener, TypedEvents } from '@opensynaptic/internal';
 import { AuthServer } from '@opensynaptic/handshake';
 import { deviceIdOf, sensorsOf } from '@opensynaptic/server';
 import { type Consumer, headers as natsHeaders, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
@@ -193,7 +193,7 @@ interface Owned {
   idsTask: Promise<void> | null;
   status: PartitionStatus;
   /** Aids the store did not have, and when it was asked. */
-  absent: Map<number, number>;
+  absent: KeyedThrottle<number>;
   /** The consumer's delivery sequence of the last message taken (a jump: deliveries lost in transit). */
   lastDelivery: number;
   /** Messages up to this stream sequence may be stored already (delivered before the last reset). */
@@ -421,7 +421,7 @@ export class ClusterReceiver {
 
   #take(p: number, revision: number): void {
     const status: PartitionStatus = { partition: p, state: 'starting', templatesLoaded: 0, frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, errors: {}, ignored: {}, lag: null, ackPending: null, resets: 0, skipped: 0, late: 0, repeated: 0, reordered: 0, held: 0, hellos: 0, hellosDropped: 0, sessionsLoaded: { secure: 0, auth: 0 }, replies: 0 };
-    const o: Owned = { p, revision, claimRevision: revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, sessions: null, loop: null, lock: Promise.resolve(), hello: null, sweptAt: Date.now(), hellosQueued: new Set(), ids: null, idsTask: null, status, absent: new Map(), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
+    const o: Owned = { p, revision, claimRevision: revision, renewedAt: Date.now(), stopping: false, reason: 'stop', node: null, templates: null, sessions: null, loop: null, lock: Promise.resolve(), hello: null, sweptAt: Date.now(), hellosQueued: new Set(), ids: null, idsTask: null, status, absent: new KeyedThrottle<number>(ABSENT_RETRY_MS, ABSENT_MAX), lastDelivery: 0, checkUpTo: 0, reset: null, clocks: new Map(), clocksComplete: false, held: [] };
     this.#owned.set(p, o);
     this.#counts.claims++;
     o.loop = this.#consume(o).catch((e: unknown) => this.#error(e, p));
@@ -910,15 +910,11 @@ export class ClusterReceiver {
         // stored after the takeover's preload): read it before decoding, not after. A FULL needs
         // nothing: it teaches its template, and the takeover loaded every stored one.
         if (aid !== undefined && NEEDS_TEMPLATE_CMD.has(frame[0]!) && registry.peek(aid) === null) {
-          const asked = o.absent.get(aid);
-          if (asked === undefined || Date.now() - asked >= ABSENT_RETRY_MS) {
+          if (o.absent.ready(aid, Date.now())) {
             try {
-              if ((await registry.preload([aid])) > 0) o.absent.delete(aid);
-              else {
-                // Bounded: a flood of unknown devices costs one read per device per second.
-                if (o.absent.size >= ABSENT_MAX) o.absent.clear();
-                o.absent.set(aid, Date.now());
-              }
+              // Bounded: a flood of unknown devices costs one read per device per second.
+              if ((await registry.preload([aid])) > 0) o.absent.forget(aid);
+              else o.absent.mark(aid, Date.now());
             } catch (e) {
               this.#error(e, o.p);
             }

@@ -298,3 +298,4 @@ export function packageBackends<T extends { readonly backend: BackendName }>(
 }
 export * from './events.js';
 export * from './dispose.js';
+export * from './keyed-throttle.js';

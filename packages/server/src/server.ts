@@ -1,4 +1,4 @@
-import { installAsyncDispose } from '@opensynaptic/internal';
+import { installAsyncDispose, KeyedThrottle } from '@opensynaptic/internal';
 import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, AUTH_HELLO, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, DATA_FULL_SEC, DATA_HEART, DATA_HEART_SEC, isAuthData, isData, isSecureData } from '@opensynaptic/cmd';
 import { OpenSynaptic, type OpenSynapticOptions, type ReceiveResult } from '@opensynaptic/core';
 
@@ -344,12 +344,12 @@ export class OpenSynapticServer {
   #sweep: unknown = null;
   #dropReport = false;
   #started: Service[] = [];
-  /** When each device's secrets were last read for a HELLO (bounded: cleared past 4096). */
-  readonly #keysReadAt = new Map<number, number>();
-  /** When each device's last `legacy-refused` event went out (bounded: cleared past 4096). */
-  readonly #refusedAt = new Map<number, number>();
-  /** Aids the template store did not have, and when it was asked (see `ABSENT_TEMPLATE_MS`). */
-  readonly #absentTemplates = new Map<number, number>();
+  /** Each device's secrets are read for a HELLO at most once a second (a HELLO flood reads no more). */
+  readonly #keysRead = new KeyedThrottle<number>(1000, 4096);
+  /** A device's `legacy-refused` event goes out at most once a minute. */
+  readonly #refused = new KeyedThrottle<number>(60_000, 4096);
+  /** Aids the template store did not have: asked again after `ABSENT_TEMPLATE_MS`. */
+  readonly #absentTemplates = new KeyedThrottle<number>(ABSENT_TEMPLATE_MS, ABSENT_TEMPLATE_MAX);
   /** The device id last made of each aid's fact id (see `#deviceIdOf`). */
   readonly #deviceIds = new Map<number, { raw: string; id: string }>();
 
@@ -694,12 +694,7 @@ export class OpenSynapticServer {
 
   /** The `legacy-refused` event, at most once a minute per device (a legacy fleet must not flood it). */
   #legacyRefused(aid: number | null, entry: TransportEntry, peer: Peer): void {
-    const key = aid ?? -1;
-    const now = this.#clock();
-    const last = this.#refusedAt.get(key);
-    if (last !== undefined && now - last < 60_000) return;
-    if (this.#refusedAt.size >= 4096) this.#refusedAt.clear();
-    this.#refusedAt.set(key, now);
+    if (!this.#refused.take(aid ?? -1, this.#clock())) return;
     this.#events.emit('auth', { aid, state: 'legacy-refused', via: entry.name, peer });
   }
 
@@ -781,8 +776,7 @@ export class OpenSynapticServer {
     if (registry.store === null) return false;
     const aid = frameAid(frame);
     if (aid === undefined || registry.peek(aid) !== null) return false;
-    const absent = this.#absentTemplates.get(aid);
-    return absent === undefined || this.#clock() - absent >= ABSENT_TEMPLATE_MS;
+    return this.#absentTemplates.ready(aid, this.#clock());
   }
 
   /**
@@ -796,25 +790,20 @@ export class OpenSynapticServer {
     const now = this.#clock();
     try {
       if ((await registry.preload([aid])) > 0) {
-        this.#absentTemplates.delete(aid);
+        this.#absentTemplates.forget(aid);
         return;
       }
     } catch {
       // The store failed: the frame is decoded without it (and fails as from an unknown device,
       // counted); the registry cache reports the store's failure itself.
     }
-    if (this.#absentTemplates.size >= ABSENT_TEMPLATE_MAX) this.#absentTemplates.clear();
-    this.#absentTemplates.set(aid, now);
+    this.#absentTemplates.mark(aid, now);
   }
 
   /** Secrets of a HELLO's device from the store, at most once a second per device (a HELLO flood reads no more). */
   async #reloadKeys(frame: Uint8Array): Promise<void> {
     const aid = readU32(frame, 1);
-    const now = this.#clock();
-    const last = this.#keysReadAt.get(aid);
-    if (last !== undefined && now - last < 1000 && now >= last) return;
-    if (this.#keysReadAt.size >= 4096) this.#keysReadAt.clear();
-    this.#keysReadAt.set(aid, now);
+    if (!this.#keysRead.take(aid, this.#clock())) return;
     try {
       await this.node.protocol.authServer!.reloadKeys(aid);
     } catch (error) {
