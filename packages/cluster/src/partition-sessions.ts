@@ -1,6 +1,7 @@
 import type { AuthKinds, SessionKinds } from '@opensynaptic/handshake';
 import { type Store, StoreError, type StoreWrite } from '@opensynaptic/store';
 import type { ClusterDatabase, SessionChange, SessionKind } from './postgres.js';
+import { Staging } from './staging.js';
 
 /** The kinds one partition's node keeps here: legacy secure sessions, authenticated sessions, and (read only) secrets. */
 export type PartitionSessionKinds = SessionKinds & AuthKinds;
@@ -26,7 +27,8 @@ export class PartitionSessionStore implements Store<PartitionSessionKinds> {
   readonly kinds = KINDS;
   readonly partition: number;
   readonly #db: ClusterDatabase;
-  readonly #staged = new Map<string, SessionChange>();
+  /** One staging per kind, by aid in decimal. */
+  readonly #staged: Record<SessionKind, Staging<object>> = { sessions: new Staging(), auth: new Staging() };
   #closed = false;
 
   constructor(db: ClusterDatabase, partition: number) {
@@ -36,22 +38,19 @@ export class PartitionSessionStore implements Store<PartitionSessionKinds> {
 
   /** Records staged since the last `take`. */
   get staged(): number {
-    return this.#staged.size;
+    return this.#staged.sessions.size + this.#staged.auth.size;
   }
 
   /** The staged changes, for the next commit (the staging starts over). */
   take(): SessionChange[] {
-    const out = [...this.#staged.values()];
-    this.#staged.clear();
+    const out: SessionChange[] = [];
+    for (const kind of ['sessions', 'auth'] as const) for (const [key, record] of this.#staged[kind].take()) out.push({ kind, aid: Number(key), partition: this.partition, record });
     return out;
   }
 
   /** Puts back what a failed commit took, unless a newer change of the same record came meanwhile. */
   restore(changes: readonly SessionChange[]): void {
-    for (const c of changes) {
-      const k = `${c.kind}:${c.aid}`;
-      if (!this.#staged.has(k)) this.#staged.set(k, c);
-    }
+    for (const c of changes) this.#staged[c.kind].restore([[String(c.aid), c.record]]);
   }
 
   #check(kind: string): SessionKind | 'keys' {
@@ -67,25 +66,13 @@ export class PartitionSessionStore implements Store<PartitionSessionKinds> {
   async getMany<N extends keyof PartitionSessionKinds & string>(kind: N, keys: readonly string[]): Promise<(PartitionSessionKinds[N] | undefined)[]> {
     const k = this.#check(kind);
     if (k === 'keys') return (await this.#db.authKeys(keys)) as (PartitionSessionKinds[N] | undefined)[];
-    const missing = keys.filter((key) => !this.#staged.has(`${k}:${key}`));
-    const stored = missing.length === 0 ? [] : await this.#db.sessionRecords(k, missing);
-    const byKey = new Map(missing.map((key, i) => [key, stored[i]]));
-    return keys.map((key) => {
-      const s = this.#staged.get(`${k}:${key}`);
-      return s !== undefined ? s.record : byKey.get(key);
-    }) as (PartitionSessionKinds[N] | undefined)[];
+    return (await this.#staged[k].read(keys, (missing) => this.#db.sessionRecords(k, missing))) as (PartitionSessionKinds[N] | undefined)[];
   }
 
   async keys<N extends keyof PartitionSessionKinds & string>(kind: N): Promise<string[]> {
     const k = this.#check(kind);
     if (k === 'keys') return [];
-    const set = new Set((await this.#db.partitionSessionAids(this.partition, k)).map(String));
-    for (const s of this.#staged.values()) {
-      if (s.kind !== k) continue;
-      if (s.record === undefined) set.delete(String(s.aid));
-      else set.add(String(s.aid));
-    }
-    return [...set];
+    return this.#staged[k].keys((await this.#db.partitionSessionAids(this.partition, k)).map(String));
   }
 
   async write(batch: readonly StoreWrite<PartitionSessionKinds>[]): Promise<void> {
@@ -94,10 +81,7 @@ export class PartitionSessionStore implements Store<PartitionSessionKinds> {
       const aid = Number(w.key);
       if (!Number.isInteger(aid) || aid < 0 || aid > 0xffff_ffff) throw new StoreError('ERR_STORE_KEY', `session key ${JSON.stringify(w.key)} is not an aid`);
     }
-    for (const w of batch) {
-      const kind = w.kind as SessionKind;
-      this.#staged.set(`${kind}:${w.key}`, { kind, aid: Number(w.key), partition: this.partition, record: w.op === 'put' ? (w.value as object) : undefined });
-    }
+    for (const w of batch) this.#staged[w.kind as SessionKind].stage(w.key, w.op === 'put' ? (w.value as object) : undefined);
   }
 
   /** Staged changes become durable with the partition's next commit; there is nothing else to wait for. */

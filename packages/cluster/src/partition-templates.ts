@@ -1,6 +1,7 @@
 import type { TemplateKinds, TemplateRecord } from '@opensynaptic/fusion';
 import { type Store, StoreError, type StoreWrite } from '@opensynaptic/store';
 import type { ClusterDatabase, TemplateChange } from './postgres.js';
+import { Staging } from './staging.js';
 
 /**
  * The template store of one partition's node: reads go to the shared PostgreSQL table, writes
@@ -14,7 +15,7 @@ export class PartitionTemplateStore implements Store<TemplateKinds> {
   readonly durability = 'power' as const;
   readonly kinds: readonly string[] = ['templates'];
   readonly #db: ClusterDatabase;
-  readonly #staged = new Map<string, TemplateRecord | undefined>();
+  readonly #staged = new Staging<TemplateRecord>();
   #closed = false;
 
   constructor(db: ClusterDatabase) {
@@ -28,15 +29,12 @@ export class PartitionTemplateStore implements Store<TemplateKinds> {
 
   /** The staged changes, for the next commit (the staging starts over). */
   take(): TemplateChange[] {
-    const out: TemplateChange[] = [];
-    for (const [key, record] of this.#staged) out.push({ key, record });
-    this.#staged.clear();
-    return out;
+    return this.#staged.take().map(([key, record]) => ({ key, record }));
   }
 
   /** Puts back what a failed commit took, unless a newer change of the same key came meanwhile. */
   restore(changes: readonly TemplateChange[]): void {
-    for (const c of changes) if (!this.#staged.has(c.key)) this.#staged.set(c.key, c.record);
+    this.#staged.restore(changes.map((c) => [c.key, c.record] as const));
   }
 
   #check(kind: string): void {
@@ -50,25 +48,17 @@ export class PartitionTemplateStore implements Store<TemplateKinds> {
 
   async getMany<N extends keyof TemplateKinds & string>(kind: N, keys: readonly string[]): Promise<(TemplateKinds[N] | undefined)[]> {
     this.#check(kind);
-    const missing = keys.filter((k) => !this.#staged.has(k));
-    const stored = missing.length === 0 ? [] : await this.#db.templates(missing);
-    const byKey = new Map(missing.map((k, i) => [k, stored[i]]));
-    return keys.map((k) => (this.#staged.has(k) ? this.#staged.get(k) : byKey.get(k))) as (TemplateKinds[N] | undefined)[];
+    return (await this.#staged.read(keys, (missing) => this.#db.templates(missing))) as (TemplateKinds[N] | undefined)[];
   }
 
   async keys<N extends keyof TemplateKinds & string>(kind: N): Promise<string[]> {
     this.#check(kind);
-    const set = new Set(await this.#db.templateKeys());
-    for (const [k, v] of this.#staged) {
-      if (v === undefined) set.delete(k);
-      else set.add(k);
-    }
-    return [...set];
+    return this.#staged.keys(await this.#db.templateKeys());
   }
 
   async write(batch: readonly StoreWrite<TemplateKinds>[]): Promise<void> {
     for (const w of batch) this.#check(w.kind);
-    for (const w of batch) this.#staged.set(w.key, w.op === 'put' ? w.value : undefined);
+    for (const w of batch) this.#staged.stage(w.key, w.op === 'put' ? w.value : undefined);
   }
 
   /** Staged changes become durable with the partition's next commit; there is nothing else to wait for. */
