@@ -121,7 +121,11 @@ export interface PartitionStatus {
   held: number;
   /** AUTH_HELLOs answered (a WELCOME or REJECT made durable, then sent back through the asking gateway). */
   hellos: number;
-  /** AUTH_HELLOs not answered: more than 256 were waiting for the partition (a flood), or the partition was being given up. */
+  /**
+   * AUTH_HELLOs not answered: a second one of a device already waiting, more than 256 waiting
+   * for the partition (a flood), one that waited more than 2 s, a session commit that failed, or
+   * the partition being given up.
+   */
   hellosDropped: number;
   /** Secure sessions loaded from the shared store when it was taken: legacy secure, authenticated. */
   sessionsLoaded: { secure: number; auth: number };
@@ -230,6 +234,17 @@ const HELLO_MAX_WAIT_MS = 2000;
 const HELLO_QUEUE_MAX = 256;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The counters `status().totals` sums over partitions (all but `undecodable`, which the receiver counts itself). */
+type Counts = Omit<ReceiverStatus['totals'], 'undecodable'>;
+const SUMMED = ['frames', 'readings', 'acked', 'redelivered', 'duplicates', 'skipped', 'resets', 'late', 'repeated', 'reordered', 'hellos', 'hellosDropped', 'replies'] as const satisfies readonly (keyof Counts & keyof PartitionStatus)[];
+
+/** Adds partition `s`'s counters into `into` (the totals of status(), or those of partitions no longer owned). */
+function addCounts(into: Counts, s: PartitionStatus): void {
+  for (const k of SUMMED) into[k] += s[k];
+  for (const n of Object.values(s.errors)) into.errors += n;
+  for (const n of Object.values(s.ignored)) into.ignored += n;
+}
 
 /** A bounded list of samples and its order statistics. */
 class Samples {
@@ -457,22 +472,7 @@ export class ClusterReceiver {
   #forget(o: Owned): void {
     if (this.#owned.get(o.p) !== o) return;
     this.#owned.delete(o.p);
-    const s = o.status;
-    this.#past.frames += s.frames;
-    this.#past.readings += s.readings;
-    this.#past.acked += s.acked;
-    this.#past.redelivered += s.redelivered;
-    this.#past.duplicates += s.duplicates;
-    this.#past.skipped += s.skipped;
-    this.#past.resets += s.resets;
-    this.#past.late += s.late;
-    this.#past.repeated += s.repeated;
-    this.#past.reordered += s.reordered;
-    this.#past.hellos += s.hellos;
-    this.#past.hellosDropped += s.hellosDropped;
-    this.#past.replies += s.replies;
-    for (const n of Object.values(s.errors)) this.#past.errors += n;
-    for (const n of Object.values(s.ignored)) this.#past.ignored += n;
+    addCounts(this.#past, o.status);
     this.#events.emit('released', { partition: o.p, reason: o.reason });
   }
 
@@ -676,7 +676,7 @@ export class ClusterReceiver {
         o.status.hellosDropped++;
         return Promise.resolve();
       }
-      return this.#hello(o, m);
+      return this.#hello(o, m, aid);
     });
   }
 
@@ -686,14 +686,12 @@ export class ClusterReceiver {
    * sent back. No answer (the requesting gateway times out, the device asks again) when the
    * session cannot be made durable or the partition is being given up.
    */
-  async #hello(o: Owned, m: Msg): Promise<void> {
+  async #hello(o: Owned, m: Msg, aid: number): Promise<void> {
     if (o.stopping || o.node === null) {
       o.status.hellosDropped++;
       return;
     }
     const node = o.node;
-    const aid = helloAid(m.data);
-    if (aid === undefined) return;
     const auth = node.protocol.authServer;
     if (auth !== null) {
       try {
@@ -1040,23 +1038,7 @@ export class ClusterReceiver {
       }),
     );
     const totals = { ...this.#past, undecodable: this.#counts.undecodable };
-    for (const o of parts) {
-      totals.frames += o.status.frames;
-      totals.readings += o.status.readings;
-      totals.acked += o.status.acked;
-      totals.redelivered += o.status.redelivered;
-      totals.duplicates += o.status.duplicates;
-      totals.skipped += o.status.skipped;
-      totals.resets += o.status.resets;
-      totals.late += o.status.late;
-      totals.repeated += o.status.repeated;
-      totals.reordered += o.status.reordered;
-      totals.hellos += o.status.hellos;
-      totals.hellosDropped += o.status.hellosDropped;
-      totals.replies += o.status.replies;
-      for (const n of Object.values(o.status.errors)) totals.errors += n;
-      for (const n of Object.values(o.status.ignored)) totals.ignored += n;
-    }
+    for (const o of parts) addCounts(totals, o.status);
     return {
       id: this.id,
       state: this.#state,
