@@ -364,42 +364,30 @@ export class ClusterDatabase {
   /** The stored `kind` session records of `keys` (aids in decimal), in order. */
   async sessionRecords(kind: SessionKind, keys: readonly string[]): Promise<(object | undefined)[]> {
     try {
-      const r = await this.#pool.query<{ aid: number; value: string }>(`SELECT aid, value FROM ${this.#q}.os_cluster_sessions WHERE kind = $1 AND aid = ANY($2::bigint[])`, [kind, keys.map(Number)]);
-      const byAid = new Map(r.rows.map((row) => [String(row.aid), row.value]));
-      return keys.map((k) => {
-        const text = byAid.get(k);
-        return text === undefined ? undefined : (JSON.parse(text) as object);
-      });
+      const r = await this.#pool.query<{ key: string; value: string }>(`SELECT aid::text AS key, value FROM ${this.#q}.os_cluster_sessions WHERE kind = $1 AND aid = ANY($2::bigint[])`, [kind, keys.map(Number)]);
+      return inKeyOrder<object>(keys, r.rows);
     } catch (e) {
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: ${kind} records cannot be read: ${messageOf(e)}`, { cause: e });
     }
   }
 
   /** The devices' secrets of `keys` (aids in decimal) from the cluster key store (`os_store` kind `keys`), in order. */
-  async authKeys(keys: readonly string[]): Promise<(object | undefined)[]> {
-    try {
-      const r = await this.#pool.query<{ key: string; value: string }>(`SELECT key, value FROM ${this.#q}.os_store WHERE kind = 'keys' AND key = ANY($1::text[])`, [keys]);
-      const byKey = new Map(r.rows.map((row) => [row.key, row.value]));
-      return keys.map((k) => {
-        const text = byKey.get(k);
-        return text === undefined ? undefined : (JSON.parse(text) as object);
-      });
-    } catch (e) {
-      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: secrets cannot be read: ${messageOf(e)}`, { cause: e });
-    }
+  authKeys(keys: readonly string[]): Promise<(object | undefined)[]> {
+    return this.#storeRecords<object>('keys', keys, 'secrets');
   }
 
   /** The stored template records of `keys` (aids in decimal), in order. */
-  async templates(keys: readonly string[]): Promise<(TemplateRecord | undefined)[]> {
+  templates(keys: readonly string[]): Promise<(TemplateRecord | undefined)[]> {
+    return this.#storeRecords<TemplateRecord>('templates', keys, 'templates');
+  }
+
+  /** The `os_store` records of `kind` under `keys`, in order (`what` names them in the error). */
+  async #storeRecords<T>(kind: 'keys' | 'templates', keys: readonly string[], what: string): Promise<(T | undefined)[]> {
     try {
-      const r = await this.#pool.query<{ key: string; value: string }>(`SELECT key, value FROM ${this.#q}.os_store WHERE kind = 'templates' AND key = ANY($1::text[])`, [keys]);
-      const byKey = new Map(r.rows.map((row) => [row.key, row.value]));
-      return keys.map((k) => {
-        const text = byKey.get(k);
-        return text === undefined ? undefined : (JSON.parse(text) as TemplateRecord);
-      });
+      const r = await this.#pool.query<{ key: string; value: string }>(`SELECT key, value FROM ${this.#q}.os_store WHERE kind = $1 AND key = ANY($2::text[])`, [kind, keys]);
+      return inKeyOrder<T>(keys, r.rows);
     } catch (e) {
-      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: templates cannot be read: ${messageOf(e)}`, { cause: e });
+      throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: ${what} cannot be read: ${messageOf(e)}`, { cause: e });
     }
   }
 
@@ -423,4 +411,13 @@ export class ClusterDatabase {
     this.#closed = true;
     await this.#pool.end();
   }
+}
+
+/** The JSON values of `rows` in the order of `keys` (`undefined` for a key without a row). */
+function inKeyOrder<T>(keys: readonly string[], rows: readonly { key: string; value: string }[]): (T | undefined)[] {
+  const byKey = new Map(rows.map((row) => [row.key, row.value]));
+  return keys.map((k) => {
+    const text = byKey.get(k);
+    return text === undefined ? undefined : (JSON.parse(text) as T);
+  });
 }
