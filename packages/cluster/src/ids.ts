@@ -110,11 +110,12 @@ export class ClusterIds {
       this.#onError(new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the id allocator's lock connection was lost (${messageOf(e)}): it stops answering`, { cause: e }));
       this.#setLost();
     });
-    this.#renewMs = Math.max(1000, Math.min(RENEW_MS, Math.floor((options.leaseMs ?? 2_592_000_000) / 4)));
     this.#allocator = new IdAllocator({ ...allocatorOptions(options), store });
     this.#node = new OpenSynaptic({ assignedId: 1, deviceId: 'CLUSTER-IDS', handshake: { allocator: this.#allocator } });
+    const leaseMs = this.#allocator.leaseMs;
+    this.#renewMs = Math.max(1000, Math.min(RENEW_MS, Math.floor(leaseMs / 4)));
     // Leases of devices stored while nobody ran the allocator are renewed at the first pass.
-    this.#renewedUpTo = Date.now() - (options.leaseMs ?? 2_592_000_000);
+    this.#renewedUpTo = Date.now() - leaseMs;
   }
 
   /**
