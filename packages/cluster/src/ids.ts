@@ -190,14 +190,13 @@ export class ClusterIds {
    */
   async renew(): Promise<void> {
     const started = Date.now();
-    let from = { ms: this.#renewedUpTo - this.#renewMs, aid: -1 };
-    for (;;) {
-      const page = await this.#db.devicesSeenSince(from.ms, from.aid, RENEW_PAGE);
+    const since = this.#renewedUpTo - this.#renewMs;
+    for (let after = -1; ; ) {
+      const page = await this.#db.devicesSeenSince(since, after, RENEW_PAGE);
       if (this.#closed) return;
-      for (const d of page) if (this.#allocator.touch(d.aid)) this.#counts.renewed++;
+      for (const aid of page) if (this.#allocator.touch(aid)) this.#counts.renewed++;
       if (page.length < RENEW_PAGE) break;
-      const last = page[page.length - 1]!;
-      from = { ms: last.updatedMs, aid: last.aid };
+      after = page[page.length - 1]!;
     }
     this.#renewedUpTo = started;
     this.#node.sweep();

@@ -336,16 +336,19 @@ export class ClusterDatabase {
   }
 
   /**
-   * Up to `limit` devices whose frames were stored (by any receiver) after `(ms, aid)` in
-   * `(updated_ms, aid)` order: what renews their id leases, a page at a time.
+   * Up to `limit` devices whose frames were stored (by any receiver) at `sinceMs` or later, with
+   * aids above `afterAid`, in aid order: what renews their id leases, a page at a time. Paged on
+   * the primary key rather than on `updated_ms`, which has no index: an index there would be
+   * written by every commit for every device it touches, and at typical rates nearly every
+   * device is seen between two passes, so a pass reads the table through once either way.
+   * Measured on 1,000,000 devices (bench/renewal.bench.mjs): 598 ms a pass, against 17.6 s paged
+   * on `(updated_ms, aid)` without the index (each page sorts the table) and 967 ms with it, which
+   * made the devices upsert of a 4,096-device commit 1.39x slower (41.4 against 29.7 ms).
    */
-  async devicesSeenSince(ms: number, aid: number, limit: number): Promise<{ aid: number; updatedMs: number }[]> {
+  async devicesSeenSince(sinceMs: number, afterAid: number, limit: number): Promise<number[]> {
     try {
-      const r = await this.#pool.query<{ aid: number; updated_ms: number }>(
-        `SELECT aid, updated_ms FROM ${this.#q}.os_cluster_devices WHERE (updated_ms, aid) > ($1, $2) ORDER BY updated_ms, aid LIMIT $3`,
-        [ms, aid, limit],
-      );
-      return r.rows.map((row) => ({ aid: row.aid, updatedMs: row.updated_ms }));
+      const r = await this.#pool.query<{ aid: number }>(`SELECT aid FROM ${this.#q}.os_cluster_devices WHERE aid > $2 AND updated_ms >= $1 ORDER BY aid LIMIT $3`, [sinceMs, afterAid, limit]);
+      return r.rows.map((row) => row.aid);
     } catch (e) {
       throw new ClusterError('ERR_CLUSTER_STORE', `PostgreSQL: the devices seen cannot be read: ${messageOf(e)}`, { cause: e });
     }
