@@ -7,9 +7,6 @@
 // Two devices per partition are authenticated (pre-shared secrets in the cluster's key store):
 // their sealed frames, those the dead receiver had taken and not committed included, are stored
 // exactly once too, with no new HELLO after the kills (the sessions came with the batches).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
@@ -20,8 +17,8 @@ import { createInProcessPair } from '@opensynaptic/transport';
 import { connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ClusterDatabase, ClusterGateway } from '../src/index.js';
+import { killAll, lastStatus, type ReceiverChild, startReceiverChild } from './fixtures/receiver-children.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const PARTITIONS = 12;
 const TTL_MS = 8000;
 const DEVICES = 300;
@@ -32,15 +29,8 @@ const SCHEMA = 'failover';
 const AUTH_PER_PARTITION = 2;
 const SECRET = new Uint8Array(32).map((_, i) => (i * 29 + 3) & 0xff);
 
-interface Child {
-  id: string;
-  proc: ChildProcess;
-  lines: Record<string, unknown>[];
-  stderr: string;
-}
-
 let nats: NatsCluster | undefined;
-const children: Child[] = [];
+const children: ReceiverChild[] = [];
 const pgUrl = inject('pgUrl');
 const unavailable = inject('pgUnavailable');
 
@@ -50,28 +40,16 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+  killAll(children);
   await nats?.close();
 });
 
-function startReceiver(id: string): Child {
-  const proc = spawn(process.execPath, [join(here, 'fixtures', 'receiver-child.mjs'), id, nats!.urls.join(','), pgUrl, SCHEMA, String(PARTITIONS), String(TTL_MS)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const child: Child = { id, proc, lines: [], stderr: '' };
-  let buffered = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    const parts = buffered.split('\n');
-    buffered = parts.pop()!;
-    for (const line of parts) child.lines.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  proc.stderr!.on('data', (d: Buffer) => {
-    child.stderr = (child.stderr + d.toString()).slice(-4000);
-  });
+function startReceiver(id: string): ReceiverChild {
+  const child = startReceiverChild({ id, servers: nats!.urls, pgUrl, schema: SCHEMA, partitions: PARTITIONS, ttlMs: TTL_MS });
   children.push(child);
   return child;
 }
 
-const lastStatus = (c: Child) => [...c.lines].reverse().find((l) => l.ev === 'status') as { owned: number[]; partitions: { state: string }[] } | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(unavailable !== '')('failover on a 3-node JetStream cluster', () => {

@@ -4,13 +4,15 @@
 // leases, gives a device asking again its id and new devices ids no one has. Leases are renewed
 // by the devices' stored frames: with the range full, a device that stopped sending loses its
 // id to a newcomer once its lease ran out, and the devices that kept sending keep theirs.
-// Without an allocator in the cluster the gateway's own node answers, as before (NACK).
+// Without an allocator in the cluster the gateway's own node answers, as before (NACK). A kill -9
+// of the allocator's owner amid ID requests gives no id to two devices.
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import type { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair, type InProcessTransport } from '@opensynaptic/transport';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { consuming, devicesOn } from './fixtures/devices.js';
+import { killAll, lastStatus, type ReceiverChild, startReceiverChild } from './fixtures/receiver-children.js';
 import { ClusterIds } from '../src/ids.js';
 import { ClusterDatabase, ClusterGateway, ClusterReceiver, isOpenSynapticError } from '../src/index.js';
 
@@ -127,6 +129,92 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
     const newcomer = await via[0]!('newcomer').requestId({ meta: { device_id: 'newcomer' }, timeoutMs: 3000 });
     expect(newcomer).toBe(quiet);
   });
+
+  it("kill -9 of the allocator's owner amid ID requests: no id goes to two devices, every id handed out stays taken", async () => {
+    const schema = 'ids_kill';
+    const prefix = 'ik';
+    const ttlMs = 3000;
+    const ids = { start: 7000, end: 7999, leaseMs: 600_000 };
+    const children: ReceiverChild[] = [];
+    cleanup.push(async () => killAll(children));
+    const first = startReceiverChild({ id: 'ka', servers: nats!.urls, pgUrl, schema, partitions: PARTITIONS, ttlMs, options: { prefix, ids, stream: { replicas: 1 } } });
+    children.push(first);
+    await until(() => lastStatus(first)?.ids != null, 'the first allocator to run', 20_000, 50).catch((e: Error) => {
+      throw new Error(`${e.message}; its stderr: ${first.stderr}`);
+    });
+
+    // Four links, one request at a time on each (see devicesOn): four requests in flight at once.
+    const links: InProcessTransport[] = [];
+    const edges = [];
+    for (let i = 0; i < 4; i++) {
+      const [link, edge] = createInProcessPair();
+      await link.start();
+      cleanup.push(() => link.destroy());
+      links.push(link);
+      edges.push(edge);
+    }
+    const g = new ClusterGateway({ id: 'gk', nats: { servers: nats!.urls }, transports: edges, prefix, partitions: PARTITIONS });
+    await g.start();
+    cleanup.push(() => g.stop());
+    const holder = new Map<number, string>();
+    const clashes: string[] = [];
+    const names: string[] = [];
+    let answered = 0;
+    let unanswered = 0;
+    let stop = false;
+    const ask = async (on: ReturnType<typeof devicesOn>, name: string) => {
+      try {
+        // Longer than the gateway's own wait for the allocator (helloTimeoutMs, 2 s): no answer comes after this one gave up.
+        const id = await on({ deviceId: name }).requestId({ meta: { device_id: name }, timeoutMs: 3000 });
+        const had = holder.get(id);
+        if (had !== undefined && had !== name) clashes.push(`${id}: ${had} and ${name}`);
+        holder.set(id, name);
+        answered++;
+        return id;
+      } catch {
+        unanswered++;
+        return null;
+      }
+    };
+    const ons = links.map(devicesOn);
+    const loops = ons.map(async (on, l) => {
+      for (let i = 0; !stop; i++) {
+        const name = `k${l}-${i}`;
+        if ((await ask(on, name)) !== null) names.push(name);
+      }
+    });
+    await until(() => answered >= 60, 'ids from the first allocator', 20_000, 5);
+    const beforeKill = [...names];
+    first.proc.kill('SIGKILL');
+    await new Promise((r) => first.proc.once('exit', r));
+
+    const second = new ClusterReceiver({ id: 'kb', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema }, prefix, partitions: PARTITIONS, leaseTtlMs: ttlMs, ids });
+    await second.start();
+    cleanup.push(() => second.stop());
+    const atKill = answered;
+    const killedAt = Date.now();
+    await until(() => answered > atKill, 'the first id from the next owner of partition 0', 30_000, 20);
+    const takeoverMs = Date.now() - killedAt;
+    await until(() => answered >= atKill + 60, 'ids from the next owner of partition 0', 30_000, 20);
+    stop = true;
+    await Promise.all(loops);
+
+    // Devices answered before the kill ask again: their own id if its lease was written before
+    // the kill, else a new one; never one another device holds.
+    let same = 0;
+    for (const name of beforeKill.slice(0, 20)) {
+      const old = [...holder].find(([, n]) => n === name)![0];
+      const id = await ask(ons[0]!, name);
+      expect(id, `${name} asking again`).not.toBeNull();
+      if (id === old) same++;
+    }
+    expect(clashes).toEqual([]);
+    const st = (await second.status()).ids!;
+    // Every id handed out, before the kill or after, is leased (or held as possibly sent).
+    expect(st.leases).toBeGreaterThanOrEqual(holder.size);
+    expect(st.leases + st.available).toBe(ids.end - ids.start + 1);
+    console.log(JSON.stringify({ takeoverMs, answered, unanswered, beforeKill: beforeKill.length, ids: holder.size, sameAfterKill: same, leases: st.leases }));
+  }, 90_000);
 
   it('one allocator per schema: a second waits for the first to close (its advisory lock), then loads its leases', async () => {
     const postgres = { connection: pgUrl, schema: 'ids_lock' };
