@@ -13,8 +13,12 @@ import { brandError } from '@opensynaptic/internal';
  * - `ERR_CLUSTER_LATE`: a DIFF or HEART older than the last frame its device's state took (it came
  *   through an unordered edge later than the receiver's reorder window): decoding it against the
  *   newer state would give wrong values, so it is refused (reported as `undecodable`, never stored).
+ * - `ERR_CLUSTER_PARTITION`: a frame of a device that belongs to another partition (a gateway
+ *   with another `partitions`, or a publish by hand): refused before decoding, reported as `undecodable`.
+ * - `ERR_CLUSTER_VALUE`: a frame whose texts PostgreSQL cannot keep (NUL, a lone surrogate):
+ *   its readings are refused, reported as `undecodable`, so the batch around it still commits.
  */
-export type ClusterErrorCode = 'ERR_CLUSTER_OPTION' | 'ERR_CLUSTER_STATE' | 'ERR_CLUSTER_NATS' | 'ERR_CLUSTER_PUBLISH' | 'ERR_CLUSTER_STORE' | 'ERR_CLUSTER_LATE' | 'ERR_CLUSTER_FENCED';
+export type ClusterErrorCode = 'ERR_CLUSTER_OPTION' | 'ERR_CLUSTER_STATE' | 'ERR_CLUSTER_NATS' | 'ERR_CLUSTER_PUBLISH' | 'ERR_CLUSTER_STORE' | 'ERR_CLUSTER_LATE' | 'ERR_CLUSTER_FENCED' | 'ERR_CLUSTER_PARTITION' | 'ERR_CLUSTER_VALUE';
 
 /** Every error this package throws or rejects with; test it with `isOpenSynapticError(err, code?)`. */
 export class ClusterError extends Error {

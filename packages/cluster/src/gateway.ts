@@ -131,6 +131,8 @@ export interface GatewayStatus {
   /** Receivers' answers sent on to their device, and those for a device this gateway no longer knows. */
   replies: number;
   repliesDropped: number;
+  /** Frames published without `Os-Peer`: their peer key holds what a NATS header cannot (CR, LF, blanks at an end), so no answer can reach the device. */
+  peersUnnamed: number;
   /** Frames waiting or in flight now. */
   queued: number;
   /** Whether its frames are in device order (see `GatewayOptions.ordered`). */
@@ -143,6 +145,11 @@ interface Pending {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether NATS carries `v` as a header value unchanged (it refuses CR and LF and trims the ends). */
+function headerSafe(v: string): boolean {
+  return !/[\r\n]/.test(v) && v.trim() === v;
+}
 
 /**
  * The gateway. Frames of one partition are published one at a time, in arrival order, each
@@ -177,7 +184,7 @@ export class ClusterGateway {
   #space: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #loops: Promise<void>[] = [];
-  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0, hellos: 0, hellosUnanswered: 0, idRequests: 0, idRequestsUnanswered: 0, replies: 0, repliesDropped: 0 };
+  #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0, hellos: 0, hellosUnanswered: 0, idRequests: 0, idRequestsUnanswered: 0, replies: 0, repliesDropped: 0, peersUnnamed: 0 };
   readonly #helloTimeoutMs: number;
   readonly #maxRequests: number;
   /** Whether the cluster's allocator has answered this gateway (then "no responders" means it is moving). */
@@ -315,7 +322,7 @@ export class ClusterGateway {
   /** Asks the receiver listening on `subject` to answer a device's packet (request/reply, `helloTimeoutMs`), naming the device and this gateway. */
   #ask(subject: string, inbound: Inbound): Promise<Msg> {
     const h = headers();
-    h.set('Os-Peer', inbound.peer.key);
+    if (headerSafe(inbound.peer.key)) h.set('Os-Peer', inbound.peer.key);
     h.set('Os-Gateway', this.id);
     return this.#nc!.request(subject, inbound.frame.slice(), { timeout: this.#helloTimeoutMs, headers: h });
   }
@@ -387,7 +394,7 @@ export class ClusterGateway {
     }
   }
 
-  /** Publishes partition `p`'s frames one after the other until its queue is empty. */
+  /** Publishes partition `p`'s frames one after the other until its queue is empty (never rejects: `#publish` counts its failures). */
   async #drain(p: number, q: Pending[]): Promise<void> {
     this.#busy.add(p);
     try {
@@ -407,7 +414,10 @@ export class ClusterGateway {
   async #publish(p: number, item: Pending): Promise<void> {
     const msgId = frameMessageId(item.frame) ?? `${this.id}-${this.#epoch}-${++this.#seq}`;
     const h = headers();
-    h.set('Os-Peer', item.inbound.peer.key);
+    // A key NATS cannot carry (CR, LF, blanks at an end: an MQTT topic may hold them) goes
+    // without it: the frame is stored, and nothing the receiver answers can reach its device.
+    if (headerSafe(item.inbound.peer.key)) h.set('Os-Peer', item.inbound.peer.key);
+    else this.#counts.peersUnnamed++;
     h.set('Os-Received', String(item.inbound.receivedAt));
     h.set('Os-Gateway', this.id);
     if (!this.ordered) h.set('Os-Order', 'shared');

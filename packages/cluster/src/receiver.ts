@@ -7,7 +7,8 @@ import { AUTH_DIFF, AUTH_FULL, AUTH_HEART, DATA_DIFF, DATA_DIFF_SEC, DATA_FULL, 
 import { OpenSynaptic, type OpenSynapticOptions } from '@opensynaptic/core';
 import { KeyedThrottle, type Listener, TypedEvents } from '@opensynaptic/internal';
 import { AuthServer } from '@opensynaptic/handshake';
-import { deviceIdOf, sensorsOf } from '@opensynaptic/server';
+import { deviceIdOf, partitionOf, sensorsOf } from '@opensynaptic/server';
+import { isPlainText } from '@opensynaptic/store';
 import { type Consumer, headers as natsHeaders, type JetStreamClient, type JetStreamManager, type JsMsg, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { ClusterError, intOption, messageOf, optionError } from './errors.js';
 import { helloAid, sourceAid as frameAid, sourceTimestamp as frameTimestamp } from './frames.js';
@@ -17,7 +18,7 @@ import { checkIdOptions, ClusterIds, type ClusterIdOptions, type IdsStatus } fro
 import { PartitionSessionStore } from './partition-sessions.js';
 import { PartitionTemplateStore } from './partition-templates.js';
 import { ClusterDatabase, type ClusterPostgresOptions, type ClusterReadingRow, type DeviceClock, type SessionChange } from './postgres.js';
-import { checkMemberId, checkPartitions, checkPrefix, consumerName, DEFAULT_PARTITIONS, DEFAULT_PREFIX, helloSubject, leaseBucket, replySubject, streamName } from './subjects.js';
+import { checkMemberId, checkPartitions, checkPrefix, consumerName, DEFAULT_PARTITIONS, DEFAULT_PREFIX, helloSubject, isMemberId, leaseBucket, replySubject, streamName } from './subjects.js';
 
 /** Options of {@link ClusterReceiver}. */
 export interface ReceiverOptions {
@@ -122,7 +123,7 @@ export interface PartitionStatus {
   /** AUTH_HELLOs answered (a WELCOME or REJECT made durable, then sent back through the asking gateway). */
   hellos: number;
   /**
-   * AUTH_HELLOs not answered: a second one of a device already waiting, more than 256 waiting
+   * AUTH_HELLOs not answered: one of a device of another partition, a second one of a device already waiting, more than 256 waiting
    * for the partition (a flood), one that waited more than 2 s, a session commit that failed, or
    * the partition being given up.
    */
@@ -164,8 +165,10 @@ export interface ReceiverEvents {
   /** A partition was given up (`reason`: `rebalance`, `stop`) or lost (`lease-lost`, `lease-expired`). */
   released: { partition: number; reason: 'rebalance' | 'stop' | 'lease-lost' | 'lease-expired' };
   /**
-   * A DIFF or HEART that did not decode: its template is unknown (a fusion code), or it is older
-   * than its device's state (`ERR_CLUSTER_LATE`); `message` says which and why.
+   * A frame that was not stored: a DIFF or HEART whose template is unknown (a fusion code), one
+   * older than its device's state (`ERR_CLUSTER_LATE`), a frame of a device of another partition
+   * (`ERR_CLUSTER_PARTITION`), or one whose texts PostgreSQL cannot keep (`ERR_CLUSTER_VALUE`);
+   * `message` says which and why.
    */
   undecodable: { partition: number; aid: number; seq: number; code: string; message: string };
   /** Something failed (NATS, PostgreSQL); the receiver keeps going and retries. */
@@ -663,7 +666,9 @@ export class ClusterReceiver {
     const aid = helloAid(m.data);
     // One waiting per device (a repeated HELLO replaces nothing: the device takes the first
     // WELCOME), and a bounded queue in all.
-    if (aid === undefined || o.hellosQueued.has(aid) || o.hellosQueued.size >= HELLO_QUEUE_MAX) {
+    // A HELLO of another partition's device (forged, or a gateway with another partition count)
+    // would start its session where its frames are not decoded.
+    if (aid === undefined || partitionOf(aid, this.partitions) !== o.p || o.hellosQueued.has(aid) || o.hellosQueued.size >= HELLO_QUEUE_MAX) {
       o.status.hellosDropped++;
       return;
     }
@@ -882,8 +887,17 @@ export class ClusterReceiver {
         }
         if (m.info.redeliveryCount > 1) st.redelivered++;
         const frame = m.data;
-        const receivedAt = Number(m.headers?.get('Os-Received') ?? '') || Math.floor(m.info.timestampNanos / 1e6);
+        // The gateway's receive time, or the stream's when the header is missing or not a time
+        // (the column is a bigint: a fraction would fail the commit again at every retry).
+        const header = Number(m.headers?.get('Os-Received') ?? '');
+        const receivedAt = Number.isSafeInteger(header) && header > 0 ? header : Math.floor(m.info.timestampNanos / 1e6);
         const aid = frameAid(frame);
+        if (aid !== undefined && partitionOf(aid, this.partitions) !== o.p) {
+          // Published by a gateway with another partition count (or by hand): decoding it here
+          // would move the device's state away from its partition.
+          this.#refuse(o, st, aid, m.seq, 'ERR_CLUSTER_PARTITION', `device ${aid} belongs to partition ${partitionOf(aid, this.partitions)} of ${this.partitions}, not ${o.p}: a gateway publishing with another partition count? Its frame is refused`);
+          continue;
+        }
         const ts = frameTimestamp(frame) ?? 0;
         const clock = aid === undefined || ts === 0 ? undefined : o.clocks.get(aid);
         if (clock !== undefined && ts <= clock.tsMs) {
@@ -895,10 +909,8 @@ export class ClusterReceiver {
           const full = strategyOf(frame[0]!) === 'FULL';
           if (ts < clock.tsMs && !(full && clock.tsMs - ts > this.#clockResetMs)) {
             st.late++;
-            st.errors.ERR_CLUSTER_LATE = (st.errors.ERR_CLUSTER_LATE ?? 0) + 1;
-            this.#counts.undecodable++;
             const message = `device ${aid}: ${strategyOf(frame[0]!)} of ts ${ts} is older than its state (ts ${clock.tsMs}, ${clock.tsMs - ts} ms newer): it reached the stream after a newer frame, beyond the reorder window (${this.#reorderMs} ms), and is refused rather than decoded against the newer values`;
-            this.#events.emit('undecodable', { partition: o.p, aid: aid!, seq: m.seq, code: 'ERR_CLUSTER_LATE', message });
+            this.#refuse(o, st, aid!, m.seq, 'ERR_CLUSTER_LATE', message);
             continue;
           }
           // The same second as its state (frames of one second keep the stream's order), or a
@@ -922,7 +934,8 @@ export class ClusterReceiver {
         if (r.response !== null) {
           const gateway = m.headers?.get('Os-Gateway');
           const peer = m.headers?.get('Os-Peer');
-          if (gateway && peer) replies.push({ gateway, peer, data: r.response });
+          // The gateway's id becomes a subject: anything else there (spaces, wildcards) is not a gateway's.
+          if (isMemberId(gateway) && peer) replies.push({ gateway, peer, data: r.response });
         }
         if (r.type === 'data' && ts > 0) {
           const d: DeviceClock = { aid: r.aid, partition: o.p, tsMs: ts, msgId };
@@ -934,6 +947,11 @@ export class ClusterReceiver {
           const deviceId = deviceIdOf(String(fact.id ?? ''), r.aid);
           const kind = strategyOf(r.cmd);
           const sensors = sensorsOf(fact);
+          if (!isPlainText(deviceId) || sensors.some((x) => !isPlainText(x.id) || !isPlainText(x.state) || !isPlainText(x.unit))) {
+            // PostgreSQL text keeps neither NUL nor a lone surrogate: one such reading would fail every retry of its batch.
+            this.#refuse(o, st, r.aid, m.seq, 'ERR_CLUSTER_VALUE', `device ${r.aid}: a text of its ${kind} frame (device id, sensor id, state or unit) holds NUL or is not well-formed UTF-16, which PostgreSQL cannot store: its ${sensors.length} readings are refused`);
+            continue;
+          }
           for (let i = 0; i < sensors.length; i++) {
             const s = sensors[i]!;
             if (!Number.isFinite(s.value)) continue;
@@ -1007,6 +1025,13 @@ export class ClusterReceiver {
     }
   }
 
+  /** A frame refused before it is stored: counted under `code` in the partition's errors and as undecodable, and told to `undecodable` listeners. */
+  #refuse(o: Owned, st: PartitionStatus, aid: number, seq: number, code: string, message: string): void {
+    st.errors[code] = (st.errors[code] ?? 0) + 1;
+    this.#counts.undecodable++;
+    this.#events.emit('undecodable', { partition: o.p, aid, seq, code, message });
+  }
+
   /** Records a device's clock, least recently set out first past the bound (then misses are read from the store). */
   #setClock(o: Owned, d: DeviceClock): void {
     o.clocks.delete(d.aid);
@@ -1076,8 +1101,10 @@ export class ClusterReceiver {
 }
 
 /** A frame's message id: the gateway's `Nats-Msg-Id`, else its stream sequence. */
+/** The frame's message id (its readings' key), or `seq-<stream seq>` when it has none PostgreSQL can keep (none, NUL, over 256 characters). */
 function msgIdOf(m: JsMsg): string {
-  return m.headers?.get('Nats-Msg-Id') || `seq-${m.seq}`;
+  const id = m.headers?.get('Nats-Msg-Id');
+  return id && id.length <= 256 && isPlainText(id) ? id : `seq-${m.seq}`;
 }
 
 function strategyOf(cmd: number): 'FULL' | 'DIFF' | 'HEART' {

@@ -32,6 +32,11 @@ export function checkMemberId(id: unknown, key = 'id'): string {
   return id;
 }
 
+/** Whether `id` is a gateway or receiver id (what a header naming one must hold before it goes into a subject). */
+export function isMemberId(id: unknown): id is string {
+  return typeof id === 'string' && MEMBER.test(id);
+}
+
 /** The subject of partition `p`: `<prefix>.frames.<p>`. */
 export function framesSubject(prefix: string, partition: number): string {
   return `${prefix}.frames.${partition}`;

@@ -1,0 +1,123 @@
+// What a device or a publisher on the frames subjects can send that a receiver must survive, on
+// one nats-server and PostgreSQL: a reading whose texts PostgreSQL cannot keep (NUL), a frame of
+// another partition's device, headers that are not what the gateway writes (a fractional
+// receive time, a gateway id with blanks, a message id with NUL), a HELLO of another partition's
+// device, and a device whose peer key NATS cannot carry in a header (CR, LF). Each is refused or
+// mended and counted; the partition goes on committing the frames after them. Before, the NUL
+// and the fractional time failed their batch's commit at every retry, and the peer key crashed
+// the gateway.
+import { AUTH_HELLO } from '@opensynaptic/cmd';
+import { NatsCluster } from '@opensynaptic/config/nats';
+import { until } from '@opensynaptic/config/until';
+import { OpenSynaptic } from '@opensynaptic/core';
+import { partitionOf } from '@opensynaptic/server';
+import { InProcessTransport } from '@opensynaptic/transport';
+import { connect, headers, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { consuming } from './fixtures/devices.js';
+import { ClusterDatabase, ClusterGateway, ClusterReceiver, type ReceiverEvents } from '../src/index.js';
+
+const pgUrl = inject('pgUrl');
+const unavailable = inject('pgUnavailable');
+const SCHEMA = 'hostile';
+const PREFIX = 'ho';
+const PARTITIONS = 2;
+let nats: NatsCluster | undefined;
+let db: ClusterDatabase | undefined;
+let nc: NatsConnection | undefined;
+const cleanup: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  if (unavailable) return;
+  nats = await NatsCluster.start({ nodes: 1 });
+  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
+  nc = await connect({ servers: nats.urls });
+});
+afterAll(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
+  await nc?.close();
+  await db?.close();
+  await nats?.close();
+});
+
+/** The first aid from `from` up whose device is in partition `p`. */
+const aidIn = (p: number, from: number) => {
+  let aid = from;
+  while (partitionOf(aid, PARTITIONS) !== p) aid++;
+  return aid;
+};
+
+describe.skipIf(unavailable !== '')('hostile input to the cluster', () => {
+  it('refuses what PostgreSQL cannot keep and what belongs elsewhere, mends bad headers, and keeps committing', async () => {
+    const receiver = new ClusterReceiver({ id: 'rh', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, node: { handshake: { auth: { server: {} } } } });
+    const refused: ReceiverEvents['undecodable'][] = [];
+    receiver.on('undecodable', (e) => refused.push(e));
+    await receiver.start();
+    cleanup.push(() => receiver.stop());
+    await consuming(receiver, PARTITIONS);
+
+    // The device's end of the link is named with CR and LF: its peer key cannot be a NATS header.
+    const device = new InProcessTransport('dev\r\nOs-Gateway: evil');
+    const edge = new InProcessTransport('edge');
+    device.link(edge);
+    edge.link(device);
+    await device.start();
+    const gateway = new ClusterGateway({ id: 'gh', nats: { servers: nats!.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
+    await gateway.start();
+    cleanup.push(() => gateway.stop(), () => device.destroy());
+
+    const good = aidIn(0, 300);
+    const nul = aidIn(0, good + 1);
+    const misplaced = aidIn(1, 400);
+    const a = new OpenSynaptic({ assignedId: good, deviceId: 'good' });
+    const b = new OpenSynaptic({ assignedId: nul, deviceId: 'nul' });
+    const c = new OpenSynaptic({ assignedId: misplaced, deviceId: 'misplaced' });
+
+    // Through the gateway: A's FULL, B's FULL with a NUL in a sensor id.
+    await device.send(a.transmit([['T1', 'OK', 20, 'Cel']]).frame);
+    await device.send(b.transmit([['T\u00001', 'OK', 21, 'Cel']]).frame);
+    // By hand on partition 0's subject: A's next frame with a fractional receive time, a gateway
+    // id with blanks and a message id with NUL; then C's FULL, whose device is in partition 1.
+    const js = nc!.jetstream();
+    const h = headers();
+    h.set('Os-Received', '1.5');
+    h.set('Os-Gateway', 'a b c');
+    h.set('Os-Peer', 'somewhere');
+    await js.publish(`${PREFIX}.frames.0`, a.transmit([['T1', 'OK', 22, 'Cel']]).frame, { msgID: 'bad\u0000id', headers: h });
+    await js.publish(`${PREFIX}.frames.0`, c.transmit([['T1', 'OK', 23, 'Cel']]).frame, { msgID: 'misplaced-1' });
+    // Then A again through the gateway: the partition must still be committing.
+    await device.send(a.transmit([['T1', 'OK', 24, 'Cel']]).frame);
+
+    const rows = async () => db!.query<{ aid: number; value: number; msg_id: string; received_ms: number }>('SELECT aid, value, msg_id, received_ms FROM $schema.os_cluster_readings ORDER BY stream_seq');
+    await until(async () => (await rows()).length === 3, 'the three frames of the good device', 15_000, 20);
+    const got = await rows();
+    expect(got.map((r) => [Number(r.aid), r.value])).toEqual([
+      [good, 293.15],
+      [good, 295.15],
+      [good, 297.15],
+    ]);
+    // The mended headers: the stream's time for the fraction, the stream sequence for the id.
+    expect(Number.isSafeInteger(Number(got[1]!.received_ms)) && Math.abs(Number(got[1]!.received_ms) - Date.now()) < 60_000).toBe(true);
+    expect(got[1]!.msg_id).toMatch(/^seq-\d+$/);
+
+    const codes = refused.map((e) => [e.code, e.aid, e.partition]);
+    expect(codes).toContainEqual(['ERR_CLUSTER_VALUE', nul, 0]);
+    expect(codes).toContainEqual(['ERR_CLUSTER_PARTITION', misplaced, 0]);
+    const st = await receiver.status();
+    const p0 = st.partitions.find((p) => p.partition === 0)!;
+    expect(p0.errors).toMatchObject({ ERR_CLUSTER_VALUE: 1, ERR_CLUSTER_PARTITION: 1 });
+
+    // The gateway published every frame of the CR/LF device, without its peer key.
+    const gs = gateway.status();
+    expect(gs).toMatchObject({ frames: 3, acked: 3, failed: 0 });
+    expect(gs.peersUnnamed).toBe(3);
+
+    // A HELLO of partition 1's device asked of partition 0: no answer, counted as dropped.
+    const hello = new Uint8Array(5);
+    hello[0] = AUTH_HELLO;
+    new DataView(hello.buffer).setUint32(1, misplaced);
+    const before = p0.hellosDropped;
+    await expect(nc!.request(`${PREFIX}.hello.0`, hello, { timeout: 500 })).rejects.toBeDefined();
+    await until(async () => (await receiver.status()).partitions.find((p) => p.partition === 0)!.hellosDropped === before + 1, 'the HELLO of another partition to be dropped', 5000, 20);
+  });
+});
