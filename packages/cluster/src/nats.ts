@@ -25,7 +25,15 @@ export interface NatsOptions {
 export interface StreamOptions {
   /** Copies of each message over the cluster's nodes (default 1; 3 on a three-node cluster survives one node's loss). */
   replicas?: number | undefined;
-  /** How long frames are kept, ms (default 86,400,000: a day, acknowledged or not). */
+  /**
+   * What the stream keeps (default `workqueue`): `workqueue` removes a frame once its partition's
+   * receiver acknowledged it (after its commit), so `maxBytes` bounds the backlog, not the day's
+   * traffic; `limits` keeps every frame for `maxAgeMs` or until `maxBytes`, acknowledged or not
+   * (a log to read again, at the price of sizing `maxBytes` for `maxAgeMs` of traffic). Applies
+   * when the stream is made: NATS does not change the retention of a stream that exists.
+   */
+  retention?: 'workqueue' | 'limits' | undefined;
+  /** How long a frame is kept at most, ms (default 86,400,000: a day), acknowledged or not. */
   maxAgeMs?: number | undefined;
   /** Most bytes the stream holds (default 1 GiB); when full, publishes are refused (never silently dropped). */
   maxBytes?: number | undefined;
@@ -64,17 +72,19 @@ export async function connectNats(options: NatsOptions, name: string): Promise<N
 
 const notFound = (e: unknown) => /not found/i.test(messageOf(e));
 
-/** Creates the frames stream of `prefix` unless it exists. */
-export async function ensureFramesStream(jsm: JetStreamManager, prefix: string, options: StreamOptions = {}): Promise<void> {
+/** Creates the frames stream of `prefix` unless it exists; resolves with its retention (an existing stream's own). */
+export async function ensureFramesStream(jsm: JetStreamManager, prefix: string, options: StreamOptions = {}): Promise<'workqueue' | 'limits'> {
   const replicas = intOption('stream.replicas', options.replicas, 1, 1, 5);
   const maxAge = intOption('stream.maxAgeMs', options.maxAgeMs, 86_400_000, 1000);
   const maxBytes = intOption('stream.maxBytes', options.maxBytes, 1 << 30, 1024);
   const dup = intOption('stream.duplicateWindowMs', options.duplicateWindowMs, 120_000, 100);
+  const retention = options.retention ?? 'workqueue';
+  if (retention !== 'workqueue' && retention !== 'limits') throw optionError('stream.retention', `${JSON.stringify(retention)} is not 'workqueue' or 'limits'`);
   const name = streamName(prefix);
   for (let attempt = 0; ; attempt++) {
     try {
-      await jsm.streams.info(name);
-      return;
+      const info = await jsm.streams.info(name);
+      return info.config.retention === RetentionPolicy.Workqueue ? 'workqueue' : 'limits';
     } catch (e) {
       if (!notFound(e) && attempt >= 20) throw new ClusterError('ERR_CLUSTER_NATS', `stream ${name}: ${messageOf(e)}`, { cause: e });
       if (!notFound(e)) {
@@ -86,7 +96,8 @@ export async function ensureFramesStream(jsm: JetStreamManager, prefix: string, 
       await jsm.streams.add({
         name,
         subjects: [framesWildcard(prefix)],
-        retention: RetentionPolicy.Limits,
+        // One durable consumer per partition, on its own subject: what a work queue allows.
+        retention: retention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
         storage: StorageType.File,
         discard: DiscardPolicy.New,
         num_replicas: replicas,
@@ -94,7 +105,7 @@ export async function ensureFramesStream(jsm: JetStreamManager, prefix: string, 
         max_bytes: maxBytes,
         duplicate_window: nanos(dup),
       });
-      return;
+      return retention;
     } catch (e) {
       // Another process made it meanwhile: read it again.
       if (/already in use/i.test(messageOf(e))) continue;
@@ -143,7 +154,9 @@ export interface ConsumerReset {
 
 /**
  * Makes partition `p`'s durable consumer start again at its ack floor: the consumer is deleted
- * and made anew from the first sequence after the floor. Messages the previous owner had taken
+ * and made anew from the first sequence after the floor (on a `limits` stream; a work queue
+ * keeps only what was not acknowledged, so there it starts at the first message it holds, and
+ * NATS allows no other start). Messages the previous owner had taken
  * and not acknowledged (it died) come again at once and in order, instead of after their ack wait
  * behind newer ones (a DIFF overtaking the FULL it depends on).
  *
@@ -156,7 +169,7 @@ export async function resetConsumer(
   jsm: JetStreamManager,
   prefix: string,
   p: number,
-  options: { ackWaitMs: number; maxAckPending: number; known?: (ConsumerReset & { created?: boolean }) | undefined },
+  options: { ackWaitMs: number; maxAckPending: number; workqueue: boolean; known?: (ConsumerReset & { created?: boolean }) | undefined },
 ): Promise<ConsumerReset> {
   const stream = streamName(prefix);
   const name = consumerName(prefix, p);
@@ -168,7 +181,7 @@ export async function resetConsumer(
   let delivered = options.known?.delivered ?? 0;
   try {
     const info = await jsm.consumers.info(stream, name);
-    if (options.known?.created === true && isFresh(info, floor)) return { ackFloor: floor, ackPending, pending: info.num_pending, delivered };
+    if (options.known?.created === true && isFresh(info, options.workqueue ? 0 : floor, floor)) return { ackFloor: floor, ackPending, pending: info.num_pending, delivered };
     floor = Math.max(floor, info.ack_floor.stream_seq);
     ackPending = info.num_ack_pending;
     pending = info.num_pending;
@@ -187,7 +200,7 @@ export async function resetConsumer(
       ack_wait: nanos(options.ackWaitMs),
       max_ack_pending: options.maxAckPending,
       max_deliver: -1,
-      ...(floor > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 } : { deliver_policy: DeliverPolicy.All }),
+      ...(floor > 0 && !options.workqueue ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 } : { deliver_policy: DeliverPolicy.All }),
     });
   } catch (e) {
     throw new ClusterError('ERR_CLUSTER_NATS', `consumer ${name}: cannot be created: ${messageOf(e)}`, { cause: e });
@@ -195,8 +208,8 @@ export async function resetConsumer(
   return { ackFloor: floor, ackPending, pending, delivered };
 }
 
-/** Whether `info` is a consumer made from the first message after `floor` that has delivered nothing yet. */
-function isFresh(info: ConsumerInfo, floor: number): boolean {
-  const start = floor > 0 ? info.config.deliver_policy === DeliverPolicy.StartSequence && info.config.opt_start_seq === floor + 1 : info.config.deliver_policy === DeliverPolicy.All;
+/** Whether `info` is a consumer made from the first message after `startAfter` (0: from the first) that has delivered nothing after `floor` yet. */
+function isFresh(info: ConsumerInfo, startAfter: number, floor: number): boolean {
+  const start = startAfter > 0 ? info.config.deliver_policy === DeliverPolicy.StartSequence && info.config.opt_start_seq === startAfter + 1 : info.config.deliver_policy === DeliverPolicy.All;
   return start && info.delivered.stream_seq <= floor && info.num_ack_pending === 0 && info.num_redelivered === 0;
 }

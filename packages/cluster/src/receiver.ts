@@ -303,6 +303,8 @@ export class ClusterReceiver {
   #ticking: Promise<void> | null = null;
   #members: string[] = [];
   #counts = { claims: 0, releases: 0, lost: 0, undecodable: 0 };
+  /** Whether the frames stream is a work queue (see `StreamOptions.retention`): read at start. */
+  #workqueue = false;
   /** Totals of partitions no longer owned (their counters fold in here). */
   #past = { frames: 0, readings: 0, acked: 0, redelivered: 0, duplicates: 0, skipped: 0, resets: 0, errors: 0, late: 0, repeated: 0, reordered: 0, hellos: 0, hellosDropped: 0, replies: 0, ignored: 0 };
   readonly #reorderMs: number;
@@ -355,7 +357,7 @@ export class ClusterReceiver {
       this.#nc = await connectNats(this.#options.nats, `os-receiver-${this.id}`);
       this.#jsm = await this.#nc.jetstreamManager();
       this.#js = this.#nc.jetstream();
-      await ensureFramesStream(this.#jsm, this.prefix, this.#options.stream);
+      this.#workqueue = (await ensureFramesStream(this.#jsm, this.prefix, this.#options.stream)) === 'workqueue';
       const replicas = intOption('leaseReplicas', this.#options.leaseReplicas, this.#options.stream?.replicas ?? 1, 1, 5);
       const kv = await openLeaseBucket(this.#nc, this.prefix, this.leaseTtlMs, replicas);
       this.#leases = new PartitionLeases(kv, this.id, { listKeys: bucketKeyLister(this.#jsm, leaseBucket(this.prefix)) });
@@ -811,7 +813,7 @@ export class ClusterReceiver {
     const known: ConsumerReset = { ackFloor: 0, ackPending: 0, pending: 0, delivered: 0 };
     for (;;) {
       try {
-        const reset = await resetConsumer(this.#jsm!, this.prefix, o.p, { ackWaitMs: this.#ackWaitMs, maxAckPending: this.#maxAckPending, known });
+        const reset = await resetConsumer(this.#jsm!, this.prefix, o.p, { ackWaitMs: this.#ackWaitMs, maxAckPending: this.#maxAckPending, workqueue: this.#workqueue, known });
         const consumer = await this.#js!.consumers.get(streamName(this.prefix), consumerName(this.prefix, o.p));
         o.reset = reset;
         o.lastDelivery = 0;
