@@ -153,7 +153,9 @@ async function authRun(urls, pg) {
 async function idsRun(urls, pg) {
   const rx = new ClusterReceiver({ id: 'rx-ids', nats: { servers: urls }, postgres: { connection: pg.url, schema: 'bench_ids' }, prefix: 'bids', partitions: PARTITIONS, leaseTtlMs: 3000, ids: { start: 1000, end: 100_000 } });
   await rx.start();
-  while ((await rx.status()).partitions.filter((p) => p.state === 'consuming').length < PARTITIONS) await sleep(20);
+  // The allocator opens apart from partition 0's frames: wait for it too, or the first request
+  // finds no responder and the gateway's own node refuses it (NO_ALLOCATOR).
+  while ((await rx.status()).partitions.filter((p) => p.state === 'consuming').length < PARTITIONS || (await rx.status()).ids === null) await sleep(20);
   const [device, edge] = createInProcessPair();
   const gateway = new ClusterGateway({ id: 'bench-ids', nats: { servers: urls }, transports: [edge], prefix: 'bids', partitions: PARTITIONS });
   await device.start();

@@ -184,6 +184,7 @@ export class ClusterGateway {
   #space: (() => void)[] = [];
   #idle: (() => void)[] = [];
   #loops: Promise<void>[] = [];
+  #starting: Promise<void> | null = null;
   #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0, hellos: 0, hellosUnanswered: 0, idRequests: 0, idRequestsUnanswered: 0, replies: 0, repliesDropped: 0, peersUnnamed: 0 };
   readonly #helloTimeoutMs: number;
   readonly #maxRequests: number;
@@ -221,9 +222,14 @@ export class ClusterGateway {
   }
 
   /** Connects, creates the stream when missing, starts the transports and their loops. */
-  async start(): Promise<void> {
-    if (this.#state !== 'created') throw new ClusterError('ERR_CLUSTER_STATE', `start() in state ${this.#state}: a gateway runs once`);
+  start(): Promise<void> {
+    if (this.#state !== 'created') return Promise.reject(new ClusterError('ERR_CLUSTER_STATE', `start() in state ${this.#state}: a gateway runs once`));
     this.#state = 'running';
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
       this.#nc = await connectNats(this.#options.nats, `os-gateway-${this.id}`);
       await ensureFramesStream(await this.#nc.jetstreamManager(), this.prefix, this.#options.stream);
@@ -258,7 +264,8 @@ export class ClusterGateway {
     try {
       for await (const batch of t.batches({ max: 256 })) {
         for (const inbound of batch) {
-          if (this.#queued >= this.maxQueued) await new Promise<void>((r) => this.#space.push(r));
+          // Past the stop timeout (#abandon) nothing waits: what is left is given up at once.
+          if (this.#queued >= this.maxQueued && !this.#abandon) await new Promise<void>((r) => this.#space.push(r));
           this.#take(t, inbound);
         }
       }
@@ -460,19 +467,25 @@ export class ClusterGateway {
     return { id: this.id, state: this.#state, ...this.#counts, queued: this.#queued, ordered: this.ordered };
   }
 
-  /** Stops the transports (what they had received is still published), waits for the publishes, closes. */
+  /**
+   * Stops the transports (what they had received is still published), waits for the publishes,
+   * closes. After `stopTimeoutMs` (counted from the call, intake blocked on a full queue
+   * included) what is left is given up: counted `failed`, never acknowledged.
+   */
   async stop(): Promise<void> {
     if (this.#state !== 'running') return;
+    // A stop during start waits for it (a start going on after the stop would start the transports again).
+    await this.#starting?.catch(() => undefined);
+    if (this.#state !== 'running') return;
     this.#state = 'stopping';
+    const timer = setTimeout(() => {
+      this.#abandon = true;
+      for (const w of this.#space.splice(0)) w();
+    }, this.#stopTimeoutMs);
     await Promise.all(this.#options.transports.map((t) => t.stop().catch((e: unknown) => this.#error(e))));
     await Promise.all(this.#loops);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const drained = await Promise.race([this.idle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.#stopTimeoutMs)))]);
+    await this.idle();
     clearTimeout(timer);
-    if (!drained) {
-      this.#abandon = true;
-      await this.idle();
-    }
     this.#state = 'stopped';
     this.#replies?.unsubscribe();
     await this.#nc?.drain().catch(() => undefined);

@@ -303,6 +303,7 @@ export class ClusterReceiver {
   #ticking: Promise<void> | null = null;
   #members: string[] = [];
   #counts = { claims: 0, releases: 0, lost: 0, undecodable: 0 };
+  #starting: Promise<void> | null = null;
   /** Whether the frames stream is a work queue (see `StreamOptions.retention`): read at start. */
   #workqueue = false;
   /** Totals of partitions no longer owned (their counters fold in here). */
@@ -349,9 +350,14 @@ export class ClusterReceiver {
   }
 
   /** Connects to NATS and PostgreSQL and starts taking partitions (the first round runs before it resolves). */
-  async start(): Promise<void> {
-    if (this.#state !== 'created') throw new ClusterError('ERR_CLUSTER_STATE', `start() in state ${this.#state}: a receiver runs once`);
+  start(): Promise<void> {
+    if (this.#state !== 'created') return Promise.reject(new ClusterError('ERR_CLUSTER_STATE', `start() in state ${this.#state}: a receiver runs once`));
     this.#state = 'running';
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     try {
       this.#db = await ClusterDatabase.open(this.#options.postgres);
       this.#nc = await connectNats(this.#options.nats, `os-receiver-${this.id}`);
@@ -1084,6 +1090,10 @@ export class ClusterReceiver {
   /** Finishes the batches in hand, releases every lease and the membership at once, and closes. */
   async stop(): Promise<void> {
     if (this.#state !== 'running') return;
+    // A stop during start waits for it: a start going on after the stop would leave its timer
+    // and connections behind.
+    await this.#starting?.catch(() => undefined);
+    if (this.#state !== 'running') return;
     this.#state = 'stopping';
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
@@ -1102,7 +1112,6 @@ export class ClusterReceiver {
   }
 }
 
-/** A frame's message id: the gateway's `Nats-Msg-Id`, else its stream sequence. */
 /** The frame's message id (its readings' key), or `seq-<stream seq>` when it has none PostgreSQL can keep (none, NUL, over 256 characters). */
 function msgIdOf(m: JsMsg): string {
   const id = m.headers?.get('Nats-Msg-Id');

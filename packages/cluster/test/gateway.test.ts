@@ -76,9 +76,32 @@ describe('ClusterGateway', () => {
   });
 
   // Last: it kills the file's nats-server.
-  it('stop() with NATS gone gives the frames up after stopTimeoutMs: failed, never acknowledged', async () => {
+  it('stop() during start() waits for it, then stops what it started', async () => {
     const [device, edge] = createInProcessPair();
-    const gateway = new ClusterGateway({ id: 'gs', nats: { servers: nats.urls }, transports: [edge], prefix: 'gs', partitions: 2, publishTimeoutMs: 200, stopTimeoutMs: 500 });
+    const gateway = new ClusterGateway({ id: 'gr', nats: { servers: nats.urls }, transports: [edge], prefix: 'gr', partitions: 2 });
+    await device.start();
+    const started = gateway.start();
+    await gateway.stop();
+    await started;
+    expect(gateway.status().state).toBe('stopped');
+    expect(edge.state).not.toBe('running');
+    // Before, the start went on after the stop: its NATS connection stayed open, still taking
+    // receivers' answers on its reply subject.
+    const nc = await connect({ servers: nats.urls });
+    try {
+      nc.publish('gr.reply.gr', new Uint8Array([1]));
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await nc.close();
+    }
+    expect(gateway.status().repliesDropped).toBe(0);
+    await device.destroy();
+  });
+
+  it('stop() with NATS gone gives the frames up after stopTimeoutMs, intake blocked on a full queue included: failed, never acknowledged', async () => {
+    const [device, edge] = createInProcessPair();
+    const gateway = new ClusterGateway({ id: 'gs', nats: { servers: nats.urls }, transports: [edge], prefix: 'gs', partitions: 2, publishTimeoutMs: 200, stopTimeoutMs: 500, maxQueued: 2 });
     const errors: string[] = [];
     gateway.on('publish-error', (e) => errors.push(e.error.code));
     let acked = 0;
@@ -87,14 +110,21 @@ describe('ClusterGateway', () => {
     await gateway.start();
     await nats.kill(0);
     const node = new OpenSynaptic({ assignedId: 78, deviceId: 'lost' });
-    for (let k = 0; k < 3; k++) await device.send(node.transmit([['T1', 'OK', k, 'Cel']]).frame);
-    await until(() => gateway.status().frames === 3, 'the gateway to take the frames', 5000);
+    // Eight frames into a queue of two: the intake waits for room that publishes to a dead NATS
+    // make only after their ten attempts each (before, stop() waited for all of them, about a
+    // minute, before its timeout even started).
+    const sends = Array.from({ length: 8 }, (_, k) => device.send(node.transmit([['T1', 'OK', k, 'Cel']]).frame).catch(() => undefined));
+    await until(() => gateway.status().frames === 2, 'the gateway to fill its queue', 5000);
     const t0 = Date.now();
     await gateway.stop();
+    await Promise.all(sends);
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(acked).toBe(0);
-    expect(gateway.status()).toMatchObject({ frames: 3, acked: 0, failed: 3, queued: 0, state: 'stopped' });
-    expect(errors).toEqual(['ERR_CLUSTER_PUBLISH', 'ERR_CLUSTER_PUBLISH', 'ERR_CLUSTER_PUBLISH']);
+    const st = gateway.status();
+    expect(st).toMatchObject({ acked: 0, queued: 0, state: 'stopped' });
+    expect(st.frames).toBeGreaterThanOrEqual(2);
+    expect(st.failed).toBe(st.frames);
+    expect(errors).toEqual(Array.from({ length: st.frames }, () => 'ERR_CLUSTER_PUBLISH'));
     await device.destroy();
   });
 
