@@ -41,7 +41,13 @@ export interface GatewayOptions {
   maxQueued?: number | undefined;
   /** How long one publish waits for its PubAck, ms (default 2000). */
   publishTimeoutMs?: number | undefined;
-  /** Publishes of one frame before it is given up (default 10, backing off 50 ms to 2 s). */
+  /**
+   * Publishes of one frame before it is given up (default 10, backing off 50 ms to 2 s). A frame
+   * the medium acknowledges (MQTT QoS 1, `Inbound.ack`) is never given up while the gateway runs:
+   * the broker sends it again only after a reconnection, so unacknowledged it would hold a slot
+   * of the broker's in-flight window for good; it is retried (every 2 s at most) until published,
+   * its partition's queue waiting behind it, or until `stop()` runs out of time.
+   */
   publishAttempts?: number | undefined;
   /**
    * How long `stop()` waits for the frames taken to be acknowledged, ms (default 30000). Past it
@@ -430,7 +436,8 @@ export class ClusterGateway {
     if (!this.ordered) h.set('Os-Order', 'shared');
     const subject = framesSubject(this.prefix, p);
     let last: unknown;
-    for (let attempt = 0; attempt < this.#attempts && !this.#abandon; attempt++) {
+    const held = item.inbound.ack !== undefined;
+    for (let attempt = 0; (attempt < this.#attempts || held) && !this.#abandon; attempt++) {
       if (attempt > 0) {
         this.#counts.retries++;
         await sleep(Math.min(2000, 50 * 2 ** (attempt - 1)));

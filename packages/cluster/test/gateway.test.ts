@@ -5,7 +5,7 @@ import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { framePartition, linkNode } from '@opensynaptic/server';
-import { createInProcessPair } from '@opensynaptic/transport';
+import { createInProcessPair, TransportBase } from '@opensynaptic/transport';
 import { connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterGateway, type GatewayAck, isOpenSynapticError, streamName } from '../src/index.js';
@@ -17,6 +17,23 @@ beforeAll(async () => {
 afterAll(async () => {
   await nats?.close();
 });
+
+/** A medium whose frames are acknowledged by the receiver of them (as MQTT QoS 1 is, after `deferAcks`). */
+class AckingTransport extends TransportBase {
+  readonly reliable = true;
+  constructor() {
+    super('acking', 1024);
+  }
+  protected async open(): Promise<void> {}
+  protected async write(): Promise<void> {}
+  protected async close(): Promise<void> {}
+  deferAcks(): boolean {
+    return true;
+  }
+  inject(frame: Uint8Array, ack: () => void): void {
+    this.deliver(frame, { medium: 'acking', key: 'acking:device' }, true, Date.now(), ack);
+  }
+}
 
 describe('ClusterGateway', () => {
   it('publishes data frames to their partition with a message id, answers a PING, counts junk', async () => {
@@ -97,6 +114,26 @@ describe('ClusterGateway', () => {
     }
     expect(gateway.status().repliesDropped).toBe(0);
     await device.destroy();
+  });
+
+  it('a frame the medium acknowledges is retried past publishAttempts until NATS is back, then acknowledged', async () => {
+    const edge = new AckingTransport();
+    const gateway = new ClusterGateway({ id: 'gq', nats: { servers: nats.urls }, transports: [edge], prefix: 'gq', partitions: 2, publishTimeoutMs: 200, publishAttempts: 2 });
+    await gateway.start();
+    await nats.kill(0);
+    const node = new OpenSynaptic({ assignedId: 79, deviceId: 'held' });
+    let acks = 0;
+    for (let k = 0; k < 3; k++) edge.inject(node.transmit([['T1', 'OK', k, 'Cel']]).frame, () => acks++);
+    // Far longer than two attempts (about 0.5 s): a frame that is not acknowledged medium-side is
+    // given up then; this one waits, holding its device's slot at the broker.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(gateway.status()).toMatchObject({ frames: 3, acked: 0, failed: 0 });
+    expect(acks).toBe(0);
+    await nats.restart(0);
+    await until(() => gateway.status().acked === 3, 'the held frames to be published once NATS is back', 20_000, 20);
+    expect(gateway.status()).toMatchObject({ failed: 0, queued: 0 });
+    expect(acks).toBe(3);
+    await gateway.stop();
   });
 
   it('stop() with NATS gone gives the frames up after stopTimeoutMs, intake blocked on a full queue included: failed, never acknowledged', async () => {
