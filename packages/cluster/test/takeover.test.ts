@@ -5,14 +5,15 @@
 // acknowledges them without decoding them over the newer state, stores nothing twice, and
 // decodes the devices' next DIFFs against the state the first one left.
 // And a consumer reset whose create timed out on the client while the servers made the consumer:
-// its retry keeps that consumer instead of deleting it and waiting again.
+// its retry keeps that consumer instead of deleting it and waiting again. And a stop during
+// start, which must leave no member behind for the others to assign partitions to.
 import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair } from '@opensynaptic/transport';
 import { AckPolicy, connect, DeliverPolicy, type JetStreamManager } from 'nats';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ClusterDatabase, ClusterGateway, ClusterReceiver, consumerName, framesSubject, streamName } from '../src/index.js';
+import { ClusterDatabase, ClusterGateway, ClusterReceiver, consumerName, framesSubject, leaseBucket, memberKey, streamName } from '../src/index.js';
 import { type ConsumerReset, ensureFramesStream, resetConsumer } from '../src/nats.js';
 
 const pgUrl = inject('pgUrl');
@@ -110,6 +111,26 @@ describe.skipIf(unavailable !== '')('takeover of partitions whose messages were 
     await b.stop();
     await gateway.stop();
     await device.destroy();
+  });
+
+  it('stop() during start() waits for it, then leaves: no member and no lease left behind', async () => {
+    const r = new ClusterReceiver({ id: 'rs', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: 'st', partitions: PARTITIONS, leaseTtlMs: 60_000 });
+    const started = r.start();
+    await r.stop();
+    await started;
+    expect((await r.status()).state).toBe('stopped');
+    const nc = await connect({ servers: nats!.urls });
+    try {
+      const kv = await nc.jetstream().views.kv(leaseBucket('st'));
+      // Before, the start went on after the stop: it announced itself (a member others would
+      // assign partitions to for a whole TTL) and ran its rounds on.
+      const member = await kv.get(memberKey('rs'));
+      expect(member === null || member.operation !== 'PUT').toBe(true);
+      const lease = await kv.get('p.0');
+      expect(lease === null || lease.operation !== 'PUT').toBe(true);
+    } finally {
+      await nc.close();
+    }
   });
 
   it('a reset retried after its create timed out on the client keeps the consumer the servers made', async () => {
