@@ -15,8 +15,9 @@ import { brandError } from '@opensynaptic/internal';
  *   newer state would give wrong values, so it is refused (reported as `undecodable`, never stored).
  * - `ERR_CLUSTER_PARTITION`: a frame of a device that belongs to another partition (a gateway
  *   with another `partitions`, or a publish by hand): refused before decoding, reported as `undecodable`.
- * - `ERR_CLUSTER_VALUE`: a frame whose texts PostgreSQL cannot keep (NUL, a lone surrogate):
- *   its readings are refused, reported as `undecodable`, so the batch around it still commits.
+ * - `ERR_CLUSTER_VALUE`: a frame whose texts PostgreSQL cannot keep (NUL, a lone surrogate): it
+ *   is decoded (its template and device state move on, as on the device) but its readings are
+ *   refused, reported as `undecodable`, so the batch around it still commits.
  */
 export type ClusterErrorCode = 'ERR_CLUSTER_OPTION' | 'ERR_CLUSTER_STATE' | 'ERR_CLUSTER_NATS' | 'ERR_CLUSTER_PUBLISH' | 'ERR_CLUSTER_STORE' | 'ERR_CLUSTER_LATE' | 'ERR_CLUSTER_FENCED' | 'ERR_CLUSTER_PARTITION' | 'ERR_CLUSTER_VALUE';
 

@@ -137,7 +137,12 @@ export interface GatewayStatus {
   /** Receivers' answers sent on to their device, and those for a device this gateway no longer knows. */
   replies: number;
   repliesDropped: number;
-  /** Frames published without `Os-Peer`: their peer key holds what a NATS header cannot (CR, LF, blanks at an end), so no answer can reach the device. */
+  /**
+   * Frames published without `Os-Peer`: their peer key holds what a NATS header cannot (CR, LF,
+   * blanks at an end), so no answer a receiver makes on its own can reach the device. (HELLOs and
+   * id requests from such a peer are asked without it too, and still answered: the gateway sends
+   * the answer itself; the allocator then knows the device by its meta alone.)
+   */
   peersUnnamed: number;
   /** Frames waiting or in flight now. */
   queued: number;
@@ -177,6 +182,9 @@ export class ClusterGateway {
   readonly #stopTimeoutMs: number;
   /** Set when `stop()` ran out of time: what is left is given up. */
   #abandon = false;
+  #setAbandoned!: () => void;
+  /** Resolves when `#abandon` is set (a back-off in progress ends). */
+  readonly #abandoned = new Promise<void>((r) => (this.#setAbandoned = r));
   readonly #events = new TypedEvents<GatewayEvents>();
   readonly #queues = new Map<number, Pending[]>();
   readonly #busy = new Set<number>();
@@ -191,6 +199,7 @@ export class ClusterGateway {
   #idle: (() => void)[] = [];
   #loops: Promise<void>[] = [];
   #starting: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
   #counts = { frames: 0, acked: 0, duplicates: 0, retries: 0, failed: 0, control: 0, controlDropped: 0, invalid: 0, hellos: 0, hellosUnanswered: 0, idRequests: 0, idRequestsUnanswered: 0, replies: 0, repliesDropped: 0, peersUnnamed: 0 };
   readonly #helloTimeoutMs: number;
   readonly #maxRequests: number;
@@ -436,11 +445,14 @@ export class ClusterGateway {
     if (!this.ordered) h.set('Os-Order', 'shared');
     const subject = framesSubject(this.prefix, p);
     let last: unknown;
+    let final = false;
     const held = item.inbound.ack !== undefined;
-    for (let attempt = 0; (attempt < this.#attempts || held) && !this.#abandon; attempt++) {
+    for (let attempt = 0; (attempt < this.#attempts || held) && !this.#abandon && !final; attempt++) {
       if (attempt > 0) {
         this.#counts.retries++;
-        await sleep(Math.min(2000, 50 * 2 ** (attempt - 1)));
+        // The back-off ends early when stop() runs out of time.
+        await Promise.race([sleep(Math.min(2000, 50 * 2 ** (attempt - 1))), this.#abandoned]);
+        if (this.#abandon) break;
       }
       try {
         const pa = await this.#js!.publish(subject, item.frame, { msgID: msgId, headers: h, timeout: this.#timeoutMs });
@@ -451,10 +463,15 @@ export class ClusterGateway {
         return;
       } catch (e) {
         last = e;
+        // Larger than the server's max_payload (headers included): no attempt can succeed.
+        final = (e as { code?: unknown }).code === 'MAX_PAYLOAD_EXCEEDED';
       }
     }
     this.#counts.failed++;
-    const why = last === undefined ? 'the gateway stopped before JetStream acknowledged it' : `no JetStream acknowledgement after its attempts: ${messageOf(last)}`;
+    // A frame no attempt can publish is acknowledged to its medium: held, it would take a slot of
+    // the broker's in-flight window for good (counted in `failed` and told as a publish-error).
+    if (final) item.inbound.ack?.();
+    const why = last === undefined ? 'the gateway stopped before JetStream acknowledged it' : final ? `it can never be published: ${messageOf(last)}` : `no JetStream acknowledgement after its attempts: ${messageOf(last)}`;
     const error = new ClusterError('ERR_CLUSTER_PUBLISH', `frame ${msgId} on ${subject}: ${why}`, { cause: last });
     this.#events.emit('publish-error', { msgId, partition: p, error });
   }
@@ -479,16 +496,24 @@ export class ClusterGateway {
    * closes. After `stopTimeoutMs` (counted from the call, intake blocked on a full queue
    * included) what is left is given up: counted `failed`, never acknowledged.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    // One stop: a second call while the first waits (for the start, for the publishes) shares it.
+    if (this.#stopping === null && this.#state === 'running') this.#stopping = this.#stop();
+    return this.#stopping ?? Promise.resolve();
+  }
+
+  async #stop(): Promise<void> {
     if (this.#state !== 'running') return;
+    const called = Date.now();
     // A stop during start waits for it (a start going on after the stop would start the transports again).
     await this.#starting?.catch(() => undefined);
     if (this.#state !== 'running') return;
     this.#state = 'stopping';
     const timer = setTimeout(() => {
       this.#abandon = true;
+      this.#setAbandoned();
       for (const w of this.#space.splice(0)) w();
-    }, this.#stopTimeoutMs);
+    }, Math.max(0, this.#stopTimeoutMs - (Date.now() - called)));
     await Promise.all(this.#options.transports.map((t) => t.stop().catch((e: unknown) => this.#error(e))));
     await Promise.all(this.#loops);
     await this.idle();

@@ -181,7 +181,7 @@ export async function resetConsumer(
   let delivered = options.known?.delivered ?? 0;
   try {
     const info = await jsm.consumers.info(stream, name);
-    if (options.known?.created === true && isFresh(info, options.workqueue ? 0 : floor, floor)) return { ackFloor: floor, ackPending, pending: info.num_pending, delivered };
+    if (options.known?.created === true && isFresh(info, options.workqueue, floor)) return { ackFloor: floor, ackPending, pending: info.num_pending, delivered };
     floor = Math.max(floor, info.ack_floor.stream_seq);
     ackPending = info.num_ack_pending;
     pending = info.num_pending;
@@ -208,8 +208,13 @@ export async function resetConsumer(
   return { ackFloor: floor, ackPending, pending, delivered };
 }
 
-/** Whether `info` is a consumer made from the first message after `startAfter` (0: from the first) that has delivered nothing after `floor` yet. */
-function isFresh(info: ConsumerInfo, startAfter: number, floor: number): boolean {
-  const start = startAfter > 0 ? info.config.deliver_policy === DeliverPolicy.StartSequence && info.config.opt_start_seq === startAfter + 1 : info.config.deliver_policy === DeliverPolicy.All;
+/**
+ * Whether `info` is the consumer a reset from `floor` makes (after the floor; on a work queue from
+ * the first message it holds) and has delivered nothing yet. (On a work queue a fresh consumer's
+ * delivered stream sequence is that of the message before its first, which may be past the floor.)
+ */
+function isFresh(info: ConsumerInfo, workqueue: boolean, floor: number): boolean {
+  if (workqueue) return info.config.deliver_policy === DeliverPolicy.All && info.delivered.consumer_seq === 0 && info.num_ack_pending === 0 && info.num_redelivered === 0;
+  const start = floor > 0 ? info.config.deliver_policy === DeliverPolicy.StartSequence && info.config.opt_start_seq === floor + 1 : info.config.deliver_policy === DeliverPolicy.All;
   return start && info.delivered.stream_seq <= floor && info.num_ack_pending === 0 && info.num_redelivered === 0;
 }

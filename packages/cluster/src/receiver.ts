@@ -167,8 +167,9 @@ export interface ReceiverEvents {
   /**
    * A frame that was not stored: a DIFF or HEART whose template is unknown (a fusion code), one
    * older than its device's state (`ERR_CLUSTER_LATE`), a frame of a device of another partition
-   * (`ERR_CLUSTER_PARTITION`), or one whose texts PostgreSQL cannot keep (`ERR_CLUSTER_VALUE`);
-   * `message` says which and why.
+   * (`ERR_CLUSTER_PARTITION`), or one whose texts PostgreSQL cannot keep (`ERR_CLUSTER_VALUE`:
+   * the frame is decoded, so its template and its device's state move on as the device's own
+   * did, and only its readings are refused); `message` says which and why.
    */
   undecodable: { partition: number; aid: number; seq: number; code: string; message: string };
   /** Something failed (NATS, PostgreSQL); the receiver keeps going and retries. */
@@ -304,6 +305,7 @@ export class ClusterReceiver {
   #members: string[] = [];
   #counts = { claims: 0, releases: 0, lost: 0, undecodable: 0 };
   #starting: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
   /** Whether the frames stream is a work queue (see `StreamOptions.retention`): read at start. */
   #workqueue = false;
   /** Totals of partitions no longer owned (their counters fold in here). */
@@ -1088,7 +1090,13 @@ export class ClusterReceiver {
   }
 
   /** Finishes the batches in hand, releases every lease and the membership at once, and closes. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    // One stop: a second call while the first waits (for the start, for the publishes) shares it.
+    if (this.#stopping === null && this.#state === 'running') this.#stopping = this.#stop();
+    return this.#stopping ?? Promise.resolve();
+  }
+
+  async #stop(): Promise<void> {
     if (this.#state !== 'running') return;
     // A stop during start waits for it: a start going on after the stop would leave its timer
     // and connections behind.

@@ -22,7 +22,7 @@ afterAll(async () => {
 class AckingTransport extends TransportBase {
   readonly reliable = true;
   constructor() {
-    super('acking', 1024);
+    super('acking', 4 << 20);
   }
   protected async open(): Promise<void> {}
   protected async write(): Promise<void> {}
@@ -114,6 +114,28 @@ describe('ClusterGateway', () => {
     }
     expect(gateway.status().repliesDropped).toBe(0);
     await device.destroy();
+  });
+
+  it('a frame the medium acknowledges that no publish can take (over max_payload) is given up at once and acknowledged; the next goes on', async () => {
+    const edge = new AckingTransport();
+    const gateway = new ClusterGateway({ id: 'gm', nats: { servers: nats.urls }, transports: [edge], prefix: 'gm', partitions: 2 });
+    const errors: string[] = [];
+    gateway.on('publish-error', (e) => errors.push(e.error.message));
+    await gateway.start();
+    const node = new OpenSynaptic({ assignedId: 80, deviceId: 'big' });
+    const full = node.transmit([['T1', 'OK', 1, 'Cel']]).frame;
+    // A data header and 1.1 MB after it: more than nats-server's default max_payload (1 MiB).
+    const big = new Uint8Array(1_100_000);
+    big.set(full);
+    let acks = 0;
+    edge.inject(big, () => acks++);
+    edge.inject(node.transmit([['T1', 'OK', 2, 'Cel']]).frame, () => acks++);
+    await until(() => gateway.status().acked === 1 && gateway.status().failed === 1, 'the big frame given up and the next published', 10_000, 10);
+    expect(gateway.status().retries).toBe(0);
+    expect(acks).toBe(2);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/can never be published/);
+    await gateway.stop();
   });
 
   it('a frame the medium acknowledges is retried past publishAttempts until NATS is back, then acknowledged', async () => {

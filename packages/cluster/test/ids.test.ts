@@ -188,11 +188,11 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
     first.proc.kill('SIGKILL');
     await new Promise((r) => first.proc.once('exit', r));
 
+    const atKill = answered;
+    const killedAt = Date.now();
     const second = new ClusterReceiver({ id: 'kb', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema }, prefix, partitions: PARTITIONS, leaseTtlMs: ttlMs, ids });
     await second.start();
     cleanup.push(() => second.stop());
-    const atKill = answered;
-    const killedAt = Date.now();
     await until(() => answered > atKill, 'the first id from the next owner of partition 0', 30_000, 20);
     const takeoverMs = Date.now() - killedAt;
     await until(() => answered >= atKill + 60, 'ids from the next owner of partition 0', 30_000, 20);
@@ -204,7 +204,8 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
     let same = 0;
     for (const name of beforeKill.slice(0, 20)) {
       const old = [...holder].find(([, n]) => n === name)![0];
-      const id = await ask(ons[0]!, name);
+      // One more try for a slow answer on a loaded machine (no answer is a timeout, never a wrong id).
+      const id = (await ask(ons[0]!, name)) ?? (await ask(ons[0]!, name));
       expect(id, `${name} asking again`).not.toBeNull();
       if (id === old) same++;
     }

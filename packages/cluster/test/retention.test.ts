@@ -52,7 +52,10 @@ async function run(prefix: string, retention: 'workqueue' | 'limits') {
       const acked = gateway.status().acked;
       await until(async () => (await stored()) === acked, 'the receiver to store what was acknowledged', 15_000, 20);
     }
-    const info = await (await nc.jetstreamManager()).streams.info(streamName(prefix));
+    const jsm = await nc.jetstreamManager();
+    // A work queue removes what was acknowledged as the acks arrive (they go after each commit).
+    if (retention === 'workqueue') await until(async () => (await jsm.streams.info(streamName(prefix))).state.messages === 0, 'the acknowledged frames to leave the work queue', 10_000, 20);
+    const info = await jsm.streams.info(streamName(prefix));
     return { gateway: gateway.status(), stored: await stored(), messages: info.state.messages, bytes: info.state.bytes };
   } finally {
     await nc.close();
