@@ -1120,10 +1120,14 @@ export class ClusterReceiver {
   }
 }
 
-/** The frame's message id (its readings' key), or `seq-<stream seq>` when it has none PostgreSQL can keep (none, NUL, over 256 characters). */
+/**
+ * The frame's message id (its readings' key), or `<stream>-<stream seq>` when it has none
+ * PostgreSQL can keep (none, NUL, over 256 characters): the stream's name in it, since streams of
+ * other prefixes may share the schema.
+ */
 function msgIdOf(m: JsMsg): string {
   const id = m.headers?.get('Nats-Msg-Id');
-  return id && id.length <= 256 && isPlainText(id) ? id : `seq-${m.seq}`;
+  return id && id.length <= 256 && isPlainText(id) ? id : `${m.info.stream}-${m.seq}`;
 }
 
 function strategyOf(cmd: number): 'FULL' | 'DIFF' | 'HEART' {

@@ -98,7 +98,7 @@ describe.skipIf(unavailable !== '')('hostile input to the cluster', () => {
     ]);
     // The mended headers: the stream's time for the fraction, the stream sequence for the id.
     expect(Number.isSafeInteger(Number(got[1]!.received_ms)) && Math.abs(Number(got[1]!.received_ms) - Date.now()) < 60_000).toBe(true);
-    expect(got[1]!.msg_id).toMatch(/^seq-\d+$/);
+    expect(got[1]!.msg_id).toMatch(/^HO_FRAMES-\d+$/);
 
     const codes = refused.map((e) => [e.code, e.aid, e.partition]);
     expect(codes).toContainEqual(['ERR_CLUSTER_VALUE', nul, 0]);
@@ -119,5 +119,40 @@ describe.skipIf(unavailable !== '')('hostile input to the cluster', () => {
     const before = p0.hellosDropped;
     await expect(nc!.request(`${PREFIX}.hello.0`, hello, { timeout: 500 })).rejects.toBeDefined();
     await until(async () => (await receiver.status()).partitions.find((p) => p.partition === 0)!.hellosDropped === before + 1, 'the HELLO of another partition to be dropped', 5000, 20);
+  });
+
+  it('sends no answer to an Os-Gateway that is not a gateway id (it would be a subject); a real one gets its answer', async () => {
+    const prefix = 'hr';
+    // A schema of its own: a cluster (a prefix) owns its schema's partition claims.
+    const schema = 'hostile_reply';
+    const rdb = await ClusterDatabase.open({ connection: pgUrl, schema });
+    cleanup.push(() => rdb.close());
+    const receiver = new ClusterReceiver({ id: 'rr', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema }, prefix, partitions: PARTITIONS, node: { handshake: { auth: { server: {} } } } });
+    await receiver.start();
+    cleanup.push(() => receiver.stop());
+    await consuming(receiver, PARTITIONS);
+    const replies: string[] = [];
+    const watch = nc!.subscribe(`${prefix}.reply.>`, { callback: (_e, m) => replies.push(m.subject) });
+    cleanup.push(async () => watch.unsubscribe());
+    const js = nc!.jetstream();
+    // A device's first FULL gets an answer (SECURE_DICT_READY), sent to the gateway it names.
+    const publish = async (aid: number, gateway: string) => {
+      const h = headers();
+      h.set('Os-Gateway', gateway);
+      h.set('Os-Peer', `peer-${aid}`);
+      await js.publish(`${prefix}.frames.0`, new OpenSynaptic({ assignedId: aid, deviceId: `r${aid}` }).transmit([['T1', 'OK', 1, 'Cel']]).frame, { headers: h });
+    };
+    const forged = aidIn(0, 500);
+    const real = aidIn(0, forged + 1);
+    await publish(forged, 'a b c');
+    await publish(real, 'watch');
+    await until(() => replies.length >= 1, 'the answer to the real gateway', 10_000, 20);
+    const count = async () => Number((await rdb.query<{ n: number }>('SELECT count(*) AS n FROM $schema.os_cluster_readings WHERE aid = ANY($1::bigint[])', [[forged, real]]))[0]!.n);
+    await until(async () => (await count()) === 2, 'both FULLs to be stored', 10_000, 20);
+    await nc!.flush();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(replies).toEqual([`${prefix}.reply.watch`]);
+    const p0 = (await receiver.status()).partitions.find((p) => p.partition === 0)!;
+    expect(p0.replies).toBe(1);
   });
 });
