@@ -28,7 +28,7 @@ export function checkPartitions(partitions: unknown, key = 'partitions'): number
 
 /** Checks a gateway or receiver id (1..64 characters A-Z, a-z, 0-9, `_`, `-`: a key-value key part). */
 export function checkMemberId(id: unknown, key = 'id'): string {
-  if (typeof id !== 'string' || !MEMBER.test(id)) throw optionError(key, `${JSON.stringify(id)} is not 1..64 characters A-Z, a-z, 0-9, _ or -`);
+  if (!isMemberId(id)) throw optionError(key, `${JSON.stringify(id)} is not 1..64 characters A-Z, a-z, 0-9, _ or -`);
   return id;
 }
 
