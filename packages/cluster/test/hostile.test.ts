@@ -7,37 +7,29 @@
 // and the fractional time failed their batch's commit at every retry, and the peer key crashed
 // the gateway.
 import { AUTH_HELLO } from '@opensynaptic/cmd';
-import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { partitionOf } from '@opensynaptic/server';
 import { InProcessTransport } from '@opensynaptic/transport';
 import { connect, headers, type NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consuming } from './fixtures/devices.js';
 import { ClusterDatabase, ClusterGateway, ClusterReceiver, type ReceiverEvents } from '../src/index.js';
+import { clusterEnv } from './fixtures/cluster-env.js';
 
-const pgUrl = inject('pgUrl');
-const unavailable = inject('pgUnavailable');
 const SCHEMA = 'hostile';
+const env = clusterEnv(SCHEMA);
+const { pgUrl, unavailable } = env;
 const PREFIX = 'ho';
 const PARTITIONS = 2;
-let nats: NatsCluster | undefined;
-let db: ClusterDatabase | undefined;
 let nc: NatsConnection | undefined;
-const cleanup: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   if (unavailable) return;
-  nats = await NatsCluster.start({ nodes: 1 });
-  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
-  nc = await connect({ servers: nats.urls });
+  nc = await connect({ servers: env.nats.urls });
 });
 afterAll(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
   await nc?.close();
-  await db?.close();
-  await nats?.close();
 });
 
 /** The first aid from `from` up whose device is in partition `p`. */
@@ -49,11 +41,11 @@ const aidIn = (p: number, from: number) => {
 
 describe.skipIf(unavailable !== '')('hostile input to the cluster', () => {
   it('refuses what PostgreSQL cannot keep and what belongs elsewhere, mends bad headers, and keeps committing', async () => {
-    const receiver = new ClusterReceiver({ id: 'rh', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, node: { handshake: { auth: { server: {} } } } });
+    const receiver = new ClusterReceiver({ id: 'rh', nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, node: { handshake: { auth: { server: {} } } } });
     const refused: ReceiverEvents['undecodable'][] = [];
     receiver.on('undecodable', (e) => refused.push(e));
     await receiver.start();
-    cleanup.push(() => receiver.stop());
+    env.defer(() => receiver.stop());
     await consuming(receiver, PARTITIONS);
 
     // The device's end of the link is named with CR and LF: its peer key cannot be a NATS header.
@@ -62,9 +54,9 @@ describe.skipIf(unavailable !== '')('hostile input to the cluster', () => {
     device.link(edge);
     edge.link(device);
     await device.start();
-    const gateway = new ClusterGateway({ id: 'gh', nats: { servers: nats!.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
+    const gateway = new ClusterGateway({ id: 'gh', nats: { servers: env.nats.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
     await gateway.start();
-    cleanup.push(() => gateway.stop(), () => device.destroy());
+    env.defer(() => gateway.stop(), () => device.destroy());
 
     const good = aidIn(0, 300);
     const nul = aidIn(0, good + 1);
@@ -88,7 +80,7 @@ describe.skipIf(unavailable !== '')('hostile input to the cluster', () => {
     // Then A again through the gateway: the partition must still be committing.
     await device.send(a.transmit([['T1', 'OK', 24, 'Cel']]).frame);
 
-    const rows = async () => db!.query<{ aid: number; value: number; msg_id: string; received_ms: number }>('SELECT aid, value, msg_id, received_ms FROM $schema.os_cluster_readings ORDER BY stream_seq');
+    const rows = async () => env.db.query<{ aid: number; value: number; msg_id: string; received_ms: number }>('SELECT aid, value, msg_id, received_ms FROM $schema.os_cluster_readings ORDER BY stream_seq');
     await until(async () => (await rows()).length === 3, 'the three frames of the good device', 15_000, 20);
     const got = await rows();
     expect(got.map((r) => [Number(r.aid), r.value])).toEqual([
@@ -126,14 +118,14 @@ describe.skipIf(unavailable !== '')('hostile input to the cluster', () => {
     // A schema of its own: a cluster (a prefix) owns its schema's partition claims.
     const schema = 'hostile_reply';
     const rdb = await ClusterDatabase.open({ connection: pgUrl, schema });
-    cleanup.push(() => rdb.close());
-    const receiver = new ClusterReceiver({ id: 'rr', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema }, prefix, partitions: PARTITIONS, node: { handshake: { auth: { server: {} } } } });
+    env.defer(() => rdb.close());
+    const receiver = new ClusterReceiver({ id: 'rr', nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema }, prefix, partitions: PARTITIONS, node: { handshake: { auth: { server: {} } } } });
     await receiver.start();
-    cleanup.push(() => receiver.stop());
+    env.defer(() => receiver.stop());
     await consuming(receiver, PARTITIONS);
     const replies: string[] = [];
     const watch = nc!.subscribe(`${prefix}.reply.>`, { callback: (_e, m) => replies.push(m.subject) });
-    cleanup.push(async () => watch.unsubscribe());
+    env.defer(async () => watch.unsubscribe());
     const js = nc!.jetstream();
     // A device's first FULL gets an answer (SECURE_DICT_READY), sent to the gateway it names.
     const publish = async (aid: number, gateway: string) => {

@@ -6,42 +6,29 @@
 // id to a newcomer once its lease ran out, and the devices that kept sending keep theirs.
 // Without an allocator in the cluster the gateway's own node answers, as before (NACK). A kill -9
 // of the allocator's owner amid ID requests gives no id to two devices.
-import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import type { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair, type InProcessTransport } from '@opensynaptic/transport';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { consuming, devicesOn } from './fixtures/devices.js';
 import { killAll, lastStatus, type ReceiverChild, startReceiverChild } from './fixtures/receiver-children.js';
 import { ClusterIds } from '../src/ids.js';
-import { ClusterDatabase, ClusterGateway, ClusterReceiver, isOpenSynapticError } from '../src/index.js';
+import { ClusterGateway, ClusterReceiver, isOpenSynapticError } from '../src/index.js';
+import { clusterEnv } from './fixtures/cluster-env.js';
 
-const pgUrl = inject('pgUrl');
-const unavailable = inject('pgUnavailable');
 const SCHEMA = 'ids';
+const env = clusterEnv(SCHEMA);
+const { pgUrl, unavailable } = env;
 const PARTITIONS = 2;
 const PREFIX = 'id';
 const START = 5000;
 // Fifteen ids: the test fills the range, so the next request must reclaim an expired lease.
 const END = 5014;
 const LEASE_MS = 6000;
-let nats: NatsCluster | undefined;
-let db: ClusterDatabase | undefined;
-const cleanup: (() => Promise<unknown>)[] = [];
 
-beforeAll(async () => {
-  if (unavailable) return;
-  nats = await NatsCluster.start({ nodes: 1 });
-  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
-});
-afterAll(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
-  await db?.close();
-  await nats?.close();
-});
 
 const receiver = (id: string) =>
-  new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, ids: { start: START, end: END, leaseMs: LEASE_MS } });
+  new ClusterReceiver({ id, nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, ids: { start: START, end: END, leaseMs: LEASE_MS } });
 
 describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
   it('one allocator for every gateway, distinct ids, leases that survive a takeover', async () => {
@@ -50,9 +37,9 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
     for (const id of ['gi1', 'gi2']) {
       const [link, edge] = createInProcessPair();
       await link.start();
-      const g = new ClusterGateway({ id, nats: { servers: nats!.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
+      const g = new ClusterGateway({ id, nats: { servers: env.nats.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
       await g.start();
-      cleanup.push(() => g.stop(), () => link.destroy());
+      env.defer(() => g.stop(), () => link.destroy());
       links.push(link);
       gateways.push(g);
     }
@@ -73,7 +60,7 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
 
     const a = receiver('ia');
     await a.start();
-    cleanup.push(() => a.stop());
+    env.defer(() => a.stop());
     await consuming(a, PARTITIONS);
     await until(async () => (await a.status()).ids !== null, 'the allocator to run', 10_000, 20);
     // One at a time: devices behind one link share it, and an answer goes to the one that asked.
@@ -93,14 +80,14 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
 
     // Their frames are stored under those ids.
     for (const [i, n] of [...nodes.values()].entries()) await links[i % 2]!.send(n.transmit([['T1', 'OK', 20 + i, 'Cel']]).frame);
-    const stored = async () => (await db!.query<{ aid: number }>('SELECT DISTINCT aid FROM $schema.os_cluster_readings')).map((r) => Number(r.aid)).sort((x, y) => x - y);
+    const stored = async () => (await env.db.query<{ aid: number }>('SELECT DISTINCT aid FROM $schema.os_cluster_readings')).map((r) => Number(r.aid)).sort((x, y) => x - y);
     await until(async () => (await stored()).length === 10, 'the FULLs under the assigned ids', 10_000, 20);
     expect(await stored()).toEqual([...ids].sort((x, y) => x - y));
     await a.stop();
 
     const b = receiver('ib');
     await b.start();
-    cleanup.push(() => b.stop());
+    env.defer(() => b.stop());
     await consuming(b, PARTITIONS);
     await until(async () => ((await b.status()).ids?.renewed ?? 0) >= 10, 'the stored devices\' leases to be renewed', 10_000, 20);
     expect((await b.status()).ids).toMatchObject({ leases: 10 });
@@ -136,8 +123,8 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
     const ttlMs = 3000;
     const ids = { start: 7000, end: 7999, leaseMs: 600_000 };
     const children: ReceiverChild[] = [];
-    cleanup.push(async () => killAll(children));
-    const first = startReceiverChild({ id: 'ka', servers: nats!.urls, pgUrl, schema, partitions: PARTITIONS, ttlMs, options: { prefix, ids, stream: { replicas: 1 } } });
+    env.defer(async () => killAll(children));
+    const first = startReceiverChild({ id: 'ka', servers: env.nats.urls, pgUrl, schema, partitions: PARTITIONS, ttlMs, options: { prefix, ids, stream: { replicas: 1 } } });
     children.push(first);
     await until(() => lastStatus(first)?.ids != null, 'the first allocator to run', 20_000, 50).catch((e: Error) => {
       throw new Error(`${e.message}; its stderr: ${first.stderr}`);
@@ -149,13 +136,13 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
     for (let i = 0; i < 4; i++) {
       const [link, edge] = createInProcessPair();
       await link.start();
-      cleanup.push(() => link.destroy());
+      env.defer(() => link.destroy());
       links.push(link);
       edges.push(edge);
     }
-    const g = new ClusterGateway({ id: 'gk', nats: { servers: nats!.urls }, transports: edges, prefix, partitions: PARTITIONS });
+    const g = new ClusterGateway({ id: 'gk', nats: { servers: env.nats.urls }, transports: edges, prefix, partitions: PARTITIONS });
     await g.start();
-    cleanup.push(() => g.stop());
+    env.defer(() => g.stop());
     const holder = new Map<number, string>();
     const clashes: string[] = [];
     const names: string[] = [];
@@ -190,9 +177,9 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
 
     const atKill = answered;
     const killedAt = Date.now();
-    const second = new ClusterReceiver({ id: 'kb', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema }, prefix, partitions: PARTITIONS, leaseTtlMs: ttlMs, ids });
+    const second = new ClusterReceiver({ id: 'kb', nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema }, prefix, partitions: PARTITIONS, leaseTtlMs: ttlMs, ids });
     await second.start();
-    cleanup.push(() => second.stop());
+    env.defer(() => second.stop());
     await until(() => answered > atKill, 'the first id from the next owner of partition 0', 30_000, 20);
     const takeoverMs = Date.now() - killedAt;
     await until(() => answered >= atKill + 60, 'ids from the next owner of partition 0', 30_000, 20);
@@ -219,11 +206,11 @@ describe.skipIf(unavailable !== '')('ids assigned by the cluster', () => {
 
   it('one allocator per schema: a second waits for the first to close (its advisory lock), then loads its leases', async () => {
     const postgres = { connection: pgUrl, schema: 'ids_lock' };
-    const first = await ClusterIds.open(db!, postgres, { start: 1, end: 9 }, () => undefined);
-    await expect(ClusterIds.open(db!, postgres, { start: 1, end: 9 }, () => undefined)).rejects.toMatchObject({ code: 'ERR_CLUSTER_STATE' });
+    const first = await ClusterIds.open(env.db, postgres, { start: 1, end: 9 }, () => undefined);
+    await expect(ClusterIds.open(env.db, postgres, { start: 1, end: 9 }, () => undefined)).rejects.toMatchObject({ code: 'ERR_CLUSTER_STATE' });
     expect(first.status()).toMatchObject({ leases: 0, available: 9 });
     await first.close();
-    const second = await ClusterIds.open(db!, postgres, { start: 1, end: 9 }, () => undefined);
+    const second = await ClusterIds.open(env.db, postgres, { start: 1, end: 9 }, () => undefined);
     await second.close();
   });
 

@@ -2,33 +2,27 @@
 // subscription, each publishing part of the device's stream) and frames that come again after
 // JetStream's duplicate window. The frames are published straight to the stream here, in the
 // order a race between two gateways would leave, so each case is exact rather than left to luck.
-import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { partitionOf } from '@opensynaptic/server';
 import { connect, headers, type NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ClusterDatabase, ClusterReceiver, type ReceiverEvents, frameMessageId, framesSubject } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterReceiver, type ReceiverEvents, frameMessageId, framesSubject } from '../src/index.js';
+import { clusterEnv } from './fixtures/cluster-env.js';
 import { ensureFramesStream } from '../src/nats.js';
 
-const pgUrl = inject('pgUrl');
-const unavailable = inject('pgUnavailable');
 const SCHEMA = 'reorder';
+const env = clusterEnv(SCHEMA);
+const { pgUrl, unavailable } = env;
 const PARTITIONS = 4;
-let nats: NatsCluster | undefined;
 let nc: NatsConnection | undefined;
-let db: ClusterDatabase | undefined;
 
 beforeAll(async () => {
   if (unavailable) return;
-  nats = await NatsCluster.start({ nodes: 1 });
-  nc = await connect({ servers: nats.urls });
-  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
+  nc = await connect({ servers: env.nats.urls });
 });
 afterAll(async () => {
   await nc?.close();
-  await db?.close();
-  await nats?.close();
 });
 
 /**
@@ -59,12 +53,12 @@ async function publish(prefix: string, frame: Uint8Array, id: string, shared = t
 const celsius = (v: number) => Math.round((v - 273.15) * 100) / 100;
 
 async function readings(msgId: string): Promise<Record<string, number>> {
-  const rows = await db!.query<{ sensor_id: string; value: number }>('SELECT sensor_id, value FROM $schema.os_cluster_readings WHERE msg_id = $1', [msgId]);
+  const rows = await env.db.query<{ sensor_id: string; value: number }>('SELECT sensor_id, value FROM $schema.os_cluster_readings WHERE msg_id = $1', [msgId]);
   return Object.fromEntries(rows.map((r) => [r.sensor_id, celsius(Number(r.value))]));
 }
 
 const receiver = (id: string, prefix: string, extra: Partial<ConstructorParameters<typeof ClusterReceiver>[0]> = {}) =>
-  new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix, partitions: PARTITIONS, leaseTtlMs: 60_000, ...extra });
+  new ClusterReceiver({ id, nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix, partitions: PARTITIONS, leaseTtlMs: 60_000, ...extra });
 
 describe.skipIf(unavailable !== '')('frames of one device out of order, and again after the duplicate window', () => {
   it('within the reorder window, a DIFF that overtook its predecessor decodes after it, both to the right values', async () => {
@@ -161,7 +155,7 @@ describe.skipIf(unavailable !== '')('frames of one device out of order, and agai
       expect(events.map((e) => e.code)).toEqual(['ERR_CLUSTER_LATE']);
       expect(st.totals.duplicates).toBe(0);
       expect(await readings(d3.id)).toEqual({ T1: 12, H1: 10 });
-      const stored = await db!.query<{ n: number }>('SELECT count(*)::int AS n FROM $schema.os_cluster_readings WHERE aid = 5003');
+      const stored = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM $schema.os_cluster_readings WHERE aid = 5003');
       expect(stored[0]!.n).toBe(2 * 5);
 
       // The device restarts with its clock a day back: its FULLs start the state over, and its
@@ -174,7 +168,7 @@ describe.skipIf(unavailable !== '')('frames of one device out of order, and agai
       st = await b.status();
       expect(st.totals.late).toBe(1);
       expect(await readings(rd.id)).toEqual({ T1: 21, H1: 20 });
-      const clock = await db!.deviceClocks([5003]);
+      const clock = await env.db.deviceClocks([5003]);
       expect(clock).toEqual([{ aid: 5003, partition: partitionOf(5003, PARTITIONS), tsMs: rd.ts, msgId: rd.id }]);
     } finally {
       await b.stop();

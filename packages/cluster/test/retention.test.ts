@@ -4,48 +4,37 @@
 // stream, so every frame is stored and the stream ends empty; on a `limits` stream they stay
 // until `maxAgeMs`, so it fills and refuses publishes: the limit that a day of traffic over 1 GiB
 // met with the defaults.
-import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair } from '@opensynaptic/transport';
 import { connect } from 'nats';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { consuming } from './fixtures/devices.js';
-import { ClusterDatabase, ClusterGateway, ClusterReceiver, streamName } from '../src/index.js';
+import { ClusterGateway, ClusterReceiver, streamName } from '../src/index.js';
+import { clusterEnv } from './fixtures/cluster-env.js';
 
-const pgUrl = inject('pgUrl');
-const unavailable = inject('pgUnavailable');
 const SCHEMA = 'retention';
+const env = clusterEnv(SCHEMA);
+const { pgUrl, unavailable } = env;
 const PARTITIONS = 2;
 const MAX_BYTES = 128 << 10;
 const ROUNDS = 10;
 const PER_ROUND = 200;
-let nats: NatsCluster | undefined;
-let db: ClusterDatabase | undefined;
 
-beforeAll(async () => {
-  if (unavailable) return;
-  nats = await NatsCluster.start({ nodes: 1 });
-  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
-});
-afterAll(async () => {
-  await db?.close();
-  await nats?.close();
-});
 
 async function run(prefix: string, retention: 'workqueue' | 'limits') {
   const stream = { retention, maxBytes: MAX_BYTES };
-  const receiver = new ClusterReceiver({ id: `r-${prefix}`, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix, partitions: PARTITIONS, stream });
+  const receiver = new ClusterReceiver({ id: `r-${prefix}`, nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix, partitions: PARTITIONS, stream });
   const [device, edge] = createInProcessPair();
-  const gateway = new ClusterGateway({ id: `g-${prefix}`, nats: { servers: nats!.urls }, transports: [edge], prefix, partitions: PARTITIONS, stream, publishAttempts: 1 });
+  const gateway = new ClusterGateway({ id: `g-${prefix}`, nats: { servers: env.nats.urls }, transports: [edge], prefix, partitions: PARTITIONS, stream, publishAttempts: 1 });
   await receiver.start();
   await device.start();
   await gateway.start();
-  const nc = await connect({ servers: nats!.urls });
+  const nc = await connect({ servers: env.nats.urls });
   try {
     await consuming(receiver, PARTITIONS);
     const nodes = Array.from({ length: 20 }, (_, i) => new OpenSynaptic({ assignedId: (prefix === 'wq' ? 1000 : 2000) + i, deviceId: `${prefix}-${i}` }));
-    const stored = async () => Number((await db!.query<{ n: number }>('SELECT count(*) AS n FROM $schema.os_cluster_readings WHERE aid BETWEEN $1 AND $2', [nodes[0]!.assignedId, nodes[19]!.assignedId]))[0]!.n);
+    const stored = async () => Number((await env.db.query<{ n: number }>('SELECT count(*) AS n FROM $schema.os_cluster_readings WHERE aid BETWEEN $1 AND $2', [nodes[0]!.assignedId, nodes[19]!.assignedId]))[0]!.n);
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < PER_ROUND; k++) await device.send(nodes[k % 20]!.transmit([['T1', 'OK', round * 1000 + k, 'Cel']]).frame);
       await until(() => gateway.status().queued === 0, 'the round to be published', 10_000, 10);

@@ -6,40 +6,30 @@
 // window came with the batches). A legacy device gets SECURE_DICT_READY through the reply path
 // and its encrypted DIFFs decode after the takeover too.
 import { AUTH_DIFF, DATA_DIFF_SEC } from '@opensynaptic/cmd';
-import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { type AuthKinds, AuthServer } from '@opensynaptic/handshake';
 import { openPostgresStore } from '@opensynaptic/store-postgres';
 import { createInProcessPair } from '@opensynaptic/transport';
 import { connect, headers } from 'nats';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { consuming, devicesOn } from './fixtures/devices.js';
-import { ClusterDatabase, ClusterGateway, ClusterReceiver, framesSubject, sourceAid } from '../src/index.js';
+import { ClusterGateway, ClusterReceiver, framesSubject, sourceAid } from '../src/index.js';
+import { clusterEnv } from './fixtures/cluster-env.js';
 import { partitionOf } from '@opensynaptic/server';
 
-const pgUrl = inject('pgUrl');
-const unavailable = inject('pgUnavailable');
 const SCHEMA = 'sessions';
+const env = clusterEnv(SCHEMA);
+const { pgUrl, unavailable } = env;
 const PARTITIONS = 2;
 const PREFIX = 'ss';
 const SECRET = new Uint8Array(32).map((_, i) => (i * 53 + 7) & 0xff);
 const AUTH_AID = 7001;
 const LEGACY_AID = 7002;
 const STRANGER_AID = 7003;
-let nats: NatsCluster | undefined;
-let db: ClusterDatabase | undefined;
-const cleanup: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   if (unavailable) return;
-  nats = await NatsCluster.start({ nodes: 1 });
-  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
   await addSecret(AUTH_AID);
-});
-afterAll(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
-  await db?.close();
-  await nats?.close();
 });
 
 /** Puts `aid`'s secret into the cluster's key store, as `os-node keys add` does. */
@@ -56,11 +46,11 @@ async function addSecret(aid: number): Promise<void> {
 }
 
 const receiver = (id: string) =>
-  new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, node: { handshake: { auth: { server: {} } } } });
+  new ClusterReceiver({ id, nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, node: { handshake: { auth: { server: {} } } } });
 
 /** T1 of `aid` in °C as stored (kelvin), by stream order, with the receiver and strategy. */
 async function stored(aid: number): Promise<{ value: number; receiver: string; strategy: string }[]> {
-  const rows = await db!.query<{ value: number; receiver: string; strategy: string }>("SELECT value, receiver, strategy FROM $schema.os_cluster_readings WHERE aid = $1 AND sensor_id = 'T1' ORDER BY stream_seq", [aid]);
+  const rows = await env.db.query<{ value: number; receiver: string; strategy: string }>("SELECT value, receiver, strategy FROM $schema.os_cluster_readings WHERE aid = $1 AND sensor_id = 'T1' ORDER BY stream_seq", [aid]);
   return rows.map((r) => ({ value: Math.round((Number(r.value) - 273.15) * 100) / 100, receiver: r.receiver, strategy: r.strategy }));
 }
 
@@ -68,12 +58,12 @@ describe.skipIf(unavailable !== '')('sessions that survive a takeover', () => {
   it('an authenticated device keeps its session and replay window across a takeover; a legacy secure device keeps its key', async () => {
     const [devLink, edge] = createInProcessPair();
     await devLink.start();
-    const gateway = new ClusterGateway({ id: 'gs', nats: { servers: nats!.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
+    const gateway = new ClusterGateway({ id: 'gs', nats: { servers: env.nats.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS });
     await gateway.start();
-    cleanup.push(() => gateway.stop(), () => devLink.destroy());
+    env.defer(() => gateway.stop(), () => devLink.destroy());
     const a = receiver('sa');
     await a.start();
-    cleanup.push(() => a.stop());
+    env.defer(() => a.stop());
     await consuming(a, PARTITIONS);
 
     const clock = { now: 1_760_000_000_000 };
@@ -118,7 +108,7 @@ describe.skipIf(unavailable !== '')('sessions that survive a takeover', () => {
 
     const b = receiver('sb');
     await b.start();
-    cleanup.push(() => b.stop());
+    env.defer(() => b.stop());
     await consuming(b, PARTITIONS);
     const loaded = (await b.status()).partitions;
     const authPart = loaded.find((p) => p.partition === partitionOf(AUTH_AID, PARTITIONS))!;
@@ -130,7 +120,7 @@ describe.skipIf(unavailable !== '')('sessions that survive a takeover', () => {
     // attacker on the stream would publish), before B has seen any frame of the device: only
     // the replay window A committed with its batches can refuse it.
     const replayed = sent[5]!;
-    const replayer = await connect({ servers: nats!.urls });
+    const replayer = await connect({ servers: env.nats.urls });
     try {
       const h = headers();
       h.set('Os-Gateway', 'gs');

@@ -7,34 +7,23 @@
 // And a consumer reset whose create timed out on the client while the servers made the consumer:
 // its retry keeps that consumer instead of deleting it and waiting again. And a stop during
 // start, which must leave no member behind for the others to assign partitions to.
-import { NatsCluster } from '@opensynaptic/config/nats';
 import { until } from '@opensynaptic/config/until';
 import { OpenSynaptic } from '@opensynaptic/core';
 import { createInProcessPair } from '@opensynaptic/transport';
 import { AckPolicy, connect, DeliverPolicy, type JetStreamManager } from 'nats';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ClusterDatabase, ClusterGateway, ClusterReceiver, consumerName, framesSubject, leaseBucket, memberKey, streamName } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ClusterGateway, ClusterReceiver, consumerName, framesSubject, leaseBucket, memberKey, streamName } from '../src/index.js';
+import { clusterEnv } from './fixtures/cluster-env.js';
 import { type ConsumerReset, ensureFramesStream, resetConsumer } from '../src/nats.js';
 
-const pgUrl = inject('pgUrl');
-const unavailable = inject('pgUnavailable');
 const SCHEMA = 'takeover';
+const env = clusterEnv(SCHEMA);
+const { pgUrl, unavailable } = env;
 const PARTITIONS = 2;
 const PREFIX = 'tk';
-let nats: NatsCluster | undefined;
-let db: ClusterDatabase | undefined;
 
-beforeAll(async () => {
-  if (unavailable) return;
-  nats = await NatsCluster.start({ nodes: 1 });
-  db = await ClusterDatabase.open({ connection: pgUrl, schema: SCHEMA });
-});
-afterAll(async () => {
-  await db?.close();
-  await nats?.close();
-});
 
-const rows = async () => Number((await db!.query<{ n: number }>('SELECT count(*)::bigint AS n FROM $schema.os_cluster_readings'))[0]!.n);
+const rows = async () => Number((await env.db.query<{ n: number }>('SELECT count(*)::bigint AS n FROM $schema.os_cluster_readings'))[0]!.n);
 
 describe.skipIf(unavailable !== '')('takeover of partitions whose messages were stored and not acknowledged', () => {
   it('skips what is stored, stores nothing twice, and keeps decoding DIFFs from the stored state', async () => {
@@ -42,9 +31,9 @@ describe.skipIf(unavailable !== '')('takeover of partitions whose messages were 
     // work queue, what a kill -9 between the commits and the acks leaves is the same frames,
     // unacknowledged.
     const stream = { retention: 'limits' } as const;
-    const receiver = (id: string) => new ClusterReceiver({ id, nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, stream });
+    const receiver = (id: string) => new ClusterReceiver({ id, nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: PREFIX, partitions: PARTITIONS, leaseTtlMs: 60_000, stream });
     const [device, edge] = createInProcessPair();
-    const gateway = new ClusterGateway({ id: 'gt', nats: { servers: nats!.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS, stream });
+    const gateway = new ClusterGateway({ id: 'gt', nats: { servers: env.nats.urls }, transports: [edge], prefix: PREFIX, partitions: PARTITIONS, stream });
     await device.start();
     await gateway.start();
     const nodes = Array.from({ length: 20 }, (_, i) => new OpenSynaptic({ assignedId: 900 + i, deviceId: `t${i}` }));
@@ -61,7 +50,7 @@ describe.skipIf(unavailable !== '')('takeover of partitions whose messages were 
 
     // Every message delivered again and none acknowledged: what a kill -9 between the commits
     // and the acks leaves.
-    const nc = await connect({ servers: nats!.urls });
+    const nc = await connect({ servers: env.nats.urls });
     try {
       const jsm = await nc.jetstreamManager();
       for (let p = 0; p < PARTITIONS; p++) {
@@ -96,7 +85,7 @@ describe.skipIf(unavailable !== '')('takeover of partitions whose messages were 
     expect(st.totals.errors).toBe(0);
     // The DIFFs after the takeover decoded against the state the first receiver left: T1 of
     // device i in round r is r * 10 + i.
-    const late = await db!.query<{ aid: number; value: number; ts: number; strategy: string }>(
+    const late = await env.db.query<{ aid: number; value: number; ts: number; strategy: string }>(
       "SELECT aid, value, strategy FROM $schema.os_cluster_readings WHERE sensor_id = 'T1' AND receiver = 'rb' ORDER BY aid, stream_seq",
     );
     expect(late.length).toBe(60);
@@ -114,12 +103,12 @@ describe.skipIf(unavailable !== '')('takeover of partitions whose messages were 
   });
 
   it('stop() during start() waits for it, then leaves: no member and no lease left behind', async () => {
-    const r = new ClusterReceiver({ id: 'rs', nats: { servers: nats!.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: 'st', partitions: PARTITIONS, leaseTtlMs: 60_000 });
+    const r = new ClusterReceiver({ id: 'rs', nats: { servers: env.nats.urls }, postgres: { connection: pgUrl, schema: SCHEMA }, prefix: 'st', partitions: PARTITIONS, leaseTtlMs: 60_000 });
     const started = r.start();
     await r.stop();
     await started;
     expect((await r.status()).state).toBe('stopped');
-    const nc = await connect({ servers: nats!.urls });
+    const nc = await connect({ servers: env.nats.urls });
     try {
       const kv = await nc.jetstream().views.kv(leaseBucket('st'));
       // Before, the start went on after the stop: it announced itself (a member others would
@@ -134,7 +123,7 @@ describe.skipIf(unavailable !== '')('takeover of partitions whose messages were 
   });
 
   it('a reset retried after its create timed out on the client keeps the consumer the servers made', async () => {
-    const nc = await connect({ servers: nats!.urls });
+    const nc = await connect({ servers: env.nats.urls });
     try {
       const jsm = await nc.jetstreamManager();
       await ensureFramesStream(jsm, 'rc');
