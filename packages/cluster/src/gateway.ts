@@ -503,7 +503,6 @@ export class ClusterGateway {
   }
 
   async #stop(): Promise<void> {
-    if (this.#state !== 'running') return;
     const called = Date.now();
     // A stop during start waits for it (a start going on after the stop would start the transports again).
     await this.#starting?.catch(() => undefined);

@@ -905,7 +905,7 @@ export class ClusterReceiver {
         if (aid !== undefined && partitionOf(aid, this.partitions) !== o.p) {
           // Published by a gateway with another partition count (or by hand): decoding it here
           // would move the device's state away from its partition.
-          this.#refuse(o, st, aid, m.seq, 'ERR_CLUSTER_PARTITION', `device ${aid} belongs to partition ${partitionOf(aid, this.partitions)} of ${this.partitions}, not ${o.p}: a gateway publishing with another partition count? Its frame is refused`);
+          this.#refuse(o, aid, m.seq, 'ERR_CLUSTER_PARTITION', `device ${aid} belongs to partition ${partitionOf(aid, this.partitions)} of ${this.partitions}, not ${o.p}: a gateway publishing with another partition count? Its frame is refused`);
           continue;
         }
         const ts = frameTimestamp(frame) ?? 0;
@@ -920,7 +920,7 @@ export class ClusterReceiver {
           if (ts < clock.tsMs && !(full && clock.tsMs - ts > this.#clockResetMs)) {
             st.late++;
             const message = `device ${aid}: ${strategyOf(frame[0]!)} of ts ${ts} is older than its state (ts ${clock.tsMs}, ${clock.tsMs - ts} ms newer): it reached the stream after a newer frame, beyond the reorder window (${this.#reorderMs} ms), and is refused rather than decoded against the newer values`;
-            this.#refuse(o, st, aid!, m.seq, 'ERR_CLUSTER_LATE', message);
+            this.#refuse(o, aid!, m.seq, 'ERR_CLUSTER_LATE', message);
             continue;
           }
           // The same second as its state (frames of one second keep the stream's order), or a
@@ -959,7 +959,7 @@ export class ClusterReceiver {
           const sensors = sensorsOf(fact);
           if (!isPlainText(deviceId) || sensors.some((x) => !isPlainText(x.id) || !isPlainText(x.state) || !isPlainText(x.unit))) {
             // PostgreSQL text keeps neither NUL nor a lone surrogate: one such reading would fail every retry of its batch.
-            this.#refuse(o, st, r.aid, m.seq, 'ERR_CLUSTER_VALUE', `device ${r.aid}: a text of its ${kind} frame (device id, sensor id, state or unit) holds NUL or is not well-formed UTF-16, which PostgreSQL cannot store: its ${sensors.length} readings are refused`);
+            this.#refuse(o, r.aid, m.seq, 'ERR_CLUSTER_VALUE', `device ${r.aid}: a text of its ${kind} frame (device id, sensor id, state or unit) holds NUL or is not well-formed UTF-16, which PostgreSQL cannot store: its ${sensors.length} readings are refused`);
             continue;
           }
           for (let i = 0; i < sensors.length; i++) {
@@ -973,11 +973,8 @@ export class ClusterReceiver {
           st.ignored[code] = (st.ignored[code] ?? 0) + 1;
         } else if (r.type === 'error') {
           const code = String((r.error as { code?: unknown }).code ?? 'ERR_UNKNOWN');
-          st.errors[code] = (st.errors[code] ?? 0) + 1;
-          if (NEEDS_TEMPLATE.has(code)) {
-            this.#counts.undecodable++;
-            this.#events.emit('undecodable', { partition: o.p, aid: aid ?? -1, seq: m.seq, code, message: r.error.message });
-          }
+          if (NEEDS_TEMPLATE.has(code)) this.#refuse(o, aid ?? -1, m.seq, code, r.error.message);
+          else st.errors[code] = (st.errors[code] ?? 0) + 1;
         }
       }
     } finally {
@@ -1035,9 +1032,9 @@ export class ClusterReceiver {
     }
   }
 
-  /** A frame refused before it is stored: counted under `code` in the partition's errors and as undecodable, and told to `undecodable` listeners. */
-  #refuse(o: Owned, st: PartitionStatus, aid: number, seq: number, code: string, message: string): void {
-    st.errors[code] = (st.errors[code] ?? 0) + 1;
+  /** A frame not stored (refused, or a DIFF or HEART without its template): counted under `code` in the partition's errors and as undecodable, and told to `undecodable` listeners. */
+  #refuse(o: Owned, aid: number, seq: number, code: string, message: string): void {
+    o.status.errors[code] = (o.status.errors[code] ?? 0) + 1;
     this.#counts.undecodable++;
     this.#events.emit('undecodable', { partition: o.p, aid, seq, code, message });
   }
@@ -1097,7 +1094,6 @@ export class ClusterReceiver {
   }
 
   async #stop(): Promise<void> {
-    if (this.#state !== 'running') return;
     // A stop during start waits for it: a start going on after the stop would leave its timer
     // and connections behind.
     await this.#starting?.catch(() => undefined);
